@@ -1,0 +1,3 @@
+from archviz.cli import main
+
+main()

@@ -1,0 +1,164 @@
+"""One error hierarchy, by meaning.
+
+Every error carries an optional source span (file:line:col), a stable code, a
+hint and notes.  Op rules raise the plain :class:`OpError` with a local message;
+the pass driver turns it into a :class:`ShapeError` that names the node, its op,
+its spec location and the block expansion stack.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import difflib
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Span:
+    """A location in a spec file: 1-based line and column, optional end column."""
+
+    file: str
+    line: int
+    col: int
+    end_col: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+    def shifted(self, cols: int, width: int | None = None) -> "Span":
+        """The span `cols` columns further right on the same line (inside a value)."""
+        col = self.col + cols
+        return Span(self.file, self.line, col, None if width is None else col + width)
+
+
+class ArchvizError(Exception):
+    """Base of every error a user can cause. Carries span, code, hint and notes."""
+
+    code = "E0000"
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, *, hint: str | None = None,
+                 notes: list[str] | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+        self.notes = list(notes or [])
+        if code:
+            self.code = code
+
+    def __str__(self) -> str:  # plain one-line form, used by tests and logs
+        where = f"{self.span}: " if self.span else ""
+        return f"{where}{self.message}"
+
+
+class SpecError(ArchvizError):
+    """YAML syntax, document structure, schema (unknown / missing / mistyped attributes)."""
+    code = "E0100"
+
+
+class ImportSpecError(SpecError):
+    code = "E0150"
+
+
+class ExpressionError(ArchvizError):
+    """A malformed `${...}` expression, an unknown name, a forbidden construct."""
+    code = "E0200"
+
+
+class RefError(ArchvizError):
+    """A reference to an unknown node, port or repeat index; a cycle."""
+    code = "E0300"
+
+
+class ShapeError(ArchvizError):
+    """Shape inference failed at a node (mismatch, window too large, ...)."""
+    code = "E0400"
+
+
+class ExpectError(ArchvizError):
+    """An `expect:` shape assertion did not hold."""
+    code = "E0450"
+
+
+class UnsupportedError(ArchvizError):
+    """A rule an op does not have (e.g. no torch lowering)."""
+    code = "E0500"
+
+
+class LoweringError(ArchvizError):
+    code = "E0600"
+
+
+class MultipleErrors(ArchvizError):
+    """Several problems found in one validation run."""
+    code = "E0001"
+
+    def __init__(self, errors: list[ArchvizError]):
+        super().__init__(f"{len(errors)} problem(s) found")
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+class OpError(Exception):
+    """Raised by an op rule with a local message; the pass driver adds the context."""
+
+    def __init__(self, message: str, *, hint: str | None = None, attr: str | None = None,
+                 input_index: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.attr = attr            # attribute the problem is about (for a better span)
+        self.input_index = input_index
+
+
+class MissingRuleError(UnsupportedError):
+    """An op lacks a rule. Never silently counted as 0."""
+    code = "E0501"
+
+
+def did_you_mean(name: str, candidates) -> str | None:
+    close = difflib.get_close_matches(str(name), sorted(map(str, candidates)), n=3, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+@lru_cache(maxsize=64)
+def _source_lines(path: str) -> tuple[str, ...]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return tuple(f.read().splitlines())
+    except OSError:
+        return ()
+
+
+def format_error(err: ArchvizError) -> str:
+    """Compiler-style rendering: location, message, the source line, a caret, hint, notes."""
+    if isinstance(err, MultipleErrors):
+        return "\n\n".join(format_error(e) for e in err.errors) + \
+            f"\n\n{len(err.errors)} error(s) found"
+    head = f"{err.kind}[{err.code}]: {err.message}"
+    out = []
+    if err.span:
+        out.append(f"{err.span}: {head}")
+        lines = _source_lines(err.span.file)
+        if 0 < err.span.line <= len(lines):
+            text = lines[err.span.line - 1]
+            num = str(err.span.line)
+            pad = " " * len(num)
+            width = 1
+            if err.span.end_col and err.span.end_col > err.span.col:
+                width = err.span.end_col - err.span.col
+            out.append(f"{pad} |")
+            out.append(f"{num} | {text}")
+            out.append(f"{pad} | {' ' * (err.span.col - 1)}{'^' * width}")
+    else:
+        out.append(head)
+    pad = " " * (len(str(err.span.line)) if err.span else 1)
+    if err.hint:
+        out.append(f"{pad} = help: {err.hint}")
+    for n in err.notes:
+        out.append(f"{pad} = note: {n}")
+    return "\n".join(out)

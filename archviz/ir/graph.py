@@ -1,0 +1,141 @@
+"""The LayerGraph: the IR every pass reads and writes.
+
+Nodes keep their inputs in order (``concat`` and ``center_crop`` care), a hierarchical
+id (``layer1.0.conv1``), the block-call scope path, the spec span of the node and of each
+attribute, and a ``meta`` dict where passes write their results (keys in
+:mod:`archviz.ir.meta`).  The networkx MultiDiGraph mirrors the edges for graph
+algorithms (topological order, cycles, layouts); the node list is the source of truth.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from archviz.errors import ArchvizError, RefError, Span
+
+Shape = tuple  # tuple[int, ...], batch dimension first
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An edge end: output `port` of node `node`."""
+    node: str
+    port: str = "out"
+
+    def __str__(self) -> str:
+        return self.node if self.port == "out" else f"{self.node}.{self.port}"
+
+
+@dataclass
+class Node:
+    id: str
+    op: str
+    attrs: dict = field(default_factory=dict)
+    inputs: list = field(default_factory=list)          # list[Ref], ordered
+    input_ports: list | None = None                     # named ports of the inputs, if any
+    scope: tuple = ()                                   # block-call ids, outermost first
+    span: Span | None = None
+    attr_spans: dict = field(default_factory=dict)
+    input_spans: list = field(default_factory=list)
+    expect: Any = None                                  # (list of dims, span, list of spans)
+    frozen: bool = False                                # parameters non-trainable
+    notes: list = field(default_factory=list)           # expansion stack, for errors
+    order: int = 0
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def local_id(self) -> str:
+        return self.id.rsplit(".", 1)[-1]
+
+
+class LayerGraph:
+    def __init__(self, name: str = "model", doc: str = ""):
+        self.name = name
+        self.doc = doc
+        self.nodes: dict[str, Node] = {}
+        self.inputs: dict[str, str] = {}       # input name -> node id
+        self.outputs: dict[str, Ref] = {}      # output name -> ref
+        self.expects: list = []                # (Ref, dims, span, dim spans, notes)
+        self.output_spans: dict[str, Span] = {}
+        self.params: dict[str, Any] = {}       # resolved spec params
+        self.loss: str | None = None
+        self.source: str | None = None
+        self.g = nx.MultiDiGraph()
+        self._topo: list[str] | None = None
+
+    # -- building -------------------------------------------------------------
+    def add_node(self, node: Node) -> Node:
+        if node.id in self.nodes:
+            raise RefError(f"duplicate node id '{node.id}'", node.span, code="E0304",
+                           notes=[f"first defined at {self.nodes[node.id].span}"])
+        node.order = len(self.nodes)
+        self.nodes[node.id] = node
+        self.g.add_node(node.id)
+        self._topo = None
+        return node
+
+    def connect(self) -> None:
+        """(Re)build the edge set from the nodes' ordered inputs."""
+        self.g.remove_edges_from(list(self.g.edges))
+        for n in self.nodes.values():
+            for i, ref in enumerate(n.inputs):
+                if ref.node in self.nodes:
+                    self.g.add_edge(ref.node, n.id, key=i, port=ref.port, index=i)
+        self._topo = None
+
+    # -- queries -------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self):
+        return iter(self.nodes.values())
+
+    def __getitem__(self, nid: str) -> Node:
+        return self.nodes[nid]
+
+    def topo_order(self) -> list[Node]:
+        """Stable topological order: spec order wherever the edges allow it."""
+        if self._topo is None:
+            order = {k: n.order for k, n in self.nodes.items()}
+            self._topo = list(nx.lexicographical_topological_sort(self.g, key=order.__getitem__))
+        return [self.nodes[k] for k in self._topo]
+
+    def consumers(self, nid: str) -> list[Node]:
+        return [self.nodes[v] for v in dict.fromkeys(self.g.successors(nid))]
+
+    # -- invariants ----------------------------------------------------------
+    def lint(self, registry=None) -> list[ArchvizError]:
+        """Check invariants: references resolve, ports exist, arity, acyclicity."""
+        from archviz.ops import registry as default_registry
+        reg = registry or default_registry
+        problems: list[ArchvizError] = []
+        for n in self.nodes.values():
+            for i, ref in enumerate(n.inputs):
+                sp = n.input_spans[i] if i < len(n.input_spans) else n.span
+                if ref.node not in self.nodes:
+                    problems.append(RefError(f"'{n.id}' reads unknown node '{ref.node}'", sp,
+                                             code="E0301"))
+                    continue
+                src = self.nodes[ref.node]
+                if src.op in reg and ref.port not in reg[src.op].output_ports(src.attrs):
+                    problems.append(RefError(
+                        f"'{src.id}' ({src.op}) has no output '{ref.port}'", sp, code="E0302",
+                        hint="available outputs: " + ", ".join(reg[src.op].output_ports(src.attrs))))
+            if n.op in reg:
+                op = reg[n.op]
+                k = len(n.inputs)
+                lo, hi = op.min_inputs, op.max_inputs
+                if k < lo or (hi is not None and k > hi):
+                    want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
+                    problems.append(RefError(f"'{n.id}' ({n.op}) takes {want} input(s), got {k}",
+                                             n.span, code="E0305"))
+        if not nx.is_directed_acyclic_graph(self.g):
+            cyc = nx.find_cycle(self.g)
+            path = [e[0] for e in cyc] + [cyc[0][0]]
+            first = self.nodes[cyc[0][1]]
+            problems.append(RefError("cycle in the layer graph: " + " -> ".join(path), first.span,
+                                     code="E0306", hint="a layer cannot read its own output, "
+                                     "directly or through others"))
+        return problems

@@ -1,0 +1,8 @@
+"""Keys under which passes store their results in ``Node.meta``."""
+SHAPES = "shapes"            # dict port -> shape tuple (batch first)
+IN_SHAPES = "in_shapes"      # list of input shapes, in input order
+PARAMS = "params"            # archviz.ops.base.Params
+MACS = "macs"                # int
+ELEMENTWISE = "elementwise"  # int
+ACT_ELEMS = "activation_elements"  # int, elements of all output tensors
+RF = "rf"                    # receptive field (issue: receptive fields)

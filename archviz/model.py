@@ -1,0 +1,121 @@
+"""The analysed model: what `archviz.load` returns.
+
+Holds the LayerGraph (with every pass's results in ``node.meta``) and presents them:
+per-layer rows, totals, and the JSON contract.  Nothing here recomputes a shape or a
+count; it only reads the passes' results.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archviz.ir import meta as M
+from archviz.ir.graph import LayerGraph, Node
+from archviz.ops import registry
+from archviz.ops.base import Params
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+
+
+@dataclass
+class Layer:
+    id: str
+    op: str
+    inputs: list
+    output_shape: tuple
+    params: Params
+    macs: int
+    elementwise: int
+    activation_elements: int
+    node: Node
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+class Model:
+    def __init__(self, graph: LayerGraph, batch: int = 1, dtype: str = "float32"):
+        self.graph = graph
+        self.batch = batch
+        self.dtype = dtype
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    # -- per layer -----------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        """Every node but the graph inputs, in stable topological order."""
+        out = []
+        for n in self.graph.topo_order():
+            if n.op == "input":
+                continue
+            shapes = n.meta[M.SHAPES]
+            out.append(Layer(n.id, n.op, [str(r) for r in n.inputs], shapes.get("out", next(iter(shapes.values()))),
+                             n.meta[M.PARAMS], n.meta[M.MACS], n.meta[M.ELEMENTWISE], n.meta[M.ACT_ELEMS], n))
+        return out
+
+    def layer(self, nid: str) -> Layer:
+        for l in self.layers:
+            if l.id == nid:
+                return l
+        raise KeyError(nid)
+
+    @property
+    def input_shapes(self) -> dict:
+        return {k: self.graph.nodes[v].meta[M.SHAPES]["out"] for k, v in self.graph.inputs.items()}
+
+    @property
+    def output_shapes(self) -> dict:
+        return {k: self.graph.nodes[r.node].meta[M.SHAPES][r.port] for k, r in self.graph.outputs.items()}
+
+    # -- totals --------------------------------------------------------------
+    @property
+    def totals(self) -> dict:
+        p = Params()
+        macs = ew = act = 0
+        for l in self.layers:
+            p = p + l.params
+            macs += l.macs
+            ew += l.elementwise
+            act += l.activation_elements
+        b = DTYPE_BYTES[self.dtype]
+        return {
+            "params": p.total, "trainable_params": p.trainable, "non_trainable_params": p.non_trainable,
+            "buffers": p.buffers, "macs": macs, "flops": 2 * macs, "elementwise_ops": ew,
+            "param_bytes": p.total * b, "activation_bytes": act * b,
+        }
+
+    # -- contract ------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """The stable JSON contract (see README, 'JSON output')."""
+        return {
+            "name": self.name,
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "inputs": {k: list(v) for k, v in self.input_shapes.items()},
+            "outputs": {k: list(v) for k, v in self.output_shapes.items()},
+            "totals": self.totals,
+            "layers": [{"id": l.id, "op": l.op, "inputs": l.inputs, "output_shape": list(l.output_shape),
+                        "params": l.params.total, "macs": l.macs, "flops": l.flops} for l in self.layers],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        import json
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def summary(self, fmt: str = "text", depth: int | None = None) -> str:
+        from archviz.backends.report import render_summary
+        return render_summary(self, fmt, depth)
+
+    def explain(self, node: str | None = None) -> str:
+        from archviz.backends.explain import explain_text
+        return explain_text(self, node)
+
+    def op_of(self, nid: str):
+        return registry[self.graph.nodes[nid].op]
+
+    def __repr__(self) -> str:
+        t = self.totals
+        return f"<archviz.Model {self.name}: {len(self.layers)} layers, {t['params']:,} params, {t['macs']:,} MACs>"

@@ -1,0 +1,6 @@
+"""The op registry. Importing this package registers every built-in op."""
+from archviz.ops.base import (REQUIRED, Attr, Attrs, Line, Op, Params, conv_out_len, register_op,
+                              registry)
+from archviz.ops import activation, conv, merge, norm, pool, shape  # noqa: F401  (registration)
+
+__all__ = ["REQUIRED", "Attr", "Attrs", "Line", "Op", "Params", "conv_out_len", "register_op", "registry"]

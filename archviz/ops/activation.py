@@ -1,0 +1,76 @@
+"""Activations and other shape-preserving element-wise ops: relu, leaky_relu, elu, gelu,
+silu, sigmoid, tanh, hardswish, softmax, dropout, identity.
+
+Element-wise count: one operation per output element per application of the function
+(softmax: three — exp, the sum, the divide).  Dropout counts 0: archviz analyses the
+inference graph, where dropout is the identity.
+"""
+from __future__ import annotations
+
+from archviz.errors import OpError
+from archviz.ops.base import Attr, NoMacs, NoParams, Op, SameShape, numel, register_op
+
+
+class _Act(SameShape, NoParams, NoMacs, Op):
+    family = "activation"
+    attrs = {}
+    per_element = 1
+    elementwise_formula = "numel (one per element)"
+    samples = [{"attrs": {}, "inputs": [(2, 8, 5, 5)]}, {"attrs": {}, "inputs": [(3, 10)]}]
+
+    def count_elementwise(self, a, ins, outs):
+        return self.per_element * numel(ins[0])
+
+
+def _act(name, doc, attrs=None, per_element=1, formula=None):
+    cls = type(name.title().replace("_", ""), (_Act,), {
+        "name": name, "doc": doc, "attrs": attrs or {}, "per_element": per_element,
+        "elementwise_formula": formula or _Act.elementwise_formula})
+    return register_op(cls)
+
+
+_act("relu", "max(0, x) (torch.nn.ReLU).")
+_act("leaky_relu", "x if x > 0 else slope·x (torch.nn.LeakyReLU).",
+     {"negative_slope": Attr("float", 0.01, "slope for x < 0")})
+_act("elu", "x if x > 0 else alpha·(eˣ − 1) (torch.nn.ELU).", {"alpha": Attr("float", 1.0, "alpha")})
+_act("gelu", "x·Φ(x) (torch.nn.GELU).", {"approximate": Attr("str", "none", "'none' or 'tanh'", ("none", "tanh"))})
+_act("silu", "x·σ(x) (torch.nn.SiLU).")
+_act("sigmoid", "1 / (1 + e⁻ˣ) (torch.nn.Sigmoid).")
+_act("tanh", "tanh(x) (torch.nn.Tanh).")
+_act("hardswish", "x·relu6(x + 3)/6 (torch.nn.Hardswish).")
+
+
+@register_op
+class Softmax(_Act):
+    name = "softmax"
+    doc = "exp(x_i) / Σ_j exp(x_j) along `dim` (torch.nn.Softmax)."
+    attrs = {"dim": Attr("int", -1, "axis to normalise (batch axis is 0)")}
+    per_element = 3
+    elementwise_formula = "3 · numel: exp, sum, divide"
+
+    def infer_shape(self, a, ins):
+        if not -len(ins[0]) <= a.dim < len(ins[0]):
+            raise OpError(f"dim={a.dim} is out of range for a {len(ins[0])}-D input", attr="dim")
+        return tuple(ins[0])
+
+
+@register_op
+class Dropout(_Act):
+    name = "dropout"
+    doc = "Randomly zero elements with probability p in training; the identity at inference."
+    attrs = {"p": Attr("float", 0.5, "drop probability")}
+    per_element = 0
+    elementwise_formula = "0 (identity at inference)"
+
+    def infer_shape(self, a, ins):
+        if not 0 <= a.p <= 1:
+            raise OpError(f"p={a.p} must be in [0, 1]", attr="p")
+        return tuple(ins[0])
+
+
+@register_op
+class Identity(_Act):
+    name = "identity"
+    doc = "Passes its input through (torch.nn.Identity)."
+    per_element = 0
+    elementwise_formula = "0"

@@ -1,0 +1,265 @@
+"""The op registry: one class per op holding every rule of that op side by side.
+
+An op declares its attribute schema (:class:`Attr`), its arity and output ports, and
+implements rules:
+
+``infer_shape(a, ins)``       -> output shape, or {port: shape} for several outputs
+``param_tensors(a, ins)``     -> [(name, shape, kind)], kind "param" or "buffer"
+                                 (names follow the torch module's state-dict names)
+``count_macs(a, ins, outs)``  -> multiply-accumulates (int)
+``count_elementwise(...)``    -> element-wise operations (int), documented per op
+``explain_shape / explain_macs / explain_elementwise`` -> [Line]
+``receptive_field`` / ``to_torch``  (other passes and backends)
+
+``a`` is an :class:`Attrs` (normalised attributes, with defaults), ``ins`` the list of
+input shapes (batch first).  A rule an op does not define raises
+:class:`MissingRuleError` naming op and rule: it is never counted as 0.  Ops with no
+parameters or no MACs say so by mixing in :class:`NoParams` / :class:`NoMacs`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Any, ClassVar
+
+from archviz.errors import MissingRuleError, OpError
+
+
+class _Required:
+    def __repr__(self):
+        return "required"
+
+
+REQUIRED = _Required()
+
+# attribute types: name -> (doc string for `archviz ops`)
+ATTR_TYPES = {
+    "int": "integer", "pos_int": "integer >= 1", "nonneg_int": "integer >= 0",
+    "float": "number", "bool": "true/false", "str": "string",
+    "int2": "integer or [h, w]", "pos_int2": "integer >= 1 or [h, w]",
+    "padding2": "integer, [h, w], [top, bottom, left, right]... see docs, or 'same'/'valid'",
+    "int1": "integer or [l]", "padding1": "integer, 'same' or 'valid'", "ints": "list of integers", "scale2": "number or [h, w]",
+    "int2_opt": "integer, [h, w] or null",
+}
+
+
+@dataclass(frozen=True)
+class Attr:
+    type: str
+    default: Any = REQUIRED
+    doc: str = ""
+    choices: tuple | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+class Attrs(dict):
+    """Normalised attributes; read as `a.kernel` or `a['kernel']`."""
+
+    def __getattr__(self, k):
+        try:
+            return self[k]
+        except KeyError:
+            raise AttributeError(k) from None
+
+
+@dataclass
+class Params:
+    trainable: int = 0
+    non_trainable: int = 0
+    buffers: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.trainable + self.non_trainable
+
+    def __add__(self, o: "Params") -> "Params":
+        return Params(self.trainable + o.trainable, self.non_trainable + o.non_trainable,
+                      self.buffers + o.buffers)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One explained number: what, the formula, the formula with numbers, the value."""
+    what: str
+    formula: str
+    numbers: str
+    value: Any
+
+
+def numel(shape) -> int:
+    return prod(shape)
+
+
+def fmt_shape(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+class Op:
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    doc: ClassVar[str] = ""
+    attrs: ClassVar[dict] = {}
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    outputs: ClassVar[tuple] = ("out",)
+    input_ports: ClassVar[tuple | None] = None   # names accepted in a mapping `in:`
+    # sample cases for registry-driven tests: {"attrs": {...}, "inputs": [shape, ...]}
+    samples: ClassVar[list] = []
+
+    # -- schema --------------------------------------------------------------
+    def output_ports(self, attrs: dict | None = None) -> tuple:
+        return self.outputs
+
+    def check(self, a: Attrs, ins: list) -> None:
+        """Cross-attribute / input-rank checks (raise OpError); optional."""
+
+    # -- rules (override) ----------------------------------------------------
+    def _missing(self, rule: str):
+        raise MissingRuleError(f"op '{self.name}' has no '{rule}' rule", code="E0501")
+
+    def infer_shape(self, a: Attrs, ins: list):
+        self._missing("infer_shape")
+
+    def param_tensors(self, a: Attrs, ins: list) -> list:
+        self._missing("param_tensors")
+
+    def count_macs(self, a: Attrs, ins: list, outs: dict) -> int:
+        self._missing("count_macs")
+
+    def count_elementwise(self, a: Attrs, ins: list, outs: dict) -> int:
+        self._missing("count_elementwise")
+
+    def explain_shape(self, a: Attrs, ins: list, outs: dict) -> list:
+        self._missing("explain_shape")
+
+    def explain_macs(self, a: Attrs, ins: list, outs: dict) -> list:
+        self._missing("explain_macs")
+
+    def receptive_field(self, a: Attrs, ins: list, outs: dict, fields: list):
+        self._missing("receptive_field")
+
+    def to_torch(self, a: Attrs, ins: list, outs: dict):
+        self._missing("to_torch")
+
+    # -- derived -------------------------------------------------------------
+    def count_params(self, a: Attrs, ins: list, frozen: bool = False) -> Params:
+        p = Params()
+        for _name, shape, kind in self.param_tensors(a, ins):
+            n = numel(shape)
+            if kind == "buffer":
+                p.buffers += n
+            elif frozen:
+                p.non_trainable += n
+            else:
+                p.trainable += n
+        return p
+
+    def explain_params(self, a: Attrs, ins: list) -> list:
+        tensors = self.param_tensors(a, ins)
+        lines = []
+        total = 0
+        for name, shape, kind in tensors:
+            if kind == "buffer":
+                continue
+            n = numel(shape)
+            total += n
+            lines.append(Line(f"params: {name}", f"{name} {fmt_shape(shape)}",
+                              " × ".join(map(str, shape)) if len(shape) > 1 else str(n), n))
+        if len(lines) != 1:
+            lines.append(Line("params", " + ".join(l.what.split(": ")[1] for l in lines) or "none",
+                              " + ".join(str(l.value) for l in lines) or "0", total))
+        bufs = [(name, shape) for name, shape, kind in tensors if kind == "buffer"]
+        if bufs:
+            nb = sum(numel(s) for _, s in bufs)
+            lines.append(Line("buffers", " + ".join(f"{n} {fmt_shape(s)}" for n, s in bufs),
+                              " + ".join(str(numel(s)) for _, s in bufs), nb))
+        return lines
+
+    def explain_elementwise(self, a: Attrs, ins: list, outs: dict) -> list:
+        v = self.count_elementwise(a, ins, outs)
+        return [Line("element-wise ops", self.elementwise_formula, str(v), v)] if v else []
+
+    elementwise_formula: ClassVar[str] = ""
+
+    def explain(self, a: Attrs, ins: list, outs: dict) -> list:
+        return (self.explain_shape(a, ins, outs) + self.explain_params(a, ins)
+                + self.explain_macs(a, ins, outs) + self.explain_elementwise(a, ins, outs))
+
+
+class NoParams:
+    """Mixin: the op has no parameters and no buffers (declared, not defaulted)."""
+
+    def param_tensors(self, a, ins):
+        return []
+
+
+class NoMacs:
+    """Mixin: the op does no multiply-accumulates (its work is element-wise)."""
+
+    def count_macs(self, a, ins, outs):
+        return 0
+
+    def explain_macs(self, a, ins, outs):
+        return [Line("MACs", "no multiply-accumulates (element-wise work counted apart)", "0", 0)]
+
+
+class SameShape:
+    """Mixin: output shape equals the (first) input shape."""
+
+    def infer_shape(self, a, ins):
+        return tuple(ins[0])
+
+    def explain_shape(self, a, ins, outs):
+        s = outs["out"]
+        return [Line("output shape", "same as input", fmt_shape(s), s)]
+
+
+# -- registry ------------------------------------------------------------------
+class Registry(dict):
+    def register(self, cls):
+        if not cls.name:
+            raise TypeError(f"{cls.__name__} has no name")
+        if cls.name in self:
+            raise TypeError(f"op '{cls.name}' registered twice "
+                            f"({type(self[cls.name]).__name__} and {cls.__name__})")
+        self[cls.name] = cls()
+        return cls
+
+
+registry = Registry()
+
+
+def register_op(cls):
+    """Class decorator: add one instance of the op to the registry."""
+    return registry.register(cls)
+
+
+# -- shared formulas -------------------------------------------------------------
+def conv_out_len(n: int, k: int, s: int, p_total: int, d: int = 1, ceil_mode: bool = False) -> int:
+    """Output length of a convolution/pooling window along one axis.
+
+    L_out = floor((L + p_total − d·(k − 1) − 1) / s) + 1      (torch Conv2d docs)
+    With ceil_mode (pooling): ceil instead of floor, and the last window must start
+    inside the input or the left padding (torch MaxPool2d docs).
+    """
+    eff = d * (k - 1) + 1
+    span = n + p_total - eff
+    if span < 0:
+        raise OpError(f"window of {eff} (kernel {k}, dilation {d}) is larger than the "
+                      f"padded input of {n + p_total}")
+    if ceil_mode:
+        out = -(-span // s) + 1
+        p_left = p_total // 2
+        if (out - 1) * s >= n + p_left:
+            out -= 1
+        return out
+    return span // s + 1
+
+
+def pair(v, n: int = 2) -> tuple:
+    if isinstance(v, (list, tuple)):
+        return tuple(v)
+    return (v,) * n

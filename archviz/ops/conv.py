@@ -1,0 +1,209 @@
+"""Convolutions: conv1d, conv2d, conv_transpose2d.
+
+Sources: torch.nn.Conv1d / Conv2d / ConvTranspose2d documentation (output-size formulas,
+weight layouts); Dumoulin & Visin, "A guide to convolution arithmetic" (2016).
+"""
+from __future__ import annotations
+
+from math import prod
+
+from archviz.errors import OpError
+from archviz.ops.base import Attr, Line, Op, conv_out_len, fmt_shape, numel, register_op
+
+
+def _spatial_names(n):
+    return ("L",) if n == 1 else ("H", "W")
+
+
+class _ConvBase(Op):
+    family = "conv"
+    nd = 2
+
+    def _check_input(self, a, x):
+        if len(x) != self.nd + 2:
+            want = "(N, C, L)" if self.nd == 1 else "(N, C, H, W)"
+            raise OpError(f"expects a {self.nd + 2}-D input {want}, got {fmt_shape(x)}")
+        c = x[1]
+        if c % a.groups:
+            raise OpError(f"input channels {c} are not divisible by groups={a.groups}", attr="groups")
+        if a.out % a.groups:
+            raise OpError(f"out={a.out} is not divisible by groups={a.groups}", attr="groups")
+
+
+class _Conv(_ConvBase):
+    def _pads(self, a):
+        """Total padding per axis and the left part (torch 'same': left = floor(total/2))."""
+        if a.padding == "valid":
+            return [(0, 0)] * self.nd
+        if a.padding == "same":
+            tot = [d * (k - 1) for k, d in zip(a.kernel, a.dilation)]
+            return [(t, t // 2) for t in tot]
+        return [(2 * p, p) for p in a.padding]
+
+    def infer_shape(self, a, ins):
+        x = ins[0]
+        self._check_input(a, x)
+        if a.padding == "same" and any(s != 1 for s in a.stride):
+            raise OpError("padding='same' needs stride 1 (as in torch)", attr="padding")
+        sp = [conv_out_len(n, k, s, pt, d) for n, k, s, (pt, _), d in
+              zip(x[2:], a.kernel, a.stride, self._pads(a), a.dilation)]
+        return (x[0], a.out, *sp)
+
+    def param_tensors(self, a, ins):
+        c = ins[0][1]
+        t = [("weight", (a.out, c // a.groups, *a.kernel), "param")]
+        if a.bias:
+            t.append(("bias", (a.out,), "param"))
+        return t
+
+    def count_macs(self, a, ins, outs):
+        """MACs = N · C_out · Π out_spatial · (C_in / groups) · Π kernel."""
+        o = outs["out"]
+        return numel(o) * (ins[0][1] // a.groups) * prod(a.kernel)
+
+    def count_elementwise(self, a, ins, outs):
+        return 0  # bias adds are not counted (DESIGN: macs exclude bias; not element-wise work)
+
+    def explain_shape(self, a, ins, outs):
+        x, o = ins[0], outs["out"]
+        lines = []
+        for i, nm in enumerate(_spatial_names(self.nd)):
+            n, k, s, d = x[2 + i], a.kernel[i], a.stride[i], a.dilation[i]
+            pt, _ = self._pads(a)[i]
+            formula = f"{nm}_out = ⌊({nm} + 2p − d·(k − 1) − 1) / s⌋ + 1"
+            nums = f"⌊({n} + {pt} − {d}·({k} − 1) − 1) / {s}⌋ + 1 = {o[2 + i]}"
+            if a.padding == "same":
+                formula += "   (padding='same': 2p = d·(k − 1))"
+            lines.append(Line(f"output {nm}", formula, nums, o[2 + i]))
+        lines.append(Line("output shape", "(N, out, " + ", ".join(f"{n}_out" for n in _spatial_names(self.nd)) + ")",
+                          fmt_shape(o), o))
+        return lines
+
+    def explain_macs(self, a, ins, outs):
+        o = outs["out"]
+        cg = ins[0][1] // a.groups
+        v = self.count_macs(a, ins, outs)
+        sp = " · ".join(map(str, o[2:]))
+        ks = " · ".join(map(str, a.kernel))
+        formula = ("N · C_out · H_out · W_out · (C_in / groups) · kh · kw" if self.nd == 2
+                   else "N · C_out · L_out · (C_in / groups) · k")
+        return [Line("MACs", formula,
+                     f"{o[0]} · {o[1]} · {sp} · {cg} · {ks} = {v:,}", v)]
+
+
+_CONV_DOC = ("out: output channels; kernel, stride, dilation: int or per-axis list; padding: int, "
+             "per-axis list, 'same' (stride 1) or 'valid'; groups: channel groups; bias.")
+
+
+@register_op
+class Conv2d(_Conv):
+    name = "conv2d"
+    nd = 2
+    doc = "2-D convolution (torch.nn.Conv2d). " + _CONV_DOC
+    attrs = {
+        "out": Attr("pos_int", doc="output channels"),
+        "kernel": Attr("pos_int2", doc="kernel size, k or [kh, kw]"),
+        "stride": Attr("pos_int2", 1, "stride"),
+        "padding": Attr("padding2", 0, "zero padding per side, [ph, pw], 'same' or 'valid'"),
+        "dilation": Attr("pos_int2", 1, "dilation"),
+        "groups": Attr("pos_int", 1, "channel groups (in and out must divide)"),
+        "bias": Attr("bool", True, "add a learned bias"),
+    }
+    samples = [
+        {"attrs": {"out": 64, "kernel": 3, "padding": 1}, "inputs": [(2, 3, 32, 32)]},
+        {"attrs": {"out": 96, "kernel": 11, "stride": 4}, "inputs": [(1, 3, 227, 227)]},
+        {"attrs": {"out": 8, "kernel": [3, 5], "stride": [2, 1], "padding": [1, 2], "dilation": [2, 1],
+                   "groups": 2, "bias": False}, "inputs": [(1, 4, 17, 19)]},
+        {"attrs": {"out": 6, "kernel": 4, "padding": "same", "dilation": 2}, "inputs": [(1, 3, 10, 9)]},
+        {"attrs": {"out": 5, "kernel": 3, "padding": "valid"}, "inputs": [(1, 2, 7, 8)]},
+    ]
+
+
+@register_op
+class Conv1d(_Conv):
+    name = "conv1d"
+    nd = 1
+    doc = "1-D convolution over (N, C, L) (torch.nn.Conv1d). " + _CONV_DOC
+    attrs = {
+        "out": Attr("pos_int", doc="output channels"),
+        "kernel": Attr("int1", doc="kernel size"),
+        "stride": Attr("int1", 1, "stride"),
+        "padding": Attr("padding1", 0, "zero padding per side, 'same' or 'valid'"),
+        "dilation": Attr("int1", 1, "dilation"),
+        "groups": Attr("pos_int", 1, "channel groups"),
+        "bias": Attr("bool", True, "add a learned bias"),
+    }
+    samples = [
+        {"attrs": {"out": 16, "kernel": 5, "stride": 2, "padding": 2}, "inputs": [(2, 4, 50)]},
+        {"attrs": {"out": 4, "kernel": 3, "padding": "same", "dilation": 3, "groups": 2}, "inputs": [(1, 2, 20)]},
+    ]
+
+
+@register_op
+class ConvTranspose2d(_ConvBase):
+    name = "conv_transpose2d"
+    nd = 2
+    doc = ("2-D transposed convolution (torch.nn.ConvTranspose2d): "
+           "H_out = (H − 1)·s − 2p + d·(k − 1) + output_padding + 1.")
+    attrs = {
+        "out": Attr("pos_int", doc="output channels"),
+        "kernel": Attr("pos_int2", doc="kernel size"),
+        "stride": Attr("pos_int2", 1, "stride (the upsampling factor)"),
+        "padding": Attr("int2", 0, "implicit padding removed from each side of the output"),
+        "output_padding": Attr("int2", 0, "extra size added to one side of the output"),
+        "dilation": Attr("pos_int2", 1, "dilation"),
+        "groups": Attr("pos_int", 1, "channel groups"),
+        "bias": Attr("bool", True, "add a learned bias"),
+    }
+    samples = [
+        {"attrs": {"out": 512, "kernel": 2, "stride": 2}, "inputs": [(1, 1024, 28, 28)]},
+        {"attrs": {"out": 8, "kernel": 3, "stride": 2, "padding": 1, "output_padding": 1}, "inputs": [(2, 4, 7, 9)]},
+        {"attrs": {"out": 6, "kernel": 4, "stride": 2, "padding": 1, "groups": 2, "bias": False},
+         "inputs": [(1, 4, 5, 5)]},
+    ]
+
+    def infer_shape(self, a, ins):
+        x = ins[0]
+        self._check_input(a, x)
+        sp = []
+        for n, k, s, p, op_, d in zip(x[2:], a.kernel, a.stride, a.padding, a.output_padding, a.dilation):
+            if op_ >= max(s, d):
+                raise OpError(f"output_padding {op_} must be smaller than stride or dilation "
+                              f"(max({s}, {d}))", attr="output_padding")
+            o = (n - 1) * s - 2 * p + d * (k - 1) + op_ + 1
+            if o < 1:
+                raise OpError(f"output size {o} is not positive (padding {p} too large)", attr="padding")
+            sp.append(o)
+        return (x[0], a.out, *sp)
+
+    def param_tensors(self, a, ins):
+        c = ins[0][1]
+        t = [("weight", (c, a.out // a.groups, *a.kernel), "param")]
+        if a.bias:
+            t.append(("bias", (a.out,), "param"))
+        return t
+
+    def count_macs(self, a, ins, outs):
+        """Every input element is multiplied by a (C_out/groups)·kh·kw slice of the kernel:
+        MACs = N · C_in · H_in · W_in · (C_out / groups) · kh · kw."""
+        return numel(ins[0]) * (a.out // a.groups) * prod(a.kernel)
+
+    def count_elementwise(self, a, ins, outs):
+        return 0
+
+    def explain_shape(self, a, ins, outs):
+        x, o = ins[0], outs["out"]
+        lines = []
+        for i, nm in enumerate(("H", "W")):
+            n, k, s, p, op_, d = x[2 + i], a.kernel[i], a.stride[i], a.padding[i], a.output_padding[i], a.dilation[i]
+            lines.append(Line(f"output {nm}", f"{nm}_out = ({nm} − 1)·s − 2p + d·(k − 1) + output_padding + 1",
+                              f"({n} − 1)·{s} − 2·{p} + {d}·({k} − 1) + {op_} + 1 = {o[2 + i]}", o[2 + i]))
+        lines.append(Line("output shape", "(N, out, H_out, W_out)", fmt_shape(o), o))
+        return lines
+
+    def explain_macs(self, a, ins, outs):
+        x = ins[0]
+        v = self.count_macs(a, ins, outs)
+        return [Line("MACs", "N · C_in · H_in · W_in · (C_out / groups) · kh · kw",
+                     f"{x[0]} · {x[1]} · {x[2]} · {x[3]} · {a.out // a.groups} · {a.kernel[0]} · {a.kernel[1]} = {v:,}",
+                     v)]

@@ -1,0 +1,81 @@
+"""Merges: add, mul (broadcasting, numpy/torch rules), concat (any axis)."""
+from __future__ import annotations
+
+from archviz.errors import OpError
+from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
+
+
+def broadcast(shapes) -> tuple:
+    """torch/numpy broadcasting: align trailing axes; sizes must match or be 1."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for ax in range(rank):
+        sizes = {s[len(s) - rank + ax] for s in shapes if len(s) - rank + ax >= 0}
+        sizes.discard(1)
+        if len(sizes) > 1:
+            raise OpError("cannot broadcast shapes " + " and ".join(fmt_shape(s) for s in shapes)
+                          + f": axis {ax} has sizes {sorted(sizes)}")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+class _Broadcast(NoParams, NoMacs, Op):
+    family = "merge"
+    attrs = {}
+    min_inputs, max_inputs = 2, None
+    elementwise_formula = "(inputs − 1) · numel(out)"
+
+    def infer_shape(self, a, ins):
+        return broadcast(ins)
+
+    def count_elementwise(self, a, ins, outs):
+        return (len(ins) - 1) * numel(outs["out"])
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        return [Line("output shape", "broadcast of the inputs", " ⊕ ".join(map(fmt_shape, ins)) + f" → {fmt_shape(o)}", o)]
+
+
+@register_op
+class Add(_Broadcast):
+    name = "add"
+    doc = "Element-wise sum of two or more inputs, broadcasting (residual connections)."
+    samples = [{"attrs": {}, "inputs": [(2, 64, 8, 8), (2, 64, 8, 8)]},
+               {"attrs": {}, "inputs": [(2, 4, 5, 5), (2, 4, 1, 1), (1, 4, 5, 5)]}]
+
+
+@register_op
+class Mul(_Broadcast):
+    name = "mul"
+    doc = "Element-wise product of two or more inputs, broadcasting (gates, attention)."
+    samples = [{"attrs": {}, "inputs": [(2, 16, 4, 4), (2, 16, 1, 1)]}]
+
+
+@register_op
+class Concat(NoParams, NoMacs, Op):
+    name = "concat"
+    family = "merge"
+    doc = "Concatenate inputs along `axis` (torch.cat); every other axis must match."
+    attrs = {"axis": Attr("int", 1, "axis to join (0 is the batch axis; default channels)")}
+    min_inputs, max_inputs = 2, None
+    samples = [{"attrs": {}, "inputs": [(1, 64, 8, 8), (1, 32, 8, 8)]},
+               {"attrs": {"axis": -1}, "inputs": [(2, 3, 4), (2, 3, 6), (2, 3, 1)]}]
+
+    def infer_shape(self, a, ins):
+        r = len(ins[0])
+        if not -r <= a.axis < r:
+            raise OpError(f"axis {a.axis} is out of range for {r}-D inputs", attr="axis")
+        ax = a.axis % r
+        for s in ins[1:]:
+            if len(s) != r or any(s[i] != ins[0][i] for i in range(r) if i != ax):
+                raise OpError(f"cannot concatenate on axis {ax}: shapes " + " and ".join(map(fmt_shape, ins))
+                              + " differ on another axis")
+        return tuple(sum(s[i] for s in ins) if i == ax else ins[0][i] for i in range(r))
+
+    def count_elementwise(self, a, ins, outs):
+        return 0
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        ax = a.axis % len(o)
+        return [Line("output shape", f"sum of axis {ax}", " + ".join(str(s[ax]) for s in ins) + f" = {o[ax]} → {fmt_shape(o)}", o)]

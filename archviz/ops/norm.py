@@ -1,0 +1,117 @@
+"""Normalisation: batchnorm1d/2d, layernorm, lrn.
+
+Sources: torch.nn.BatchNorm2d / LayerNorm / LocalResponseNorm documentation;
+Krizhevsky, Sutskever, Hinton, "ImageNet Classification with Deep Convolutional Neural
+Networks" (NIPS 2012), section 3.3, for LRN.
+"""
+from __future__ import annotations
+
+from archviz.errors import OpError
+from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, numel, register_op
+
+
+class _BatchNorm(SameShape, NoMacs, Op):
+    family = "norm"
+    ranks: tuple = ()
+    attrs = {
+        "eps": Attr("float", 1e-5, "added to the variance"),
+        "momentum": Attr("float", 0.1, "running-statistics momentum"),
+        "affine": Attr("bool", True, "learn a per-channel scale (weight) and shift (bias)"),
+        "track_running_stats": Attr("bool", True, "keep running mean/var buffers"),
+    }
+    elementwise_formula = "2 · numel (inference: one multiply and one add per element, statistics folded)"
+
+    def check(self, a, ins):
+        if len(ins[0]) not in self.ranks:
+            raise OpError(f"expects a {' or '.join(f'{r}-D' for r in self.ranks)} input, got {fmt_shape(ins[0])}")
+
+    def infer_shape(self, a, ins):
+        self.check(a, ins)
+        return tuple(ins[0])
+
+    def param_tensors(self, a, ins):
+        c = ins[0][1]
+        t = []
+        if a.affine:
+            t += [("weight", (c,), "param"), ("bias", (c,), "param")]
+        if a.track_running_stats:
+            t += [("running_mean", (c,), "buffer"), ("running_var", (c,), "buffer"),
+                  ("num_batches_tracked", (), "buffer")]
+        return t
+
+    def count_elementwise(self, a, ins, outs):
+        return 2 * numel(ins[0])
+
+
+@register_op
+class BatchNorm2d(_BatchNorm):
+    name = "batchnorm2d"
+    doc = "Batch normalisation over (N, C, H, W) (torch.nn.BatchNorm2d); per channel."
+    ranks = (4,)
+    samples = [{"attrs": {}, "inputs": [(2, 64, 8, 8)]}, {"attrs": {"affine": False}, "inputs": [(1, 3, 4, 4)]}]
+
+
+@register_op
+class BatchNorm1d(_BatchNorm):
+    name = "batchnorm1d"
+    doc = "Batch normalisation over (N, C) or (N, C, L) (torch.nn.BatchNorm1d); per channel."
+    ranks = (2, 3)
+    samples = [{"attrs": {}, "inputs": [(4, 32)]}, {"attrs": {}, "inputs": [(2, 16, 10)]}]
+
+
+@register_op
+class LayerNorm(SameShape, NoMacs, Op):
+    name = "layernorm"
+    family = "norm"
+    doc = "Layer normalisation over the last `dims` axes (torch.nn.LayerNorm)."
+    attrs = {
+        "dims": Attr("pos_int", 1, "how many trailing axes to normalise over"),
+        "eps": Attr("float", 1e-5, "added to the variance"),
+        "elementwise_affine": Attr("bool", True, "learn weight and bias over the normalised shape"),
+        "bias": Attr("bool", True, "learn the bias (with elementwise_affine)"),
+    }
+    elementwise_formula = "numel · (5 + 2 if affine): mean, centre, square, variance sum, divide; scale, shift"
+    samples = [{"attrs": {}, "inputs": [(2, 10, 64)]}, {"attrs": {"dims": 3}, "inputs": [(1, 4, 6, 6)]}]
+
+    def infer_shape(self, a, ins):
+        if a.dims >= len(ins[0]):
+            raise OpError(f"dims={a.dims} must leave the batch axis: input is {fmt_shape(ins[0])}", attr="dims")
+        return tuple(ins[0])
+
+    def param_tensors(self, a, ins):
+        shape = tuple(ins[0][-a.dims:])
+        t = []
+        if a.elementwise_affine:
+            t.append(("weight", shape, "param"))
+            if a.bias:
+                t.append(("bias", shape, "param"))
+        return t
+
+    def count_elementwise(self, a, ins, outs):
+        return numel(ins[0]) * (5 + (2 if a.elementwise_affine else 0))
+
+
+@register_op
+class LRN(SameShape, NoParams, NoMacs, Op):
+    name = "lrn"
+    family = "norm"
+    doc = ("Local response normalisation, the AlexNet paper's formula: "
+           "b_c = a_c / (k + alpha · Σ_{c' = c − n/2}^{c + n/2} a_c'²)^beta over n neighbouring channels. "
+           "torch.nn.LocalResponseNorm divides alpha by n; archviz lowers with alpha·n so the paper's "
+           "numbers hold.")
+    attrs = {
+        "size": Attr("pos_int", 5, "n: number of neighbouring channels summed"),
+        "alpha": Attr("float", 1e-4, "alpha (the paper's, not divided by n)"),
+        "beta": Attr("float", 0.75, "beta"),
+        "k": Attr("float", 2.0, "k"),
+    }
+    elementwise_formula = "numel · (2n + 3): n squares, n − 1 adds, scale, add k, power, divide"
+    samples = [{"attrs": {}, "inputs": [(1, 96, 55, 55)]}, {"attrs": {"size": 3}, "inputs": [(2, 7, 4, 4)]}]
+
+    def infer_shape(self, a, ins):
+        if len(ins[0]) < 3:
+            raise OpError(f"expects (N, C, ...) with at least one spatial axis, got {fmt_shape(ins[0])}")
+        return tuple(ins[0])
+
+    def count_elementwise(self, a, ins, outs):
+        return numel(ins[0]) * (2 * a.size + 3)

@@ -1,0 +1,138 @@
+"""Pooling: maxpool2d, avgpool2d, adaptive_avgpool2d, global_avgpool.
+
+Source: torch.nn.MaxPool2d / AvgPool2d / AdaptiveAvgPool2d documentation (output sizes,
+ceil_mode rule, "pad should be at most half of effective kernel size").
+"""
+from __future__ import annotations
+
+from math import prod
+
+from archviz.errors import OpError
+from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, conv_out_len, fmt_shape, numel, register_op
+
+
+class _Pool(NoParams, NoMacs, Op):
+    family = "pool"
+
+    def _geom(self, a):
+        stride = a.stride if a.stride is not None else a.kernel
+        dil = a.get("dilation", (1, 1))
+        return a.kernel, stride, a.padding, dil
+
+    def infer_shape(self, a, ins):
+        x = ins[0]
+        if len(x) != 4:
+            raise OpError(f"expects a 4-D input (N, C, H, W), got {fmt_shape(x)}")
+        k, s, p, d = self._geom(a)
+        for kk, pp, dd in zip(k, p, d):
+            if pp > (dd * (kk - 1) + 1) // 2:
+                raise OpError(f"padding {pp} is more than half the window {dd * (kk - 1) + 1} (torch forbids it)",
+                              attr="padding")
+        sp = [conv_out_len(n, kk, ss, 2 * pp, dd, a.ceil_mode) for n, kk, ss, pp, dd in zip(x[2:], k, s, p, d)]
+        return (x[0], x[1], *sp)
+
+    def explain_shape(self, a, ins, outs):
+        x, o = ins[0], outs["out"]
+        k, s, p, d = self._geom(a)
+        rnd = "⌈" if a.ceil_mode else "⌊"
+        rnd2 = "⌉" if a.ceil_mode else "⌋"
+        lines = []
+        for i, nm in enumerate(("H", "W")):
+            lines.append(Line(f"output {nm}", f"{nm}_out = {rnd}({nm} + 2p − d·(k − 1) − 1) / s{rnd2} + 1",
+                              f"{rnd}({x[2 + i]} + 2·{p[i]} − {d[i]}·({k[i]} − 1) − 1) / {s[i]}{rnd2} + 1 = {o[2 + i]}",
+                              o[2 + i]))
+        lines.append(Line("output shape", "(N, C, H_out, W_out)", fmt_shape(o), o))
+        return lines
+
+
+_POOL_ATTRS = {
+    "kernel": Attr("pos_int2", doc="window size"),
+    "stride": Attr("int2_opt", None, "stride (default: the kernel size)"),
+    "padding": Attr("int2", 0, "implicit padding per side (at most half the window)"),
+    "ceil_mode": Attr("bool", False, "round the output size up instead of down"),
+}
+
+
+@register_op
+class MaxPool2d(_Pool):
+    name = "maxpool2d"
+    doc = "2-D max pooling (torch.nn.MaxPool2d); overlapping windows when stride < kernel."
+    attrs = {**_POOL_ATTRS, "dilation": Attr("pos_int2", 1, "window dilation")}
+    elementwise_formula = "N · C · H_out · W_out · (kh · kw − 1) comparisons"
+    samples = [
+        {"attrs": {"kernel": 3, "stride": 2}, "inputs": [(1, 96, 55, 55)]},
+        {"attrs": {"kernel": 2}, "inputs": [(2, 3, 9, 8)]},
+        {"attrs": {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True}, "inputs": [(1, 4, 14, 15)]},
+        {"attrs": {"kernel": [3, 2], "stride": [2, 1], "dilation": 2}, "inputs": [(1, 2, 12, 10)]},
+    ]
+
+    def count_elementwise(self, a, ins, outs):
+        return numel(outs["out"]) * (prod(a.kernel) - 1)
+
+
+@register_op
+class AvgPool2d(_Pool):
+    name = "avgpool2d"
+    doc = "2-D average pooling (torch.nn.AvgPool2d)."
+    attrs = {**_POOL_ATTRS, "count_include_pad": Attr("bool", True, "count padded zeros in the average")}
+    elementwise_formula = "N · C · H_out · W_out · kh · kw  (kh·kw − 1 adds and one divide per output)"
+    samples = [
+        {"attrs": {"kernel": 2, "stride": 2}, "inputs": [(1, 8, 16, 16)]},
+        {"attrs": {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True}, "inputs": [(2, 3, 10, 11)]},
+    ]
+
+    def count_elementwise(self, a, ins, outs):
+        return numel(outs["out"]) * prod(a.kernel)
+
+
+def _bins(n, o):
+    """Sizes of adaptive-pooling bins: bin i covers [⌊i·n/o⌋, ⌈(i+1)·n/o⌉) (torch)."""
+    return [-(-((i + 1) * n) // o) - (i * n) // o for i in range(o)]
+
+
+@register_op
+class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
+    name = "adaptive_avgpool2d"
+    family = "pool"
+    doc = "Adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)."
+    attrs = {"size": Attr("pos_int2", doc="output size, s or [h, w]")}
+    elementwise_formula = "N · C · Σ over output cells of the cell's bin area (bins may overlap)"
+    samples = [{"attrs": {"size": 6}, "inputs": [(1, 256, 13, 13)]},
+               {"attrs": {"size": [3, 2]}, "inputs": [(2, 4, 7, 5)]}]
+
+    def infer_shape(self, a, ins):
+        x = ins[0]
+        if len(x) != 4:
+            raise OpError(f"expects a 4-D input (N, C, H, W), got {fmt_shape(x)}")
+        return (x[0], x[1], *a.size)
+
+    def count_elementwise(self, a, ins, outs):
+        x = ins[0]
+        return x[0] * x[1] * sum(_bins(x[2], a.size[0])) * sum(_bins(x[3], a.size[1]))
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        return [Line("output shape", "(N, C, size_h, size_w)", fmt_shape(o), o)]
+
+
+@register_op
+class GlobalAvgPool(NoParams, NoMacs, Op):
+    name = "global_avgpool"
+    family = "pool"
+    doc = "Average over all spatial positions, keeping (N, C, 1, 1) (torch.nn.AdaptiveAvgPool2d(1))."
+    attrs = {}
+    elementwise_formula = "N · C · H · W  (H·W − 1 adds and one divide per channel)"
+    samples = [{"attrs": {}, "inputs": [(2, 512, 7, 7)]}]
+
+    def infer_shape(self, a, ins):
+        x = ins[0]
+        if len(x) < 3:
+            raise OpError(f"expects an input with spatial axes (N, C, ...), got {fmt_shape(x)}")
+        return (x[0], x[1]) + (1,) * (len(x) - 2)
+
+    def count_elementwise(self, a, ins, outs):
+        return numel(ins[0])
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        return [Line("output shape", "(N, C, 1, 1)", fmt_shape(o), o)]

@@ -1,0 +1,197 @@
+"""Shape and dense ops: input, flatten, linear, pad, center_crop, upsample.
+
+Sources: torch.nn.Flatten / Linear / functional.pad / Upsample documentation; Ronneberger
+et al., "U-Net" (2015), Fig. 1, for copy-and-crop.
+"""
+from __future__ import annotations
+
+from math import floor, prod
+
+from archviz.errors import OpError
+from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
+
+
+@register_op
+class Input(NoParams, NoMacs, Op):
+    name = "input"
+    family = "shape"
+    doc = "A graph input (declared under `inputs:`, not as a node)."
+    attrs = {"shape": Attr("ints", doc="shape without batch"), "batch": Attr("pos_int", 1, "batch size")}
+    min_inputs = max_inputs = 0
+
+    def infer_shape(self, a, ins):
+        return (a.batch, *a.shape)
+
+    def count_elementwise(self, a, ins, outs):
+        return 0
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        return [Line("output shape", "(N, *shape)", fmt_shape(o), o)]
+
+
+@register_op
+class Flatten(NoParams, NoMacs, Op):
+    name = "flatten"
+    family = "shape"
+    doc = "Merge axes start_dim..end_dim into one (torch.nn.Flatten; default keeps the batch axis)."
+    attrs = {"start_dim": Attr("int", 1, "first axis merged"), "end_dim": Attr("int", -1, "last axis merged")}
+    samples = [{"attrs": {}, "inputs": [(2, 256, 6, 6)]}, {"attrs": {"start_dim": 2}, "inputs": [(1, 3, 4, 5)]}]
+
+    def infer_shape(self, a, ins):
+        x = ins[0]
+        r = len(x)
+        s, e = a.start_dim % r if -r <= a.start_dim < r else None, a.end_dim % r if -r <= a.end_dim < r else None
+        if s is None or e is None or s > e:
+            raise OpError(f"cannot flatten axes {a.start_dim}..{a.end_dim} of a {r}-D input {fmt_shape(x)}")
+        return (*x[:s], prod(x[s:e + 1]), *x[e + 1:])
+
+    def count_elementwise(self, a, ins, outs):
+        return 0
+
+    def explain_shape(self, a, ins, outs):
+        x, o = ins[0], outs["out"]
+        return [Line("output shape", f"merge axes {a.start_dim}..{a.end_dim}",
+                     f"{fmt_shape(x)} → {fmt_shape(o)}", o)]
+
+
+@register_op
+class Linear(Op):
+    name = "linear"
+    family = "dense"
+    doc = "y = x·Wᵀ + b over the last axis (torch.nn.Linear)."
+    attrs = {"out": Attr("pos_int", doc="output features"), "bias": Attr("bool", True, "add a learned bias")}
+    samples = [{"attrs": {"out": 10}, "inputs": [(4, 32)]},
+               {"attrs": {"out": 7, "bias": False}, "inputs": [(2, 5, 12)]}]
+
+    def infer_shape(self, a, ins):
+        x = ins[0]
+        if len(x) < 2:
+            raise OpError(f"expects (N, ..., features), got {fmt_shape(x)}")
+        return (*x[:-1], a.out)
+
+    def param_tensors(self, a, ins):
+        t = [("weight", (a.out, ins[0][-1]), "param")]
+        if a.bias:
+            t.append(("bias", (a.out,), "param"))
+        return t
+
+    def count_macs(self, a, ins, outs):
+        """MACs = (rows: N · Π middle axes) · in_features · out_features."""
+        return numel(ins[0]) * a.out
+
+    def count_elementwise(self, a, ins, outs):
+        return 0
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        return [Line("output shape", "(..., out)", fmt_shape(o), o)]
+
+    def explain_macs(self, a, ins, outs):
+        x = ins[0]
+        rows = numel(x[:-1])
+        v = self.count_macs(a, ins, outs)
+        return [Line("MACs", "rows · in_features · out_features", f"{rows} · {x[-1]} · {a.out} = {v:,}", v)]
+
+
+@register_op
+class Pad(NoParams, NoMacs, Op):
+    name = "pad"
+    family = "shape"
+    doc = ("Pad the trailing axes (torch.nn.functional.pad order: [left, right] for the last axis, "
+           "then [top, bottom] for the one before, ...).")
+    attrs = {"pads": Attr("ints", doc="[left, right, top, bottom, ...] (torch order, last axis first)"),
+             "mode": Attr("str", "constant", "constant, reflect or replicate", ("constant", "reflect", "replicate")),
+             "value": Attr("float", 0, "fill value for constant mode")}
+    samples = [{"attrs": {"pads": [1, 2, 3, 4]}, "inputs": [(1, 2, 5, 6)]},
+               {"attrs": {"pads": [1, 1], "mode": "reflect"}, "inputs": [(2, 3, 8, 8)]}]
+
+    def infer_shape(self, a, ins):
+        x = list(ins[0])
+        if len(a.pads) % 2 or len(a.pads) // 2 > len(x) - 2:
+            raise OpError(f"pads {list(a.pads)} must be pairs for at most the {len(x) - 2} trailing axes",
+                          attr="pads")
+        for i in range(len(a.pads) // 2):
+            ax = len(x) - 1 - i
+            lo, hi = a.pads[2 * i], a.pads[2 * i + 1]
+            if a.mode == "reflect" and (lo >= x[ax] or hi >= x[ax]):
+                raise OpError(f"reflect padding {lo},{hi} must be smaller than the axis size {x[ax]}", attr="pads")
+            x[ax] = x[ax] + lo + hi
+            if x[ax] < 1:
+                raise OpError(f"padding leaves axis {ax} empty", attr="pads")
+        return tuple(x)
+
+    def count_elementwise(self, a, ins, outs):
+        return 0
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        return [Line("output shape", "each padded axis grows by its two pads", fmt_shape(o), o)]
+
+
+@register_op
+class CenterCrop(NoParams, NoMacs, Op):
+    name = "center_crop"
+    family = "shape"
+    doc = ("Crop the first input's spatial axes to the second input's size, centred "
+           "(U-Net copy-and-crop). Offset per axis: ⌊(H₁ − H₂) / 2⌋.")
+    attrs = {}
+    min_inputs = max_inputs = 2
+    samples = [{"attrs": {}, "inputs": [(1, 512, 64, 64), (1, 512, 56, 56)]}]
+
+    def infer_shape(self, a, ins):
+        x, ref = ins
+        if len(x) != len(ref) or len(x) < 3:
+            raise OpError(f"cannot crop {fmt_shape(x)} to the spatial size of {fmt_shape(ref)}")
+        for d1, d2 in zip(x[2:], ref[2:]):
+            if d2 > d1:
+                raise OpError(f"cannot crop {fmt_shape(x)} to a larger size {fmt_shape(ref[2:])}")
+        return (*x[:2], *ref[2:])
+
+    def offsets(self, ins):
+        return [(d1 - d2) // 2 for d1, d2 in zip(ins[0][2:], ins[1][2:])]
+
+    def count_elementwise(self, a, ins, outs):
+        return 0
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        offs = self.offsets(ins)
+        return [Line("output shape", "(N, C₁, H₂, W₂), offsets ⌊(H₁ − H₂)/2⌋",
+                     f"{fmt_shape(o)}, offsets {offs}", o)]
+
+
+@register_op
+class Upsample(NoParams, NoMacs, Op):
+    name = "upsample"
+    family = "shape"
+    doc = ("Upsample (N, C, H, W) by `scale` or to `size` (torch.nn.Upsample): "
+           "H_out = ⌊H · scale⌋.")
+    attrs = {"scale": Attr("scale2", None, "scale factor, s or [sh, sw]"),
+             "size": Attr("int2_opt", None, "output size (instead of scale)"),
+             "mode": Attr("str", "nearest", "nearest or bilinear", ("nearest", "bilinear")),
+             "align_corners": Attr("bool", False, "bilinear only")}
+    elementwise_formula = "nearest: 0 (a gather); bilinear: 7 · numel(out) (4 multiplies, 3 adds)"
+    samples = [{"attrs": {"scale": 2}, "inputs": [(1, 3, 5, 7)]},
+               {"attrs": {"size": [9, 4], "mode": "bilinear"}, "inputs": [(2, 2, 4, 4)]}]
+
+    def infer_shape(self, a, ins):
+        x = ins[0]
+        if len(x) != 4:
+            raise OpError(f"expects (N, C, H, W), got {fmt_shape(x)}")
+        if (a.scale is None) == (a.size is None):
+            raise OpError("give exactly one of `scale` and `size`", attr="scale")
+        if a.size is not None:
+            return (*x[:2], *a.size)
+        return (*x[:2], *(floor(n * s) for n, s in zip(x[2:], a.scale)))
+
+    def count_elementwise(self, a, ins, outs):
+        return 0 if a.mode == "nearest" else 7 * numel(outs["out"])
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        if a.size is not None:
+            return [Line("output shape", "(N, C, size_h, size_w)", fmt_shape(o), o)]
+        x = ins[0]
+        return [Line("output shape", "H_out = ⌊H · scale⌋",
+                     f"⌊{x[2]} · {a.scale[0]}⌋ = {o[2]}, ⌊{x[3]} · {a.scale[1]}⌋ = {o[3]} → {fmt_shape(o)}", o)]

@@ -1,0 +1,101 @@
+"""The pass driver: runs each pass over the graph in stable topological order and turns
+an op rule's plain :class:`OpError` into a located :class:`ShapeError` that names the
+node, its op, the spec location, the inputs (shape and producer) and the block
+expansion stack."""
+from __future__ import annotations
+
+from archviz.errors import ArchvizError, MissingRuleError, OpError, ShapeError
+from archviz.ir import meta as M
+from archviz.ir.graph import LayerGraph, Node
+from archviz.ops import registry
+from archviz.ops.base import fmt_shape
+
+
+def node_error(node: Node, e: OpError, ins=None, cls=ShapeError) -> ArchvizError:
+    span = node.attr_spans.get(e.attr) if e.attr else None
+    if span is None and e.input_index is not None and e.input_index < len(node.input_spans):
+        span = node.input_spans[e.input_index]
+    notes = []
+    if ins is not None:
+        for i, (ref, s) in enumerate(zip(node.inputs, ins)):
+            notes.append(f"input {i}: {fmt_shape(s)} from '{ref}'")
+    notes += node.notes
+    return cls(f"'{node.id}' ({node.op}): {e.message}", span or node.span, hint=e.hint, notes=notes,
+               code="E0401")
+
+
+def input_shapes(g: LayerGraph, node: Node) -> list:
+    return [g.nodes[r.node].meta[M.SHAPES][r.port] for r in node.inputs]
+
+
+def run_rule(node: Node, fn, *args, ins=None):
+    """Call an op rule for `node`, adding the node's context to any failure."""
+    try:
+        return fn(*args)
+    except OpError as e:
+        raise node_error(node, e, ins) from None
+    except MissingRuleError as e:
+        e.message = f"{e.message} (needed for node '{node.id}')"
+        e.span = e.span or node.span
+        raise
+
+
+def shapes_pass(g: LayerGraph) -> None:
+    """Infer every node's output shapes (batch first). Stops at the first failure."""
+    for node in g.topo_order():
+        op = registry[node.op]
+        ins = input_shapes(g, node)
+        node.meta[M.IN_SHAPES] = ins
+        run_rule(node, op.check, node.attrs, ins, ins=ins)
+        out = run_rule(node, op.infer_shape, node.attrs, ins, ins=ins)
+        shapes = out if isinstance(out, dict) else {"out": tuple(out)}
+        node.meta[M.SHAPES] = {k: tuple(int(d) for d in v) for k, v in shapes.items()}
+        for port, s in node.meta[M.SHAPES].items():
+            if any(d < 1 for d in s):
+                raise node_error(node, OpError(f"output '{port}' has an empty axis: {fmt_shape(s)}"), ins)
+
+
+def check_expects(g: LayerGraph) -> list:
+    """`expect:` assertions (shape without the batch axis; null matches any size)."""
+    from archviz.errors import ExpectError
+    errors = []
+    for ref, dims, span, spans, notes in g.expects:
+        got = g.nodes[ref.node].meta[M.SHAPES][ref.port]
+        want = list(dims)
+        ok = len(got) - 1 == len(want) and all(w is None or w == d for w, d in zip(want, got[1:]))
+        if not ok:
+            shown = "[" + ", ".join("*" if w is None else str(w) for w in want) + "]"
+            errors.append(ExpectError(f"expected '{ref}' to have shape {shown}, got {list(got[1:])}",
+                                      span, code="E0451", notes=[f"full shape with batch: {fmt_shape(got)}"] + notes,
+                                      hint="shapes in `expect` leave out the batch dimension"))
+    return errors
+
+
+def cost_pass(g: LayerGraph) -> None:
+    """Params, MACs, element-wise ops and activation elements for every node."""
+    for node in g.topo_order():
+        op = registry[node.op]
+        ins = node.meta[M.IN_SHAPES]
+        outs = node.meta[M.SHAPES]
+        node.meta[M.PARAMS] = run_rule(node, op.count_params, node.attrs, ins, node.frozen, ins=ins)
+        node.meta[M.MACS] = int(run_rule(node, op.count_macs, node.attrs, ins, outs, ins=ins))
+        node.meta[M.ELEMENTWISE] = int(run_rule(node, op.count_elementwise, node.attrs, ins, outs, ins=ins))
+        node.meta[M.ACT_ELEMS] = sum(_numel(s) for s in outs.values())
+
+
+def _numel(s) -> int:
+    n = 1
+    for d in s:
+        n *= d
+    return n
+
+
+def analyse(g: LayerGraph) -> LayerGraph:
+    """Run every static pass. Raises the first ArchvizError (expect failures are collected)."""
+    shapes_pass(g)
+    errs = check_expects(g)
+    if errs:
+        from archviz.errors import MultipleErrors
+        raise errs[0] if len(errs) == 1 else MultipleErrors(errs)
+    cost_pass(g)
+    return g

@@ -1,0 +1,711 @@
+"""Compile a spec file into a LayerGraph: load, validate, expand blocks / repeat / when /
+`${...}`, resolve references.  Spec problems are collected, not raised one at a time,
+so `archviz validate` reports all of them in one run.
+
+References are resolved lazily: while the node list is expanded every `in:` becomes a
+:class:`Sym` (a name in a scope); all of them are resolved at the end.  That lets a node
+read a later node (a cycle is then reported by the graph's lint, not as an unknown
+name) and lets a bypassed node (`when: false`) stand for its own input.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from archviz.errors import (ArchvizError, ExpressionError, ImportSpecError, MultipleErrors,
+                            RefError, Span, SpecError, did_you_mean)
+from archviz.ir.graph import LayerGraph, Node, Ref
+from archviz.ops import Attrs, registry
+from archviz.ops.schema import normalise
+from archviz.spec.expr import has_expr, substitute
+from archviz.spec.yamlload import LocDict, LocList, load_yaml, load_yaml_file
+
+FORMAT_VERSION = 1
+TOP_KEYS = ("archviz", "name", "doc", "params", "inputs", "blocks", "nodes", "outputs",
+            "imports", "defaults", "loss")
+NODE_KEYS = ("id", "op", "in", "repeat", "when", "expect", "doc", "frozen")
+BLOCK_KEYS = ("params", "inputs", "nodes", "outputs", "defaults", "doc")
+_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(-?\d+)\])?(?:\.([A-Za-z_][A-Za-z0-9_]*))?$")
+_PARAM_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": list,
+                "any": object}
+
+
+# -- bindings -----------------------------------------------------------------------
+@dataclass
+class Sym:
+    """A textual reference `name[index].port` in a scope, or a direct binding."""
+    scope: Any = None
+    name: str = ""
+    index: int | None = None
+    port: str | None = None
+    span: Span | None = None
+    binding: Any = None
+    text: str = ""
+
+
+@dataclass
+class NodeB:
+    gid: str
+    op: str
+
+
+@dataclass
+class RepeatB:
+    copies: list
+
+
+@dataclass
+class CallB:
+    block: "BlockDef"
+    outputs: dict         # port -> Sym in the callee scope
+    call_id: str
+
+
+@dataclass
+class AliasB:
+    target: Sym
+
+
+@dataclass
+class Scope:
+    file: "SpecFile"
+    prefix: str
+    vars: dict
+    defaults: dict
+    notes: list
+    path: tuple = ()
+    names: dict = field(default_factory=dict)
+    name_spans: dict = field(default_factory=dict)
+
+
+@dataclass
+class BlockDef:
+    name: str
+    file: "SpecFile"
+    data: LocDict
+    span: Span | None
+    params: dict          # name -> (type, default or REQUIRED, span)
+    inputs: list
+    nodes: list
+    outputs: Any
+    defaults: dict
+
+
+@dataclass
+class SpecFile:
+    path: str
+    data: LocDict
+    params: dict = field(default_factory=dict)
+    blocks: dict = field(default_factory=dict)
+    imports: dict = field(default_factory=dict)
+    defaults: dict = field(default_factory=dict)
+
+
+_NO_DEFAULT = object()
+
+
+class Compiler:
+    def __init__(self, overrides: dict | None = None, batch: int = 1):
+        self.overrides = dict(overrides or {})
+        self.batch = batch
+        self.errors: list[ArchvizError] = []
+        self._seen: set = set()
+        self.files: dict[str, SpecFile] = {}
+        self.graph: LayerGraph | None = None
+        self.expects: list = []       # (Sym, dims, span, dim spans, scope)
+        self._pending: list = []      # (node, [Sym])
+
+    # -- errors ------------------------------------------------------------------
+    def error(self, err: ArchvizError, scope: Scope | None = None) -> None:
+        if scope is not None and scope.notes:
+            err.notes = err.notes + [n for n in scope.notes if n not in err.notes]
+        key = (type(err), str(err.span), err.message)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.errors.append(err)
+
+    def _eval(self, value, vars: dict, span: Span | None, scope: Scope | None = None):
+        """Substitute `${...}` recursively in a value (lists too). Errors are recorded."""
+        if isinstance(value, str) and has_expr(value):
+            return substitute(value, vars, span)
+        if isinstance(value, list):
+            out = []
+            for i, v in enumerate(value):
+                sp = value.spans[i] if isinstance(value, LocList) and i < len(value.spans) else span
+                out.append(self._eval(v, vars, sp, scope))
+            return out
+        if isinstance(value, dict):
+            return {k: self._eval(v, vars, value.spans.get(k, span) if isinstance(value, LocDict)
+                                  else span, scope) for k, v in value.items()}
+        return value
+
+    def _try_eval(self, value, vars, span, scope=None, default=None):
+        try:
+            return self._eval(value, vars, span, scope)
+        except ArchvizError as e:
+            self.error(e, scope)
+            return default
+
+    # -- files -------------------------------------------------------------------
+    def load_file(self, path: str, stack: tuple = (), span: Span | None = None,
+                  top: bool = False) -> SpecFile | None:
+        real = os.path.realpath(path)
+        if real in stack:
+            chain = " -> ".join(os.path.basename(p) for p in stack + (real,))
+            self.error(ImportSpecError(f"cyclic import: {chain}", span, code="E0152"))
+            return None
+        if real in self.files:
+            return self.files[real]
+        if not os.path.exists(path):
+            self.error(ImportSpecError(f"spec file not found: {path}", span, code="E0151"))
+            return None
+        data = load_yaml_file(path)
+        if not isinstance(data, LocDict):
+            got = "an empty file" if data is None else f"a {type(data).__name__.replace('Loc', '').lower()}"
+            raise SpecError(f"a spec must be a mapping (archviz:, name:, inputs:, nodes:, ...), "
+                            f"got {got}", getattr(data, "span", None) or Span(path, 1, 1), code="E0107")
+        sf = SpecFile(path=path, data=data)
+        self.files[real] = sf
+        for key in data:
+            if key not in TOP_KEYS:
+                self.error(SpecError(f"unknown top-level key '{key}'", data.key_span(key), code="E0108",
+                                     hint=did_you_mean(key, TOP_KEYS) or "allowed: " + ", ".join(TOP_KEYS)))
+        ver = data.get("archviz", FORMAT_VERSION)
+        if ver != FORMAT_VERSION:
+            self.error(SpecError(f"unsupported spec format version {ver!r}", data.span_of("archviz"),
+                                 code="E0109", hint=f"this archviz reads 'archviz: {FORMAT_VERSION}'"))
+        self._load_params(sf, top)
+        self._load_defaults(sf.defaults, data, "defaults")
+        for i, imp in enumerate(self._list(data, "imports")):
+            isp = data["imports"].span_of(i)
+            if not isinstance(imp, dict) or "path" not in imp or "as" not in imp:
+                self.error(SpecError("an import is a mapping {path: FILE, as: NAME}", isp, code="E0153"))
+                continue
+            ipath = os.path.join(os.path.dirname(path), imp["path"])
+            sub = self.load_file(ipath, stack + (real,), imp.span_of("path"))
+            if sub is not None:
+                sf.imports[imp["as"]] = sub
+        blocks = data.get("blocks") or {}
+        if not isinstance(blocks, dict):
+            self.error(SpecError("'blocks' must be a mapping of block name to block",
+                                 data.span_of("blocks"), code="E0110"))
+            blocks = {}
+        for name, bd in blocks.items():
+            b = self._load_block(sf, name, bd, blocks.span_of(name))
+            if b is not None:
+                sf.blocks[name] = b
+        return sf
+
+    def _list(self, data, key):
+        v = data.get(key)
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            self.error(SpecError(f"'{key}' must be a list", data.span_of(key), code="E0110"))
+            return []
+        return v
+
+    def _load_params(self, sf: SpecFile, top: bool) -> None:
+        data = sf.data
+        raw = data.get("params") or {}
+        if not isinstance(raw, dict):
+            self.error(SpecError("'params' must be a mapping of name to value", data.span_of("params"),
+                                 code="E0110"))
+            raw = {}
+        if top:
+            for k in self.overrides:
+                if k not in raw:
+                    self.error(SpecError(f"-p {k}=...: the spec has no param '{k}'", None, code="E0115",
+                                         hint=did_you_mean(k, raw) or
+                                         ("params: " + ", ".join(raw) if raw else "this spec has no params")))
+        for k, v in raw.items():
+            if top and k in self.overrides:
+                v = self.overrides[k]
+                sp = None
+            else:
+                sp = raw.span_of(k)
+            sf.params[k] = self._try_eval(v, dict(sf.params), sp)
+
+    def _load_defaults(self, into: dict, data, key) -> None:
+        d = data.get(key) or {}
+        if not isinstance(d, dict):
+            self.error(SpecError(f"'{key}' must map op names to attribute defaults", data.span_of(key),
+                                 code="E0110"))
+            return
+        for op, attrs in d.items():
+            if op not in registry:
+                self.error(SpecError(f"defaults for unknown op '{op}'", d.key_span(op), code="E0111",
+                                     hint=did_you_mean(op, registry)))
+                continue
+            if not isinstance(attrs, dict):
+                self.error(SpecError(f"defaults for '{op}' must be a mapping", d.span_of(op), code="E0110"))
+                continue
+            into[op] = {**into.get(op, {}), **{k: (v, attrs.span_of(k)) for k, v in attrs.items()}}
+
+    def _load_block(self, sf: SpecFile, name, bd, span) -> BlockDef | None:
+        if not isinstance(bd, LocDict):
+            self.error(SpecError(f"block '{name}' must be a mapping", span, code="E0110"))
+            return None
+        if name in registry:
+            self.error(SpecError(f"block '{name}' has the name of a built-in op", bd.span, code="E0116"))
+        for key in bd:
+            if key not in BLOCK_KEYS:
+                self.error(SpecError(f"unknown key '{key}' in block '{name}'", bd.key_span(key), code="E0108",
+                                     hint=did_you_mean(key, BLOCK_KEYS) or "allowed: " + ", ".join(BLOCK_KEYS)))
+        params = {}
+        for pname, pdef in (bd.get("params") or {}).items():
+            psp = bd["params"].span_of(pname)
+            if isinstance(pdef, dict):
+                t = pdef.get("type", "any")
+                if t not in _PARAM_TYPES:
+                    self.error(SpecError(f"unknown param type '{t}'", pdef.span_of("type"), code="E0117",
+                                         hint="types: " + ", ".join(_PARAM_TYPES)))
+                    t = "any"
+                params[pname] = (t, pdef.get("default", _NO_DEFAULT), psp)
+            else:
+                params[pname] = ("any", pdef, psp)
+        inputs = bd.get("inputs") or ["x"]
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        defaults = {k: dict(v) for k, v in sf.defaults.items()}
+        self._load_defaults(defaults, bd, "defaults")
+        nodes = bd.get("nodes")
+        if not isinstance(nodes, list) or not nodes:
+            self.error(SpecError(f"block '{name}' needs a non-empty 'nodes' list", bd.span, code="E0118"))
+            nodes = []
+        return BlockDef(name, sf, bd, bd.span, params, list(inputs), nodes, bd.get("outputs"), defaults)
+
+    # -- compile -----------------------------------------------------------------
+    def compile(self, path: str) -> LayerGraph:
+        sf = self.load_file(path, top=True)
+        if sf is None:
+            raise MultipleErrors(self.errors) if len(self.errors) > 1 else self.errors[0]
+        data = sf.data
+        g = LayerGraph(str(data.get("name") or os.path.splitext(os.path.basename(path))[0]),
+                       str(data.get("doc") or ""))
+        g.source = path
+        g.params = dict(sf.params)
+        g.loss = data.get("loss")
+        self.graph = g
+        scope = Scope(file=sf, prefix="", vars=dict(sf.params), defaults=sf.defaults, notes=[])
+        inputs = data.get("inputs")
+        if not isinstance(inputs, dict) or not inputs:
+            self.error(SpecError("a spec needs 'inputs': a mapping of name to {shape: [C, H, W]}",
+                                 data.span_of("inputs") if "inputs" in data else data.span, code="E0119"))
+            inputs = {}
+        first = None
+        for name, idef in inputs.items():
+            isp = inputs.span_of(name)
+            if not _ID.match(str(name)):
+                self.error(SpecError(f"input name '{name}' is not an identifier", inputs.key_span(name), code="E0120"))
+                continue
+            shape = idef.get("shape") if isinstance(idef, dict) else idef
+            ssp = idef.span_of("shape") if isinstance(idef, LocDict) else isp
+            if isinstance(idef, dict):
+                for k in idef:
+                    if k not in ("shape", "doc", "dtype"):
+                        self.error(SpecError(f"unknown key '{k}' in input '{name}'", idef.key_span(k),
+                                             code="E0108", hint=did_you_mean(k, ("shape", "doc", "dtype"))))
+            shape = self._try_eval(shape, scope.vars, ssp, scope)
+            if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool)
+                                                      and d > 0 for d in shape):
+                if shape is not None or not self.errors:
+                    self.error(SpecError(f"input '{name}' needs a shape: a list of positive integers "
+                                         "without the batch dimension, e.g. [3, 224, 224]", ssp, code="E0121"))
+                continue
+            node = Node(id=name, op="input", attrs=Attrs(shape=tuple(shape), batch=self.batch), span=isp)
+            g.add_node(node)
+            g.inputs[name] = name
+            scope.names[name] = NodeB(name, "input")
+            scope.name_spans[name] = inputs.key_span(name)
+            if first is None:
+                first = Sym(binding=scope.names[name], text=name)
+        nodes = data.get("nodes")
+        if not isinstance(nodes, list) or not nodes:
+            self.error(SpecError("a spec needs a non-empty 'nodes' list", data.span_of("nodes")
+                                 if "nodes" in data else data.span, code="E0122"))
+            nodes = []
+        last = self.expand(nodes, scope, first, nodes_span=data.span_of("nodes"))
+        self._outputs(data, scope, last)
+        self._resolve_pending()
+        if not self.errors:
+            g.connect()
+            for e in g.lint():
+                self.error(e)
+        if self.errors:
+            raise MultipleErrors(self.errors) if len(self.errors) > 1 else self.errors[0]
+        return g
+
+    def _outputs(self, data, scope, last):
+        g = self.graph
+        outs = data.get("outputs")
+        if outs is None:
+            if last is not None:
+                self._pending_out("out", last)
+            return
+        if not isinstance(outs, dict) or not outs:
+            self.error(SpecError("'outputs' must map output names to node references", data.span_of("outputs"),
+                                 code="E0110"))
+            return
+        for name, od in outs.items():
+            osp = outs.span_of(name)
+            g.output_spans[name] = outs.key_span(name)
+            if isinstance(od, dict):
+                src, ssp = od.get("from"), od.span_of("from")
+                if "expect" in od:
+                    self._add_expect(None, od["expect"], od.span_of("expect"), scope, out_name=name)
+            else:
+                src, ssp = od, osp
+            if not isinstance(src, str):
+                self.error(SpecError(f"output '{name}' needs `from: NODE`", osp, code="E0123"))
+                continue
+            sym = self.parse_ref(src, scope, ssp)
+            if sym is not None:
+                self._pending_out(name, sym)
+
+    def _pending_out(self, name, sym):
+        self._pending.append(("output", name, sym))
+
+    def _add_expect(self, sym, raw, span, scope, out_name=None):
+        dims = self._try_eval(raw, scope.vars, span, scope)
+        if dims is None:
+            return
+        if not isinstance(dims, list):
+            self.error(SpecError("`expect` is a shape without the batch dimension, e.g. [64, 56, 56]",
+                                 span, code="E0124"), scope)
+            return
+        spans = raw.spans if isinstance(raw, LocList) else []
+        self.expects.append((sym, out_name, dims, span, spans, list(scope.notes)))
+
+    # -- references --------------------------------------------------------------
+    def parse_ref(self, text, scope, span) -> Sym | None:
+        if not isinstance(text, str):
+            self.error(SpecError(f"a reference is a node name like 'conv1', 'enc[2].skip'; got {text!r}",
+                                 span, code="E0125"), scope)
+            return None
+        if has_expr(text):
+            try:
+                text = substitute(text, scope.vars, span)
+            except ArchvizError as e:
+                self.error(e, scope)
+                return None
+        m = _REF.match(str(text))
+        if not m:
+            self.error(SpecError(f"malformed reference '{text}'", span, code="E0125",
+                                 hint="write id, id.port, id[k] or id[k].port"), scope)
+            return None
+        idx = int(m.group(2)) if m.group(2) is not None else None
+        return Sym(scope, m.group(1), idx, m.group(3), span, text=text)
+
+    def resolve(self, sym: Sym, _depth: int = 0) -> Ref:
+        if _depth > 200:
+            raise RefError(f"reference '{sym.text}' does not resolve (a loop of bypassed nodes)", sym.span,
+                           code="E0306")
+        b = sym.binding
+        if b is None:
+            names = sym.scope.names
+            if sym.name not in names:
+                avail = [n for n in names]
+                raise RefError(f"unknown node '{sym.name}'", sym.span, code="E0301",
+                               hint=did_you_mean(sym.name, avail) or
+                               ("names in scope: " + ", ".join(avail[:12]) + (" ..." if len(avail) > 12 else "")))
+            b = names[sym.name]
+        if isinstance(b, RepeatB):
+            if sym.index is not None:
+                n = len(b.copies)
+                if not -n <= sym.index < n:
+                    raise RefError(f"'{sym.name}' has {n} copies; index {sym.index} is out of range",
+                                   sym.span, code="E0303")
+                b = b.copies[sym.index]
+            else:
+                b = b.copies[-1]
+        elif sym.index is not None:
+            raise RefError(f"'{sym.name}' is not repeated; it cannot be indexed", sym.span, code="E0303")
+        if isinstance(b, AliasB):
+            return self.resolve(Sym(b.target.scope, b.target.name, b.target.index, sym.port or b.target.port,
+                                    sym.span, b.target.binding, sym.text), _depth + 1)
+        if isinstance(b, CallB):
+            ports = list(b.outputs)
+            port = sym.port or ports[0]
+            if port not in b.outputs:
+                raise RefError(f"'{sym.text.split('.')[0]}' has no output '{port}'", sym.span, code="E0302",
+                               hint="available outputs: " + ", ".join(ports),
+                               notes=[f"'{b.call_id}' calls block '{b.block.name}' defined at {b.block.span}"])
+            return self.resolve(b.outputs[port], _depth + 1)
+        if isinstance(b, NodeB):
+            port = sym.port or "out"
+            if b.op in registry:
+                ports = registry[b.op].output_ports()
+                if port not in ports and b.op != "input":
+                    raise RefError(f"'{sym.text.split('.')[0]}' ({b.op}) has no output '{port}'", sym.span,
+                                   code="E0302", hint="available outputs: " + ", ".join(ports))
+            return Ref(b.gid, port)
+        raise RefError(f"cannot resolve '{sym.text}'", sym.span, code="E0301")  # pragma: no cover
+
+    def _resolve_pending(self):
+        g = self.graph
+        for item in self._pending:
+            if item[0] == "node":
+                _, node, syms = item
+                refs = []
+                for s in syms:
+                    try:
+                        refs.append(self.resolve(s))
+                    except ArchvizError as e:
+                        self.error(e, s.scope if isinstance(s.scope, Scope) else None)
+                node.inputs = refs
+            else:
+                _, name, sym = item
+                try:
+                    g.outputs[name] = self.resolve(sym)
+                except ArchvizError as e:
+                    self.error(e)
+        for sym, out_name, dims, span, spans, notes in self.expects:
+            try:
+                ref = g.outputs.get(out_name) if out_name else self.resolve(sym)
+            except ArchvizError:
+                continue  # already reported
+            if ref is not None:
+                g.expects.append((ref, dims, span, spans, notes))
+
+    # -- nodes -------------------------------------------------------------------
+    def expand(self, nodes, scope: Scope, prev: Sym | None, nodes_span=None) -> Sym | None:
+        """Expand a node list into the graph. Returns a Sym for the last node."""
+        for i, nd in enumerate(nodes):
+            nsp = nodes.span_of(i) if isinstance(nodes, LocList) else None
+            if not isinstance(nd, LocDict):
+                self.error(SpecError("a node is a mapping {id: ..., op: ..., ...}", nsp, code="E0126"), scope)
+                continue
+            try:
+                prev = self._node(nd, scope, prev)
+            except ArchvizError as e:
+                self.error(e, scope)
+        return prev
+
+    def _node(self, nd: LocDict, scope: Scope, prev: Sym | None) -> Sym | None:
+        nid = nd.get("id")
+        if not isinstance(nid, str) or not _ID.match(nid):
+            raise SpecError("a node needs an 'id' that is an identifier (letters, digits, _)"
+                            if nid is None else f"node id {nid!r} is not an identifier (letters, digits, _; "
+                            "no dots: ids of expanded blocks are joined with dots for you)",
+                            nd.span_of("id", nd.span), code="E0127")
+        if nid in scope.names:
+            raise SpecError(f"duplicate node id '{nid}'", nd.span_of("id"), code="E0128",
+                            notes=[f"first defined at {scope.name_spans.get(nid)}"])
+        scope.name_spans[nid] = nd.span_of("id")
+        opname = nd.get("op")
+        if not isinstance(opname, str):
+            scope.names[nid] = AliasB(prev) if prev else NodeB(nid, "?")
+            raise SpecError(f"node '{nid}' needs an 'op'", nd.span, code="E0129")
+        kind, target = self._lookup_op(opname, scope)
+        if kind is None:
+            scope.names[nid] = AliasB(prev) if prev else NodeB(nid, "?")
+            cands = list(registry) + list(scope.file.blocks) + \
+                [f"{ns}.{b}" for ns, f in scope.file.imports.items() for b in f.blocks]
+            raise SpecError(f"unknown op '{opname}'", nd.span_of("op"), code="E0111",
+                            hint=did_you_mean(opname, cands) or "run `archviz ops` for the list of ops")
+        ins = self._inputs(nd, scope, prev, kind, target)
+        # when
+        if "when" in nd:
+            w = self._eval(nd["when"], scope.vars, nd.span_of("when"), scope)
+            if not isinstance(w, bool):
+                raise SpecError(f"'when' must be true or false, got {w!r}", nd.span_of("when"), code="E0130")
+            if not w:
+                if not ins:
+                    raise SpecError(f"node '{nid}' is bypassed (when: false) but has no input to stand for it",
+                                    nd.span_of("when"), code="E0130")
+                scope.names[nid] = AliasB(ins[0])
+                return Sym(binding=scope.names[nid], text=nid)
+        n, var = self._repeat(nd, scope)
+        copies = []
+        cur = ins
+        for k in range(n):
+            vars_k = dict(scope.vars)
+            if var:
+                vars_k[var] = k
+            cid = f"{nid}.{k}" if n > 1 or "repeat" in nd else nid
+            if kind == "op":
+                b = self._primitive(nd, scope, vars_k, cid, target, cur)
+            else:
+                b = self._call(nd, scope, vars_k, cid, target, cur)
+            copies.append(b)
+            cur = [Sym(binding=b, text=cid)]
+        binding = RepeatB(copies) if "repeat" in nd else copies[0]
+        scope.names[nid] = binding
+        out = Sym(binding=binding, text=nid, span=nd.span_of("id"))
+        if "expect" in nd:
+            self._add_expect(out, nd["expect"], nd.span_of("expect"), scope)
+        return out
+
+    def _lookup_op(self, opname: str, scope: Scope):
+        if opname in registry and opname != "input":
+            return "op", registry[opname]
+        if opname in scope.file.blocks:
+            return "block", scope.file.blocks[opname]
+        if "." in opname:
+            ns, bname = opname.split(".", 1)
+            f = scope.file.imports.get(ns)
+            if f is not None and bname in f.blocks:
+                return "block", f.blocks[bname]
+        return None, None
+
+    def _inputs(self, nd, scope, prev, kind, target) -> list:
+        raw = nd.get("in")
+        sp = nd.span_of("in")
+        if raw is None:
+            if prev is None:
+                raise SpecError(f"node '{nd['id']}' has no input: give it `in:` (there is no previous node)",
+                                nd.span, code="E0131")
+            return [prev]
+        if isinstance(raw, str):
+            s = self.parse_ref(raw, scope, sp)
+            return [s] if s else []
+        if isinstance(raw, list):
+            out = []
+            for i, r in enumerate(raw):
+                s = self.parse_ref(r, scope, raw.span_of(i))
+                if s:
+                    out.append(s)
+            return out
+        if isinstance(raw, dict):
+            ports = (target.input_ports if kind == "op" else target.inputs) or ()
+            for k in raw:
+                if k not in ports:
+                    raise SpecError(f"'{nd['op']}' has no input port '{k}'", raw.key_span(k), code="E0132",
+                                    hint="input ports: " + (", ".join(ports) or "none (use a list)"))
+            missing = [p for p in ports if p not in raw]
+            if kind == "block" and missing:
+                raise SpecError(f"block '{target.name}' needs input(s) {', '.join(missing)}", sp, code="E0132")
+            out = []
+            for p in ports:
+                if p in raw:
+                    s = self.parse_ref(raw[p], scope, raw.span_of(p))
+                    if s:
+                        out.append(s)
+            return out
+        raise SpecError("`in` is a node name, a list of names, or a mapping of port to name", sp, code="E0125")
+
+    def _repeat(self, nd, scope) -> tuple:
+        if "repeat" not in nd:
+            return 1, None
+        r = nd["repeat"]
+        sp = nd.span_of("repeat")
+        var = None
+        if isinstance(r, dict):
+            var = r.get("var")
+            if var is not None and (not isinstance(var, str) or not _ID.match(var)):
+                raise SpecError("repeat `var` must be an identifier", r.span_of("var"), code="E0133")
+            for k in r:
+                if k not in ("n", "var"):
+                    raise SpecError(f"unknown key '{k}' in repeat", r.key_span(k), code="E0133",
+                                    hint="repeat: N or repeat: {n: N, var: NAME}")
+            sp = r.span_of("n", sp)
+            r = r.get("n")
+        n = self._eval(r, scope.vars, sp, scope)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise SpecError(f"repeat count must be an integer >= 1, got {n!r}", sp, code="E0133")
+        return n, var
+
+    def _attr_values(self, nd, vars_k, scope, skip=NODE_KEYS):
+        raw, spans = {}, {}
+        for k, v in nd.items():
+            if k in skip:
+                continue
+            spans[k] = nd.span_of(k)
+            raw[k] = self._try_eval(v, vars_k, spans[k], scope, default=_NO_DEFAULT)
+            if raw[k] is _NO_DEFAULT:
+                del raw[k]
+        return raw, spans
+
+    def _primitive(self, nd, scope, vars_k, cid, op, ins) -> NodeB:
+        raw, spans = self._attr_values(nd, vars_k, scope)
+        for k, (v, sp) in scope.defaults.get(op.name, {}).items():
+            if k not in raw:
+                raw[k] = self._try_eval(v, vars_k, sp, scope)
+                spans[k] = sp
+        desc = f"'{nd['id']}' ({op.name})"
+        attrs, errs = normalise(op, raw, spans, nd.span, desc)
+        for e in errs:
+            self.error(e, scope)
+        frozen = nd.get("frozen", False)
+        gid = scope.prefix + cid
+        node = Node(id=gid, op=op.name, attrs=attrs, scope=scope.path, span=nd.span_of("op", nd.span),
+                    attr_spans=spans, notes=list(scope.notes), frozen=bool(frozen))
+        node.meta["doc"] = nd.get("doc")
+        raw_in = nd.get("in")
+        node.input_spans = [s.span or nd.span for s in ins]
+        if isinstance(raw_in, dict):
+            node.input_ports = [p for p in (op.input_ports or ()) if p in raw_in]
+        try:
+            self.graph.add_node(node)
+        except ArchvizError as e:
+            self.error(e, scope)
+        self._pending.append(("node", node, list(ins)))
+        return NodeB(gid, op.name)
+
+    def _call(self, nd, scope, vars_k, cid, block: BlockDef, ins) -> CallB:
+        raw, spans = self._attr_values(nd, vars_k, scope)
+        bvars = dict(block.file.params)
+        for k in raw:
+            if k not in block.params:
+                self.error(SpecError(f"block '{block.name}' has no param '{k}'", nd.key_span(k), code="E0112",
+                                     hint=did_you_mean(k, block.params) or
+                                     ("params: " + ", ".join(block.params) if block.params else "it takes no params")),
+                           scope)
+        for pname, (ptype, default, psp) in block.params.items():
+            if pname in raw:
+                v = raw[pname]
+            elif default is _NO_DEFAULT:
+                self.error(SpecError(f"'{nd['id']}' calls block '{block.name}' without its required param "
+                                     f"'{pname}'", nd.span, code="E0114"), scope)
+                continue
+            else:
+                v = self._try_eval(default, bvars, psp, scope)
+            want = _PARAM_TYPES.get(ptype, object)
+            if v is not None and (not isinstance(v, want) or (ptype in ("int", "float") and isinstance(v, bool))):
+                self.error(SpecError(f"param '{pname}' of block '{block.name}' must be {ptype}, got {v!r}",
+                                     spans.get(pname, nd.span), code="E0113"), scope)
+            bvars[pname] = v
+        if len(ins) != len(block.inputs):
+            self.error(SpecError(f"block '{block.name}' takes {len(block.inputs)} input(s) "
+                                 f"({', '.join(block.inputs)}), got {len(ins)}", nd.span_of("in", nd.span),
+                                 code="E0305"), scope)
+        call_id = scope.prefix + cid
+        callee = Scope(file=block.file, prefix=call_id + ".", vars=bvars, defaults=block.defaults,
+                       notes=[f"'{call_id}' calls block '{block.name}' defined at {block.span}"] + scope.notes,
+                       path=scope.path + (call_id,))
+        for name, s in zip(block.inputs, ins):
+            callee.names[name] = AliasB(s)
+        first = Sym(binding=callee.names[block.inputs[0]], text=block.inputs[0]) if ins else None
+        last = self.expand(block.nodes, callee, first)
+        outs = {}
+        od = block.outputs
+        if od is None:
+            outs["out"] = last
+        elif isinstance(od, str):
+            outs["out"] = self.parse_ref(od, callee, block.data.span_of("outputs"))
+        elif isinstance(od, dict):
+            for port, ref in od.items():
+                outs[port] = self.parse_ref(ref, callee, od.span_of(port))
+        else:
+            self.error(SpecError("block outputs map port names to node names", block.data.span_of("outputs"),
+                                 code="E0110"), scope)
+        outs = {k: v for k, v in outs.items() if v is not None}
+        if not outs:
+            outs["out"] = first
+        return CallB(block, outs, call_id)
+
+
+def compile_spec(path: str, overrides: dict | None = None, batch: int = 1) -> LayerGraph:
+    return Compiler(overrides, batch).compile(path)
+
+
+def parse_override(text: str):
+    """Parse NAME=VALUE from the CLI; VALUE is read as a YAML scalar or flow list."""
+    if "=" not in text:
+        raise ValueError(f"expected NAME=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    return k.strip(), load_yaml(v, "<-p>") if v.strip() else ""

@@ -1,0 +1,219 @@
+"""Safe `${...}` expressions: a whitelisting walker over Python's `ast`. Never `eval`.
+
+Allowed: int/float/str/bool/None literals, names bound in the scope, `+ - * / // % **`,
+unary `- + not`, comparisons (chains too), `and`/`or`, `x if c else y`, list/tuple
+literals, indexing (`widths[s]`, negative indices too), and the calls `min`, `max`,
+`abs`, `floor`, `ceil`, `int`, `len`, `range`-free.
+
+Exactness: `/` on integers gives a :class:`fractions.Fraction` (an int when it divides
+evenly), so `${c / 2}` with c = 64 is the int 32, never 32.0.  Exponents are bounded
+(|e| <= 64, |base| <= 2**64) so a spec cannot ask for a number with a billion digits.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import re
+from fractions import Fraction
+
+from archviz.errors import ExpressionError, Span, did_you_mean
+
+MAX_EXPONENT = 64
+_WHOLE = re.compile(r"^\$\{(.*)\}$", re.S)
+_PART = re.compile(r"\$\{(.*?)\}", re.S)
+
+
+def _norm(v):
+    if isinstance(v, Fraction) and v.denominator == 1:
+        return int(v.numerator)
+    return v
+
+
+def _div(a, b):
+    if isinstance(a, bool) or isinstance(b, bool):
+        raise TypeError("cannot divide booleans")
+    if isinstance(a, (int, Fraction)) and isinstance(b, (int, Fraction)):
+        return _norm(Fraction(a) / Fraction(b))
+    return a / b
+
+
+def _pow(a, b):
+    if not isinstance(b, (int, float, Fraction)) or abs(b) > MAX_EXPONENT:
+        raise ValueError(f"exponent {b} is out of bounds (|exponent| <= {MAX_EXPONENT})")
+    if isinstance(a, (int, float, Fraction)) and abs(a) > 2 ** 64:
+        raise ValueError("base of ** is too large (|base| <= 2**64)")
+    if isinstance(b, int) and b < 0 and isinstance(a, (int, Fraction)):
+        return _norm(Fraction(a) ** b)
+    return a ** b
+
+
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: _div, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: _pow}
+_CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+        ast.Gt: operator.gt, ast.GtE: operator.ge}
+
+
+def _floor(x):
+    return math.floor(x)
+
+
+def _ceil(x):
+    return math.ceil(x)
+
+
+FUNCTIONS = {"min": min, "max": max, "abs": abs, "floor": _floor, "ceil": _ceil,
+             "int": int, "len": len}
+
+
+def evaluate(text: str, scope: dict, span: Span | None = None):
+    """Evaluate one expression (without the `${ }`). `span` points at its first char."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as e:
+        col = (e.offset or 1) - 1 + (len(text) - len(text.lstrip()))
+        raise ExpressionError(f"malformed expression '{text.strip()}': {e.msg}",
+                              span.shifted(col, 1) if span else None, code="E0201") from None
+    lead = len(text) - len(text.lstrip())
+    return _Walker(scope, span, lead).visit(tree.body)
+
+
+class _Walker:
+    def __init__(self, scope, span, lead):
+        self.scope, self.span, self.lead = scope, span, lead
+
+    def err(self, node, msg, code="E0202", hint=None):
+        sp = None
+        if self.span is not None:
+            c = getattr(node, "col_offset", 0) + self.lead
+            e = getattr(node, "end_col_offset", None)
+            sp = self.span.shifted(c, (e + self.lead - c) if e is not None else 1)
+        return ExpressionError(msg, sp, code=code, hint=hint)
+
+    def visit(self, node):
+        meth = getattr(self, "v_" + type(node).__name__, None)
+        if meth is None:
+            raise self.err(node, f"'{type(node).__name__}' is not allowed in an expression",
+                           hint="expressions allow arithmetic, comparisons, if-else, "
+                                "indexing and min/max/abs/floor/ceil/int/len")
+        return meth(node)
+
+    def v_Constant(self, n):
+        if isinstance(n.value, (int, float, str, bool)) or n.value is None:
+            return n.value
+        raise self.err(n, f"literal {n.value!r} is not allowed")
+
+    def v_Name(self, n):
+        if n.id in self.scope:
+            return self.scope[n.id]
+        if n.id in ("true", "True"):
+            return True
+        if n.id in ("false", "False"):
+            return False
+        if n.id in FUNCTIONS:
+            raise self.err(n, f"'{n.id}' is a function; call it: {n.id}(...)")
+        raise self.err(n, f"unknown name '{n.id}' in expression", code="E0203",
+                       hint=did_you_mean(n.id, self.scope) or
+                       ("names in scope: " + ", ".join(sorted(self.scope)) if self.scope
+                        else "no names are in scope here"))
+
+    def _apply(self, n, fn, *args):
+        try:
+            return _norm(fn(*args))
+        except ZeroDivisionError:
+            raise self.err(n, "division by zero") from None
+        except (TypeError, ValueError, OverflowError) as e:
+            raise self.err(n, f"cannot evaluate: {e}") from None
+
+    def v_BinOp(self, n):
+        op = _BINOPS.get(type(n.op))
+        if op is None:
+            raise self.err(n, f"operator {type(n.op).__name__} is not allowed")
+        return self._apply(n, op, self.visit(n.left), self.visit(n.right))
+
+    def v_UnaryOp(self, n):
+        v = self.visit(n.operand)
+        if isinstance(n.op, ast.USub):
+            return self._apply(n, operator.neg, v)
+        if isinstance(n.op, ast.UAdd):
+            return self._apply(n, operator.pos, v)
+        if isinstance(n.op, ast.Not):
+            return not v
+        raise self.err(n, "operator ~ is not allowed")
+
+    def v_BoolOp(self, n):
+        if isinstance(n.op, ast.And):
+            v = True
+            for x in n.values:
+                v = self.visit(x)
+                if not v:
+                    return v
+            return v
+        v = False
+        for x in n.values:
+            v = self.visit(x)
+            if v:
+                return v
+        return v
+
+    def v_Compare(self, n):
+        left = self.visit(n.left)
+        for op, right_node in zip(n.ops, n.comparators):
+            fn = _CMP.get(type(op))
+            if fn is None:
+                raise self.err(n, f"comparison {type(op).__name__} is not allowed")
+            right = self.visit(right_node)
+            if not self._apply(n, fn, left, right):
+                return False
+            left = right
+        return True
+
+    def v_IfExp(self, n):
+        return self.visit(n.body) if self.visit(n.test) else self.visit(n.orelse)
+
+    def v_List(self, n):
+        return [self.visit(e) for e in n.elts]
+
+    v_Tuple = v_List
+
+    def v_Subscript(self, n):
+        seq = self.visit(n.value)
+        if isinstance(n.slice, ast.Slice):
+            raise self.err(n, "slices are not allowed; index one element")
+        idx = self.visit(n.slice)
+        if not isinstance(seq, (list, tuple, str)):
+            raise self.err(n.value, f"cannot index a {type(seq).__name__}")
+        if not isinstance(idx, int) or isinstance(idx, bool):
+            raise self.err(n.slice, f"index must be an int, not {type(idx).__name__}")
+        if not -len(seq) <= idx < len(seq):
+            raise self.err(n.slice, f"index {idx} out of range for a list of {len(seq)}")
+        return seq[idx]
+
+    def v_Call(self, n):
+        if not isinstance(n.func, ast.Name) or n.func.id not in FUNCTIONS:
+            name = n.func.id if isinstance(n.func, ast.Name) else "this"
+            raise self.err(n.func, f"function '{name}' is not allowed",
+                           hint="allowed functions: " + ", ".join(FUNCTIONS))
+        if n.keywords:
+            raise self.err(n, "keyword arguments are not allowed")
+        args = [self.visit(a) for a in n.args]
+        return self._apply(n, FUNCTIONS[n.func.id], *args)
+
+
+def has_expr(value) -> bool:
+    return isinstance(value, str) and "${" in value
+
+
+def substitute(value: str, scope: dict, span: Span | None = None):
+    """Evaluate a string holding `${...}`: a whole-string expression keeps its type,
+    expressions embedded in text are formatted into the string."""
+    m = _WHOLE.match(value)
+    if m and "${" not in m.group(1):
+        return evaluate(m.group(1), scope, span.shifted(2) if span else None)
+
+    def rep(mm):
+        v = evaluate(mm.group(1), scope, span.shifted(mm.start() + 2) if span else None)
+        return str(v)
+    if value.count("${") != len(_PART.findall(value)):
+        raise ExpressionError(f"unterminated '${{' in '{value}'", span, code="E0201")
+    return _PART.sub(rep, value)
