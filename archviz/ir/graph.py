@@ -58,6 +58,8 @@ class LayerGraph:
         self.inputs: dict[str, str] = {}       # input name -> node id
         self.outputs: dict[str, Ref] = {}      # output name -> ref
         self.expects: list = []                # (Ref, dims, span, dim spans, notes)
+        self.calls: dict[str, str] = {}        # block-call id -> block name
+        self.repeats: dict[str, int] = {}      # repeated node id -> copies
         self.output_spans: dict[str, Span] = {}
         self.params: dict[str, Any] = {}       # resolved spec params
         self.loss: str | None = None

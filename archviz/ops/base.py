@@ -11,6 +11,11 @@ implements rules:
 ``explain_shape / explain_macs / explain_elementwise`` -> [Line]
 ``receptive_field`` / ``to_torch``  (other passes and backends)
 
+``to_torch(a, ins, outs)`` (torch imported lazily inside it) returns an ``nn.Module``
+whose ``forward`` takes the node's inputs positionally (in input order) and returns a
+tensor, or a dict {port: tensor} when the op has several output ports.  Its parameter
+and buffer names must equal ``param_tensors``' names.
+
 ``a`` is an :class:`Attrs` (normalised attributes, with defaults), ``ins`` the list of
 input shapes (batch first).  A rule an op does not define raises
 :class:`MissingRuleError` naming op and rule: it is never counted as 0.  Ops with no
@@ -158,29 +163,29 @@ class Op:
         return p
 
     def explain_params(self, a: Attrs, ins: list) -> list:
+        """Generic: one line per parameter tensor (from `param_tensors`), then the sum."""
         tensors = self.param_tensors(a, ins)
-        lines = []
-        total = 0
-        for name, shape, kind in tensors:
-            if kind == "buffer":
-                continue
-            n = numel(shape)
-            total += n
-            lines.append(Line(f"params: {name}", f"{name} {fmt_shape(shape)}",
-                              " × ".join(map(str, shape)) if len(shape) > 1 else str(n), n))
-        if len(lines) != 1:
-            lines.append(Line("params", " + ".join(l.what.split(": ")[1] for l in lines) or "none",
-                              " + ".join(str(l.value) for l in lines) or "0", total))
-        bufs = [(name, shape) for name, shape, kind in tensors if kind == "buffer"]
+        params = [(n, s) for n, s, kind in tensors if kind != "buffer"]
+        bufs = [(n, s) for n, s, kind in tensors if kind == "buffer"]
+        if not params:
+            lines = [Line("params", "no parameters", "0", 0)]
+        else:
+            lines = [Line(f"params: {n}", f"{n} {fmt_shape(s)}",
+                          (" × ".join(map(str, s)) + f" = {numel(s):,}") if len(s) > 1 else f"{numel(s):,}",
+                          numel(s)) for n, s in params]
+            if len(params) > 1:
+                total = sum(numel(s) for _, s in params)
+                lines.append(Line("params", " + ".join(n for n, _ in params),
+                                  " + ".join(f"{numel(s):,}" for _, s in params) + f" = {total:,}", total))
         if bufs:
             nb = sum(numel(s) for _, s in bufs)
-            lines.append(Line("buffers", " + ".join(f"{n} {fmt_shape(s)}" for n, s in bufs),
-                              " + ".join(str(numel(s)) for _, s in bufs), nb))
+            lines.append(Line("buffers (not parameters)", " + ".join(f"{n} {fmt_shape(s)}" for n, s in bufs),
+                              " + ".join(str(numel(s)) for _, s in bufs) + f" = {nb:,}", nb))
         return lines
 
     def explain_elementwise(self, a: Attrs, ins: list, outs: dict) -> list:
         v = self.count_elementwise(a, ins, outs)
-        return [Line("element-wise ops", self.elementwise_formula, str(v), v)] if v else []
+        return [Line("element-wise ops", self.elementwise_formula, f"{v:,}", v)] if v else []
 
     elementwise_formula: ClassVar[str] = ""
 

@@ -71,7 +71,8 @@ class _Conv(_ConvBase):
             n, k, s, d = x[2 + i], a.kernel[i], a.stride[i], a.dilation[i]
             pt, _ = self._pads(a)[i]
             formula = f"{nm}_out = ⌊({nm} + 2p − d·(k − 1) − 1) / s⌋ + 1"
-            nums = f"⌊({n} + {pt} − {d}·({k} − 1) − 1) / {s}⌋ + 1 = {o[2 + i]}"
+            ptxt = f"2·{a.padding[i]}" if isinstance(a.padding, tuple) else str(pt)
+            nums = f"⌊({n} + {ptxt} − {d}·({k} − 1) − 1) / {s}⌋ + 1 = {o[2 + i]}"
             if a.padding == "same":
                 formula += "   (padding='same': 2p = d·(k − 1))"
             lines.append(Line(f"output {nm}", formula, nums, o[2 + i]))

@@ -534,6 +534,8 @@ class Compiler:
             copies.append(b)
             cur = [Sym(binding=b, text=cid)]
         binding = RepeatB(copies) if "repeat" in nd else copies[0]
+        if "repeat" in nd:
+            self.graph.repeats[scope.prefix + nid] = n
         scope.names[nid] = binding
         out = Sym(binding=binding, text=nid, span=nd.span_of("id"))
         if "expect" in nd:
@@ -674,6 +676,7 @@ class Compiler:
                                  f"({', '.join(block.inputs)}), got {len(ins)}", nd.span_of("in", nd.span),
                                  code="E0305"), scope)
         call_id = scope.prefix + cid
+        self.graph.calls[call_id] = block.name
         callee = Scope(file=block.file, prefix=call_id + ".", vars=bvars, defaults=block.defaults,
                        notes=[f"'{call_id}' calls block '{block.name}' defined at {block.span}"] + scope.notes,
                        path=scope.path + (call_id,))

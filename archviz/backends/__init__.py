@@ -1,0 +1,1 @@
+"""Backends read an analysed model: reports, explanations, diagrams, torch lowering."""

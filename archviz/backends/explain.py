@@ -1,0 +1,57 @@
+"""`archviz explain`: every number with its formula and the numbers put in, the way a
+worked exam answer derives them.  The formulas come from each op's own explain rules."""
+from __future__ import annotations
+
+from archviz.ir import meta as M
+from archviz.ops import registry
+from archviz.ops.base import fmt_shape
+
+
+def explain_node(model, nid: str) -> list[str]:
+    g = model.graph
+    n = g.nodes[nid]
+    op = registry[n.op]
+    ins = n.meta[M.IN_SHAPES]
+    outs = n.meta[M.SHAPES]
+    head = f"{n.id}  ({n.op})"
+    if n.span:
+        head += f"   at {n.span}"
+    out = [head]
+    attrs = ", ".join(f"{k}={_fmt(v)}" for k, v in n.attrs.items() if k in n.attr_spans)
+    if attrs:
+        out.append(f"  attributes: {attrs}")
+    for r, s in zip(n.inputs, ins):
+        out.append(f"  input  {fmt_shape(s)} from {r}")
+    for line in op.explain(n.attrs, ins, outs):
+        out.append(f"  {line.what}:")
+        out.append(f"      {line.formula}")
+        if line.numbers and line.numbers != line.formula:
+            out.append(f"      = {line.numbers}")
+    if n.frozen:
+        out.append("  (frozen: its parameters count as non-trainable)")
+    return out
+
+
+def _fmt(v) -> str:
+    if isinstance(v, tuple):
+        return "[" + ", ".join(map(str, v)) + "]" if len(set(v)) > 1 else str(v[0])
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def explain_text(model, nid: str | None = None) -> str:
+    g = model.graph
+    if nid is not None:
+        if nid not in g.nodes:
+            from archviz.errors import RefError, did_you_mean
+            raise RefError(f"no node '{nid}' in {model.name}", code="E0301",
+                           hint=did_you_mean(nid, g.nodes) or "run `archviz summary` to see the ids")
+        return "\n".join(explain_node(model, nid)) + "\n"
+    parts = []
+    for l in model.layers:
+        parts.append("\n".join(explain_node(model, l.id)))
+    t = model.totals
+    parts.append("totals\n"
+                 f"  params = Σ layer params = {t['params']:,}\n"
+                 f"  MACs = Σ layer MACs = {t['macs']:,};  FLOPs = 2 × MACs = {t['flops']:,}\n"
+                 f"  element-wise ops = {t['elementwise_ops']:,}")
+    return "\n\n".join(parts) + "\n"

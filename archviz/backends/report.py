@@ -1,0 +1,193 @@
+"""Reports of an analysed model: rich table, JSON, CSV, Markdown.
+
+Backends only read the analysed graph; they never recompute a shape or a count.
+`--depth D` collapses every layer whose id has more than D dot-separated parts into its
+ancestor of D parts (``layer1.0.conv1`` → ``layer1`` at depth 1), summing the counts
+and keeping the output shape of the group's last layer.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+from archviz.ops.base import Params, fmt_shape
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+@dataclass
+class Row:
+    id: str
+    op: str
+    inputs: list
+    output_shape: tuple
+    params: int
+    macs: int
+    elementwise: int
+    count: int = 1
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+def rows(model, depth: int | None = None) -> list[Row]:
+    out: list[Row] = []
+    index: dict[str, Row] = {}
+    g = model.graph
+    for l in model.layers:
+        key = l.id if depth is None else ".".join(l.id.split(".")[:max(depth, 1)])
+        if key == l.id:
+            r = Row(l.id, l.op, l.inputs, l.output_shape, l.params.total, l.macs, l.elementwise)
+            out.append(r)
+            index[key] = r
+            continue
+        r = index.get(key)
+        if r is None:
+            r = Row(key, _group_label(g, key), [], l.output_shape, 0, 0, 0, 0)
+            r.inputs = [i for i in l.inputs if not i.startswith(key + ".")]
+            out.append(r)
+            index[key] = r
+        r.output_shape = l.output_shape
+        r.params += l.params.total
+        r.macs += l.macs
+        r.elementwise += l.elementwise
+        r.count += 1
+    return out
+
+
+def _group_label(g, key: str) -> str:
+    if key in g.repeats:
+        first = f"{key}.0"
+        inner = g.calls.get(first) or (g.nodes[first].op if first in g.nodes else "")
+        return f"{inner} ×{g.repeats[key]}"
+    if key in g.calls:
+        return g.calls[key]
+    return "group"
+
+
+def render_summary(model, fmt: str = "table", depth: int | None = None) -> str:
+    if fmt == "json":
+        return render_json(model, depth)
+    if fmt == "csv":
+        return render_csv(model, depth)
+    if fmt == "markdown":
+        return render_markdown(model, depth)
+    if fmt in ("table", "text"):
+        return render_table_text(model, depth)
+    raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+def render_json(model, depth=None) -> str:
+    import json
+    d = model.to_dict()
+    if depth is not None:
+        d["depth"] = depth
+        d["layers"] = [{"id": r.id, "op": r.op, "inputs": r.inputs, "output_shape": list(r.output_shape),
+                        "params": r.params, "macs": r.macs, "flops": r.flops} for r in rows(model, depth)]
+    return json.dumps(d, indent=2)
+
+
+_COLS = ("id", "op", "inputs", "output_shape", "params", "macs", "flops", "elementwise_ops")
+
+
+def render_csv(model, depth=None) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(_COLS)
+    for r in rows(model, depth):
+        w.writerow([r.id, r.op, " ".join(r.inputs), "x".join(map(str, r.output_shape)), r.params, r.macs,
+                    r.flops, r.elementwise])
+    t = model.totals
+    w.writerow(["TOTAL", "", "", "", t["params"], t["macs"], t["flops"], t["elementwise_ops"]])
+    return buf.getvalue()
+
+
+def _human(n: int) -> str:
+    for unit, v in (("T", 10 ** 12), ("G", 10 ** 9), ("M", 10 ** 6), ("K", 10 ** 3)):
+        if abs(n) >= v:
+            return f"{n / v:.2f}{unit}"
+    return str(n)
+
+
+def _bytes(n: int) -> str:
+    for unit, v in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if n >= v:
+            return f"{n / v:.2f} {unit}"
+    return f"{n} B"
+
+
+def totals_lines(model) -> list[tuple[str, str]]:
+    t = model.totals
+    return [
+        ("params", f"{t['params']:,} ({_human(t['params'])})"),
+        ("trainable / non-trainable", f"{t['trainable_params']:,} / {t['non_trainable_params']:,}"),
+        ("buffers", f"{t['buffers']:,}"),
+        ("MACs", f"{t['macs']:,} ({_human(t['macs'])})"),
+        ("FLOPs (= 2 × MACs)", f"{t['flops']:,} ({_human(t['flops'])})"),
+        ("element-wise ops", f"{t['elementwise_ops']:,} ({_human(t['elementwise_ops'])})"),
+        (f"param memory ({model.dtype})", _bytes(t["param_bytes"])),
+        (f"activation memory ({model.dtype})", _bytes(t["activation_bytes"])),
+    ]
+
+
+def render_markdown(model, depth=None) -> str:
+    lines = [f"# {model.name}", ""]
+    if model.graph.doc:
+        lines += [model.graph.doc.strip(), ""]
+    ins = ", ".join(f"`{k}` {fmt_shape(v)}" for k, v in model.input_shapes.items())
+    outs = ", ".join(f"`{k}` {fmt_shape(v)}" for k, v in model.output_shapes.items())
+    lines += [f"Inputs: {ins}  ", f"Outputs: {outs}", "",
+              "| id | op | output shape | params | MACs |", "|---|---|---|---:|---:|"]
+    for r in rows(model, depth):
+        lines.append(f"| `{r.id}` | {r.op} | {fmt_shape(r.output_shape)} | {r.params:,} | {r.macs:,} |")
+    lines += ["", "| total | |", "|---|---:|"]
+    lines += [f"| {k} | {v} |" for k, v in totals_lines(model)]
+    return "\n".join(lines) + "\n"
+
+
+def summary_table(model, depth=None):
+    """A rich Table of the layers with a totals footer."""
+    from rich.table import Table
+    t = model.totals
+    ins = ", ".join(f"{k} {fmt_shape(v)}" for k, v in model.input_shapes.items())
+    table = Table(title=f"{model.name}  —  batch {model.batch}, input {ins}", show_footer=True,
+                  title_style="bold", header_style="bold cyan")
+    table.add_column("id", footer="total")
+    table.add_column("op", style="magenta")
+    table.add_column("output shape")
+    table.add_column("params", justify="right", footer=f"{t['params']:,}")
+    table.add_column("MACs", justify="right", footer=f"{t['macs']:,}")
+    for r in rows(model, depth):
+        table.add_row(r.id, r.op, fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}")
+    return table
+
+
+def totals_table(model):
+    from rich.table import Table
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for k, v in totals_lines(model):
+        table.add_row(k, v)
+    return table
+
+
+def render_table_text(model, depth=None, width: int = 110) -> str:
+    from rich.console import Console
+    con = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    con.print(summary_table(model, depth))
+    con.print(totals_table(model))
+    return con.export_text()
+
+
+def compare_rows(a, b) -> list[tuple[str, int, int, str]]:
+    """Totals of two models side by side with the ratio a / b."""
+    from fractions import Fraction
+    out = []
+    ta, tb = a.totals, b.totals
+    for k in ("params", "macs", "flops", "elementwise_ops", "param_bytes", "activation_bytes"):
+        ratio = "—" if tb[k] == 0 else f"{float(Fraction(ta[k], tb[k])):.4g}×"
+        out.append((k, ta[k], tb[k], ratio))
+    return out

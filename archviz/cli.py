@@ -1,0 +1,202 @@
+"""The `archviz` command line. Thin: parse options, call the API, print, map errors to
+exit codes (0 ok, 1 spec/analysis error, 2 usage error)."""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+import click
+
+from archviz.errors import ArchvizError, format_error
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _console(stderr=False):
+    from rich.console import Console
+    return Console(stderr=stderr, highlight=False)
+
+
+def handle_errors(fn):
+    """Print an ArchvizError compiler-style and exit 1; no traceback unless --traceback."""
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        try:
+            return fn(*a, **kw)
+        except ArchvizError as e:
+            if click.get_current_context().find_root().params.get("traceback"):
+                raise
+            click.echo(format_error(e), err=True)
+            sys.exit(1)
+    return wrapper
+
+
+def _overrides(values) -> dict:
+    from archviz.spec import parse_override
+    out = {}
+    for v in values:
+        try:
+            k, val = parse_override(v)
+        except (ValueError, ArchvizError) as e:
+            raise click.BadParameter(str(e), param_hint="-p/--param") from None
+        out[k] = val
+    return out
+
+
+spec_arg = click.argument("spec", type=click.Path(dir_okay=False))
+param_opt = click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+                         help="Override a spec param (repeatable), e.g. -p num_classes=10 -p 'widths=[32,64]'.")
+batch_opt = click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
+                         help="Batch size N (shapes include it; MACs scale with it).")
+dtype_opt = click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "float64", "int8"]),
+                         default="float32", show_default=True, help="Element type for the memory figures.")
+
+
+def load_model(spec, params, batch=1, dtype="float32"):
+    import archviz
+    return archviz.load(spec, batch=batch, dtype=dtype, **_overrides(params))
+
+
+def write_atomic(path: str, text: str | bytes) -> None:
+    """Write via a temporary file and rename: a failed run never leaves half a file."""
+    from archviz.backends.files import write_atomic as _w
+    _w(path, text)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="archviz")
+@click.option("--traceback", is_flag=True, help="Show a Python traceback for errors (for debugging archviz).")
+def main(traceback):
+    """archviz: what a neural-network architecture is — shapes, size, cost, receptive
+    fields, diagrams and a runnable model — computed exactly from a YAML spec, without
+    running the network.
+
+    \b
+    Examples:
+      archviz summary specs/resnet50.yaml
+      archviz summary specs/resnet18.yaml --depth 1 --batch 8
+      archviz explain specs/exam_conv_pool.yaml conv
+      archviz compare specs/exam_three_3x3.yaml specs/exam_one_7x7.yaml
+      archviz report specs -o outputs
+    """
+
+
+@main.command(context_settings=CONTEXT)
+@spec_arg
+@batch_opt
+@param_opt
+@dtype_opt
+@click.option("--depth", "-d", type=click.IntRange(min=1), default=None,
+              help="Collapse blocks: keep ids to this many dot-separated parts (layer1.0.conv1 → layer1 at 1).")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
+              show_default=True, help="Output format. JSON is a stable contract (see README).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file instead of the terminal.")
+@handle_errors
+def summary(spec, batch, params, dtype, depth, fmt, output):
+    """Per-layer table: id, op, output shape, params, MACs, with totals."""
+    m = load_model(spec, params, batch, dtype)
+    if output:
+        write_atomic(output, m.summary("text" if fmt == "table" else fmt, depth))
+        click.echo(f"wrote {output}", err=True)
+        return
+    if fmt == "table":
+        from archviz.backends.report import summary_table, totals_table
+        con = _console()
+        con.print(summary_table(m, depth))
+        con.print(totals_table(m))
+    else:
+        click.echo(m.summary(fmt, depth), nl=False)
+
+
+@main.command(context_settings=CONTEXT)
+@spec_arg
+@batch_opt
+@param_opt
+@handle_errors
+def validate(spec, batch, params):
+    """Check a spec and report every problem found in one run."""
+    m = load_model(spec, params, batch)
+    t = m.totals
+    click.echo(f"{spec}: ok — {len(m.layers)} layers, {t['params']:,} params, outputs "
+               + ", ".join(f"{k} {list(v)}" for k, v in m.output_shapes.items()))
+
+
+@main.command(context_settings=CONTEXT)
+@spec_arg
+@click.argument("node", required=False)
+@batch_opt
+@param_opt
+@handle_errors
+def explain(spec, node, batch, params):
+    """Derive each number of a layer (or all layers): the formula, then the numbers put in."""
+    m = load_model(spec, params, batch)
+    click.echo(m.explain(node), nl=False)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("spec_a", type=click.Path(dir_okay=False))
+@click.argument("spec_b", type=click.Path(dir_okay=False))
+@batch_opt
+@param_opt
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@handle_errors
+def compare(spec_a, spec_b, batch, params, fmt):
+    """Two specs side by side with ratios (A / B), e.g. three 3×3 convolutions vs one 7×7."""
+    from archviz.backends.report import compare_rows
+    a = load_model(spec_a, params, batch)
+    b = load_model(spec_b, params, batch)
+    rows = compare_rows(a, b)
+    if fmt == "json":
+        import json
+        click.echo(json.dumps({"a": a.name, "b": b.name, "rows": [
+            {"quantity": k, "a": va, "b": vb, "ratio": r} for k, va, vb, r in rows]}, indent=2))
+        return
+    from rich.table import Table
+    t = Table(title=f"{a.name} vs {b.name} (batch {batch})", header_style="bold cyan")
+    t.add_column("quantity")
+    t.add_column(a.name, justify="right")
+    t.add_column(b.name, justify="right")
+    t.add_column("A / B", justify="right")
+    for k, va, vb, r in rows:
+        t.add_row(k, f"{va:,}", f"{vb:,}", r)
+    shp = lambda m: ", ".join(str(tuple(v)) for v in m.output_shapes.values())
+    t.add_row("output shape", shp(a), shp(b), "")
+    _console().print(t)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name", required=False)
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "markdown"]), default="table", show_default=True)
+def ops(name, fmt):
+    """Every op with its attributes, types, defaults and docs (from the op registry)."""
+    from archviz.backends.opsdoc import ops_markdown, ops_table
+    from archviz.ops import registry
+    if name and name not in registry:
+        from archviz.errors import did_you_mean
+        raise click.BadParameter(f"no op '{name}'. {did_you_mean(name, registry) or ''}", param_hint="NAME")
+    if fmt == "markdown":
+        click.echo(ops_markdown(name), nl=False)
+    else:
+        for t in ops_table(name):
+            _console().print(t)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("specs", nargs=-1, type=click.Path(exists=True))
+@click.option("-o", "--out-dir", type=click.Path(file_okay=False), default="outputs", show_default=True)
+@batch_opt
+@click.option("--diagrams/--no-diagrams", default=True, show_default=True,
+              help="Also render diagrams (needs Graphviz's dot).")
+@handle_errors
+def report(specs, out_dir, batch, diagrams):
+    """The main job: for every spec (default: specs/*.yaml) write JSON, CSV, Markdown and
+    explanation reports into OUT_DIR, then print one summary table of all of them."""
+    from archviz.backends.batch import run_reports
+    ok = run_reports(list(specs) or ["specs"], out_dir, batch, diagrams, _console())
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
