@@ -198,5 +198,165 @@ def report(specs, out_dir, batch, diagrams):
     sys.exit(0 if ok else 1)
 
 
+def _need_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        from archviz.errors import UnsupportedError
+        raise UnsupportedError("this command needs PyTorch: pip install 'archviz[torch]' "
+                               "(or pip install torch==2.13.0)", code="E0502") from None
+
+
+def _lowering_errors(fn):
+    """torch failures inside lowering become LoweringErrors (exit 1, no traceback)."""
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        try:
+            return fn(*a, **kw)
+        except ArchvizError:
+            raise
+        except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
+            if click.get_current_context().find_root().params.get("traceback"):
+                raise
+            from archviz.errors import LoweringError
+            raise LoweringError(f"torch failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                                code="E0602", hint="run with --traceback for details") from None
+    return wrapper
+
+
+@main.command(context_settings=CONTEXT)
+@spec_arg
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="FILE.py (standalone PyTorch), FILE.onnx (ONNX, opset 17) or FILE.pt2 (torch.export).")
+@batch_opt
+@param_opt
+@click.option("--opset", type=click.IntRange(min=17), default=17, show_default=True, help="ONNX opset.")
+@handle_errors
+@_lowering_errors
+def export(spec, output, batch, params, opset):
+    """Export the lowered model: a readable standalone .py (no archviz import), ONNX or .pt2."""
+    _need_torch()
+    from archviz.backends.torch.export import export_onnx, export_pt2, to_python
+    m = load_model(spec, params, batch)
+    ext = os.path.splitext(output)[1].lower()
+    if ext == ".py":
+        write_atomic(output, to_python(m, spec))
+    elif ext == ".onnx":
+        export_onnx(m, output, opset)
+    elif ext == ".pt2":
+        export_pt2(m, output)
+    else:
+        raise click.BadParameter(f"unknown extension '{ext}': use .py, .onnx or .pt2", param_hint="-o")
+    click.echo(f"wrote {output}")
+
+
+@main.command(context_settings=CONTEXT)
+@spec_arg
+@batch_opt
+@param_opt
+@click.option("--device", type=click.Choice(["auto", "meta", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto: the meta device (no memory, any input size), CPU where an op has no meta kernel.")
+@click.option("--all-nodes", is_flag=True, help="List every node, not only the disagreements and a summary.")
+@handle_errors
+@_lowering_errors
+def verify(spec, batch, params, device, all_nodes):
+    """Run the lowered torch module and check every static number against it: each node's
+    output shape, params and buffers, and 2 × MACs against torch's FlopCounterMode."""
+    _need_torch()
+    from rich.table import Table
+    from archviz.backends.torch.verify import verify as run_verify
+    from archviz.ops.base import fmt_shape
+    m = load_model(spec, params, batch)
+    v = run_verify(m, device)
+    t = Table(title=f"verify {m.name} (batch {batch}, device {v.device})", header_style="bold cyan")
+    for c in ("node", "op", "shape", "params", "FLOPs (static = torch)", "status"):
+        t.add_column(c, justify="right" if c.startswith("FLOPs") else "left")
+    shown = 0
+    not_counted = set()
+    for c in v.nodes:
+        if c.flops_status == "not counted by torch":
+            not_counted.add(c.op)
+        if all_nodes or c.problems or c.flops_status != "ok":
+            shown += 1
+            status = "[red]" + "; ".join(c.problems) + "[/red]" if c.problems else c.flops_status
+            t.add_row(c.id, c.op, " ".join(fmt_shape(s) for s in c.torch_shapes.values()),
+                      "ok" if c.static_params == c.torch_params else "differ",
+                      f"{c.static_flops:,} / {c.torch_flops:,}", status)
+    con = _console()
+    if shown:
+        con.print(t)
+    n_ok = sum(1 for c in v.nodes if not c.problems)
+    con.print(f"{n_ok}/{len(v.nodes)} nodes agree on shape and parameters; "
+              f"params {v.params[0]:,} (torch {v.params[1]:,}), buffers {v.buffers[0]:,} (torch {v.buffers[1]:,}); "
+              f"FLOPs agree wherever torch counts the op.")
+    if not_counted:
+        con.print("torch's FlopCounterMode does not count: " + ", ".join(sorted(not_counted)))
+    if not v.ok:
+        for p in v.problems:
+            click.echo(f"disagreement: {p}", err=True)
+        sys.exit(1)
+    con.print("[green]verified[/green]: every static number equals torch's")
+
+
+@main.command(context_settings=CONTEXT)
+@spec_arg
+@batch_opt
+@param_opt
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
+@click.option("--channels-last", is_flag=True, help="Use the channels-last memory format.")
+@click.option("--compile", "use_compile", is_flag=True, help="torch.compile the module first.")
+@click.option("--train", is_flag=True, help="Time forward + backward + an optimizer step.")
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True)
+@click.option("--iters", type=click.IntRange(min=1), default=10, show_default=True)
+@handle_errors
+@_lowering_errors
+def bench(spec, batch, params, device, dtype, channels_last, use_compile, train, warmup, iters):
+    """Throughput (samples/s) and latency percentiles of the lowered module."""
+    _need_torch()
+    from rich.progress import Progress
+    from archviz.backends.torch.bench import bench as run_bench
+    m = load_model(spec, params, batch)
+    con = _console()
+    with Progress(console=con, transient=True) as prog:
+        task = prog.add_task(f"{m.name}: warm-up + {iters} timed steps", total=warmup + iters)
+        r = run_bench(m, device=device, dtype=dtype, channels_last=channels_last, compile=use_compile,
+                      train=train, warmup=warmup, iters=iters,
+                      progress=lambda i, n: prog.update(task, completed=i))
+    con.print(f"{m.name} {r.mode} on {r.device}, batch {r.batch}, {r.dtype}"
+              f"{', channels-last' if channels_last else ''}{', compiled' if use_compile else ''}: "
+              f"{r.throughput:,.1f} samples/s; latency p50 {r.percentile(50):.2f} ms, "
+              f"p90 {r.percentile(90):.2f} ms, p99 {r.percentile(99):.2f} ms ({r.iters} iterations)")
+
+
+@main.command("train-smoke", context_settings=CONTEXT)
+@spec_arg
+@batch_opt
+@param_opt
+@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--loss", type=click.Choice(["cross_entropy", "dice", "cross_entropy+dice"]), default=None,
+              help="Loss (default: the spec's `loss:`, else cross_entropy). dice = soft Dice.")
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@handle_errors
+@_lowering_errors
+def train_smoke(spec, batch, params, steps, loss, lr, device):
+    """A few Adam steps on one synthetic batch: the loss should go down."""
+    _need_torch()
+    from rich.progress import Progress
+    from archviz.backends.torch.bench import train_smoke as run
+    m = load_model(spec, params, batch)
+    loss = loss or m.graph.loss or "cross_entropy"
+    con = _console()
+    with Progress(console=con, transient=True) as prog:
+        task = prog.add_task(f"{m.name}: {loss}", total=steps)
+        losses = run(m, steps=steps, loss=loss, lr=lr, device=device,
+                     progress=lambda i, n, l: prog.update(task, completed=i, description=f"{m.name}: {loss} {l:.4f}"))
+    con.print(f"{m.name}: {loss} over {steps} steps: {losses[0]:.4f} → {losses[-1]:.4f} "
+              + ("[green](going down)[/green]" if losses[-1] < losses[0] else "[red](not going down)[/red]"))
+    if not losses[-1] < losses[0]:
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

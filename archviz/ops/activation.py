@@ -18,31 +18,39 @@ class _Act(SameShape, NoParams, NoMacs, Op):
     elementwise_formula = "numel (one per element)"
     samples = [{"attrs": {}, "inputs": [(2, 8, 5, 5)]}, {"attrs": {}, "inputs": [(3, 10)]}]
 
+    torch_module = ""   # torch.nn class name; the op's attributes are its keyword arguments
+
     def count_elementwise(self, a, ins, outs):
         return self.per_element * numel(ins[0])
 
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        return make(getattr(nn, self.torch_module), **{k: a[k] for k in self.attrs})
 
-def _act(name, doc, attrs=None, per_element=1, formula=None):
-    cls = type(name.title().replace("_", ""), (_Act,), {
-        "name": name, "doc": doc, "attrs": attrs or {}, "per_element": per_element,
-        "elementwise_formula": formula or _Act.elementwise_formula})
+
+def _act(name, torch_module, doc, attrs=None):
+    cls = type(torch_module, (_Act,), {"name": name, "doc": doc, "attrs": attrs or {},
+                                       "torch_module": torch_module})
     return register_op(cls)
 
 
-_act("relu", "max(0, x) (torch.nn.ReLU).")
-_act("leaky_relu", "x if x > 0 else slope·x (torch.nn.LeakyReLU).",
+_act("relu", "ReLU", "max(0, x) (torch.nn.ReLU).")
+_act("leaky_relu", "LeakyReLU", "x if x > 0 else slope·x (torch.nn.LeakyReLU).",
      {"negative_slope": Attr("float", 0.01, "slope for x < 0")})
-_act("elu", "x if x > 0 else alpha·(eˣ − 1) (torch.nn.ELU).", {"alpha": Attr("float", 1.0, "alpha")})
-_act("gelu", "x·Φ(x) (torch.nn.GELU).", {"approximate": Attr("str", "none", "'none' or 'tanh'", ("none", "tanh"))})
-_act("silu", "x·σ(x) (torch.nn.SiLU).")
-_act("sigmoid", "1 / (1 + e⁻ˣ) (torch.nn.Sigmoid).")
-_act("tanh", "tanh(x) (torch.nn.Tanh).")
-_act("hardswish", "x·relu6(x + 3)/6 (torch.nn.Hardswish).")
+_act("elu", "ELU", "x if x > 0 else alpha·(eˣ − 1) (torch.nn.ELU).", {"alpha": Attr("float", 1.0, "alpha")})
+_act("gelu", "GELU", "x·Φ(x) (torch.nn.GELU).",
+     {"approximate": Attr("str", "none", "'none' or 'tanh'", ("none", "tanh"))})
+_act("silu", "SiLU", "x·σ(x) (torch.nn.SiLU).")
+_act("sigmoid", "Sigmoid", "1 / (1 + e⁻ˣ) (torch.nn.Sigmoid).")
+_act("tanh", "Tanh", "tanh(x) (torch.nn.Tanh).")
+_act("hardswish", "Hardswish", "x·relu6(x + 3)/6 (torch.nn.Hardswish).")
 
 
 @register_op
 class Softmax(_Act):
     name = "softmax"
+    torch_module = "Softmax"
     doc = "exp(x_i) / Σ_j exp(x_j) along `dim` (torch.nn.Softmax)."
     attrs = {"dim": Attr("int", -1, "axis to normalise (batch axis is 0)")}
     per_element = 3
@@ -57,6 +65,7 @@ class Softmax(_Act):
 @register_op
 class Dropout(_Act):
     name = "dropout"
+    torch_module = "Dropout"
     doc = "Randomly zero elements with probability p in training; the identity at inference."
     attrs = {"p": Attr("float", 0.5, "drop probability")}
     per_element = 0
@@ -71,6 +80,7 @@ class Dropout(_Act):
 @register_op
 class Identity(_Act):
     name = "identity"
+    torch_module = "Identity"
     doc = "Passes its input through (torch.nn.Identity)."
     per_element = 0
     elementwise_formula = "0"

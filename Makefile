@@ -1,0 +1,20 @@
+# The two commands of the README. Each does its own set-up first (idempotent).
+PY ?= python3
+
+.PHONY: all report test setup bench
+
+all: report
+
+setup:
+	./scripts/setup.sh
+
+# Main job: reports and diagrams for every spec in specs/ into outputs/, one summary table.
+report: setup
+	$(PY) -m archviz report specs -o outputs
+
+# The test suite (what CI runs).
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) tests/benchmarks/bench_summary.py

@@ -1,0 +1,2 @@
+"""The torch backend: lowering to torch.fx, verification, export, benchmarks.
+torch is imported here only (never by the core)."""

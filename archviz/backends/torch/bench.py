@@ -1,0 +1,150 @@
+"""`archviz bench` (throughput and latency of the lowered module) and
+`archviz train-smoke` (a few optimizer steps on synthetic data, the loss going down)."""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class BenchResult:
+    device: str
+    batch: int
+    dtype: str
+    mode: str
+    iters: int
+    latencies_ms: list
+
+    @property
+    def throughput(self) -> float:
+        return self.batch * 1000.0 / statistics.median(self.latencies_ms)
+
+    def percentile(self, q: float) -> float:
+        xs = sorted(self.latencies_ms)
+        k = min(len(xs) - 1, max(0, round(q / 100 * (len(xs) - 1))))
+        return xs[k]
+
+
+def _sync(device):
+    import torch
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def classes_and_targets(out, gen=None):
+    """Targets for cross-entropy: (N, C) → (N,); (N, C, H, W) → (N, H, W);
+    (N, T, V) sequences → (N, T) with the class axis last."""
+    import torch
+    if out.dim() == 3:
+        n, t, v = out.shape
+        return out.reshape(n * t, v), torch.randint(0, v, (n * t,), generator=gen).to(out.device)
+    c = out.shape[1]
+    tgt = torch.randint(0, c, (out.shape[0], *out.shape[2:]), generator=gen).to(out.device)
+    return out, tgt
+
+
+def soft_dice_loss(logits, target, eps: float = 1.0):
+    """Soft Dice (Milletari et al. 2016, V-Net): 1 − (2·Σ p·g + ε) / (Σ p + Σ g + ε), averaged over
+    classes; p = softmax probabilities over the class axis, g = one-hot targets."""
+    import torch
+    import torch.nn.functional as F
+    probs = torch.softmax(logits, dim=1)
+    onehot = F.one_hot(target, probs.shape[1]).movedim(-1, 1).to(probs.dtype)
+    dims = (0,) + tuple(range(2, probs.dim()))
+    inter = (probs * onehot).sum(dims)
+    denom = probs.sum(dims) + onehot.sum(dims)
+    return (1 - (2 * inter + eps) / (denom + eps)).mean()
+
+
+LOSSES = ("cross_entropy", "dice", "cross_entropy+dice")
+
+
+def loss_fn(name: str):
+    import torch.nn.functional as F
+
+    def ce(out, tgt):
+        return F.cross_entropy(out, tgt)
+
+    if name == "cross_entropy":
+        return ce
+    if name == "dice":
+        return soft_dice_loss
+    if name == "cross_entropy+dice":
+        return lambda out, tgt: ce(out, tgt) + soft_dice_loss(out, tgt)
+    raise ValueError(f"unknown loss {name!r}; one of {', '.join(LOSSES)}")
+
+
+def _inputs(model, device, dtype):
+    from archviz.backends.torch.lower import example_inputs
+    xs = example_inputs(model)
+    return [x.to(device=device, dtype=dtype) if x.is_floating_point() else x.to(device) for x in xs]
+
+
+def bench(model, *, device="cpu", dtype="float32", channels_last=False, compile=False, train=False,
+          warmup=3, iters=10, progress=None) -> BenchResult:
+    import torch
+    from archviz.backends.torch.lower import to_torch
+    tdtype = getattr(torch, dtype)
+    gm = to_torch(model, seed=0, train=train).to(device=device, dtype=tdtype)
+    xs = _inputs(model, device, tdtype)
+    if channels_last:
+        gm = gm.to(memory_format=torch.channels_last)
+        xs = [x.to(memory_format=torch.channels_last) if x.dim() == 4 else x for x in xs]
+    fn = torch.compile(gm) if compile else gm
+    opt = torch.optim.SGD(gm.parameters(), lr=1e-3) if train else None
+
+    def step():
+        if train:
+            out = fn(*xs)
+            out = out if isinstance(out, torch.Tensor) else next(iter(out.values()))
+            loss = out.float().square().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        else:
+            with torch.no_grad():
+                fn(*xs)
+
+    lat = []
+    total = warmup + iters
+    for i in range(total):
+        _sync(device)
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        if i >= warmup:
+            lat.append((time.perf_counter() - t0) * 1000)
+        if progress:
+            progress(i + 1, total)
+    return BenchResult(str(device), model.batch, dtype, "train" if train else "forward", iters, lat)
+
+
+def train_smoke(model, *, steps=20, loss="cross_entropy", lr=1e-3, device="cpu", seed=0, progress=None):
+    """`steps` Adam steps on one fixed synthetic batch; returns the list of losses."""
+    import torch
+    from archviz.backends.torch.lower import to_torch
+    gm = to_torch(model, seed=seed, train=True).to(device)
+    gen = torch.Generator().manual_seed(seed)
+    xs = _inputs(model, device, torch.float32)
+    with torch.no_grad():
+        out0 = gm(*xs)
+    out0 = out0 if isinstance(out0, torch.Tensor) else next(iter(out0.values()))
+    _, tgt = classes_and_targets(out0, gen)
+    fn = loss_fn(loss)
+    opt = torch.optim.Adam(gm.parameters(), lr=lr)
+    losses = []
+    for i in range(steps):
+        out = gm(*xs)
+        out = out if isinstance(out, torch.Tensor) else next(iter(out.values()))
+        logits, _ = classes_and_targets(out)
+        l = fn(logits, tgt)
+        opt.zero_grad(set_to_none=True)
+        l.backward()
+        opt.step()
+        losses.append(float(l.detach()))
+        if progress:
+            progress(i + 1, steps, losses[-1])
+    return losses

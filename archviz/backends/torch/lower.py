@@ -1,0 +1,84 @@
+"""Lower an analysed model to a ``torch.fx.GraphModule``.
+
+Every node lowers through its own op's ``to_torch`` rule to one submodule whose
+qualified name is the node id (``layer1.0.conv1``), so state-dict keys read like the
+spec.  Ops with several output ports return a dict; consumers read a port through
+``operator.getitem``.  ``forward`` takes the spec's inputs in spec order (or by name)
+and returns the output tensor, or a dict of them when the spec has several outputs.
+"""
+from __future__ import annotations
+
+import operator
+
+from archviz.errors import LoweringError, MissingRuleError
+from archviz.ir import meta as M
+from archviz.ops import registry
+
+
+def lower_node(node):
+    """The torch module of one node, via its op's to_torch rule."""
+    op = registry[node.op]
+    try:
+        mod = op.to_torch(node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES])
+    except MissingRuleError as e:
+        raise LoweringError(f"op '{node.op}' has no torch lowering (node '{node.id}')", node.span,
+                            code="E0601") from e
+    return mod
+
+
+def to_torch(model, *, seed: int | None = None, dtype=None, device=None, train: bool = False):
+    import torch
+    import torch.fx as fx
+
+    g = model.graph
+    if seed is not None:
+        torch.manual_seed(seed)
+    graph = fx.Graph()
+    modules = {}
+    env = {}
+    for name in g.inputs:
+        env[(name, "out")] = graph.placeholder(name)
+    for node in g.topo_order():
+        if node.op == "input":
+            continue
+        mod = lower_node(node)
+        modules[node.id] = mod
+        args = tuple(env[(r.node, r.port)] for r in node.inputs)
+        out = graph.call_module(node.id, args)
+        ports = node.meta[M.SHAPES]
+        if list(ports) == ["out"]:
+            env[(node.id, "out")] = out
+        else:
+            for p in ports:
+                env[(node.id, p)] = graph.call_function(operator.getitem, (out, p))
+    outs = {k: env[(r.node, r.port)] for k, r in g.outputs.items()}
+    graph.output(next(iter(outs.values())) if len(outs) == 1 else outs)
+    gm = fx.GraphModule(modules, graph, class_name=_class_name(model.name))
+    gm.train(train)
+    if dtype is not None or device is not None:
+        gm = gm.to(device=device, dtype=dtype)
+    return gm
+
+
+def _class_name(name: str) -> str:
+    s = "".join(ch if ch.isalnum() else "_" for ch in name)
+    return (s[:1].upper() + s[1:]) if s and not s[0].isdigit() else "Model_" + s
+
+
+def example_inputs(model, *, dtype=None, device=None, seed: int = 0) -> list:
+    """Random inputs of the spec's input shapes (batch included), in spec order."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for name, shape in model.input_shapes.items():
+        node = model.graph.nodes[model.graph.inputs[name]]
+        kind = node.attrs.get("dtype") if hasattr(node.attrs, "get") else None
+        consumers = [c.op for c in model.graph.consumers(node.id)]
+        if "embedding" in consumers or kind == "int64":
+            vocab = min(int(c.attrs["num"]) for c in model.graph.consumers(node.id) if c.op == "embedding") \
+                if "embedding" in consumers else 2
+            t = torch.randint(0, vocab, tuple(shape), generator=gen)
+        else:
+            t = torch.randn(tuple(shape), generator=gen, dtype=dtype or torch.float32)
+        out.append(t.to(device) if device is not None else t)
+    return out

@@ -1,0 +1,73 @@
+"""Small torch modules for ops torch.nn has no module for, and `make`, which records
+how a module was constructed so `archviz export` can write a standalone .py file.
+
+Every class here is self-contained (it uses only `torch`, `nn` and `F`): the exporter
+copies its source into the generated file.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def make(cls, *args, **kwargs):
+    """Construct `cls(*args, **kwargs)` and remember the call for the exporter."""
+    mod = cls(*args, **kwargs)
+    object.__setattr__(mod, "_archviz_ctor", (cls, args, kwargs))
+    return mod
+
+
+class Add(nn.Module):
+    """Element-wise sum of all inputs (broadcasting)."""
+
+    def forward(self, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Mul(nn.Module):
+    """Element-wise product of all inputs (broadcasting)."""
+
+    def forward(self, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+
+class Concat(nn.Module):
+    """torch.cat of all inputs along `dim`."""
+
+    def __init__(self, dim: int = 1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs):
+        return torch.cat(xs, dim=self.dim)
+
+
+class CenterCrop(nn.Module):
+    """Crop x's trailing spatial axes to ref's size, offset ⌊(H1 − H2)/2⌋ (U-Net copy-and-crop)."""
+
+    def forward(self, x, ref):
+        idx = [slice(None), slice(None)]
+        for d1, d2 in zip(x.shape[2:], ref.shape[2:]):
+            o = (d1 - d2) // 2
+            idx.append(slice(o, o + d2))
+        return x[tuple(idx)]
+
+
+class Pad(nn.Module):
+    """torch.nn.functional.pad with fixed pads/mode/value."""
+
+    def __init__(self, pads, mode: str = "constant", value: float = 0.0):
+        super().__init__()
+        self.pads, self.mode, self.value = tuple(pads), mode, value
+
+    def forward(self, x):
+        if self.mode == "constant":
+            return F.pad(x, self.pads, mode="constant", value=self.value)
+        return F.pad(x, self.pads, mode=self.mode)

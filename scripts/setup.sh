@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh machine: Graphviz's `dot`, then archviz with its extras.
+# torch is installed first and pinned (2.13.0, CPU): a looser requirement would pull a
+# multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if ! command -v dot >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq graphviz >/dev/null
+  else
+    echo "warning: Graphviz 'dot' not found and apt-get unavailable; diagrams will be skipped" >&2
+  fi
+fi
+need_install=0
+$PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null || need_install=1
+if [ $need_install = 1 ]; then
+  $PY -m pip install -q torch==2.13.0
+fi
+$PY -c "import archviz, click, rich, networkx, yaml, graphviz, pytest, hypothesis, onnx" 2>/dev/null \
+  || $PY -m pip install -q -e ".[torch,dev]"
