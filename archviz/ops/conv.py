@@ -91,6 +91,15 @@ class _Conv(_ConvBase):
         return [Line("MACs", formula,
                      f"{o[0]} · {o[1]} · {sp} · {cg} · {ks} = {v:,}", v)]
 
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        cls = nn.Conv2d if self.nd == 2 else nn.Conv1d
+        pad = a.padding if isinstance(a.padding, str) else tuple(a.padding)
+        return make(cls, ins[0][1], a.out, kernel_size=tuple(a.kernel), stride=tuple(a.stride), padding=pad,
+                    dilation=tuple(a.dilation), groups=a.groups, bias=a.bias)
+
+
 
 _CONV_DOC = ("out: output channels; kernel, stride, dilation: int or per-axis list; padding: int, "
              "per-axis list, 'same' (stride 1) or 'valid'; groups: channel groups; bias.")
@@ -208,3 +217,11 @@ class ConvTranspose2d(_ConvBase):
         return [Line("MACs", "N · C_in · H_in · W_in · (C_out / groups) · kh · kw",
                      f"{x[0]} · {x[1]} · {x[2]} · {x[3]} · {a.out // a.groups} · {a.kernel[0]} · {a.kernel[1]} = {v:,}",
                      v)]
+
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        return make(nn.ConvTranspose2d, ins[0][1], a.out, kernel_size=tuple(a.kernel), stride=tuple(a.stride),
+                    padding=tuple(a.padding), output_padding=tuple(a.output_padding), groups=a.groups,
+                    bias=a.bias, dilation=tuple(a.dilation))
+

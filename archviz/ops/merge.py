@@ -43,12 +43,22 @@ class Add(_Broadcast):
     samples = [{"attrs": {}, "inputs": [(2, 64, 8, 8), (2, 64, 8, 8)]},
                {"attrs": {}, "inputs": [(2, 4, 5, 5), (2, 4, 1, 1), (1, 4, 5, 5)]}]
 
+    def to_torch(self, a, ins, outs):
+        from archviz.backends.torch.modules import Add, make
+        return make(Add)
+
+
 
 @register_op
 class Mul(_Broadcast):
     name = "mul"
     doc = "Element-wise product of two or more inputs, broadcasting (gates, attention)."
     samples = [{"attrs": {}, "inputs": [(2, 16, 4, 4), (2, 16, 1, 1)]}]
+
+    def to_torch(self, a, ins, outs):
+        from archviz.backends.torch.modules import Mul, make
+        return make(Mul)
+
 
 
 @register_op
@@ -79,3 +89,8 @@ class Concat(NoParams, NoMacs, Op):
         o = outs["out"]
         ax = a.axis % len(o)
         return [Line("output shape", f"sum of axis {ax}", " + ".join(str(s[ax]) for s in ins) + f" = {o[ax]} → {fmt_shape(o)}", o)]
+
+    def to_torch(self, a, ins, outs):
+        from archviz.backends.torch.modules import Concat, make
+        return make(Concat, a.axis)
+

@@ -42,6 +42,14 @@ class _BatchNorm(SameShape, NoMacs, Op):
     def count_elementwise(self, a, ins, outs):
         return 2 * numel(ins[0])
 
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        cls = nn.BatchNorm2d if len(ins[0]) == 4 else nn.BatchNorm1d
+        return make(cls, ins[0][1], eps=a.eps, momentum=a.momentum, affine=a.affine,
+                    track_running_stats=a.track_running_stats)
+
+
 
 @register_op
 class BatchNorm2d(_BatchNorm):
@@ -90,6 +98,13 @@ class LayerNorm(SameShape, NoMacs, Op):
     def count_elementwise(self, a, ins, outs):
         return numel(ins[0]) * (5 + (2 if a.elementwise_affine else 0))
 
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        return make(nn.LayerNorm, tuple(ins[0][-a.dims:]), eps=a.eps, elementwise_affine=a.elementwise_affine,
+                    bias=a.bias)
+
+
 
 @register_op
 class LRN(SameShape, NoParams, NoMacs, Op):
@@ -115,3 +130,11 @@ class LRN(SameShape, NoParams, NoMacs, Op):
 
     def count_elementwise(self, a, ins, outs):
         return numel(ins[0]) * (2 * a.size + 3)
+
+    def to_torch(self, a, ins, outs):
+        """torch.nn.LocalResponseNorm computes a / (k + alpha/n · Σ a²)^beta: pass alpha·n so the
+        paper's formula (alpha not divided by n) holds."""
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        return make(nn.LocalResponseNorm, a.size, alpha=a.alpha * a.size, beta=a.beta, k=a.k)
+

@@ -69,6 +69,14 @@ class MaxPool2d(_Pool):
     def count_elementwise(self, a, ins, outs):
         return numel(outs["out"]) * (prod(a.kernel) - 1)
 
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        k, s, p, d = self._geom(a)
+        return make(nn.MaxPool2d, tuple(k), stride=tuple(s), padding=tuple(p), dilation=tuple(d),
+                    ceil_mode=a.ceil_mode)
+
+
 
 @register_op
 class AvgPool2d(_Pool):
@@ -83,6 +91,14 @@ class AvgPool2d(_Pool):
 
     def count_elementwise(self, a, ins, outs):
         return numel(outs["out"]) * prod(a.kernel)
+
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        k, s, p, _ = self._geom(a)
+        return make(nn.AvgPool2d, tuple(k), stride=tuple(s), padding=tuple(p), ceil_mode=a.ceil_mode,
+                    count_include_pad=a.count_include_pad)
+
 
 
 def _bins(n, o):
@@ -114,6 +130,12 @@ class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
         o = outs["out"]
         return [Line("output shape", "(N, C, size_h, size_w)", fmt_shape(o), o)]
 
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        return make(nn.AdaptiveAvgPool2d, tuple(a.size))
+
+
 
 @register_op
 class GlobalAvgPool(NoParams, NoMacs, Op):
@@ -136,3 +158,13 @@ class GlobalAvgPool(NoParams, NoMacs, Op):
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
         return [Line("output shape", "(N, C, 1, 1)", fmt_shape(o), o)]
+
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        if len(ins[0]) == 3:
+            return make(nn.AdaptiveAvgPool1d, 1)
+        if len(ins[0]) == 5:
+            return make(nn.AdaptiveAvgPool3d, 1)
+        return make(nn.AdaptiveAvgPool2d, 1)
+

@@ -54,6 +54,12 @@ class Flatten(NoParams, NoMacs, Op):
         return [Line("output shape", f"merge axes {a.start_dim}..{a.end_dim}",
                      f"{fmt_shape(x)} → {fmt_shape(o)}", o)]
 
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        return make(nn.Flatten, a.start_dim, a.end_dim)
+
+
 
 @register_op
 class Linear(Op):
@@ -93,6 +99,12 @@ class Linear(Op):
         v = self.count_macs(a, ins, outs)
         return [Line("MACs", "rows · in_features · out_features", f"{rows} · {x[-1]} · {a.out} = {v:,}", v)]
 
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        return make(nn.Linear, ins[0][-1], a.out, bias=a.bias)
+
+
 
 @register_op
 class Pad(NoParams, NoMacs, Op):
@@ -128,6 +140,11 @@ class Pad(NoParams, NoMacs, Op):
         o = outs["out"]
         return [Line("output shape", "each padded axis grows by its two pads", fmt_shape(o), o)]
 
+    def to_torch(self, a, ins, outs):
+        from archviz.backends.torch.modules import Pad, make
+        return make(Pad, tuple(a.pads), a.mode, float(a.value))
+
+
 
 @register_op
 class CenterCrop(NoParams, NoMacs, Op):
@@ -159,6 +176,11 @@ class CenterCrop(NoParams, NoMacs, Op):
         offs = self.offsets(ins)
         return [Line("output shape", "(N, C₁, H₂, W₂), offsets ⌊(H₁ − H₂)/2⌋",
                      f"{fmt_shape(o)}, offsets {offs}", o)]
+
+    def to_torch(self, a, ins, outs):
+        from archviz.backends.torch.modules import CenterCrop, make
+        return make(CenterCrop)
+
 
 
 @register_op
@@ -195,3 +217,14 @@ class Upsample(NoParams, NoMacs, Op):
         x = ins[0]
         return [Line("output shape", "H_out = ⌊H · scale⌋",
                      f"⌊{x[2]} · {a.scale[0]}⌋ = {o[2]}, ⌊{x[3]} · {a.scale[1]}⌋ = {o[3]} → {fmt_shape(o)}", o)]
+
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        kw = {"mode": a.mode}
+        if a.mode == "bilinear":
+            kw["align_corners"] = a.align_corners
+        if a.size is not None:
+            return make(nn.Upsample, size=tuple(a.size), **kw)
+        return make(nn.Upsample, scale_factor=tuple(float(s) for s in a.scale), **kw)
+
