@@ -116,14 +116,18 @@ class Pad(NoParams, NoMacs, Op):
              "mode": Attr("str", "constant", "constant, reflect or replicate", ("constant", "reflect", "replicate")),
              "value": Attr("float", 0, "fill value for constant mode")}
     samples = [{"attrs": {"pads": [1, 2, 3, 4]}, "inputs": [(1, 2, 5, 6)]},
-               {"attrs": {"pads": [1, 1], "mode": "reflect"}, "inputs": [(2, 3, 8, 8)]}]
+               {"attrs": {"pads": [1, 1, 2, 0], "mode": "reflect"}, "inputs": [(2, 3, 8, 8)]}]
 
     def infer_shape(self, a, ins):
         x = list(ins[0])
         if len(a.pads) % 2 or len(a.pads) // 2 > len(x) - 2:
             raise OpError(f"pads {list(a.pads)} must be pairs for at most the {len(x) - 2} trailing axes",
                           attr="pads")
-        for i in range(len(a.pads) // 2):
+        k = len(a.pads) // 2
+        if a.mode != "constant" and k not in {len(x) - 2, len(x) - 1} & {1, 2, 3}:
+            raise OpError(f"{a.mode} padding of a {len(x)}-D input pads its last {max(len(x) - 2, 1)} "
+                          f"axis/axes (or one more without a batch axis), not {k} (torch's rule)", attr="pads")
+        for i in range(k):
             ax = len(x) - 1 - i
             lo, hi = a.pads[2 * i], a.pads[2 * i + 1]
             if a.mode == "reflect" and (lo >= x[ax] or hi >= x[ax]):
