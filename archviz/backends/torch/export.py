@@ -134,9 +134,12 @@ def to_python(model, spec_path: str | None = None) -> str:
     w("\n".join(init) + "\n\n")
     w(f"    def forward(self, {', '.join(g.inputs)}):\n")
     w("\n".join(fwd) + "\n\n\n")
-    w("INPUT_SHAPES = {" + ", ".join(f"{k!r}: {tuple(v)!r}" for k, v in shapes.items()) + "}\n\n\n")
+    vocab = _token_inputs(model)
+    w("INPUT_SHAPES = {" + ", ".join(f"{k!r}: {tuple(v)!r}" for k, v in shapes.items()) + "}\n")
+    w("TOKEN_VOCAB = {" + ", ".join(f"{k!r}: {v}" for k, v in vocab.items()) + "}  # integer token inputs\n\n\n")
     w("def example_inputs():\n")
-    w("    return [torch.randn(s) for s in INPUT_SHAPES.values()]\n\n\n")
+    w("    return [torch.randint(0, TOKEN_VOCAB[k], s) if k in TOKEN_VOCAB else torch.randn(s)\n"
+      "            for k, s in INPUT_SHAPES.items()]\n\n\n")
     w('if __name__ == "__main__":\n')
     w(f"    model = {cls_name}().eval()\n")
     w("    with torch.no_grad():\n        out = model(*example_inputs())\n")
@@ -144,6 +147,17 @@ def to_python(model, spec_path: str | None = None) -> str:
     w("    for name, t in outs.items():\n        print(name, tuple(t.shape))\n")
     w("    print('params', sum(p.numel() for p in model.parameters()))\n")
     return src.getvalue()
+
+
+def _token_inputs(model) -> dict:
+    """Inputs read by an embedding are integer tokens: name -> vocabulary size."""
+    g = model.graph
+    out = {}
+    for name, nid in g.inputs.items():
+        nums = [c.attrs["num"] for c in g.consumers(nid) if c.op == "embedding"]
+        if nums:
+            out[name] = min(nums)
+    return out
 
 
 def _container_assign(nid: str) -> str:

@@ -66,18 +66,16 @@ def _class_name(name: str) -> str:
 
 
 def example_inputs(model, *, dtype=None, device=None, seed: int = 0) -> list:
-    """Random inputs of the spec's input shapes (batch included), in spec order."""
+    """Random inputs of the spec's input shapes (batch included), in spec order; inputs
+    read by an embedding are integer tokens below its vocabulary size."""
     import torch
+    from archviz.backends.torch.export import _token_inputs
     gen = torch.Generator().manual_seed(seed)
+    vocab = _token_inputs(model)
     out = []
     for name, shape in model.input_shapes.items():
-        node = model.graph.nodes[model.graph.inputs[name]]
-        kind = node.attrs.get("dtype") if hasattr(node.attrs, "get") else None
-        consumers = [c.op for c in model.graph.consumers(node.id)]
-        if "embedding" in consumers or kind == "int64":
-            vocab = min(int(c.attrs["num"]) for c in model.graph.consumers(node.id) if c.op == "embedding") \
-                if "embedding" in consumers else 2
-            t = torch.randint(0, vocab, tuple(shape), generator=gen)
+        if name in vocab:
+            t = torch.randint(0, vocab[name], tuple(shape), generator=gen)
         else:
             t = torch.randn(tuple(shape), generator=gen, dtype=dtype or torch.float32)
         out.append(t.to(device) if device is not None else t)

@@ -1,0 +1,162 @@
+"""Torch modules for the sequence ops (ops/recurrent.py, ops/sequence.py, ops/attention.py).
+
+Every class is self-contained (it uses only ``torch``, ``nn`` and ``F``) so that
+``archviz export`` can copy its source into a standalone file.  The recurrent wrappers
+*subclass* the torch modules, so their parameters keep torch's own names at the top level
+(``weight_ih_l0``, ``in_proj_weight``, ...), and only ``forward`` changes: it takes the
+node's inputs positionally and returns a dict {port: tensor} for several output ports.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SeqRNN(nn.RNN):
+    """nn.RNN(batch_first=True): forward(x, h0=None) -> {'out': (N, T, D·h), 'h': (L·D, N, h)}."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, batch_first=True, **kwargs)
+
+    def forward(self, x, h0=None):
+        if h0 is not None and h0.dim() == 2:  # (N, h) stands for (1, N, h) when layers · directions = 1
+            h0 = h0.unsqueeze(0)
+        out, h = super().forward(x, h0)
+        return {"out": out, "h": h}
+
+
+class SeqGRU(nn.GRU):
+    """nn.GRU(batch_first=True): forward(x, h0=None) -> {'out': (N, T, D·h), 'h': (L·D, N, h)}."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, batch_first=True, **kwargs)
+
+    def forward(self, x, h0=None):
+        if h0 is not None and h0.dim() == 2:  # (N, h) stands for (1, N, h) when layers · directions = 1
+            h0 = h0.unsqueeze(0)
+        out, h = super().forward(x, h0)
+        return {"out": out, "h": h}
+
+
+class SeqLSTM(nn.LSTM):
+    """nn.LSTM(batch_first=True): forward(x, h0=None, c0=None) -> {'out', 'h', 'c'}."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, batch_first=True, **kwargs)
+
+    def forward(self, x, h0=None, c0=None):
+        if h0 is not None and h0.dim() == 2:  # (N, h) stands for (1, N, h) when layers · directions = 1
+            h0, c0 = h0.unsqueeze(0), c0.unsqueeze(0)
+        hx = None if h0 is None else (h0, c0)
+        out, (h, c) = super().forward(x, hx)
+        return {"out": out, "h": h, "c": c}
+
+
+class SeqLSTMCell(nn.LSTMCell):
+    """nn.LSTMCell: forward(x, h=None, c=None) -> {'out': h', 'c': c'}."""
+
+    def forward(self, x, h=None, c=None):
+        h1, c1 = super().forward(x, None if h is None else (h, c))
+        return {"out": h1, "c": c1}
+
+
+class SelectStep(nn.Module):
+    """x.select(axis, index): one time step of (N, T, F) (axis 1), or one slice of another axis."""
+
+    def __init__(self, index: int = -1, axis: int = 1):
+        super().__init__()
+        self.index, self.axis = index, axis
+
+    def forward(self, x):
+        return x.select(self.axis, self.index)
+
+
+class Reverse(nn.Module):
+    """torch.flip along `axis` (default: the time axis of (N, T, F))."""
+
+    def __init__(self, axis: int = 1):
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x):
+        return torch.flip(x, (self.axis,))
+
+
+class Attention(nn.Module):
+    """Single-head attention with a chosen score function; forward(query, key, value=None).
+
+    dot:        s = q · k
+    scaled_dot: s = q · k / √d_k
+    general:    s = qᵀ W_a k       (Luong; W_a applied to the query: W_a.weight is (d_k, d_q))
+    additive:   s = v_aᵀ tanh(W_a q + U_a k)   (Bahdanau; Luong's 'concat')
+    α = softmax(s) over the keys; out = Σ α · value.  query (N, Tq, d_q) or (N, d_q).
+    Returns {'out': (N, Tq, d_v), 'weights': (N, Tq, Tk)} (Tq axis dropped for a 2-D query).
+    """
+
+    def __init__(self, score: str, query_dim: int, key_dim: int, dim: int = 0, bias: bool = False):
+        super().__init__()
+        self.score = score
+        if score == "general":
+            self.W_a = nn.Linear(query_dim, key_dim, bias=bias)
+        elif score in ("additive", "concat"):
+            self.W_a = nn.Linear(query_dim, dim, bias=bias)
+            self.U_a = nn.Linear(key_dim, dim, bias=False)
+            self.v_a = nn.Linear(dim, 1, bias=False)
+
+    def forward(self, query, key, value=None):
+        if value is None:
+            value = key
+        single = query.dim() == 2
+        q = query.unsqueeze(1) if single else query
+        if self.score in ("additive", "concat"):
+            e = torch.tanh(self.W_a(q).unsqueeze(2) + self.U_a(key).unsqueeze(1))
+            s = self.v_a(e).squeeze(-1)
+        else:
+            if self.score == "general":
+                q = self.W_a(q)
+            s = torch.bmm(q, key.transpose(1, 2))
+            if self.score == "scaled_dot":
+                s = s * key.shape[-1] ** -0.5
+        w = torch.softmax(s, dim=-1)
+        out = torch.bmm(w, value)
+        if single:
+            out, w = out.squeeze(1), w.squeeze(1)
+        return {"out": out, "weights": w}
+
+
+class BatchFirstMHA(nn.MultiheadAttention):
+    """nn.MultiheadAttention(batch_first=True): forward(query, key=None, value=None) ->
+    {'out': (N, Tq, E), 'weights': (N, Tq, Tk) or (N, heads, Tq, Tk)}.
+
+    Always takes torch's reference ("slow") path, F.multi_head_attention_forward, with the
+    weights returned: the fused inference fast path gives the same numbers but is invisible
+    to torch.utils.flop_counter.
+    """
+
+    def __init__(self, embed_dim, num_heads, average_weights: bool = True, **kwargs):
+        super().__init__(embed_dim, num_heads, batch_first=True, **kwargs)
+        self.average_weights = average_weights
+
+    def forward(self, query, key=None, value=None):
+        key = query if key is None else key
+        value = key if value is None else value
+        # keep the `is` identities: they select torch's packed in-projection
+        if key is value:
+            if query is key:
+                query = key = value = query.transpose(1, 0)
+            else:
+                query, key = (x.transpose(1, 0) for x in (query, key))
+                value = key
+        else:
+            query, key, value = (x.transpose(1, 0) for x in (query, key, value))
+        kw = {}
+        if not self._qkv_same_embed_dim:
+            kw = dict(use_separate_proj_weight=True, q_proj_weight=self.q_proj_weight,
+                      k_proj_weight=self.k_proj_weight, v_proj_weight=self.v_proj_weight)
+        out, w = F.multi_head_attention_forward(
+            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias,
+            self.bias_k, self.bias_v, self.add_zero_attn, self.dropout, self.out_proj.weight,
+            self.out_proj.bias, training=self.training, need_weights=True,
+            average_attn_weights=self.average_weights, **kw)
+        return {"out": out.transpose(1, 0), "weights": w}

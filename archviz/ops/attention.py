@@ -1,0 +1,293 @@
+"""Attention: `attention` (one head; dot, scaled_dot, general/Luong, additive/concat/Bahdanau)
+and `multihead_attention` (torch.nn.MultiheadAttention semantics, batch first).
+
+Ports in: query (N, Tq, d_q) — or (N, d_q) for one query per example (a decoder step) —,
+key (N, Tk, d_k), value (N, Tk, d_v); value defaults to key, and for multihead_attention
+key defaults to query (self-attention).  Ports out: ``out`` (N, Tq, d_v) and ``weights``
+(N, Tq, Tk), the softmax-normalised attention weights α (rows sum to 1).
+
+Score functions (Luong, Pham & Manning 2015, §3.1; Bahdanau, Cho & Bengio 2015, App. A;
+Vaswani et al. 2017, §3.2):
+
+    dot         s = qᵀk
+    scaled_dot  s = qᵀk / √d_k
+    general     s = qᵀ W_a k          W_a: (d_q, d_k), applied to the query
+    additive    s = v_aᵀ tanh(W_a q + U_a k)   W_a: (A, d_q), U_a: (A, d_k), v_a: (A)
+    concat      = additive (Luong's name: W_a[q; k] is W_a q + U_a k with W_a split)
+
+MACs, labelled per part (bias adds not counted):
+
+    query projection  general: N·Tq·d_q·d_k;   additive: N·Tq·d_q·A
+    key projection    additive: N·Tk·d_k·A (once per key, shared by every query)
+    scores            dot, scaled_dot, general: N·Tq·Tk·d_k;  additive: N·Tq·Tk·A (v_aᵀ ·)
+    weighted sum      N·Tq·Tk·d_v           (out = α · V)
+    multi-head adds the in-projections N·Tq·E·E, N·Tk·kdim·E, N·Tk·vdim·E and the output
+    projection N·Tq·E·E; its scores and weighted sum are N·Tq·Tk·E (summed over heads).
+
+Element-wise operations: softmax 3 per score (exp, sum, divide); scaled_dot: 1 per score
+(the scale); additive: 2 per score and attention unit (the add and the tanh);
+multihead: the query scaling N·Tq·E, softmax 3·N·heads·Tq·Tk, and with averaged weights
+the head average N·heads·Tq·Tk.  No masks (causal or padding) are modelled.
+"""
+from __future__ import annotations
+
+from archviz.errors import OpError
+from archviz.ops.base import Attr, Line, Op, fmt_shape, register_op
+
+_SCORE_DOC = {
+    "dot": "s = qᵀk",
+    "scaled_dot": "s = qᵀk / √d_k",
+    "general": "s = qᵀ W_a k (Luong)",
+    "additive": "s = v_aᵀ tanh(W_a q + U_a k) (Bahdanau)",
+    "concat": "s = v_aᵀ tanh(W_a [q; k]) (Luong's concat = additive)",
+}
+
+
+def _qkv(ins, self_default=False):
+    """(query, key, value) shapes from 1–3 inputs: value defaults to key, key to query."""
+    q = ins[0]
+    k = ins[1] if len(ins) > 1 else (q if self_default else None)
+    v = ins[2] if len(ins) > 2 else k
+    return q, k, v
+
+
+class _AttnBase(Op):
+    family = "attention"
+    outputs = ("out", "weights")
+    input_ports = ("query", "key", "value")
+
+    def explain_macs(self, a, ins, outs):
+        parts = self.mac_parts(a, ins)
+        lines = [Line(f"MACs: {what}", formula, f"{numbers} = {v:,}", v) for what, formula, numbers, v in parts]
+        total = sum(v for *_, v in parts)
+        lines.append(Line("MACs", " + ".join(w for w, *_ in parts) + " (bias adds not counted)",
+                          " + ".join(f"{v:,}" for *_, v in parts) + f" = {total:,}", total))
+        return lines
+
+    def count_macs(self, a, ins, outs):
+        return sum(v for *_, v in self.mac_parts(a, ins))
+
+
+@register_op
+class Attention(_AttnBase):
+    name = "attention"
+    doc = ("One-head attention over keys/values with a chosen score: dot, scaled_dot, general (Luong), "
+           "additive/concat (Bahdanau). Inputs query, key, value (value defaults to key); outputs out and "
+           "weights (softmax over the keys).")
+    attrs = {
+        "score": Attr("str", "dot", "dot, scaled_dot, general, additive or concat",
+                      ("dot", "scaled_dot", "general", "additive", "concat")),
+        "dim": Attr("pos_int", None, "additive/concat: attention size A (default d_k)"),
+        "bias": Attr("bool", False, "general/additive: a bias on the query projection W_a"),
+    }
+    min_inputs, max_inputs = 2, 3
+    samples = [
+        {"attrs": {"score": "dot"}, "inputs": [(2, 4, 8), (2, 6, 8)]},
+        {"attrs": {"score": "scaled_dot"}, "inputs": [(2, 4, 8), (2, 6, 8), (2, 6, 5)]},
+        {"attrs": {"score": "general"}, "inputs": [(2, 3, 7), (2, 5, 9)]},
+        {"attrs": {"score": "general", "bias": True}, "inputs": [(3, 7), (3, 5, 9)]},
+        {"attrs": {"score": "additive", "dim": 10}, "inputs": [(2, 3, 7), (2, 5, 9), (2, 5, 4)]},
+        {"attrs": {"score": "concat", "bias": True}, "inputs": [(2, 6), (2, 5, 9)]},
+    ]
+
+    def _a(self, a, ins):
+        return a.dim or ins[1][-1]
+
+    def check(self, a, ins):
+        q, k, v = _qkv(ins)
+        if len(q) not in (2, 3):
+            raise OpError(f"query must be (N, Tq, d_q) or (N, d_q), got {fmt_shape(q)}", input_index=0)
+        if len(k) != 3:
+            raise OpError(f"key must be (N, Tk, d_k), got {fmt_shape(k)}", input_index=1)
+        if len(v) != 3 or v[:2] != k[:2]:
+            raise OpError(f"value must be (N, Tk, d_v) with the key's N and Tk {fmt_shape(k[:2])}, "
+                          f"got {fmt_shape(v)}", input_index=2)
+        if q[0] != k[0]:
+            raise OpError(f"query batch {q[0]} differs from key batch {k[0]}", input_index=1)
+        if a.score in ("dot", "scaled_dot") and q[-1] != k[-1]:
+            raise OpError(f"score '{a.score}' needs d_q == d_k, got {q[-1]} and {k[-1]}", attr="score",
+                          hint="use score 'general' or 'additive' for different sizes")
+        if a.dim is not None and a.score not in ("additive", "concat"):
+            raise OpError(f"'dim' is the additive attention size; score '{a.score}' has none", attr="dim")
+        if a.bias and a.score not in ("general", "additive", "concat"):
+            raise OpError(f"score '{a.score}' has no parameters, so no bias", attr="bias")
+
+    def infer_shape(self, a, ins):
+        q, k, v = _qkv(ins)
+        if len(q) == 2:
+            return {"out": (q[0], v[-1]), "weights": (q[0], k[1])}
+        return {"out": (q[0], q[1], v[-1]), "weights": (q[0], q[1], k[1])}
+
+    def param_tensors(self, a, ins):
+        q, k, _ = _qkv(ins)
+        dq, dk = q[-1], k[-1]
+        if a.score == "general":
+            t = [("W_a.weight", (dk, dq), "param")]
+            if a.bias:
+                t.append(("W_a.bias", (dk,), "param"))
+            return t
+        if a.score in ("additive", "concat"):
+            A = self._a(a, ins)
+            t = [("W_a.weight", (A, dq), "param")]
+            if a.bias:
+                t.append(("W_a.bias", (A,), "param"))
+            return t + [("U_a.weight", (A, dk), "param"), ("v_a.weight", (1, A), "param")]
+        return []
+
+    def mac_parts(self, a, ins):
+        q, k, v = _qkv(ins)
+        n, tq, tk = q[0], (q[1] if len(q) == 3 else 1), k[1]
+        dq, dk, dv = q[-1], k[-1], v[-1]
+        parts = []
+        if a.score == "general":
+            parts.append(("query projection W_a q", "N · Tq · d_q · d_k", f"{n} · {tq} · {dq} · {dk}",
+                          n * tq * dq * dk))
+            parts.append(("scores", "N · Tq · Tk · d_k", f"{n} · {tq} · {tk} · {dk}", n * tq * tk * dk))
+        elif a.score in ("additive", "concat"):
+            A = self._a(a, ins)
+            parts.append(("query projection W_a q", "N · Tq · d_q · A", f"{n} · {tq} · {dq} · {A}", n * tq * dq * A))
+            parts.append(("key projection U_a k", "N · Tk · d_k · A", f"{n} · {tk} · {dk} · {A}", n * tk * dk * A))
+            parts.append(("scores v_aᵀ tanh(·)", "N · Tq · Tk · A", f"{n} · {tq} · {tk} · {A}", n * tq * tk * A))
+        else:
+            parts.append(("scores qᵀk", "N · Tq · Tk · d_k", f"{n} · {tq} · {tk} · {dk}", n * tq * tk * dk))
+        parts.append(("weighted sum α·V", "N · Tq · Tk · d_v", f"{n} · {tq} · {tk} · {dv}", n * tq * tk * dv))
+        return parts
+
+    def count_elementwise(self, a, ins, outs):
+        q, k, _ = _qkv(ins)
+        scores = q[0] * (q[1] if len(q) == 3 else 1) * k[1]
+        ew = 3 * scores
+        if a.score == "scaled_dot":
+            ew += scores
+        elif a.score in ("additive", "concat"):
+            ew += 2 * scores * self._a(a, ins)
+        return ew
+
+    elementwise_formula = ("softmax 3 · N·Tq·Tk; + N·Tq·Tk (scaled_dot: the scale); "
+                           "+ 2 · N·Tq·Tk·A (additive: add and tanh)")
+
+    def explain_elementwise(self, a, ins, outs):
+        q, k, _ = _qkv(ins)
+        n, tq, tk = q[0], (q[1] if len(q) == 3 else 1), k[1]
+        v = self.count_elementwise(a, ins, outs)
+        formula, nums = "3 · N·Tq·Tk (softmax: exp, sum, divide)", f"3 · {n}·{tq}·{tk}"
+        if a.score == "scaled_dot":
+            formula, nums = formula + " + N·Tq·Tk (the 1/√d_k scale)", nums + f" + {n}·{tq}·{tk}"
+        elif a.score in ("additive", "concat"):
+            formula += " + 2 · N·Tq·Tk·A (the add and the tanh)"
+            nums += f" + 2 · {n}·{tq}·{tk}·{self._a(a, ins)}"
+        return [Line("element-wise ops", formula, f"{nums} = {v:,}", v)]
+
+    def explain_shape(self, a, ins, outs):
+        q, k, v = _qkv(ins)
+        o, w = outs["out"], outs["weights"]
+        lead = "(N, Tq, " if len(q) == 3 else "(N, "
+        return [Line("score", _SCORE_DOC[a.score], _SCORE_DOC[a.score], a.score),
+                Line("output 'out'", lead + "d_v): Σ_k α_k v_k", fmt_shape(o), o),
+                Line("output 'weights'", lead + "Tk): α = softmax over the keys", fmt_shape(w), w)]
+
+    def to_torch(self, a, ins, outs):
+        from archviz.backends.torch.modules import make
+        from archviz.backends.torch.seq_modules import Attention as AttentionModule
+        q, k, _ = _qkv(ins)
+        args = (a.score, q[-1], k[-1])
+        if a.score in ("additive", "concat"):
+            return make(AttentionModule, *args, dim=self._a(a, ins), bias=a.bias)
+        return make(AttentionModule, *args, bias=a.bias)
+
+
+@register_op
+class MultiheadAttention(_AttnBase):
+    name = "multihead_attention"
+    doc = ("Multi-head scaled dot-product attention (torch.nn.MultiheadAttention, batch_first): "
+           "E = the query's features, head size E/heads; kdim/vdim from key and value. Inputs query, "
+           "key, value (key defaults to query, value to key); outputs out (N, Tq, E) and weights.")
+    attrs = {
+        "heads": Attr("pos_int", doc="number of heads (must divide E)"),
+        "bias": Attr("bool", True, "biases of the in- and out-projections"),
+        "dropout": Attr("float", 0.0, "dropout on the weights in training (identity at inference)"),
+        "average_weights": Attr("bool", True, "weights averaged over heads (N, Tq, Tk); false: (N, heads, Tq, Tk)"),
+    }
+    min_inputs, max_inputs = 1, 3
+    elementwise_formula = "N·Tq·E (query scaling) + 3·N·heads·Tq·Tk (softmax) + N·heads·Tq·Tk (head average)"
+    samples = [
+        {"attrs": {"heads": 4}, "inputs": [(2, 5, 16)]},
+        {"attrs": {"heads": 2, "average_weights": False}, "inputs": [(2, 3, 8), (2, 6, 8)]},
+        {"attrs": {"heads": 3, "bias": False}, "inputs": [(2, 4, 12), (2, 7, 5), (2, 7, 9)]},
+        {"attrs": {"heads": 1}, "inputs": [(1, 3, 6), (1, 4, 6), (1, 4, 6)]},
+    ]
+
+    def check(self, a, ins):
+        q, k, v = _qkv(ins, self_default=True)
+        if len(q) != 3:
+            raise OpError(f"query must be (N, Tq, E), got {fmt_shape(q)}", input_index=0)
+        if len(k) != 3 or k[0] != q[0]:
+            raise OpError(f"key must be (N, Tk, kdim) with the query's batch {q[0]}, got {fmt_shape(k)}",
+                          input_index=1)
+        if len(v) != 3 or v[:2] != k[:2]:
+            raise OpError(f"value must be (N, Tk, vdim) with the key's N and Tk {fmt_shape(k[:2])}, "
+                          f"got {fmt_shape(v)}", input_index=2)
+        if q[-1] % a.heads:
+            raise OpError(f"embedding size E={q[-1]} is not divisible by heads={a.heads}", attr="heads")
+        if not 0 <= a.dropout <= 1:   # torch: "dropout should be a number in range [0, 1]"
+            raise OpError(f"dropout={a.dropout} must be in [0, 1]", attr="dropout")
+
+    def infer_shape(self, a, ins):
+        q, k, _ = _qkv(ins, self_default=True)
+        w = (q[0], q[1], k[1]) if a.average_weights else (q[0], a.heads, q[1], k[1])
+        return {"out": tuple(q), "weights": w}
+
+    def param_tensors(self, a, ins):
+        q, k, v = _qkv(ins, self_default=True)
+        e = q[-1]
+        if k[-1] == e and v[-1] == e:
+            t = [("in_proj_weight", (3 * e, e), "param")]
+        else:
+            t = [("q_proj_weight", (e, e), "param"), ("k_proj_weight", (e, k[-1]), "param"),
+                 ("v_proj_weight", (e, v[-1]), "param")]
+        if a.bias:
+            t.append(("in_proj_bias", (3 * e,), "param"))
+        t.append(("out_proj.weight", (e, e), "param"))
+        if a.bias:
+            t.append(("out_proj.bias", (e,), "param"))
+        return t
+
+    def mac_parts(self, a, ins):
+        q, k, v = _qkv(ins, self_default=True)
+        n, tq, tk, e = q[0], q[1], k[1], q[-1]
+        kd, vd, h = k[-1], v[-1], a.heads
+        return [
+            ("query projection", "N · Tq · E · E", f"{n} · {tq} · {e} · {e}", n * tq * e * e),
+            ("key projection", "N · Tk · kdim · E", f"{n} · {tk} · {kd} · {e}", n * tk * kd * e),
+            ("value projection", "N · Tk · vdim · E", f"{n} · {tk} · {vd} · {e}", n * tk * vd * e),
+            ("scores QKᵀ", "N · heads · Tq · Tk · (E/heads)", f"{n} · {h} · {tq} · {tk} · {e // h}",
+             n * tq * tk * e),
+            ("weighted sum α·V", "N · heads · Tq · Tk · (E/heads)", f"{n} · {h} · {tq} · {tk} · {e // h}",
+             n * tq * tk * e),
+            ("output projection", "N · Tq · E · E", f"{n} · {tq} · {e} · {e}", n * tq * e * e),
+        ]
+
+    def count_elementwise(self, a, ins, outs):
+        q, k, _ = _qkv(ins, self_default=True)
+        n, tq, tk, e = q[0], q[1], k[1], q[-1]
+        scores = n * a.heads * tq * tk
+        return n * tq * e + 3 * scores + (scores if a.average_weights else 0)
+
+    def explain_shape(self, a, ins, outs):
+        q, k, _ = _qkv(ins, self_default=True)
+        o, w = outs["out"], outs["weights"]
+        e = q[-1]
+        return [Line("heads", "head size d = E / heads", f"{e} / {a.heads} = {e // a.heads}", e // a.heads),
+                Line("output 'out'", "(N, Tq, E)", fmt_shape(o), o),
+                Line("output 'weights'", "(N, Tq, Tk), averaged over heads" if a.average_weights
+                     else "(N, heads, Tq, Tk)", fmt_shape(w), w)]
+
+    def to_torch(self, a, ins, outs):
+        from archviz.backends.torch.modules import make
+        from archviz.backends.torch.seq_modules import BatchFirstMHA
+        q, k, v = _qkv(ins, self_default=True)
+        e = q[-1]
+        kw = dict(dropout=float(a.dropout), bias=a.bias, average_weights=a.average_weights)
+        if k[-1] != e or v[-1] != e:
+            kw.update(kdim=k[-1], vdim=v[-1])
+        return make(BatchFirstMHA, e, a.heads, **kw)

@@ -1,0 +1,455 @@
+"""Recurrent ops: embedding; rnn, lstm, gru (whole sequences); rnn_cell, lstm_cell, gru_cell.
+
+Sequences are batch-first (N, T, F).  The sequence ops follow torch.nn.RNN / LSTM / GRU
+(batch_first=True) exactly — parameter names and shapes, output ports:
+
+    out  (N, T, D·h_out)      every time step of the last layer (both directions concatenated)
+    h    (L·D, N, h_out)      the final hidden state of every layer and direction (batch second!)
+    c    (L·D, N, h)          LSTM only: the final cell state
+
+with D = 2 if bidirectional else 1, L = num_layers, h_out = proj_size or h.  Optional
+inputs (ports ``h0`` and, for LSTM, ``c0``) give the initial state; a (N, h) state is
+accepted where L·D = 1.
+
+Parameters.  torch keeps *two* bias vectors per gate set (b_ih and b_hh, whose sum is the
+textbook's single bias b), so one layer and direction with G gate sets has
+
+    G · (h·(x + h) + 2h)        G = 1 (RNN), 3 (GRU), 4 (LSTM)
+
+while the textbook formula (one bias per gate) gives G · (h·(x + h) + h).  x is the layer's
+input size: F for layer 0, D·h_out above it.  (torch.nn.RNN / LSTM / GRU docs, "Variables";
+Goodfellow et al., Deep Learning, §10.2 and §10.10.)
+
+MACs (bias adds not counted): per time step, per layer and direction, the two matrix
+products W_ih·x_t and W_hh·h_{t−1}: G·h·(x + h_out), plus h·h_out for the LSTM projection
+W_hr; times N·T.  The recurrence with no initial state still multiplies W_hh by the zero
+state (torch does), so it is counted for every step.
+
+Element-wise operations per hidden unit, per step, layer and direction (bias adds not
+counted, as for MACs):
+
+    RNN   2:  a = W_ih x + W_hh h (1 add), h' = tanh(a)
+    GRU  11:  r, z: 2 adds + 2 σ;  n = tanh(W_in x + r ⊙ (W_hn h)): 1 mul, 1 add, 1 tanh;
+              h' = (1 − z) ⊙ n + z ⊙ h: 1 sub, 2 mul, 1 add
+    LSTM 13:  i, f, g, o: 4 adds, 3 σ, 1 tanh;  c' = f ⊙ c + i ⊙ g: 2 mul, 1 add;
+              h' = o ⊙ tanh(c'): 1 tanh, 1 mul
+
+Dropout between layers is the identity at inference and counts 0.  Embedding is a table
+lookup: 0 MACs, 0 element-wise operations.
+"""
+from __future__ import annotations
+
+from archviz.errors import OpError
+from archviz.ops.base import Attr, Line, NoMacs, Op, fmt_shape, register_op
+
+_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+_EW_PER_UNIT = {"rnn": 2, "gru": 11, "lstm": 13}
+_GATE_NAMES = {"rnn": "the hidden update", "gru": "reset r, update z, candidate n",
+               "lstm": "input i, forget f, candidate g, output o"}
+
+
+# -- embedding ---------------------------------------------------------------------
+@register_op
+class Embedding(NoMacs, Op):
+    name = "embedding"
+    family = "recurrent"
+    doc = ("Table lookup of integer token ids (torch.nn.Embedding): (N, ...) → (N, ..., dim); "
+           "weight (num, dim).")
+    attrs = {
+        "num": Attr("pos_int", doc="vocabulary size (number of embeddings)"),
+        "dim": Attr("pos_int", doc="embedding dimension"),
+        "padding_idx": Attr("int", None, "index whose embedding is fixed at zero (still a parameter)"),
+    }
+    elementwise_formula = "0 (a gather)"
+    samples = [{"attrs": {"num": 50, "dim": 8}, "inputs": [(2, 7)]},
+               {"attrs": {"num": 12, "dim": 5, "padding_idx": 0}, "inputs": [(3, 4, 2)]}]
+
+    def check(self, a, ins):
+        if a.padding_idx is not None and not -a.num <= a.padding_idx < a.num:
+            raise OpError(f"padding_idx={a.padding_idx} must be within the vocabulary of {a.num}",
+                          attr="padding_idx")
+
+    def infer_shape(self, a, ins):
+        return (*ins[0], a.dim)
+
+    def param_tensors(self, a, ins):
+        return [("weight", (a.num, a.dim), "param")]
+
+    def count_elementwise(self, a, ins, outs):
+        return 0
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        return [Line("output shape", "(N, ..., dim): one dim-vector per token id", fmt_shape(o), o)]
+
+    def explain_macs(self, a, ins, outs):
+        return [Line("MACs", "a table lookup (one-hot × W without the multiplications)", "0", 0)]
+
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        return make(nn.Embedding, a.num, a.dim, padding_idx=a.padding_idx)
+
+
+# -- whole-sequence recurrences ----------------------------------------------------------
+class _Recurrent(Op):
+    family = "recurrent"
+    kind = ""                 # rnn / gru / lstm
+    min_inputs, max_inputs = 1, 2
+    outputs = ("out", "h")
+    input_ports = ("x", "h0")
+    torch_class = ""
+
+    def _dims(self, a):
+        """(D, h_out): directions and the size of the emitted hidden state."""
+        d = 2 if a.bidirectional else 1
+        return d, (a.get("proj_size") or a.out)
+
+    def _layers(self, a, f):
+        """[(layer, input size)]: layer 0 reads F, layer l > 0 reads D·h_out."""
+        d, ho = self._dims(a)
+        return [(l, f if l == 0 else d * ho) for l in range(a.num_layers)]
+
+    def _state_shapes(self, a, x):
+        d, ho = self._dims(a)
+        hs = (a.num_layers * d, x[0], ho)
+        cs = (a.num_layers * d, x[0], a.out)
+        return hs, cs
+
+    def check(self, a, ins):
+        x = ins[0]
+        if len(x) != 3:
+            raise OpError(f"expects a batch-first sequence (N, T, F), got {fmt_shape(x)}", input_index=0)
+        if not 0 <= a.dropout <= 1:   # torch: "dropout should be a number in range [0, 1]"
+            raise OpError(f"dropout={a.dropout} must be in [0, 1]", attr="dropout")
+        hs, cs = self._state_shapes(a, x)
+        names = self.input_ports[1:]
+        for i, (s, want) in enumerate(zip(ins[1:], (hs, cs)[:len(names)]), start=1):
+            ok = tuple(s) == want or (want[0] == 1 and tuple(s) == want[1:])
+            if not ok:
+                alt = f" or {fmt_shape(want[1:])}" if want[0] == 1 else ""
+                raise OpError(f"initial state '{names[i - 1]}' must be (num_layers·D, N, size) = "
+                              f"{fmt_shape(want)}{alt}, got {fmt_shape(s)}", input_index=i,
+                              hint="the state layout is torch's: layers·directions first, batch second")
+
+    def infer_shape(self, a, ins):
+        x = ins[0]
+        d, ho = self._dims(a)
+        hs, cs = self._state_shapes(a, x)
+        out = {"out": (x[0], x[1], d * ho), "h": hs}
+        if self.kind == "lstm":
+            out["c"] = cs
+        return out
+
+    # -- parameters ------------------------------------------------------------
+    def param_tensors(self, a, ins):
+        g = _GATES[self.kind]
+        d, ho = self._dims(a)
+        t = []
+        for l, xin in self._layers(a, ins[0][-1]):
+            for sfx in ("", "_reverse")[:d]:
+                t.append((f"weight_ih_l{l}{sfx}", (g * a.out, xin), "param"))
+                t.append((f"weight_hh_l{l}{sfx}", (g * a.out, ho), "param"))
+                if a.bias:
+                    t.append((f"bias_ih_l{l}{sfx}", (g * a.out,), "param"))
+                    t.append((f"bias_hh_l{l}{sfx}", (g * a.out,), "param"))
+                if a.get("proj_size"):
+                    t.append((f"weight_hr_l{l}{sfx}", (ho, a.out), "param"))
+        return t
+
+    def explain_params(self, a, ins):
+        g = _GATES[self.kind]
+        d, ho = self._dims(a)
+        h = a.out
+        nb = 2 if a.bias else 0
+        proj = a.get("proj_size") or 0
+        lines = []
+        total = textbook = 0
+        for l, xin in self._layers(a, ins[0][-1]):
+            per = g * (h * (xin + ho) + nb * h) + proj * h
+            tb = g * (h * (xin + ho) + (1 if a.bias else 0) * h) + proj * h
+            total += d * per
+            textbook += d * tb
+            bias_f = " + 2h" if a.bias else ""
+            pf = " + p·h (W_hr)" if proj else ""
+            pn = f" + {proj}·{h}" if proj else ""
+            hh = "p" if proj else "h"
+            lines.append(Line(
+                f"params: layer {l}" + (" (each of 2 directions)" if d == 2 else ""),
+                f"G·(h·(x + {hh}){bias_f}){pf}   G = {g} ({_GATE_NAMES[self.kind]}), "
+                f"x = {'F' if l == 0 else 'D·' + hh}",
+                f"{g}·({h}·({xin} + {ho})" + (f" + 2·{h}" if a.bias else "") + f"){pn} = {per:,}"
+                + (f";  × 2 directions = {2 * per:,}" if d == 2 else ""), d * per))
+        lines.append(Line("params", "Σ layers × directions (= Σ numel of torch's weight_*/bias_* tensors)",
+                          f"{total:,}", total))
+        if a.bias:
+            lines.append(Line(
+                "params: torch vs textbook",
+                "torch keeps two biases per gate set (bias_ih and bias_hh; only their sum matters): "
+                "G·(h·(x + h) + 2h); the textbook's single bias b gives G·(h·(x + h) + h)",
+                f"torch {total:,} vs textbook {textbook:,} (difference L·D·G·h = "
+                f"{a.num_layers}·{d}·{g}·{h} = {total - textbook:,})", textbook))
+        return lines
+
+    # -- MACs ------------------------------------------------------------------
+    def _layer_step_macs(self, a, xin):
+        g = _GATES[self.kind]
+        _, ho = self._dims(a)
+        return g * a.out * (xin + ho) + (a.get("proj_size") or 0) * a.out
+
+    def count_macs(self, a, ins, outs):
+        """MACs = N · T · D · Σ_layers [G·h·(x_l + h_out) (+ h·p)]."""
+        n, t = ins[0][0], ins[0][1]
+        d, _ = self._dims(a)
+        return n * t * d * sum(self._layer_step_macs(a, xin) for _, xin in self._layers(a, ins[0][-1]))
+
+    def explain_macs(self, a, ins, outs):
+        n, t = ins[0][0], ins[0][1]
+        g = _GATES[self.kind]
+        d, ho = self._dims(a)
+        proj = a.get("proj_size") or 0
+        lines = []
+        for l, xin in self._layers(a, ins[0][-1]):
+            per_step = self._layer_step_macs(a, xin)
+            v = n * t * d * per_step
+            pf = " + h·p" if proj else ""
+            pn = f" + {a.out}·{proj}" if proj else ""
+            lines.append(Line(
+                f"MACs: layer {l}",
+                f"N · T · D · (G·h·x (W_ih x_t) + G·h·h_out (W_hh h_t−1){pf})   per step × T",
+                f"{n} · {t} · {d} · ({g}·{a.out}·{xin} + {g}·{a.out}·{ho}{pn}) = {n} · {t} · {d} · {per_step:,} "
+                f"= {v:,}", v))
+        v = self.count_macs(a, ins, outs)
+        lines.append(Line("MACs", "Σ layers (bias adds not counted)", f"{v:,}", v))
+        return lines
+
+    def count_elementwise(self, a, ins, outs):
+        n, t = ins[0][0], ins[0][1]
+        d, _ = self._dims(a)
+        return _EW_PER_UNIT[self.kind] * n * t * d * a.num_layers * a.out
+
+
+    def explain_shape(self, a, ins, outs):
+        x = ins[0]
+        d, ho = self._dims(a)
+        lines = [Line("output 'out'", "(N, T, D·h_out): every step of the last layer, directions concatenated",
+                      f"({x[0]}, {x[1]}, {d}·{ho}) = {fmt_shape(outs['out'])}", outs["out"]),
+                 Line("output 'h'", "(L·D, N, h_out): final hidden state per layer and direction (torch layout)",
+                      f"({a.num_layers}·{d}, {x[0]}, {ho}) = {fmt_shape(outs['h'])}", outs["h"])]
+        if "c" in outs:
+            lines.append(Line("output 'c'", "(L·D, N, h): final cell state per layer and direction",
+                              f"({a.num_layers}·{d}, {x[0]}, {a.out}) = {fmt_shape(outs['c'])}", outs["c"]))
+        return lines
+
+    def _torch_kwargs(self, a):
+        return dict(num_layers=a.num_layers, bias=a.bias, dropout=float(a.dropout),
+                    bidirectional=a.bidirectional)
+
+    def to_torch(self, a, ins, outs):
+        from archviz.backends.torch import seq_modules as S
+        from archviz.backends.torch.modules import make
+        return make(getattr(S, self.torch_class), ins[0][-1], a.out, **self._torch_kwargs(a))
+
+
+_SEQ_ATTRS = {
+    "out": Attr("pos_int", doc="hidden size h (torch: hidden_size)"),
+    "num_layers": Attr("pos_int", 1, "stacked recurrent layers"),
+    "bidirectional": Attr("bool", False, "also run right-to-left; outputs concatenate both directions"),
+    "bias": Attr("bool", True, "learn the biases (torch keeps two per gate set: bias_ih and bias_hh)"),
+    "dropout": Attr("float", 0.0, "dropout between layers in training (identity at inference)"),
+}
+
+
+@register_op
+class RNN(_Recurrent):
+    name = "rnn"
+    kind = "rnn"
+    elementwise_formula = "2 · N · T · D · L · h (2 gate operations per hidden unit and step; see ops/recurrent.py)"
+    torch_class = "SeqRNN"
+    doc = ("Elman RNN over (N, T, F) (torch.nn.RNN, batch_first): h_t = tanh(W_ih x_t + b_ih + W_hh h_t−1 "
+           "+ b_hh). Ports: out (N, T, D·h), h (L·D, N, h). Inputs: x, optional h0.")
+    attrs = {**_SEQ_ATTRS, "nonlinearity": Attr("str", "tanh", "tanh or relu", ("tanh", "relu"))}
+    samples = [
+        {"attrs": {"out": 16}, "inputs": [(2, 5, 10)]},
+        {"attrs": {"out": 8, "num_layers": 2, "bidirectional": True, "nonlinearity": "relu"},
+         "inputs": [(3, 4, 6), (4, 3, 8)]},
+        {"attrs": {"out": 7, "bias": False}, "inputs": [(1, 3, 5), (1, 7)]},
+    ]
+
+    def _torch_kwargs(self, a):
+        return {**super()._torch_kwargs(a), "nonlinearity": a.nonlinearity}
+
+
+@register_op
+class GRU(_Recurrent):
+    name = "gru"
+    kind = "gru"
+    elementwise_formula = "11 · N · T · D · L · h (11 gate operations per hidden unit and step; see ops/recurrent.py)"
+    torch_class = "SeqGRU"
+    doc = ("GRU over (N, T, F) (torch.nn.GRU, batch_first): reset r, update z, candidate n; "
+           "h_t = (1 − z)⊙n + z⊙h_t−1. Ports: out (N, T, D·h), h (L·D, N, h). Inputs: x, optional h0.")
+    attrs = dict(_SEQ_ATTRS)
+    samples = [
+        {"attrs": {"out": 12}, "inputs": [(2, 6, 9)]},
+        {"attrs": {"out": 6, "num_layers": 3, "bidirectional": True, "dropout": 0.2}, "inputs": [(2, 3, 5)]},
+        {"attrs": {"out": 5, "num_layers": 2}, "inputs": [(3, 4, 4), (2, 3, 5)]},
+    ]
+
+
+@register_op
+class LSTM(_Recurrent):
+    name = "lstm"
+    kind = "lstm"
+    elementwise_formula = "13 · N · T · D · L · h (13 gate operations per hidden unit and step; see ops/recurrent.py)"
+    torch_class = "SeqLSTM"
+    outputs = ("out", "h", "c")
+    input_ports = ("x", "h0", "c0")
+    min_inputs, max_inputs = 1, 3
+    doc = ("LSTM over (N, T, F) (torch.nn.LSTM, batch_first): gates i, f, g, o; c_t = f⊙c_t−1 + i⊙g, "
+           "h_t = o⊙tanh(c_t). Ports: out (N, T, D·h_out), h (L·D, N, h_out), c (L·D, N, h). "
+           "Inputs: x, optional h0 and c0 (both). proj_size adds torch's projection W_hr (h_out = proj_size).")
+    attrs = {**_SEQ_ATTRS, "proj_size": Attr("nonneg_int", 0, "LSTM projection size p < h (0: none)")}
+    samples = [
+        {"attrs": {"out": 16}, "inputs": [(2, 5, 10)]},
+        {"attrs": {"out": 8, "num_layers": 2, "bidirectional": True}, "inputs": [(3, 4, 6)]},
+        {"attrs": {"out": 6, "num_layers": 2}, "inputs": [(2, 3, 4), (2, 2, 6), (2, 2, 6)]},
+        {"attrs": {"out": 9, "proj_size": 4, "bidirectional": True, "num_layers": 2, "bias": False},
+         "inputs": [(2, 3, 5)]},
+    ]
+
+    def check(self, a, ins):
+        if len(ins) == 2:
+            raise OpError("give both initial states h0 and c0, or neither (torch takes the pair)",
+                          input_index=1)
+        if a.proj_size and a.proj_size >= a.out:
+            raise OpError(f"proj_size={a.proj_size} must be smaller than the hidden size out={a.out} (as in torch)",
+                          attr="proj_size")
+        super().check(a, ins)
+
+    def _torch_kwargs(self, a):
+        kw = super()._torch_kwargs(a)
+        if a.proj_size:
+            kw["proj_size"] = a.proj_size
+        return kw
+
+
+# -- cells -----------------------------------------------------------------------------
+class _Cell(Op):
+    """One time step: x (N, F) and an optional state → the next state."""
+    family = "recurrent"
+    kind = ""
+    min_inputs, max_inputs = 1, 2
+    input_ports = ("x", "h")
+
+    def check(self, a, ins):
+        x = ins[0]
+        if len(x) != 2:
+            raise OpError(f"a cell takes one time step (N, F), got {fmt_shape(x)}",
+                          input_index=0, hint="select a step of a sequence with `select_step`")
+        for i, s in enumerate(ins[1:], start=1):
+            if tuple(s) != (x[0], a.out):
+                raise OpError(f"state '{self.input_ports[i]}' must be (N, out) = {fmt_shape((x[0], a.out))}, "
+                              f"got {fmt_shape(s)}", input_index=i)
+
+    def infer_shape(self, a, ins):
+        s = (ins[0][0], a.out)
+        return {p: s for p in self.outputs} if len(self.outputs) > 1 else s
+
+    def param_tensors(self, a, ins):
+        g = _GATES[self.kind]
+        t = [("weight_ih", (g * a.out, ins[0][-1]), "param"), ("weight_hh", (g * a.out, a.out), "param")]
+        if a.bias:
+            t += [("bias_ih", (g * a.out,), "param"), ("bias_hh", (g * a.out,), "param")]
+        return t
+
+    def explain_params(self, a, ins):
+        g, h, x = _GATES[self.kind], a.out, ins[0][-1]
+        lines = Op.explain_params(self, a, ins)
+        if a.bias:
+            torch_n = g * (h * (x + h) + 2 * h)
+            tb = g * (h * (x + h) + h)
+            lines.append(Line("params: torch vs textbook",
+                              "torch: G·(h·(x + h) + 2h) (bias_ih and bias_hh); textbook, one bias: G·(h·(x + h) + h)",
+                              f"{g}·({h}·({x} + {h}) + 2·{h}) = {torch_n:,} vs {g}·({h}·({x} + {h}) + {h}) = {tb:,}",
+                              tb))
+        return lines
+
+    def count_macs(self, a, ins, outs):
+        """MACs = N · G·h·(x + h); the W_hh product is computed (on zeros) even with no state."""
+        g = _GATES[self.kind]
+        return ins[0][0] * g * a.out * (ins[0][-1] + a.out)
+
+    def explain_macs(self, a, ins, outs):
+        g = _GATES[self.kind]
+        n, x, h = ins[0][0], ins[0][-1], a.out
+        v = self.count_macs(a, ins, outs)
+        return [Line("MACs", "N · (G·h·x (W_ih x) + G·h·h (W_hh h))",
+                     f"{n} · ({g}·{h}·{x} + {g}·{h}·{h}) = {v:,}", v)]
+
+    def count_elementwise(self, a, ins, outs):
+        return _EW_PER_UNIT[self.kind] * ins[0][0] * a.out
+
+
+    def explain_shape(self, a, ins, outs):
+        return [Line(f"output '{p}'", "(N, out)", fmt_shape(s), s) for p, s in outs.items()]
+
+
+_CELL_ATTRS = {"out": Attr("pos_int", doc="hidden size h"),
+               "bias": Attr("bool", True, "learn bias_ih and bias_hh")}
+
+
+@register_op
+class RNNCell(_Cell):
+    name = "rnn_cell"
+    kind = "rnn"
+    elementwise_formula = "2 · N · h (2 gate operations per hidden unit; see ops/recurrent.py)"
+    doc = "One Elman RNN step (torch.nn.RNNCell): h' = tanh(W_ih x + b_ih + W_hh h + b_hh). Inputs: x, optional h."
+    attrs = {**_CELL_ATTRS, "nonlinearity": Attr("str", "tanh", "tanh or relu", ("tanh", "relu"))}
+    samples = [{"attrs": {"out": 16}, "inputs": [(2, 10)]},
+               {"attrs": {"out": 8, "nonlinearity": "relu", "bias": False}, "inputs": [(3, 5), (3, 8)]}]
+
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        return make(nn.RNNCell, ins[0][-1], a.out, bias=a.bias, nonlinearity=a.nonlinearity)
+
+
+@register_op
+class GRUCell(_Cell):
+    name = "gru_cell"
+    kind = "gru"
+    elementwise_formula = "11 · N · h (11 gate operations per hidden unit; see ops/recurrent.py)"
+    doc = "One GRU step (torch.nn.GRUCell). Inputs: x, optional h."
+    attrs = dict(_CELL_ATTRS)
+    samples = [{"attrs": {"out": 12}, "inputs": [(2, 9)]},
+               {"attrs": {"out": 6}, "inputs": [(4, 3), (4, 6)]}]
+
+    def to_torch(self, a, ins, outs):
+        from torch import nn
+        from archviz.backends.torch.modules import make
+        return make(nn.GRUCell, ins[0][-1], a.out, bias=a.bias)
+
+
+@register_op
+class LSTMCell(_Cell):
+    name = "lstm_cell"
+    kind = "lstm"
+    elementwise_formula = "13 · N · h (13 gate operations per hidden unit; see ops/recurrent.py)"
+    doc = ("One LSTM step (torch.nn.LSTMCell). Inputs: x, optional h and c (both). "
+           "Ports: out (the new h, N × out), c (the new cell state).")
+    attrs = dict(_CELL_ATTRS)
+    outputs = ("out", "c")
+    input_ports = ("x", "h", "c")
+    min_inputs, max_inputs = 1, 3
+    samples = [{"attrs": {"out": 16}, "inputs": [(2, 10)]},
+               {"attrs": {"out": 8, "bias": False}, "inputs": [(3, 5), (3, 8), (3, 8)]}]
+
+    def check(self, a, ins):
+        if len(ins) == 2:
+            raise OpError("give both states h and c, or neither (torch takes the pair)", input_index=1)
+        super().check(a, ins)
+
+    def to_torch(self, a, ins, outs):
+        from archviz.backends.torch.seq_modules import SeqLSTMCell
+        from archviz.backends.torch.modules import make
+        return make(SeqLSTMCell, ins[0][-1], a.out, bias=a.bias)

@@ -1,0 +1,111 @@
+"""Sequence ops over batch-first (N, T, F): select_step, last_step, reverse.
+
+All are views or copies: no parameters, no MACs, no element-wise arithmetic.
+
+Note on bidirectional outputs: ``last_step`` of a bidirectional recurrence's ``out`` is
+out[:, −1] — the forward direction's final state but the backward direction's *first*
+step.  The final state of both directions is the ``h`` port (torch layout (L·D, N, h)).
+"""
+from __future__ import annotations
+
+from archviz.errors import OpError
+from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, register_op
+
+
+class _SeqOp(NoParams, NoMacs, Op):
+    family = "sequence"
+    elementwise_formula = "0 (a view or copy)"
+
+    def count_elementwise(self, a, ins, outs):
+        return 0
+
+
+def _axis(axis, x):
+    r = len(x)
+    if not -r <= axis < r:
+        raise OpError(f"axis {axis} is out of range for a {r}-D input {fmt_shape(x)}", attr="axis")
+    return axis % r
+
+
+@register_op
+class SelectStep(_SeqOp):
+    name = "select_step"
+    doc = ("One time step of a sequence: x[:, index] (torch.select(x, 1, index)); negative indices count "
+           "from the end. `axis` selects along another axis (e.g. 0 of a recurrent 'h' state: one layer/direction).")
+    attrs = {"index": Attr("int", doc="time step (negative: from the end)"),
+             "axis": Attr("int", 1, "axis to select along (1 = time of (N, T, F))")}
+    samples = [{"attrs": {"index": 2}, "inputs": [(2, 5, 7)]},
+               {"attrs": {"index": -1}, "inputs": [(3, 4, 6)]},
+               {"attrs": {"index": 1, "axis": 0}, "inputs": [(2, 3, 8)]}]
+
+    def check(self, a, ins):
+        x = ins[0]
+        if len(x) < 2:
+            raise OpError(f"expects at least (N, T), got {fmt_shape(x)}")
+        n = x[_axis(a.axis, x)]
+        if not -n <= a.index < n:
+            raise OpError(f"index {a.index} is out of range for axis {a.axis} of size {n}", attr="index")
+
+    def infer_shape(self, a, ins):
+        x = ins[0]
+        ax = _axis(a.axis, x)
+        return tuple(d for i, d in enumerate(x) if i != ax)
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        return [Line("output shape", f"drop axis {a.axis} (take index {a.index})",
+                     f"{fmt_shape(ins[0])} → {fmt_shape(o)}", o)]
+
+    def to_torch(self, a, ins, outs):
+        from archviz.backends.torch.modules import make
+        from archviz.backends.torch.seq_modules import SelectStep
+        return make(SelectStep, a.index, a.axis)
+
+
+@register_op
+class LastStep(_SeqOp):
+    name = "last_step"
+    doc = ("The last time step x[:, −1] of (N, T, F) → (N, F) (many-to-one). For a bidirectional "
+           "recurrence this is not both directions' final state: use its 'h' port for that.")
+    attrs = {}
+    samples = [{"attrs": {}, "inputs": [(2, 5, 7)]}]
+
+    def check(self, a, ins):
+        if len(ins[0]) < 2:
+            raise OpError(f"expects (N, T, ...), got {fmt_shape(ins[0])}")
+
+    def infer_shape(self, a, ins):
+        x = ins[0]
+        return (x[0], *x[2:])
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        return [Line("output shape", "(N, F): step T − 1", f"{fmt_shape(ins[0])} → {fmt_shape(o)}", o)]
+
+    def to_torch(self, a, ins, outs):
+        from archviz.backends.torch.modules import make
+        from archviz.backends.torch.seq_modules import SelectStep
+        return make(SelectStep, -1, 1)
+
+
+@register_op
+class Reverse(_SeqOp):
+    name = "reverse"
+    doc = "Reverse a sequence in time: torch.flip(x, [axis]) (default axis 1 of (N, T, F)); same shape."
+    attrs = {"axis": Attr("int", 1, "axis to reverse (1 = time)")}
+    samples = [{"attrs": {}, "inputs": [(2, 5, 7)]}, {"attrs": {"axis": -1}, "inputs": [(1, 3, 4)]}]
+
+    def check(self, a, ins):
+        _axis(a.axis, ins[0])
+
+    def infer_shape(self, a, ins):
+        return tuple(ins[0])
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        return [Line("output shape", "same as input (order of axis reversed)", fmt_shape(o), o)]
+
+    def to_torch(self, a, ins, outs):
+        from archviz.backends.torch.modules import make
+        from archviz.backends.torch.seq_modules import Reverse
+        return make(Reverse, a.axis)
