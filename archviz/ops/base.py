@@ -247,21 +247,28 @@ def conv_out_len(n: int, k: int, s: int, p_total: int, d: int = 1, ceil_mode: bo
     """Output length of a convolution/pooling window along one axis.
 
     L_out = floor((L + p_total − d·(k − 1) − 1) / s) + 1      (torch Conv2d docs)
+
     With ceil_mode (pooling): ceil instead of floor, and the last window must start
-    inside the input or the left padding (torch MaxPool2d docs).
+    inside the input or the left padding, else it is dropped (torch MaxPool2d docs;
+    aten/src/ATen/native/Pool.h, pooling_output_shape).  So in ceil mode a window may
+    overhang the padded input: only L_out < 1 is an error (as torch: "Output size is
+    too small"), e.g. L = 2, k = 3, s = 2 gives ⌈(2 − 3)/2⌉ + 1 = 1.
     """
     eff = d * (k - 1) + 1
     span = n + p_total - eff
-    if span < 0:
-        raise OpError(f"window of {eff} (kernel {k}, dilation {d}) is larger than the "
-                      f"padded input of {n + p_total}")
     if ceil_mode:
-        out = -(-span // s) + 1
+        out = -(-span // s) + 1          # ⌈span / s⌉ + 1 (span may be negative)
         p_left = p_total // 2
         if (out - 1) * s >= n + p_left:
             out -= 1
-        return out
-    return span // s + 1
+    else:
+        out = span // s + 1              # ⌊span / s⌋ + 1
+    if out < 1:
+        raise OpError(f"window of {eff} (kernel {k}, dilation {d}) is larger than the "
+                      f"padded input of {n + p_total}"
+                      + (f" by {eff - n - p_total} (ceil_mode allows at most {s - 1} past the end)"
+                         if ceil_mode else ""))
+    return out
 
 
 def pair(v, n: int = 2) -> tuple:

@@ -1,7 +1,8 @@
 """Pooling: maxpool2d, avgpool2d, adaptive_avgpool2d, global_avgpool.
 
 Source: torch.nn.MaxPool2d / AvgPool2d / AdaptiveAvgPool2d documentation (output sizes,
-ceil_mode rule, "pad should be at most half of effective kernel size").
+ceil_mode rule) and aten/src/ATen/native/Pool.h (pool2d_shape_check: padding at most
+⌊kernel / 2⌋, the kernel size itself even when dilated; pooling_output_shape).
 """
 from __future__ import annotations
 
@@ -24,10 +25,12 @@ class _Pool(NoParams, NoMacs, Op):
         if len(x) != 4:
             raise OpError(f"expects a 4-D input (N, C, H, W), got {fmt_shape(x)}")
         k, s, p, d = self._geom(a)
-        for kk, pp, dd in zip(k, p, d):
-            if pp > (dd * (kk - 1) + 1) // 2:
-                raise OpError(f"padding {pp} is more than half the window {dd * (kk - 1) + 1} (torch forbids it)",
-                              attr="padding")
+        for kk, pp in zip(k, p):
+            # torch (aten Pool.h, pool2d_shape_check): kW/2 >= padW, with the kernel size
+            # itself, not the dilated window
+            if pp > kk // 2:
+                raise OpError(f"padding {pp} is more than half the kernel size {kk} (⌊{kk}/2⌋ = {kk // 2}; "
+                              f"torch forbids it, whatever the dilation)", attr="padding")
         sp = [conv_out_len(n, kk, ss, 2 * pp, dd, a.ceil_mode) for n, kk, ss, pp, dd in zip(x[2:], k, s, p, d)]
         return (x[0], x[1], *sp)
 
@@ -48,7 +51,7 @@ class _Pool(NoParams, NoMacs, Op):
 _POOL_ATTRS = {
     "kernel": Attr("pos_int2", doc="window size"),
     "stride": Attr("int2_opt", None, "stride (default: the kernel size)"),
-    "padding": Attr("int2", 0, "implicit padding per side (at most half the window)"),
+    "padding": Attr("int2", 0, "implicit padding per side (at most ⌊kernel / 2⌋)"),
     "ceil_mode": Attr("bool", False, "round the output size up instead of down"),
 }
 

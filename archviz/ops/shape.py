@@ -120,9 +120,10 @@ class Pad(NoParams, NoMacs, Op):
 
     def infer_shape(self, a, ins):
         x = list(ins[0])
-        if len(a.pads) % 2 or len(a.pads) // 2 > len(x) - 2:
-            raise OpError(f"pads {list(a.pads)} must be pairs for at most the {len(x) - 2} trailing axes",
-                          attr="pads")
+        # torch pads any axis in constant mode; archviz never pads the batch axis (axis 0)
+        if len(a.pads) % 2 or len(a.pads) // 2 > len(x) - 1:
+            raise OpError(f"pads {list(a.pads)} must be pairs for at most the {len(x) - 1} trailing "
+                          f"(non-batch) axes", attr="pads")
         k = len(a.pads) // 2
         if a.mode != "constant" and k not in {len(x) - 2, len(x) - 1} & {1, 2, 3}:
             raise OpError(f"{a.mode} padding of a {len(x)}-D input pads its last {max(len(x) - 2, 1)} "
@@ -132,6 +133,10 @@ class Pad(NoParams, NoMacs, Op):
             lo, hi = a.pads[2 * i], a.pads[2 * i + 1]
             if a.mode == "reflect" and (lo >= x[ax] or hi >= x[ax]):
                 raise OpError(f"reflect padding {lo},{hi} must be smaller than the axis size {x[ax]}", attr="pads")
+            # constant mode crops the negative pads off the input first (torch narrows, then
+            # pads), so they alone must not remove more than the axis has
+            if a.mode == "constant" and x[ax] + min(lo, 0) + min(hi, 0) < 0:
+                raise OpError(f"negative pads {lo},{hi} crop more than the axis size {x[ax]}", attr="pads")
             x[ax] = x[ax] + lo + hi
             if x[ax] < 1:
                 raise OpError(f"padding leaves axis {ax} empty", attr="pads")

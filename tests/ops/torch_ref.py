@@ -1,0 +1,349 @@
+"""Independent torch references for every archviz op (tests only).
+
+``REFS[op_name](a, input_shapes) -> (fn, inputs)``: ``fn`` is a ``torch.nn.Module`` (its
+parameters and buffers are what archviz's ``param_tensors`` must describe) or a plain
+callable (no parameters); ``inputs`` is the list of input tensors to call it with.
+
+These are written from torch's documentation, *not* from archviz's own ``to_torch``
+lowerings, so the registry tests compare archviz against a second, separate reading of
+torch.  The op ``input`` has no reference (it is a graph input, not a layer).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _x(shape):
+    return torch.randn(*shape)
+
+
+def _xs(ins):
+    return [_x(s) for s in ins]
+
+
+def _one(module_factory):
+    """Reference for a single-input op whose module depends only on the attributes."""
+    def ref(a, ins):
+        return module_factory(a), _xs(ins)
+    return ref
+
+
+REFS: dict = {}
+
+
+def ref(name):
+    def deco(fn):
+        REFS[name] = fn
+        return fn
+    return deco
+
+
+# -- activations -------------------------------------------------------------------
+REFS["relu"] = _one(lambda a: nn.ReLU())
+REFS["leaky_relu"] = _one(lambda a: nn.LeakyReLU(negative_slope=a.negative_slope))
+REFS["elu"] = _one(lambda a: nn.ELU(alpha=a.alpha))
+REFS["gelu"] = _one(lambda a: nn.GELU(approximate=a.approximate))
+REFS["silu"] = _one(lambda a: nn.SiLU())
+REFS["sigmoid"] = _one(lambda a: nn.Sigmoid())
+REFS["tanh"] = _one(lambda a: nn.Tanh())
+REFS["hardswish"] = _one(lambda a: nn.Hardswish())
+REFS["softmax"] = _one(lambda a: nn.Softmax(dim=a.dim))
+REFS["dropout"] = _one(lambda a: nn.Dropout(p=a.p))
+REFS["identity"] = _one(lambda a: nn.Identity())
+
+
+# -- convolutions ------------------------------------------------------------------
+def _conv_padding(p):
+    return p if isinstance(p, str) else tuple(p)
+
+
+@ref("conv2d")
+def _conv2d(a, ins):
+    m = nn.Conv2d(ins[0][1], a.out, tuple(a.kernel), stride=tuple(a.stride), padding=_conv_padding(a.padding),
+                  dilation=tuple(a.dilation), groups=a.groups, bias=a.bias)
+    return m, _xs(ins)
+
+
+@ref("conv1d")
+def _conv1d(a, ins):
+    m = nn.Conv1d(ins[0][1], a.out, tuple(a.kernel), stride=tuple(a.stride), padding=_conv_padding(a.padding),
+                  dilation=tuple(a.dilation), groups=a.groups, bias=a.bias)
+    return m, _xs(ins)
+
+
+@ref("conv_transpose2d")
+def _conv_t2d(a, ins):
+    m = nn.ConvTranspose2d(ins[0][1], a.out, tuple(a.kernel), stride=tuple(a.stride), padding=tuple(a.padding),
+                           output_padding=tuple(a.output_padding), groups=a.groups, bias=a.bias,
+                           dilation=tuple(a.dilation))
+    return m, _xs(ins)
+
+
+# -- merges --------------------------------------------------------------------------
+@ref("add")
+def _add(a, ins):
+    def fn(*xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = torch.add(out, x)
+        return out
+    return fn, _xs(ins)
+
+
+@ref("mul")
+def _mul(a, ins):
+    def fn(*xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = torch.mul(out, x)
+        return out
+    return fn, _xs(ins)
+
+
+@ref("concat")
+def _concat(a, ins):
+    return (lambda *xs: torch.cat(xs, dim=a.axis)), _xs(ins)
+
+
+# -- normalisation ---------------------------------------------------------------------
+def _bn(cls):
+    def fn(a, ins):
+        return cls(ins[0][1], eps=a.eps, momentum=a.momentum, affine=a.affine,
+                   track_running_stats=a.track_running_stats), _xs(ins)
+    return fn
+
+
+REFS["batchnorm2d"] = _bn(nn.BatchNorm2d)
+REFS["batchnorm1d"] = _bn(nn.BatchNorm1d)
+
+
+@ref("layernorm")
+def _layernorm(a, ins):
+    return nn.LayerNorm(tuple(ins[0][-a.dims:]), eps=a.eps, elementwise_affine=a.elementwise_affine,
+                        bias=a.bias), _xs(ins)
+
+
+# torch.nn.LocalResponseNorm divides alpha by n; archviz's alpha is the paper's (not divided)
+REFS["lrn"] = _one(lambda a: nn.LocalResponseNorm(a.size, alpha=a.alpha * a.size, beta=a.beta, k=a.k))
+
+
+# -- pooling -----------------------------------------------------------------------------
+def _stride(a):
+    return tuple(a.kernel) if a.stride is None else tuple(a.stride)
+
+
+REFS["maxpool2d"] = _one(lambda a: nn.MaxPool2d(tuple(a.kernel), stride=_stride(a), padding=tuple(a.padding),
+                                                dilation=tuple(a.dilation), ceil_mode=a.ceil_mode))
+REFS["avgpool2d"] = _one(lambda a: nn.AvgPool2d(tuple(a.kernel), stride=_stride(a), padding=tuple(a.padding),
+                                                ceil_mode=a.ceil_mode, count_include_pad=a.count_include_pad))
+REFS["adaptive_avgpool2d"] = _one(lambda a: nn.AdaptiveAvgPool2d(tuple(a.size)))
+
+
+@ref("global_avgpool")
+def _gap(a, ins):
+    cls = {3: nn.AdaptiveAvgPool1d, 4: nn.AdaptiveAvgPool2d, 5: nn.AdaptiveAvgPool3d}[len(ins[0])]
+    return cls(1), _xs(ins)
+
+
+# -- shape and dense ------------------------------------------------------------------------
+REFS["flatten"] = _one(lambda a: nn.Flatten(a.start_dim, a.end_dim))
+
+
+@ref("linear")
+def _linear(a, ins):
+    return nn.Linear(ins[0][-1], a.out, bias=a.bias), _xs(ins)
+
+
+@ref("pad")
+def _pad(a, ins):
+    if a.mode == "constant":
+        return (lambda x: F.pad(x, list(a.pads), mode="constant", value=float(a.value))), _xs(ins)
+    return (lambda x: F.pad(x, list(a.pads), mode=a.mode)), _xs(ins)
+
+
+@ref("center_crop")
+def _center_crop(a, ins):
+    big, small = ins
+    # U-Net copy-and-crop: only ever shrinks, and both inputs have the same rank (plain
+    # slicing would silently clamp or ignore axes)
+    if len(big) != len(small) or len(big) < 3 or any(h2 > h1 for h1, h2 in zip(big[2:], small[2:])):
+        raise ValueError(f"cannot centre-crop {big} to the spatial size of {small}")
+
+    def fn(x, r):
+        idx = [slice(None), slice(None)]
+        for h1, h2 in zip(big[2:], small[2:]):
+            off = (h1 - h2) // 2
+            idx.append(slice(off, off + h2))
+        return x[tuple(idx)]
+    return fn, _xs(ins)
+
+
+@ref("upsample")
+def _upsample(a, ins):
+    kw = {"mode": a.mode}
+    if a.mode == "bilinear":
+        kw["align_corners"] = a.align_corners
+    if a.size is not None:
+        return nn.Upsample(size=tuple(a.size), **kw), _xs(ins)
+    return nn.Upsample(scale_factor=tuple(float(s) for s in a.scale), **kw), _xs(ins)
+
+
+# -- recurrent ------------------------------------------------------------------------------
+# Subclasses keep torch's own parameter names (weight_ih_l0, ...) at the top level; only
+# forward changes: the node's inputs positionally, a dict {port: tensor} back.  A 2-D
+# initial state (N, h) stands for (1, N, h) when layers · directions = 1 (archviz's rule).
+def _state3(h):
+    return None if h is None else (h.unsqueeze(0) if h.dim() == 2 else h)
+
+
+class _RNN(nn.RNN):
+    def forward(self, x, h0=None):
+        out, h = super().forward(x, _state3(h0))
+        return {"out": out, "h": h}
+
+
+class _GRU(nn.GRU):
+    def forward(self, x, h0=None):
+        out, h = super().forward(x, _state3(h0))
+        return {"out": out, "h": h}
+
+
+class _LSTM(nn.LSTM):
+    def forward(self, x, h0=None, c0=None):
+        out, (h, c) = super().forward(x, None if h0 is None else (_state3(h0), _state3(c0)))
+        return {"out": out, "h": h, "c": c}
+
+
+def _seq_kwargs(a):
+    return dict(num_layers=a.num_layers, bias=a.bias, dropout=float(a.dropout),
+                bidirectional=a.bidirectional, batch_first=True)
+
+
+@ref("rnn")
+def _rnn(a, ins):
+    return _RNN(ins[0][-1], a.out, nonlinearity=a.nonlinearity, **_seq_kwargs(a)), _xs(ins)
+
+
+@ref("gru")
+def _gru(a, ins):
+    return _GRU(ins[0][-1], a.out, **_seq_kwargs(a)), _xs(ins)
+
+
+@ref("lstm")
+def _lstm(a, ins):
+    return _LSTM(ins[0][-1], a.out, proj_size=a.proj_size, **_seq_kwargs(a)), _xs(ins)
+
+
+class _LSTMCell(nn.LSTMCell):
+    def forward(self, x, h=None, c=None):
+        h1, c1 = super().forward(x, None if h is None else (h, c))
+        return {"out": h1, "c": c1}
+
+
+@ref("rnn_cell")
+def _rnn_cell(a, ins):
+    return nn.RNNCell(ins[0][-1], a.out, bias=a.bias, nonlinearity=a.nonlinearity), _xs(ins)
+
+
+@ref("gru_cell")
+def _gru_cell(a, ins):
+    return nn.GRUCell(ins[0][-1], a.out, bias=a.bias), _xs(ins)
+
+
+@ref("lstm_cell")
+def _lstm_cell(a, ins):
+    return _LSTMCell(ins[0][-1], a.out, bias=a.bias), _xs(ins)
+
+
+@ref("embedding")
+def _embedding(a, ins):
+    return nn.Embedding(a.num, a.dim, padding_idx=a.padding_idx), [torch.randint(0, a.num, ins[0])]
+
+
+# -- sequence views -------------------------------------------------------------------------
+@ref("select_step")
+def _select_step(a, ins):
+    return (lambda x: torch.select(x, a.axis, a.index)), _xs(ins)
+
+
+@ref("last_step")
+def _last_step(a, ins):
+    return (lambda x: x[:, -1]), _xs(ins)
+
+
+@ref("reverse")
+def _reverse(a, ins):
+    return (lambda x: torch.flip(x, [a.axis])), _xs(ins)
+
+
+# -- attention ------------------------------------------------------------------------------
+class _OneHeadAttention(nn.Module):
+    """Luong et al. 2015 §3.1 / Bahdanau et al. 2015 scores, written out with matmuls."""
+
+    def __init__(self, score, dq, dk, dim, bias):
+        super().__init__()
+        self.score = score
+        if score == "general":                       # s = qᵀ W_a k: W_a maps the query to d_k
+            self.W_a = nn.Linear(dq, dk, bias=bias)
+        elif score in ("additive", "concat"):        # s = v_aᵀ tanh(W_a q + U_a k)
+            self.W_a = nn.Linear(dq, dim, bias=bias)
+            self.U_a = nn.Linear(dk, dim, bias=False)
+            self.v_a = nn.Linear(dim, 1, bias=False)
+
+    def forward(self, q, k, v=None):
+        v = k if v is None else v
+        one = q.dim() == 2
+        if one:
+            q = q[:, None, :]
+        if self.score in ("additive", "concat"):
+            s = self.v_a(torch.tanh(self.W_a(q)[:, :, None, :] + self.U_a(k)[:, None, :, :]))[..., 0]
+        else:
+            qq = self.W_a(q) if self.score == "general" else q
+            s = torch.matmul(qq, k.transpose(-1, -2))
+            if self.score == "scaled_dot":
+                s = s / k.shape[-1] ** 0.5
+        w = F.softmax(s, dim=-1)
+        out = torch.matmul(w, v)
+        if one:
+            out, w = out[:, 0], w[:, 0]
+        return {"out": out, "weights": w}
+
+
+@ref("attention")
+def _attention(a, ins):
+    dim = a.dim or ins[1][-1]
+    return _OneHeadAttention(a.score, ins[0][-1], ins[1][-1], dim, a.bias), _xs(ins)
+
+
+class _MHA(nn.MultiheadAttention):
+    def __init__(self, *args, average, **kw):
+        super().__init__(*args, **kw)
+        self.average = average
+
+    def forward(self, q, k=None, v=None):
+        k = q if k is None else k
+        v = k if v is None else v
+        out, w = super().forward(q, k, v, need_weights=True, average_attn_weights=self.average)
+        return {"out": out, "weights": w}
+
+
+@ref("multihead_attention")
+def _mha(a, ins):
+    e = ins[0][-1]
+    kd = ins[1][-1] if len(ins) > 1 else e
+    vd = ins[2][-1] if len(ins) > 2 else kd
+    return _MHA(e, a.heads, dropout=float(a.dropout), bias=a.bias, kdim=kd, vdim=vd, batch_first=True,
+                average=a.average_weights), _xs(ins)
+
+
+# ops whose MACs torch.utils.flop_counter counts (as 2 FLOPs per MAC); every other op must
+# report 0 MACs and torch must count 0 FLOPs for it
+# (run with grad enabled and oneDNN off, so that nn.LSTM and nn.MultiheadAttention take
+# their decomposed paths instead of fused kernels the counter cannot see)
+FLOP_COUNTED = {"conv1d", "conv2d", "conv_transpose2d", "linear", "rnn", "gru", "lstm", "rnn_cell",
+                "gru_cell", "lstm_cell", "attention", "multihead_attention"}
+
+# ops that are not layers and need no reference
+NO_REF = {"input"}
