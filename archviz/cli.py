@@ -358,5 +358,12 @@ def train_smoke(spec, batch, params, steps, loss, lr, device):
         sys.exit(1)
 
 
+# Commands of other backends (they import the helpers above, so they come last).
+from archviz.backends.render.commands import draw, gallery  # noqa: E402
+
+main.add_command(draw)
+main.add_command(gallery)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -39,11 +39,10 @@ def run_reports(paths, out_dir, batch, diagrams, console) -> bool:
     specs = collect_specs(paths)
     results, failures = [], []
     renderer = None
+    skipped_diagrams = None
+    from archviz.backends.render.engine import GraphvizMissingError
     if diagrams:
-        try:
-            from archviz.backends.render import render_gallery_item as renderer  # noqa: N813
-        except ImportError:
-            renderer = None
+        from archviz.backends.render import render_gallery_item as renderer  # noqa: N813
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task("analysing specs", total=len(specs))
         for path in specs:
@@ -52,11 +51,19 @@ def run_reports(paths, out_dir, batch, diagrams, console) -> bool:
             try:
                 m = archviz.load(path, batch=batch)
                 write_reports(m, out_dir, stem)
-                if renderer is not None:
-                    renderer(m, out_dir, stem)
                 results.append((stem, m))
             except ArchvizError as e:
                 failures.append((path, e))
+                prog.advance(task)
+                continue
+            if renderer is not None:
+                try:
+                    renderer(m, out_dir, stem)
+                except GraphvizMissingError as e:
+                    skipped_diagrams = str(e)
+                    renderer = None
+                except ArchvizError as e:
+                    failures.append((path, e))
             prog.advance(task)
     t = Table(title=f"archviz — {len(results)} specs (batch {batch}) → {out_dir}/", header_style="bold cyan")
     for c, j in (("spec", "left"), ("layers", "right"), ("params", "right"), ("MACs", "right"),
@@ -67,6 +74,10 @@ def run_reports(paths, out_dir, batch, diagrams, console) -> bool:
         t.add_row(stem, str(len(m.layers)), f"{tt['params']:,}", f"{tt['macs']:,}",
                   ", ".join(str(tuple(v)) for v in m.output_shapes.values()))
     console.print(t)
+    if skipped_diagrams:
+        console.print(f"[yellow]diagrams skipped:[/yellow] {skipped_diagrams}", highlight=False)
+    elif diagrams and results:
+        console.print(f"diagrams and the gallery index: {os.path.join(out_dir, 'gallery.md')}", highlight=False)
     for path, e in failures:
         console.print(f"[red]failed:[/red] {path}", highlight=False)
         console.print(format_error(e), markup=False, highlight=False)

@@ -1,0 +1,74 @@
+"""`archviz draw` and `archviz gallery` (registered in archviz/cli.py with
+``main.add_command``)."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from archviz.backends.render.options import LAYOUTS
+from archviz.cli import CONTEXT, batch_opt, handle_errors, load_model, param_opt, spec_arg
+
+
+@click.command(context_settings=CONTEXT)
+@spec_arg
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output file; the format follows the extension: .svg .png .pdf or .dot (the DOT text).")
+@click.option("--layout", "-l", type=click.Choice(LAYOUTS), default="auto", show_default=True,
+              help="Diagram family. auto: unet if resolution levels go down and up joined by skips, "
+                   "unrolled for a recurrent network (seq2seq with attention), residual for add-merges, "
+                   "else graph.")
+@click.option("--depth", "-d", type=click.IntRange(min=1), default=None,
+              help="Draw blocks cut to this many id parts as single boxes (layer1.0.conv1 → layer1 at 1).")
+@click.option("--expand", is_flag=True, help="Draw every layer; blocks become clusters (no ×N boxes).")
+@click.option("--unroll", type=click.IntRange(min=1), default=None, metavar="T",
+              help="Time steps to unroll (unrolled layout; default: the sequence length, the spec's T). "
+                   "seq2seq: encoder steps to draw.")
+@click.option("--rankdir", type=click.Choice(["TB", "LR"]), default=None,
+              help="Direction of the graph and residual layouts (default TB: top to bottom).")
+@click.option("--no-shapes", is_flag=True, help="Leave the output shapes out of the boxes.")
+@batch_opt
+@param_opt
+@handle_errors
+def draw(spec, output, layout, depth, expand, unroll, rankdir, no_shapes, batch, params):
+    """Draw SPEC as the textbook figure of its family (residual column with bypass arcs,
+    U-Net as a U, RNN unrolled in time, LSTM/GRU cell, seq2seq attention step).
+
+    \b
+    Examples:
+      archviz draw specs/resnet18.yaml -o resnet18.svg
+      archviz draw specs/unet.yaml -o unet.png
+      archviz draw specs/resnet50.yaml -o r50.pdf --layout graph --depth 1
+      archviz draw specs/lstm_lm.yaml -o lstm.svg --unroll 4
+      archviz draw specs/lstm_lm.yaml -o cell.png --layout cell
+    """
+    from archviz.backends.render import detect_layout, to_dot
+    from archviz.backends.render.engine import format_of, write_diagram
+    from archviz.errors import UnsupportedError
+    if depth is not None and expand:
+        raise click.UsageError("--depth and --expand exclude each other: --depth D cuts blocks to boxes, "
+                               "--expand draws every layer")
+    try:
+        fmt = format_of(output)
+    except UnsupportedError as e:  # an unknown extension is a usage error (exit 2)
+        raise click.BadParameter(f"{e.message}; use .svg, .png, .pdf or .dot", param_hint="-o/--output") from None
+    m = load_model(spec, params, batch)
+    chosen = detect_layout(m) if layout == "auto" else layout
+    text = to_dot(m, chosen, depth=depth, expand=expand, unroll=unroll, rankdir=rankdir, shapes=not no_shapes)
+    write_diagram(text, output, fmt)
+    click.echo(f"wrote {output} ({chosen} layout)", err=True)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("specs", nargs=-1, type=click.Path(exists=True))
+@click.option("-o", "--out-dir", type=click.Path(file_okay=False), default="outputs", show_default=True)
+@batch_opt
+@handle_errors
+def gallery(specs, out_dir, batch):
+    """Draw every spec (default: specs/*.yaml) into OUT_DIR as SVG and PNG with the auto
+    layout, and write OUT_DIR/gallery.md: each picture beside its summary."""
+    from rich.console import Console
+
+    from archviz.backends.render.gallery import run_gallery
+    ok = run_gallery(list(specs) or ["specs"], out_dir, batch, Console(stderr=True, highlight=False))
+    sys.exit(0 if ok else 1)

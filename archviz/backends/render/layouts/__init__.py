@@ -1,0 +1,1 @@
+"""One module per layout family; each exposes ``build(model, opts) -> Dot``."""

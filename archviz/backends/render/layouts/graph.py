@@ -1,0 +1,96 @@
+"""The generic layer graph: one box per layer (id, op, key attributes, output shape,
+parameters), repeated blocks collapsed into one box marked ×N, block calls as clusters."""
+from __future__ import annotations
+
+from archviz.backends.render.clusters import cluster_tree, emit_tree
+from archviz.backends.render.common import (FILL, FONT, dims, fill_for, fmt_int, key_attrs, out_shape,
+                                            small)
+from archviz.backends.render.dot import Dot, Html, html_escape
+from archviz.backends.render.view import build_view
+
+
+def local_name(key: str, clusters: tuple) -> str:
+    """The id relative to the innermost cluster (the cluster label carries the prefix)."""
+    if clusters and key.startswith(clusters[-1] + "."):
+        return key[len(clusters[-1]) + 1:]
+    return key
+
+
+def unit_label(view, key: str, shapes: bool) -> Html:
+    u = view.units[key]
+    g = view.graph
+    n = g.nodes[u.head]
+    name = html_escape(local_name(key, u.clusters))
+    rows = []
+    if u.kind == "node":
+        attrs = key_attrs(n.op, n.attrs)
+        rows.append(f"<B>{name}</B>  {small(n.op, 9, '#333333')}")
+        if attrs:
+            rows.append(html_escape(attrs))
+    else:
+        mark = f" ×{u.count}" if u.kind == "repeat" else ""
+        rows.append(f"<B>{name}{mark}</B>")
+        n_layers = len(u.members)
+        each = n_layers // u.count if u.kind == "repeat" and u.count and n_layers % u.count == 0 else 0
+        rows.append(small(f"{u.block or 'block'} · " + (f"{each} layers each" if each and u.count > 1
+                                                        else f"{n_layers} layers"), 9, "#333333"))
+    facts = []
+    if shapes:
+        shp = view.shape(key)
+        if shp is not None:
+            facts.append(dims(shp))
+    p = view.params(key)
+    if p:
+        facts.append(f"{fmt_int(p)} params")
+    if facts:
+        rows.append(small(" · ".join(facts)))
+    return Html("<BR/>".join(rows))
+
+
+def build(model, opts) -> Dot:
+    g = model.graph
+    view = build_view(g, opts.view_mode, opts.depth)
+    rankdir = opts.rankdir or "TB"
+    big = len(view.units) > 250
+    dot = Dot(g.name, comment=f"archviz graph layout of '{g.name}' ({len(view.units)} boxes)",
+              rankdir=rankdir, fontname=FONT, nodesep=0.25, ranksep=0.3, newrank=True,
+              splines="spline", **({"nslimit": 2, "nslimit1": 2, "mclimit": 0.5, "searchsize": 10}
+                                   if big else {}))
+    dot.attrs("node", shape="box", style="rounded,filled", fontname=FONT, fontsize=10, margin="0.12,0.05",
+              fillcolor="#f5f5f5", color="#666666")
+    dot.attrs("edge", arrowsize=0.6, color="#444444", fontname=FONT, fontsize=8)
+
+    def emit(key):
+        u = view.units[key]
+        op = g.nodes[u.head].op
+        if op == "input":
+            shp = view.shape(key)
+            lab = f"<B>{html_escape(key)}</B>" + (f"<BR/>{small(dims(shp))}" if opts.shapes and shp else "")
+            dot.node(key, label=Html(lab), shape="box", style="rounded", color="#888888")
+            return
+        if u.kind != "node":
+            dot.node(key, label=unit_label(view, key, opts.shapes), fillcolor=FILL["block"], peripheries=2)
+        else:
+            dot.node(key, label=unit_label(view, key, opts.shapes), fillcolor=fill_for(op))
+
+    def cattrs(c):
+        info = view.containers[c]
+        if info.kind == "repeat":
+            return dict(label=f"{c} · {info.block} ×{info.count}", labeljust="l", style="rounded,dashed",
+                        color="#7a5fa8", fontname=FONT, fontsize=10, fontcolor="#7a5fa8")
+        return dict(label=f"{c} · {info.block}", labeljust="l", style="rounded,filled", color="#b0b0b0",
+                    fillcolor="#fafafa", fontname=FONT, fontsize=10, fontcolor="#555555")
+
+    emit_tree(dot, cluster_tree((view.units[k].clusters, k) for k in view.units), emit, cattrs)
+    for a, b, lab in view.edges:
+        dot.edge(a, b, label=lab or None)
+    for name, ref in g.outputs.items():
+        src = view.unit_of.get(ref.node)
+        if src is None:
+            continue
+        oid = f"output:{name}"
+        shp = out_shape(g.nodes[ref.node], ref.port)
+        lab = f"<B>{html_escape(name)}</B>" + (f"<BR/>{small(dims(shp))}" if opts.shapes and shp else "")
+        dot.node(oid, label=Html(lab), shape="box", style="rounded", color="#888888")
+        dot.edge(src, oid, label=None if ref.port == "out" else ref.port)
+    return dot

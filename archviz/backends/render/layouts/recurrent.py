@@ -1,0 +1,215 @@
+"""An RNN unrolled over T steps, beside its folded view (Goodfellow et al., Deep Learning,
+Fig. 10.3; Olah, "Understanding LSTM Networks").
+
+``rankdir=BT``: the inputs x_t on the bottom row, one row per layer (and direction) of
+hidden states with the chain h_0 → h_1 → … → h_T drawn as flat edges labelled W_hh, the
+per-step outputs y_t on top; W_xh and W_hy label the vertical edges.  ``group`` per time
+step keeps every column straight.  On the left, the folded network with its W_hh
+self-loop; below, the note that the weights are shared across the steps.
+
+Stacked layers (``num_layers``) add rows (W⁽ˡ⁾); a bidirectional layer adds a row whose
+chain runs right to left (declared left to right with ``dir=back`` so dot keeps the column
+order).  An encoder whose final state initialises a decoder continues to the right as the
+decoder's row (states s_t, inputs y_{t−1}, outputs ŷ_t): Sutskever et al. (2014), Fig. 1.
+"""
+from __future__ import annotations
+
+from archviz.backends.render.common import FONT, fmt_int, params_of
+from archviz.backends.render.dot import Dot, Html, html_escape
+from archviz.backends.render.seqinfo import default_steps, rec_info, recurrent_nodes, state_chain
+from archviz.errors import UnsupportedError
+
+X_FILL, H_FILL, Y_FILL = "#fde9c8", "#cfe2f3", "#d9ead3"
+SYMBOLS = [("x", "h", "y", "xh", "hh", "hy"), ("y", "s", "ŷ", "ys", "ss", "sŷ")]
+
+
+def need_recurrence(graph, layout: str):
+    nodes = recurrent_nodes(graph)
+    if not nodes:
+        raise UnsupportedError(f"the '{layout}' layout draws a recurrent network, and '{graph.name}' has no "
+                               "rnn, lstm, gru or *_cell node", hint="use --layout auto or graph", code="E0514")
+    return nodes
+
+
+def sub(base: str, t, sup: str = "") -> str:
+    s = f"{html_escape(base)}<SUB>{t}</SUB>"
+    return s + (f"<SUP>{sup}</SUP>" if sup else "")
+
+
+def wlabel(name: str, layer: int, layers: int, back: bool) -> Html:
+    sup = (f"({layer})" if layers > 1 else "") + ("←" if back else "")
+    return Html(sub("W", name, sup))
+
+
+def weight_dims(r) -> tuple:
+    """(W_xh, W_hh) sizes as text: G·h × F and G·h × h_out (G gate blocks)."""
+    gh = f"{r.gates}·{r.hidden}" if r.gates > 1 else f"{r.hidden}"
+    return f"{gh}×{r.features}", f"{gh}×{r.h_out}"
+
+
+def build_unrolled(model, opts) -> Dot:
+    g = model.graph
+    recs = [rec_info(g, n) for n in need_recurrence(g, "unrolled")]
+    segs = state_chain(g, recs)
+    steps = [default_steps(g, segs[0], opts.unroll)] + [opts.unroll or s.steps for s in segs[1:]]
+    n_cols = sum(steps)
+    big = n_cols > 60
+    dot = Dot(g.name, comment=f"archviz unrolled layout of '{g.name}': rankdir=BT, rows x / h (per layer, "
+              "direction) / y via rank=same, one group per time step, folded view on the left",
+              rankdir="BT", newrank=True, fontname=FONT, nodesep=0.45 if not big else 0.3, ranksep=0.5,
+              splines="spline", **({"nslimit": 2, "nslimit1": 2, "mclimit": 0.3, "searchsize": 10} if big else {}))
+    dot.attrs("node", fontname=FONT, fontsize=12, shape="box", style="rounded,filled")
+    dot.attrs("edge", fontname=FONT, fontsize=10, arrowsize=0.7)
+
+    rows: dict = {"x": [], "y": []}
+    layers = max(s.layers for s in segs)
+    row_keys = [(l, d) for l in range(1, layers + 1) for d in ("f", "b")
+                if d == "f" or any(s.bidir and l <= s.layers for s in segs)]
+    for k in row_keys:
+        rows[k] = []
+
+    # -- the folded view ------------------------------------------------------------
+    r0 = segs[0]
+    lstm_state = r0.kind == "lstm"
+    dot.node("fold.x", label=Html("x"), fillcolor=X_FILL, group="fold")
+    fold_h = "h" + ("" if r0.layers == 1 else f" ×{r0.layers} layers") + (" (both directions)" if r0.bidir else "")
+    dot.node("fold.h", label=Html(f"{html_escape(fold_h)}<BR/>{_small(r0.title)}"), fillcolor=H_FILL,
+             group="fold")
+    dot.edge("fold.x", "fold.h", label=wlabel("xh", 1, 1, False), weight=10)
+    dot.edge("fold.h", "fold.h", label=wlabel("hh", 1, 1, False))
+    rows["x"].append("fold.x")
+    rows[(1, "f")].append("fold.h")
+    if r0.head is not None:
+        dot.node("fold.y", label=Html("y"), fillcolor=Y_FILL, group="fold")
+        dot.edge("fold.h", "fold.y", label=wlabel("hy", 1, 1, False), weight=10)
+        rows["y"].append("fold.y")
+    dot.node("unfold", label="unfold\n⟹", shape="plaintext", style="", fontcolor="#555555", fontsize=11)
+    rows[(1, "f")].append("unfold")
+    dot.edge("fold.h", "unfold", style="invis", weight=5)
+
+    def sid(si, l, d, t):
+        return f"s{si}.h{l}{d}.{t}"
+
+    prev_last = None
+    for si, (r, T) in enumerate(zip(segs, steps)):
+        X, H, Y, WX, WH, WY = SYMBOLS[min(si, 1)]
+        dirs = ("f", "b") if r.bidir else ("f",)
+        for t in range(1, T + 1):
+            grp = f"c{si}.{t}"
+            xt = t - 1 if si > 0 else t
+            dot.node(f"s{si}.x.{t}", label=Html(sub(X, _tt(xt, si))), fillcolor=X_FILL, group=grp)
+            rows["x"].append(f"s{si}.x.{t}")
+            for l in range(1, r.layers + 1):
+                for d in dirs:
+                    sup = (f"({l})" if r.layers > 1 else "") + ("←" if d == "b" else ("→" if r.bidir else ""))
+                    lab = sub(H, t, sup) + (f"<BR/>{_small(sub('c', t, ''), raw=True)}" if lstm_state else "")
+                    # backward states sit beside the column, so edges from x_t and to y_t
+                    # pass them diagonally instead of crossing the forward state
+                    dot.node(sid(si, l, d, t), label=Html(lab), fillcolor=H_FILL, group=grp if d == "f" else None)
+                    rows[(l, d)].append(sid(si, l, d, t))
+            if r.head is not None and (t == T or not r.head_last):
+                dot.node(f"s{si}.y.{t}", label=Html(sub(Y, t)), fillcolor=Y_FILL, group=grp)
+                rows["y"].append(f"s{si}.y.{t}")
+        # initial states
+        for l in range(1, r.layers + 1):
+            for d in dirs:
+                init = sid(si, l, d, 0 if d == "f" else T + 1)
+                if d == "f" and si > 0 and prev_last is not None:
+                    continue
+                t0 = 0 if d == "f" else "T+1"
+                lab = sub(H, t0) + (f", {sub('c', t0)}" if lstm_state else "")
+                dot.node(init, label=Html(lab), style="rounded,dashed", fillcolor="white")
+                rows[(l, d)].insert(0 if d == "f" and si == 0 else len(rows[(l, d)]), init)
+        if si == 0:
+            dot.edge("unfold", sid(0, 1, "f", 0), style="invis", weight=5)
+        # edges: the column of step t is x, then each layer's forward (and backward) state,
+        # then y; an edge that skips a row (x → h← past h→) does not rank, invisible edges
+        # between neighbours in the column do, so every row stays one rank high
+        for t in range(1, T + 1):
+            col = [f"s{si}.x.{t}"] + [sid(si, l, d, t) for l in range(1, r.layers + 1) for d in dirs]
+            has_y = r.head is not None and (t == T or not r.head_last)
+            if has_y:
+                col.append(f"s{si}.y.{t}")
+            pos = {c: i for i, c in enumerate(col)}
+            vertical = []
+            for l in range(1, r.layers + 1):
+                for d in dirs:
+                    back = d == "b"
+                    if l == 1:
+                        vertical.append((col[0], sid(si, l, d, t), wlabel(WX, l, r.layers, back), True))
+                    else:
+                        for d2 in dirs:
+                            vertical.append((sid(si, l - 1, d2, t), sid(si, l, d, t),
+                                             wlabel(WX, l, r.layers, back) if d2 == d else None, d2 == d))
+            if has_y:
+                for d in dirs:
+                    vertical.append((sid(si, r.layers, d, t), col[-1], wlabel(WY, 1, 1, d == "b"), True))
+            linked = set()
+            for a, b, lab, straight in vertical:
+                near = pos[b] - pos[a] == 1
+                if near:
+                    linked.add((a, b))
+                if near:
+                    dot.edge(a, b, label=lab, weight=10, color=None if straight else "#999999")
+                else:
+                    dot.edge(a, b, xlabel=lab, weight=1, color=None if straight else "#999999")
+            for a, b in zip(col, col[1:]):
+                if (a, b) not in linked:
+                    dot.edge(a, b, style="invis", weight=1 if b.startswith(f"s{si}.h") and ".h" in b and "b." in b
+                             else 10)
+            for l in range(1, r.layers + 1):
+                src = sid(si, l, "f", t - 1)
+                if t == 1 and si > 0 and prev_last is not None:
+                    src = prev_last.get(l, prev_last[max(prev_last)])
+                dot.edge(src, sid(si, l, "f", t), label=wlabel(WH, l, r.layers, False), weight=10)
+                if r.bidir:
+                    dot.edge(sid(si, l, "b", t), sid(si, l, "b", t + 1), label=wlabel(WH, l, r.layers, True),
+                             dir="back", weight=10)
+        prev_last = {l: sid(si, l, "f", T) for l in range(1, r.layers + 1)}
+
+    for key, ids in rows.items():
+        with dot.subgraph(f"row.{key if isinstance(key, str) else f'{key[0]}{key[1]}'}", rank="same"):
+            for i in ids:
+                dot.node(i)
+    dot.set(fontsize=11, labelloc="b", labeljust="c", label=Html(_note(g, segs, steps)))
+    return dot
+
+
+def _tt(t, si):
+    return t if si == 0 else (f"{t}" if t > 0 else "0")
+
+
+def _small(text, raw=False):
+    body = text if raw else html_escape(text)
+    return f'<FONT POINT-SIZE="9" COLOR="#444444">{body}</FONT>'
+
+
+def _note(g, segs, steps) -> str:
+    lines = []
+    for si, (r, T) in enumerate(zip(segs, steps)):
+        _X, _H, _Y, WX, WH, WY = SYMBOLS[min(si, 1)]
+        wx, wh = weight_dims(r)
+        names = [f"{sub('W', WX)} ({wx})", f"{sub('W', WH)} ({wh})"]
+        if r.head is not None:
+            ins = r.head.meta.get("in_shapes") or [()]
+            names.append(f"{sub('W', WY)} ({r.head.attrs.get('out')}×{ins[0][-1] if ins[0] else '?'})")
+        more = []
+        if r.layers > 1:
+            more.append(f"each of the {r.layers} layers has its own")
+        if r.bidir:
+            more.append("each direction has its own")
+        who = "Weights " if len(segs) == 1 else ("Encoder weights " if si == 0 else "Decoder weights ")
+        lines.append(who + ", ".join(names) + (" (" + "; ".join(more) + ")" if more else "")
+                     + f" are shared across all time steps t = 1..{T}")
+        desc = (f"'{html_escape(r.id)}': {r.title}, hidden size {r.hidden}, input size {r.features}"
+                + (f", {r.layers} layers" if r.layers > 1 else "") + (", bidirectional" if r.bidir else "")
+                + f" · {fmt_int(params_of(r.node))} params")
+        if r.head is not None:
+            desc += (f" · output layer '{html_escape(r.head.id)}' ({fmt_int(params_of(r.head))} params)"
+                     + (" at the last step only" if r.head_last else ""))
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="#444444">{desc}</FONT>')
+    if len(segs) > 1:
+        lines.append('<FONT POINT-SIZE="9" COLOR="#444444">the encoder\'s final state initialises the decoder '
+                     '(s<SUB>0</SUB> from h<SUB>T</SUB>); decoder inputs are the previous target tokens '
+                     '(teacher forcing)</FONT>')
+    return "<BR/>".join(lines)

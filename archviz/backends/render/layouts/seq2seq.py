@@ -1,0 +1,184 @@
+"""One decoder step of an encoder–decoder with attention (Bahdanau et al. 2015, Fig. 1;
+Luong et al. 2015, Fig. 2): the encoder states h_i, the attention weights α_{t,i} over
+them, the context vector c_t = Σ_i α_{t,i} h_i, and the decoder step that combines c_t
+with its state to predict y_t.  What follows the attention (concat, W_c, tanh, the
+generator) is read from the graph, so Bahdanau-, Luong- and custom variants are drawn as
+specified.
+
+``rankdir=BT``; the encoder in a dashed cluster; the attention weights are one HTML table
+node with a port per α cell, each h_i pointing at its own cell; the query (the decoder
+state that scores the h_i) and the initial state hand-over are dashed edges with
+``constraint=false`` so they do not disturb the ranking.  Attention weights depend on the
+input, so the cells carry no numbers.  A long source is elided (h_1 h_2 h_3 … h_S) unless
+``--unroll`` asks for a number of encoder steps.
+"""
+from __future__ import annotations
+
+import networkx as nx
+
+from archviz.backends.render.common import FONT, dims, fmt_int, key_attrs, params_of, textbook
+from archviz.backends.render.dot import Dot, Html, html_escape
+from archviz.backends.render.layouts.recurrent import need_recurrence, sub
+from archviz.backends.render.seqinfo import attention_nodes, rec_info, state_chain
+
+X_FILL, H_FILL, S_FILL, Y_FILL, C_FILL, OP_FILL = "#fde9c8", "#cfe2f3", "#d9ead3", "#fff2cc", "#ead1dc", "#f3f3f3"
+EDGE = "#3d5a99"
+SCORES = {"dot": "s<SUB>t</SUB><SUP>T</SUP>h<SUB>i</SUB>",
+          "scaled_dot": "s<SUB>t</SUB><SUP>T</SUP>h<SUB>i</SUB> / √d",
+          "general": "s<SUB>t</SUB><SUP>T</SUP>W<SUB>a</SUB>h<SUB>i</SUB>",
+          "additive": "v<SUB>a</SUB><SUP>T</SUP>tanh(W<SUB>a</SUB>s<SUB>t</SUB> + U<SUB>a</SUB>h<SUB>i</SUB>)",
+          "concat": "v<SUB>a</SUB><SUP>T</SUP>tanh(W<SUB>a</SUB>[s<SUB>t</SUB>; h<SUB>i</SUB>])"}
+
+
+def _port_map(n) -> dict:
+    ports = n.input_ports or ["query", "key", "value"][:len(n.inputs)]
+    return {p: r for p, r in zip(ports, n.inputs)}
+
+
+def _shown(S: int, unroll: int | None) -> list:
+    if unroll:
+        return list(range(1, unroll + 1))
+    if S <= 5:
+        return list(range(1, S + 1))
+    return [1, 2, 3, None, S]
+
+
+def build_seq2seq(model, opts) -> Dot:
+    g = model.graph
+    recs = [rec_info(g, n) for n in need_recurrence(g, "seq2seq")]
+    attn = next(iter(attention_nodes(g)), None)
+    anc = lambda nid: nx.ancestors(g.g, nid) | {nid}  # noqa: E731
+    enc = dec = None
+    if attn is not None:
+        pm = _port_map(attn)
+        key = pm.get("key", pm.get("query"))
+        query = pm.get("query")
+        enc = next((r for r in recs if key is not None and r.id in anc(key.node)), None)
+        dec = next((r for r in recs if query is not None and r.id in anc(query.node) and r is not enc), None)
+    if enc is None:
+        chain = state_chain(g, recs)
+        enc = chain[0]
+        dec = chain[1] if len(chain) > 1 else None
+    S = enc.steps
+    dot = Dot(g.name, comment=f"archviz seq2seq layout of '{g.name}': one decoder step; rankdir=BT, encoder "
+              "cluster, attention weights as an HTML table with one port per alpha, query/init dashed "
+              "with constraint=false", rankdir="BT", newrank=True, fontname=FONT, nodesep=0.35, ranksep=0.45,
+              splines="spline")
+    dot.attrs("node", fontname=FONT, fontsize=11, shape="box", style="rounded,filled")
+    dot.attrs("edge", fontname=FONT, fontsize=9, arrowsize=0.6)
+    shown = _shown(S, opts.unroll)
+    bi = " = [→h; ←h]" if enc.bidir else ""
+    with dot.subgraph("cluster_encoder", label=f"encoder '{enc.id}': {enc.title}, h = {enc.hidden}"
+                      + (", bidirectional" if enc.bidir else "") + f", {S} steps", labeljust="l",
+                      style="dashed", color="gray50", fontsize=10):
+        prev = None
+        for k, i in enumerate(shown):
+            if i is None:
+                dot.node("x.gap", label="…", shape="plaintext", style="", group="gap")
+                dot.node("h.gap", label="…", shape="plaintext", style="", group="gap")
+                dot.edge("x.gap", "h.gap", style="invis", weight=10)
+                if prev:
+                    dot.edge(prev, "h.gap", weight=1)
+                prev = "h.gap"
+                continue
+            dot.node(f"x.{i}", label=Html(sub("x", i)), fillcolor=X_FILL, group=f"c{i}")
+            note = f'<FONT POINT-SIZE="8">{bi}</FONT>' if k == 0 and bi else ""
+            dot.node(f"h.{i}", label=Html(sub("h", i) + note),
+                     fillcolor=H_FILL, group=f"c{i}")
+            dot.edge(f"x.{i}", f"h.{i}", weight=10)
+            if prev:
+                dot.edge(prev, f"h.{i}")
+            prev = f"h.{i}"
+        dot.rank_same([f"h.{i}" if i else "h.gap" for i in shown])
+    last_h = f"h.{shown[-1]}"
+    d_h = enc.h_out * (2 if enc.bidir else 1)
+    if attn is not None:
+        score = attn.attrs.get("score", "scaled_dot")
+        formula = SCORES.get(score, "score(s<SUB>t</SUB>, h<SUB>i</SUB>)")
+        cells = "".join(
+            f'<TD PORT="a{i}" BGCOLOR="#e1e1ff" WIDTH="56">α<SUB>t,{i}</SUB></TD>' if i else
+            '<TD PORT="agap" WIDTH="30">…</TD>' for i in shown)
+        cap = (f'<FONT POINT-SIZE="9">attention weights α<SUB>t,i</SUB> = softmax<SUB>i</SUB>(e<SUB>t,i</SUB>), '
+               f'e<SUB>t,i</SUB> = {formula} ({html_escape(score)})</FONT>')
+        dot.node("attn", shape="plain", style="", label=Html(
+            '<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4">'
+            f'<TR><TD COLSPAN="{len(shown)}" PORT="cap">{cap}</TD></TR><TR>{cells}</TR></TABLE>'))
+        for i in shown:
+            dot.edge(f"h.{i}" if i else "h.gap", ("attn", f"a{i}" if i else "agap", "s"), color=EDGE)
+        dot.node("ctx", fillcolor=C_FILL, label=Html(
+            "context c<SUB>t</SUB> = Σ<SUB>i</SUB> α<SUB>t,i</SUB> h<SUB>i</SUB>"
+            f'<BR/><FONT POINT-SIZE="8">{d_h}-d · {html_escape(attn.id)}: {fmt_int(params_of(attn))} params</FONT>'))
+        dot.edge("attn", "ctx", weight=5)
+    else:
+        dot.node("ctx", fillcolor=C_FILL, label=Html(
+            f"context = final encoder state h<SUB>{S}</SUB>"
+            + (f", c<SUB>{S}</SUB>" if enc.kind == "lstm" else "")))
+        dot.edge(last_h, "ctx", weight=5)
+
+    # the decoder step
+    if dec is not None:
+        with dot.subgraph("cluster_decoder", label=f"decoder '{dec.id}': {dec.title}, h = {dec.hidden}, step t",
+                          labeljust="r", style="dashed", color="gray50", fontsize=10):
+            dot.node("s.prev", label=Html(sub("s", "t−1")), fillcolor=S_FILL)
+            dot.node("s.t", label=Html(sub("s", "t")), fillcolor=S_FILL)
+            dot.node("y.prev", label=Html(sub("y", "t−1") + '<FONT POINT-SIZE="8"> (previous token)</FONT>'),
+                     fillcolor=X_FILL)
+            dot.edge("s.prev", "s.t")
+            dot.edge("y.prev", "s.t")
+            out_nodes = _after(g, attn, dec) if attn is not None else ([dec.head] if dec.head is not None else [])
+            ids = {n.id for n in out_nodes}
+
+            def source(r):
+                if attn is not None and r.node == attn.id:
+                    return "ctx"
+                if r.node in ids:
+                    return f"op.{r.node}"
+                if r.node == dec.id or dec.id in anc(r.node):
+                    return "s.t"
+                return None
+
+            sym = {"ctx": "c<SUB>t</SUB>", "s.t": "s<SUB>t</SUB>"}
+            for n in out_nodes:
+                if n.op == "concat":
+                    parts = [sym.get(source(r), html_escape(r.node)) for r in n.inputs]
+                    lab = "concat [" + "; ".join(parts) + "]"
+                else:
+                    lab = f"{html_escape(textbook(n.op))} {html_escape(key_attrs(n.op, n.attrs))}".strip()
+                doc = n.meta.get("doc")
+                note = f"'{n.id}'" + (f": {doc}" if doc else "")
+                dot.node(f"op.{n.id}", fillcolor=OP_FILL, fontsize=10,
+                         label=Html(f'{lab}<BR/><FONT POINT-SIZE="8">{html_escape(note)}</FONT>'))
+            last = f"op.{out_nodes[-1].id}" if out_nodes else "s.t"
+            shp = out_nodes[-1].meta["shapes"]["out"] if out_nodes else None
+            dot.node("y.t", fillcolor=Y_FILL, label=Html(sub("y", "t") + (
+                f'<FONT POINT-SIZE="8"> {dims(shp[-1:], batch=True)} logits</FONT>' if shp else "")))
+        # edges outside the cluster: an edge written inside a cluster pulls its ends into it
+        for n in out_nodes:
+            for r in n.inputs:
+                src = source(r)
+                if src is not None:
+                    dot.edge(src, f"op.{n.id}", weight=3 if src == "ctx" else 5)
+        dot.edge(last, "y.t", weight=5)
+        dot.rank_same(["s.prev", "s.t"])
+        if attn is None:
+            dot.edge("ctx", "s.prev", label="init", style="dashed", color="gray40")
+        else:
+            query = _port_map(attn).get("query")
+            q_from = "s.t" if query is not None and dec.id in anc(query.node) else "s.prev"
+            dot.edge(q_from, ("attn", "cap", "e"), label="query", style="dashed", color="gray40", constraint=False)
+            if dec.h0_src is not None and enc.id in anc(dec.h0_src):
+                dot.edge(last_h, "s.prev", label="init", style="dashed", color="gray40", constraint=False)
+    return dot
+
+
+def _after(g, attn, dec) -> list:
+    """Nodes between the attention output and the graph outputs (the decoder's read-out)."""
+    outs = {r.node for r in g.outputs.values()}
+    desc = nx.descendants(g.g, attn.id)
+    keep = []
+    for n in g.topo_order():
+        if n.id not in desc:
+            continue
+        if n.id in outs or nx.descendants(g.g, n.id) & outs:
+            keep.append(n)
+    return keep

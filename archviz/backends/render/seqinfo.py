@@ -1,0 +1,113 @@
+"""What the sequence-model diagrams need to know about a recurrent node, read from its
+attributes and inferred shapes (nothing is recomputed): cell kind, hidden size, layers,
+directions, input size, sequence length, where its input and initial state come from, and
+the per-step output layer (W_hy) that reads its outputs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from archviz.backends.render.common import CELL_OPS, RECURRENT_OPS, in_shapes, is_attention
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+PASS_THROUGH = {"dropout", "identity"}
+
+
+@dataclass
+class Rec:
+    node: object
+    kind: str              # rnn | gru | lstm
+    hidden: int
+    layers: int
+    bidir: bool
+    features: int          # F, the input size of layer 0
+    steps: int             # T (sequence length; 1 for a cell)
+    h_out: int             # emitted hidden size (proj_size or hidden)
+    x_src: str | None
+    h0_src: str | None
+    head: object = None    # linear reading the outputs (W_hy), if any
+    head_last: bool = False  # ... read at the last step only (many-to-one)
+
+    @property
+    def id(self) -> str:
+        return self.node.id
+
+    @property
+    def title(self) -> str:
+        return {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}[self.kind]
+
+    @property
+    def gates(self) -> int:
+        return GATES[self.kind]
+
+
+def recurrent_nodes(graph) -> list:
+    return [n for n in graph.topo_order() if n.op in RECURRENT_OPS or n.op in CELL_OPS]
+
+
+def rec_info(graph, n) -> Rec:
+    a = n.attrs
+    ins = in_shapes(n)
+    x = ins[0] if ins else ()
+    cell = n.op in CELL_OPS
+    kind = n.op.replace("_cell", "")
+    steps = 1 if cell else (x[1] if len(x) >= 3 else 1)
+    ports = n.input_ports or (["x", "h0", "c0"][:len(n.inputs)] if not cell else ["x", "h", "c"][:len(n.inputs)])
+    h0 = None
+    for p, r in zip(ports, n.inputs):
+        if p in ("h0", "h"):
+            h0 = r.node
+    head, last = output_head(graph, n)
+    return Rec(node=n, kind=kind, hidden=a.get("out"), layers=a.get("num_layers", 1) or 1,
+               bidir=bool(a.get("bidirectional", False)), features=x[-1] if x else 0, steps=steps,
+               h_out=a.get("proj_size") or a.get("out"), x_src=n.inputs[0].node if n.inputs else None,
+               h0_src=h0, head=head, head_last=last)
+
+
+def output_head(graph, n):
+    """(linear, last_only): the linear layer reading the outputs through dropout/identity,
+    at every step, or at the last step only after `last_step` (many-to-one)."""
+    cur, last = n.id, False
+    for _ in range(20):
+        nxt = [c for c in graph.consumers(cur)
+               if any(r.node == cur and r.port == "out" for r in c.inputs)]
+        if len(nxt) != 1:
+            return None, False
+        c = nxt[0]
+        if c.op == "linear":
+            return c, last
+        if c.op == "last_step" and not last:
+            last = True
+        elif c.op not in PASS_THROUGH:
+            return None, False
+        cur = c.id
+    return None, False
+
+
+def state_chain(graph, recs: list) -> list:
+    """Recurrent nodes linked through their state: [encoder, decoder, ...] where each one's
+    initial state is computed from the one before (Sutskever et al.'s hand-over)."""
+    chain = [recs[0]]
+    for r in recs[1:]:
+        if r.h0_src is None:
+            continue
+        anc = nx.ancestors(graph.g, r.h0_src) | {r.h0_src}
+        if chain[-1].id in anc:
+            chain.append(r)
+    return chain
+
+
+def attention_nodes(graph) -> list:
+    return [n for n in graph.topo_order() if is_attention(n.op)]
+
+
+def default_steps(graph, rec: Rec, unroll: int | None) -> int:
+    if unroll:
+        return unroll
+    if rec is not None and rec.steps > 1:
+        return rec.steps
+    t = graph.params.get("T") if isinstance(graph.params, dict) else None
+    if isinstance(t, int) and not isinstance(t, bool) and t > 0:
+        return t
+    return 3

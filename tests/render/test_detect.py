@@ -1,0 +1,24 @@
+"""--layout auto picks the family from the graph's structure."""
+import pytest
+
+from archviz.backends.render import detect_layout
+from archviz.backends.render.levels import node_levels
+
+from .conftest import load
+
+
+@pytest.mark.parametrize("name,layout", [
+    ("mini_resnet", "residual"), ("mini_unet", "unet"), ("mini_unet_pad", "unet"), ("mini_rnn", "unrolled"), ("mini_bilstm", "unrolled"),
+    ("mini_encdec", "unrolled"), ("mini_seq2seq", "seq2seq"), ("mini_mlp", "graph"), ("mini_gru", "unrolled"),
+])
+def test_auto(name, layout):
+    assert detect_layout(load(name)) == layout
+
+
+def test_levels_ignore_valid_convolutions():
+    g = load("mini_unet").graph
+    level, dec = node_levels(g)
+    assert level["inc.conv2"] == 0 and level["down1.pool"] == 1 and level["down4.conv.relu2"] == 4
+    # the decoder at level 2 is 104² … 100² (572/100 would round to level 3)
+    assert level["up3.upconv"] == 2 - 1 and level["up2.conv.conv2"] == 2
+    assert not dec["up1.crop"] and dec["up1.cat"]
