@@ -8,60 +8,10 @@ import sys
 
 import click
 
-from archviz.errors import ArchvizError, format_error
+from archviz.errors import ArchvizError
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _console(stderr=False):
-    from rich.console import Console
-    return Console(stderr=stderr, highlight=False)
-
-
-def handle_errors(fn):
-    """Print an ArchvizError compiler-style and exit 1; no traceback unless --traceback."""
-    @functools.wraps(fn)
-    def wrapper(*a, **kw):
-        try:
-            return fn(*a, **kw)
-        except ArchvizError as e:
-            if click.get_current_context().find_root().params.get("traceback"):
-                raise
-            click.echo(format_error(e), err=True)
-            sys.exit(1)
-    return wrapper
-
-
-def _overrides(values) -> dict:
-    from archviz.spec import parse_override
-    out = {}
-    for v in values:
-        try:
-            k, val = parse_override(v)
-        except (ValueError, ArchvizError) as e:
-            raise click.BadParameter(str(e), param_hint="-p/--param") from None
-        out[k] = val
-    return out
-
-
-spec_arg = click.argument("spec", type=click.Path(dir_okay=False))
-param_opt = click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
-                         help="Override a spec param (repeatable), e.g. -p num_classes=10 -p 'widths=[32,64]'.")
-batch_opt = click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
-                         help="Batch size N (shapes include it; MACs scale with it).")
-dtype_opt = click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "float64", "int8"]),
-                         default="float32", show_default=True, help="Element type for the memory figures.")
-
-
-def load_model(spec, params, batch=1, dtype="float32"):
-    import archviz
-    return archviz.load(spec, batch=batch, dtype=dtype, **_overrides(params))
-
-
-def write_atomic(path: str, text: str | bytes) -> None:
-    """Write via a temporary file and rename: a failed run never leaves half a file."""
-    from archviz.backends.files import write_atomic as _w
-    _w(path, text)
+from archviz.clikit import (CONTEXT, _console, batch_opt, dtype_opt, handle_errors,  # noqa: F401
+                            load_model, param_opt, spec_arg, write_atomic)
 
 
 @click.group(context_settings=CONTEXT)

@@ -7,7 +7,7 @@ import sys
 import click
 
 from archviz.backends.render.options import LAYOUTS
-from archviz.cli import CONTEXT, batch_opt, handle_errors, load_model, param_opt, spec_arg
+from archviz.clikit import CONTEXT, batch_opt, handle_errors, load_model, param_opt, spec_arg
 
 
 @click.command(context_settings=CONTEXT)
