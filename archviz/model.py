@@ -7,6 +7,7 @@ count; it only reads the passes' results.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from archviz.ir import meta as M
 from archviz.ir.graph import LayerGraph, Node
@@ -44,9 +45,10 @@ class Model:
         return self.graph.name
 
     # -- per layer -----------------------------------------------------------
-    @property
+    @cached_property
     def layers(self) -> list[Layer]:
-        """Every node but the graph inputs, in stable topological order."""
+        """Every node but the graph inputs, in stable topological order (read once from the
+        passes' results; the model is immutable once analysed)."""
         out = []
         for n in self.graph.topo_order():
             if n.op == "input":
