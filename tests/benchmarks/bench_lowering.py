@@ -4,7 +4,7 @@ specs/resnet50.yaml) against an equivalent hand-written torch module (written be
 torchvision's layout; torchvision is not a dependency), same device, batch and dtype,
 forward only, eval mode, no_grad.
 
-The two are timed in alternation (A B A B ...) so drift in machine load hits both, and
+The two are timed in alternation (A B, B A, A B, ...) so drift in machine load hits both, and
 the ratio of the medians is reported.  Target: lowered/hand-written within 3 % on CPU,
 batch 8.  On a GPU (--device cuda) also try --dtype bfloat16 --channels-last [--compile].
 
@@ -94,7 +94,8 @@ def main():
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--compile", action="store_true")
-    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave)")
     args = ap.parse_args()
     if args.threads:
@@ -118,11 +119,12 @@ def main():
         fns = {k: torch.compile(v) for k, v in fns.items()}
     times = {k: [] for k in fns}
     with torch.no_grad():
-        for f in fns.values():  # warm-up
-            for _ in range(3):
+        for _ in range(args.warmup):  # warm-up, alternating too
+            for f in fns.values():
                 f(x)
-        for _ in range(args.rounds):
-            for k, f in fns.items():
+        for r in range(args.rounds):
+            order = list(fns.items()) if r % 2 == 0 else list(reversed(fns.items()))  # A B, B A, ...
+            for k, f in order:
                 sync(args.device)
                 t0 = time.perf_counter()
                 f(x)

@@ -80,7 +80,7 @@ def _access(nid: str) -> str:
 
 
 def to_python(model, spec_path: str | None = None) -> str:
-    from archviz.backends.torch.lower import _class_name, lower_node
+    from archviz.backends.torch.lower import _class_name, lower_graph_node
     g = model.graph
     cls_name = _class_name(model.name)
     custom: dict = {}
@@ -91,7 +91,7 @@ def to_python(model, spec_path: str | None = None) -> str:
     for node in g.topo_order():
         if node.op == "input":
             continue
-        mod = lower_node(node)
+        mod = lower_graph_node(g, node)
         parts = node.id.split(".")
         for i in range(1, len(parts)):
             prefix = ".".join(parts[:i])

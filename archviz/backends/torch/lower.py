@@ -26,7 +26,36 @@ def lower_node(node):
     return mod
 
 
-def to_torch(model, *, seed: int | None = None, dtype=None, device=None, train: bool = False):
+# Producers whose backward does not need their own output, so a consumer may overwrite it.
+_OVERWRITABLE = {"conv1d", "conv2d", "conv_transpose2d", "linear", "batchnorm1d", "batchnorm2d", "add"}
+
+
+def inplace_ok(g, node) -> bool:
+    """May `node` (relu, add) write its result into its first input? Only when nothing else
+    reads that tensor, it is not a graph input or output, it has the output's shape, and its
+    producer's backward does not need it (as torchvision's in-place ReLU and `out += identity`)."""
+    if node.op not in ("relu", "add") or not node.inputs:
+        return False
+    ref = node.inputs[0]
+    src = g.nodes[ref.node]
+    if src.op not in _OVERWRITABLE or list(src.meta[M.SHAPES]) != ["out"]:
+        return False
+    if ref in g.outputs.values() or sum(1 for n in g.consumers(src.id) for r in n.inputs if r.node == src.id) != 1:
+        return False
+    return tuple(src.meta[M.SHAPES]["out"]) == tuple(node.meta[M.SHAPES]["out"])
+
+
+def lower_graph_node(g, node, inplace: bool = True):
+    """lower_node plus the in-place choice the graph allows."""
+    mod = lower_node(node)
+    if inplace and inplace_ok(g, node):
+        from archviz.backends.torch.modules import set_inplace
+        set_inplace(mod)
+    return mod
+
+
+def to_torch(model, *, seed: int | None = None, dtype=None, device=None, train: bool = False,
+             inplace: bool = True):
     import torch
     import torch.fx as fx
 
@@ -41,7 +70,7 @@ def to_torch(model, *, seed: int | None = None, dtype=None, device=None, train: 
     for node in g.topo_order():
         if node.op == "input":
             continue
-        mod = lower_node(node)
+        mod = lower_graph_node(g, node, inplace)
         modules[node.id] = mod
         args = tuple(env[(r.node, r.port)] for r in node.inputs)
         out = graph.call_module(node.id, args)

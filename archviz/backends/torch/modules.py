@@ -18,13 +18,29 @@ def make(cls, *args, **kwargs):
     return mod
 
 
+def set_inplace(mod) -> bool:
+    """Switch a module that supports it (nn.ReLU, Add) to in-place; keep the exporter's
+    record in step. Returns whether it did."""
+    if not isinstance(mod, (nn.ReLU, Add)):
+        return False
+    mod.inplace = True
+    cls, args, kwargs = mod._archviz_ctor
+    object.__setattr__(mod, "_archviz_ctor", (cls, args, {**kwargs, "inplace": True}))
+    return True
+
+
 class Add(nn.Module):
-    """Element-wise sum of all inputs (broadcasting)."""
+    """Element-wise sum of all inputs (broadcasting). With inplace=True the sum is written
+    into the first input (the lowering allows it only where nothing else reads that tensor)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, *xs):
         out = xs[0]
         for x in xs[1:]:
-            out = out + x
+            out = out.add_(x) if self.inplace else out + x
         return out
 
 
