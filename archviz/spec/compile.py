@@ -425,8 +425,10 @@ class Compiler:
         elif sym.index is not None:
             raise RefError(f"'{sym.name}' is not repeated; it cannot be indexed", sym.span, code="E0303")
         if isinstance(b, AliasB):
-            return self.resolve(Sym(b.target.scope, b.target.name, b.target.index, sym.port or b.target.port,
-                                    sym.span, b.target.binding, sym.text), _depth + 1)
+            t = b.target
+            if sym.port is None:  # the target reference, with its own span and text, decides
+                return self.resolve(t, _depth + 1)
+            return self.resolve(Sym(t.scope, t.name, t.index, sym.port, sym.span, t.binding, sym.text), _depth + 1)
         if isinstance(b, CallB):
             ports = list(b.outputs)
             port = sym.port or ports[0]
