@@ -6,7 +6,7 @@ PY ?= python3
 all: report
 
 setup:
-	./scripts/setup.sh
+	PYTHON=$(PY) ./scripts/setup.sh
 
 # Main job: reports and diagrams for every spec in specs/ into outputs/, one summary table.
 report: setup
