@@ -1,7 +1,7 @@
 # The two commands of the README. Each does its own set-up first (idempotent).
 PY ?= python3
 
-.PHONY: all report test setup bench
+.PHONY: all report test setup bench docs
 
 all: report
 
@@ -18,3 +18,7 @@ test: setup
 
 bench: setup
 	$(PY) tests/benchmarks/bench_summary.py
+
+# The ops reference, generated from the op registry.
+docs:
+	$(PY) -m archviz ops --format markdown > docs/ops.md

@@ -190,3 +190,11 @@ def test_python_m_archviz(spec):
     r = subprocess.run([sys.executable, "-m", "archviz", "summary", spec, "-f", "json"], capture_output=True,
                        text=True)
     assert r.returncode == 0 and json.loads(r.stdout)["totals"]["macs"] == MACS
+
+
+def test_docs_ops_reference_is_current():
+    """docs/ops.md is generated from the registry (`make docs`); it must not drift."""
+    from archviz.backends.opsdoc import ops_markdown
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "ops.md")
+    with open(path, encoding="utf-8") as f:
+        assert f.read() == ops_markdown(), "docs/ops.md is stale: run `make docs`"
