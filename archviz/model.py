@@ -99,9 +99,27 @@ class Model:
             "inputs": {k: list(v) for k, v in self.input_shapes.items()},
             "outputs": {k: list(v) for k, v in self.output_shapes.items()},
             "totals": self.totals,
-            "layers": [{"id": l.id, "op": l.op, "inputs": l.inputs, "output_shape": list(l.output_shape),
-                        "params": l.params.total, "macs": l.macs, "flops": l.flops} for l in self.layers],
+            "layers": self._with_rf([{"id": l.id, "op": l.op, "inputs": l.inputs, "output_shape": list(l.output_shape),
+                                      "params": l.params.total, "macs": l.macs, "flops": l.flops}
+                                     for l in self.layers]),
         }
+
+    def _with_rf(self, entries: list) -> list:
+        """Add `rf` to each layer entry: one object per spatial axis {axis, size_min, size_max,
+        jump, start, global} (archviz.passes.rf), or null with `rf_note`; `rf_warnings` for
+        misaligned merges.  Left out if the pass cannot run at all."""
+        try:
+            from archviz.passes import rf as RF
+            RF.ensure(self.graph)
+        except Exception:           # receptive fields never break the summary
+            return entries
+        for e, l in zip(entries, self.layers):
+            e["rf"], note = RF.layer_json(l.node)
+            if e["rf"] is None and note:
+                e["rf_note"] = note
+            if l.node.meta[M.RF].warnings:
+                e["rf_warnings"] = list(l.node.meta[M.RF].warnings)
+        return entries
 
     def to_json(self, indent: int | None = 2) -> str:
         import json

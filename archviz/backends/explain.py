@@ -22,7 +22,7 @@ def explain_node(model, nid: str) -> list[str]:
         out.append(f"  attributes: {attrs}")
     for r, s in zip(n.inputs, ins):
         out.append(f"  input  {fmt_shape(s)} from {r}")
-    for line in op.explain(n.attrs, ins, outs):
+    for line in op.explain(n.attrs, ins, outs) + _rf_lines(model, nid):
         out.append(f"  {line.what}:")
         out.append(f"      {line.formula}")
         if line.numbers and line.numbers != line.formula:
@@ -30,6 +30,15 @@ def explain_node(model, nid: str) -> list[str]:
     if n.frozen:
         out.append("  (frozen: its parameters count as non-trainable)")
     return out
+
+
+def _rf_lines(model, nid: str) -> list:
+    """The receptive-field recurrence with its numbers (archviz.passes.rf); never fails explain."""
+    try:
+        from archviz.passes.rf import explain_lines
+        return explain_lines(model, nid)
+    except Exception:
+        return []
 
 
 def _fmt(v) -> str:

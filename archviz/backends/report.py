@@ -159,9 +159,28 @@ def summary_table(model, depth=None):
     table.add_column("output shape")
     table.add_column("params", justify="right", footer=f"{t['params']:,}")
     table.add_column("MACs", justify="right", footer=f"{t['macs']:,}")
+    rf, warn = _rf_texts(model, depth)
+    table.add_column("RF", justify="right")
     for r in rows(model, depth):
-        table.add_row(r.id, r.op, fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}")
+        table.add_row(r.id, r.op, fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}", rf.get(r.id, ""))
+    if warn:
+        table.caption = (f"RF: {len({nid for nid, _ in warn})} misaligned merge(s), e.g. {warn[0][1]} "
+                         f"— see `archviz rf`")
     return table
+
+
+def _rf_texts(model, depth=None):
+    """({row id: receptive field per axis, e.g. '7×7', '188–204×188–204', 'global'}, warnings);
+    a group shows its last layer's.  Never fails the summary."""
+    try:
+        from archviz.passes import rf as RF
+        RF.ensure(model.graph)
+        out = {}
+        for l in model.layers:
+            out[l.id if depth is None else ".".join(l.id.split(".")[:max(depth, 1)])] = RF.short(l.node)
+        return out, RF.warnings(model.graph)
+    except Exception:
+        return {}, []
 
 
 def totals_table(model):

@@ -28,6 +28,11 @@ class _Act(SameShape, NoParams, NoMacs, Op):
         from archviz.backends.torch.modules import make
         return make(getattr(nn, self.torch_module), **{k: a[k] for k in self.attrs})
 
+    def receptive_field(self, a, ins, outs):
+        """Element-wise: each output element reads the same element of the input."""
+        from archviz.ops import rfmaps as R
+        return [R.pointwise(ins[0])]
+
 
 def _act(name, torch_module, doc, attrs=None):
     cls = type(torch_module, (_Act,), {"name": name, "doc": doc, "attrs": attrs or {},
@@ -60,6 +65,12 @@ class Softmax(_Act):
         if not -len(ins[0]) <= a.dim < len(ins[0]):
             raise OpError(f"dim={a.dim} is out of range for a {len(ins[0])}-D input", attr="dim")
         return tuple(ins[0])
+
+    def receptive_field(self, a, ins, outs):
+        """Every element reads the whole `dim` (the normalising sum); the other dims pass through."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        return [R.along(x, {a.dim % len(x): R.All(x[a.dim])})]
 
 
 @register_op

@@ -67,6 +67,17 @@ class _AttnBase(Op):
     def count_macs(self, a, ins, outs):
         return sum(v for *_, v in self.mac_parts(a, ins))
 
+    def receptive_field(self, a, ins, outs):
+        """Output (and weight) row t reads query t and every key and value: global over the
+        keys' sequence (no masks are modelled); self-attention with one input is global."""
+        from archviz.ops import rfmaps as R
+        if len(ins) == 1:
+            return ["global"]
+        q = ins[0]
+        qd = R.along(q, {len(q) - 1: R.All(q[-1])})
+        kv = ["global"] * (len(ins) - 1)
+        return {p: [qd] + (kv if p == "out" else ["global"] + [None] * (len(ins) - 2)) for p in outs}
+
 
 @register_op
 class Attention(_AttnBase):

@@ -99,6 +99,16 @@ class _Conv(_ConvBase):
         return make(cls, ins[0][1], a.out, kernel_size=tuple(a.kernel), stride=tuple(a.stride), padding=pad,
                     dilation=tuple(a.dilation), groups=a.groups, bias=a.bias)
 
+    def receptive_field(self, a, ins, outs):
+        """Window(k, s, p_left, d) per spatial axis: output o reads [o·s − p, o·s − p + d·(k − 1)]
+        (padding='same': p_left = ⌊d·(k − 1)/2⌋, as torch); each output channel reads the
+        channels of its group."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        maps = [R.Window(k, s, left, d) for k, s, (_, left), d in zip(a.kernel, a.stride, self._pads(a), a.dilation)]
+        ch = R.Groups(x[1], a.out, a.groups) if a.groups > 1 else R.All(x[1])
+        return [R.spatial(x, maps, ch)]
+
 
 
 _CONV_DOC = ("out: output channels; kernel, stride, dilation: int or per-axis list; padding: int, "
@@ -224,4 +234,13 @@ class ConvTranspose2d(_ConvBase):
         return make(nn.ConvTranspose2d, ins[0][1], a.out, kernel_size=tuple(a.kernel), stride=tuple(a.stride),
                     padding=tuple(a.padding), output_padding=tuple(a.output_padding), groups=a.groups,
                     bias=a.bias, dilation=tuple(a.dilation))
+
+    def receptive_field(self, a, ins, outs):
+        """Transposed(k, s, p, d) per axis: output o reads ⌈(o + p − d(k − 1))/s⌉ ≤ i ≤ ⌊(o + p)/s⌋
+        — the field depends on the output position (output_padding only adds positions)."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        maps = [R.Transposed(k, s, p, d) for k, s, p, d in zip(a.kernel, a.stride, a.padding, a.dilation)]
+        ch = R.Groups(x[1], a.out, a.groups) if a.groups > 1 else R.All(x[1])
+        return [R.spatial(x, maps, ch)]
 

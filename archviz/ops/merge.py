@@ -35,6 +35,12 @@ class _Broadcast(NoParams, NoMacs, Op):
         o = outs["out"]
         return [Line("output shape", "broadcast of the inputs", " ⊕ ".join(map(fmt_shape, ins)) + f" → {fmt_shape(o)}", o)]
 
+    def receptive_field(self, a, ins, outs):
+        """Element-wise with broadcasting: a size-1 dim broadcast over the output reads index 0.
+        Several inputs: the hull of their fields (the pass warns when centres differ)."""
+        from archviz.ops import rfmaps as R
+        return [R.broadcast(s, outs["out"]) for s in ins]
+
 
 @register_op
 class Add(_Broadcast):
@@ -93,4 +99,16 @@ class Concat(NoParams, NoMacs, Op):
     def to_torch(self, a, ins, outs):
         from archviz.backends.torch.modules import Concat, make
         return make(Concat, a.axis)
+
+    def receptive_field(self, a, ins, outs):
+        """Input k fills the output's [offset_k, offset_k + size_k) along `axis`; other dims pass
+        through."""
+        from archviz.ops import rfmaps as R
+        o = outs["out"]
+        ax = a.axis % len(o)
+        out, off = [], 0
+        for s in ins:
+            out.append(R.along(s, {ax: R.Segment(off, s[ax], o[ax])}))
+            off += s[ax]
+        return out
 

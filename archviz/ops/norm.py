@@ -49,6 +49,11 @@ class _BatchNorm(SameShape, NoMacs, Op):
         return make(cls, ins[0][1], eps=a.eps, momentum=a.momentum, affine=a.affine,
                     track_running_stats=a.track_running_stats)
 
+    def receptive_field(self, a, ins, outs):
+        """Pointwise at inference (in training its batch statistics couple every element)."""
+        from archviz.ops import rfmaps as R
+        return [R.pointwise(ins[0])]
+
 
 
 @register_op
@@ -104,6 +109,12 @@ class LayerNorm(SameShape, NoMacs, Op):
         return make(nn.LayerNorm, tuple(ins[0][-a.dims:]), eps=a.eps, elementwise_affine=a.elementwise_affine,
                     bias=a.bias)
 
+    def receptive_field(self, a, ins, outs):
+        """Every element reads the whole normalised trailing `dims` axes (mean and variance)."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        return [R.along(x, {len(x) - i: R.All(x[-i]) for i in range(1, a.dims + 1)})]
+
 
 
 @register_op
@@ -137,4 +148,12 @@ class LRN(SameShape, NoParams, NoMacs, Op):
         from torch import nn
         from archviz.backends.torch.modules import make
         return make(nn.LocalResponseNorm, a.size, alpha=a.alpha * a.size, beta=a.beta, k=a.k)
+
+    def receptive_field(self, a, ins, outs):
+        """Channel c reads channels [c − ⌊n/2⌋, c + ⌊(n − 1)/2⌋] (torch pads n//2 before); pointwise
+        in space."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        return [R.Deps([(0, R.IDENTITY), (1, R.Window(a.size, 1, a.size // 2))]
+                       + [(i, R.IDENTITY) for i in range(2, len(x))])]
 

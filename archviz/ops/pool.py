@@ -47,6 +47,13 @@ class _Pool(NoParams, NoMacs, Op):
         lines.append(Line("output shape", "(N, C, H_out, W_out)", fmt_shape(o), o))
         return lines
 
+    def receptive_field(self, a, ins, outs):
+        """Window(k, s, p, d) per spatial axis, per channel (a ceil_mode window that overhangs
+        the input reads what is there)."""
+        from archviz.ops import rfmaps as R
+        k, s, p, d = self._geom(a)
+        return [[R.Window(kk, ss, pp, dd) for kk, ss, pp, dd in zip(k, s, p, d)]]
+
 
 _POOL_ATTRS = {
     "kernel": Attr("pos_int2", doc="window size"),
@@ -138,6 +145,13 @@ class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
         from archviz.backends.torch.modules import make
         return make(nn.AdaptiveAvgPool2d, tuple(a.size))
 
+    def receptive_field(self, a, ins, outs):
+        """Bin o reads [⌊o·in/out⌋, ⌈(o + 1)·in/out⌉ − 1]: a plain window when out divides in,
+        else position-dependent (periodic with ratio in/out)."""
+        from archviz.ops import rfmaps as R
+        x, o = ins[0], outs["out"]
+        return [[R.Window(n // m, n // m) if n % m == 0 else R.AdaptiveWindow(n, m) for n, m in zip(x[2:], o[2:])]]
+
 
 
 @register_op
@@ -170,4 +184,9 @@ class GlobalAvgPool(NoParams, NoMacs, Op):
         if len(ins[0]) == 5:
             return make(nn.AdaptiveAvgPool3d, 1)
         return make(nn.AdaptiveAvgPool2d, 1)
+
+    def receptive_field(self, a, ins, outs):
+        """Global: every output reads every spatial position of its channel."""
+        from archviz.ops import rfmaps as R
+        return [[R.All(n) for n in ins[0][2:]]]
 

@@ -90,6 +90,11 @@ class Embedding(NoMacs, Op):
         from archviz.backends.torch.modules import make
         return make(nn.Embedding, a.num, a.dim, padding_idx=a.padding_idx)
 
+    def receptive_field(self, a, ins, outs):
+        """A lookup per token: each output vector reads its own token."""
+        from archviz.ops import rfmaps as R
+        return [R.pointwise(ins[0])]
+
 
 # -- whole-sequence recurrences ----------------------------------------------------------
 class _Recurrent(Op):
@@ -250,6 +255,19 @@ class _Recurrent(Op):
         from archviz.backends.torch.modules import make
         return make(getattr(S, self.torch_class), ins[0][-1], a.out, **self._torch_kwargs(a))
 
+    def receptive_field(self, a, ins, outs):
+        """`out` at step t reads steps 0..t (unidirectional: a causal prefix) or every step
+        (bidirectional), all features; the final states `h`/`c` read every step; an initial
+        state is read whole."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        rest = ["global"] * (len(ins) - 1)
+        if len(x) != 3:
+            return {p: ["global"] + rest for p in outs}
+        t = R.All(x[1]) if a.bidirectional else R.Prefix(x[1])
+        seq = R.Deps([(0, R.IDENTITY), (None, t) if t.const else (1, t), (None, R.All(x[2]))])
+        return {p: ([seq] if p == "out" else ["global"]) + rest for p in outs}
+
 
 _SEQ_ATTRS = {
     "out": Attr("pos_int", doc="hidden size h (torch: hidden_size)"),
@@ -392,6 +410,10 @@ class _Cell(Op):
 
     def explain_shape(self, a, ins, outs):
         return [Line(f"output '{p}'", "(N, out)", fmt_shape(s), s) for p, s in outs.items()]
+
+    def receptive_field(self, a, ins, outs):
+        """One step: every output unit reads all of x and of the state."""
+        return ["global"] * len(ins)
 
 
 _CELL_ATTRS = {"out": Attr("pos_int", doc="hidden size h"),

@@ -61,6 +61,14 @@ class SelectStep(_SeqOp):
         from archviz.backends.torch.seq_modules import SelectStep
         return make(SelectStep, a.index, a.axis)
 
+    def receptive_field(self, a, ins, outs):
+        """Reads the one index along `axis` (which disappears); the other axes pass through."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        ax = _axis(a.axis, x)
+        return [R.Deps([(i if i < ax else i - 1, R.IDENTITY) if i != ax else (None, R.Const(a.index % x[ax]))
+                        for i in range(len(x))])]
+
 
 @register_op
 class LastStep(_SeqOp):
@@ -87,6 +95,13 @@ class LastStep(_SeqOp):
         from archviz.backends.torch.seq_modules import SelectStep
         return make(SelectStep, -1, 1)
 
+    def receptive_field(self, a, ins, outs):
+        """Reads step T − 1 (the time axis disappears)."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        return [R.Deps([(i if i < 1 else i - 1, R.IDENTITY) if i != 1 else (None, R.Const(x[1] - 1))
+                        for i in range(len(x))])]
+
 
 @register_op
 class Reverse(_SeqOp):
@@ -109,3 +124,10 @@ class Reverse(_SeqOp):
         from archviz.backends.torch.modules import make
         from archviz.backends.torch.seq_modules import Reverse
         return make(Reverse, a.axis)
+
+    def receptive_field(self, a, ins, outs):
+        """Position o reads n − 1 − o along `axis`."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        ax = _axis(a.axis, x)
+        return [R.along(x, {ax: R.Flip(x[ax])})]

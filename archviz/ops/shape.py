@@ -59,6 +59,18 @@ class Flatten(NoParams, NoMacs, Op):
         from archviz.backends.torch.modules import make
         return make(nn.Flatten, a.start_dim, a.end_dim)
 
+    def receptive_field(self, a, ins, outs):
+        """Flat index f of the merged axes reads the one position it came from (unravelled)."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        r = len(x)
+        s, e = a.start_dim % r, a.end_dim % r
+        if s == e:
+            return [R.pointwise(x)]
+        dims = ([(i, R.IDENTITY) for i in range(s)] + [(s, R.Unravel(x[s:e + 1], i - s)) for i in range(s, e + 1)]
+                + [(i - (e - s), R.IDENTITY) for i in range(e + 1, r)])
+        return [R.Deps(dims)]
+
 
 
 @register_op
@@ -103,6 +115,13 @@ class Linear(Op):
         from torch import nn
         from archviz.backends.torch.modules import make
         return make(nn.Linear, ins[0][-1], a.out, bias=a.bias)
+
+    def receptive_field(self, a, ins, outs):
+        """Every output feature reads every input feature (the last axis); other axes pass
+        through — after flatten that makes the field global."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        return [R.along(x, {len(x) - 1: R.All(x[-1])})]
 
 
 
@@ -153,6 +172,18 @@ class Pad(NoParams, NoMacs, Op):
         from archviz.backends.torch.modules import Pad, make
         return make(Pad, tuple(a.pads), a.mode, float(a.value))
 
+    def receptive_field(self, a, ins, outs):
+        """Constant padding: Window(1, 1, left) on each padded axis (a negative pad crops).
+        Reflect/replicate: the same in theory (the field reaches into the padding); exactly, a
+        padded position reads the reflected / clamped index."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        ch = {}
+        for i in range(len(a.pads) // 2):
+            ax, left = len(x) - 1 - i, a.pads[2 * i]
+            ch[ax] = R.Window(1, 1, left) if a.mode == "constant" else R.Reflect(x[ax], left, a.mode)
+        return [R.along(x, ch)]
+
 
 
 @register_op
@@ -189,6 +220,12 @@ class CenterCrop(NoParams, NoMacs, Op):
     def to_torch(self, a, ins, outs):
         from archviz.backends.torch.modules import CenterCrop, make
         return make(CenterCrop)
+
+    def receptive_field(self, a, ins, outs):
+        """A crop of c leading positions is Window(1, 1, −c); the reference input gives only its
+        size (no dependence on its values)."""
+        from archviz.ops import rfmaps as R
+        return [[R.Window(1, 1, -c) for c in self.offsets(ins)], None]
 
 
 
@@ -236,4 +273,18 @@ class Upsample(NoParams, NoMacs, Op):
         if a.size is not None:
             return make(nn.Upsample, size=tuple(a.size), **kw)
         return make(nn.Upsample, scale_factor=tuple(float(s) for s in a.scale), **kw)
+
+    def receptive_field(self, a, ins, outs):
+        """Nearest: o reads ⌊o·in/out⌋; bilinear: the two neighbours of torch's source index —
+        position-dependent (see archviz.ops.rfmaps.Nearest / Bilinear)."""
+        from archviz.ops import rfmaps as R
+        x, o = ins[0], outs["out"]
+        sc = a.scale if a.size is None else (None,) * (len(x) - 2)
+        if a.mode == "nearest":
+            maps = [R.Nearest(n, m, s) for n, m, s in zip(x[2:], o[2:], sc)]
+        elif a.mode == "bilinear":
+            maps = [R.Bilinear(n, m, a.align_corners, s) for n, m, s in zip(x[2:], o[2:], sc)]
+        else:
+            raise NotImplementedError(f"no receptive-field rule for mode '{a.mode}'")
+        return [maps]
 

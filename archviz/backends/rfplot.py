@@ -1,0 +1,272 @@
+"""`archviz rf --plot`: the input grid with the region one output position sees and, nested
+inside it, the regions of the layers before it — the exam's receptive-field grid, made
+real.  Pure Python: SVG as text, PNG through zlib + struct (no matplotlib, no Pillow).
+
+Each region is exact (torch's index arithmetic, clipped to the input, :func:`field_of`):
+for the chosen node at the chosen position, then for every earlier layer along the path
+with the largest field, the region of that layer's position at the centre of what the
+later layer reads.  The theoretical field (which may reach into the padding) of the chosen
+position is drawn dashed.  Two spatial axes: nested rectangles on the H × W grid; one axis
+(L or T): one interval bar per layer under a row of cells.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+from archviz.ir import meta as M
+from archviz.passes import rf as RF
+
+PALETTE = [(214, 39, 40), (255, 127, 14), (188, 189, 34), (44, 160, 44), (23, 190, 207),
+           (31, 119, 180), (148, 103, 189), (227, 119, 194), (140, 86, 75), (127, 127, 127)]
+LEGEND_W = 360
+
+
+@dataclass
+class Region:
+    label: str
+    exact: list        # per axis (lo, hi) on the input, clipped
+    theory: list       # per axis (lo, hi), unclipped
+    color: tuple = (0, 0, 0)
+
+
+def _port_of(g, nid):
+    rec = g.nodes[nid].meta[M.RF]
+    return "out" if "out" in rec.fields else next(iter(rec.fields))
+
+
+def spine(g, node_id: str) -> list[tuple[str, str]]:
+    """(node, port) from ``node_id`` back to the primary input, each time through the input
+    whose field is largest (the main path)."""
+    ctx = RF.ensure(g)
+    out = [(node_id, _port_of(g, node_id))]
+    seen = {node_id}
+    cur = g.nodes[node_id]
+    while cur.op != "input":
+        best, best_size = None, -1
+        for ref in cur.inputs:
+            f = g.nodes[ref.node].meta[M.RF].fields.get(ref.port)
+            if f is None or any(x.kind in ("unavailable", "global") for x in f):
+                continue
+            size = sum(RF.summarize(x, ax)["size_max"] or 0 for x, ax in zip(f, ctx.axes))
+            if size > best_size:
+                best, best_size = ref, size
+        if best is None or best.node in seen:
+            break
+        seen.add(best.node)
+        out.append((best.node, best.port))
+        cur = g.nodes[best.node]
+    return out
+
+
+def regions(model, node_id: str, position=None) -> tuple[list, list[Region]]:
+    """(axes, regions outermost first) for the plot; consecutive equal regions merge."""
+    g = model.graph
+    ctx = RF.ensure(g)
+    if not ctx.axes:
+        raise ValueError(ctx.note)
+    boxes = RF.backward_boxes(g, node_id, position, clip=True)
+    regs: list[Region] = []
+    for i, (nid, port) in enumerate(spine(g, node_id)):
+        fields = g.nodes[nid].meta[M.RF].fields[port]
+        if i == 0:
+            pos = position
+        else:
+            box = boxes.get((nid, port))
+            if box is None:
+                break
+            pos = [(box[f.dim][0] + box[f.dim][1]) // 2 if f.dim is not None and f.kind != "fixed" else 0
+                   for f in fields]
+        exact = RF.field_of(g, nid, pos, port=port, clip=True)
+        if any(e is None for e in exact):
+            continue
+        theory = RF.field_of(g, nid, pos, port=port, clip=False)
+        label = nid if port == "out" else f"{nid}.{port}"
+        if regs and regs[-1].exact == exact:      # same region as the layer after it (element-wise...)
+            if len(regs[-1].label.split(", ")) < 3:
+                regs[-1].label += f", {label}"
+            elif not regs[-1].label.endswith("…"):
+                regs[-1].label += ", …"
+            continue
+        regs.append(Region(label, exact, theory))
+    for k, r in enumerate(regs):
+        r.color = PALETTE[k % len(PALETTE)]
+    if len(regs) > 1 and all(hi == lo for lo, hi in regs[-1].exact):
+        regs[-1].color = (0, 0, 0)        # the one input position at the centre
+    return ctx.axes, regs
+
+
+def _title(model, node_id, position, axes):
+    pos = "" if position is None else " at (" + ", ".join(map(str, position)) + ")"
+    dims = " × ".join(str(a.size) for a in axes)
+    return f"{model.name}: receptive field of '{node_id}'{pos} on input '{RF.ensure(model.graph).input}' ({dims})"
+
+
+def _legend(regs, axes):
+    lines = []
+    for r in regs:
+        ex = " × ".join(f"{hi - lo + 1}" for lo, hi in r.exact)
+        th = " × ".join(f"{hi - lo + 1}" for lo, hi in r.theory)
+        span = ", ".join(f"{a.name} {lo}..{hi}" for a, (lo, hi) in zip(axes, r.exact))
+        lines.append(f"{r.label}: {ex}" + (f" (theory {th})" if th != ex else "") + f" — {span}")
+    return lines
+
+
+# -- geometry shared by SVG and PNG -----------------------------------------------------------
+class _Layout:
+    def __init__(self, axes, regs):
+        self.two_d = len(axes) >= 2
+        if self.two_d:
+            self.ah, self.aw = axes[-2], axes[-1]
+            self.ih, self.iw = len(axes) - 2, len(axes) - 1
+            nh, nw = self.ah.size, self.aw.size
+        else:
+            self.aw = axes[0]
+            self.iw = 0
+            nh, nw = 1, self.aw.size
+        self.nh, self.nw = nh, nw
+        self.cs = max(1, min(28, 640 // max(nh, nw)))
+        over = 0
+        if regs:
+            t = regs[0].theory
+            sizes = [self.aw.size] + ([self.ah.size] if self.two_d else [])
+            idx = [self.iw] + ([self.ih] if self.two_d else [])
+            for i, n in zip(idx, sizes):
+                over = max(over, -t[i][0], t[i][1] - (n - 1))
+        self.margin = 12 + min(max(over, 0) * self.cs, 80)
+        self.top = 34
+        self.bar_h = max(6, min(self.cs, 16))
+        grid_h = nh * self.cs
+        self.height = self.top + self.margin * 2 + grid_h + (0 if self.two_d else (len(regs) + 1) * (self.bar_h + 4))
+        self.width = self.margin * 2 + nw * self.cs + LEGEND_W
+
+    def x(self, i):
+        return self.margin + i * self.cs
+
+    def y(self, i):
+        return self.top + self.margin + i * self.cs
+
+    def rect(self, reg_box):
+        """Pixel rectangle (x0, y0, x1, y1) of a region box (2-D) on the grid."""
+        (h0, h1), (w0, w1) = reg_box[self.ih], reg_box[self.iw]
+        return self.x(w0), self.y(h0), self.x(w1 + 1), self.y(h1 + 1)
+
+    def bar(self, k, reg_box):
+        lo, hi = reg_box[self.iw]
+        y0 = self.y(1) + 6 + k * (self.bar_h + 4)
+        return self.x(lo), y0, self.x(hi + 1), y0 + self.bar_h
+
+
+def _hex(c):
+    return "#%02x%02x%02x" % c
+
+
+def to_svg(model, node_id: str, position=None) -> str:
+    axes, regs = regions(model, node_id, position)
+    L = _Layout(axes, regs)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{L.width}" height="{L.height}" '
+           f'viewBox="0 0 {L.width} {L.height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{L.width}" height="{L.height}" fill="white"/>',
+           f'<text x="8" y="20" font-size="14" font-weight="bold">{escape(_title(model, node_id, position, axes))}</text>']
+    gx0, gy0, gx1, gy1 = L.x(0), L.y(0), L.x(L.nw), L.y(L.nh)
+    out.append(f'<rect x="{gx0}" y="{gy0}" width="{gx1 - gx0}" height="{gy1 - gy0}" fill="#f4f4f4" stroke="#888"/>')
+    if L.cs >= 6:
+        path = "".join(f"M{L.x(i)} {gy0}V{gy1}" for i in range(1, L.nw)) + \
+            "".join(f"M{gx0} {L.y(i)}H{gx1}" for i in range(1, L.nh))
+        out.append(f'<path d="{path}" stroke="#d0d0d0" stroke-width="1" fill="none"/>')
+    for k, r in enumerate(regs):
+        c = _hex(r.color)
+        x0, y0, x1, y1 = L.rect(r.exact) if L.two_d else L.bar(k, r.exact)
+        out.append(f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="{c}" '
+                   f'fill-opacity="0.18" stroke="{c}" stroke-width="2"><title>{escape(r.label)}</title></rect>')
+    if regs and regs[0].theory != regs[0].exact:
+        r = regs[0]
+        x0, y0, x1, y1 = L.rect(r.theory) if L.two_d else L.bar(0, r.theory)
+        x0, x1 = max(x0, 0), min(x1, L.width - LEGEND_W)
+        y0, y1 = max(y0, L.top), min(y1, L.height)
+        out.append(f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="none" '
+                   f'stroke="{_hex(r.color)}" stroke-width="1.5" stroke-dasharray="6 4"/>')
+    lx = L.width - LEGEND_W + 10
+    for k, (r, text) in enumerate(zip(regs, _legend(regs, axes))):
+        y = L.top + L.margin + 6 + 18 * k
+        out.append(f'<rect x="{lx}" y="{y}" width="12" height="12" fill="{_hex(r.color)}" fill-opacity="0.5" '
+                   f'stroke="{_hex(r.color)}"/>')
+        out.append(f'<text x="{lx + 18}" y="{y + 11}">{escape(text)}</text>')
+    if regs and regs[0].theory != regs[0].exact:
+        y = L.top + L.margin + 6 + 18 * len(regs)
+        out.append(f'<text x="{lx}" y="{y + 11}" fill="#555">dashed: theoretical field (reaches into the padding)</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def to_png(model, node_id: str, position=None) -> bytes:
+    axes, regs = regions(model, node_id, position)
+    L = _Layout(axes, regs)
+    w, h = L.width - LEGEND_W + 8, L.height
+    img = bytearray(b"\xff" * (w * h * 3))
+
+    def fill(x0, y0, x1, y1, c, a=1.0):
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+        if x0 >= x1 or y0 >= y1:
+            return
+        # alpha blending per channel through a 256-entry table (bytes.translate, C speed)
+        tabs = [bytes(int(v * (1 - a) + c[ch] * a + 0.5) for v in range(256)) for ch in range(3)]
+        for y in range(y0, y1):
+            i0, i1 = (y * w + x0) * 3, (y * w + x1) * 3
+            for ch in range(3):
+                img[i0 + ch:i1:3] = bytes(img[i0 + ch:i1:3]).translate(tabs[ch])
+
+    def outline(x0, y0, x1, y1, c, t=2, dash=0):
+        for k in range(t):
+            for (ax, ay, bx, by) in ((x0, y0 + k, x1, y0 + k + 1), (x0, y1 - 1 - k, x1, y1 - k),
+                                     (x0 + k, y0, x0 + k + 1, y1), (x1 - 1 - k, y0, x1 - k, y1)):
+                if not dash:
+                    fill(ax, ay, bx, by, c)
+                    continue
+                horiz = by - ay == 1
+                n = (bx - ax) if horiz else (by - ay)
+                for s in range(0, n, 2 * dash):
+                    if horiz:
+                        fill(ax + s, ay, min(bx, ax + s + dash), by, c)
+                    else:
+                        fill(ax, ay + s, bx, min(by, ay + s + dash), c)
+
+    gx0, gy0, gx1, gy1 = L.x(0), L.y(0), L.x(L.nw), L.y(L.nh)
+    fill(gx0, gy0, gx1, gy1, (244, 244, 244))
+    if L.cs >= 6:
+        for i in range(1, L.nw):
+            fill(L.x(i), gy0, L.x(i) + 1, gy1, (208, 208, 208))
+        for i in range(1, L.nh):
+            fill(gx0, L.y(i), gx1, L.y(i) + 1, (208, 208, 208))
+    outline(gx0 - 1, gy0 - 1, gx1 + 1, gy1 + 1, (136, 136, 136), 1)
+    t = 2 if L.cs >= 4 else 1
+    for k, r in enumerate(regs):
+        box = L.rect(r.exact) if L.two_d else L.bar(k, r.exact)
+        fill(*box, r.color, 0.18)
+        outline(*box, r.color, t)
+    if regs and regs[0].theory != regs[0].exact:
+        box = L.rect(regs[0].theory) if L.two_d else L.bar(0, regs[0].theory)
+        outline(*box, regs[0].color, 1, dash=5)
+    return png_bytes(w, h, bytes(img))
+
+
+def png_bytes(w: int, h: int, rgb: bytes) -> bytes:
+    """An 8-bit RGB PNG (RFC 2083): signature, IHDR, one zlib IDAT (filter 0 per row), IEND."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    raw = b"".join(b"\x00" + rgb[y * w * 3:(y + 1) * w * 3] for y in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def write_plot(model, node_id: str, position, path: str) -> None:
+    from archviz.backends.files import write_atomic
+    ext = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    if ext == "svg":
+        write_atomic(path, to_svg(model, node_id, position))
+    elif ext == "png":
+        write_atomic(path, to_png(model, node_id, position))
+    else:
+        raise ValueError(f"unknown plot format '.{ext}': use .svg or .png")

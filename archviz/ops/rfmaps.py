@@ -1,0 +1,565 @@
+"""Receptive-field index maps: the shared formulas every op's ``receptive_field`` rule uses.
+
+A *map* says, for one axis of one op input, which input indices an interval of output
+positions [a, b] reads: ``span(a, b, exact)`` → (lo, hi) (the bounding box), or None when
+those positions read nothing of that input.  Two readings:
+
+* theoretical (``exact=False``): the textbook model — tensors extend past their borders,
+  so padding moves a field but never shrinks it (Araujo et al., "Computing Receptive
+  Fields of Convolutional Neural Networks", Distill 2019).  Periodic maps (``ratio`` set)
+  satisfy span(o + b) = span(o) + a with ratio = a/b, which is what makes one period of
+  positions enough after upsampling (Odena et al., "Deconvolution and Checkerboard
+  Artifacts", Distill 2016).
+* exact (``exact=True``): what PyTorch computes (its index arithmetic, float rounding and
+  clamps included); the caller clips every interval to its tensor.  This is what the
+  gradient of one output position with respect to the input shows.
+
+An op's rule returns, per input: None (the output does not depend on this input's
+values), "global" (every output element reads every element), a list of maps for the
+spatial dims 2.. (dims 0 and 1 pass through), or a :class:`Deps` naming a map for every
+input dim.  Pure Python with exact Fractions; no torch.
+"""
+from __future__ import annotations
+
+import struct
+from fractions import Fraction
+from math import floor, gcd
+
+GLOBAL = "global"
+
+
+def _f32(x: float) -> float:
+    """Round a Python float to float32 (torch's float index arithmetic)."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def _frac(x) -> Fraction:
+    """A number as written (2, 1.5, '3/2') as an exact Fraction (1.5 → 3/2, not the binary float)."""
+    return Fraction(str(x)) if isinstance(x, float) else Fraction(x)
+
+
+def _clamp(a, b, n):
+    a, b = max(a, 0), min(b, n - 1)
+    return (a, b) if a <= b else None
+
+
+class Map:
+    """One axis of one input: output positions → input indices."""
+    ratio: Fraction | None = None    # input positions per output position (periodic maps)
+    const: bool = False              # the span does not depend on the output position
+
+    def span(self, a: int, b: int, exact: bool = False):
+        raise NotImplementedError
+
+    def span_in(self, a: int, b: int, n: int, exact: bool = True):
+        """The span restricted to indices [0, n) that are really read (a dilated window clipped
+        by the border starts at its first tap inside, not at 0)."""
+        s = self.span(a, b, exact)
+        return None if s is None else _clamp(s[0], s[1], n)
+
+    def image(self, ivs, n: int) -> list:
+        """Exactly read indices in [0, n) of the output positions in the union ``ivs`` of
+        intervals, as a union of disjoint intervals (holes kept: a dilated window reads taps,
+        not what lies between them)."""
+        return union(self.span_in(a, b, n) for a, b in ivs)
+
+    @property
+    def is_identity(self) -> bool:
+        return False
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+ENUM_CAP = 1 << 16     # beyond this many index pairs an image is taken as its hull
+
+
+def union(spans) -> list:
+    """Sorted disjoint (lo, hi) intervals covering the given ones (None entries ignored)."""
+    out = []
+    for lo, hi in sorted(x for x in spans if x is not None):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _points(ps) -> list:
+    return union((p, p) for p in ps)
+
+
+def _per_position(m, ivs, n):
+    """Image as the union of each output position's span (for maps whose range images have gaps)."""
+    if sum(b - a + 1 for a, b in ivs) > ENUM_CAP:
+        return union(m.span_in(a, b, n) for a, b in ivs)
+    return union(m.span_in(o, o, n) for a, b in ivs for o in range(a, b + 1))
+
+
+class Window(Map):
+    """Convolution / pooling / crop / pad window: output o reads [o·s − p, o·s − p + d·(k − 1)].
+
+    k' = d·(k − 1) + 1 is the effective (dilated) kernel; ``p`` the left padding (negative:
+    a crop of c leading positions is Window(1, 1, −c)); pointwise is Window(1, 1, 0).
+    """
+
+    def __init__(self, k: int, s: int = 1, p: int = 0, d: int = 1):
+        self.k, self.s, self.p, self.d = int(k), int(s), int(p), int(d)
+        self.ratio = Fraction(self.s)
+
+    @property
+    def k_eff(self) -> int:
+        return self.d * (self.k - 1) + 1
+
+    @property
+    def is_identity(self) -> bool:
+        return self.k == 1 and self.s == 1 and self.p == 0
+
+    def span(self, a, b, exact=False):
+        return a * self.s - self.p, b * self.s - self.p + self.k_eff - 1
+
+    def span_in(self, a, b, n, exact=True):
+        if self.d == 1 and (self.k >= self.s or a == b):    # no holes between or inside windows
+            return Map.span_in(self, a, b, n, exact)
+        k, s, p, d = self.k, self.s, self.p, self.d
+        # the taps o·s − p + m·d (m < k) of the outputs a..b that fall in [0, n): the first and last
+        lo = None
+        for o in range(max(a, -(-(p - d * (k - 1)) // s)), b + 1):
+            base = o * s - p
+            if base > n - 1 or (lo is not None and base >= lo):
+                break
+            m = max(0, -(-(-base) // d))
+            if m < k and base + m * d <= n - 1:
+                lo = base + m * d if lo is None else min(lo, base + m * d)
+        hi = None
+        for o in range(min(b, (n - 1 + p) // s), a - 1, -1):
+            base = o * s - p
+            top = base + d * (k - 1)
+            if top < 0 or (hi is not None and top <= hi):
+                break
+            m = min(k - 1, (n - 1 - base) // d)
+            if m >= 0 and base + m * d >= 0:
+                hi = base + m * d if hi is None else max(hi, base + m * d)
+        return None if lo is None or hi is None or lo > hi else (lo, hi)
+
+    def image(self, ivs, n):
+        if self.d == 1 and self.k >= self.s:                  # windows touch or overlap: no holes
+            return Map.image(self, ivs, n)
+        if sum(b - a + 1 for a, b in ivs) * self.k > ENUM_CAP:
+            return Map.image(self, ivs, n)
+        return _points(i for a, b in ivs for o in range(a, b + 1)
+                       for i in range(o * self.s - self.p, o * self.s - self.p + self.k_eff, self.d) if 0 <= i < n)
+
+    def describe(self):
+        parts = [f"k={self.k}"] + [f"{n}={v}" for n, v, dflt in
+                                   (("s", self.s, 1), ("p", self.p, 0), ("d", self.d, 1)) if v != dflt]
+        return "window(" + ", ".join(parts) + ")"
+
+    def __repr__(self):
+        return f"Window({self.k}, {self.s}, {self.p}, {self.d})"
+
+
+IDENTITY = Window(1)
+
+
+class Transposed(Map):
+    """Transposed convolution (k, s, p, d): output o reads the inputs i with o = i·s − p + m·d
+    for some m in [0, k): ⌈(o + p − d(k − 1)) / s⌉ ≤ i ≤ ⌊(o + p) / s⌋ (torch ConvTranspose
+    docs; Dumoulin & Visin 2016, §4).  With d > 1 only the i with (o + p − i·s) ≡ 0 (mod d)."""
+
+    def __init__(self, k, s=1, p=0, d=1):
+        self.k, self.s, self.p, self.d = int(k), int(s), int(p), int(d)
+        self.ratio = Fraction(1, self.s)
+
+    def _ok(self, i, a, b):
+        # some m in [0, k) with a ≤ i·s − p + m·d ≤ b
+        lo = max(0, -(-(a - i * self.s + self.p) // self.d))
+        hi = min(self.k - 1, (b - i * self.s + self.p) // self.d)
+        return lo <= hi
+
+    def span_in(self, a, b, n, exact=True):
+        return self.span(a, b, exact, n)
+
+    def span(self, a, b, exact=False, n=None):
+        lo = -(-(a + self.p - self.d * (self.k - 1)) // self.s)
+        hi = (b + self.p) // self.s
+        if n is not None:
+            lo, hi = max(lo, 0), min(hi, n - 1)
+        if self.d > 1:   # dilated: skip the i that no tap reaches (rare; a short scan)
+            while lo <= hi and not self._ok(lo, a, b):
+                lo += 1
+            while hi >= lo and not self._ok(hi, a, b):
+                hi -= 1
+        return (lo, hi) if lo <= hi else None
+
+    def image(self, ivs, n):
+        if self.d == 1:
+            return Map.image(self, ivs, n)
+        return _per_position(self, ivs, n)
+
+    def describe(self):
+        return f"transposed(k={self.k}, s={self.s}, p={self.p}" + (f", d={self.d})" if self.d != 1 else ")")
+
+
+class Nearest(Map):
+    """Nearest upsampling (torch 'nearest'): i = ⌊o · scale_in/out⌋.
+
+    Theoretical: ρ = in/out (or 1/scale_factor when given), exact rational.  Exact: torch's
+    ``nearest_idx`` (aten/src/ATen/native/UpSample.h): identity when out = in, o >> 1 when
+    out = 2·in, else min(⌊o · float32(ρ)⌋, in − 1) in float32."""
+
+    def __init__(self, n_in: int, n_out: int, scale=None):
+        self.n_in, self.n_out, self.scale = n_in, n_out, scale
+        if n_out == n_in:
+            self.ratio = Fraction(1)
+        elif n_out == 2 * n_in:
+            self.ratio = Fraction(1, 2)
+        else:
+            self.ratio = 1 / _frac(scale) if scale else Fraction(n_in, n_out)
+        if scale:
+            self._sc = _f32(1.0 / float(scale))
+        else:
+            self._sc = _f32(_f32(float(n_in)) / _f32(float(n_out)))
+
+    def _exact(self, o):
+        if self.n_out == self.n_in:
+            return o
+        if self.n_out == 2 * self.n_in:
+            return o >> 1
+        return min(floor(_f32(_f32(float(o)) * self._sc)), self.n_in - 1)
+
+    def span(self, a, b, exact=False):
+        if exact:
+            return self._exact(a), self._exact(b)
+        return floor(a * self.ratio), floor(b * self.ratio)
+
+    def image(self, ivs, n):
+        return Map.image(self, ivs, n) if self.ratio <= 1 else _per_position(self, ivs, n)
+
+    def describe(self):
+        return f"nearest(×{1 / self.ratio})"
+
+
+class Bilinear(Map):
+    """Bilinear upsampling along one axis.  Source index (torch area_pixel_compute_source_index):
+    src = ρ·(o + ½) − ½ (clamped at 0), or ρ·o with align_corners, ρ = in/out or 1/scale
+    ((in − 1)/(out − 1) with align_corners); it reads i0 = ⌊src⌋ and i1 = i0 + 1 (i1 = i0 at the
+    last index).  A weight that is exactly 0 (src an integer) reads only i0.
+
+    Exact: torch's compute_source_index_and_lambda (UpSample.h) — identity when out = in,
+    ratio in double, ⌊·⌋ of the float32 value, i0 ≤ in − 1.  Theoretical: exact rationals, no
+    clamps (so the map is periodic)."""
+
+    def __init__(self, n_in: int, n_out: int, align_corners: bool = False, scale=None):
+        self.n_in, self.n_out, self.align, self.scale = n_in, n_out, bool(align_corners), scale
+        if n_out == n_in:
+            self.ratio = Fraction(1)
+        elif self.align:
+            self.ratio = Fraction(n_in - 1, n_out - 1) if n_out > 1 else None
+        else:
+            self.ratio = 1 / _frac(scale) if scale else Fraction(n_in, n_out)
+        if self.align:
+            self._r = (float(n_in - 1) / (n_out - 1)) if n_out > 1 else 0.0
+        else:
+            self._r = (1.0 / float(scale)) if scale else float(n_in) / n_out
+        self.const = self.ratio is None
+
+    def _exact(self, o):
+        if self.n_out == self.n_in:
+            return o, o
+        real = self._r * o if self.align else self._r * (o + 0.5) - 0.5
+        if not self.align and real < 0:
+            real = 0.0
+        i0 = min(floor(_f32(real)), self.n_in - 1)
+        lam = min(max(real - i0, 0.0), 1.0)
+        i1 = i0 + 1 if i0 < self.n_in - 1 else i0
+        lo = i0 if 1.0 - lam != 0 else i1
+        hi = i1 if lam != 0 else i0
+        return lo, hi
+
+    def _theory(self, o):
+        if self.n_out == self.n_in:
+            return o, o
+        if self.ratio is None:
+            return 0, 0
+        real = self.ratio * o if self.align else self.ratio * (o + Fraction(1, 2)) - Fraction(1, 2)
+        i0 = floor(real)
+        return i0, i0 + (0 if real == i0 else 1)
+
+    def span(self, a, b, exact=False):
+        f = self._exact if exact else self._theory
+        return f(a)[0], f(b)[1]
+
+    def image(self, ivs, n):
+        if self.ratio is not None and self.ratio <= 1:
+            return Map.image(self, ivs, n)
+        return _per_position(self, ivs, n)
+
+    def describe(self):
+        return f"bilinear(×{1 / self.ratio}" + (", align_corners)" if self.align else ")") \
+            if self.ratio else "bilinear"
+
+
+class AdaptiveWindow(Map):
+    """Adaptive pooling bin o: [⌊o·in/out⌋, ⌈(o + 1)·in/out⌉ − 1] (torch AdaptiveAvgPool2d,
+    aten AdaptivePooling.h start_index / end_index).  Periodic with ratio in/out."""
+
+    def __init__(self, n_in: int, n_out: int):
+        self.n_in, self.n_out = n_in, n_out
+        self.ratio = Fraction(n_in, n_out)
+
+    def span(self, a, b, exact=False):
+        return (a * self.n_in) // self.n_out, -(-((b + 1) * self.n_in) // self.n_out) - 1
+
+    def describe(self):
+        return f"adaptive({self.n_in}→{self.n_out})"
+
+
+class Reflect(Map):
+    """Reflect / replicate padding of ``left`` positions (torch F.pad modes).  Theoretical:
+    like zero padding, Window(1, 1, left) (the field reaches into the padding).  Exact: the
+    padded position reads the reflected (or clamped) index."""
+
+    def __init__(self, n_in: int, left: int, mode: str = "reflect"):
+        self.n_in, self.left, self.mode = n_in, left, mode
+        self.ratio = Fraction(1)
+
+    def _f(self, o):
+        i = o - self.left
+        n = self.n_in
+        if self.mode == "replicate":
+            return min(max(i, 0), n - 1)
+        if i < 0:
+            return -i
+        if i >= n:
+            return 2 * (n - 1) - i
+        return i
+
+    def span(self, a, b, exact=False):
+        if not exact:
+            return a - self.left, b - self.left
+        pts = [a, b] + [o for o in (self.left, self.left + self.n_in - 1) if a < o < b]
+        vals = [self._f(o) for o in pts]
+        return min(vals), max(vals)
+
+    def describe(self):
+        return f"{self.mode}-pad({self.left})"
+
+
+class _Irregular(Map):
+    """A map with no periodic extension: output positions outside [0, n_out) read nothing."""
+    n_out: int = 0
+
+    def span(self, a, b, exact=False):
+        c = _clamp(a, b, self.n_out)
+        return None if c is None else self._span(*c)
+
+    def _span(self, a, b):
+        raise NotImplementedError
+
+
+class Flip(_Irregular):
+    """Reverse along the axis: o reads n − 1 − o."""
+
+    def __init__(self, n: int):
+        self.n_out = n
+
+    def _span(self, a, b):
+        return self.n_out - 1 - b, self.n_out - 1 - a
+
+    def describe(self):
+        return "reverse"
+
+
+class Prefix(_Irregular):
+    """Causal recurrence (unidirectional RNN/LSTM/GRU): step t reads steps 0..t."""
+
+    def __init__(self, n: int):
+        self.n_out = n
+
+    def _span(self, a, b):
+        return 0, b
+
+    def describe(self):
+        return "causal prefix 0..t"
+
+
+class Suffix(_Irregular):
+    """Anti-causal recurrence: step t reads steps t..n − 1."""
+
+    def __init__(self, n: int):
+        self.n_out = n
+
+    def _span(self, a, b):
+        return a, self.n_out - 1
+
+    def describe(self):
+        return "suffix t..T−1"
+
+
+class Segment(_Irregular):
+    """Concatenation along the axis: output [off, off + n) is this input's [0, n)."""
+
+    def __init__(self, off: int, n: int, n_out: int):
+        self.off, self.n, self.n_out = off, n, n_out
+
+    def _span(self, a, b):
+        a, b = max(a, self.off), min(b, self.off + self.n - 1)
+        return (a - self.off, b - self.off) if a <= b else None
+
+    def describe(self):
+        return f"segment [{self.off}, {self.off + self.n})"
+
+
+class Groups(_Irregular):
+    """Channel groups of a convolution: output channel c reads the input channels of its group."""
+
+    def __init__(self, c_in: int, c_out: int, groups: int):
+        self.c_in, self.n_out, self.g = c_in, c_out, groups
+
+    def _span(self, a, b):
+        gi, go = self.c_in // self.g, self.n_out // self.g
+        return (a // go) * gi, (b // go + 1) * gi - 1
+
+
+class Unravel(_Irregular):
+    """Flatten: input dim ``i`` of the merged dims ``sizes`` seen from a flat index interval
+    (the bounding box of the digits)."""
+
+    def __init__(self, sizes, i: int):
+        self.sizes, self.i = tuple(sizes), i
+        n = 1
+        for s in self.sizes:
+            n *= s
+        self.n_out = n
+        inner = 1
+        for s in self.sizes[i + 1:]:
+            inner *= s
+        self.inner = inner
+
+    def _span(self, a, b):
+        m, n = self.inner, self.sizes[self.i]
+        qa, qb = a // m, b // m
+        if qb - qa >= n or qa // n != qb // n:
+            return 0, n - 1
+        return qa % n, qb % n
+
+    def image(self, ivs, n):
+        return _per_position(self, ivs, n)
+
+    def describe(self):
+        return "flatten"
+
+
+class Const(Map):
+    """Every output position reads index c (a selected step; a broadcast size-1 dim)."""
+    const = True
+
+    def __init__(self, c: int):
+        self.c = c
+
+    def span(self, a, b, exact=False):
+        return self.c, self.c
+
+    def describe(self):
+        return f"index {self.c}"
+
+
+class All(Map):
+    """Every output element reads the whole dim (global pooling, a linear layer's features,
+    attention over keys, a bidirectional recurrence over time)."""
+    const = True
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def span(self, a, b, exact=False):
+        return 0, self.n - 1
+
+    def describe(self):
+        return "all"
+
+
+# -- per-input dependencies ---------------------------------------------------------
+class Deps:
+    """One input's dependence: for each input dim, (output dim or None, Map)."""
+
+    def __init__(self, dims):
+        self.dims = tuple(dims)
+
+    def __repr__(self):
+        return f"Deps({list(self.dims)})"
+
+
+def pointwise(shape) -> Deps:
+    """Element-wise: every dim passes through."""
+    return Deps([(i, IDENTITY) for i in range(len(shape))])
+
+
+def spatial(shape, maps, channels: Map | None = None) -> Deps:
+    """Channel-first (N, C, *spatial): ``maps`` for dims 2..; batch passes through; channels
+    pass through, or ``channels`` (e.g. All(C) when the op mixes channels)."""
+    maps = list(maps)
+    if len(maps) != len(shape) - 2:
+        raise ValueError(f"{len(maps)} spatial maps for a {len(shape)}-D input")
+    ch = (1, IDENTITY) if channels is None else (None if channels.const else 1, channels)
+    return Deps([(0, IDENTITY), ch] + [(None if m.const else 2 + i, m) for i, m in enumerate(maps)])
+
+
+def along(shape, changes: dict) -> Deps:
+    """Every dim passes through except those in ``changes``: dim → Map (same output dim)."""
+    r = len(shape)
+    dims = []
+    for i in range(r):
+        m = changes.get(i, changes.get(i - r, IDENTITY))
+        dims.append((None if m.const else i, m))
+    return Deps(dims)
+
+
+def everything(shape) -> Deps:
+    """Every output element reads every element of the input."""
+    return Deps([(None, All(n)) for n in shape])
+
+
+def broadcast(shape, out_shape) -> Deps:
+    """numpy/torch broadcasting: trailing dims align; a size-1 dim broadcast reads index 0."""
+    off = len(out_shape) - len(shape)
+    dims = []
+    for i, n in enumerate(shape):
+        if n == 1 and out_shape[off + i] != 1:
+            dims.append((off + i, Const(0)))
+        else:
+            dims.append((off + i, IDENTITY))
+    return Deps(dims)
+
+
+def normalize(value, shape) -> Deps | None:
+    """A rule's per-input answer as Deps (None stays None: no dependence)."""
+    if value is None or isinstance(value, Deps):
+        return value
+    if value == GLOBAL:
+        return everything(shape)
+    if isinstance(value, (list, tuple)):
+        return spatial(shape, value)
+    raise TypeError(f"a receptive_field rule returned {value!r}; expected None, 'global', "
+                    f"a list of maps or Deps")
+
+
+# -- one-axis composition, shared by the pass and `explain` ---------------------------------
+def periodic_compose(P: int, J: int, ratio: Fraction) -> tuple[int, int]:
+    """Period and shift after a periodic map of ratio a/b, given the input's field repeats
+    every P positions shifted by J: field(o + P) = field(o) + J.
+
+    The output repeats every P' = b·P / gcd(P, a) positions (the smallest multiple of b whose
+    image, P'·a/b input positions, is a multiple of P), shifted by J' = J·a / gcd(P, a)."""
+    a, b = ratio.numerator, ratio.denominator
+    g = gcd(P, a)
+    return b * P // g, J * a // g
+
+
+def erf_variance_step(j_in: int, m: Window) -> int:
+    """12 × the effective-RF variance one window adds (uniform weights): j_{l−1}² · d² · (k² − 1)
+    (Luo et al., NeurIPS 2016: σ² = Σ_l j_{l−1}² · d_l² · (k_l² − 1) / 12, the variance of a
+    uniform window of k taps spaced d·j apart).  Kept ×12 so the sum stays an exact int."""
+    return j_in * j_in * m.d * m.d * (m.k * m.k - 1)

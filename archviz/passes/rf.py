@@ -1,0 +1,497 @@
+"""The receptive-field pass: for every tensor and every spatial axis of the primary input,
+which input positions one output position sees.
+
+Conventions (DESIGN.md; shared/notes/receptive-fields.md).  Axes are those of the primary
+input: dims 2.. of a channel-first input (N, C, H, W) / (N, C, L), or the time axis (dim 1)
+of a sequence (N, T, F) / token (N, T) input read by sequence ops.  Positions are input
+indices; the field of an output position is an interval [lo, hi] (its bounding box).
+
+Forward, per tensor and axis, a :class:`Field`:
+
+``periodic``  field(o) = (lo[o mod P], hi[o mod P]) + J·⌊o / P⌋.  P = 1 is the affine
+              recurrence r, j, start (Distill 2019): j_out = j·s, r_out = r + (k' − 1)·j,
+              start_out = start − p·j — O(1) per layer, so long chains stay fast.  After a
+              transposed convolution or an upsampling the field depends on the position;
+              it repeats every P positions (P from :func:`rfmaps.periodic_compose`), so one
+              period gives the exact minimum and maximum size.
+``table``     one (lo, hi) per position (after a reversal, a causal recurrence, a concat
+              along the axis...): no extension past the tensor's ends.
+``flat``      after flatten: element f sees the field of the input position it came from.
+``fixed``     the axis is no longer a dim (a selected time step): one field for every element.
+``global``    every element sees the whole axis.
+``unavailable`` with the reason (an op without a rule): never a made-up number.
+
+These are the *theoretical* fields (padding moves a field, never shrinks it).  The exact
+set of input positions torch reads — clipped to every tensor, following torch's index
+arithmetic — comes from :func:`field_of` (backward interval propagation), which equals
+the bounding box of the input gradient of one output position.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dc_field
+from fractions import Fraction
+from math import gcd
+
+from archviz.ir import meta as M
+from archviz.ops import registry
+from archviz.ops import rfmaps as R
+from archviz.ops.base import Op
+
+PERIOD_CAP = 4096          # beyond this many phases a field is tabulated instead
+TABLE_CAP = 1 << 17        # positions per tabulated axis
+SEQ_FAMILIES = {"recurrent", "attention", "sequence"}
+SEQ_OPS = {"linear", "layernorm", "embedding"}
+_NAMES = {1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}
+
+
+@dataclass
+class Axis:
+    name: str
+    dim: int     # dim in the primary input
+    size: int    # its length
+
+
+@dataclass
+class Context:
+    input: str | None            # the primary input's name (and node id)
+    axes: list
+    layout: str = ""             # "channels-first" or "sequence"
+    note: str = ""               # why there are no axes
+
+
+class Field:
+    """The receptive field of one axis of one tensor (see the module docstring)."""
+    __slots__ = ("kind", "dim", "n", "P", "J", "lo", "hi", "src", "map", "reason", "var12", "_summary")
+
+    def __init__(self, kind, dim=None, n=0, P=1, J=0, lo=None, hi=None, src=None, map=None,
+                 reason=None, var12=None):
+        self.kind, self.dim, self.n, self.P, self.J = kind, dim, n, P, J
+        # var12: 12 × the effective-RF variance (single-path linear stacks), an exact int
+        self.lo, self.hi, self.src, self.map, self.reason, self.var12 = lo, hi, src, map, reason, var12
+        self._summary = None
+
+    # -- queries (theoretical fields) --------------------------------------------
+    @property
+    def affine(self) -> bool:
+        return self.kind == "periodic" and self.P == 1 and self.lo[0] is not None
+
+    @property
+    def jump(self):
+        return Fraction(self.J, self.P) if self.kind == "periodic" else None
+
+    def at(self, o: int):
+        k = self.kind
+        if k == "periodic":
+            q, t = divmod(o, self.P)
+            lo = self.lo[t]
+            return None if lo is None else (lo + self.J * q, self.hi[t] + self.J * q)
+        if k == "table":
+            if 0 <= o < self.n and self.lo[o] is not None:
+                return self.lo[o], self.hi[o]
+            return None
+        if k == "flat":
+            s = self.map.span(o, o)
+            return None if s is None else self.src.span(*s)
+        if k == "fixed":
+            return self.lo, self.hi
+        return None
+
+    def span(self, a: int, b: int):
+        """Hull of the fields of positions a..b."""
+        k = self.kind
+        if k == "periodic":
+            if self.P == 1:
+                if self.lo[0] is None:
+                    return None
+                return self.lo[0] + self.J * a, self.hi[0] + self.J * b
+            # each phase's field only moves right (J ≥ 0), so its leftmost start lies in the first
+            # period of [a, b] and its rightmost end in the last (fields need not be monotone:
+            # a dilated transposed convolution interleaves them)
+            n = min(b - a + 1, self.P)
+            los = [f[0] for f in map(self.at, range(a, a + n)) if f is not None]
+            his = [f[1] for f in map(self.at, range(b - n + 1, b + 1)) if f is not None]
+            return (min(los), max(his)) if los else None
+        if k == "table":
+            a, b = max(a, 0), min(b, self.n - 1)
+            los = [x for x in self.lo[a:b + 1] if x is not None]
+            if not los:
+                return None
+            return min(los), max(x for x in self.hi[a:b + 1] if x is not None)
+        if k == "flat":
+            s = self.map.span(a, b)
+            return None if s is None else self.src.span(*s)
+        if k == "fixed":
+            return self.lo, self.hi
+        return None
+
+    def positions(self):
+        """The positions whose sizes are reported: one period (periodic), every position."""
+        if self.kind == "periodic":
+            return range(min(self.P, self.n) if self.n else self.P)
+        return range(self.n)
+
+    def __repr__(self):
+        if self.kind == "periodic":
+            return f"Field(periodic dim={self.dim} P={self.P} J={self.J} lo={self.lo} hi={self.hi})"
+        return f"Field({self.kind} dim={self.dim}{' ' + self.reason if self.reason else ''})"
+
+
+def _global():
+    return Field("global")
+
+
+@dataclass
+class NodeRF:
+    """What the pass stores in ``node.meta["rf"]``."""
+    ctx: Context
+    fields: dict = dc_field(default_factory=dict)   # port -> [Field per axis] | None (no dependence)
+    deps: dict = dc_field(default_factory=dict)     # port -> [Deps | None per input]
+    reason: str | None = None                       # why the rule could not be applied
+    warnings: list = dc_field(default_factory=list)
+    contribs: dict = dc_field(default_factory=dict)  # port -> per axis [(input index, Field in, map)]
+
+
+# -- the pass --------------------------------------------------------------------------
+def choose_axes(g, input_name: str | None = None) -> Context:
+    """The primary input and its axes: the first input with spatial axes (N, C, *spatial),
+    or with a time axis (N, T[, F]) when sequence ops read it."""
+    for name, nid in g.inputs.items():
+        if input_name is not None and name != input_name:
+            continue
+        shape = g.nodes[nid].meta[M.SHAPES]["out"]
+        cons = g.consumers(nid)
+        ops = [registry[c.op] for c in cons if c.op in registry]
+        seq = any(o.family in SEQ_FAMILIES or o.name in SEQ_OPS for o in ops)
+        if len(shape) == 2 and any(o.name == "embedding" for o in ops):
+            return Context(name, [Axis("T", 1, shape[1])], "sequence")
+        if len(shape) == 3 and seq:
+            return Context(name, [Axis("T", 1, shape[1])], "sequence")
+        if len(shape) >= 3:
+            names = _NAMES.get(len(shape) - 2) or [f"x{i}" for i in range(len(shape) - 2)]
+            return Context(name, [Axis(nm, 2 + i, shape[2 + i]) for i, nm in enumerate(names)],
+                           "channels-first")
+    if input_name is not None and input_name not in g.inputs:
+        raise KeyError(input_name)
+    return Context(None, [], note="no input has spatial axes (N, C, H, W) or a time axis read by "
+                                  "sequence ops (N, T, F)")
+
+
+def has_rule(op: Op) -> bool:
+    return type(op).receptive_field is not Op.receptive_field
+
+
+def ensure(g, input_name: str | None = None) -> Context:
+    """Run the pass if it has not run on this graph (it is idempotent and cheap)."""
+    for n in g.nodes.values():
+        rec = n.meta.get(M.RF)
+        if rec is None or (input_name is not None and rec.ctx.input != input_name):
+            return rf_pass(g, input_name)
+        return rec.ctx
+    return Context(None, [])
+
+
+def rf_pass(g, input_name: str | None = None) -> Context:
+    """Compute ``node.meta["rf"]`` for every node. Never raises for a missing rule."""
+    ctx = choose_axes(g, input_name)
+    states: dict = {}
+    for node in g.topo_order():
+        rec = NodeRF(ctx)
+        node.meta[M.RF] = rec
+        shapes = node.meta[M.SHAPES]
+        if node.op == "input":
+            for p, s in shapes.items():
+                if ctx.axes and node.id == ctx.input:
+                    rec.fields[p] = [Field("periodic", dim=ax.dim, n=ax.size, P=1, J=1, lo=[0], hi=[0],
+                                           var12=0) for ax in ctx.axes]
+                else:
+                    rec.fields[p] = None
+                states[(node.id, p)] = rec.fields[p]
+            continue
+        ins = [states.get((r.node, r.port)) for r in node.inputs]
+        if not ctx.axes or all(s is None for s in ins):
+            for p in shapes:
+                rec.fields[p] = states[(node.id, p)] = None
+            continue
+        try:
+            _node(rec, node, ins, shapes)
+        except Exception as e:      # a bug here must not break `summary`: report it, go on
+            rec.reason = rec.reason or (f"internal error of the receptive-field pass at '{node.id}': "
+                                        f"{type(e).__name__}: {e}")
+            for p in shapes:
+                rec.fields[p] = [Field("unavailable", reason=rec.reason) for _ in ctx.axes]
+        for p in shapes:
+            states[(node.id, p)] = rec.fields[p]
+    return ctx
+
+
+def _node(rec: NodeRF, node, ins: list, shapes: dict) -> None:
+    ctx = rec.ctx
+    op = registry[node.op]
+    if not has_rule(op):
+        rec.reason = f"op '{node.op}' has no receptive_field rule (node '{node.id}')"
+    else:
+        in_shapes = node.meta[M.IN_SHAPES]
+        try:
+            raw = op.receptive_field(node.attrs, in_shapes, shapes)
+        except Exception as e:
+            rec.reason = f"receptive-field rule of '{node.op}' failed at '{node.id}': {type(e).__name__}: {e}"
+            raw = None
+        for p in ([] if rec.reason else shapes):
+            per = raw[p] if isinstance(raw, dict) else raw
+            if len(per) != len(node.inputs):
+                raise ValueError(f"rule gave {len(per)} answers for {len(node.inputs)} inputs")
+            rec.deps[p] = [R.normalize(v, s) for v, s in zip(per, in_shapes)]
+    for p, out_shape in shapes.items():
+        if rec.reason:
+            rec.fields[p] = [Field("unavailable", reason=rec.reason) for _ in ctx.axes]
+            continue
+        per_axis = []
+        rec.contribs[p] = []
+        for a, ax in enumerate(ctx.axes):
+            contribs = []
+            for i, (ref, st) in enumerate(zip(node.inputs, ins)):
+                d = rec.deps[p][i]
+                if st is None or d is None:
+                    continue
+                f_in = st[a]
+                if f_in.kind in ("unavailable", "global", "fixed"):
+                    c = f_in
+                    m = None
+                else:
+                    od, m = d.dims[f_in.dim]
+                    c = compose(f_in, od, m, out_shape)
+                if c is not None:
+                    contribs.append((i, f_in, m, c))
+            rec.contribs[p].append([(i, f_in, m) for i, f_in, m, _ in contribs])
+            per_axis.append(merge(rec, node, ax, [(i, c) for i, _, _, c in contribs], out_shape))
+        rec.fields[p] = None if all(f is None for f in per_axis) else [
+            f if f is not None else Field("unavailable", reason="no dependence along this axis")
+            for f in per_axis]
+
+
+def compose(f_in: Field, od, m: R.Map, out_shape) -> Field | None:
+    """The field of the output along one axis, reading ``f_in`` through map ``m``."""
+    if m.const:
+        if isinstance(m, R.All):
+            return _global()
+        s = m.span(0, 0)
+        f = f_in.span(*s)
+        return None if f is None else Field("fixed", lo=f[0], hi=f[1])
+    n = out_shape[od]
+    if isinstance(m, R.Unravel):
+        return Field("flat", dim=od, n=n, src=f_in, map=m)
+    if f_in.kind == "flat" and m.is_identity:
+        return Field("flat", dim=od, n=n, src=f_in.src, map=f_in.map)
+    if f_in.kind == "periodic" and m.ratio is not None and m.ratio.numerator > 0:
+        if m.is_identity:
+            return Field("periodic", dim=od, n=n, P=f_in.P, J=f_in.J, lo=f_in.lo, hi=f_in.hi, var12=f_in.var12)
+        if f_in.P == 1 and isinstance(m, R.Window):      # the affine recurrence, O(1)
+            if f_in.lo[0] is None:
+                return None
+            J = f_in.J
+            var = None if f_in.var12 is None else f_in.var12 + R.erf_variance_step(J, m)
+            return Field("periodic", dim=od, n=n, P=1, J=J * m.s, lo=[f_in.lo[0] - m.p * J],
+                         hi=[f_in.hi[0] + (m.k_eff - 1 - m.p) * J], var12=var)
+        P, J = R.periodic_compose(f_in.P, f_in.J, m.ratio)
+        if P <= PERIOD_CAP:
+            lo, hi = [], []
+            for t in range(P):
+                s = m.span(t, t)
+                f = None if s is None else f_in.span(*s)
+                lo.append(None if f is None else f[0])
+                hi.append(None if f is None else f[1])
+            if all(x is None for x in lo):
+                return None
+            var = f_in.var12 if isinstance(m, R.Reflect) and f_in.P == 1 else None
+            return Field("periodic", dim=od, n=n, P=P, J=J, lo=lo, hi=hi, var12=var)
+    return _table(n, od, lambda o: _through(f_in, m, o))
+
+
+def _through(f_in, m, o):
+    s = m.span(o, o)
+    return None if s is None else f_in.span(*s)
+
+
+def _table(n, dim, fn) -> Field | None:
+    if n > TABLE_CAP:
+        return Field("unavailable", reason=f"the axis has {n} positions after a position-dependent op "
+                                           f"(more than {TABLE_CAP} to tabulate)")
+    lo, hi = [], []
+    for o in range(n):
+        f = fn(o)
+        lo.append(None if f is None else f[0])
+        hi.append(None if f is None else f[1])
+    if all(x is None for x in lo):
+        return None
+    return Field("table", dim=dim, n=n, lo=lo, hi=hi)
+
+
+def _lcm(a, b):
+    return a * b // gcd(a, b)
+
+
+def merge(rec: NodeRF, node, ax: Axis, contribs: list, out_shape) -> Field | None:
+    """Hull of the fields reaching an output through several inputs (add, concat, ...)."""
+    if not contribs:
+        return None
+    if len(contribs) == 1:
+        f = contribs[0][1]
+        return f if f.kind != "global" else _global()
+    fs = [c for _, c in contribs]
+    for f in fs:
+        if f.kind == "unavailable":
+            return f
+    if any(f.kind == "global" for f in fs):
+        return _global()
+    if len(fs) == 1:
+        return fs[0]
+    if all(f.kind == "fixed" for f in fs):
+        return Field("fixed", lo=min(f.lo for f in fs), hi=max(f.hi for f in fs))
+    dims = {f.dim for f in fs if f.kind != "fixed"}
+    if len(dims) > 1:
+        return Field("unavailable", reason=f"axis {ax.name} is spread over several dims at '{node.id}'")
+    dim = dims.pop()
+    n = out_shape[dim]
+    names = [str(node.inputs[i]) for i, _ in contribs]
+    if all(f.kind == "periodic" for f in fs) and len({f.jump for f in fs}) == 1:
+        P = 1
+        for f in fs:
+            P = _lcm(P, f.P)
+        if P <= PERIOD_CAP:
+            J = fs[0].J * (P // fs[0].P)
+            lo, hi = [], []
+            for t in range(P):
+                iv = [f.at(t) for f in fs]
+                _warn_centres(rec, node, ax, names, iv, t)
+                iv = [x for x in iv if x is not None]
+                lo.append(min(x[0] for x in iv) if iv else None)
+                hi.append(max(x[1] for x in iv) if iv else None)
+            return Field("periodic", dim=dim, n=n, P=P, J=J, lo=lo, hi=hi)
+
+    def hull(o):
+        iv = [f.at(o) for f in fs]
+        iv = [x for x in iv if x is not None]
+        return (min(x[0] for x in iv), max(x[1] for x in iv)) if iv else None
+    return _table(n, dim, hull)
+
+
+def _warn_centres(rec, node, ax, names, iv, t):
+    if rec.warnings and rec.warnings[-1].startswith(f"{ax.name}:"):
+        return                                   # one warning per axis
+    cs = [(nm, Fraction(x[0] + x[1], 2)) for nm, x in zip(names, iv) if x is not None]
+    if len({c for _, c in cs}) > 1:
+        where = "" if t == 0 else f" at output position {t}"
+        rec.warnings.append(
+            f"{ax.name}: misaligned inputs at '{node.id}' ({node.op}){where}: field centres "
+            + ", ".join(f"'{nm}' {_num(c)}" for nm, c in cs)
+            + f" (offset {_num(max(c for _, c in cs) - min(c for _, c in cs))})")
+
+
+def _num(x):
+    """An exact number as text: 3, −1, 7/2, −1/2 (the minus sign explain uses)."""
+    x = Fraction(x)
+    t = str(abs(x.numerator)) if x.denominator == 1 else f"{abs(x.numerator)}/{x.denominator}"
+    return ("−" if x < 0 else "") + t
+
+
+# -- reporting -------------------------------------------------------------------------------
+def summarize(f: Field | None, ax: Axis) -> dict:
+    """size_min, size_max, jump, start, centre, global of one axis (theoretical field)."""
+    if f is None:
+        return None
+    if f._summary is not None:
+        return f._summary
+    out = {"axis": ax.name, "size_min": None, "size_max": None, "jump": None, "start": None,
+           "centre": None, "global": False, "kind": f.kind}
+    if f.kind == "global":
+        out.update(size_min=ax.size, size_max=ax.size, start=0, centre=Fraction(ax.size - 1, 2), **{"global": True})
+    elif f.kind == "unavailable":
+        out["reason"] = f.reason
+    elif f.kind == "flat":
+        src = summarize(f.src, ax)
+        out.update(size_min=src["size_min"], size_max=src["size_max"])
+        _start(out, f.at(0))
+    else:
+        if f.kind == "fixed":
+            sizes = [f.hi - f.lo + 1]
+        else:
+            sizes = [iv[1] - iv[0] + 1 for iv in (f.at(o) for o in f.positions()) if iv is not None]
+        out.update(size_min=min(sizes), size_max=max(sizes), jump=f.jump)
+        _start(out, f.at(0))
+        if f.var12 is not None and f.affine:
+            out["erf_sigma"] = (f.var12 / 12) ** 0.5
+    f._summary = out
+    return out
+
+
+def _start(out, iv):
+    if iv is not None:
+        out["start"] = iv[0]
+        out["centre"] = Fraction(iv[0] + iv[1], 2)
+
+
+def layer_rf(node, port: str | None = None):
+    """(list of per-axis summaries, note) for one node's output (``port`` default: 'out')."""
+    rec = node.meta.get(M.RF)
+    if rec is None:
+        return None, "receptive fields were not computed"
+    ctx = rec.ctx
+    if not ctx.axes:
+        return None, ctx.note
+    port = port or ("out" if "out" in rec.fields else next(iter(rec.fields)))
+    fields = rec.fields.get(port)
+    if fields is None:
+        return None, f"does not depend on input '{ctx.input}'"
+    sums = [summarize(f, ax) for f, ax in zip(fields, ctx.axes)]
+    bad = [s for s in sums if s["kind"] == "unavailable"]
+    if bad:
+        return None, bad[0]["reason"]
+    return sums, None
+
+
+def json_value(x):
+    if isinstance(x, Fraction):
+        return x.numerator if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+    return x
+
+
+def layer_json(node):
+    """The `layers[].rf` entry: one object per axis, or None (with a note)."""
+    sums, note = layer_rf(node)
+    if sums is None:
+        return None, note
+    return [{"axis": s["axis"], "size_min": s["size_min"], "size_max": s["size_max"],
+             "jump": json_value(s["jump"]), "start": s["start"], "global": s["global"]} for s in sums], None
+
+
+def short(node) -> str:
+    """Compact text for tables: '5×5', '7–11×7–11', 'global', '—'."""
+    sums, note = layer_rf(node)
+    if sums is None:
+        return "—" if note and note.startswith("does not") else ("n/a" if note else "—")
+    parts = []
+    for s in sums:
+        if s["global"]:
+            parts.append("global")
+        elif s["size_min"] == s["size_max"]:
+            parts.append(str(s["size_min"]))
+        else:
+            parts.append(f"{s['size_min']}–{s['size_max']}")
+    if all(p == "global" for p in parts):
+        return "global"
+    return "×".join(parts)
+
+
+def warnings(g) -> list[tuple[str, str]]:
+    """(node id, message) for every misaligned merge."""
+    ensure(g)
+    return [(n.id, w) for n in g.topo_order() for w in n.meta[M.RF].warnings]
+
+
+def _graph(model_or_graph):
+    return getattr(model_or_graph, "graph", model_or_graph)
+
+
+# the exact engine and the explain text live beside this module (kept small); re-exported here
+from archviz.passes.rf_exact import backward_boxes, field_of, start_box, theoretical_field  # noqa: E402,F401
+from archviz.passes.rf_explain import explain_lines  # noqa: E402,F401
