@@ -143,7 +143,7 @@ class Op:
     def explain_macs(self, a: Attrs, ins: list, outs: dict) -> list:
         self._missing("explain_macs")
 
-    def receptive_field(self, a: Attrs, ins: list, outs: dict, fields: list):
+    def receptive_field(self, a: Attrs, ins: list, outs: dict):
         self._missing("receptive_field")
 
     def to_torch(self, a: Attrs, ins: list, outs: dict):
