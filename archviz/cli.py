@@ -206,32 +206,33 @@ def export(spec, output, batch, params, opset):
 @param_opt
 @click.option("--device", type=click.Choice(["auto", "meta", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto: the meta device (no memory, any input size), CPU where an op has no meta kernel.")
-@click.option("--all-nodes", is_flag=True, help="List every node, not only the disagreements and a summary.")
+@click.option("--brief", is_flag=True, help="List only the nodes that disagree or that torch does not count.")
 @handle_errors
 @_lowering_errors
-def verify(spec, batch, params, device, all_nodes):
+def verify(spec, batch, params, device, brief):
     """Run the lowered torch module and check every static number against it: each node's
     output shape, params and buffers, and 2 × MACs against torch's FlopCounterMode."""
     _need_torch()
+    from rich.markup import escape
     from rich.table import Table
     from archviz.backends.torch.verify import verify as run_verify
     from archviz.ops.base import fmt_shape
     m = load_model(spec, params, batch)
     v = run_verify(m, device)
     t = Table(title=f"verify {m.name} (batch {batch}, device {v.device})", header_style="bold cyan")
-    for c in ("node", "op", "shape", "params", "FLOPs (static = torch)", "status"):
-        t.add_column(c, justify="right" if c.startswith("FLOPs") else "left")
+    for c in ("node", "op", "shape (torch)", "params", "2×MACs (static)", "FLOPs (torch)", "status"):
+        t.add_column(c, justify="right" if "FLOPs" in c or "MACs" in c else "left", overflow="fold")
     shown = 0
     not_counted = set()
     for c in v.nodes:
         if c.flops_status == "not counted by torch":
             not_counted.add(c.op)
-        if all_nodes or c.problems or c.flops_status != "ok":
+        if not brief or c.problems or c.flops_status != "ok":
             shown += 1
-            status = "[red]" + "; ".join(c.problems) + "[/red]" if c.problems else c.flops_status
-            t.add_row(c.id, c.op, " ".join(fmt_shape(s) for s in c.torch_shapes.values()),
+            status = "[red]" + escape("; ".join(c.problems)) + "[/red]" if c.problems else c.flops_status
+            t.add_row(c.id, c.op, " ".join("×".join(map(str, s)) for s in c.torch_shapes.values()),
                       "ok" if c.static_params == c.torch_params else "differ",
-                      f"{c.static_flops:,} / {c.torch_flops:,}", status)
+                      f"{c.static_flops:,}", f"{c.torch_flops:,}", status)
     con = _console()
     if shown:
         con.print(t)

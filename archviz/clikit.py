@@ -13,8 +13,15 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def _console(stderr=False):
+    """A rich console. Piped output (a file, CI logs) gets a wide page instead of rich's
+    default 80 columns, so numbers are never cut; COLUMNS overrides."""
+    import os
     from rich.console import Console
-    return Console(stderr=stderr, highlight=False)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None
+    if not stream.isatty():
+        width = int(os.environ.get("COLUMNS", 0) or 160)
+    return Console(stderr=stderr, highlight=False, width=width)
 
 
 def handle_errors(fn):

@@ -157,8 +157,8 @@ def summary_table(model, depth=None):
     table.add_column("id", footer="total")
     table.add_column("op", style="magenta")
     table.add_column("output shape")
-    table.add_column("params", justify="right", footer=f"{t['params']:,}")
-    table.add_column("MACs", justify="right", footer=f"{t['macs']:,}")
+    table.add_column("params", justify="right", footer=f"{t['params']:,}", overflow="fold")
+    table.add_column("MACs", justify="right", footer=f"{t['macs']:,}", overflow="fold")
     rf, warn = _rf_texts(model, depth)
     table.add_column("RF", justify="right")
     for r in rows(model, depth):
