@@ -157,6 +157,16 @@ def _need_torch():
                                "(or pip install torch==2.13.0)", code="E0502") from None
 
 
+def _check_device(device: str) -> None:
+    """A clear error for a device torch cannot use here (instead of torch's assertion)."""
+    import torch
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        from archviz.errors import UnsupportedError
+        raise UnsupportedError(f"device '{device}' is not available: this torch "
+                               f"({torch.__version__}) sees no CUDA GPU", code="E0503",
+                               hint="use --device cpu (or meta for verify)")
+
+
 def _lowering_errors(fn):
     """torch failures inside lowering become LoweringErrors (exit 1, no traceback)."""
     @functools.wraps(fn)
@@ -217,6 +227,7 @@ def verify(spec, batch, params, device, brief):
     from rich.table import Table
     from archviz.backends.torch.verify import verify as run_verify
     from archviz.ops.base import fmt_shape
+    _check_device(device)
     m = load_model(spec, params, batch)
     v = run_verify(m, device)
     t = Table(title=f"verify {m.name} (batch {batch}, device {v.device})", header_style="bold cyan")
@@ -267,6 +278,7 @@ def bench(spec, batch, params, device, dtype, channels_last, use_compile, train,
     _need_torch()
     from rich.progress import Progress
     from archviz.backends.torch.bench import bench as run_bench
+    _check_device(device)
     m = load_model(spec, params, batch)
     con = _console()
     with Progress(console=con, transient=True) as prog:
@@ -296,6 +308,7 @@ def train_smoke(spec, batch, params, steps, loss, lr, device):
     _need_torch()
     from rich.progress import Progress
     from archviz.backends.torch.bench import train_smoke as run
+    _check_device(device)
     m = load_model(spec, params, batch)
     loss = loss or m.graph.loss or "cross_entropy"
     con = _console()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from archviz.errors import ArchvizError
 from archviz.ir import meta as M
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import registry
@@ -107,11 +108,15 @@ class Model:
     def _with_rf(self, entries: list) -> list:
         """Add `rf` to each layer entry: one object per spatial axis {axis, size_min, size_max,
         jump, start, global} (archviz.passes.rf), or null with `rf_note`; `rf_warnings` for
-        misaligned merges.  Left out if the pass cannot run at all."""
+        misaligned merges.  If the pass cannot run at all, `rf` is left out and every entry's
+        `rf_note` says why (never silently)."""
         try:
             from archviz.passes import rf as RF
             RF.ensure(self.graph)
-        except Exception:           # receptive fields never break the summary
+        except Exception as exc:    # receptive fields never break the summary, but say so
+            why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"
+            for e in entries:
+                e["rf_note"] = f"receptive-field pass failed: {why}"
             return entries
         for e, l in zip(entries, self.layers):
             e["rf"], note = RF.layer_json(l.node)

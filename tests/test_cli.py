@@ -198,3 +198,13 @@ def test_docs_ops_reference_is_current():
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "ops.md")
     with open(path, encoding="utf-8") as f:
         assert f.read() == ops_markdown(), "docs/ops.md is stale: run `make docs`"
+
+
+def test_depth_groups_list_every_outside_input():
+    """U-Net at depth 1: each decoder level reads the level below and the encoder's skip."""
+    spec = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "specs", "unet.yaml")
+    d = json.loads(run("summary", spec, "--depth", "1", "-f", "json").output)
+    layers = {l["id"]: l for l in d["layers"]}
+    assert layers["dec4"]["inputs"] == ["bottom", "enc"]
+    assert layers["enc"]["inputs"] == ["image"] and layers["enc"]["op"] == "down ×4"
+    assert sum(l["params"] for l in d["layers"]) == d["totals"]["params"]

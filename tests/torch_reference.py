@@ -83,6 +83,22 @@ def alexnet(num_classes=1000) -> nn.Module:
         nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, num_classes))
 
 
+def alexnet_2012(num_classes=1000) -> nn.Module:
+    """Krizhevsky et al. 2012, Fig. 2 on a 227x227 input: the two GPUs' halves as groups=2 on
+    conv2, conv4 and conv5 (conv3 reads both); LRN after the ReLUs of conv1 and conv2.
+    torch's LocalResponseNorm divides alpha by n, so the paper's alpha 1e-4 is 5 · 1e-4 here."""
+    def lrn():
+        return nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)
+    return nn.Sequential(
+        nn.Conv2d(3, 96, 11, 4), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Flatten(), nn.Dropout(), nn.Linear(256 * 36, 4096), nn.ReLU(),
+        nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, num_classes))
+
+
 class UNet(nn.Module):
     """Ronneberger et al. 2015, Fig. 1: valid 3x3 convs, 2x2 pool, 2x2 up-conv, crop + concat."""
 

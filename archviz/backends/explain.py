@@ -2,6 +2,7 @@
 worked exam answer derives them.  The formulas come from each op's own explain rules."""
 from __future__ import annotations
 
+from archviz.errors import ArchvizError
 from archviz.ir import meta as M
 from archviz.ops import registry
 from archviz.ops.base import fmt_shape
@@ -37,8 +38,9 @@ def _rf_lines(model, nid: str) -> list:
     try:
         from archviz.passes.rf import explain_lines
         return explain_lines(model, nid)
-    except Exception:
-        return []
+    except Exception as exc:    # explain still shows the other numbers, and says what failed
+        why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"
+        return [f"  receptive field: unavailable ({why})"]
 
 
 def _fmt(v) -> str:

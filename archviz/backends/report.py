@@ -11,7 +11,8 @@ import csv
 import io
 from dataclasses import dataclass
 
-from archviz.ops.base import Params, fmt_shape
+from archviz.errors import ArchvizError
+from archviz.ops.base import fmt_shape
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -25,7 +26,6 @@ class Row:
     params: int
     macs: int
     elementwise: int
-    count: int = 1
 
     @property
     def flops(self) -> int:
@@ -33,27 +33,31 @@ class Row:
 
 
 def rows(model, depth: int | None = None) -> list[Row]:
+    """Per-layer rows; with `depth`, layers are grouped by the first `depth` parts of their
+    ids and a group's inputs are the tensors it reads from outside, named at that depth."""
     out: list[Row] = []
     index: dict[str, Row] = {}
     g = model.graph
+
+    def cut(nid: str) -> str:
+        return nid if depth is None else ".".join(nid.split(".")[:max(depth, 1)])
+
     for l in model.layers:
-        key = l.id if depth is None else ".".join(l.id.split(".")[:max(depth, 1)])
-        if key == l.id:
-            r = Row(l.id, l.op, l.inputs, l.output_shape, l.params.total, l.macs, l.elementwise)
-            out.append(r)
-            index[key] = r
-            continue
+        key = cut(l.id)
         r = index.get(key)
         if r is None:
-            r = Row(key, _group_label(g, key), [], l.output_shape, 0, 0, 0, 0)
-            r.inputs = [i for i in l.inputs if not i.startswith(key + ".")]
+            label = l.op if key == l.id else _group_label(g, key)
+            r = Row(key, label, [], l.output_shape, 0, 0, 0)
             out.append(r)
             index[key] = r
+        for ref in l.inputs:
+            src = cut(ref)
+            if src != key and src not in r.inputs:
+                r.inputs.append(src)
         r.output_shape = l.output_shape
         r.params += l.params.total
         r.macs += l.macs
         r.elementwise += l.elementwise
-        r.count += 1
     return out
 
 
@@ -163,7 +167,9 @@ def summary_table(model, depth=None):
     table.add_column("RF", justify="right")
     for r in rows(model, depth):
         table.add_row(r.id, r.op, fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}", rf.get(r.id, ""))
-    if warn:
+    if "__failed__" in rf:
+        table.caption = rf["__failed__"]
+    elif warn:
         table.caption = (f"RF: {len({nid for nid, _ in warn})} misaligned merge(s), e.g. {warn[0][1]} "
                          f"— see `archviz rf`")
     return table
@@ -179,8 +185,9 @@ def _rf_texts(model, depth=None):
         for l in model.layers:
             out[l.id if depth is None else ".".join(l.id.split(".")[:max(depth, 1)])] = RF.short(l.node)
         return out, RF.warnings(model.graph)
-    except Exception:
-        return {}, []
+    except Exception as exc:    # the table still shows; the caption says what failed
+        why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"
+        return {"__failed__": f"receptive fields unavailable: {why}"}, []
 
 
 def totals_table(model):

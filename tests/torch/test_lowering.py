@@ -239,3 +239,28 @@ def test_train_smoke_loss_goes_down(tmp_path):
     m = archviz.load(_write(tmp_path, RESNETISH), batch=4)
     losses = train_smoke(m, steps=15, lr=1e-2)
     assert losses[-1] < losses[0]
+
+
+def test_exact_fractions_reach_torch_as_floats(tmp_path):
+    """`/` in a spec gives an exact Fraction; torch constructors get a float."""
+    p = _write(tmp_path, """archviz: 1
+inputs: {x: {shape: [3, 8, 8]}}
+nodes:
+  - {id: conv, op: conv2d, out: 4, kernel: 3}
+  - {id: bn, op: batchnorm2d, momentum: "${1 / 10}"}
+  - {id: drop, op: dropout, p: "${1 / 3}"}
+""")
+    m = archviz.load(p)
+    gm = to_torch(m)
+    assert gm.drop.p == pytest.approx(1 / 3) and isinstance(gm.drop.p, float)
+    assert verify(m).ok
+    from archviz.backends.torch.export import to_python
+    assert "p=0.3333333333333333" in to_python(m)
+
+
+def test_ids_that_shadow_module_attributes_are_rejected(tmp_path):
+    from archviz.errors import LoweringError
+    p = _write(tmp_path, "archviz: 1\ninputs: {x: {shape: [4]}}\nnodes:\n  - {id: train, op: linear, out: 2}\n")
+    with pytest.raises(LoweringError) as ei:
+        to_torch(archviz.load(p))
+    assert ei.value.code == "E0603" and ei.value.span.line == 4

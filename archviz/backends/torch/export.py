@@ -14,6 +14,7 @@ import io
 import keyword
 import os
 
+from archviz.backends.files import atomic_target
 from archviz.errors import LoweringError
 from archviz.ir import meta as M
 
@@ -27,9 +28,6 @@ def _lit(v) -> str:
         return "[" + ", ".join(_lit(x) for x in v) + "]"
     if isinstance(v, (int, float, str, bool)) or v is None:
         return repr(v)
-    from fractions import Fraction
-    if isinstance(v, Fraction):
-        return repr(float(v))
     raise LoweringError(f"cannot write constructor argument {v!r} into a .py file")
 
 
@@ -80,7 +78,7 @@ def _access(nid: str) -> str:
 
 
 def to_python(model, spec_path: str | None = None) -> str:
-    from archviz.backends.torch.lower import _class_name, lower_graph_node
+    from archviz.backends.torch.lower import _class_name, lower_graph_node, token_inputs
     g = model.graph
     cls_name = _class_name(model.name)
     custom: dict = {}
@@ -97,8 +95,8 @@ def to_python(model, spec_path: str | None = None) -> str:
             prefix = ".".join(parts[:i])
             if prefix not in containers:
                 containers.add(prefix)
-                init.append(f"        {_container_assign(prefix)} = nn.ModuleDict()")
-        init.append(f"        {_container_assign(node.id)} = {_ctor(mod, custom)}")
+                init.append(f"        {_access(prefix)} = nn.ModuleDict()")
+        init.append(f"        {_access(node.id)} = {_ctor(mod, custom)}")
         var = _var(node.id, used)
         args = ", ".join(env[(r.node, r.port)] for r in node.inputs)
         fwd.append(f"        {var} = {_access(node.id)}({args})")
@@ -134,7 +132,7 @@ def to_python(model, spec_path: str | None = None) -> str:
     w("\n".join(init) + "\n\n")
     w(f"    def forward(self, {', '.join(g.inputs)}):\n")
     w("\n".join(fwd) + "\n\n\n")
-    vocab = _token_inputs(model)
+    vocab = token_inputs(model)
     w("INPUT_SHAPES = {" + ", ".join(f"{k!r}: {tuple(v)!r}" for k, v in shapes.items()) + "}\n")
     w("TOKEN_VOCAB = {" + ", ".join(f"{k!r}: {v}" for k, v in vocab.items()) + "}  # integer token inputs\n\n\n")
     w("def example_inputs():\n")
@@ -149,35 +147,14 @@ def to_python(model, spec_path: str | None = None) -> str:
     return src.getvalue()
 
 
-def _token_inputs(model) -> dict:
-    """Inputs read by an embedding are integer tokens: name -> vocabulary size."""
-    g = model.graph
-    out = {}
-    for name, nid in g.inputs.items():
-        nums = [c.attrs["num"] for c in g.consumers(nid) if c.op == "embedding"]
-        if nums:
-            out[name] = min(nums)
-    return out
-
-
-def _container_assign(nid: str) -> str:
-    head, *rest = nid.split(".")
-    return "self." + head + "".join(f"[{p!r}]" for p in rest)
-
-
 def export_onnx(model, path: str, opset: int = 17) -> None:
     import torch
     from archviz.backends.torch.lower import example_inputs, to_torch
     gm = to_torch(model, seed=0).eval()
     inputs = tuple(example_inputs(model))
-    tmp = path + ".tmp"
-    try:
+    with atomic_target(path) as tmp:
         torch.onnx.export(gm, inputs, tmp, opset_version=opset, input_names=list(model.graph.inputs),
                           output_names=list(model.graph.outputs), dynamo=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def export_pt2(model, path: str) -> None:
@@ -185,10 +162,5 @@ def export_pt2(model, path: str) -> None:
     from archviz.backends.torch.lower import example_inputs, to_torch
     gm = to_torch(model, seed=0).eval()
     prog = torch.export.export(gm, tuple(example_inputs(model)))
-    tmp = path + ".tmp.pt2"
-    try:
+    with atomic_target(path) as tmp:
         torch.export.save(prog, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -15,8 +15,19 @@ from archviz.ir import meta as M
 from archviz.ops import registry
 
 
+def check_id(node) -> None:
+    """Every part of a node id becomes a submodule attribute: it must not shadow nn.Module's own."""
+    import torch.nn as nn
+    for part in node.id.split("."):
+        if hasattr(nn.Module, part):
+            raise LoweringError(f"node id '{node.id}' cannot be a torch submodule name: '{part}' is an "
+                                "attribute of torch.nn.Module", node.span, code="E0603",
+                                hint="rename the node (e.g. '" + part + "_')")
+
+
 def lower_node(node):
     """The torch module of one node, via its op's to_torch rule."""
+    check_id(node)
     op = registry[node.op]
     try:
         mod = op.to_torch(node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES])
@@ -98,9 +109,8 @@ def example_inputs(model, *, dtype=None, device=None, seed: int = 0) -> list:
     """Random inputs of the spec's input shapes (batch included), in spec order; inputs
     read by an embedding are integer tokens below its vocabulary size."""
     import torch
-    from archviz.backends.torch.export import _token_inputs
     gen = torch.Generator().manual_seed(seed)
-    vocab = _token_inputs(model)
+    vocab = token_inputs(model)
     out = []
     for name, shape in model.input_shapes.items():
         if name in vocab:
@@ -108,4 +118,15 @@ def example_inputs(model, *, dtype=None, device=None, seed: int = 0) -> list:
         else:
             t = torch.randn(tuple(shape), generator=gen, dtype=dtype or torch.float32)
         out.append(t.to(device) if device is not None else t)
+    return out
+
+
+def token_inputs(model) -> dict:
+    """Inputs read by an embedding are integer tokens: name -> vocabulary size."""
+    g = model.graph
+    out = {}
+    for name, nid in g.inputs.items():
+        nums = [c.attrs["num"] for c in g.consumers(nid) if c.op == "embedding"]
+        if nums:
+            out[name] = min(nums)
     return out

@@ -6,13 +6,26 @@ copies its source into the generated file.
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
+def _plain(v):
+    """Exact Fractions (from `/` in spec expressions) become floats for torch."""
+    if isinstance(v, Fraction):
+        return float(v)
+    if isinstance(v, tuple):
+        return tuple(_plain(x) for x in v)
+    return v
+
+
 def make(cls, *args, **kwargs):
     """Construct `cls(*args, **kwargs)` and remember the call for the exporter."""
+    args = tuple(_plain(a) for a in args)
+    kwargs = {k: _plain(v) for k, v in kwargs.items()}
     mod = cls(*args, **kwargs)
     object.__setattr__(mod, "_archviz_ctor", (cls, args, kwargs))
     return mod

@@ -77,8 +77,8 @@ def _run(model, device: str):
             gm = to_torch(model)
         inputs = [t.to("meta") for t in example_inputs(model)]
     else:
-        gm = to_torch(model, seed=0)
-        inputs = example_inputs(model)
+        gm = to_torch(model, seed=0, device=device)
+        inputs = example_inputs(model, device=device)
     gm.eval()
     records = {}
 
