@@ -104,6 +104,7 @@ def compare(spec_a, spec_b, batch, params, fmt):
             {"quantity": k, "a": va, "b": vb, "ratio": r} for k, va, vb, r in rows]}, indent=2))
         return
     from rich.table import Table
+    from archviz.ops.base import fmt_shape
     t = Table(title=f"{a.name} vs {b.name} (batch {batch})", header_style="bold cyan")
     t.add_column("quantity")
     t.add_column(a.name, justify="right")
@@ -111,7 +112,7 @@ def compare(spec_a, spec_b, batch, params, fmt):
     t.add_column("A / B", justify="right")
     for k, va, vb, r in rows:
         t.add_row(k, f"{va:,}", f"{vb:,}", r)
-    shp = lambda m: ", ".join(str(tuple(v)) for v in m.output_shapes.values())
+    shp = lambda m: ", ".join(fmt_shape(v) for v in m.output_shapes.values())  # noqa: E731
     t.add_row("output shape", shp(a), shp(b), "")
     _console().print(t)
 
@@ -226,7 +227,6 @@ def verify(spec, batch, params, device, brief):
     from rich.markup import escape
     from rich.table import Table
     from archviz.backends.torch.verify import verify as run_verify
-    from archviz.ops.base import fmt_shape
     _check_device(device)
     m = load_model(spec, params, batch)
     v = run_verify(m, device)

@@ -8,6 +8,7 @@ import sys
 import click
 
 from archviz.errors import ArchvizError, format_error
+from archviz.model import DTYPE_BYTES
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -55,7 +56,7 @@ param_opt = click.option("-p", "--param", "params", multiple=True, metavar="NAME
                          help="Override a spec param (repeatable), e.g. -p num_classes=10 -p 'widths=[32,64]'.")
 batch_opt = click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
                          help="Batch size N (shapes include it; MACs scale with it).")
-dtype_opt = click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "float64", "int8"]),
+dtype_opt = click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)),
                          default="float32", show_default=True, help="Element type for the memory figures.")
 
 

@@ -12,7 +12,6 @@ from functools import cached_property
 from archviz.errors import ArchvizError
 from archviz.ir import meta as M
 from archviz.ir.graph import LayerGraph, Node
-from archviz.ops import registry
 from archviz.ops.base import Params
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
@@ -137,9 +136,6 @@ class Model:
     def explain(self, node: str | None = None) -> str:
         from archviz.backends.explain import explain_text
         return explain_text(self, node)
-
-    def op_of(self, nid: str):
-        return registry[self.graph.nodes[nid].op]
 
     def __repr__(self) -> str:
         t = self.totals

@@ -208,3 +208,10 @@ def test_depth_groups_list_every_outside_input():
     assert layers["dec4"]["inputs"] == ["bottom", "enc"]
     assert layers["enc"]["inputs"] == ["image"] and layers["enc"]["op"] == "down ×4"
     assert sum(l["params"] for l in d["layers"]) == d["totals"]["params"]
+
+
+def test_explain_a_block_call_explains_its_layers():
+    spec = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "specs", "resnet18.yaml")
+    r = run("explain", spec, "layer1.0")
+    assert r.exit_code == 0 and r.output.startswith("layer1.0: basic, 7 layers")
+    assert "layer1.0.conv1  (conv2d)" in r.output and "bias=false" in r.output

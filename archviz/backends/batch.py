@@ -7,6 +7,7 @@ import os
 
 from archviz.errors import ArchvizError, format_error
 from archviz.backends.files import write_atomic
+from archviz.ops.base import fmt_shape
 
 
 def collect_specs(paths: list[str]) -> list[str]:
@@ -72,7 +73,7 @@ def run_reports(paths, out_dir, batch, diagrams, console) -> bool:
     for stem, m in results:
         tt = m.totals
         t.add_row(stem, str(len(m.layers)), f"{tt['params']:,}", f"{tt['macs']:,}",
-                  ", ".join(str(tuple(v)) for v in m.output_shapes.values()))
+                  ", ".join(fmt_shape(v) for v in m.output_shapes.values()))
     console.print(t)
     if skipped_diagrams:
         console.print(f"[yellow]diagrams skipped:[/yellow] {skipped_diagrams}", highlight=False)

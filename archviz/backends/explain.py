@@ -44,6 +44,8 @@ def _rf_lines(model, nid: str) -> list:
 
 
 def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, tuple):
         return "[" + ", ".join(map(str, v)) + "]" if len(set(v)) > 1 else str(v[0])
     return repr(v) if isinstance(v, str) else str(v)
@@ -51,6 +53,12 @@ def _fmt(v) -> str:
 
 def explain_text(model, nid: str | None = None) -> str:
     g = model.graph
+    if nid is not None and nid not in g.nodes:
+        members = [l.id for l in model.layers if l.id.startswith(nid + ".")]
+        if members:  # a block call or a repeat: explain each of its layers
+            label = g.calls.get(nid) or (f"{g.repeats[nid]} copies" if nid in g.repeats else "group")
+            head = f"{nid}: {label}, {len(members)} layers\n\n"
+            return head + "\n\n".join("\n".join(explain_node(model, m)) for m in members) + "\n"
     if nid is not None:
         if nid not in g.nodes:
             from archviz.errors import RefError, did_you_mean

@@ -45,10 +45,6 @@ class Node:
     order: int = 0
     meta: dict = field(default_factory=dict)
 
-    @property
-    def local_id(self) -> str:
-        return self.id.rsplit(".", 1)[-1]
-
 
 class LayerGraph:
     def __init__(self, name: str = "model", doc: str = ""):

@@ -42,7 +42,7 @@ from __future__ import annotations
 from archviz.errors import OpError
 from archviz.ops.base import Attr, Line, NoMacs, Op, fmt_shape, register_op
 
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 _EW_PER_UNIT = {"rnn": 2, "gru": 11, "lstm": 13}
 _GATE_NAMES = {"rnn": "the hidden update", "gru": "reset r, update z, candidate n",
                "lstm": "input i, forget f, candidate g, output o"}
@@ -148,7 +148,7 @@ class _Recurrent(Op):
 
     # -- parameters ------------------------------------------------------------
     def param_tensors(self, a, ins):
-        g = _GATES[self.kind]
+        g = GATES[self.kind]
         d, ho = self._dims(a)
         t = []
         for l, xin in self._layers(a, ins[0][-1]):
@@ -163,7 +163,7 @@ class _Recurrent(Op):
         return t
 
     def explain_params(self, a, ins):
-        g = _GATES[self.kind]
+        g = GATES[self.kind]
         d, ho = self._dims(a)
         h = a.out
         nb = 2 if a.bias else 0
@@ -198,7 +198,7 @@ class _Recurrent(Op):
 
     # -- MACs ------------------------------------------------------------------
     def _layer_step_macs(self, a, xin):
-        g = _GATES[self.kind]
+        g = GATES[self.kind]
         _, ho = self._dims(a)
         return g * a.out * (xin + ho) + (a.get("proj_size") or 0) * a.out
 
@@ -210,7 +210,7 @@ class _Recurrent(Op):
 
     def explain_macs(self, a, ins, outs):
         n, t = ins[0][0], ins[0][1]
-        g = _GATES[self.kind]
+        g = GATES[self.kind]
         d, ho = self._dims(a)
         proj = a.get("proj_size") or 0
         lines = []
@@ -374,14 +374,14 @@ class _Cell(Op):
         return {p: s for p in self.outputs} if len(self.outputs) > 1 else s
 
     def param_tensors(self, a, ins):
-        g = _GATES[self.kind]
+        g = GATES[self.kind]
         t = [("weight_ih", (g * a.out, ins[0][-1]), "param"), ("weight_hh", (g * a.out, a.out), "param")]
         if a.bias:
             t += [("bias_ih", (g * a.out,), "param"), ("bias_hh", (g * a.out,), "param")]
         return t
 
     def explain_params(self, a, ins):
-        g, h, x = _GATES[self.kind], a.out, ins[0][-1]
+        g, h, x = GATES[self.kind], a.out, ins[0][-1]
         lines = Op.explain_params(self, a, ins)
         if a.bias:
             torch_n = g * (h * (x + h) + 2 * h)
@@ -394,11 +394,11 @@ class _Cell(Op):
 
     def count_macs(self, a, ins, outs):
         """MACs = N · G·h·(x + h); the W_hh product is computed (on zeros) even with no state."""
-        g = _GATES[self.kind]
+        g = GATES[self.kind]
         return ins[0][0] * g * a.out * (ins[0][-1] + a.out)
 
     def explain_macs(self, a, ins, outs):
-        g = _GATES[self.kind]
+        g = GATES[self.kind]
         n, x, h = ins[0][0], ins[0][-1], a.out
         v = self.count_macs(a, ins, outs)
         return [Line("MACs", "N · (G·h·x (W_ih x) + G·h·h (W_hh h))",

@@ -8,7 +8,7 @@ from archviz.errors import ArchvizError, MissingRuleError, OpError, ShapeError
 from archviz.ir import meta as M
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import registry
-from archviz.ops.base import fmt_shape
+from archviz.ops.base import fmt_shape, numel
 
 
 def node_error(node: Node, e: OpError, ins=None, cls=ShapeError) -> ArchvizError:
@@ -80,14 +80,7 @@ def cost_pass(g: LayerGraph) -> None:
         node.meta[M.PARAMS] = run_rule(node, op.count_params, node.attrs, ins, node.frozen, ins=ins)
         node.meta[M.MACS] = int(run_rule(node, op.count_macs, node.attrs, ins, outs, ins=ins))
         node.meta[M.ELEMENTWISE] = int(run_rule(node, op.count_elementwise, node.attrs, ins, outs, ins=ins))
-        node.meta[M.ACT_ELEMS] = sum(_numel(s) for s in outs.values())
-
-
-def _numel(s) -> int:
-    n = 1
-    for d in s:
-        n *= d
-    return n
+        node.meta[M.ACT_ELEMS] = sum(numel(s) for s in outs.values())
 
 
 def analyse(g: LayerGraph) -> LayerGraph:

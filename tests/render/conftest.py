@@ -2,7 +2,7 @@
 coordinates (layout is tested through geometry, never by comparing images)."""
 from __future__ import annotations
 
-import json
+from archviz.backends.render.engine import layout_json
 import os
 import shutil
 import subprocess
@@ -71,8 +71,7 @@ class Layout:
 
 
 def layout_of(dot_text: str) -> Layout:
-    res = subprocess.run(["dot", "-Tjson"], input=dot_text.encode(), capture_output=True, check=True, timeout=120)
-    return Layout(json.loads(res.stdout))
+    return Layout(layout_json(dot_text, timeout=120))
 
 
 def dot_warnings(dot_text: str) -> str:

@@ -69,12 +69,8 @@ def layout_json(dot_text: str, timeout: float = 300.0) -> dict:
 
 
 def write_file(path: str, data) -> str:
-    """write_atomic, then the permissions a plain open() would give (the temporary file
-    write_atomic renames is created 0600 by mkstemp)."""
+    """write_atomic (which gives the file the mode a plain open() would), returning the path."""
     write_atomic(path, data)
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
     return path
 
 

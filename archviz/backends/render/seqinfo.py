@@ -10,7 +10,7 @@ import networkx as nx
 
 from archviz.backends.render.common import CELL_OPS, RECURRENT_OPS, in_shapes, is_attention
 
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+from archviz.ops.recurrent import GATES  # noqa: E402  (gate sets per recurrence, one place)
 PASS_THROUGH = {"dropout", "identity"}
 
 
