@@ -125,12 +125,23 @@ def did_you_mean(name: str, candidates) -> str | None:
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
 
 
-@lru_cache(maxsize=64)
 def _source_lines(path: str) -> tuple[str, ...]:
+    """The lines of a spec file, cached per (path, mtime, size): a file edited between two
+    errors in one process (a notebook, a test) shows its current text under the caret."""
+    import os
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return _read_lines(path, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=64)
+def _read_lines(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
     try:
         with open(path, encoding="utf-8") as f:
             return tuple(f.read().splitlines())
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return ()
 
 
@@ -153,7 +164,8 @@ def format_error(err: ArchvizError) -> str:
                 width = err.span.end_col - err.span.col
             out.append(f"{pad} |")
             out.append(f"{num} | {text}")
-            out.append(f"{pad} | {' ' * (err.span.col - 1)}{'^' * width}")
+            lead = "".join("\t" if ch == "\t" else " " for ch in text[:err.span.col - 1])  # tabs stay tabs
+            out.append(f"{pad} | {lead}{'^' * width}")
     else:
         out.append(head)
     pad = " " * (len(str(err.span.line)) if err.span else 1)

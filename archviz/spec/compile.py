@@ -20,7 +20,7 @@ from archviz.ir.graph import LayerGraph, Node, Ref
 from archviz.ops import Attrs, registry
 from archviz.ops.schema import normalise
 from archviz.spec.expr import has_expr, substitute
-from archviz.spec.yamlload import LocDict, LocList, load_yaml, load_yaml_file
+from archviz.spec.yamlload import LocDict, LocList, load_yaml, load_yaml_file, span_of
 
 FORMAT_VERSION = 1
 TOP_KEYS = ("archviz", "name", "doc", "params", "inputs", "blocks", "nodes", "outputs",
@@ -77,6 +77,7 @@ class Scope:
     defaults: dict
     notes: list
     path: tuple = ()
+    blocks: tuple = ()    # (file, block name) of the enclosing calls, outermost first
     names: dict = field(default_factory=dict)
     name_spans: dict = field(default_factory=dict)
 
@@ -105,6 +106,9 @@ class SpecFile:
 
 
 _NO_DEFAULT = object()
+_FAILED = object()
+PARAM_DEF_KEYS = ("type", "default", "doc")
+IMPORT_KEYS = ("path", "as")
 
 
 class Compiler:
@@ -160,6 +164,8 @@ class Compiler:
         if real in self.files:
             return self.files[real]
         if not os.path.exists(path):
+            if not stack:       # the spec itself, not an import
+                raise SpecError(f"spec file not found: {path}", code="E0106")
             self.error(ImportSpecError(f"spec file not found: {path}", span, code="E0151"))
             return None
         data = load_yaml_file(path)
@@ -184,8 +190,27 @@ class Compiler:
             if not isinstance(imp, dict) or "path" not in imp or "as" not in imp:
                 self.error(SpecError("an import is a mapping {path: FILE, as: NAME}", isp, code="E0153"))
                 continue
+            bad = [k for k in imp if k not in IMPORT_KEYS]
+            for k in bad:
+                self.error(SpecError(f"unknown key '{k}' in an import", imp.key_span(k), code="E0153",
+                                     hint=did_you_mean(k, IMPORT_KEYS) or "an import is {path: FILE, as: NAME}"))
+            if not isinstance(imp["path"], str) or not imp["path"]:
+                self.error(SpecError(f"import path must be a file name, got {imp['path']!r}", imp.span_of("path"),
+                                     code="E0153"))
+                continue
+            if not isinstance(imp["as"], str) or not _ID.match(imp["as"]):
+                self.error(SpecError(f"import name (as:) must be an identifier, got {imp['as']!r}",
+                                     imp.span_of("as"), code="E0153"))
+                continue
+            if bad:
+                continue
             ipath = os.path.join(os.path.dirname(path), imp["path"])
-            sub = self.load_file(ipath, stack + (real,), imp.span_of("path"))
+            try:
+                sub = self.load_file(ipath, stack + (real,), imp.span_of("path"))
+            except SpecError as e:
+                if e.span is None:      # e.g. the path is a directory: point at the import
+                    e.span = imp.span_of("path")
+                raise
             if sub is not None:
                 sf.imports[imp["as"]] = sub
         blocks = data.get("blocks") or {}
@@ -194,7 +219,7 @@ class Compiler:
                                  data.span_of("blocks"), code="E0110"))
             blocks = {}
         for name, bd in blocks.items():
-            b = self._load_block(sf, name, bd, blocks.span_of(name))
+            b = self._load_block(sf, name, bd, blocks.span_of(name), blocks.key_span(name))
             if b is not None:
                 sf.blocks[name] = b
         return sf
@@ -243,22 +268,42 @@ class Compiler:
             if not isinstance(attrs, dict):
                 self.error(SpecError(f"defaults for '{op}' must be a mapping", d.span_of(op), code="E0110"))
                 continue
-            into[op] = {**into.get(op, {}), **{k: (v, attrs.span_of(k)) for k, v in attrs.items()}}
+            known = registry[op].attrs
+            for k in attrs:
+                if k not in known:
+                    self.error(_unknown_attr(k, registry[op], attrs.key_span(k)))
+            into[op] = {**into.get(op, {}), **{k: (v, attrs.span_of(k)) for k, v in attrs.items() if k in known}}
 
-    def _load_block(self, sf: SpecFile, name, bd, span) -> BlockDef | None:
+    def _load_block(self, sf: SpecFile, name, bd, span, name_span=None) -> BlockDef | None:
         if not isinstance(bd, LocDict):
             self.error(SpecError(f"block '{name}' must be a mapping", span, code="E0110"))
             return None
         if name in registry:
-            self.error(SpecError(f"block '{name}' has the name of a built-in op", bd.span, code="E0116"))
+            self.error(SpecError(f"block '{name}' has the name of a built-in op", name_span or bd.span,
+                                 code="E0116", hint="rename the block"))
         for key in bd:
             if key not in BLOCK_KEYS:
                 self.error(SpecError(f"unknown key '{key}' in block '{name}'", bd.key_span(key), code="E0108",
                                      hint=did_you_mean(key, BLOCK_KEYS) or "allowed: " + ", ".join(BLOCK_KEYS)))
         params = {}
-        for pname, pdef in (bd.get("params") or {}).items():
-            psp = bd["params"].span_of(pname)
+        pdefs = bd.get("params") or {}
+        if not isinstance(pdefs, dict):
+            self.error(SpecError(f"'params' of block '{name}' must map names to {{type: T, default: V}}",
+                                 bd.span_of("params"), code="E0110"))
+            pdefs = {}
+        for pname, pdef in pdefs.items():
+            psp = pdefs.span_of(pname)
+            if not isinstance(pname, str) or not _ID.match(pname):
+                self.error(SpecError(f"param name {pname!r} of block '{name}' is not an identifier",
+                                     pdefs.key_span(pname), code="E0117"))
+                continue
             if isinstance(pdef, dict):
+                for k in pdef:
+                    if k not in PARAM_DEF_KEYS:
+                        self.error(SpecError(f"unknown key '{k}' in param '{pname}' of block '{name}'",
+                                             pdef.key_span(k), code="E0117",
+                                             hint=did_you_mean(k, PARAM_DEF_KEYS) or
+                                             "a param is {type: T, default: V, doc: TEXT}"))
                 t = pdef.get("type", "any")
                 if t not in _PARAM_TYPES:
                     self.error(SpecError(f"unknown param type '{t}'", pdef.span_of("type"), code="E0117",
@@ -270,13 +315,23 @@ class Compiler:
         inputs = bd.get("inputs") or ["x"]
         if isinstance(inputs, str):
             inputs = [inputs]
+        if not isinstance(inputs, list):
+            self.error(SpecError(f"'inputs' of block '{name}' must be a list of names, e.g. [x]",
+                                 bd.span_of("inputs"), code="E0110"))
+            inputs = ["x"]
+        for i, iname in enumerate(inputs):
+            if not isinstance(iname, str) or not _ID.match(iname):
+                self.error(SpecError(f"input name {iname!r} of block '{name}' is not an identifier",
+                                     span_of(inputs, i, bd.span_of("inputs")), code="E0120"))
+        inputs = [i for i in inputs if isinstance(i, str) and _ID.match(i)] or ["x"]
         defaults = {k: dict(v) for k, v in sf.defaults.items()}
         self._load_defaults(defaults, bd, "defaults")
         nodes = bd.get("nodes")
         if not isinstance(nodes, list) or not nodes:
             self.error(SpecError(f"block '{name}' needs a non-empty 'nodes' list", bd.span, code="E0118"))
             nodes = []
-        return BlockDef(name, sf, bd, bd.span, params, list(inputs), nodes, bd.get("outputs"), defaults)
+        # `span` (where the block is "defined at", in notes) is its name, as compilers point at one
+        return BlockDef(name, sf, bd, name_span or bd.span, params, list(inputs), nodes, bd.get("outputs"), defaults)
 
     # -- compile -----------------------------------------------------------------
     def compile(self, path: str) -> LayerGraph:
@@ -309,12 +364,14 @@ class Compiler:
                     if k not in ("shape", "doc", "dtype"):
                         self.error(SpecError(f"unknown key '{k}' in input '{name}'", idef.key_span(k),
                                              code="E0108", hint=did_you_mean(k, ("shape", "doc", "dtype"))))
-            shape = self._try_eval(shape, scope.vars, ssp, scope)
+            shape = self._try_eval(shape, scope.vars, ssp, scope, default=_FAILED)
             if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool)
                                                       and d > 0 for d in shape):
-                if shape is not None or not self.errors:
+                if shape is not _FAILED:    # (a failed expression is reported already)
                     self.error(SpecError(f"input '{name}' needs a shape: a list of positive integers "
                                          "without the batch dimension, e.g. [3, 224, 224]", ssp, code="E0121"))
+                scope.names[name] = NodeB(name, "input")    # still a name: no "unknown node" cascade
+                first = first or Sym(binding=scope.names[name], text=name)
                 continue
             node = Node(id=name, op="input", attrs=Attrs(shape=tuple(shape), batch=self.batch), span=isp)
             g.add_node(node)
@@ -323,6 +380,8 @@ class Compiler:
             scope.name_spans[name] = inputs.key_span(name)
             if first is None:
                 first = Sym(binding=scope.names[name], text=name)
+        if first is None and self.errors:   # the inputs are broken (reported): no cascade of "no input"
+            first = Sym(binding=NodeB("?", "?"), text="?")
         nodes = data.get("nodes")
         if not isinstance(nodes, list) or not nodes:
             self.error(SpecError("a spec needs a non-empty 'nodes' list", data.span_of("nodes")
@@ -498,29 +557,29 @@ class Compiler:
             raise SpecError(f"duplicate node id '{nid}'", nd.span_of("id"), code="E0128",
                             notes=[f"first defined at {scope.name_spans.get(nid)}"])
         scope.name_spans[nid] = nd.span_of("id")
+        try:
+            return self._node_body(nd, nid, scope, prev)
+        except ArchvizError:
+            # The node is broken, but its name stays bound (to its input), so the nodes that
+            # read it do not add "unknown node" errors of their own.
+            if nid not in scope.names:
+                scope.names[nid] = AliasB(prev) if prev else NodeB(scope.prefix + nid, "?")
+            raise
+
+    def _node_body(self, nd: LocDict, nid: str, scope: Scope, prev: Sym | None) -> Sym | None:
         opname = nd.get("op")
         if not isinstance(opname, str):
-            scope.names[nid] = AliasB(prev) if prev else NodeB(nid, "?")
             raise SpecError(f"node '{nid}' needs an 'op'", nd.span, code="E0129")
         kind, target = self._lookup_op(opname, scope)
         if kind is None:
-            scope.names[nid] = AliasB(prev) if prev else NodeB(nid, "?")
             cands = list(registry) + list(scope.file.blocks) + \
                 [f"{ns}.{b}" for ns, f in scope.file.imports.items() for b in f.blocks]
             raise SpecError(f"unknown op '{opname}'", nd.span_of("op"), code="E0111",
                             hint=did_you_mean(opname, cands) or "run `archviz ops` for the list of ops")
         ins = self._inputs(nd, scope, prev, kind, target)
-        # when
-        if "when" in nd:
-            w = self._eval(nd["when"], scope.vars, nd.span_of("when"), scope)
-            if not isinstance(w, bool):
-                raise SpecError(f"'when' must be true or false, got {w!r}", nd.span_of("when"), code="E0130")
-            if not w:
-                if not ins:
-                    raise SpecError(f"node '{nid}' is bypassed (when: false) but has no input to stand for it",
-                                    nd.span_of("when"), code="E0130")
-                scope.names[nid] = AliasB(ins[0])
-                return Sym(binding=scope.names[nid], text=nid)
+        frozen = nd.get("frozen", False)
+        if not isinstance(frozen, bool):
+            raise SpecError(f"'frozen' must be true or false, got {frozen!r}", nd.span_of("frozen"), code="E0113")
         n, var = self._repeat(nd, scope)
         copies = []
         cur = ins
@@ -529,20 +588,34 @@ class Compiler:
             if var:
                 vars_k[var] = k
             cid = f"{nid}.{k}" if n > 1 or "repeat" in nd else nid
-            if kind == "op":
+            if "when" in nd and not self._when(nd, nid, vars_k, scope, cur):
+                b = AliasB(cur[0])          # bypassed: the name stands for the (first) input
+            elif kind == "op":
                 b = self._primitive(nd, scope, vars_k, cid, target, cur)
             else:
                 b = self._call(nd, scope, vars_k, cid, target, cur)
             copies.append(b)
             cur = [Sym(binding=b, text=cid)]
         binding = RepeatB(copies) if "repeat" in nd else copies[0]
-        if "repeat" in nd:
-            self.graph.repeats[scope.prefix + nid] = n
+        real = sum(not isinstance(b, AliasB) for b in copies)
+        if "repeat" in nd and real:
+            self.graph.repeats[scope.prefix + nid] = real
         scope.names[nid] = binding
         out = Sym(binding=binding, text=nid, span=nd.span_of("id"))
-        if "expect" in nd:
+        if "expect" in nd and not isinstance(copies[-1], AliasB):    # a bypassed node asserts nothing
             self._add_expect(out, nd["expect"], nd.span_of("expect"), scope)
         return out
+
+    def _when(self, nd, nid, vars_k, scope, ins) -> bool:
+        """`when:` of one copy (it may use the repeat variable); false = bypassed."""
+        sp = nd.span_of("when")
+        w = self._eval(nd["when"], vars_k, sp, scope)
+        if not isinstance(w, bool):
+            raise SpecError(f"'when' must be true or false, got {w!r}", sp, code="E0130")
+        if not w and not ins:
+            raise SpecError(f"node '{nid}' is bypassed (when: false) but has no input to stand for it",
+                            sp, code="E0130")
+        return w
 
     def _lookup_op(self, opname: str, scope: Scope):
         if opname in registry and opname != "input":
@@ -614,6 +687,8 @@ class Compiler:
         return n, var
 
     def _attr_values(self, nd, vars_k, scope, skip=NODE_KEYS):
+        """Evaluated attributes and their spans; an attribute whose expression failed (the
+        error is recorded) is left out of `raw` and named in `spans` only."""
         raw, spans = {}, {}
         for k, v in nd.items():
             if k in skip:
@@ -626,13 +701,23 @@ class Compiler:
 
     def _primitive(self, nd, scope, vars_k, cid, op, ins) -> NodeB:
         raw, spans = self._attr_values(nd, vars_k, scope)
+        failed = {k for k in spans if k not in raw}     # expression errors, reported already
+        for k in [k for k in spans if k not in op.attrs]:   # the caret goes under the key
+            self.error(_unknown_attr(k, op, nd.key_span(k)), scope)
+            raw.pop(k, None)
         for k, (v, sp) in scope.defaults.get(op.name, {}).items():
-            if k not in raw:
-                raw[k] = self._try_eval(v, vars_k, sp, scope)
+            if k not in raw and k not in failed:
                 spans[k] = sp
+                v = self._try_eval(v, vars_k, sp, scope, default=_NO_DEFAULT)
+                if v is _NO_DEFAULT:
+                    failed.add(k)
+                else:
+                    raw[k] = v
         desc = f"'{nd['id']}' ({op.name})"
         attrs, errs = normalise(op, raw, spans, nd.span, desc)
         for e in errs:
+            if e.code == "E0114" and any(e.message.endswith(f"attribute '{k}'") for k in failed):
+                continue    # "missing required attribute" would only repeat that error
             self.error(e, scope)
         frozen = nd.get("frozen", False)
         gid = scope.prefix + cid
@@ -651,8 +736,16 @@ class Compiler:
         return NodeB(gid, op.name)
 
     def _call(self, nd, scope, vars_k, cid, block: BlockDef, ins) -> CallB:
+        call_id = scope.prefix + cid
+        here = (os.path.realpath(block.file.path), block.name)
+        if here in scope.blocks:
+            chain = " -> ".join(b for _, b in scope.blocks + (here,))
+            self.error(SpecError(f"block '{block.name}' calls itself: {chain}", nd.span_of("op"), code="E0134",
+                                 hint="a block cannot contain a call of itself, directly or through others"), scope)
+            return self._stub_call(block, ins, call_id)
         raw, spans = self._attr_values(nd, vars_k, scope)
         bvars = dict(block.file.params)
+        complete = True
         for k in raw:
             if k not in block.params:
                 self.error(SpecError(f"block '{block.name}' has no param '{k}'", nd.key_span(k), code="E0112",
@@ -664,7 +757,9 @@ class Compiler:
                 v = raw[pname]
             elif default is _NO_DEFAULT:
                 self.error(SpecError(f"'{nd['id']}' calls block '{block.name}' without its required param "
-                                     f"'{pname}'", nd.span, code="E0114"), scope)
+                                     f"'{pname}'", nd.span, code="E0114",
+                                     hint=f"add {pname}: VALUE ({ptype}) to the call"), scope)
+                complete = False
                 continue
             else:
                 v = self._try_eval(default, bvars, psp, scope)
@@ -672,18 +767,21 @@ class Compiler:
             if v is not None and (not isinstance(v, want) or (ptype in ("int", "float") and isinstance(v, bool))):
                 self.error(SpecError(f"param '{pname}' of block '{block.name}' must be {ptype}, got {v!r}",
                                      spans.get(pname, nd.span), code="E0113"), scope)
+                complete = False
             bvars[pname] = v
         if len(ins) != len(block.inputs):
             self.error(SpecError(f"block '{block.name}' takes {len(block.inputs)} input(s) "
                                  f"({', '.join(block.inputs)}), got {len(ins)}", nd.span_of("in", nd.span),
                                  code="E0305"), scope)
-        call_id = scope.prefix + cid
+            complete = complete and bool(ins)
+        if not complete:    # expanding the body would only repeat the problem as other errors
+            return self._stub_call(block, ins, call_id)
         self.graph.calls[call_id] = block.name
         callee = Scope(file=block.file, prefix=call_id + ".", vars=bvars, defaults=block.defaults,
                        notes=[f"'{call_id}' calls block '{block.name}' defined at {block.span}"] + scope.notes,
-                       path=scope.path + (call_id,))
-        for name, s in zip(block.inputs, ins):
-            callee.names[name] = AliasB(s)
+                       path=scope.path + (call_id,), blocks=scope.blocks + (here,))
+        for i, name in enumerate(block.inputs):   # missing inputs (reported above) read the last one given
+            callee.names[name] = AliasB(ins[min(i, len(ins) - 1)])
         first = Sym(binding=callee.names[block.inputs[0]], text=block.inputs[0]) if ins else None
         last = self.expand(block.nodes, callee, first)
         outs = {}
@@ -702,6 +800,18 @@ class Compiler:
         if not outs:
             outs["out"] = first
         return CallB(block, outs, call_id)
+
+    def _stub_call(self, block: BlockDef, ins, call_id) -> CallB:
+        """A call that could not be expanded (its error is reported): every declared output
+        stands for the first input, so references to it add no errors of their own."""
+        ports = list(block.outputs) if isinstance(block.outputs, dict) and block.outputs else ["out"]
+        src = ins[0] if ins else Sym(binding=NodeB(call_id, "?"), text=call_id)
+        return CallB(block, {p: src for p in ports}, call_id)
+
+
+def _unknown_attr(key, op, span) -> SpecError:
+    return SpecError(f"unknown attribute '{key}' for op '{op.name}'", span, code="E0112",
+                     hint=did_you_mean(key, op.attrs) or f"attributes of {op.name}: {', '.join(op.attrs) or 'none'}")
 
 
 def compile_spec(path: str, overrides: dict | None = None, batch: int = 1) -> LayerGraph:

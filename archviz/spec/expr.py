@@ -6,8 +6,11 @@ literals, indexing (`widths[s]`, negative indices too), and the calls `min`, `ma
 `abs`, `floor`, `ceil`, `int`, `len`, `range`-free.
 
 Exactness: `/` on integers gives a :class:`fractions.Fraction` (an int when it divides
-evenly), so `${c / 2}` with c = 64 is the int 32, never 32.0.  Exponents are bounded
-(|e| <= 64, |base| <= 2**64) so a spec cannot ask for a number with a billion digits.
+evenly), so `${c / 2}` with c = 64 is the int 32, never 32.0.  Sizes are bounded so a
+spec cannot ask for a number with a billion digits or a list of a billion items:
+exponents (|e| <= 64, |base| <= 2**64), every integer result (at most MAX_INT_BITS bits,
+so it can always be printed), every string or list result (at most MAX_LEN items, checked
+before `*` repeats one) and the nesting of the expression itself.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from fractions import Fraction
 from archviz.errors import ExpressionError, Span, did_you_mean
 
 MAX_EXPONENT = 64
+MAX_INT_BITS = 8192        # about 2,500 decimal digits; far below int->str's 4,300-digit limit
+MAX_LEN = 100_000          # items of a string or list an expression may build
 _WHOLE = re.compile(r"^\$\{(.*)\}$", re.S)
 _PART = re.compile(r"\$\{(.*?)\}", re.S)
 
@@ -48,7 +53,27 @@ def _pow(a, b):
     return a ** b
 
 
-_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+def _mul(a, b):
+    for seq, n in ((a, b), (b, a)):
+        if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and not isinstance(n, bool):
+            if len(seq) * max(n, 0) > MAX_LEN:
+                raise ValueError(f"repeating a {type(seq).__name__} of {len(seq)} item(s) {n} times "
+                                 f"is too long (at most {MAX_LEN:,} items)")
+    return a * b
+
+
+def _check_size(v):
+    """A result within the bounds (see the module docstring), else ValueError."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > MAX_INT_BITS:
+        raise ValueError(f"the result is too large (more than {MAX_INT_BITS} bits)")
+    if isinstance(v, Fraction) and max(v.numerator.bit_length(), v.denominator.bit_length()) > MAX_INT_BITS:
+        raise ValueError(f"the result is too large (more than {MAX_INT_BITS} bits)")
+    if isinstance(v, (str, list, tuple)) and len(v) > MAX_LEN:
+        raise ValueError(f"the result is too long (more than {MAX_LEN:,} items)")
+    return v
+
+
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: _mul,
            ast.Div: _div, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: _pow}
 _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
         ast.Gt: operator.gt, ast.GtE: operator.ge}
@@ -68,14 +93,30 @@ FUNCTIONS = {"min": min, "max": max, "abs": abs, "floor": _floor, "ceil": _ceil,
 
 def evaluate(text: str, scope: dict, span: Span | None = None):
     """Evaluate one expression (without the `${ }`). `span` points at its first char."""
+    lead = len(text) - len(text.lstrip())
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
-        col = (e.offset or 1) - 1 + (len(text) - len(text.lstrip()))
-        raise ExpressionError(f"malformed expression '{text.strip()}': {e.msg}",
+        col = (e.offset or 1) - 1 + lead
+        raise ExpressionError(f"malformed expression '{_short(text.strip())}': {e.msg}",
                               span.shifted(col, 1) if span else None, code="E0201") from None
-    lead = len(text) - len(text.lstrip())
-    return _Walker(scope, span, lead).visit(tree.body)
+    except (MemoryError, RecursionError):   # the parser's own nesting limit
+        raise _too_deep(text, span, lead) from None
+    try:
+        w = _Walker(scope, span, lead)
+        w.check(tree.body)      # the whole tree, also the branches that will not be evaluated
+        return w.visit(tree.body)
+    except RecursionError:
+        raise _too_deep(text, span, lead) from None
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def _too_deep(text, span, lead) -> ExpressionError:
+    return ExpressionError(f"expression '{_short(text.strip())}' is nested too deeply",
+                           span.shifted(lead, 1) if span else None, code="E0201")
 
 
 class _Walker:
@@ -90,12 +131,45 @@ class _Walker:
             sp = self.span.shifted(c, (e + self.lead - c) if e is not None else 1)
         return ExpressionError(msg, sp, code=code, hint=hint)
 
+    def check(self, root):
+        """Refuse a forbidden construct anywhere in the tree, before evaluating anything, so an
+        expression does not pass only because its forbidden part sits in an untaken branch."""
+        for node in ast.walk(root):
+            if isinstance(node, (ast.operator, ast.cmpop, ast.unaryop, ast.boolop, ast.expr_context)):
+                continue        # checked with the node that holds them
+            if getattr(self, "v_" + type(node).__name__, None) is None:
+                raise self._not_allowed(node)
+            if isinstance(node, ast.Constant):
+                self.v_Constant(node)
+            elif isinstance(node, ast.BinOp) and type(node.op) not in _BINOPS:
+                raise self.err(node, f"operator {type(node.op).__name__} is not allowed")
+            elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
+                raise self.err(node, "operator ~ is not allowed")
+            elif isinstance(node, ast.Compare) and any(type(o) not in _CMP for o in node.ops):
+                bad = next(o for o in node.ops if type(o) not in _CMP)
+                raise self.err(node, f"comparison {type(bad).__name__} is not allowed")
+            elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+                raise self.err(node, "slices are not allowed; index one element")
+            elif isinstance(node, ast.Call):
+                self._check_call(node)
+
+    def _not_allowed(self, node):
+        return self.err(node, f"'{type(node).__name__}' is not allowed in an expression",
+                        hint="expressions allow arithmetic, comparisons, if-else, "
+                             "indexing and min/max/abs/floor/ceil/int/len")
+
+    def _check_call(self, n):
+        if not isinstance(n.func, ast.Name) or n.func.id not in FUNCTIONS:
+            name = n.func.id if isinstance(n.func, ast.Name) else "this"
+            raise self.err(n.func, f"function '{name}' is not allowed",
+                           hint="allowed functions: " + ", ".join(FUNCTIONS))
+        if n.keywords:
+            raise self.err(n, "keyword arguments are not allowed")
+
     def visit(self, node):
         meth = getattr(self, "v_" + type(node).__name__, None)
         if meth is None:
-            raise self.err(node, f"'{type(node).__name__}' is not allowed in an expression",
-                           hint="expressions allow arithmetic, comparisons, if-else, "
-                                "indexing and min/max/abs/floor/ceil/int/len")
+            raise self._not_allowed(node)
         return meth(node)
 
     def v_Constant(self, n):
@@ -119,7 +193,7 @@ class _Walker:
 
     def _apply(self, n, fn, *args):
         try:
-            return _norm(fn(*args))
+            return _check_size(_norm(fn(*args)))
         except ZeroDivisionError:
             raise self.err(n, "division by zero") from None
         except (TypeError, ValueError, OverflowError) as e:
@@ -190,12 +264,7 @@ class _Walker:
         return seq[idx]
 
     def v_Call(self, n):
-        if not isinstance(n.func, ast.Name) or n.func.id not in FUNCTIONS:
-            name = n.func.id if isinstance(n.func, ast.Name) else "this"
-            raise self.err(n.func, f"function '{name}' is not allowed",
-                           hint="allowed functions: " + ", ".join(FUNCTIONS))
-        if n.keywords:
-            raise self.err(n, "keyword arguments are not allowed")
+        self._check_call(n)
         args = [self.visit(a) for a in n.args]
         return self._apply(n, FUNCTIONS[n.func.id], *args)
 

@@ -6,7 +6,9 @@ thing and point back to where it was written):
 * duplicate keys, anchors, aliases and merge keys (``<<``) are errors;
 * only ``true``/``false`` are booleans (``yes``/``no``/``on``/``off`` stay strings);
 * ``1e-4`` is a float (YAML 1.1 would make it a string);
-* a tag (``!!python/...``) is an error.
+* a tag (``!!python/...``, ``!!str``, ``!foo``) is an error: a value means what it
+  says (quote it to make it a string);
+* integers are decimal (``08`` is 8, not the float 8.0) or ``0x`` hex.
 
 Mappings load as :class:`LocDict`, sequences as :class:`LocList`: plain ``dict`` /
 ``list`` subclasses that carry ``span`` (of the container), ``spans`` (of each value)
@@ -54,7 +56,7 @@ def span_of(container, key, fallback: Span | None = None) -> Span | None:
     return fallback
 
 
-_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
+_INT = re.compile(r"^[-+]?[0-9][0-9_]*$")     # YAML 1.2 core: leading zeros are decimal
 _HEX = re.compile(r"^0x[0-9a-fA-F_]+$")
 _FLOAT = re.compile(r"^[-+]?(\d[\d_]*\.\d*|\.\d+|\d[\d_]*)([eE][-+]?\d+)?$")
 _SPECIAL_FLOAT = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"),
@@ -62,6 +64,7 @@ _SPECIAL_FLOAT = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-
 
 
 def _scalar(node: yaml.ScalarNode):
+    """The Python value of a scalar. Raises ValueError for an integer too long to convert."""
     text = node.value
     if node.style:  # quoted or block scalar: always a string
         return text
@@ -96,8 +99,14 @@ _STD_TAGS = {"tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,200
              "tag:yaml.org,2002:pairs", "tag:yaml.org,2002:set"}
 
 
+def _tag_error(filename: str, event) -> SpecError:
+    return SpecError(f"YAML tag '{event.tag}' is not allowed in a spec",
+                     Span(filename, event.start_mark.line + 1, event.start_mark.column + 1), code="E0104",
+                     hint="write the plain value; quote it to make it a string")
+
+
 class _Loader(yaml.SafeLoader):
-    """Composer that rejects aliases and anchors as they are met."""
+    """Composer that rejects aliases, anchors and tags as they are met."""
 
     def __init__(self, stream, filename: str):
         super().__init__(stream)
@@ -114,6 +123,8 @@ class _Loader(yaml.SafeLoader):
             raise SpecError("YAML anchors (&name) are not allowed in a spec",
                             Span(self._file, event.start_mark.line + 1, event.start_mark.column + 1),
                             hint="use a block or a param to share a definition", code="E0103")
+        if getattr(event, "tag", None) is not None:
+            raise _tag_error(self._file, event)
         return super().compose_node(parent, index)
 
 
@@ -122,7 +133,7 @@ def _convert(node, file: str):
         if node.tag not in _STD_TAGS and node.tag != "!":
             raise SpecError(f"YAML tag '{node.tag}' is not allowed in a spec", _span(file, node),
                             code="E0104")
-        return _scalar(node)
+        return _scalar_at(node, file)
     if isinstance(node, yaml.SequenceNode):
         out = LocList()
         out.span = _span(file, node)
@@ -140,7 +151,7 @@ def _convert(node, file: str):
                                 hint="write the keys out, or use `defaults:`", code="E0103")
             if not isinstance(knode, yaml.ScalarNode):
                 raise SpecError("mapping keys must be plain scalars", _span(file, knode), code="E0105")
-            key = _scalar(knode)
+            key = _scalar_at(knode, file)
             if isinstance(key, (list, dict)):
                 raise SpecError("mapping keys must be scalars", _span(file, knode), code="E0105")
             if key in out:
@@ -154,6 +165,14 @@ def _convert(node, file: str):
     raise SpecError(f"unsupported YAML node {type(node).__name__}", _span(file, node))
 
 
+def _scalar_at(node, file: str):
+    try:
+        return _scalar(node)
+    except ValueError:  # an integer with more digits than Python converts (sys.int_info)
+        raise SpecError(f"integer literal with {len(node.value)} digits is too large", _value_span(file, node),
+                        code="E0101") from None
+
+
 def _value_span(file: str, node) -> Span:
     """Span pointing at a value's content (inside the quotes of a quoted scalar)."""
     if isinstance(node, yaml.ScalarNode) and node.style in ('"', "'"):
@@ -164,9 +183,11 @@ def _value_span(file: str, node) -> Span:
 
 
 def _reject_anchors(text: str, filename: str, loader_cls) -> None:
-    """Anchors and aliases are errors; the C composer resolves them silently, so look at the
-    event stream first (fast: libyaml) and report the first one with its location."""
+    """Anchors, aliases and tags are errors; the C composer resolves them silently, so look
+    at the event stream first (fast: libyaml) and report the first one with its location."""
     for event in yaml.parse(text, Loader=loader_cls):
+        if getattr(event, "tag", None) is not None:
+            raise _tag_error(filename, event)
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             what = "aliases (*name)" if isinstance(event, yaml.AliasEvent) else "anchors (&name)"
             raise SpecError(f"YAML {what} are not allowed in a spec",
@@ -199,7 +220,17 @@ def load_yaml(text: str, filename: str):
         raise SpecError(f"YAML syntax error: {msg}", span, code="E0101",
                         notes=[f"{e.context} (line {e.context_mark.line + 1})"]
                         if e.context and e.context_mark and e.problem else None) from None
-    except yaml.YAMLError as e:  # pragma: no cover - reader errors (bad bytes)
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow (control characters)
+        pos = e.position if isinstance(e.position, int) and e.position >= 0 else 0
+        if e.encoding != "unicode":  # libyaml counts bytes of the UTF-8 text, the pure reader characters
+            pos = len(text.encode("utf-8")[:pos].decode("utf-8", "ignore"))
+        pos = min(pos, len(text))
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        code = e.character if isinstance(e.character, int) else ord(str(e.character)[:1] or "?")
+        raise SpecError(f"YAML error: character #x{code:04x} is not allowed in a spec ({e.reason})",
+                        Span(filename, line, col), code="E0101") from None
+    except yaml.YAMLError as e:  # pragma: no cover - other reader errors
         raise SpecError(f"YAML error: {e}", Span(filename, 1, 1), code="E0101") from None
     if node is None:
         return None
