@@ -741,3 +741,30 @@ def test_multiple_errors_render_each_then_a_count(tmp_path):
     out = format_error(MultipleErrors([a, b]))
     assert out == "error[E0111]: first\n\nerror[E0301]: second\n\n2 error(s) found"
     assert str(MultipleErrors([a, b])) == "first\nsecond"
+
+
+def test_review_cases_duplicate_block_inputs_output_typos_fractions(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text(textwrap.dedent("""\
+        archviz: 1
+        inputs: {x: {shape: [4]}, y: {shape: [4]}}
+        blocks:
+          b:
+            inputs: [a, a]
+            nodes: [{id: s, op: add, in: [a, a]}]
+          e:
+            inputs: []
+            nodes: [{id: r, op: relu}]
+        nodes:
+          - {id: c, op: b, in: [x, y]}
+          - {id: w, op: linear, out: "${9 / 2}"}
+        outputs:
+          o: {from: c, expct: [4]}
+        """))
+    with pytest.raises(MultipleErrors) as ei:
+        archviz.load(str(p))
+    msgs = [e.message for e in ei.value.errors]
+    assert "duplicate input name 'a' in block 'b'" in msgs
+    assert any("needs at least one input" in m for m in msgs)
+    assert "unknown key 'expct' in output 'o'" in msgs
+    assert any("the fraction 9/2 (use // for integer division)" in m for m in msgs)

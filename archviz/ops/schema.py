@@ -16,6 +16,8 @@ def _is_num(v) -> bool:
 
 
 def _type_name(v) -> str:
+    if isinstance(v, Fraction):
+        return "a fraction"
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
             type(None): "null"}.get(type(v), "a list" if isinstance(v, list) else
                                     "a mapping" if isinstance(v, dict) else type(v).__name__)
@@ -26,6 +28,8 @@ def coerce(attr: Attr, v, n2: int = 2):
     t = attr.type
     if t in ("int", "pos_int", "nonneg_int"):
         if not _is_int(v):
+            if isinstance(v, Fraction):
+                raise ValueError(f"expected an integer, got the fraction {v} (use // for integer division)")
             raise ValueError(f"expected an integer, got {_type_name(v)} {v!r}")
         lo = {"int": None, "pos_int": 1, "nonneg_int": 0}[t]
         if lo is not None and v < lo:

@@ -109,6 +109,7 @@ _NO_DEFAULT = object()
 _FAILED = object()
 PARAM_DEF_KEYS = ("type", "default", "doc")
 IMPORT_KEYS = ("path", "as")
+OUTPUT_KEYS = ("from", "expect", "doc")
 
 
 class Compiler:
@@ -312,7 +313,13 @@ class Compiler:
                 params[pname] = (t, pdef.get("default", _NO_DEFAULT), psp)
             else:
                 params[pname] = ("any", pdef, psp)
-        inputs = bd.get("inputs") or ["x"]
+        inputs = bd.get("inputs")
+        if inputs is None:
+            inputs = ["x"]
+        elif isinstance(inputs, list) and not inputs:
+            self.error(SpecError(f"block '{name}' needs at least one input (omit `inputs` for one named x)",
+                                 bd.span_of("inputs"), code="E0120"))
+            inputs = ["x"]
         if isinstance(inputs, str):
             inputs = [inputs]
         if not isinstance(inputs, list):
@@ -323,7 +330,10 @@ class Compiler:
             if not isinstance(iname, str) or not _ID.match(iname):
                 self.error(SpecError(f"input name {iname!r} of block '{name}' is not an identifier",
                                      span_of(inputs, i, bd.span_of("inputs")), code="E0120"))
-        inputs = [i for i in inputs if isinstance(i, str) and _ID.match(i)] or ["x"]
+            elif iname in inputs[:i]:
+                self.error(SpecError(f"duplicate input name '{iname}' in block '{name}'",
+                                     span_of(inputs, i, bd.span_of("inputs")), code="E0120"))
+        inputs = list(dict.fromkeys(i for i in inputs if isinstance(i, str) and _ID.match(i))) or ["x"]
         defaults = {k: dict(v) for k, v in sf.defaults.items()}
         self._load_defaults(defaults, bd, "defaults")
         nodes = bd.get("nodes")
@@ -413,6 +423,10 @@ class Compiler:
             osp = outs.span_of(name)
             g.output_spans[name] = outs.key_span(name)
             if isinstance(od, dict):
+                for k in od:
+                    if k not in OUTPUT_KEYS:
+                        self.error(SpecError(f"unknown key '{k}' in output '{name}'", od.key_span(k), code="E0108",
+                                             hint=did_you_mean(k, OUTPUT_KEYS) or "an output is {from: NODE, expect: [...]}"))
                 src, ssp = od.get("from"), od.span_of("from")
                 if "expect" in od:
                     self._add_expect(None, od["expect"], od.span_of("expect"), scope, out_name=name)
