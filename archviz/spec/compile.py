@@ -10,109 +10,23 @@ name) and lets a bypassed node (`when: false`) stand for its own input.
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field
-from typing import Any
 
-from archviz.errors import (ArchvizError, ExpressionError, ImportSpecError, MultipleErrors,
-                            RefError, Span, SpecError, did_you_mean)
-from archviz.ir.graph import LayerGraph, Node, Ref
+from archviz.errors import ArchvizError, MultipleErrors, Span, SpecError, did_you_mean
+from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import Attrs, registry
 from archviz.ops.schema import normalise
 from archviz.spec.expr import has_expr, substitute
-from archviz.spec.yamlload import LocDict, LocList, load_yaml, load_yaml_file, span_of
+from archviz.spec.files import (_ID, _NO_DEFAULT, _PARAM_TYPES, BlockDef, FileLoader, SpecFile,
+                                _unknown_attr)
+from archviz.spec.refs import AliasB, CallB, NodeB, RefResolver, RepeatB, Scope, Sym
+from archviz.spec.yamlload import LocDict, LocList, load_yaml
 
-FORMAT_VERSION = 1
-TOP_KEYS = ("archviz", "name", "doc", "params", "inputs", "blocks", "nodes", "outputs",
-            "imports", "defaults", "loss")
 NODE_KEYS = ("id", "op", "in", "repeat", "when", "expect", "doc", "frozen")
-BLOCK_KEYS = ("params", "inputs", "nodes", "outputs", "defaults", "doc")
-_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(-?\d+)\])?(?:\.([A-Za-z_][A-Za-z0-9_]*))?$")
-_PARAM_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": list,
-                "any": object}
-
-
-# -- bindings -----------------------------------------------------------------------
-@dataclass
-class Sym:
-    """A textual reference `name[index].port` in a scope, or a direct binding."""
-    scope: Any = None
-    name: str = ""
-    index: int | None = None
-    port: str | None = None
-    span: Span | None = None
-    binding: Any = None
-    text: str = ""
-
-
-@dataclass
-class NodeB:
-    gid: str
-    op: str
-
-
-@dataclass
-class RepeatB:
-    copies: list
-
-
-@dataclass
-class CallB:
-    block: "BlockDef"
-    outputs: dict         # port -> Sym in the callee scope
-    call_id: str
-
-
-@dataclass
-class AliasB:
-    target: Sym
-
-
-@dataclass
-class Scope:
-    file: "SpecFile"
-    prefix: str
-    vars: dict
-    defaults: dict
-    notes: list
-    path: tuple = ()
-    blocks: tuple = ()    # (file, block name) of the enclosing calls, outermost first
-    names: dict = field(default_factory=dict)
-    name_spans: dict = field(default_factory=dict)
-
-
-@dataclass
-class BlockDef:
-    name: str
-    file: "SpecFile"
-    data: LocDict
-    span: Span | None
-    params: dict          # name -> (type, default or REQUIRED, span)
-    inputs: list
-    nodes: list
-    outputs: Any
-    defaults: dict
-
-
-@dataclass
-class SpecFile:
-    path: str
-    data: LocDict
-    params: dict = field(default_factory=dict)
-    blocks: dict = field(default_factory=dict)
-    imports: dict = field(default_factory=dict)
-    defaults: dict = field(default_factory=dict)
-
-
-_NO_DEFAULT = object()
 _FAILED = object()
-PARAM_DEF_KEYS = ("type", "default", "doc")
-IMPORT_KEYS = ("path", "as")
 OUTPUT_KEYS = ("from", "expect", "doc")
 
 
-class Compiler:
+class Compiler(FileLoader, RefResolver):
     def __init__(self, overrides: dict | None = None, batch: int = 1):
         self.overrides = dict(overrides or {})
         self.batch = batch
@@ -153,195 +67,6 @@ class Compiler:
         except ArchvizError as e:
             self.error(e, scope)
             return default
-
-    # -- files -------------------------------------------------------------------
-    def load_file(self, path: str, stack: tuple = (), span: Span | None = None,
-                  top: bool = False) -> SpecFile | None:
-        real = os.path.realpath(path)
-        if real in stack:
-            chain = " -> ".join(os.path.basename(p) for p in stack + (real,))
-            self.error(ImportSpecError(f"cyclic import: {chain}", span, code="E0152"))
-            return None
-        if real in self.files:
-            return self.files[real]
-        if not os.path.exists(path):
-            if not stack:       # the spec itself, not an import
-                raise SpecError(f"spec file not found: {path}", code="E0106")
-            self.error(ImportSpecError(f"spec file not found: {path}", span, code="E0151"))
-            return None
-        data = load_yaml_file(path)
-        if not isinstance(data, LocDict):
-            got = "an empty file" if data is None else f"a {type(data).__name__.replace('Loc', '').lower()}"
-            raise SpecError(f"a spec must be a mapping (archviz:, name:, inputs:, nodes:, ...), "
-                            f"got {got}", getattr(data, "span", None) or Span(path, 1, 1), code="E0107")
-        sf = SpecFile(path=path, data=data)
-        self.files[real] = sf
-        for key in data:
-            if key not in TOP_KEYS:
-                self.error(SpecError(f"unknown top-level key '{key}'", data.key_span(key), code="E0108",
-                                     hint=did_you_mean(key, TOP_KEYS) or "allowed: " + ", ".join(TOP_KEYS)))
-        ver = data.get("archviz", FORMAT_VERSION)
-        if ver != FORMAT_VERSION:
-            self.error(SpecError(f"unsupported spec format version {ver!r}", data.span_of("archviz"),
-                                 code="E0109", hint=f"this archviz reads 'archviz: {FORMAT_VERSION}'"))
-        self._load_params(sf, top)
-        self._load_defaults(sf.defaults, data, "defaults")
-        for i, imp in enumerate(self._list(data, "imports")):
-            isp = data["imports"].span_of(i)
-            if not isinstance(imp, dict) or "path" not in imp or "as" not in imp:
-                self.error(SpecError("an import is a mapping {path: FILE, as: NAME}", isp, code="E0153"))
-                continue
-            bad = [k for k in imp if k not in IMPORT_KEYS]
-            for k in bad:
-                self.error(SpecError(f"unknown key '{k}' in an import", imp.key_span(k), code="E0153",
-                                     hint=did_you_mean(k, IMPORT_KEYS) or "an import is {path: FILE, as: NAME}"))
-            if not isinstance(imp["path"], str) or not imp["path"]:
-                self.error(SpecError(f"import path must be a file name, got {imp['path']!r}", imp.span_of("path"),
-                                     code="E0153"))
-                continue
-            if not isinstance(imp["as"], str) or not _ID.match(imp["as"]):
-                self.error(SpecError(f"import name (as:) must be an identifier, got {imp['as']!r}",
-                                     imp.span_of("as"), code="E0153"))
-                continue
-            if bad:
-                continue
-            ipath = os.path.join(os.path.dirname(path), imp["path"])
-            try:
-                sub = self.load_file(ipath, stack + (real,), imp.span_of("path"))
-            except SpecError as e:
-                if e.span is None:      # e.g. the path is a directory: point at the import
-                    e.span = imp.span_of("path")
-                raise
-            if sub is not None:
-                sf.imports[imp["as"]] = sub
-        blocks = data.get("blocks") or {}
-        if not isinstance(blocks, dict):
-            self.error(SpecError("'blocks' must be a mapping of block name to block",
-                                 data.span_of("blocks"), code="E0110"))
-            blocks = {}
-        for name, bd in blocks.items():
-            b = self._load_block(sf, name, bd, blocks.span_of(name), blocks.key_span(name))
-            if b is not None:
-                sf.blocks[name] = b
-        return sf
-
-    def _list(self, data, key):
-        v = data.get(key)
-        if v is None:
-            return []
-        if not isinstance(v, list):
-            self.error(SpecError(f"'{key}' must be a list", data.span_of(key), code="E0110"))
-            return []
-        return v
-
-    def _load_params(self, sf: SpecFile, top: bool) -> None:
-        data = sf.data
-        raw = data.get("params") or {}
-        if not isinstance(raw, dict):
-            self.error(SpecError("'params' must be a mapping of name to value", data.span_of("params"),
-                                 code="E0110"))
-            raw = {}
-        if top:
-            for k in self.overrides:
-                if k not in raw:
-                    self.error(SpecError(f"-p {k}=...: the spec has no param '{k}'", None, code="E0115",
-                                         hint=did_you_mean(k, raw) or
-                                         ("params: " + ", ".join(raw) if raw else "this spec has no params")))
-        for k, v in raw.items():
-            if top and k in self.overrides:
-                v = self.overrides[k]
-                sp = None
-            else:
-                sp = raw.span_of(k)
-            sf.params[k] = self._try_eval(v, dict(sf.params), sp)
-
-    def _load_defaults(self, into: dict, data, key) -> None:
-        d = data.get(key) or {}
-        if not isinstance(d, dict):
-            self.error(SpecError(f"'{key}' must map op names to attribute defaults", data.span_of(key),
-                                 code="E0110"))
-            return
-        for op, attrs in d.items():
-            if op not in registry:
-                self.error(SpecError(f"defaults for unknown op '{op}'", d.key_span(op), code="E0111",
-                                     hint=did_you_mean(op, registry)))
-                continue
-            if not isinstance(attrs, dict):
-                self.error(SpecError(f"defaults for '{op}' must be a mapping", d.span_of(op), code="E0110"))
-                continue
-            known = registry[op].attrs
-            for k in attrs:
-                if k not in known:
-                    self.error(_unknown_attr(k, registry[op], attrs.key_span(k)))
-            into[op] = {**into.get(op, {}), **{k: (v, attrs.span_of(k)) for k, v in attrs.items() if k in known}}
-
-    def _load_block(self, sf: SpecFile, name, bd, span, name_span=None) -> BlockDef | None:
-        if not isinstance(bd, LocDict):
-            self.error(SpecError(f"block '{name}' must be a mapping", span, code="E0110"))
-            return None
-        if name in registry:
-            self.error(SpecError(f"block '{name}' has the name of a built-in op", name_span or bd.span,
-                                 code="E0116", hint="rename the block"))
-        for key in bd:
-            if key not in BLOCK_KEYS:
-                self.error(SpecError(f"unknown key '{key}' in block '{name}'", bd.key_span(key), code="E0108",
-                                     hint=did_you_mean(key, BLOCK_KEYS) or "allowed: " + ", ".join(BLOCK_KEYS)))
-        params = {}
-        pdefs = bd.get("params") or {}
-        if not isinstance(pdefs, dict):
-            self.error(SpecError(f"'params' of block '{name}' must map names to {{type: T, default: V}}",
-                                 bd.span_of("params"), code="E0110"))
-            pdefs = {}
-        for pname, pdef in pdefs.items():
-            psp = pdefs.span_of(pname)
-            if not isinstance(pname, str) or not _ID.match(pname):
-                self.error(SpecError(f"param name {pname!r} of block '{name}' is not an identifier",
-                                     pdefs.key_span(pname), code="E0117"))
-                continue
-            if isinstance(pdef, dict):
-                for k in pdef:
-                    if k not in PARAM_DEF_KEYS:
-                        self.error(SpecError(f"unknown key '{k}' in param '{pname}' of block '{name}'",
-                                             pdef.key_span(k), code="E0117",
-                                             hint=did_you_mean(k, PARAM_DEF_KEYS) or
-                                             "a param is {type: T, default: V, doc: TEXT}"))
-                t = pdef.get("type", "any")
-                if t not in _PARAM_TYPES:
-                    self.error(SpecError(f"unknown param type '{t}'", pdef.span_of("type"), code="E0117",
-                                         hint="types: " + ", ".join(_PARAM_TYPES)))
-                    t = "any"
-                params[pname] = (t, pdef.get("default", _NO_DEFAULT), psp)
-            else:
-                params[pname] = ("any", pdef, psp)
-        inputs = bd.get("inputs")
-        if inputs is None:
-            inputs = ["x"]
-        elif isinstance(inputs, list) and not inputs:
-            self.error(SpecError(f"block '{name}' needs at least one input (omit `inputs` for one named x)",
-                                 bd.span_of("inputs"), code="E0120"))
-            inputs = ["x"]
-        if isinstance(inputs, str):
-            inputs = [inputs]
-        if not isinstance(inputs, list):
-            self.error(SpecError(f"'inputs' of block '{name}' must be a list of names, e.g. [x]",
-                                 bd.span_of("inputs"), code="E0110"))
-            inputs = ["x"]
-        for i, iname in enumerate(inputs):
-            if not isinstance(iname, str) or not _ID.match(iname):
-                self.error(SpecError(f"input name {iname!r} of block '{name}' is not an identifier",
-                                     span_of(inputs, i, bd.span_of("inputs")), code="E0120"))
-            elif iname in inputs[:i]:
-                self.error(SpecError(f"duplicate input name '{iname}' in block '{name}'",
-                                     span_of(inputs, i, bd.span_of("inputs")), code="E0120"))
-        inputs = list(dict.fromkeys(i for i in inputs if isinstance(i, str) and _ID.match(i))) or ["x"]
-        defaults = {k: dict(v) for k, v in sf.defaults.items()}
-        self._load_defaults(defaults, bd, "defaults")
-        nodes = bd.get("nodes")
-        if not isinstance(nodes, list) or not nodes:
-            self.error(SpecError(f"block '{name}' needs a non-empty 'nodes' list", bd.span, code="E0118"))
-            nodes = []
-        # `span` (where the block is "defined at", in notes) is its name, as compilers point at one
-        return BlockDef(name, sf, bd, name_span or bd.span, params, list(inputs), nodes, bd.get("outputs"), defaults)
 
     # -- compile -----------------------------------------------------------------
     def compile(self, path: str) -> LayerGraph:
@@ -452,99 +177,6 @@ class Compiler:
             return
         spans = raw.spans if isinstance(raw, LocList) else []
         self.expects.append((sym, out_name, dims, span, spans, list(scope.notes)))
-
-    # -- references --------------------------------------------------------------
-    def parse_ref(self, text, scope, span) -> Sym | None:
-        if not isinstance(text, str):
-            self.error(SpecError(f"a reference is a node name like 'conv1', 'enc[2].skip'; got {text!r}",
-                                 span, code="E0125"), scope)
-            return None
-        if has_expr(text):
-            try:
-                text = substitute(text, scope.vars, span)
-            except ArchvizError as e:
-                self.error(e, scope)
-                return None
-        m = _REF.match(str(text))
-        if not m:
-            self.error(SpecError(f"malformed reference '{text}'", span, code="E0125",
-                                 hint="write id, id.port, id[k] or id[k].port"), scope)
-            return None
-        idx = int(m.group(2)) if m.group(2) is not None else None
-        return Sym(scope, m.group(1), idx, m.group(3), span, text=text)
-
-    def resolve(self, sym: Sym, _depth: int = 0) -> Ref:
-        if _depth > 200:
-            raise RefError(f"reference '{sym.text}' does not resolve (a loop of bypassed nodes)", sym.span,
-                           code="E0306")
-        b = sym.binding
-        if b is None:
-            names = sym.scope.names
-            if sym.name not in names:
-                avail = [n for n in names]
-                raise RefError(f"unknown node '{sym.name}'", sym.span, code="E0301",
-                               hint=did_you_mean(sym.name, avail) or
-                               ("names in scope: " + ", ".join(avail[:12]) + (" ..." if len(avail) > 12 else "")))
-            b = names[sym.name]
-        if isinstance(b, RepeatB):
-            if sym.index is not None:
-                n = len(b.copies)
-                if not -n <= sym.index < n:
-                    raise RefError(f"'{sym.name}' has {n} copies; index {sym.index} is out of range",
-                                   sym.span, code="E0303")
-                b = b.copies[sym.index]
-            else:
-                b = b.copies[-1]
-        elif sym.index is not None:
-            raise RefError(f"'{sym.name}' is not repeated; it cannot be indexed", sym.span, code="E0303")
-        if isinstance(b, AliasB):
-            t = b.target
-            if sym.port is None:  # the target reference, with its own span and text, decides
-                return self.resolve(t, _depth + 1)
-            return self.resolve(Sym(t.scope, t.name, t.index, sym.port, sym.span, t.binding, sym.text), _depth + 1)
-        if isinstance(b, CallB):
-            ports = list(b.outputs)
-            port = sym.port or ports[0]
-            if port not in b.outputs:
-                raise RefError(f"'{sym.text.split('.')[0]}' has no output '{port}'", sym.span, code="E0302",
-                               hint="available outputs: " + ", ".join(ports),
-                               notes=[f"'{b.call_id}' calls block '{b.block.name}' defined at {b.block.span}"])
-            return self.resolve(b.outputs[port], _depth + 1)
-        if isinstance(b, NodeB):
-            port = sym.port or "out"
-            if b.op in registry:
-                ports = registry[b.op].output_ports()
-                if port not in ports and b.op != "input":
-                    raise RefError(f"'{sym.text.split('.')[0]}' ({b.op}) has no output '{port}'", sym.span,
-                                   code="E0302", hint="available outputs: " + ", ".join(ports))
-            return Ref(b.gid, port)
-        raise RefError(f"cannot resolve '{sym.text}'", sym.span, code="E0301")  # pragma: no cover
-
-    def _resolve_pending(self):
-        g = self.graph
-        for item in self._pending:
-            if item[0] == "node":
-                _, node, syms = item
-                refs = []
-                for s in syms:
-                    try:
-                        refs.append(self.resolve(s))
-                    except ArchvizError as e:
-                        self.error(e, s.scope if isinstance(s.scope, Scope) else None)
-                node.inputs = refs
-            else:
-                _, name, sym = item
-                try:
-                    g.outputs[name] = self.resolve(sym)
-                except ArchvizError as e:
-                    self.error(e)
-        for sym, out_name, dims, span, spans, notes in self.expects:
-            try:
-                ref = g.outputs.get(out_name) if out_name else self.resolve(sym)
-            except ArchvizError:
-                continue  # already reported
-            if ref is not None:
-                g.expects.append((ref, dims, span, spans, notes))
 
     # -- nodes -------------------------------------------------------------------
     def expand(self, nodes, scope: Scope, prev: Sym | None, nodes_span=None) -> Sym | None:
@@ -821,12 +453,6 @@ class Compiler:
         ports = list(block.outputs) if isinstance(block.outputs, dict) and block.outputs else ["out"]
         src = ins[0] if ins else Sym(binding=NodeB(call_id, "?"), text=call_id)
         return CallB(block, {p: src for p in ports}, call_id)
-
-
-def _unknown_attr(key, op, span) -> SpecError:
-    return SpecError(f"unknown attribute '{key}' for op '{op.name}'", span, code="E0112",
-                     hint=did_you_mean(key, op.attrs) or f"attributes of {op.name}: {', '.join(op.attrs) or 'none'}")
-
 
 def compile_spec(path: str, overrides: dict | None = None, batch: int = 1) -> LayerGraph:
     return Compiler(overrides, batch).compile(path)

@@ -1,0 +1,166 @@
+"""References between nodes: the bindings a name can stand for and their resolution.
+
+While a node list is expanded every `in:` becomes a :class:`Sym` (a name in a scope); the
+:class:`RefResolver` methods of the compiler parse them and resolve all of them at the end.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from archviz.errors import ArchvizError, RefError, Span, SpecError, did_you_mean
+from archviz.ir.graph import Ref
+from archviz.ops import registry
+from archviz.spec.expr import has_expr, substitute
+
+if TYPE_CHECKING:
+    from archviz.spec.files import BlockDef, SpecFile
+
+_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(-?\d+)\])?(?:\.([A-Za-z_][A-Za-z0-9_]*))?$")
+
+
+# -- bindings -----------------------------------------------------------------------
+@dataclass
+class Sym:
+    """A textual reference `name[index].port` in a scope, or a direct binding."""
+    scope: Any = None
+    name: str = ""
+    index: int | None = None
+    port: str | None = None
+    span: Span | None = None
+    binding: Any = None
+    text: str = ""
+
+
+@dataclass
+class NodeB:
+    gid: str
+    op: str
+
+
+@dataclass
+class RepeatB:
+    copies: list
+
+
+@dataclass
+class CallB:
+    block: "BlockDef"
+    outputs: dict         # port -> Sym in the callee scope
+    call_id: str
+
+
+@dataclass
+class AliasB:
+    target: Sym
+
+
+@dataclass
+class Scope:
+    file: "SpecFile"
+    prefix: str
+    vars: dict
+    defaults: dict
+    notes: list
+    path: tuple = ()
+    blocks: tuple = ()    # (file, block name) of the enclosing calls, outermost first
+    names: dict = field(default_factory=dict)
+    name_spans: dict = field(default_factory=dict)
+
+
+class RefResolver:
+    """Mixin of :class:`archviz.spec.compile.Compiler`: parsing and resolving references."""
+
+    # -- references --------------------------------------------------------------
+    def parse_ref(self, text, scope, span) -> Sym | None:
+        if not isinstance(text, str):
+            self.error(SpecError(f"a reference is a node name like 'conv1', 'enc[2].skip'; got {text!r}",
+                                 span, code="E0125"), scope)
+            return None
+        if has_expr(text):
+            try:
+                text = substitute(text, scope.vars, span)
+            except ArchvizError as e:
+                self.error(e, scope)
+                return None
+        m = _REF.match(str(text))
+        if not m:
+            self.error(SpecError(f"malformed reference '{text}'", span, code="E0125",
+                                 hint="write id, id.port, id[k] or id[k].port"), scope)
+            return None
+        idx = int(m.group(2)) if m.group(2) is not None else None
+        return Sym(scope, m.group(1), idx, m.group(3), span, text=text)
+
+    def resolve(self, sym: Sym, _depth: int = 0) -> Ref:
+        if _depth > 200:
+            raise RefError(f"reference '{sym.text}' does not resolve (a loop of bypassed nodes)", sym.span,
+                           code="E0306")
+        b = sym.binding
+        if b is None:
+            names = sym.scope.names
+            if sym.name not in names:
+                avail = [n for n in names]
+                raise RefError(f"unknown node '{sym.name}'", sym.span, code="E0301",
+                               hint=did_you_mean(sym.name, avail) or
+                               ("names in scope: " + ", ".join(avail[:12]) + (" ..." if len(avail) > 12 else "")))
+            b = names[sym.name]
+        if isinstance(b, RepeatB):
+            if sym.index is not None:
+                n = len(b.copies)
+                if not -n <= sym.index < n:
+                    raise RefError(f"'{sym.name}' has {n} copies; index {sym.index} is out of range",
+                                   sym.span, code="E0303")
+                b = b.copies[sym.index]
+            else:
+                b = b.copies[-1]
+        elif sym.index is not None:
+            raise RefError(f"'{sym.name}' is not repeated; it cannot be indexed", sym.span, code="E0303")
+        if isinstance(b, AliasB):
+            t = b.target
+            if sym.port is None:  # the target reference, with its own span and text, decides
+                return self.resolve(t, _depth + 1)
+            return self.resolve(Sym(t.scope, t.name, t.index, sym.port, sym.span, t.binding, sym.text), _depth + 1)
+        if isinstance(b, CallB):
+            ports = list(b.outputs)
+            port = sym.port or ports[0]
+            if port not in b.outputs:
+                raise RefError(f"'{sym.text.split('.')[0]}' has no output '{port}'", sym.span, code="E0302",
+                               hint="available outputs: " + ", ".join(ports),
+                               notes=[f"'{b.call_id}' calls block '{b.block.name}' defined at {b.block.span}"])
+            return self.resolve(b.outputs[port], _depth + 1)
+        if isinstance(b, NodeB):
+            port = sym.port or "out"
+            if b.op in registry:
+                ports = registry[b.op].output_ports()
+                if port not in ports and b.op != "input":
+                    raise RefError(f"'{sym.text.split('.')[0]}' ({b.op}) has no output '{port}'", sym.span,
+                                   code="E0302", hint="available outputs: " + ", ".join(ports))
+            return Ref(b.gid, port)
+        raise RefError(f"cannot resolve '{sym.text}'", sym.span, code="E0301")  # pragma: no cover
+
+    def _resolve_pending(self):
+        g = self.graph
+        for item in self._pending:
+            if item[0] == "node":
+                _, node, syms = item
+                refs = []
+                for s in syms:
+                    try:
+                        refs.append(self.resolve(s))
+                    except ArchvizError as e:
+                        self.error(e, s.scope if isinstance(s.scope, Scope) else None)
+                node.inputs = refs
+            else:
+                _, name, sym = item
+                try:
+                    g.outputs[name] = self.resolve(sym)
+                except ArchvizError as e:
+                    self.error(e)
+        for sym, out_name, dims, span, spans, notes in self.expects:
+            try:
+                ref = g.outputs.get(out_name) if out_name else self.resolve(sym)
+            except ArchvizError:
+                continue  # already reported
+            if ref is not None:
+                g.expects.append((ref, dims, span, spans, notes))
