@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class SeqRNN(nn.RNN):
-    """nn.RNN(batch_first=True): forward(x, h0=None) -> {'out': (N, T, D·h), 'h': (L·D, N, h)}."""
+class BatchFirstRecurrence:
+    """Mixin for nn.RNN / nn.GRU: batch_first=True; forward(x, h0=None) -> {'out': (N, T, D·h),
+    'h': (L·D, N, h)}. Parameters stay at the top level, named as torch names them."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, batch_first=True, **kwargs)
@@ -26,17 +27,12 @@ class SeqRNN(nn.RNN):
         return {"out": out, "h": h}
 
 
-class SeqGRU(nn.GRU):
-    """nn.GRU(batch_first=True): forward(x, h0=None) -> {'out': (N, T, D·h), 'h': (L·D, N, h)}."""
+class SeqRNN(BatchFirstRecurrence, nn.RNN):
+    """nn.RNN, batch first, returning {'out', 'h'}."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, batch_first=True, **kwargs)
 
-    def forward(self, x, h0=None):
-        if h0 is not None and h0.dim() == 2:  # (N, h) stands for (1, N, h) when layers · directions = 1
-            h0 = h0.unsqueeze(0)
-        out, h = super().forward(x, h0)
-        return {"out": out, "h": h}
+class SeqGRU(BatchFirstRecurrence, nn.GRU):
+    """nn.GRU, batch first, returning {'out', 'h'}."""
 
 
 class SeqLSTM(nn.LSTM):
