@@ -63,6 +63,24 @@ class Map:
         not what lies between them)."""
         return union(self.span_in(a, b, n) for a, b in ivs)
 
+    def theory_image(self, ivs) -> list:
+        """Theoretical reading (no clipping) of the output positions in the union ``ivs``: the
+        union of every position's span.  A position that reads nothing adds nothing, so the
+        holes between read positions are kept (the hull of ``ivs``' span is not the field: the
+        positions between two read ones may read nothing either) — what the forward pass
+        computes, one position at a time."""
+        if self.gapless:
+            return union(self.span(a, b) for a, b in ivs)
+        if sum(b - a + 1 for a, b in ivs) > ENUM_CAP:
+            return union(self.span(a, b) for a, b in ivs)
+        return union(self.span(o, o) for a, b in ivs for o in range(a, b + 1))
+
+    @property
+    def gapless(self) -> bool:
+        """span(a, b) is exactly the union of span(o, o) for o in [a, b] (no position reads
+        nothing, no gaps between the spans of neighbours)."""
+        return False
+
     @property
     def is_identity(self) -> bool:
         return False
@@ -115,6 +133,10 @@ class Window(Map):
     @property
     def is_identity(self) -> bool:
         return self.k == 1 and self.s == 1 and self.p == 0
+
+    @property
+    def gapless(self) -> bool:
+        return self.k_eff >= self.s            # the hulls of neighbouring windows touch
 
     def span(self, a, b, exact=False):
         return a * self.s - self.p, b * self.s - self.p + self.k_eff - 1
@@ -171,6 +193,12 @@ class Transposed(Map):
     def __init__(self, k, s=1, p=0, d=1):
         self.k, self.s, self.p, self.d = int(k), int(s), int(p), int(d)
         self.ratio = Fraction(1, self.s)
+
+    @property
+    def gapless(self) -> bool:
+        # d = 1: the inputs whose output window [i·s − p, i·s − p + k − 1] meets [a, b], a
+        # contiguous range (and empty exactly when no position of [a, b] reads anything)
+        return self.d == 1
 
     def _ok(self, i, a, b):
         # some m in [0, k) with a ≤ i·s − p + m·d ≤ b
@@ -234,6 +262,10 @@ class Nearest(Map):
             return self._exact(a), self._exact(b)
         return floor(a * self.ratio), floor(b * self.ratio)
 
+    @property
+    def gapless(self) -> bool:
+        return self.ratio <= 1
+
     def image(self, ivs, n):
         return Map.image(self, ivs, n) if self.ratio <= 1 else _per_position(self, ivs, n)
 
@@ -249,7 +281,9 @@ class Bilinear(Map):
 
     Exact: torch's compute_source_index_and_lambda (UpSample.h) — identity when out = in,
     ratio in double, ⌊·⌋ of the float32 value, i0 ≤ in − 1.  Theoretical: exact rationals, no
-    clamps (so the map is periodic)."""
+    clamps (so the map is periodic) — except that a zero weight is kept at the phases where
+    torch's rounding makes it non-zero (:meth:`_rounded_phases`), so the theoretical field
+    always contains the exact one."""
 
     def __init__(self, n_in: int, n_out: int, align_corners: bool = False, scale=None):
         self.n_in, self.n_out, self.align, self.scale = n_in, n_out, bool(align_corners), scale
@@ -278,18 +312,51 @@ class Bilinear(Map):
         hi = i1 if lam != 0 else i0
         return lo, hi
 
+    def _src(self, o) -> Fraction:
+        return self.ratio * o if self.align else self.ratio * (o + Fraction(1, 2)) - Fraction(1, 2)
+
     def _theory(self, o):
         if self.n_out == self.n_in:
             return o, o
         if self.ratio is None:
             return 0, 0
-        real = self.ratio * o if self.align else self.ratio * (o + Fraction(1, 2)) - Fraction(1, 2)
+        real = self._src(o)
         i0 = floor(real)
-        return i0, i0 + (0 if real == i0 else 1)
+        if real != i0:
+            return i0, i0 + 1
+        return i0, i0 + (1 if o % self.ratio.denominator in self._rounded_phases() else 0)
+
+    def _rounded_phases(self) -> frozenset:
+        """The phases o mod b (ρ = a/b; src(o + b) = src(o) + a) where i1's weight is 0 in exact
+        arithmetic but torch's double arithmetic leaves a rounding error's worth (ρ·o a hair
+        above the integer, e.g. 29 → 87 with align_corners: (28/86)·43 = 14.000000000000002),
+        so torch reads i1 at some position of that phase in the tensor.  The theory reads i1
+        at every position of such a phase: the field stays periodic and contains what torch
+        reads.  Only the positions where src is an integer are checked (elsewhere both read
+        i0 and i0 + 1, or torch's float32 ⌊·⌋ rounds onto one of them)."""
+        fp = getattr(self, "_fp", None)
+        if fp is None:
+            a, b = self.ratio.numerator, self.ratio.denominator
+            found = set()
+            for t in range(min(b, self.n_out)):
+                # src(t) = a·t/b (align_corners) or (a·(2t + 1) − b) / 2b: an integer?
+                if (a * t) % b if self.align else (a * (2 * t + 1) - b) % (2 * b):
+                    continue
+                for o in range(t, self.n_out, b):
+                    i0 = floor(self._src(o))
+                    if i0 + 1 < self.n_in and self._exact(o)[1] > i0:
+                        found.add(t)
+                        break
+            fp = self._fp = frozenset(found)
+        return fp
 
     def span(self, a, b, exact=False):
         f = self._exact if exact else self._theory
         return f(a)[0], f(b)[1]
+
+    @property
+    def gapless(self) -> bool:
+        return self.ratio is None or self.ratio <= 1
 
     def image(self, ivs, n):
         if self.ratio is not None and self.ratio <= 1:
@@ -304,6 +371,7 @@ class Bilinear(Map):
 class AdaptiveWindow(Map):
     """Adaptive pooling bin o: [⌊o·in/out⌋, ⌈(o + 1)·in/out⌉ − 1] (torch AdaptiveAvgPool2d,
     aten AdaptivePooling.h start_index / end_index).  Periodic with ratio in/out."""
+    gapless = True                 # the bins cover the input
 
     def __init__(self, n_in: int, n_out: int):
         self.n_in, self.n_out = n_in, n_out
@@ -320,6 +388,7 @@ class Reflect(Map):
     """Reflect / replicate padding of ``left`` positions (torch F.pad modes).  Theoretical:
     like zero padding, Window(1, 1, left) (the field reaches into the padding).  Exact: the
     padded position reads the reflected (or clamped) index."""
+    gapless = True                 # theoretical span: a shift
 
     def __init__(self, n_in: int, left: int, mode: str = "reflect"):
         self.n_in, self.left, self.mode = n_in, left, mode
@@ -350,6 +419,7 @@ class Reflect(Map):
 class _Irregular(Map):
     """A map with no periodic extension: output positions outside [0, n_out) read nothing."""
     n_out: int = 0
+    gapless = True                 # (not Unravel: the digits of an index range have gaps)
 
     def span(self, a, b, exact=False):
         c = _clamp(a, b, self.n_out)
@@ -438,6 +508,8 @@ class Unravel(_Irregular):
             inner *= s
         self.inner = inner
 
+    gapless = False
+
     def _span(self, a, b):
         m, n = self.inner, self.sizes[self.i]
         qa, qb = a // m, b // m
@@ -455,6 +527,7 @@ class Unravel(_Irregular):
 class Const(Map):
     """Every output position reads index c (a selected step; a broadcast size-1 dim)."""
     const = True
+    gapless = True
 
     def __init__(self, c: int):
         self.c = c
@@ -470,6 +543,7 @@ class All(Map):
     """Every output element reads the whole dim (global pooling, a linear layer's features,
     attention over keys, a bidirectional recurrence over time)."""
     const = True
+    gapless = True
 
     def __init__(self, n: int):
         self.n = n

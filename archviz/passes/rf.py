@@ -245,23 +245,28 @@ def _node(rec: NodeRF, node, ins: list, shapes: dict) -> None:
         if rec.reason:
             rec.fields[p] = [Field("unavailable", reason=rec.reason) for _ in ctx.axes]
             continue
+        rows = []                        # per input read: [(f_in, map, field) per axis]
+        for i, (ref, st) in enumerate(zip(node.inputs, ins)):
+            d = rec.deps[p][i]
+            if st is None or d is None:
+                continue
+            row = []
+            for a in range(len(ctx.axes)):
+                f_in = st[a]
+                if f_in.kind in ("unavailable", "global", "fixed"):
+                    row.append((f_in, None, f_in))
+                else:
+                    od, m = d.dims[f_in.dim]
+                    row.append((f_in, m, compose(f_in, od, m, out_shape)))
+            # an element reads the product of its axes' fields: an input read at no position along
+            # one axis (a stride that lands only on a transposed conv's empty outputs) is not read
+            # at all, and adds nothing along the other axes either
+            if all(c is not None for _, _, c in row):
+                rows.append((i, row))
         per_axis = []
         rec.contribs[p] = []
         for a, ax in enumerate(ctx.axes):
-            contribs = []
-            for i, (ref, st) in enumerate(zip(node.inputs, ins)):
-                d = rec.deps[p][i]
-                if st is None or d is None:
-                    continue
-                f_in = st[a]
-                if f_in.kind in ("unavailable", "global", "fixed"):
-                    c = f_in
-                    m = None
-                else:
-                    od, m = d.dims[f_in.dim]
-                    c = compose(f_in, od, m, out_shape)
-                if c is not None:
-                    contribs.append((i, f_in, m, c))
+            contribs = [(i, *row[a]) for i, row in rows]
             rec.contribs[p].append([(i, f_in, m) for i, f_in, m, _ in contribs])
             per_axis.append(merge(rec, node, ax, [(i, c) for i, _, _, c in contribs], out_shape))
         rec.fields[p] = None if all(f is None for f in per_axis) else [

@@ -67,7 +67,9 @@ def start_box(g, node_id: str, position=None, port: str | None = None, clip: boo
 def backward_boxes(g, node_id: str, position=None, *, port: str | None = None, clip: bool = True) -> dict:
     """{(node id, port): box (per dim (lo, hi))} for every tensor the output position reads
     (see field_of).  Exact mode carries, per dim, the union of intervals really read — a
-    dilated window reads its taps, not the holes between them — and reports its hull."""
+    dilated window reads its taps, not the holes between them — and reports its hull.  Theory
+    mode carries unions too: each position's span whole, but positions that read nothing (after
+    a stride over a transposed convolution's empty outputs) add nothing."""
     port, box = start_box(g, node_id, position, port, clip)
     if box is None:
         return {}
@@ -103,7 +105,8 @@ def backward_boxes(g, node_id: str, position=None, *, port: str | None = None, c
 
 def _input_box(d: R.Deps, b, in_shape, clip: bool, tab: set):
     """The input's per-dim index sets read by the output sets ``b`` (exact: unions of
-    intervals, clipped; theory: one hull interval, clipped only where the field is a table)."""
+    intervals, clipped; theory: the union of each position's span — positions that read
+    nothing leave holes, as in the forward pass — clipped only where the field is a table)."""
     ib = []
     for k, (od, m) in enumerate(d.dims):
         ivs = b[od] if od is not None else [(0, 0)]
@@ -113,14 +116,13 @@ def _input_box(d: R.Deps, b, in_shape, clip: bool, tab: set):
                 return None
             ib.append(s)
             continue
-        s = m.span(ivs[0][0], ivs[-1][1])
-        if s is not None and k in tab:
-            s = (max(s[0], 0), min(s[1], in_shape[k] - 1))
-            if s[0] > s[1]:
-                s = None
-        if s is None:
+        s = m.theory_image(ivs)
+        if k in tab:
+            s = [(max(lo, 0), min(hi, in_shape[k] - 1)) for lo, hi in s]
+            s = [x for x in s if x[0] <= x[1]]
+        if not s:
             return None
-        ib.append([s])
+        ib.append(s)
     return ib
 
 

@@ -9,7 +9,7 @@ import time
 from fractions import Fraction
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import archviz
@@ -170,6 +170,16 @@ def graph_nodes(steps):
 
 @settings(deadline=None, max_examples=_DEEP or 60, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(op_step, min_size=1, max_size=5))
+# a stride over a transposed conv's empty outputs leaves holes; bilinear then reads two empty
+# positions (n2[3] → n1[1], n1[2]): its field is empty, not the hull's (n0[2..4] holds n0[3] → x[1])
+@example(steps=[("tconv", 1, 3, 0, 1), ("conv", 1, 2, 0, 1), ("up", "bilinear", 2, False, None)])
+# bilinear 29 → 87 with align_corners: src = (28/86)·43 = 14 reads only i0 in exact arithmetic,
+# but torch's doubles give 14.000000000000002, so it reads i1 = 15 too: the theory must contain it
+@example(steps=[("up", "bilinear", 3, False, None), ("conv", 1, 1, 1, 1), ("up", "bilinear", 3, True, None)])
+@example(steps=[("tconv", 3, 3, 0, 2), ("up", "bilinear", 3, True, None)])
+# the stride reads only even W positions of the padded tensor, all empty (odd before the pad),
+# but H positions that are not: every element reads nothing, the layer's field is None
+@example(steps=[("tconv", 1, 2, 0, 1), ("pad", 1, 0, "constant", None), ("conv", 1, 2, 0, 1)])
 def test_forward_equals_backward_theory(steps):
     try:
         m = model_of(graph_nodes(steps), shape=(2, 11, 9))
