@@ -113,6 +113,8 @@ class Field:
             return (min(los), max(his)) if los else None
         if k == "table":
             a, b = max(a, 0), min(b, self.n - 1)
+            if a > b:                # wholly outside the tensor (not a negative slice index)
+                return None
             los = [x for x in self.lo[a:b + 1] if x is not None]
             if not los:
                 return None

@@ -180,6 +180,10 @@ def graph_nodes(steps):
 # the stride reads only even W positions of the padded tensor, all empty (odd before the pad),
 # but H positions that are not: every element reads nothing, the layer's field is None
 @example(steps=[("tconv", 1, 2, 0, 1), ("pad", 1, 0, "constant", None), ("conv", 1, 2, 0, 1)])
+# n3's periods pass PERIOD_CAP, so its fields are tables; the pad's first column reads n3[−2] (theory:
+# a shift), before the table's start: nothing (not the slice lo[0:−1], nearly the whole table)
+@example(steps=[("up", "bilinear", 3, False, None), ("up", "nearest", 3, True, None), ("tconv", 4, 3, 1, 2),
+                ("up", "bilinear", 3, True, None), ("pad", 2, 1, "reflect", None)])
 def test_forward_equals_backward_theory(steps):
     try:
         m = model_of(graph_nodes(steps), shape=(2, 11, 9))
