@@ -333,3 +333,13 @@ def fuse(view: View, heads) -> View:
     view.edges = edges
     view._adj_cache = None
     return view
+
+
+def graph_outputs(view):
+    """The spec's outputs as drawn: (name, ref, the unit that produces it, its box id, shape)."""
+    from archviz.backends.render.common import out_shape
+    g = view.graph
+    for name, ref in g.outputs.items():
+        src = view.unit_of.get(ref.node)
+        if src is not None:
+            yield name, ref, src, f"output:{name}", out_shape(g.nodes[ref.node], ref.port)

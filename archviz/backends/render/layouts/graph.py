@@ -3,10 +3,10 @@ parameters), repeated blocks collapsed into one box marked ×N, block calls as c
 from __future__ import annotations
 
 from archviz.backends.render.clusters import cluster_tree, emit_tree
-from archviz.backends.render.common import (FILL, FONT, dims, fill_for, fmt_int, key_attrs, out_shape,
+from archviz.backends.render.common import (FILL, FONT, dims, fill_for, fmt_int, key_attrs,
                                             small)
 from archviz.backends.render.dot import Dot, Html, html_escape
-from archviz.backends.render.view import build_view
+from archviz.backends.render.view import build_view, graph_outputs
 
 
 def local_name(key: str, clusters: tuple) -> str:
@@ -84,12 +84,7 @@ def build(model, opts) -> Dot:
     emit_tree(dot, cluster_tree((view.units[k].clusters, k) for k in view.units), emit, cattrs)
     for a, b, lab in view.edges:
         dot.edge(a, b, label=lab or None)
-    for name, ref in g.outputs.items():
-        src = view.unit_of.get(ref.node)
-        if src is None:
-            continue
-        oid = f"output:{name}"
-        shp = out_shape(g.nodes[ref.node], ref.port)
+    for name, ref, src, oid, shp in graph_outputs(view):
         lab = f"<B>{html_escape(name)}</B>" + (f"<BR/>{small(dims(shp))}" if opts.shapes and shp else "")
         dot.node(oid, label=Html(lab), shape="box", style="rounded", color="#888888")
         dot.edge(src, oid, label=None if ref.port == "out" else ref.port)

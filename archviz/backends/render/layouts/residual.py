@@ -11,10 +11,10 @@ ports with weight 0, so dot routes them beside the column.
 from __future__ import annotations
 
 from archviz.backends.render.clusters import cluster_tree, emit_tree
-from archviz.backends.render.common import (FONT, WEIGHT_OPS, dims, key_attrs, out_shape, small,
+from archviz.backends.render.common import (FONT, WEIGHT_OPS, dims, key_attrs, small,
                                             textbook)
 from archviz.backends.render.dot import Dot, Html, html_escape
-from archviz.backends.render.view import build_view, fuse
+from archviz.backends.render.view import build_view, graph_outputs, fuse
 
 MAIN_FILL, ACT_FILL, PROJ_FILL, POOL_FILL, OTHER_FILL = "#e8eef7", "#fde9c8", "#f4cccc", "#e2f0d9", "#f3f3f3"
 SKIP = "#c00000"
@@ -162,12 +162,7 @@ def build(model, opts) -> Dot:
             dot.edge(src, b, weight=10, label=lab or None)
     for f in forks:
         dot.edge(f, point(f), arrowhead="none", weight=10)
-    for name, ref in g.outputs.items():
-        src = view.unit_of.get(ref.node)
-        if src is None:
-            continue
-        oid = f"output:{name}"
-        shp = out_shape(g.nodes[ref.node], ref.port)
+    for name, ref, src, oid, shp in graph_outputs(view):
         dot.node(oid, label=name + (f"  {dims(shp)}" if opts.shapes and shp else ""), shape="plaintext",
                  style="", group="main")
         dot.edge(point(src) if src in forks else src, oid, weight=10)

@@ -158,7 +158,6 @@ class _Maps:
         return int(round(16 + 72 * size / self.max_size))
 
     def box(self, k) -> Html:
-        v = self.v
         op = self.op(k)
         shp = self.shape(k)
         h = self._height(self._size(k))
