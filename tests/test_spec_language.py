@@ -404,6 +404,34 @@ def test_repeat_n_chains_copies(tmp_path):
     assert m.graph.repeats == {"c": 3, "one": 1}
 
 
+def test_repeat_chains_the_first_input_and_keeps_the_others(tmp_path):
+    # A repeated node with several inputs (a decoder layer reading the encoder's memory,
+    # a recurrent step reading the annotations): copy k+1 reads copy k in place of the
+    # first input; every other input stays what the spec wrote.
+    p = spec(tmp_path, """\
+        archviz: 1
+        inputs: {x: [4, 8, 8], y: [4, 8, 8]}
+        blocks:
+          mix:
+            inputs: [a, b]
+            nodes:
+              - {id: s, op: add, in: [a, b]}
+              - {id: r, op: relu}
+        nodes:
+          - {id: m, op: mix, in: [x, y], repeat: 3}
+          - {id: k, op: concat, in: [m, y], axis: 1, repeat: 2}
+          - {id: p, op: mix, in: {b: x, a: m}, repeat: 2}
+    """)
+    m = archviz.load(p)
+    assert m.layer("m.0.s").inputs == ["x", "y"]
+    assert m.layer("m.1.s").inputs == ["m.0.r", "y"]
+    assert m.layer("m.2.s").inputs == ["m.1.r", "y"]
+    assert m.layer("k.1").inputs == ["k.0", "y"]
+    assert m.layer("k.1").output_shape == (1, 4 + 4 + 4, 8, 8)     # (m ++ y) ++ y
+    # a port mapping orders by the block's ports: a (chained) first, b fixed
+    assert m.layer("p.1.s").inputs == ["p.0.r", "x"]
+
+
 def test_repeat_with_a_variable_and_expressions(tmp_path):
     p = spec(tmp_path, """\
         archviz: 1

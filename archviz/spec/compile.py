@@ -241,7 +241,7 @@ class Compiler(FileLoader, RefResolver):
             else:
                 b = self._call(nd, scope, vars_k, cid, target, cur)
             copies.append(b)
-            cur = [Sym(binding=b, text=cid)]
+            cur = [Sym(binding=b, text=cid)] + cur[1:]     # the next copy reads this one; other inputs stay
         binding = RepeatB(copies) if "repeat" in nd else copies[0]
         real = sum(not isinstance(b, AliasB) for b in copies)
         if "repeat" in nd and real:
