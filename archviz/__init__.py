@@ -25,7 +25,7 @@ def load(path: str, batch: int = 1, dtype: str = "float32", **params):
 
 def to_torch(model, **kw):
     """Lower an analysed model to a torch.fx.GraphModule (needs torch)."""
-    from archviz.backends.torch_backend import to_torch as _to_torch
+    from archviz.backends.torch.lower import to_torch as _to_torch
     return _to_torch(model, **kw)
 
 

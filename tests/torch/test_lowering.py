@@ -148,7 +148,8 @@ outputs:
 
 def test_fx_module_names_and_outputs(tmp_path):
     m = archviz.load(_write(tmp_path, RESNETISH))
-    gm = to_torch(m, seed=0)
+    gm = archviz.to_torch(m, seed=0)          # the public entry point the README documents
+    assert isinstance(gm, torch.fx.GraphModule)
     keys = set(gm.state_dict())
     assert "layer1.0.conv1.weight" in keys and "layer1.1.bn2.running_mean" in keys
     assert "layer1.0.down.weight" in keys and "layer1.1.down.weight" not in keys
@@ -161,7 +162,7 @@ def test_fx_module_names_and_outputs(tmp_path):
     out2 = gm(image=img, aux=aux)
     assert torch.equal(out2["logits"], out["logits"])
     # seed reproducibility
-    assert torch.equal(to_torch(m, seed=3).stem.weight, to_torch(m, seed=3).stem.weight)
+    assert torch.equal(archviz.to_torch(m, seed=3).stem.weight, to_torch(m, seed=3).stem.weight)
     v = verify(m)
     assert v.ok, v.problems
 
