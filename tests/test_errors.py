@@ -339,6 +339,62 @@ def test_bypassed_node_reading_itself(tmp_path):
     assert e.code == "E0306" and "does not resolve" in e.message
 
 
+def test_a_long_chain_of_bypassed_nodes_is_not_a_loop(tmp_path):
+    # 300 bypassed copies: each stands for its input, the linear reads the image itself
+    p = write(tmp_path, "  - {id: r, op: relu, repeat: 300, when: false}\n  - {id: f, op: flatten}\n")
+    m = archviz.load(p)
+    assert m.layer("f").inputs == ["image"] and m.output_shapes == {"out": (1, 3 * 32 * 32)}
+
+
+def test_repeat_count_is_bounded(tmp_path):
+    from archviz.spec.compile import MAX_LAYERS
+    p = write(tmp_path, "  - {id: r, op: relu, repeat: 100000000}\n")
+    e = one_error(p)
+    assert e.code == "E0133" and e.message == f"repeat count 100,000,000 is out of bounds (at most {MAX_LAYERS:,})"
+    assert where(e) == (6, col(p, 6, "100000000"))
+
+
+def test_nested_repeats_are_bounded_by_the_layer_budget(tmp_path, monkeypatch):
+    # 1,000 copies of a block of 1,000 layers: each repeat is small, the product is not.
+    # (the budget is lowered for the test: the mechanism, not the constant, is under test)
+    monkeypatch.setattr("archviz.spec.compile.MAX_LAYERS", MAX_LAYERS := 5_000)
+    p = write(tmp_path, """\
+        archviz: 1
+        name: t
+        inputs: {x: [4]}
+        blocks:
+          many:
+            nodes:
+              - {id: r, op: relu, repeat: 1000}
+        nodes:
+          - {id: m, op: many, repeat: 1000}
+    """, head=False)
+    e = one_error(p)
+    assert e.code == "E0135" and e.message == f"the spec expands to more than {MAX_LAYERS:,} layers"
+    assert where(e) == (7, col(p, 7, "r"))
+
+
+def test_a_node_named_like_the_implicit_block_input(tmp_path):
+    # a block with no `inputs:` reads one input named x; a node of its own named x is an error
+    # that says so, not a "duplicate" pointing nowhere
+    p = write(tmp_path, """\
+        archviz: 1
+        name: t
+        inputs: {image: [3, 8, 8]}
+        blocks:
+          r:
+            nodes:
+              - {id: x, op: relu}
+        nodes:
+          - {id: a, op: r}
+    """, head=False)
+    e = one_error(p)
+    assert e.code == "E0128" and e.message.startswith("node id 'x' is the name of an input of block 'r'")
+    assert "inputs: [" in e.hint and where(e) == (7, col(p, 7, "x"))
+    out = cli(p, cmd="validate")
+    assert "None" not in out
+
+
 def test_wrong_number_of_inputs(tmp_path):
     p = write(tmp_path, "  - {id: a, op: relu, in: [image, image]}\n")
     e = one_error(p)

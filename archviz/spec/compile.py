@@ -24,6 +24,9 @@ from archviz.spec.yamlload import LocDict, LocList, load_yaml
 NODE_KEYS = ("id", "op", "in", "repeat", "when", "expect", "doc", "frozen")
 _FAILED = object()
 OUTPUT_KEYS = ("from", "expect", "doc")
+# Bound on a compiled graph, as expressions bound their exponents: a typo such as
+# `repeat: 100000000` is an error in milliseconds, not minutes of expansion and GBs of memory.
+MAX_LAYERS = 100_000
 
 
 class Compiler(FileLoader, RefResolver):
@@ -200,6 +203,14 @@ class Compiler(FileLoader, RefResolver):
                             "no dots: ids of expanded blocks are joined with dots for you)",
                             nd.span_of("id", nd.span), code="E0127")
         if nid in scope.names:
+            b = scope.block
+            if b is not None and nid in b.inputs and nid not in scope.name_spans:
+                implicit = b.data.get("inputs") is None
+                raise SpecError(f"node id '{nid}' is the name of an input of block '{b.name}'"
+                                + (" (a block that declares no `inputs` reads one input named x)" if implicit else ""),
+                                nd.span_of("id"), code="E0128",
+                                hint="rename the node" + (", or name the block's input: `inputs: [image]`"
+                                                          if implicit else ""))
             raise SpecError(f"duplicate node id '{nid}'", nd.span_of("id"), code="E0128",
                             notes=[f"first defined at {scope.name_spans.get(nid)}"])
         scope.name_spans[nid] = nd.span_of("id")
@@ -330,6 +341,8 @@ class Compiler(FileLoader, RefResolver):
         n = self._eval(r, scope.vars, sp, scope)
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise SpecError(f"repeat count must be an integer >= 1, got {n!r}", sp, code="E0133")
+        if n > MAX_LAYERS:
+            raise SpecError(f"repeat count {n:,} is out of bounds (at most {MAX_LAYERS:,})", sp, code="E0133")
         return n, var
 
     def _attr_values(self, nd, vars_k, scope, skip=NODE_KEYS):
@@ -346,6 +359,9 @@ class Compiler(FileLoader, RefResolver):
         return raw, spans
 
     def _primitive(self, nd, scope, vars_k, cid, op, ins) -> NodeB:
+        if len(self.graph) >= MAX_LAYERS:
+            raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers", nd.span_of("id", nd.span),
+                            code="E0135", hint="check the `repeat` counts of this node and the blocks around it")
         raw, spans = self._attr_values(nd, vars_k, scope)
         failed = {k for k in spans if k not in raw}     # expression errors, reported already
         for k in [k for k in spans if k not in op.attrs]:   # the caret goes under the key
@@ -425,7 +441,7 @@ class Compiler(FileLoader, RefResolver):
         self.graph.calls[call_id] = block.name
         callee = Scope(file=block.file, prefix=call_id + ".", vars=bvars, defaults=block.defaults,
                        notes=[f"'{call_id}' calls block '{block.name}' defined at {block.span}"] + scope.notes,
-                       path=scope.path + (call_id,), blocks=scope.blocks + (here,))
+                       path=scope.path + (call_id,), blocks=scope.blocks + (here,), block=block)
         for i, name in enumerate(block.inputs):   # missing inputs (reported above) read the last one given
             callee.names[name] = AliasB(ins[min(i, len(ins) - 1)])
         first = Sym(binding=callee.names[block.inputs[0]], text=block.inputs[0]) if ins else None

@@ -67,6 +67,7 @@ class Scope:
     blocks: tuple = ()    # (file, block name) of the enclosing calls, outermost first
     names: dict = field(default_factory=dict)
     name_spans: dict = field(default_factory=dict)
+    block: object = None  # the BlockDef whose body this scope expands (None at file level)
 
 
 class RefResolver:
@@ -92,10 +93,43 @@ class RefResolver:
         idx = int(m.group(2)) if m.group(2) is not None else None
         return Sym(scope, m.group(1), idx, m.group(3), span, text=text)
 
-    def resolve(self, sym: Sym, _depth: int = 0) -> Ref:
-        if _depth > 200:
-            raise RefError(f"reference '{sym.text}' does not resolve (a loop of bypassed nodes)", sym.span,
-                           code="E0306")
+    def resolve(self, sym: Sym) -> Ref:
+        """Follow aliases (bypassed nodes, block inputs) and block outputs to a node's port.
+        Iterative, so chains of any length resolve; a binding met twice is a loop."""
+        first, seen = sym, set()
+        while True:
+            b = self._binding(sym)
+            if isinstance(b, AliasB):
+                t = b.target
+                # the target reference decides, with its own span and text, unless a port was named
+                nxt = t if sym.port is None else Sym(t.scope, t.name, t.index, sym.port, sym.span, t.binding, sym.text)
+            elif isinstance(b, CallB):
+                ports = list(b.outputs)
+                port = sym.port or ports[0]
+                if port not in b.outputs:
+                    raise RefError(f"'{sym.text.split('.')[0]}' has no output '{port}'", sym.span, code="E0302",
+                                   hint="available outputs: " + ", ".join(ports),
+                                   notes=[f"'{b.call_id}' calls block '{b.block.name}' defined at {b.block.span}"])
+                nxt = b.outputs[port]
+            elif isinstance(b, NodeB):
+                port = sym.port or "out"
+                if b.op in registry:
+                    ports = registry[b.op].output_ports()
+                    if port not in ports and b.op != "input":
+                        raise RefError(f"'{sym.text.split('.')[0]}' ({b.op}) has no output '{port}'", sym.span,
+                                       code="E0302", hint="available outputs: " + ", ".join(ports))
+                return Ref(b.gid, port)
+            else:  # pragma: no cover
+                raise RefError(f"cannot resolve '{sym.text}'", sym.span, code="E0301")
+            key = (id(b), sym.port)
+            if key in seen:
+                raise RefError(f"reference '{first.text}' does not resolve (a loop of bypassed nodes)", first.span,
+                               code="E0306")
+            seen.add(key)
+            sym = nxt
+
+    def _binding(self, sym: Sym):
+        """The binding a reference names: its own, or its name's in scope; a copy of a repeat."""
         b = sym.binding
         if b is None:
             names = sym.scope.names
@@ -111,33 +145,11 @@ class RefResolver:
                 if not -n <= sym.index < n:
                     raise RefError(f"'{sym.name}' has {n} copies; index {sym.index} is out of range",
                                    sym.span, code="E0303")
-                b = b.copies[sym.index]
-            else:
-                b = b.copies[-1]
-        elif sym.index is not None:
+                return b.copies[sym.index]
+            return b.copies[-1]
+        if sym.index is not None:
             raise RefError(f"'{sym.name}' is not repeated; it cannot be indexed", sym.span, code="E0303")
-        if isinstance(b, AliasB):
-            t = b.target
-            if sym.port is None:  # the target reference, with its own span and text, decides
-                return self.resolve(t, _depth + 1)
-            return self.resolve(Sym(t.scope, t.name, t.index, sym.port, sym.span, t.binding, sym.text), _depth + 1)
-        if isinstance(b, CallB):
-            ports = list(b.outputs)
-            port = sym.port or ports[0]
-            if port not in b.outputs:
-                raise RefError(f"'{sym.text.split('.')[0]}' has no output '{port}'", sym.span, code="E0302",
-                               hint="available outputs: " + ", ".join(ports),
-                               notes=[f"'{b.call_id}' calls block '{b.block.name}' defined at {b.block.span}"])
-            return self.resolve(b.outputs[port], _depth + 1)
-        if isinstance(b, NodeB):
-            port = sym.port or "out"
-            if b.op in registry:
-                ports = registry[b.op].output_ports()
-                if port not in ports and b.op != "input":
-                    raise RefError(f"'{sym.text.split('.')[0]}' ({b.op}) has no output '{port}'", sym.span,
-                                   code="E0302", hint="available outputs: " + ", ".join(ports))
-            return Ref(b.gid, port)
-        raise RefError(f"cannot resolve '{sym.text}'", sym.span, code="E0301")  # pragma: no cover
+        return b
 
     def _resolve_pending(self):
         g = self.graph
