@@ -46,6 +46,16 @@ GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 _EW_PER_UNIT = {"rnn": 2, "gru": 11, "lstm": 13}
 _GATE_NAMES = {"rnn": "the hidden update", "gru": "reset r, update z, candidate n",
                "lstm": "input i, forget f, candidate g, output o"}
+# What the second bias means, per kind: for RNN and LSTM (and GRU's r, z) only b_ih + b_hh
+# enters the computation; GRU's candidate n = tanh(W_in x + b_in + r⊙(W_hn h + b_hn)) puts
+# b_hn under the reset gate, so it is a different function from a GRU with one bias.
+_BIAS_NOTE = {
+    "rnn": "Only their sum b_ih + b_hh enters h_t: one of them is redundant.",
+    "lstm": "Only their sums b_ih + b_hh enter the gates: one of them is redundant.",
+    "gru": "For r and z only the sums b_ih + b_hh matter, but the candidate "
+           "n = tanh(W_in x + b_in + r⊙(W_hn h + b_hn)) puts b_hn under the reset gate: "
+           "torch's GRU is not the one-bias GRU written differently.",
+}
 
 
 # -- embedding ---------------------------------------------------------------------
@@ -190,8 +200,8 @@ class _Recurrent(Op):
         if a.bias:
             lines.append(Line(
                 "params: torch vs textbook",
-                "torch keeps two biases per gate set (bias_ih and bias_hh; only their sum matters): "
-                "G·(h·(x + h) + 2h); the textbook's single bias b gives G·(h·(x + h) + h)",
+                "torch keeps two biases per gate set (bias_ih and bias_hh): "
+                "G·(h·(x + h) + 2h); the textbook's single bias b gives G·(h·(x + h) + h). " + _BIAS_NOTE[self.kind],
                 f"torch {total:,} vs textbook {textbook:,} (difference L·D·G·h = "
                 f"{a.num_layers}·{d}·{g}·{h} = {total - textbook:,})", textbook))
         return lines
@@ -387,7 +397,8 @@ class _Cell(Op):
             torch_n = g * (h * (x + h) + 2 * h)
             tb = g * (h * (x + h) + h)
             lines.append(Line("params: torch vs textbook",
-                              "torch: G·(h·(x + h) + 2h) (bias_ih and bias_hh); textbook, one bias: G·(h·(x + h) + h)",
+                              "torch: G·(h·(x + h) + 2h) (bias_ih and bias_hh); textbook, one bias: G·(h·(x + h) + h). "
+                              + _BIAS_NOTE[self.kind],
                               f"{g}·({h}·({x} + {h}) + 2·{h}) = {torch_n:,} vs {g}·({h}·({x} + {h}) + {h}) = {tb:,}",
                               tb))
         return lines

@@ -182,6 +182,29 @@ def test_explain_shows_two_biases_vs_textbook():
     assert not [ln for ln in op.explain(a, [(1, 3, 4)], outs) if "textbook" in ln.what]
 
 
+@needs_torch
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_explain_says_which_second_bias_is_redundant(kind):
+    """The claim the explain line makes, checked on torch itself: fold bias_hh into bias_ih
+    (b_ih + b_hh, b_hh = 0). RNN and LSTM compute the same function; GRU does not, since its
+    b_hn is multiplied by the reset gate."""
+    torch.manual_seed(0)
+    m = getattr(nn, TORCH[kind])(4, 6, batch_first=True).double()
+    x = torch.randn(2, 5, 4, dtype=torch.float64)
+    with torch.no_grad():
+        y = m(x)[0]
+        m.bias_ih_l0 += m.bias_hh_l0
+        m.bias_hh_l0.zero_()
+        same = torch.allclose(m(x)[0], y, atol=1e-12)
+    op, a, outs = run_static(kind, [(1, 5, 4)], out=6)
+    cmp = [ln for ln in op.explain(a, [(1, 5, 4)], outs) if ln.what == "params: torch vs textbook"][0]
+    assert same == (kind != "gru")
+    if same:
+        assert "one of them is redundant" in cmp.formula
+    else:
+        assert "r⊙(W_hn h + b_hn)" in cmp.formula and "not the one-bias GRU" in cmp.formula
+
+
 def test_explain_cell_bias_line():
     op, a, outs = run_static("lstm_cell", [(2, 300)], out=512)
     lines = op.explain(a, [(2, 300)], outs)
