@@ -395,6 +395,23 @@ def test_a_node_named_like_the_implicit_block_input(tmp_path):
     assert "None" not in out
 
 
+def test_a_broken_node_adds_no_errors_through_its_ports(tmp_path):
+    # c2's input port is wrong; reading c2.c afterwards must not add an error that blames
+    # the node before it ("'c2' (select_step) has no output 'c'")
+    p = write(tmp_path, """\
+        archviz: 1
+        name: t
+        inputs: {x: [4, 6]}
+        nodes:
+          - {id: x1, op: select_step, in: x, index: 1}
+          - {id: c2, op: lstm_cell, in: {x: x1, h0: x1}, out: 8}
+        outputs:
+          a: {from: c2.c}
+    """, head=False)
+    e = one_error(p)
+    assert e.code == "E0132" and e.message == "'lstm_cell' has no input port 'h0'"
+
+
 def test_wrong_number_of_inputs(tmp_path):
     p = write(tmp_path, "  - {id: a, op: relu, in: [image, image]}\n")
     e = one_error(p)

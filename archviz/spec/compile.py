@@ -220,7 +220,7 @@ class Compiler(FileLoader, RefResolver):
             # The node is broken, but its name stays bound (to its input), so the nodes that
             # read it do not add "unknown node" errors of their own.
             if nid not in scope.names:
-                scope.names[nid] = AliasB(prev) if prev else NodeB(scope.prefix + nid, "?")
+                scope.names[nid] = AliasB(prev, broken=True) if prev else NodeB(scope.prefix + nid, "?")
             raise
 
     def _node_body(self, nd: LocDict, nid: str, scope: Scope, prev: Sym | None) -> Sym | None:

@@ -54,6 +54,7 @@ class CallB:
 @dataclass
 class AliasB:
     target: Sym
+    broken: bool = False    # stands in for a node whose error is reported: its ports are not checked
 
 
 @dataclass
@@ -102,7 +103,7 @@ class RefResolver:
             if isinstance(b, AliasB):
                 t = b.target
                 # the target reference decides, with its own span and text, unless a port was named
-                nxt = t if sym.port is None else Sym(t.scope, t.name, t.index, sym.port, sym.span, t.binding, sym.text)
+                nxt = t if sym.port is None or b.broken else Sym(t.scope, t.name, t.index, sym.port, sym.span, t.binding, sym.text)
             elif isinstance(b, CallB):
                 ports = list(b.outputs)
                 port = sym.port or ports[0]
