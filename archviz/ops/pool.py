@@ -41,9 +41,16 @@ class _Pool(NoParams, NoMacs, Op):
         rnd2 = "⌉" if a.ceil_mode else "⌋"
         lines = []
         for i, nm in enumerate(("H", "W")):
-            lines.append(Line(f"output {nm}", f"{nm}_out = {rnd}({nm} + 2p − d·(k − 1) − 1) / s{rnd2} + 1",
-                              f"{rnd}({x[2 + i]} + 2·{p[i]} − {d[i]}·({k[i]} − 1) − 1) / {s[i]}{rnd2} + 1 = {o[2 + i]}",
-                              o[2 + i]))
+            n, kk, ss, pp, dd = x[2 + i], k[i], s[i], p[i], d[i]
+            formula = f"{nm}_out = {rnd}({nm} + 2p − d·(k − 1) − 1) / s{rnd2} + 1"
+            numbers = f"{rnd}({n} + 2·{pp} − {dd}·({kk} − 1) − 1) / {ss}{rnd2} + 1"
+            if a.ceil_mode:
+                formula += ", less 1 if the last window would start past the input (at (out − 1)·s ≥ H + p)"
+                raw = -(-(n + 2 * pp - dd * (kk - 1) - 1) // ss) + 1
+                if raw != o[2 + i]:     # torch drops a last window that starts in the right padding or beyond
+                    numbers += (f" = {raw}; the last window would start at ({raw} − 1)·{ss} = {(raw - 1) * ss}"
+                                f" ≥ {n} + {pp}: dropped, {raw} − 1")
+            lines.append(Line(f"output {nm}", formula, f"{numbers} = {o[2 + i]}", o[2 + i]))
         lines.append(Line("output shape", "(N, C, H_out, W_out)", fmt_shape(o), o))
         return lines
 
