@@ -16,7 +16,15 @@ fi
 need_install=0
 $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null || need_install=1
 if [ $need_install = 1 ]; then
-  $PY -m pip install -q torch==2.13.0
+  # The CPU build: on PyPI, torch for Linux is the multi-GB CUDA build, so take PyTorch's
+  # CPU index where it can be reached; otherwise (an offline mirror, a wheel directory)
+  # whatever pip's own configuration offers for torch==2.13.0.
+  CPU_INDEX=https://download.pytorch.org/whl/cpu
+  if command -v curl >/dev/null 2>&1 && curl -fsS --max-time 5 -o /dev/null "$CPU_INDEX/torch/" 2>/dev/null; then
+    $PY -m pip install -q torch==2.13.0 --index-url "$CPU_INDEX"
+  else
+    $PY -m pip install -q torch==2.13.0
+  fi
 fi
 $PY -c "import archviz, click, rich, networkx, yaml, graphviz, pytest, hypothesis, onnx" 2>/dev/null \
   || $PY -m pip install -q -e ".[torch,dev]"
