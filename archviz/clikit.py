@@ -53,7 +53,7 @@ def _overrides(values) -> dict:
 
 spec_arg = click.argument("spec", type=click.Path(dir_okay=False))
 param_opt = click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
-                         help="Override a spec param (repeatable), e.g. -p num_classes=10 -p 'widths=[32,64]'.")
+                         help="Override a spec param (repeatable), e.g. -p num_classes=10 -p 'widths=[32,64,128,256]'.")
 batch_opt = click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
                          help="Batch size N (shapes include it; MACs scale with it).")
 dtype_opt = click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)),

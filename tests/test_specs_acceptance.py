@@ -177,6 +177,22 @@ def test_params_equal_hand_written_torch(name, builder, args):
     assert m.totals["buffers"] == sum(b.numel() for b in mod.buffers())
 
 
+@pytest.mark.parametrize("name,block,depths", [("resnet18", "basic", (2, 2, 2, 2)),
+                                               ("resnet34", "basic", (3, 4, 6, 3)),
+                                               ("resnet50", "bottleneck", (3, 4, 6, 3))])
+def test_resnet_widths_param(name, block, depths):
+    """The specs' `widths` param works as torchvision's stage widths: the stem stays 64, and a
+    stage whose input width differs gets a projection shortcut (torchvision _make_layer)."""
+    torch = pytest.importorskip("torch")
+    from tests import torch_reference as ref
+    for widths in ((32, 64, 128, 256), (96, 128, 256, 512)):
+        with torch.device("meta"):
+            mod = ref.resnet(block, depths, widths=widths)
+        m = load(name, widths=list(widths))
+        assert m.totals["params"] == sum(p.numel() for p in mod.parameters())
+        assert m.totals["buffers"] == sum(b.numel() for b in mod.buffers())
+
+
 def test_unet_output_shape_in_torch():
     torch = pytest.importorskip("torch")
     from tests import torch_reference as ref

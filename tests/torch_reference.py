@@ -44,10 +44,11 @@ class Bottleneck(nn.Module):
         return torch.relu(y + (x if self.down is None else self.down(x)))
 
 
-def resnet(block: str, depths, num_classes=1000) -> nn.Module:
+def resnet(block: str, depths, num_classes=1000, widths=(64, 128, 256, 512)) -> nn.Module:
+    # torchvision's stem is 64 whatever the stage widths (ResNet.inplanes = 64)
     layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
     cin = 64
-    for s, (w, n) in enumerate(zip((64, 128, 256, 512), depths)):
+    for s, (w, n) in enumerate(zip(widths, depths)):
         for i in range(n):
             stride = 2 if (s > 0 and i == 0) else 1
             if block == "basic":
