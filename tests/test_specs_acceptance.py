@@ -116,6 +116,13 @@ def test_stacked_small_kernels_vs_one_big(a, b, n_small, k_big):
     assert ma.output_shapes["y"] == mb.output_shapes["y"] == (1, C, H, H)
     # C is a param: the counts scale with C²
     assert load(a, c=32).totals["params"] == n_small * 9 * 32 * 32
+    # like for like: a ReLU after every convolution (VGG, Simonyan & Zisserman 2015 §2.3:
+    # "three non-linear rectification layers instead of a single one"): n ReLUs against 1,
+    # one max per element each
+    relus = lambda m: [l for l in m.layers if l.op == "relu"]
+    assert (len(relus(ma)), len(relus(mb))) == (n_small, 1)
+    assert ma.totals["elementwise_ops"] == n_small * C * H * H
+    assert mb.totals["elementwise_ops"] == C * H * H
 
 
 def test_basic_vs_bottleneck_block():
