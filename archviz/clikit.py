@@ -51,7 +51,7 @@ def _overrides(values) -> dict:
     return out
 
 
-spec_arg = click.argument("spec", type=click.Path(dir_okay=False))
+spec_arg = click.argument("spec", type=click.Path())   # missing or a folder: a spec error (E0106, exit 1)
 param_opt = click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
                          help="Override a spec param (repeatable), e.g. -p num_classes=10 -p 'widths=[32,64,128,256]'.")
 batch_opt = click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,

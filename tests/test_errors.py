@@ -140,6 +140,10 @@ def test_spec_file_not_found(tmp_path):
     assert e.code == "E0106" and "not found" in e.message
     out = cli(missing)
     assert "error[E0106]" in out and "not found" in out
+    # a folder is the same kind of mistake, with the same exit code (1)
+    e = one_error(str(tmp_path))
+    assert e.code == "E0106" and "is a directory" in e.message and "report" in e.hint
+    assert "error[E0106]" in cli(str(tmp_path))
 
 
 # -- ops and attributes --------------------------------------------------------------
@@ -165,6 +169,18 @@ def test_unknown_attribute_points_at_the_key(tmp_path):
     assert e.code == "E0112" and e.message == "unknown attribute 'bais' for op 'conv2d'"
     assert where(e) == (6, col(p, 6, "bais")) and e.hint == "did you mean 'bias'?"
     caret_under(cli(p), p, 6, "bais")
+
+
+@pytest.mark.parametrize("node,key,hint", [
+    ("{id: c, op: conv2d, in_channels: 3, out: 8, kernel: 3}", "in_channels", "inferred from the input's shape"),
+    ("{id: c, op: conv2d, out_channels: 8, kernel: 3}", "out_channels", "archviz calls it 'out' (torch: out_channels)"),
+    ("{id: f, op: linear, in_features: 10, out: 4}", "in_features", "inferred from the input's shape"),
+])
+def test_torch_argument_names_get_a_hint(tmp_path, node, key, hint):
+    p = write(tmp_path, f"  - {node}\n")
+    e = errors(p)[0]
+    assert e.code == "E0112" and e.message.startswith(f"unknown attribute '{key}'") and hint in e.hint
+    assert where(e) == (6, col(p, 6, key))
 
 
 def test_unknown_attribute_and_missing_required(tmp_path):
@@ -588,7 +604,7 @@ def test_unknown_param_override(tmp_path):
     p = write(tmp_path, HEAD.replace("name: t\n", "name: t\nparams: {width: 8}\n") + "  - {id: r, op: relu}\n",
               head=False)
     out = cli(p, "-p", "widht=3")
-    assert out.startswith("error[E0115]: -p widht=...: the spec has no param 'widht'")
+    assert out.startswith("error[E0115]: the spec has no param 'widht' (given as an override: -p widht=...)")
     assert "= help: did you mean 'width'?" in out
     e = one_error(p, widht=3)
     assert isinstance(e, SpecError) and e.code == "E0115" and e.span is None

@@ -154,7 +154,11 @@ def test_forbidden_call_names_the_function_and_the_allowed_ones():
     assert e.message == "function '__import__' is not allowed" and "min" in e.hint
     assert (e.span.col, e.span.end_col) == (20, 30)
     e = fails("x.real", {"x": 1})
-    assert "'Attribute' is not allowed" in e.message
+    assert e.message == "attribute access (a.b) is not allowed in an expression"
+    e = fails("min(1, 2).real")
+    assert e.message == "attribute access (a.b) is not allowed in an expression"
+    e = fails("abs(1)(2)")
+    assert e.message.startswith("calling a method or a computed function is not allowed") and "min" in e.hint
 
 
 def test_eval_and_exec_are_never_used():

@@ -210,7 +210,7 @@ def test_file_not_found(tmp_path):
 def test_directory_and_bad_encoding(tmp_path):
     with pytest.raises(SpecError) as ei:
         load_yaml_file(str(tmp_path))
-    assert ei.value.code == "E0106" and "cannot read" in ei.value.message
+    assert ei.value.code == "E0106" and "is a directory, not a spec file" in ei.value.message
     p = tmp_path / "latin1.yaml"
     p.write_bytes("name: caf\u00e9\n".encode("latin-1"))
     with pytest.raises(SpecError) as ei:

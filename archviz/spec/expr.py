@@ -25,6 +25,13 @@ from archviz.errors import ExpressionError, Span, did_you_mean
 MAX_EXPONENT = 64
 MAX_INT_BITS = 8192        # about 2,500 decimal digits; far below int->str's 4,300-digit limit
 MAX_LEN = 100_000          # items of a string or list an expression may build
+# How the syntax the walker refuses is named to a user (ast class names mean little to them)
+_SYNTAX_NAMES = {
+    "Attribute": "attribute access (a.b)", "ListComp": "a list comprehension", "SetComp": "a set comprehension",
+    "DictComp": "a dict comprehension", "GeneratorExp": "a generator expression", "Lambda": "a lambda",
+    "Dict": "a dict", "Set": "a set", "Starred": "unpacking (*x)", "NamedExpr": "an assignment (:=)",
+    "JoinedStr": "an f-string", "Await": "await", "Yield": "yield", "YieldFrom": "yield",
+}
 _WHOLE = re.compile(r"^\$\{(.*)\}$", re.S)
 _PART = re.compile(r"\$\{(.*?)\}", re.S)
 
@@ -99,7 +106,9 @@ def evaluate(text: str, scope: dict, span: Span | None = None):
     except SyntaxError as e:
         col = (e.offset or 1) - 1 + lead
         raise ExpressionError(f"malformed expression '{_short(text.strip())}': {e.msg}",
-                              span.shifted(col, 1) if span else None, code="E0201") from None
+                              span.shifted(col, 1) if span else None, code="E0201",
+                              hint="an expression is a small piece of Python, e.g. ${2 * c}, ${widths[i]}, "
+                                   "${2 if i == 0 else 1}") from None
     except (MemoryError, RecursionError):   # the parser's own nesting limit
         raise _too_deep(text, span, lead) from None
     try:
@@ -154,14 +163,17 @@ class _Walker:
                 self._check_call(node)
 
     def _not_allowed(self, node):
-        return self.err(node, f"'{type(node).__name__}' is not allowed in an expression",
+        what = _SYNTAX_NAMES.get(type(node).__name__, f"'{type(node).__name__}'")
+        return self.err(node, f"{what} is not allowed in an expression",
                         hint="expressions allow arithmetic, comparisons, if-else, "
                              "indexing and min/max/abs/floor/ceil/int/len")
 
     def _check_call(self, n):
-        if not isinstance(n.func, ast.Name) or n.func.id not in FUNCTIONS:
-            name = n.func.id if isinstance(n.func, ast.Name) else "this"
-            raise self.err(n.func, f"function '{name}' is not allowed",
+        if not isinstance(n.func, ast.Name):    # obj.method(...), f(x)(y), ...: only plain names are called
+            raise self.err(n.func, "calling a method or a computed function is not allowed: only a function named directly",
+                           hint="allowed functions: " + ", ".join(FUNCTIONS))
+        if n.func.id not in FUNCTIONS:
+            raise self.err(n.func, f"function '{n.func.id}' is not allowed",
                            hint="allowed functions: " + ", ".join(FUNCTIONS))
         if n.keywords:
             raise self.err(n, "keyword arguments are not allowed")

@@ -67,7 +67,9 @@ class FileLoader:
         if not os.path.exists(path):
             if not stack:       # the spec itself, not an import
                 raise SpecError(f"spec file not found: {path}", code="E0106")
-            self.error(ImportSpecError(f"spec file not found: {path}", span, code="E0151"))
+            self.error(ImportSpecError(f"spec file not found: {path}", span, code="E0151",
+                                       hint=f"an import's path is relative to the file that imports it "
+                                            f"({os.path.dirname(stack[-1])})"))
             return None
         data = load_yaml_file(path)
         if not isinstance(data, LocDict):
@@ -144,7 +146,7 @@ class FileLoader:
         if top:
             for k in self.overrides:
                 if k not in raw:
-                    self.error(SpecError(f"-p {k}=...: the spec has no param '{k}'", None, code="E0115",
+                    self.error(SpecError(f"the spec has no param '{k}' (given as an override: -p {k}=...)", None, code="E0115",
                                          hint=did_you_mean(k, raw) or
                                          ("params: " + ", ".join(raw) if raw else "this spec has no params")))
         for k, v in raw.items():
@@ -244,6 +246,17 @@ class FileLoader:
         return BlockDef(name, sf, bd, name_span or bd.span, params, list(inputs), nodes, bd.get("outputs"), defaults)
 
 
+# torch's constructor arguments a torch user will write, and what a spec says instead
+_INFERRED = ("in_channels", "in_features", "input_size", "num_features", "normalized_shape", "embed_dim")
+_TORCH_NAMES = {"out_channels": "out", "out_features": "out", "hidden_size": "out", "kernel_size": "kernel",
+                "num_embeddings": "num", "embedding_dim": "dim", "num_heads": "heads", "p_drop": "p"}
+
+
 def _unknown_attr(key, op, span) -> SpecError:
-    return SpecError(f"unknown attribute '{key}' for op '{op.name}'", span, code="E0112",
-                     hint=did_you_mean(key, op.attrs) or f"attributes of {op.name}: {', '.join(op.attrs) or 'none'}")
+    if key in _INFERRED:
+        hint = "input sizes are inferred from the input's shape, never written: remove it"
+    elif _TORCH_NAMES.get(key) in op.attrs:
+        hint = f"archviz calls it '{_TORCH_NAMES[key]}' (torch: {key})"
+    else:
+        hint = did_you_mean(key, op.attrs) or f"attributes of {op.name}: {', '.join(op.attrs) or 'none'}"
+    return SpecError(f"unknown attribute '{key}' for op '{op.name}'", span, code="E0112", hint=hint)

@@ -243,6 +243,9 @@ def load_yaml_file(path: str):
             text = f.read()
     except FileNotFoundError:
         raise SpecError(f"spec file not found: {path}", code="E0106") from None
+    except IsADirectoryError:
+        raise SpecError(f"{path} is a directory, not a spec file", code="E0106",
+                        hint="give one .yaml file; `archviz report DIR` and `archviz gallery` take a folder") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(f"cannot read spec file {path}: {e}", code="E0106") from None
     return load_yaml(text, path)
