@@ -578,7 +578,7 @@ def test_file_importing_itself(tmp_path):
     ("{path: lib.yaml, as: 3}", "import name (as:) must be an identifier, got 3", "3}"),
     ("{path: lib.yaml, as: l, bogus: 1}", "unknown key 'bogus' in an import", "bogus"),
     ("{path: 7, as: l}", "import path must be a file name, got 7", "7"),
-    ("{path: ., as: l}", "cannot read spec file", "."),
+    ("{path: ., as: l}", "is a directory, not a spec file", "."),
 ])
 def test_bad_import_entry(tmp_path, imp, msg, needle):
     (tmp_path / "lib.yaml").write_text("archviz: 1\nblocks: {}\n")
