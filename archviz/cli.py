@@ -94,14 +94,15 @@ def explain(spec, node, batch, params):
 @handle_errors
 def compare(spec_a, spec_b, batch, params, fmt):
     """Two specs side by side with ratios (A / B), e.g. three 3×3 convolutions vs one 7×7."""
-    from archviz.backends.report import compare_rows
+    from archviz.backends.report import compare_rows, fmt_ratio
     a = load_model(spec_a, params, batch)
     b = load_model(spec_b, params, batch)
     rows = compare_rows(a, b)
     if fmt == "json":
         import json
         click.echo(json.dumps({"a": a.name, "b": b.name, "rows": [
-            {"quantity": k, "a": va, "b": vb, "ratio": r} for k, va, vb, r in rows]}, indent=2))
+            {"quantity": k, "a": va, "b": vb, "ratio": None if r is None else float(r),
+             "ratio_exact": None if r is None else str(r)} for k, va, vb, r in rows]}, indent=2))
         return
     from rich.table import Table
     from archviz.ops.base import fmt_shape
@@ -111,7 +112,7 @@ def compare(spec_a, spec_b, batch, params, fmt):
     t.add_column(b.name, justify="right")
     t.add_column("A / B", justify="right")
     for k, va, vb, r in rows:
-        t.add_row(k, f"{va:,}", f"{vb:,}", r)
+        t.add_row(k, f"{va:,}", f"{vb:,}", fmt_ratio(r))
     shp = lambda m: ", ".join(fmt_shape(v) for v in m.output_shapes.values())  # noqa: E731
     t.add_row("output shape", shp(a), shp(b), "")
     _console().print(t)

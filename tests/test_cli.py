@@ -114,7 +114,9 @@ def test_depth_collapses_blocks(tmp_path):
     assert [l.id for l in m.layers][:2] == ["stage.0.a", "stage.0.b"]
     d = json.loads(run("summary", str(p), "--depth", "1", "-f", "json").output)
     assert [l["id"] for l in d["layers"]] == ["stage", "head"]
-    assert d["layers"][0]["op"] == "pair ×3"
+    assert d["layers"][0]["op"] == "pair" and d["layers"][0]["repeat"] == 3    # data, not a display string
+    assert "repeat" not in d["layers"][1]
+    assert "pair ×3" in run("summary", str(p), "--depth", "1").output             # the table shows it so
     assert d["layers"][0]["params"] == 3 * 8 * 8 * 9
     assert d["layers"][0]["output_shape"] == [1, 8, 16, 16]
     d2 = json.loads(run("summary", str(p), "--depth", "2", "-f", "json").output)
@@ -141,8 +143,14 @@ def test_compare_ratios(tmp_path, spec):
     row = {x["quantity"]: x for x in d["rows"]}
     # params: (27·64 + 64) / (147·64 + 64) = 1792 / 9472
     assert row["params"]["a"] == 1792 and row["params"]["b"] == 147 * 64 + 64
-    assert row["params"]["ratio"] == f"{1792 / 9472:.4g}×"
-    assert run("compare", spec, str(other)).exit_code == 0
+    assert row["params"]["ratio_exact"] == "7/37" and row["params"]["ratio"] == 1792 / 9472    # 1792/9472 = 7/37
+    assert row["elementwise_ops"]["ratio"] is not None
+    r = run("compare", spec, str(other))
+    assert r.exit_code == 0 and f"{1792 / 9472:.4g}×" in r.output
+    # an override only one of the two specs has: the error names that spec
+    r = run("compare", spec, "specs/alexnet.yaml" if os.path.exists("specs/alexnet.yaml") else str(other),
+            "-p", "nosuch=1")
+    assert r.exit_code == 1 and "spec: " in r.output and "Traceback" not in r.output
 
 
 def test_ops_reference_is_generated_from_the_registry():
@@ -206,7 +214,7 @@ def test_depth_groups_list_every_outside_input():
     d = json.loads(run("summary", spec, "--depth", "1", "-f", "json").output)
     layers = {l["id"]: l for l in d["layers"]}
     assert layers["dec4"]["inputs"] == ["bottom", "enc"]
-    assert layers["enc"]["inputs"] == ["image"] and layers["enc"]["op"] == "down ×4"
+    assert layers["enc"]["inputs"] == ["image"] and layers["enc"]["op"] == "down" and layers["enc"]["repeat"] == 4
     assert sum(l["params"] for l in d["layers"]) == d["totals"]["params"]
 
 

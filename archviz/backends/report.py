@@ -26,10 +26,23 @@ class Row:
     params: int
     macs: int
     elementwise: int
+    repeat: int | None = None      # a collapsed repeat: `op` is what is repeated
 
     @property
     def flops(self) -> int:
         return 2 * self.macs
+
+    @property
+    def label(self) -> str:
+        """The op column as shown: `basic ×2` for a collapsed repeat."""
+        return self.op if self.repeat is None else f"{self.op} ×{self.repeat}"
+
+    def to_json(self) -> dict:
+        d = {"id": self.id, "op": self.op, "inputs": self.inputs, "output_shape": list(self.output_shape),
+             "params": self.params, "macs": self.macs, "flops": self.flops}
+        if self.repeat is not None:
+            d["repeat"] = self.repeat
+        return d
 
 
 def rows(model, depth: int | None = None) -> list[Row]:
@@ -46,8 +59,8 @@ def rows(model, depth: int | None = None) -> list[Row]:
         key = cut(l.id)
         r = index.get(key)
         if r is None:
-            label = l.op if key == l.id else _group_label(g, key)
-            r = Row(key, label, [], l.output_shape, 0, 0, 0)
+            label, rep = (l.op, None) if key == l.id else _group_label(g, key)
+            r = Row(key, label, [], l.output_shape, 0, 0, 0, rep)
             out.append(r)
             index[key] = r
         for ref in l.inputs:
@@ -61,14 +74,15 @@ def rows(model, depth: int | None = None) -> list[Row]:
     return out
 
 
-def _group_label(g, key: str) -> str:
+def _group_label(g, key: str) -> tuple[str, int | None]:
+    """(what the group is: a block name, an op or 'group'; its repeat count or None)."""
     if key in g.repeats:
         first = f"{key}.0"
         inner = g.calls.get(first) or (g.nodes[first].op if first in g.nodes else "")
-        return f"{inner} ×{g.repeats[key]}"
+        return inner, g.repeats[key]
     if key in g.calls:
-        return g.calls[key]
-    return "group"
+        return g.calls[key], None
+    return "group", None
 
 
 def render_summary(model, fmt: str = "table", depth: int | None = None) -> str:
@@ -88,8 +102,7 @@ def render_json(model, depth=None) -> str:
     d = model.to_dict()
     if depth is not None:
         d["depth"] = depth
-        d["layers"] = [{"id": r.id, "op": r.op, "inputs": r.inputs, "output_shape": list(r.output_shape),
-                        "params": r.params, "macs": r.macs, "flops": r.flops} for r in rows(model, depth)]
+        d["layers"] = [r.to_json() for r in rows(model, depth)]
     return json.dumps(d, indent=2)
 
 
@@ -101,7 +114,7 @@ def render_csv(model, depth=None) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(_COLS)
     for r in rows(model, depth):
-        w.writerow([r.id, r.op, " ".join(r.inputs), "x".join(map(str, r.output_shape)), r.params, r.macs,
+        w.writerow([r.id, r.label, " ".join(r.inputs), "x".join(map(str, r.output_shape)), r.params, r.macs,
                     r.flops, r.elementwise])
     t = model.totals
     w.writerow(["TOTAL", "", "", "", t["params"], t["macs"], t["flops"], t["elementwise_ops"]])
@@ -145,7 +158,7 @@ def render_markdown(model, depth=None) -> str:
     lines += [f"Inputs: {ins}  ", f"Outputs: {outs}", "",
               "| id | op | output shape | params | MACs |", "|---|---|---|---:|---:|"]
     for r in rows(model, depth):
-        lines.append(f"| `{r.id}` | {r.op} | {fmt_shape(r.output_shape)} | {r.params:,} | {r.macs:,} |")
+        lines.append(f"| `{r.id}` | {r.label} | {fmt_shape(r.output_shape)} | {r.params:,} | {r.macs:,} |")
     lines += ["", "| total | |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in totals_lines(model)]
     return "\n".join(lines) + "\n"
@@ -166,7 +179,7 @@ def summary_table(model, depth=None):
     rf, warn = _rf_texts(model, depth)
     table.add_column("RF", justify="right")
     for r in rows(model, depth):
-        table.add_row(r.id, r.op, fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}", rf.get(r.id, ""))
+        table.add_row(r.id, r.label, fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}", rf.get(r.id, ""))
     if "__failed__" in rf:
         table.caption = rf["__failed__"]
     elif warn:
@@ -208,12 +221,13 @@ def render_table_text(model, depth=None, width: int = 110) -> str:
     return con.export_text()
 
 
-def compare_rows(a, b) -> list[tuple[str, int, int, str]]:
-    """Totals of two models side by side with the ratio a / b."""
+def compare_rows(a, b) -> list[tuple[str, int, int, "Fraction | None"]]:
+    """Totals of two models side by side with the exact ratio a / b (None where b is 0)."""
     from fractions import Fraction
-    out = []
     ta, tb = a.totals, b.totals
-    for k in ("params", "macs", "flops", "elementwise_ops", "param_bytes", "activation_bytes"):
-        ratio = "—" if tb[k] == 0 else f"{float(Fraction(ta[k], tb[k])):.4g}×"
-        out.append((k, ta[k], tb[k], ratio))
-    return out
+    return [(k, ta[k], tb[k], None if tb[k] == 0 else Fraction(ta[k], tb[k]))
+            for k in ("params", "macs", "flops", "elementwise_ops", "param_bytes", "activation_bytes")]
+
+
+def fmt_ratio(r) -> str:
+    return "—" if r is None else f"{float(r):.4g}×"

@@ -147,6 +147,7 @@ class FileLoader:
             for k in self.overrides:
                 if k not in raw:
                     self.error(SpecError(f"the spec has no param '{k}' (given as an override: -p {k}=...)", None, code="E0115",
+                                         notes=[f"spec: {sf.path}"],
                                          hint=did_you_mean(k, raw) or
                                          ("params: " + ", ".join(raw) if raw else "this spec has no params")))
         for k, v in raw.items():
