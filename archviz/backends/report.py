@@ -171,13 +171,14 @@ def summary_table(model, depth=None):
     ins = ", ".join(f"{k} {fmt_shape(v)}" for k, v in model.input_shapes.items())
     table = Table(title=f"{model.name}  —  batch {model.batch}, input {ins}", show_footer=True,
                   title_style="bold", header_style="bold cyan")
-    table.add_column("id", footer="total")
-    table.add_column("op", style="magenta")
+    # numbers and shapes never wrap mid-digit in a narrow terminal: the id and op columns fold
+    table.add_column("id", footer="total", overflow="fold", min_width=8)
+    table.add_column("op", style="magenta", overflow="fold", min_width=7)
     table.add_column("output shape")
-    table.add_column("params", justify="right", footer=f"{t['params']:,}", overflow="fold")
-    table.add_column("MACs", justify="right", footer=f"{t['macs']:,}", overflow="fold")
+    table.add_column("params", justify="right", footer=f"{t['params']:,}", no_wrap=True)
+    table.add_column("MACs", justify="right", footer=f"{t['macs']:,}", no_wrap=True)
     rf, warn = _rf_texts(model, depth)
-    table.add_column("RF", justify="right")
+    table.add_column("RF", justify="right", no_wrap=True)
     for r in rows(model, depth):
         table.add_row(r.id, r.label, fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}", rf.get(r.id, ""))
     if "__failed__" in rf:
