@@ -428,6 +428,26 @@ def test_a_broken_node_adds_no_errors_through_its_ports(tmp_path):
     assert e.code == "E0132" and e.message == "'lstm_cell' has no input port 'h0'"
 
 
+def test_a_failed_block_param_expression_is_one_error(tmp_path):
+    # `out` is given, but its expression fails: that is the error, not also "without its
+    # required param 'out'"
+    p = write(tmp_path, """\
+        archviz: 1
+        name: t
+        params: {widths: [4, 8]}
+        inputs: {image: [3, 8, 8]}
+        blocks:
+          b:
+            params: {out: {type: int}}
+            nodes:
+              - {id: c, op: conv2d, out: "${out}", kernel: 1}
+        nodes:
+          - {id: s, op: b, out: "${widths[2]}"}
+    """, head=False)
+    e = one_error(p)
+    assert e.code == "E0202" and e.message == "index 2 out of range for a list of 2"
+
+
 def test_wrong_number_of_inputs(tmp_path):
     p = write(tmp_path, "  - {id: a, op: relu, in: [image, image]}\n")
     e = one_error(p)

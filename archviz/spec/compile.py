@@ -418,10 +418,12 @@ class Compiler(FileLoader, RefResolver):
             if pname in raw:
                 v = raw[pname]
             elif default is _NO_DEFAULT:
+                complete = False
+                if pname in spans:      # its expression failed: that error is reported already
+                    continue
                 self.error(SpecError(f"'{nd['id']}' calls block '{block.name}' without its required param "
                                      f"'{pname}'", nd.span, code="E0114",
                                      hint=f"add {pname}: VALUE ({ptype}) to the call"), scope)
-                complete = False
                 continue
             else:
                 v = self._try_eval(default, bvars, psp, scope)
