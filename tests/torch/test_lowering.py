@@ -265,3 +265,20 @@ def test_ids_that_shadow_module_attributes_are_rejected(tmp_path):
     with pytest.raises(LoweringError) as ei:
         to_torch(archviz.load(p))
     assert ei.value.code == "E0603" and ei.value.span.line == 4
+
+
+def test_verify_on_meta_costs_nothing_whatever_the_input_size(tmp_path):
+    """A 64 × 3 × 65536 × 65536 float32 input would be 3.3 TB: on the meta device verify
+    builds its inputs without storage (creating them on the CPU first would fail)."""
+    p = _write(tmp_path, """\
+archviz: 1
+name: huge
+inputs: {image: [3, 65536, 65536]}
+nodes:
+  - {id: conv, op: conv2d, out: 8, kernel: 3, stride: 2}
+  - {id: pool, op: global_avgpool}
+""")
+    m = archviz.load(p, batch=64)
+    v = verify(m, device="meta")
+    assert v.ok, v.problems
+    assert [c.torch_shapes["out"] for c in v.nodes if c.id == "conv"] == [(64, 8, 32767, 32767)]

@@ -113,6 +113,10 @@ def example_inputs(model, *, dtype=None, device=None, seed: int = 0) -> list:
     vocab = token_inputs(model)
     out = []
     for name, shape in model.input_shapes.items():
+        if device is not None and str(device) == "meta":    # shapes only: no storage, whatever the size
+            out.append(torch.empty(tuple(shape), device="meta",
+                                   dtype=torch.int64 if name in vocab else dtype or torch.float32))
+            continue
         if name in vocab:
             t = torch.randint(0, vocab[name], tuple(shape), generator=gen)
         else:

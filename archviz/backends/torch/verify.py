@@ -75,7 +75,7 @@ def _run(model, device: str):
     if device == "meta":
         with torch.device("meta"):
             gm = to_torch(model)
-        inputs = [t.to("meta") for t in example_inputs(model)]
+        inputs = example_inputs(model, device="meta")
     else:
         gm = to_torch(model, seed=0, device=device)
         inputs = example_inputs(model, device=device)
