@@ -9,6 +9,7 @@ import sys
 import click
 
 from archviz.errors import ArchvizError
+from archviz.spec.compile import LOSSES
 
 from archviz.clikit import (CONTEXT, _console, batch_opt, dtype_opt, handle_errors,  # noqa: F401
                             load_model, param_opt, spec_arg, write_atomic)
@@ -298,7 +299,7 @@ def bench(spec, batch, params, device, dtype, channels_last, use_compile, train,
 @batch_opt
 @param_opt
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--loss", type=click.Choice(["cross_entropy", "dice", "cross_entropy+dice"]), default=None,
+@click.option("--loss", type=click.Choice(LOSSES), default=None,
               help="Loss (default: the spec's `loss:`, else cross_entropy). dice = soft Dice.")
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--device", default="cpu", show_default=True)

@@ -24,6 +24,8 @@ from archviz.spec.yamlload import LocDict, LocList, load_yaml
 NODE_KEYS = ("id", "op", "in", "repeat", "when", "expect", "doc", "frozen")
 _FAILED = object()
 OUTPUT_KEYS = ("from", "expect", "doc")
+# The training losses a spec may name (`loss:`), used by `archviz train-smoke`.
+LOSSES = ("cross_entropy", "dice", "cross_entropy+dice")
 # Bound on a compiled graph, as expressions bound their exponents: a typo such as
 # `repeat: 100000000` is an error in milliseconds, not minutes of expansion and GBs of memory.
 MAX_LAYERS = 100_000
@@ -81,7 +83,7 @@ class Compiler(FileLoader, RefResolver):
                        str(data.get("doc") or ""))
         g.source = path
         g.params = dict(sf.params)
-        g.loss = data.get("loss")
+        g.loss = self._loss(data)
         self.graph = g
         scope = Scope(file=sf, prefix="", vars=dict(sf.params), defaults=sf.defaults, notes=[])
         inputs = data.get("inputs")
@@ -180,6 +182,18 @@ class Compiler(FileLoader, RefResolver):
             return
         spans = raw.spans if isinstance(raw, LocList) else []
         self.expects.append((sym, out_name, dims, span, spans, list(scope.notes)))
+
+    def _loss(self, data):
+        """The spec's `loss:`, one of LOSSES (spaces around + are allowed), or None."""
+        if "loss" not in data:
+            return None
+        raw = data["loss"]
+        name = "".join(raw.split()) if isinstance(raw, str) else raw
+        if name not in LOSSES:
+            self.error(SpecError(f"unknown loss {raw!r}", data.span_of("loss"), code="E0110",
+                                 hint="losses: " + ", ".join(LOSSES)))
+            return None
+        return name
 
     # -- nodes -------------------------------------------------------------------
     def expand(self, nodes, scope: Scope, prev: Sym | None, nodes_span=None) -> Sym | None:

@@ -59,7 +59,7 @@ def soft_dice_loss(logits, target, eps: float = 1.0):
     return (1 - (2 * inter + eps) / (denom + eps)).mean()
 
 
-LOSSES = ("cross_entropy", "dice", "cross_entropy+dice")
+from archviz.spec.compile import LOSSES  # noqa: E402  (the names a spec's `loss:` may take)
 
 
 def loss_fn(name: str):

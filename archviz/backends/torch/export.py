@@ -141,7 +141,8 @@ def to_python(model, spec_path: str | None = None) -> str:
     w('if __name__ == "__main__":\n')
     w(f"    model = {cls_name}().eval()\n")
     w("    with torch.no_grad():\n        out = model(*example_inputs())\n")
-    w("    outs = out if isinstance(out, dict) else {'out': out}\n")
+    only = next(iter(model.output_shapes), "out")   # a single output is returned bare: print its spec name
+    w(f"    outs = out if isinstance(out, dict) else {{{only!r}: out}}\n")
     w("    for name, t in outs.items():\n        print(name, tuple(t.shape))\n")
     w("    print('params', sum(p.numel() for p in model.parameters()))\n")
     return src.getvalue()
