@@ -213,8 +213,17 @@ def test_export_onnx_and_pt2(tmp_path):
     p = str(tmp_path / "m.onnx")
     export_onnx(m, p)
     model = onnx.load(p)
-    onnx.checker.check_model(model)
+    onnx.checker.check_model(model, full_check=True)
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    # the batch axis is symbolic: ONNX's reference evaluator runs it at batch 3 and agrees with torch
+    assert [i.type.tensor_type.shape.dim[0].dim_param for i in model.graph.input] == ["batch", "batch"]
+    from onnx.reference import ReferenceEvaluator
+    gm = to_torch(m, seed=0).eval()
+    img, aux = torch.randn(3, 3, 32, 32), torch.randn(3, 8, 16, 16)
+    got = ReferenceEvaluator(model).run(None, {"image": img.numpy(), "aux": aux.numpy()})
+    with torch.no_grad():
+        want = gm(img, aux)
+    assert got[0].shape == (3, 10) and torch.allclose(torch.from_numpy(got[0]), want["logits"], atol=1e-4)
     q = str(tmp_path / "m.pt2")
     export_pt2(m, q)
     prog = torch.export.load(q)

@@ -9,6 +9,8 @@ the output shape(s).
 """
 from __future__ import annotations
 
+import warnings
+
 import inspect
 import io
 import keyword
@@ -154,8 +156,16 @@ def export_onnx(model, path: str, opset: int = 17) -> None:
     gm = to_torch(model, seed=0).eval()
     inputs = tuple(example_inputs(model))
     with atomic_target(path) as tmp:
-        torch.onnx.export(gm, inputs, tmp, opset_version=opset, input_names=list(model.graph.inputs),
-                          output_names=list(model.graph.outputs), dynamo=False)
+        names = list(model.graph.inputs) + list(model.graph.outputs)
+        # A symbolic batch axis, except with recurrent layers: torch's exporter builds their
+        # zero initial states with the traced batch size (it warns that another batch fails).
+        recurrent = any(n.op in ("rnn", "lstm", "gru") for n in model.graph.nodes.values())
+        dynamic = None if recurrent else {n: {0: "batch"} for n in names}
+        with warnings.catch_warnings():     # the TorchScript exporter: dynamo=True needs onnxscript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(gm, inputs, tmp, opset_version=opset, input_names=list(model.graph.inputs),
+                              output_names=list(model.graph.outputs), dynamo=False,
+                              dynamic_axes=dynamic)
 
 
 def export_pt2(model, path: str) -> None:
