@@ -185,7 +185,14 @@ class Op:
 
     def explain_elementwise(self, a: Attrs, ins: list, outs: dict) -> list:
         v = self.count_elementwise(a, ins, outs)
-        return [Line("element-wise ops", self.elementwise_formula, f"{v:,}", v)] if v else []
+        if not v:
+            return []
+        o = outs.get("out") or next(iter(outs.values()))
+        n = numel(o)
+        # the numbers put in: operations per output element × the output's elements, where
+        # the count is a whole multiple of them (it is for all but a few ops)
+        numbers = f"{v // n} · {'·'.join(map(str, o))} = {v:,}" if n and v % n == 0 else f"{v:,}"
+        return [Line("element-wise ops", self.elementwise_formula, numbers, v)]
 
     elementwise_formula: ClassVar[str] = ""
 
