@@ -338,11 +338,46 @@ def _mha(a, ins):
                 average=a.average_weights), _xs(ins)
 
 
+class _BahdanauDecoder(nn.Module):
+    """Bahdanau, Cho & Bengio 2015, App. A.2.2, with torch's GRUCell for f and the paper's
+    note that U_a h_j is pre-computed: e_ij = v_aᵀ tanh(W_a s_{i−1} + U_a h_j),
+    α_ij = exp(e_ij) / Σ_k exp(e_ik), c_i = Σ_j α_ij h_j, s_i = f(s_{i−1}, y_{i−1}, c_i)."""
+
+    def __init__(self, e, m, h, dim, bias, score_bias):
+        super().__init__()
+        self.attn = nn.Module()
+        self.attn.W_a = nn.Linear(h, dim, bias=score_bias)
+        self.attn.U_a = nn.Linear(m, dim, bias=False)
+        self.attn.v_a = nn.Linear(dim, 1, bias=False)
+        self.cell = nn.GRUCell(e + m, h, bias=bias)
+        self.h = h
+
+    def forward(self, y, ann, s0=None):
+        n, t, _ = y.shape
+        s = torch.zeros(n, self.h) if s0 is None else s0
+        ua_h = self.attn.U_a(ann)
+        states, contexts, alphas = [], [], []
+        for i in range(t):
+            e = self.attn.v_a(torch.tanh(self.attn.W_a(s)[:, None, :] + ua_h))[..., 0]
+            alpha = torch.exp(e) / torch.exp(e).sum(-1, keepdim=True)
+            c = torch.einsum("nk,nkm->nm", alpha, ann)
+            s = self.cell(torch.cat([y[:, i], c], -1), s)
+            states.append(s)
+            contexts.append(c)
+            alphas.append(alpha)
+        return {"out": torch.stack(states, 1), "context": torch.stack(contexts, 1), "weights": torch.stack(alphas, 1)}
+
+
+@ref("attention_gru")
+def _attention_gru(a, ins):
+    return _BahdanauDecoder(ins[0][-1], ins[1][-1], a.out, a.dim or a.out, a.bias, a.score_bias), _xs(ins)
+
+
 # ops whose MACs torch.utils.flop_counter counts (as 2 FLOPs per MAC); every other op must
 # report 0 MACs and torch must count 0 FLOPs for it
 # (run with grad enabled and oneDNN off, so that nn.LSTM and nn.MultiheadAttention take
 # their decomposed paths instead of fused kernels the counter cannot see)
-FLOP_COUNTED = {"conv1d", "conv2d", "conv_transpose2d", "linear", "rnn", "gru", "lstm", "rnn_cell",
+FLOP_COUNTED = {"conv1d", "conv2d", "conv_transpose2d", "linear", "rnn", "gru", "lstm", "rnn_cell", "attention_gru",
                 "gru_cell", "lstm_cell", "attention", "multihead_attention"}
 
 # ops that are not layers and need no reference

@@ -225,3 +225,56 @@ def test_attention_macs_linear_in_batch_params_independent(score, n, tq, tk, d, 
     assert op.count_params(a, ins2).total == op.count_params(a, [(1, 2, d), (1, 5, d), (1, 5, dv)]).total
     base = "additive" if score == "concat" else score
     assert op.count_macs(a, ins, outs) == attention_macs(base, n, tq, tk, d, d, dv)
+
+
+# -- attention_gru: the decoder with the context fed back (Bahdanau et al. 2015) -----------
+@pytest.mark.parametrize("n,t,e,tk,m,h,A", [(2, 5, 4, 7, 6, 8, 3), (1, 1, 3, 2, 5, 4, 4), (3, 4, 6, 3, 2, 5, 9)])
+def test_attention_gru_static(n, t, e, tk, m, h, A):
+    o, a, outs = run_static("attention_gru", [(n, t, e), (n, tk, m)], out=h, dim=A)
+    assert outs == {"out": (n, t, h), "context": (n, t, m), "weights": (n, t, tk)}
+    # W_a (A·h), U_a (A·M), v_a (A); GRUCell(E + M → h): 3h·(E + M) + 3h·h + 2·3h
+    assert o.count_params(a, [(n, t, e), (n, tk, m)]).total == A * h + A * m + A + 3 * h * (e + m + h) + 6 * h
+    # U_a h_j once; per step W_a s, v_aᵀ tanh, α·h, the GRU cell
+    once = n * tk * m * A
+    step = n * h * A + n * tk * A + n * tk * m + n * 3 * h * (e + m + h)
+    assert o.count_macs(a, [(n, t, e), (n, tk, m)], outs) == once + t * step
+
+
+@needs_torch
+def test_attention_gru_lowering_equals_the_papers_equations():
+    """archviz's module against the equations computed here step by step (float64, same weights)."""
+    from archviz.backends.torch.seq_modules import AttentionGRU
+    torch.manual_seed(0)
+    n, t, e, tk, m, h, A = 2, 4, 3, 5, 6, 7, 4
+    mod = AttentionGRU(e, m, h, dim=A, score_bias=True).double()
+    y, ann, s0 = torch.randn(n, t, e).double(), torch.randn(n, tk, m).double(), torch.randn(n, h).double()
+    with torch.no_grad():
+        got = mod(y, ann, s0)
+        W_a, b_a = mod.attn.W_a.weight, mod.attn.W_a.bias
+        U_a, v_a = mod.attn.U_a.weight, mod.attn.v_a.weight[0]
+        c = mod.cell
+        s = s0
+        for i in range(t):
+            ee = torch.stack([torch.tanh(s @ W_a.T + b_a + ann[:, j] @ U_a.T) @ v_a for j in range(tk)], 1)
+            alpha = torch.exp(ee) / torch.exp(ee).sum(1, keepdim=True)
+            ctx = (alpha[:, :, None] * ann).sum(1)
+            x = torch.cat([y[:, i], ctx], 1)
+            gi, gh = x @ c.weight_ih.T + c.bias_ih, s @ c.weight_hh.T + c.bias_hh
+            r = torch.sigmoid(gi[:, :h] + gh[:, :h])
+            z = torch.sigmoid(gi[:, h:2 * h] + gh[:, h:2 * h])
+            nn_ = torch.tanh(gi[:, 2 * h:] + r * gh[:, 2 * h:])      # torch's GRU: r ⊙ (W_hn h + b_hn)
+            s = (1 - z) * nn_ + z * s
+            torch.testing.assert_close(got["out"][:, i], s)
+            torch.testing.assert_close(got["context"][:, i], ctx)
+            torch.testing.assert_close(got["weights"][:, i], alpha)
+
+
+def test_attention_gru_errors():
+    o = registry["attention_gru"]
+    a, _ = normalise(o, {"out": 4}, {}, None, "d")
+    with pytest.raises(OpError, match="x must be a sequence"):
+        o.check(a, [(2, 3), (2, 5, 6)])
+    with pytest.raises(OpError, match="memory batch 3 differs"):
+        o.check(a, [(2, 3, 4), (3, 5, 6)])
+    with pytest.raises(OpError, match=r"h0 must be \(N, out\) = \(2, 4\)"):
+        o.check(a, [(2, 3, 4), (2, 5, 6), (2, 5)])

@@ -156,3 +156,34 @@ class BatchFirstMHA(nn.MultiheadAttention):
             self.out_proj.bias, training=self.training, need_weights=True,
             average_attn_weights=self.average_weights, **kw)
         return {"out": out.transpose(1, 0), "weights": w}
+
+
+class AttentionGRU(nn.Module):
+    """GRU decoder with additive attention fed back (Bahdanau et al. 2015, App. A.2).
+    forward(x (N, T, E), memory (N, Tk, M), h0 (N, h) or None) ->
+    {'out': (N, T, h), 'context': (N, T, M), 'weights': (N, T, Tk)}; per step i:
+    α_i = softmax(v_aᵀ tanh(W_a s_i−1 + U_a h_j)), c_i = Σ_j α_ij h_j, s_i = GRU([x_i; c_i], s_i−1).
+    U_a h_j is computed once for all steps."""
+
+    def __init__(self, in_dim: int, mem_dim: int, hidden: int, dim: int, bias: bool = True,
+                 score_bias: bool = False):
+        super().__init__()
+        self.attn = nn.Module()       # attn.W_a, attn.U_a, attn.v_a: the names of the `attention` op
+        self.attn.W_a = nn.Linear(hidden, dim, bias=score_bias)
+        self.attn.U_a = nn.Linear(mem_dim, dim, bias=False)
+        self.attn.v_a = nn.Linear(dim, 1, bias=False)
+        self.cell = nn.GRUCell(in_dim + mem_dim, hidden, bias=bias)
+
+    def forward(self, x, memory, h0=None):
+        s = h0 if h0 is not None else x.new_zeros(x.shape[0], self.cell.hidden_size)
+        keys = self.attn.U_a(memory)                                   # (N, Tk, A), once
+        outs, ctxs, ws = [], [], []
+        for i in range(x.shape[1]):
+            e = self.attn.v_a(torch.tanh(self.attn.W_a(s).unsqueeze(1) + keys)).squeeze(-1)   # (N, Tk)
+            w = torch.softmax(e, dim=-1)
+            c = torch.bmm(w.unsqueeze(1), memory).squeeze(1)           # (N, M)
+            s = self.cell(torch.cat([x[:, i], c], dim=-1), s)
+            outs.append(s)
+            ctxs.append(c)
+            ws.append(w)
+        return {"out": torch.stack(outs, 1), "context": torch.stack(ctxs, 1), "weights": torch.stack(ws, 1)}

@@ -1,0 +1,140 @@
+"""`attention_gru`: a GRU decoder whose attention context is fed back into the recurrence,
+as in Bahdanau, Cho & Bengio 2015 ("Neural machine translation by jointly learning to
+align and translate", §3.1 and Appendix A.2):
+
+    e_ij = v_aᵀ tanh(W_a s_{i−1} + U_a h_j)        the previous state scores each annotation
+    α_i  = softmax_j(e_ij)                          attention weights over the source
+    c_i  = Σ_j α_ij h_j                             the context of step i
+    s_i  = GRU([y_{i−1}; c_i], s_{i−1})             the context enters the recurrence
+
+The decoder's input at step i is the embedding of the previous target token y_{i−1}
+(teacher forcing: the whole target sequence is given, shifted by the spec), so x is
+(N, T, E), the annotations ("memory") (N, Tk, M), and an optional initial state s_0 (N, h)
+(the paper: s_0 = tanh(W_s ←h_1), built in the spec; zeros when absent).  Outputs: ``out``
+(N, T, h) the states s_1..s_T, ``context`` (N, T, M) the c_i, ``weights`` (N, T, Tk) the α_i.
+
+Parameters: the attention's W_a (A, h) (+ bias), U_a (A, M), v_a (1, A); the GRU cell's
+weight_ih (3h, E + M), weight_hh (3h, h) and torch's two bias vectors (3h each).
+
+MACs (bias adds not counted).  U_a h_j does not depend on i: it is computed once
+(the paper, App. A.1.2: "U_a h_j can be pre-computed").  Per step: the query projection
+N·h·A, the scores N·Tk·A (v_aᵀ ·), the context N·Tk·M and the GRU cell
+N·3h·(E + M + h); times T.
+
+Element-wise, per step: the additive score's add and tanh 2·N·Tk·A, the softmax 3·N·Tk,
+the GRU's 11·N·h (see ops/recurrent.py); times T.
+"""
+from __future__ import annotations
+
+from archviz.errors import OpError
+from archviz.ops.base import Attr, Line, Op, fmt_shape, register_op
+
+
+@register_op
+class AttentionGRU(Op):
+    name = "attention_gru"
+    family = "recurrent"
+    doc = ("GRU decoder with additive attention fed back (Bahdanau et al. 2015): per step, "
+           "c_i = Σ α_ij h_j with α from v_aᵀ tanh(W_a s_i−1 + U_a h_j), s_i = GRU([y_i−1; c_i], s_i−1). "
+           "Inputs x (N, T, E), memory (N, Tk, M), optional h0 (N, h); outputs out (N, T, h), "
+           "context (N, T, M), weights (N, T, Tk).")
+    attrs = {
+        "out": Attr("pos_int", doc="hidden size h of the decoder GRU"),
+        "dim": Attr("pos_int", None, "attention size A (default h)"),
+        "bias": Attr("bool", True, "the GRU cell's biases (bias_ih and bias_hh)"),
+        "score_bias": Attr("bool", False, "a bias on the query projection W_a"),
+    }
+    input_ports = ("x", "memory", "h0")
+    outputs = ("out", "context", "weights")
+    min_inputs, max_inputs = 2, 3
+    samples = [
+        {"attrs": {"out": 6}, "inputs": [(2, 4, 5), (2, 7, 8)]},
+        {"attrs": {"out": 5, "dim": 3, "score_bias": True, "bias": False}, "inputs": [(3, 2, 4), (3, 6, 2), (3, 5)]},
+    ]
+
+    def _a(self, a):
+        return a.dim or a.out
+
+    def check(self, a, ins):
+        x, mem = ins[0], ins[1]
+        if len(x) != 3:
+            raise OpError(f"x must be a sequence (N, T, E), got {fmt_shape(x)}", input_index=0)
+        if len(mem) != 3:
+            raise OpError(f"memory must be (N, Tk, M), got {fmt_shape(mem)}", input_index=1)
+        if mem[0] != x[0]:
+            raise OpError(f"memory batch {mem[0]} differs from x batch {x[0]}", input_index=1)
+        if len(ins) > 2 and tuple(ins[2]) != (x[0], a.out):
+            raise OpError(f"h0 must be (N, out) = {fmt_shape((x[0], a.out))}, got {fmt_shape(ins[2])}",
+                          input_index=2)
+
+    def infer_shape(self, a, ins):
+        (n, t, _), (_, tk, m) = ins[0], ins[1]
+        return {"out": (n, t, a.out), "context": (n, t, m), "weights": (n, t, tk)}
+
+    def param_tensors(self, a, ins):
+        h, e, m, A = a.out, ins[0][-1], ins[1][-1], self._a(a)
+        t = [("attn.W_a.weight", (A, h), "param")]
+        if a.score_bias:
+            t.append(("attn.W_a.bias", (A,), "param"))
+        t += [("attn.U_a.weight", (A, m), "param"), ("attn.v_a.weight", (1, A), "param"),
+              ("cell.weight_ih", (3 * h, e + m), "param"), ("cell.weight_hh", (3 * h, h), "param")]
+        if a.bias:
+            t += [("cell.bias_ih", (3 * h,), "param"), ("cell.bias_hh", (3 * h,), "param")]
+        return t
+
+    def mac_parts(self, a, ins):
+        (n, t, e), (_, tk, m) = ins[0], ins[1]
+        h, A = a.out, self._a(a)
+        return [
+            ("key projection U_a h_j (once)", "N · Tk · M · A", f"{n} · {tk} · {m} · {A}", n * tk * m * A),
+            ("query projection W_a s_i−1", "N · T · h · A", f"{n} · {t} · {h} · {A}", n * t * h * A),
+            ("scores v_aᵀ tanh(·)", "N · T · Tk · A", f"{n} · {t} · {tk} · {A}", n * t * tk * A),
+            ("context Σ α h", "N · T · Tk · M", f"{n} · {t} · {tk} · {m}", n * t * tk * m),
+            ("GRU cell", "N · T · 3h · (E + M + h)", f"{n} · {t} · 3·{h} · ({e} + {m} + {h})",
+             n * t * 3 * h * (e + m + h)),
+        ]
+
+    def count_macs(self, a, ins, outs):
+        return sum(v for *_, v in self.mac_parts(a, ins))
+
+    def explain_macs(self, a, ins, outs):
+        parts = self.mac_parts(a, ins)
+        lines = [Line(f"MACs: {w}", f, f"{nums} = {v:,}", v) for w, f, nums, v in parts]
+        total = sum(v for *_, v in parts)
+        lines.append(Line("MACs", "key projection + T × (query, scores, context, GRU cell) (bias adds not counted)",
+                          " + ".join(f"{v:,}" for *_, v in parts) + f" = {total:,}", total))
+        return lines
+
+    def count_elementwise(self, a, ins, outs):
+        (n, t, _), (_, tk, _) = ins[0], ins[1]
+        return n * t * (2 * tk * self._a(a) + 3 * tk + 11 * a.out)
+
+    elementwise_formula = "N · T · (2·Tk·A (add, tanh) + 3·Tk (softmax) + 11·h (GRU gates))"
+
+    def explain_elementwise(self, a, ins, outs):
+        (n, t, _), (_, tk, _) = ins[0], ins[1]
+        v = self.count_elementwise(a, ins, outs)
+        return [Line("element-wise ops", self.elementwise_formula,
+                     f"{n} · {t} · (2·{tk}·{self._a(a)} + 3·{tk} + 11·{a.out}) = {v:,}", v)]
+
+    def explain_shape(self, a, ins, outs):
+        return [Line("recurrence", "s_i = GRU([y_i−1; c_i], s_i−1), c_i = Σ_j α_ij h_j, "
+                     "α_i = softmax(v_aᵀ tanh(W_a s_i−1 + U_a h_j))", "teacher forcing over T steps", "")] + \
+            [Line(f"output '{p}'", doc, fmt_shape(outs[p]), outs[p]) for p, doc in
+             (("out", "(N, T, h): the states s_1..s_T"), ("context", "(N, T, M): the contexts c_i"),
+              ("weights", "(N, T, Tk): α_i, each row sums to 1"))]
+
+    def receptive_field(self, a, ins, outs):
+        """Step i reads the inputs x_0..x_i (a causal prefix), all of the memory (attention)
+        and the initial state."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        t = R.Prefix(x[1])
+        seq = R.Deps([(0, R.IDENTITY), (None, t) if t.const else (1, t), (None, R.All(x[2]))])
+        return {p: [seq] + ["global"] * (len(ins) - 1) for p in outs}
+
+    def to_torch(self, a, ins, outs):
+        from archviz.backends.torch.modules import make
+        from archviz.backends.torch.seq_modules import AttentionGRU as Module
+        return make(Module, ins[0][-1], ins[1][-1], a.out, dim=self._a(a), bias=a.bias,
+                    score_bias=a.score_bias)
