@@ -115,3 +115,35 @@ def test_render_gallery_item(tmp_path):
     render_gallery_item(load("mini_mlp"), str(tmp_path), "mlp")
     md = (tmp_path / "gallery.md").read_text()
     assert "[report](unet.md)" in md and "mlp" in md and "unet layout" in md
+
+
+def test_gallery_without_graphviz_says_so_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCHVIZ_DOT", "no-such-dot-program")
+    res = run("gallery", spec_path("mini_resnet"), spec_path("mini_rnn"), spec_path("mini_mlp"),
+              "-o", str(tmp_path / "o"))
+    assert res.exit_code == 1
+    assert res.output.count("E0510") == 1 and res.output.count("was not found") == 1, res.output
+
+
+def test_draw_notes_options_without_effect(tmp_path):
+    out = str(tmp_path / "x.dot")
+    res = run("draw", spec_path("mini_unet"), "-o", out, "--no-shapes", "--rankdir", "LR")
+    assert res.exit_code == 0
+    notes = [ln for ln in res.output.splitlines() if ln.startswith("note:")]
+    assert notes == ["note: --rankdir, --no-shapes have no effect on the unet layout"], res.output
+    res = run("draw", spec_path("mini_rnn"), "-o", out, "--expand")
+    assert "note: --expand has no effect on the unrolled layout" in res.output
+    res = run("draw", spec_path("mini_resnet"), "-o", out, "--unroll", "3", "--rankdir", "LR")
+    assert "note: --unroll has no effect on the residual layout" in res.output and "--rankdir" not in res.output
+    res = run("draw", spec_path("mini_resnet"), "-o", out, "--rankdir", "LR", "--depth", "1")
+    assert "note:" not in res.output and "warning:" not in res.output
+
+
+def test_draw_warns_when_a_forced_layout_does_not_fit(tmp_path):
+    out = str(tmp_path / "x.dot")
+    res = run("draw", spec_path("mini_resnet"), "-o", out, "--layout", "unet")
+    assert "warning: --layout unet does not match" in res.output and "picks residual" in res.output
+    res = run("draw", spec_path("mini_unet"), "-o", out, "--layout", "graph")
+    assert "warning:" not in res.output
+    res = run("draw", spec_path("mini_mlp"), "-o", out, "--layout", "residual")
+    assert "warning: --layout residual does not match" in res.output

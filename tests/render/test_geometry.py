@@ -214,3 +214,48 @@ def test_graph_no_shapes_and_rankdir():
     assert "1×32" not in text and "rankdir=\"LR\"" in text
     lay = layout_of(text)
     assert lay.x("x") < lay.x("stem") < lay.x("hidden") < lay.x("head")
+
+
+def test_unet_with_small_maps_is_a_u():
+    from .test_detect import _unet188
+    m = _unet188()
+    maps = _Maps(m, DrawOptions(layout="unet"))
+    keys = [k for k in maps.v.units if k not in maps.absorbed]
+    text = to_dot(m, "unet")
+    lay = layout_of(text)
+    by_level = {}
+    for k in keys:
+        by_level.setdefault(maps.level[k], []).append(k)
+    assert sorted(by_level) == [0, 1, 2, 3, 4]
+    for lvl, ks in by_level.items():
+        assert len({round(lay.y(k), 1) for k in ks}) == 1, lvl
+        if lvl < 4:
+            assert any(maps.dec[k] for k in ks) and any(not maps.dec[k] for k in ks), lvl
+    assert "&#x2193;</FONT> conv" not in text        # only pooling goes down in the legend
+
+
+def test_a_long_sequence_is_elided_to_first_steps_gap_and_last():
+    text = to_dot(load("mini_rnn", T=40), "unrolled")
+    for t in (1, 2, 3, 40):
+        assert f'"s0.h1f.{t}"' in text
+    assert '"s0.h1f.4"' not in text and '"s0.h1f.39"' not in text and '"s0.h1f.gap"' in text
+    assert "t = 1..40" in text and "h<SUB>40</SUB>" in text
+    lay = layout_of(text)
+    row = ["s0.h1f.0", "s0.h1f.1", "s0.h1f.2", "s0.h1f.3", "s0.h1f.gap", "s0.h1f.40"]
+    assert len({round(lay.y(n)) for n in row}) == 1
+    xs = [lay.x(n) for n in row]
+    assert xs == sorted(xs)
+    assert abs(lay.x("s0.x.gap") - lay.x("s0.h1f.gap")) < TOL
+    chain = {(t, h) for t, h, _ in lay.edges}
+    assert ("s0.h1f.3", "s0.h1f.gap") in chain and ("s0.h1f.gap", "s0.h1f.40") in chain
+    # the whole picture stays readable: a few columns, not 40
+    w = max(lay.right(n) for n in lay.nodes) - min(lay.left(n) for n in lay.nodes)
+    assert w < 1000
+    # --unroll still draws every step asked for
+    assert '"s0.h1f.9"' in to_dot(load("mini_rnn", T=40), "unrolled", unroll=9)
+
+
+def test_a_long_bidirectional_sequence_is_elided():
+    text = to_dot(load("mini_bilstm", T=30), "unrolled")
+    lay = layout_of(text)
+    assert lay.x("s0.h1b.31") > lay.x("s0.h1b.30") > lay.x("s0.h1b.gap") > lay.x("s0.h1b.3")

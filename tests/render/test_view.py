@@ -61,3 +61,44 @@ def test_edge_labels_name_every_port():
     g = load("mini_encdec").graph
     v = build_view(g, "collapse")
     assert ("encoder", "decoder", "h, c") in v.edges
+
+
+def _png(path, w, h):
+    import struct
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", w, h) + b"\0" * 9)
+
+
+def test_gallery_img_fits_wide_and_tall_pictures(tmp_path):
+    from archviz.backends.render.gallery import IMG_BOX, png_size, render_index
+    _png(tmp_path / "wide.png", 6000, 400)
+    _png(tmp_path / "tall.png", 216, 3000)
+    _png(tmp_path / "tiny.png", 100, 50)
+    assert png_size(str(tmp_path / "wide.png")) == (6000, 400)
+    base = {"name": "n", "doc": "", "layout": "graph", "batch": 1, "params": 1, "macs": 1,
+            "inputs": {}, "outputs": {}}
+    md = render_index([dict(base, stem=s, layers=n) for s, n in (("wide", 5), ("tall", 1), ("tiny", 2))],
+                      str(tmp_path))
+    assert f'<img src="wide.png" width="{IMG_BOX[0]}" height="24"' in md       # bounded by the width
+    assert f'<img src="tall.png" width="35" height="{IMG_BOX[1]}"' in md       # bounded by the height
+    assert '<img src="tiny.png" width="100" height="50"' in md                 # never enlarged
+    assert "1 layer ·" in md and "5 layers ·" in md and "1 layers" not in md
+
+
+def test_collapsed_boxes_name_kernels_widths_and_count_layers_in_all():
+    from archviz.backends.render import to_dot
+    from .conftest import load
+    text = to_dot(load("mini_resnet"), "graph")
+    box = next(ln for ln in text.splitlines() if "<B>layer1 ×2</B>" in ln)
+    assert "conv 3×3, " in box and " layers (" in box and "each)" in box
+
+
+def test_repeats_whose_copies_differ_are_not_marked_xN():
+    import os
+    import archviz
+    from archviz.backends.render import to_dot
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    m = archviz.load(os.path.join(root, "specs", "vgg16.yaml"))
+    text = to_dot(m, "graph", depth=1)
+    assert "features ×5" not in text and "5 × stage, copies differ" in text and "conv 3×3, 64…512" in text
+    text = to_dot(m, "graph")
+    assert "<B>block ×2</B>" in text and "conv 3×3, 64<" in text

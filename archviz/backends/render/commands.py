@@ -52,8 +52,22 @@ def draw(spec, output, layout, depth, expand, unroll, rankdir, no_shapes, batch,
         fmt = format_of(output)
     except UnsupportedError as e:  # an unknown extension is a usage error (exit 2)
         raise click.BadParameter(f"{e.message}; use .svg, .png, .pdf or .dot", param_hint="-o/--output") from None
+    from archviz.backends.render.detect import structure_mismatch
+    from archviz.backends.render.options import DrawOptions, ignored_options
     m = load_model(spec, params, batch)
-    chosen = detect_layout(m) if layout == "auto" else layout
+    auto = detect_layout(m)
+    chosen = auto if layout == "auto" else layout
+    if layout != "auto":
+        why = structure_mismatch(m.graph, chosen)
+        if why:
+            click.echo(f"warning: --layout {chosen} does not match the structure of '{m.name}': {why} "
+                       f"(--layout auto picks {auto})", err=True)
+    opts = DrawOptions(layout=chosen, depth=depth, expand=expand, unroll=unroll, rankdir=rankdir,
+                       shapes=not no_shapes)
+    ignored = ignored_options(chosen, opts)
+    if ignored:
+        click.echo(f"note: {', '.join(ignored)} {'has' if len(ignored) == 1 else 'have'} no effect on the "
+                   f"{chosen} layout", err=True)
     text = to_dot(m, chosen, depth=depth, expand=expand, unroll=unroll, rankdir=rankdir, shapes=not no_shapes)
     write_diagram(text, output, fmt)
     click.echo(f"wrote {output} ({chosen} layout)", err=True)

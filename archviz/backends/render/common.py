@@ -138,6 +138,33 @@ def key_attrs(op: str, a: dict) -> str:
     return generic_attrs(op, a)
 
 
+def _outs_text(outs: list) -> str:
+    if len(outs) == 1:
+        return str(outs[0])
+    return "/".join(map(str, outs)) if len(outs) <= 3 else f"{outs[0]}…{outs[-1]}"
+
+
+def weight_summary(graph, members, limit: int = 3) -> str:
+    """The weight layers inside a collapsed box in textbook form, alike ones merged:
+    'conv 3×3, 64' (VGG's block), 'conv 1×1, 64/256 · conv 3×3, 64' (a bottleneck), the
+    widths of copies that differ joined ('conv 3×3, 64…512')."""
+    groups: dict = {}   # (op, attrs but out) -> (attrs of the first such layer, [outs])
+    for nid in members:
+        n = graph.nodes[nid]
+        if n.op not in WEIGHT_OPS:
+            continue
+        a = {k: v for k, v in (n.attrs or {}).items() if k != "stride"}   # a stage's first stride aside
+        out = a.pop("out", None)
+        first, outs = groups.setdefault((n.op, key_attrs(n.op, a)), (a, []))
+        if out is not None and out not in outs:
+            outs.append(out)
+    parts = []
+    for (op, _k), (a, outs) in groups.items():
+        a = dict(a, out=_outs_text(outs)) if outs else a
+        parts.append((textbook(op) + " " + key_attrs(op, a)).strip())
+    return " · ".join(parts[:limit]) + (" · …" if len(parts) > limit else "")
+
+
 def generic_attrs(op: str, a: dict) -> str:
     """Non-default attributes as k=v (for ops without a textbook form)."""
     from archviz.ops import registry
@@ -174,6 +201,25 @@ def params_of(node) -> int:
 
 def macs_of(node) -> int:
     return int(node.meta.get(M.MACS) or 0)
+
+
+_SUBSCRIPT = __import__("re").compile(r"(?<=[^\W_]|[\u0300-\u036f])_(\{[^}]*\}|[^\W_]+)")
+
+
+def with_subscripts(text: str) -> str:
+    """Spec text (docs) as HTML with its TeX-like subscripts drawn: 'W_c' → W<SUB>c</SUB>,
+    'h̃_t' → h̃<SUB>t</SUB>, 'x_{t-1}' → x<SUB>t-1</SUB>."""
+    return _SUBSCRIPT.sub(lambda m: "<SUB>" + m.group(1).strip("{}") + "</SUB>", html_escape(text))
+
+
+def stack(lines, pad: int = 2, align: str = "CENTER") -> str:
+    """Lines of HTML text one under another, as a borderless table: one row per line.
+
+    Graphviz does not count a <SUB>script's drop in the height of a line broken with
+    <BR/>, so a subscript ran into the line below it; a table row is as tall as its text
+    and the cell padding keeps the subscript clear of the next row."""
+    rows = "".join(f'<TR><TD ALIGN="{align}">{ln}</TD></TR>' for ln in lines if ln is not None)
+    return f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="{pad}">{rows}</TABLE>'
 
 
 def small(text: str, size: int = 8, color: str = "#555555") -> str:

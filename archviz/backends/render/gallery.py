@@ -48,6 +48,34 @@ def _cell(s: str) -> str:
     return str(s).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# the box a picture is fitted into in the index (CSS pixels); a picture is never scaled up
+IMG_BOX = (360, 480)
+
+
+def png_size(path: str):
+    """(width, height) from a PNG's IHDR chunk (bytes 16..24 of the file), or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    w, h = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return (w, h) if w > 0 and h > 0 else None
+
+
+def img_size_attrs(path: str) -> str:
+    """width/height for the <img>: the picture fitted into IMG_BOX keeping its aspect ratio
+    (a wide strip is bounded by the width, a tall column by the height), never enlarged."""
+    size = png_size(path)
+    if size is None:
+        return f'width="{IMG_BOX[0]}"'
+    w, h = size
+    scale = min(IMG_BOX[0] / w, IMG_BOX[1] / h, 1.0)
+    return f'width="{max(1, round(w * scale))}" height="{max(1, round(h * scale))}"'
+
+
 def render_index(entries: list, out_dir: str) -> str:
     lines = ["# archviz gallery", "",
              "Every spec drawn with `archviz draw --layout auto`: the layout family (residual, unet, "
@@ -57,13 +85,16 @@ def render_index(entries: list, out_dir: str) -> str:
              "| diagram | summary |", "|:---:|:---|"]
     for e in entries:
         s = e["stem"]
-        img = f'<a href="{s}.svg"><img src="{s}.png" width="360" alt="{_cell(e["name"])}"></a>'
+        size = img_size_attrs(os.path.join(out_dir, f"{s}.png"))
+        img = f'<a href="{s}.svg"><img src="{s}.png" {size} alt="{_cell(e["name"])}"></a>'
         ins = ", ".join(f"{_cell(k)} {v}" for k, v in e["inputs"].items())
         outs = ", ".join(f"{_cell(k)} {v}" for k, v in e["outputs"].items())
         parts = [f"**{_cell(e['name'])}** · {e['layout']} layout"]
         if e.get("doc"):
             parts.append(_cell(e["doc"]))
-        parts.append(f"{e['layers']:,} layers · {e['params']:,} params · {e['macs']:,} MACs (batch {e['batch']})")
+        n = e["layers"]
+        parts.append(f"{n:,} layer{'' if n == 1 else 's'} · {e['params']:,} params · {e['macs']:,} MACs "
+                     f"(batch {e['batch']})")
         parts.append(f"{ins} → {outs}")
         links = [f"[SVG]({s}.svg)", f"[PNG]({s}.png)"]
         if os.path.exists(os.path.join(out_dir, f"{s}.md")):
@@ -98,11 +129,11 @@ def run_gallery(paths, out_dir: str, batch: int, console) -> bool:
 
     from archviz.backends.batch import collect_specs
     from archviz.backends.render import detect_layout, to_dot
-    from archviz.backends.render.engine import render_bytes
+    from archviz.backends.render.engine import GraphvizMissingError, render_bytes
     from archviz.errors import ArchvizError, format_error
 
     specs = collect_specs(paths)
-    done, failures = [], []
+    done, failures, missing = [], [], None
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as prog:
         task = prog.add_task("drawing", total=len(specs))
@@ -116,6 +147,10 @@ def run_gallery(paths, out_dir: str, batch: int, console) -> bool:
                 for fmt in ("svg", "png"):
                     write_file(os.path.join(out_dir, f"{stem}.{fmt}"), render_bytes(text, fmt))
                 done.append(entry(m, stem, layout))
+            except GraphvizMissingError as e:
+                # the same for every spec: say it once, not once per spec
+                missing = e
+                break
             except ArchvizError as e:
                 failures.append((path, e))
             prog.advance(task)
@@ -125,4 +160,6 @@ def run_gallery(paths, out_dir: str, batch: int, console) -> bool:
     for path, e in failures:
         console.print(f"[red]failed:[/red] {path}", highlight=False)
         console.print(format_error(e), markup=False, highlight=False)
-    return not failures
+    if missing is not None:
+        console.print(format_error(missing), markup=False, highlight=False)
+    return not failures and missing is None

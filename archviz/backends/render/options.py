@@ -22,3 +22,17 @@ class DrawOptions:
         if self.depth is not None:
             return "depth"
         return "collapse"
+
+
+# the options each layout reads (the others have no effect on it)
+USES = {"graph": {"depth", "expand", "rankdir", "shapes"}, "residual": {"depth", "expand", "rankdir", "shapes"},
+        "unet": {"depth"}, "unrolled": {"unroll"}, "cell": set(), "seq2seq": {"unroll"}}
+FLAGS = {"depth": "--depth", "expand": "--expand", "unroll": "--unroll", "rankdir": "--rankdir",
+         "shapes": "--no-shapes"}
+
+
+def ignored_options(layout: str, opts: DrawOptions) -> list:
+    """The command-line flags that were given but do nothing for `layout`."""
+    given = {"depth": opts.depth is not None, "expand": opts.expand, "unroll": opts.unroll is not None,
+             "rankdir": opts.rankdir is not None, "shapes": not opts.shapes}
+    return [FLAGS[k] for k, on in given.items() if on and k not in USES.get(layout, set(FLAGS))]

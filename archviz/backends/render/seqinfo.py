@@ -111,3 +111,57 @@ def default_steps(graph, rec: Rec, unroll: int | None) -> int:
     if isinstance(t, int) and not isinstance(t, bool) and t > 0:
         return t
     return 3
+
+
+@dataclass
+class InitFrom:
+    """Which encoder state initialises the decoder: the step it sits at (1..S; None when
+    it cannot be told), its symbol (HTML) and the ops between it and the decoder."""
+    step: int | None
+    symbol: str
+    via: list
+
+
+def init_source(graph, enc: Rec, dec: Rec) -> InitFrom | None:
+    """Follow the decoder's initial state back to the encoder.
+
+    torch's h_n is (layers · directions, N, H), index l · D + d: with one bidirectional
+    layer h_n[0] is the forward final state →h_S and h_n[1] the backward final state ←h_1
+    (Bahdanau et al.'s s_0 = tanh(W_s ←h_1)).  Reading the outputs at step i
+    (``select_step`` on axis 1) or the last step (``last_step``) gives h_i or h_S."""
+    if dec.h0_src is None:
+        return None
+    S, D = enc.steps, 2 if enc.bidir else 1
+    cur, via = graph.nodes.get(dec.h0_src), []
+    for _ in range(50):
+        if cur is None or not cur.inputs:
+            return None
+        if cur.id == enc.id:
+            # the decoder reads h_n itself: the last layer's final state(s)
+            return InitFrom(S, f"h<SUB>{S}</SUB>", via)
+        r = cur.inputs[0]
+        if r.node == enc.id:
+            a = cur.attrs or {}
+            shp = (in_shapes(cur) or [()])[0] or ()
+            axis = a.get("axis", 1)
+            axis = axis % len(shp) if isinstance(axis, int) and shp else axis
+            if cur.op == "select_step" and r.port in ("h", "c"):
+                idx = a.get("index", 0)
+                if axis == 0 and isinstance(idx, int):
+                    idx = idx % (enc.layers * D)
+                    back = D == 2 and idx % 2 == 1
+                    sym = ("←" if back else ("→" if D == 2 else "")) + f"h<SUB>{1 if back else S}</SUB>"
+                    return InitFrom(1 if back else S, sym, [cur] + via)
+            if cur.op == "select_step" and r.port == "out" and axis == 1:
+                i = a.get("index", -1)
+                if isinstance(i, int):
+                    step = i % S + 1
+                    return InitFrom(step, f"h<SUB>{step}</SUB>", [cur] + via)
+            if cur.op == "last_step" and r.port == "out":
+                return InitFrom(S, f"h<SUB>{S}</SUB>", [cur] + via)
+            if r.port in ("h", "c"):
+                return InitFrom(S, f"h<SUB>{S}</SUB>", [cur] + via)
+            return InitFrom(None, "h", [cur] + via)
+        via.insert(0, cur)
+        cur = graph.nodes.get(r.node)
+    return None

@@ -1,5 +1,6 @@
 """Inside one recurrent step: LSTM (Hochreiter & Schmidhuber 1997, with the forget gate of
-Gers et al. 2000), GRU (Cho et al. 2014) and the Elman RNN, drawn from a node's attributes
+Gers et al. 2000), GRU (Cho et al. 2014, in torch.nn.GRU's form: the reset gate scales
+W_hn h_{t−1} + b_hn, as cuDNN computes it) and the Elman RNN, drawn from a node's attributes
 (hidden size h, input size x) in the style of Olah's "Understanding LSTM Networks".
 
 ``rankdir=BT``; inputs at the bottom; the gates on one row (``rank=same``, invisible edges
@@ -9,7 +10,7 @@ the belt's left-to-right order.
 """
 from __future__ import annotations
 
-from archviz.backends.render.common import FONT, fmt_int, params_of
+from archviz.backends.render.common import FONT, fmt_int, params_of, stack
 from archviz.backends.render.dot import Dot, Html, html_escape
 from archviz.backends.render.layouts.recurrent import need_recurrence, sub
 from archviz.backends.render.seqinfo import rec_info
@@ -42,14 +43,17 @@ def build_cell(model, opts) -> Dot:
     dot.attrs("node", fontname=FONT, fontsize=11)
     dot.attrs("edge", fontname=FONT, fontsize=9, arrowsize=0.6)
     wd = f"{h}×({h}+{x})"
-    {"lstm": _lstm, "gru": _gru, "rnn": _rnn}[r.kind](dot, wd)
+    if r.kind == "gru":
+        _gru(dot, wd, h, x)
+    else:
+        {"lstm": _lstm, "rnn": _rnn}[r.kind](dot, wd)
     desc = (f"{r.title} cell of '{html_escape(n.id)}': hidden size h = {h}, input size x = {x}"
             + (f" (layer 1 of {r.layers}; the layers above read x = {h * (2 if r.bidir else 1)})"
                if r.layers > 1 else "")
             + (", each direction its own cell" if r.bidir else "")
             + f" · {fmt_int(params_of(n))} params in all")
     dot.set(fontsize=10, labelloc="b", labeljust="c",
-            label=Html(_EQUATIONS[r.kind] + f'<BR/><FONT POINT-SIZE="9" COLOR="#444444">{desc}</FONT>'))
+            label=Html(stack([_EQUATIONS[r.kind], f'<FONT POINT-SIZE="9" COLOR="#444444">{desc}</FONT>'])))
     return dot
 
 
@@ -57,8 +61,9 @@ _EQUATIONS = {
     "lstm": "f, i, o = σ(W·[h<SUB>t−1</SUB>; x<SUB>t</SUB>] + b) · g = tanh(W<SUB>g</SUB>·[h<SUB>t−1</SUB>; "
             "x<SUB>t</SUB>] + b<SUB>g</SUB>) · c<SUB>t</SUB> = f ⊙ c<SUB>t−1</SUB> + i ⊙ g · "
             "h<SUB>t</SUB> = o ⊙ tanh(c<SUB>t</SUB>)",
-    "gru": "r, z = σ(W·[h<SUB>t−1</SUB>; x<SUB>t</SUB>] + b) · n = tanh(W<SUB>n</SUB>·[r ⊙ h<SUB>t−1</SUB>; "
-           "x<SUB>t</SUB>] + b<SUB>n</SUB>) · h<SUB>t</SUB> = (1 − z) ⊙ n + z ⊙ h<SUB>t−1</SUB>",
+    "gru": "r, z = σ(W·[h<SUB>t−1</SUB>; x<SUB>t</SUB>] + b) · n = tanh(W<SUB>in</SUB> x<SUB>t</SUB> + "
+           "b<SUB>in</SUB> + r ⊙ (W<SUB>hn</SUB> h<SUB>t−1</SUB> + b<SUB>hn</SUB>)) · "
+           "h<SUB>t</SUB> = (1 − z) ⊙ n + z ⊙ h<SUB>t−1</SUB>",
     "rnn": "h<SUB>t</SUB> = tanh(W<SUB>xh</SUB> x<SUB>t</SUB> + W<SUB>hh</SUB> h<SUB>t−1</SUB> + b)",
 }
 
@@ -106,18 +111,23 @@ def _lstm(dot, wd):
         dot.edge(a, b, style="invis")
 
 
-def _gru(dot, wd):
-    # columns, left to right: reset (r, r ⊙ h, candidate n), update (z, 1 − z), the belt
+def _gru(dot, wd, h=None, x=None):
+    # torch.nn.GRU: n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t−1} + b_hn)); the reset gate
+    # scales the hidden state's product, not h_{t−1} itself (Cho et al.'s form).
+    # Columns, left to right: reset (r, r ⊙ (W_hn h + b_hn), candidate n), update (z, 1 − z), the belt
     _io(dot, "h_belt", sub("h", "t−1"))
     _io(dot, "h_t", sub("h", "t"))
     dot.node("concat", label=Html("[h<SUB>t−1</SUB>; x<SUB>t</SUB>]"), shape="box", style="rounded",
              fontsize=9, margin="0.12,0.03", height=0.3)
     _gate(dot, "gate_r", "σ", "r", wd)
     _gate(dot, "gate_z", "σ", "z", wd)
+    dot.node("lin_hn", label=Html(stack(["W<SUB>hn</SUB> h<SUB>t−1</SUB> + b<SUB>hn</SUB>", _small(f"{h}×{h}")], pad=1)),
+             shape="box", style="rounded", fontsize=9, height=0.3)
     _op(dot, "mul_r", "×")
-    dot.node("concat_n", label=Html("[r ⊙ h<SUB>t−1</SUB>; x<SUB>t</SUB>]"), shape="box", style="rounded",
-             fontsize=9, height=0.3)
-    _gate(dot, "gate_n", "tanh", "n", wd)
+    dot.node("lin_in", label=Html(stack(["W<SUB>in</SUB> x<SUB>t</SUB> + b<SUB>in</SUB>", _small(f"{h}×{x}")], pad=1)),
+             shape="box", style="rounded", fontsize=9, height=0.3)
+    _op(dot, "add_n", "+")
+    dot.node("gate_n", label="tanh", shape="box", style="filled", fillcolor=GATE, height=0.3)
     _op(dot, "one_minus", "1−", fontsize=10)
     _op(dot, "mul_n", "×")
     _op(dot, "mul_z", "×")
@@ -128,11 +138,13 @@ def _gru(dot, wd):
     dot.edge("x_t", "concat")
     dot.edge("concat", "gate_r", label=" r", weight=2)
     dot.edge("concat", "gate_z", label=" z", weight=2)
+    dot.edge("h_prev", "lin_hn", color="#888888")
+    dot.edge("lin_hn", "mul_r", weight=2)
     dot.edge("gate_r", "mul_r", weight=4)
-    dot.edge("h_prev", "mul_r", color="#888888")
-    dot.edge("mul_r", "concat_n", weight=4)
-    dot.edge("x_t", "concat_n", color="#888888")
-    dot.edge("concat_n", "gate_n", label=" n", weight=4)
+    dot.edge("x_t", "lin_in", color="#888888")
+    dot.edge("mul_r", "add_n", weight=4)
+    dot.edge("lin_in", "add_n")
+    dot.edge("add_n", "gate_n", label=" n", weight=4)
     dot.edge("gate_n", "mul_n")
     dot.edge("gate_z", "one_minus", weight=4)
     dot.edge("one_minus", "mul_n", weight=4)

@@ -3,8 +3,8 @@ parameters), repeated blocks collapsed into one box marked ×N, block calls as c
 from __future__ import annotations
 
 from archviz.backends.render.clusters import cluster_tree, emit_tree
-from archviz.backends.render.common import (FILL, FONT, dims, fill_for, fmt_int, key_attrs,
-                                            small)
+from archviz.backends.render.common import (FILL, FONT, WEIGHT_OPS, dims, fill_for, fmt_int, key_attrs,
+                                            small, weight_summary)
 from archviz.backends.render.dot import Dot, Html, html_escape
 from archviz.backends.render.view import build_view, graph_outputs
 
@@ -14,6 +14,25 @@ def local_name(key: str, clusters: tuple) -> str:
     if clusters and key.startswith(clusters[-1] + "."):
         return key[len(clusters[-1]) + 1:]
     return key
+
+
+def copies_alike(graph, key: str, members) -> bool:
+    """Whether the copies of repeat `key` are the same layers (kind, kernel, width), so that
+    '×N' is true.  The first copy may have more (ResNet's projection shortcut) and its
+    strides may differ (the stage's down-sampling); VGG's stages, whose widths and conv
+    counts change, are not alike."""
+    from collections import Counter
+    sigs: dict = {}
+    for nid in members:
+        rest = nid[len(key) + 1:] if nid.startswith(key + ".") else nid
+        copy = rest.split(".", 1)[0]
+        n = graph.nodes[nid]
+        if n.op in WEIGHT_OPS:
+            sigs.setdefault(copy, Counter())[(n.op, str(n.attrs.get("kernel")), n.attrs.get("out"))] += 1
+    c = list(sigs.values())
+    if len(c) < 2:
+        return True
+    return all(x == c[1] for x in c[2:]) and not (c[1] - c[0])
 
 
 def unit_label(view, key: str, shapes: bool) -> Html:
@@ -28,12 +47,21 @@ def unit_label(view, key: str, shapes: bool) -> Html:
         if attrs:
             rows.append(html_escape(attrs))
     else:
-        mark = f" ×{u.count}" if u.kind == "repeat" else ""
+        alike = u.kind == "repeat" and copies_alike(g, key, u.members)
+        mark = f" ×{u.count}" if alike else ""
         rows.append(f"<B>{name}{mark}</B>")
         n_layers = len(u.members)
         each = n_layers // u.count if u.kind == "repeat" and u.count and n_layers % u.count == 0 else 0
-        rows.append(small(f"{u.block or 'block'} · " + (f"{each} layers each" if each and u.count > 1
-                                                        else f"{n_layers} layers"), 9, "#333333"))
+        # the total always; per copy when every copy has as many layers
+        count = f"{n_layers} layer{'' if n_layers == 1 else 's'}" + (f" ({each} each)" if each and u.count > 1
+                                                                     else "")
+        what = u.block or "block"
+        if u.kind == "repeat" and not alike:
+            what = f"{u.count} × {what}, copies differ"
+        rows.append(small(f"{what} · {count}", 9, "#333333"))
+        summary = weight_summary(g, u.members)
+        if summary:
+            rows.append(html_escape(summary))
     facts = []
     if shapes:
         shp = view.shape(key)

@@ -14,7 +14,7 @@ decoder's row (states s_t, inputs y_{t−1}, outputs ŷ_t): Sutskever et al. (20
 """
 from __future__ import annotations
 
-from archviz.backends.render.common import FONT, fmt_int, params_of
+from archviz.backends.render.common import FONT, fmt_int, params_of, stack
 from archviz.backends.render.dot import Dot, Html, html_escape
 from archviz.backends.render.seqinfo import default_steps, rec_info, recurrent_nodes, state_chain
 from archviz.errors import UnsupportedError
@@ -52,7 +52,8 @@ def build_unrolled(model, opts) -> Dot:
     recs = [rec_info(g, n) for n in need_recurrence(g, "unrolled")]
     segs = state_chain(g, recs)
     steps = [default_steps(g, segs[0], opts.unroll)] + [opts.unroll or s.steps for s in segs[1:]]
-    n_cols = sum(steps)
+    cols = [_columns(T, opts.unroll) for T in steps]
+    n_cols = sum(len(c) for c in cols)
     big = n_cols > 60
     dot = Dot(g.name, comment=f"archviz unrolled layout of '{g.name}': rankdir=BT, rows x / h (per layer, "
               "direction) / y via rank=same, one group per time step, folded view on the left",
@@ -94,15 +95,27 @@ def build_unrolled(model, opts) -> Dot:
     for si, (r, T) in enumerate(zip(segs, steps)):
         X, H, Y, WX, WH, WY = SYMBOLS[min(si, 1)]
         dirs = ("f", "b") if r.bidir else ("f",)
-        for t in range(1, T + 1):
+        ts = cols[si]
+        for t in ts:
             grp = f"c{si}.{t}"
+            if t == GAP:    # the elided steps: one column of '…'
+                ids = [f"s{si}.x.{t}"] + [sid(si, l, d, t) for l in range(1, r.layers + 1) for d in dirs]
+                keys = ["x"] + [(l, d) for l in range(1, r.layers + 1) for d in dirs]
+                if r.head is not None and not r.head_last:
+                    ids.append(f"s{si}.y.{t}")
+                    keys.append("y")
+                for i, k in zip(ids, keys):
+                    dot.node(i, label="…", shape="plaintext", style="", fontsize=16, group=grp)
+                    rows[k].append(i)
+                continue
             xt = t - 1 if si > 0 else t
             dot.node(f"s{si}.x.{t}", label=Html(sub(X, _tt(xt, si))), fillcolor=X_FILL, group=grp)
             rows["x"].append(f"s{si}.x.{t}")
             for l in range(1, r.layers + 1):
                 for d in dirs:
                     sup = (f"({l})" if r.layers > 1 else "") + ("←" if d == "b" else ("→" if r.bidir else ""))
-                    lab = sub(H, t, sup) + (f"<BR/>{_small(sub('c', t, ''), raw=True)}" if lstm_state else "")
+                    lab = (stack([sub(H, t, sup), _small(sub('c', t, ''), raw=True)], pad=1) if lstm_state
+                           else sub(H, t, sup))
                     # backward states sit beside the column, so edges from x_t and to y_t
                     # pass them diagonally instead of crossing the forward state
                     dot.node(sid(si, l, d, t), label=Html(lab), fillcolor=H_FILL, group=grp if d == "f" else None)
@@ -125,11 +138,21 @@ def build_unrolled(model, opts) -> Dot:
         # edges: the column of step t is x, then each layer's forward (and backward) state,
         # then y; an edge that skips a row (x → h← past h→) does not rank, invisible edges
         # between neighbours in the column do, so every row stays one rank high
-        for t in range(1, T + 1):
+        for j, t in enumerate(ts):
+            t_prev = ts[j - 1] if j > 0 else 0
+            t_next = ts[j + 1] if j + 1 < len(ts) else T + 1
             col = [f"s{si}.x.{t}"] + [sid(si, l, d, t) for l in range(1, r.layers + 1) for d in dirs]
             has_y = r.head is not None and (t == T or not r.head_last)
             if has_y:
                 col.append(f"s{si}.y.{t}")
+            if t == GAP:
+                for a, b in zip(col, col[1:]):
+                    dot.edge(a, b, style="invis", weight=10)
+                for l in range(1, r.layers + 1):
+                    dot.edge(sid(si, l, "f", t_prev), sid(si, l, "f", t), weight=10)
+                    if r.bidir:
+                        dot.edge(sid(si, l, "b", t), sid(si, l, "b", t_next), dir="back", weight=10)
+                continue
             pos = {c: i for i, c in enumerate(col)}
             vertical = []
             for l in range(1, r.layers + 1):
@@ -158,12 +181,12 @@ def build_unrolled(model, opts) -> Dot:
                     dot.edge(a, b, style="invis", weight=1 if b.startswith(f"s{si}.h") and ".h" in b and "b." in b
                              else 10)
             for l in range(1, r.layers + 1):
-                src = sid(si, l, "f", t - 1)
-                if t == 1 and si > 0 and prev_last is not None:
+                src = sid(si, l, "f", t_prev)
+                if j == 0 and si > 0 and prev_last is not None:
                     src = prev_last.get(l, prev_last[max(prev_last)])
                 dot.edge(src, sid(si, l, "f", t), label=wlabel(WH, l, r.layers, False), weight=10)
                 if r.bidir:
-                    dot.edge(sid(si, l, "b", t), sid(si, l, "b", t + 1), label=wlabel(WH, l, r.layers, True),
+                    dot.edge(sid(si, l, "b", t), sid(si, l, "b", t_next), label=wlabel(WH, l, r.layers, True),
                              dir="back", weight=10)
         prev_last = {l: sid(si, l, "f", T) for l in range(1, r.layers + 1)}
 
@@ -173,6 +196,19 @@ def build_unrolled(model, opts) -> Dot:
                 dot.node(i)
     dot.set(fontsize=11, labelloc="b", labeljust="c", label=Html(_note(g, segs, steps)))
     return dot
+
+
+GAP = "gap"
+FULL_STEPS = 6     # a longer sequence is drawn as steps 1, 2, 3, …, T (unless --unroll asks)
+
+
+def _columns(T: int, unroll) -> list:
+    """Time steps to draw: all of them up to FULL_STEPS (or when --unroll chose T), else
+    the first three, an ellipsis column and the last (labelled with the real T), as the
+    seq2seq layout elides a long source."""
+    if unroll or T <= FULL_STEPS:
+        return list(range(1, T + 1))
+    return [1, 2, 3, GAP, T]
 
 
 def _tt(t, si):
@@ -212,4 +248,4 @@ def _note(g, segs, steps) -> str:
         lines.append('<FONT POINT-SIZE="9" COLOR="#444444">the encoder\'s final state initialises the decoder '
                      '(s<SUB>0</SUB> from h<SUB>T</SUB>); decoder inputs are the previous target tokens '
                      '(teacher forcing)</FONT>')
-    return "<BR/>".join(lines)
+    return stack(lines)

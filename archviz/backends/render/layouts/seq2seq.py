@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import networkx as nx
 
-from archviz.backends.render.common import FONT, dims, fmt_int, key_attrs, params_of, textbook
+from archviz.backends.render.common import (FONT, dims, fmt_int, key_attrs, params_of, stack, textbook,
+                                            with_subscripts)
 from archviz.backends.render.dot import Dot, Html, html_escape
 from archviz.backends.render.layouts.recurrent import need_recurrence, sub
-from archviz.backends.render.seqinfo import attention_nodes, rec_info, state_chain
+from archviz.backends.render.seqinfo import attention_nodes, init_source, rec_info, state_chain
 
 X_FILL, H_FILL, S_FILL, Y_FILL, C_FILL, OP_FILL = "#fde9c8", "#cfe2f3", "#d9ead3", "#fff2cc", "#ead1dc", "#f3f3f3"
 EDGE = "#3d5a99"
@@ -105,9 +106,10 @@ def build_seq2seq(model, opts) -> Dot:
             f'<TR><TD COLSPAN="{len(shown)}" PORT="cap">{cap}</TD></TR><TR>{cells}</TR></TABLE>'))
         for i in shown:
             dot.edge(f"h.{i}" if i else "h.gap", ("attn", f"a{i}" if i else "agap", "s"), color=EDGE)
-        dot.node("ctx", fillcolor=C_FILL, label=Html(
-            "context c<SUB>t</SUB> = Σ<SUB>i</SUB> α<SUB>t,i</SUB> h<SUB>i</SUB>"
-            f'<BR/><FONT POINT-SIZE="8">{d_h}-d · {html_escape(attn.id)}: {fmt_int(params_of(attn))} params</FONT>'))
+        dot.node("ctx", fillcolor=C_FILL, label=Html(stack([
+            "context c<SUB>t</SUB> = Σ<SUB>i</SUB> α<SUB>t,i</SUB> h<SUB>i</SUB>",
+            f'<FONT POINT-SIZE="8">{d_h}-d · {html_escape(attn.id)}: {fmt_int(params_of(attn))} params</FONT>'],
+            pad=1)))
         dot.edge("attn", "ctx", weight=5)
     else:
         dot.node("ctx", fillcolor=C_FILL, label=Html(
@@ -145,9 +147,10 @@ def build_seq2seq(model, opts) -> Dot:
                 else:
                     lab = f"{html_escape(textbook(n.op))} {html_escape(key_attrs(n.op, n.attrs))}".strip()
                 doc = n.meta.get("doc")
-                note = f"'{n.id}'" + (f": {doc}" if doc else "")
+                # the id as written; the spec's doc with its subscripts drawn (W_c → W<SUB>c</SUB>)
+                note = html_escape(f"'{n.id}'") + (f": {with_subscripts(doc)}" if doc else "")
                 dot.node(f"op.{n.id}", fillcolor=OP_FILL, fontsize=10,
-                         label=Html(f'{lab}<BR/><FONT POINT-SIZE="8">{html_escape(note)}</FONT>'))
+                         label=Html(stack([lab, f'<FONT POINT-SIZE="8">{note}</FONT>'], pad=1)))
             last = f"op.{out_nodes[-1].id}" if out_nodes else "s.t"
             shp = out_nodes[-1].meta["shapes"]["out"] if out_nodes else None
             dot.node("y.t", fillcolor=Y_FILL, label=Html(sub("y", "t") + (
@@ -167,7 +170,17 @@ def build_seq2seq(model, opts) -> Dot:
             q_from = "s.t" if query is not None and dec.id in anc(query.node) else "s.prev"
             dot.edge(q_from, ("attn", "cap", "e"), label="query", style="dashed", color="gray40", constraint=False)
             if dec.h0_src is not None and enc.id in anc(dec.h0_src):
-                dot.edge(last_h, "s.prev", label="init", style="dashed", color="gray40", constraint=False)
+                # from the encoder state the spec selects (Bahdanau's s_0 = tanh(W_s ←h_1)
+                # starts at h_1), not always from the last one
+                src = init_source(g, enc, dec)
+                from_h = last_h
+                label = "init"
+                if src is not None and src.step is not None:
+                    from_h = f"h.{src.step}" if src.step in shown else "h.gap"
+                    fns = [textbook(n.op) for n in src.via if n.op not in ("select_step", "last_step")]
+                    label = Html("init " + ("(".join(html_escape(f) for f in reversed(fns)) + "(" if fns else "")
+                                 + src.symbol + ")" * len(fns))
+                dot.edge(from_h, "s.prev", label=label, style="dashed", color="gray40", constraint=False)
     return dot
 
 
