@@ -118,8 +118,11 @@ class AttentionGRU(Op):
                      f"{n} · {t} · (2·{tk}·{self._a(a)} + 3·{tk} + 11·{a.out}) = {v:,}", v)]
 
     def explain_shape(self, a, ins, outs):
+        (n, t, e), (_, tk, m) = ins[0], ins[1]
         return [Line("recurrence", "s_i = GRU([y_i−1; c_i], s_i−1), c_i = Σ_j α_ij h_j, "
-                     "α_i = softmax(v_aᵀ tanh(W_a s_i−1 + U_a h_j))", "teacher forcing over T steps", "")] + \
+                     "α_i = softmax(v_aᵀ tanh(W_a s_i−1 + U_a h_j)), i = 1..T (teacher forcing)",
+                     f"T = {t} steps over Tk = {tk} annotations", t),
+                Line("GRU cell input", "[y_i−1; c_i]: E + M", f"{e} + {m} = {e + m}", e + m)] + \
             [Line(f"output '{p}'", doc, fmt_shape(outs[p]), outs[p]) for p, doc in
              (("out", "(N, T, h): the states s_1..s_T"), ("context", "(N, T, M): the contexts c_i"),
               ("weights", "(N, T, Tk): α_i, each row sums to 1"))]

@@ -36,7 +36,7 @@ def test_spec_loads(name):
     m = archviz.load(spec(name))
     assert m.totals["params"] > 0 and m.totals["macs"] > 0
     for layer in m.layers:
-        if layer.op in ("rnn", "lstm", "gru", "attention", "multihead_attention"):
+        if layer.op in ("rnn", "lstm", "gru", "attention", "multihead_attention", "attention_gru"):
             assert layer.macs > 0
 
 
@@ -93,9 +93,13 @@ def test_seq2seq_inputs_and_outputs():
     m = archviz.load(spec("seq2seq_bahdanau"), T_src=11, T_tgt=4)
     assert m.input_shapes == {"src": (1, 11), "tgt": (1, 4)}
     assert m.output_shapes == {"logits": (1, 4, 8000), "attention": (1, 4, 11)}
-    att = m.layer("attention")
-    n, tq, tk, dq, dk, A = 1, 4, 11, 512, 512, 256
-    assert att.macs == n * tq * dq * A + n * tk * dk * A + n * tq * tk * A + n * tq * tk * dk
+    # Bahdanau et al. 2015 App. A: the decoder state s_i−1 scores the annotations (M = 2·256),
+    # the context enters the GRU with y_i−1 (E = 256): U_a h_j once, then per step W_a s_i−1,
+    # v_aᵀ tanh(·), Σ α h and the GRU cell over [y; c]
+    dec = m.layer("decoder")
+    n, t, tk, E, M, h, A = 1, 4, 11, 256, 512, 512, 256
+    assert dec.macs == n * tk * M * A + t * (n * h * A + n * tk * A + n * tk * M + n * 3 * h * (E + M + h))
+    assert dec.params.total == A * h + A * M + A + 3 * h * (E + M + h) + 2 * 3 * h
     m = archviz.load(spec("seq2seq_luong"))
     assert m.output_shapes["attention"] == (1, 18, 20)
     assert m.layer("attention").params.total == 512 * 512
@@ -120,7 +124,7 @@ def test_spec_verifies(name):
     assert v.ok, v.problems
     # every recurrent and attention node is counted by torch (meta device) and agrees
     for c in v.nodes:
-        if c.op in ("rnn", "lstm", "gru", "attention", "multihead_attention"):
+        if c.op in ("rnn", "lstm", "gru", "attention", "multihead_attention", "attention_gru"):
             assert c.flops_status == "ok" and c.torch_flops > 0, (c.id, c.static_flops, c.torch_flops)
 
 
