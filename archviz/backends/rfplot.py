@@ -1,6 +1,7 @@
 """`archviz rf --plot`: the input grid with the region one output position sees and, nested
 inside it, the regions of the layers before it — the exam's receptive-field grid, made
-real.  Pure Python: SVG as text, PNG through zlib + struct (no matplotlib, no Pillow).
+real.  Pure Python: SVG as text; PNG through zlib + struct (no matplotlib, no Pillow), its
+title and legend typeset by Graphviz's `dot` (the project's required tool for diagrams).
 
 Each region is exact (torch's index arithmetic, clipped to the input, :func:`field_of`):
 for the chosen node at the chosen position, then for every earlier layer along the path
@@ -202,8 +203,27 @@ def to_svg(model, node_id: str, position=None) -> str:
 
 
 def to_png(model, node_id: str, position=None) -> bytes:
+    """The picture of :func:`to_svg` as an 8-bit RGB PNG: the grid and the regions rasterised
+    here (pixel-exact cells), the title and the legend typeset by Graphviz's `dot` (a required
+    tool: real fonts, no font data of our own) and pasted beside the grid."""
     axes, regs = regions(model, node_id, position)
     L = _Layout(axes, regs)
+    gw, gh, grid = _raster(L, regs)
+    note = regs and regs[0].theory != regs[0].exact
+    tw, th, title = _text_image(_title_dot(_title(model, node_id, position, axes)))
+    lw, lh, legend = _text_image(_legend_dot(regs, _legend(regs, axes), note))
+    band = max(L.top, th + 8)                  # the title band (the grid reserves L.top for it)
+    w = max(gw + lw + 8, tw + 16)
+    h = max(band - L.top + gh, band + L.margin + lh + 8)
+    img = bytearray(b"\xff" * (w * h * 3))
+    _paste(img, w, grid, gw, gh, 0, band - L.top)
+    _paste(img, w, title, tw, th, 8, (band - th) // 2)
+    _paste(img, w, legend, lw, lh, gw, band + L.margin)
+    return png_bytes(w, h, bytes(img))
+
+
+def _raster(L: _Layout, regs) -> tuple[int, int, bytearray]:
+    """(width, height, RGB) of the grid with the regions, without text."""
     w, h = L.width - LEGEND_W + 8, L.height
     img = bytearray(b"\xff" * (w * h * 3))
 
@@ -249,7 +269,101 @@ def to_png(model, node_id: str, position=None) -> bytes:
     if regs and regs[0].theory != regs[0].exact:
         box = L.rect(regs[0].theory) if L.two_d else L.bar(0, regs[0].theory)
         outline(*box, regs[0].color, 1, dash=5)
-    return png_bytes(w, h, bytes(img))
+    return w, h, img
+
+
+# -- text through Graphviz ---------------------------------------------------------------------
+_HEAD = ('graph [margin=0, pad=0.02]; '
+         'node [shape=plaintext, margin=0, width=0, height=0, fontname="DejaVu Sans,Helvetica,Arial,sans-serif"];')
+
+
+def _title_dot(title: str) -> str:
+    return (f'digraph t {{ {_HEAD}\n'
+            f'  t [label=<<B>{escape(title)}</B>>, fontsize=11]; }}\n')
+
+
+def _legend_dot(regs, lines, note: bool) -> str:
+    rows = [f'<TR><TD FIXEDSIZE="TRUE" WIDTH="9" HEIGHT="9" BGCOLOR="{_hex(r.color)}"> </TD>'
+            f'<TD ALIGN="LEFT">{escape(text)}</TD></TR>' for r, text in zip(regs, lines)]
+    if note:
+        rows.append('<TR><TD> </TD><TD ALIGN="LEFT"><FONT COLOR="#555555">dashed: theoretical field '
+                    '(reaches into the padding)</FONT></TD></TR>')
+    table = '<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="1">' + "".join(rows) + "</TABLE>"
+    return (f'digraph l {{ {_HEAD}\n'
+            f'  l [label=<{table}>, fontsize=10]; }}\n')
+
+
+def _render_text(dot_text: str) -> bytes:
+    from archviz.backends.render.engine import render_bytes
+    return render_bytes(dot_text, "png")
+
+
+def _text_image(dot_text: str) -> tuple[int, int, bytes]:
+    return png_decode(_render_text(dot_text))
+
+
+def _paste(img: bytearray, w: int, src, sw: int, sh: int, x: int, y: int) -> None:
+    for row in range(sh):
+        i = ((y + row) * w + x) * 3
+        img[i:i + sw * 3] = src[row * sw * 3:(row + 1) * sw * 3]
+
+
+def png_decode(data: bytes) -> tuple[int, int, bytes]:
+    """(width, height, RGB) of an 8-bit, non-interlaced PNG (grey, RGB, palette, grey+alpha or
+    RGBA, as Graphviz writes), composited on white; all five row filters (RFC 2083, 6)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    pos, idat, plte, trns, head = 8, [], b"", b"", None
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            head = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"PLTE":
+            plte = body
+        elif kind == b"tRNS":
+            trns = body
+        pos += 12 + n
+    w, h, depth, ctype, _, _, interlace = head
+    bpp = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(ctype)
+    if depth != 8 or interlace or bpp is None:
+        raise ValueError(f"unsupported PNG (bit depth {depth}, colour type {ctype}, interlace {interlace})")
+    raw = zlib.decompress(b"".join(idat))
+    stride = w * bpp
+    prev = bytearray(stride)
+    out = bytearray()
+    for y in range(h):
+        f = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        if f == 1:
+            for i in range(bpp, stride):
+                line[i] = (line[i] + line[i - bpp]) & 255
+        elif f == 2:
+            line = bytearray((a + b) & 255 for a, b in zip(line, prev))
+        elif f == 3:
+            for i in range(stride):
+                line[i] = (line[i] + ((line[i - bpp] if i >= bpp else 0) + prev[i]) // 2) & 255
+        elif f == 4:
+            for i in range(stride):
+                a = line[i - bpp] if i >= bpp else 0
+                b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        out += line
+        prev = line
+    rgb = bytearray(w * h * 3)
+    for k in range(w * h):
+        px = out[k * bpp:(k + 1) * bpp]
+        if ctype == 3:
+            c, a = plte[3 * px[0]:3 * px[0] + 3], (trns[px[0]] if px[0] < len(trns) else 255)
+        else:
+            c = px[:3] if ctype in (2, 6) else px[:1] * 3
+            a = px[-1] if ctype in (4, 6) else 255
+        rgb[3 * k:3 * k + 3] = bytes((v * a + 255 * (255 - a) + 127) // 255 for v in c)
+    return w, h, bytes(rgb)
 
 
 def png_bytes(w: int, h: int, rgb: bytes) -> bytes:

@@ -366,10 +366,10 @@ def merge(rec: NodeRF, node, ax: Axis, contribs: list, out_shape) -> Field | Non
             P = _lcm(P, f.P)
         if P <= PERIOD_CAP:
             J = fs[0].J * (P // fs[0].P)
+            _warn_centres(rec, node, ax, names, fs, P)
             lo, hi = [], []
             for t in range(P):
                 iv = [f.at(t) for f in fs]
-                _warn_centres(rec, node, ax, names, iv, t)
                 iv = [x for x in iv if x is not None]
                 lo.append(min(x[0] for x in iv) if iv else None)
                 hi.append(max(x[1] for x in iv) if iv else None)
@@ -382,16 +382,28 @@ def merge(rec: NodeRF, node, ax: Axis, contribs: list, out_shape) -> Field | Non
     return _table(n, dim, hull)
 
 
-def _warn_centres(rec, node, ax, names, iv, t):
-    if rec.warnings and rec.warnings[-1].startswith(f"{ax.name}:"):
-        return                                   # one warning per axis
-    cs = [(nm, Fraction(x[0] + x[1], 2)) for nm, x in zip(names, iv) if x is not None]
-    if len({c for _, c in cs}) > 1:
-        where = "" if t == 0 else f" at output position {t}"
-        rec.warnings.append(
-            f"{ax.name}: misaligned inputs at '{node.id}' ({node.op}){where}: field centres "
-            + ", ".join(f"'{nm}' {_num(c)}" for nm, c in cs)
-            + f" (offset {_num(max(c for _, c in cs) - min(c for _, c in cs))})")
+def _warn_centres(rec, node, ax, names, fs, P):
+    """Warn when the inputs' fields are misaligned: centred on different input positions, on
+    average over the output positions.  An affine field has one centre offset; a position-
+    dependent one (after a transposed convolution or an upsampling) moves its centre around
+    its mean from one position to the next — a U-Net's up path alternates ± against its skip
+    path — so the mean over one period of P positions decides (it is what the offset of every
+    position would be if the field did not depend on the position)."""
+    cs = []
+    for nm, f in zip(names, fs):
+        ivs = [iv for iv in map(f.at, range(P)) if iv is not None]
+        if ivs:
+            cs.append((nm, sum(Fraction(a + b, 2) for a, b in ivs) / len(ivs)))
+    if len({c for _, c in cs}) <= 1:
+        return
+    what = "field centres" if P == 1 else f"mean field centres over one period of {P} output positions"
+    rec.warnings.append(
+        f"{ax.name}: misaligned inputs at '{node.id}' ({node.op}): {what} "
+        + ", ".join(f"'{nm}' {_num(c)}" for nm, c in cs)
+        + f" (offset {_num(max(c for _, c in cs) - min(c for _, c in cs))}): the inputs' fields of an output "
+          "position are centred on different input positions"
+        + ("" if P == 1 else ", on average over the positions (each position's centre moves around "
+                             "that mean after a transposed convolution or an upsampling)"))
 
 
 def _num(x):

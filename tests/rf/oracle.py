@@ -79,6 +79,27 @@ class _Stop(Exception):
 def oracle_boxes(model, node_id: str, positions: list, port: str = "out", gm=None, seed: int = 0):
     """Per position (one per axis of the primary input): the per-axis (lo, hi) box of the
     non-zero input gradient, or None per axis if the gradient is zero."""
+    ctx = RF.ensure(model.graph)
+    gx = input_gradient(model, node_id, [[pos] for pos in positions], port, gm, seed)
+    out = []
+    for s in range(len(positions)):
+        nz = gx[s] != 0
+        boxes = []
+        for ax in ctx.axes:
+            d = ax.dim - 1                       # gx[s] has no batch dim
+            other = [k for k in range(nz.dim()) if k != d]
+            line = nz.permute(d, *other).reshape(nz.shape[d], -1).any(1)
+            idx = torch.nonzero(line).flatten()
+            boxes.append(None if len(idx) == 0 else (int(idx.min()), int(idx.max())))
+        out.append(boxes)
+    return out
+
+
+def input_gradient(model, node_id: str, seed_sets: list, port: str = "out", gm=None, seed: int = 0):
+    """The gradient with respect to the primary input, one sample per entry of ``seed_sets``:
+    sample s seeds a one-hot gradient (all channels) at every position of ``seed_sets[s]``.
+    Everything is positive (see the module docstring), so nothing cancels: the non-zero set
+    of a sample is the union of its positions' sets."""
     g = model.graph
     ctx = RF.ensure(g)
     node = g.nodes[node_id]
@@ -86,7 +107,7 @@ def oracle_boxes(model, node_id: str, positions: list, port: str = "out", gm=Non
     gm = gm or prepared(model, seed)
     primary = list(model.input_shapes).index(ctx.input)
     gen = torch.Generator().manual_seed(seed + 1)
-    b = len(positions)
+    b = len(seed_sets)
     xs = []
     for i, (name, shape) in enumerate(model.input_shapes.items()):
         x = torch.rand((b, *shape[1:]), generator=gen, dtype=torch.float64) + 0.5
@@ -106,26 +127,16 @@ def oracle_boxes(model, node_id: str, positions: list, port: str = "out", gm=Non
         h.remove()
     y = captured["out"]
     seed_grad = torch.zeros_like(y)
-    for s, pos in enumerate(positions):
-        idx = [slice(None)] * y.dim()
-        idx[0] = s
-        for f, p in zip(fields, pos):
-            if f.dim is not None and f.kind != "fixed":
-                idx[f.dim] = p
-        seed_grad[tuple(idx)] = 1.0
+    for s, group in enumerate(seed_sets):
+        for pos in group:
+            idx = [slice(None)] * y.dim()
+            idx[0] = s
+            for f, p in zip(fields, pos):
+                if f.dim is not None and f.kind != "fixed":
+                    idx[f.dim] = p
+            seed_grad[tuple(idx)] = 1.0
     (gx,) = torch.autograd.grad(y, xs[primary], seed_grad)
-    out = []
-    for s in range(b):
-        nz = gx[s] != 0
-        boxes = []
-        for ax in ctx.axes:
-            d = ax.dim - 1                       # gx[s] has no batch dim
-            other = [k for k in range(nz.dim()) if k != d]
-            line = nz.permute(d, *other).reshape(nz.shape[d], -1).any(1)
-            idx = torch.nonzero(line).flatten()
-            boxes.append(None if len(idx) == 0 else (int(idx.min()), int(idx.max())))
-        out.append(boxes)
-    return out
+    return gx
 
 
 def static_boxes(model, node_id, positions, port="out"):
