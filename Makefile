@@ -14,7 +14,7 @@ report: setup
 
 # The test suite (what CI runs).
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest
 
 bench: setup
 	$(PY) tests/benchmarks/bench_summary.py
