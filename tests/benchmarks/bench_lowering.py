@@ -4,7 +4,9 @@ specs/resnet50.yaml) against an equivalent hand-written torch module (written be
 torchvision's layout; torchvision is not a dependency), same device, batch and dtype,
 forward only, eval mode, no_grad.
 
-The two are timed in alternation (A B, B A, A B, ...) so drift in machine load hits both, and
+The two, and a second copy of the hand-written module as a control (its ratio to the
+first is the A/A noise floor), are timed in rotation (A B C, B C A, ...) so drift in
+machine load hits all, and
 the ratio of the medians is reported, with the median and quartiles of the per-round
 paired ratios (the robust figure on a shared machine).  Target: lowered/hand-written within 3 % on CPU,
 batch 8.  On a GPU (--device cuda) also try --dtype bfloat16 --channels-last [--compile].
@@ -107,6 +109,7 @@ def main():
     dt = getattr(torch, args.dtype)
     lowered = to_torch(m, seed=0).eval().to(args.device, dt)
     hand = ResNet50().eval().to(args.device, dt)
+    control = ResNet50().eval().to(args.device, dt)   # a second hand-written copy: the A/A noise floor
     n_low = sum(p.numel() for p in lowered.parameters())
     n_hand = sum(p.numel() for p in hand.parameters())
     assert n_low == n_hand, (n_low, n_hand)
@@ -114,8 +117,9 @@ def main():
     if args.channels_last:
         lowered = lowered.to(memory_format=torch.channels_last)
         hand = hand.to(memory_format=torch.channels_last)
+        control = control.to(memory_format=torch.channels_last)
         x = x.to(memory_format=torch.channels_last)
-    fns = {"lowered": lowered, "hand-written": hand}
+    fns = {"lowered": lowered, "hand-written": hand, "control": control}
     if args.compile:
         fns = {k: torch.compile(v) for k, v in fns.items()}
     times = {k: [] for k in fns}
@@ -124,7 +128,8 @@ def main():
             for f in fns.values():
                 f(x)
         for r in range(args.rounds):
-            order = list(fns.items()) if r % 2 == 0 else list(reversed(fns.items()))  # A B, B A, ...
+            items = list(fns.items())
+            order = items[r % 3:] + items[:r % 3]      # rotate: A B C, B C A, C A B, ...
             for k, f in order:
                 sync(args.device)
                 t0 = time.perf_counter()
@@ -134,8 +139,11 @@ def main():
     med = {k: statistics.median(v) for k, v in times.items()}
     # Paired: each round times both models back to back, so load from elsewhere on a shared
     # machine hits both; the median of the per-round ratios and its quartiles show the noise.
-    paired = sorted(a / b for a, b in zip(times["lowered"], times["hand-written"]))
-    q1, pmed, q3 = statistics.quantiles(paired, n=4) if len(paired) >= 2 else (paired[0],) * 3
+    def paired(a, b):
+        rs = sorted(x / y for x, y in zip(times[a], times[b]))
+        return statistics.quantiles(rs, n=4) if len(rs) >= 2 else (rs[0],) * 3
+    q1, pmed, q3 = paired("lowered", "hand-written")
+    c1, cmed, c3 = paired("control", "hand-written")
     print(f"ResNet-50 forward, {args.device}, batch {args.batch}, {args.dtype}"
           f"{', channels-last' if args.channels_last else ''}{', compiled' if args.compile else ''}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} alternating rounds")
@@ -145,6 +153,8 @@ def main():
     print(f"  ratio of medians lowered / hand-written = {r:.4f} ({(r - 1) * 100:+.2f} %)")
     print(f"  paired per-round ratio: median {pmed:.4f} ({(pmed - 1) * 100:+.2f} %), "
           f"quartiles {q1:.4f}–{q3:.4f} -> {'within' if abs(pmed - 1) <= 0.03 else 'OUTSIDE'} 3 %")
+    print(f"  control (hand-written / itself, the noise floor): median {cmed:.4f} ({(cmed - 1) * 100:+.2f} %), "
+          f"quartiles {c1:.4f}–{c3:.4f}")
 
 
 if __name__ == "__main__":
