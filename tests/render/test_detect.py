@@ -10,6 +10,7 @@ from .conftest import load
 @pytest.mark.parametrize("name,layout", [
     ("mini_resnet", "residual"), ("mini_unet", "unet"), ("mini_unet_pad", "unet"), ("mini_rnn", "unrolled"), ("mini_bilstm", "unrolled"),
     ("mini_encdec", "unrolled"), ("mini_seq2seq", "seq2seq"), ("mini_mlp", "graph"), ("mini_gru", "unrolled"),
+    ("mini_bahdanau", "seq2seq"),
 ])
 def test_auto(name, layout):
     assert detect_layout(load(name)) == layout

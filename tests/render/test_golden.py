@@ -35,6 +35,8 @@ CASES = [
     ("mini_rnn", "cell", {}),
     ("mini_seq2seq", "seq2seq", {}),
     ("mini_encdec", "seq2seq", {}),
+    ("mini_bahdanau", "seq2seq", {}),
+    ("mini_bahdanau", "unrolled", {}),
 ]
 
 

@@ -17,7 +17,10 @@ UP_OPS = {"conv_transpose1d", "conv_transpose2d", "upsample", "pixel_shuffle"}
 POOL_OPS = {"maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d", "adaptive_avgpool2d",
             "adaptive_maxpool2d", "global_avgpool", "global_maxpool"}
 MERGE_OPS = {"add", "mul", "concat", "sub"}
-RECURRENT_OPS = {"rnn", "lstm", "gru"}
+# recurrences whose step attends over a memory and feeds the context back into the cell
+# (Bahdanau et al. 2015): drawn as recurrent layers AND as the attention of a seq2seq step
+ATTN_RECURRENT_OPS = {"attention_gru"}
+RECURRENT_OPS = {"rnn", "lstm", "gru"} | ATTN_RECURRENT_OPS
 CELL_OPS = {"rnn_cell", "lstm_cell", "gru_cell"}
 ACT_OPS = {"relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "hardswish",
            "softmax", "log_softmax", "mish", "prelu", "selu"}
@@ -92,7 +95,8 @@ TEXTBOOK = {"conv1d": "conv", "conv2d": "conv", "conv_transpose2d": "up-conv", "
             "elu": "ELU", "hardswish": "hardswish", "softmax": "softmax", "lrn": "LRN", "identity": "identity",
             "rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "embedding": "embedding",
             "rnn_cell": "RNN cell", "lstm_cell": "LSTM cell", "gru_cell": "GRU cell",
-            "multihead_attention": "multi-head attention", "attention": "attention"}
+            "multihead_attention": "multi-head attention", "attention": "attention",
+            "attention_gru": "GRU + attention"}
 
 
 def textbook(op: str) -> str:

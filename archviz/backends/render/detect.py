@@ -1,7 +1,8 @@
 """`--layout auto`: the family from the graph's structure.
 
 Down/up resolution levels joined by skips → unet; a recurrent op → unrolled (seq2seq when
-an attention op joins two recurrent ones); add-merges with a fork → residual; else graph.
+an attention op joins two recurrent ones, or a recurrent encoder feeds an attention
+decoder such as attention_gru); add-merges with a fork → residual; else graph.
 """
 from __future__ import annotations
 

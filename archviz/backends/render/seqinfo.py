@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from archviz.backends.render.common import CELL_OPS, RECURRENT_OPS, in_shapes, is_attention
+from archviz.backends.render.common import ATTN_RECURRENT_OPS, CELL_OPS, RECURRENT_OPS, in_shapes, is_attention
 
 from archviz.ops.recurrent import GATES  # noqa: E402  (gate sets per recurrence, one place)
 PASS_THROUGH = {"dropout", "identity"}
@@ -28,6 +28,13 @@ class Rec:
     h0_src: str | None
     head: object = None    # linear reading the outputs (W_hy), if any
     head_last: bool = False  # ... read at the last step only (many-to-one)
+    memory_src: str | None = None  # attention fed back (attention_gru): the annotations it attends over
+    context: int = 0       # ... and their size M: the cell reads [x_t; c_t], E + M
+
+    @property
+    def attends(self) -> bool:
+        """Bahdanau's decoder: α from the previous state, c_t enters the cell's input."""
+        return self.node.op in ATTN_RECURRENT_OPS
 
     @property
     def id(self) -> str:
@@ -51,18 +58,32 @@ def rec_info(graph, n) -> Rec:
     ins = in_shapes(n)
     x = ins[0] if ins else ()
     cell = n.op in CELL_OPS
-    kind = n.op.replace("_cell", "")
+    kind = "gru" if n.op in ATTN_RECURRENT_OPS else n.op.replace("_cell", "")
     steps = 1 if cell else (x[1] if len(x) >= 3 else 1)
-    ports = n.input_ports or (["x", "h0", "c0"][:len(n.inputs)] if not cell else ["x", "h", "c"][:len(n.inputs)])
-    h0 = None
-    for p, r in zip(ports, n.inputs):
+    h0 = mem = None
+    for p, r in port_map(n).items():
         if p in ("h0", "h"):
             h0 = r.node
+        elif p == "memory":
+            mem = r.node
     head, last = output_head(graph, n)
     return Rec(node=n, kind=kind, hidden=a.get("out"), layers=a.get("num_layers", 1) or 1,
                bidir=bool(a.get("bidirectional", False)), features=x[-1] if x else 0, steps=steps,
                h_out=a.get("proj_size") or a.get("out"), x_src=n.inputs[0].node if n.inputs else None,
-               h0_src=h0, head=head, head_last=last)
+               h0_src=h0, head=head, head_last=last, memory_src=mem,
+               context=ins[1][-1] if mem is not None and len(ins) > 1 and ins[1] else 0)
+
+
+def port_map(n) -> dict:
+    """{port: Ref} of a node's inputs: the ports the spec named, else the op's ports in
+    order (an attention_gru's second input is its memory, not h0)."""
+    from archviz.ops import registry
+    ports = n.input_ports
+    if not ports:
+        op = registry[n.op] if n.op in registry else None
+        ports = list(getattr(op, "input_ports", None) or ()) or (
+            ["x", "h", "c"] if n.op in CELL_OPS else ["x", "h0", "c0"])
+    return dict(zip(ports, n.inputs))
 
 
 def output_head(graph, n):
@@ -165,3 +186,11 @@ def init_source(graph, enc: Rec, dec: Rec) -> InitFrom | None:
         via.insert(0, cur)
         cur = graph.nodes.get(r.node)
     return None
+
+
+def init_formula(src: InitFrom) -> str:
+    """The decoder's initial state as HTML, outermost op first: 'tanh(fc(←h<SUB>1</SUB>))'."""
+    from archviz.backends.render.common import textbook
+    from archviz.backends.render.dot import html_escape
+    fns = [textbook(n.op) for n in src.via if n.op not in ("select_step", "last_step")]
+    return ("(".join(html_escape(f) for f in reversed(fns)) + "(" if fns else "") + src.symbol + ")" * len(fns)

@@ -36,7 +36,8 @@ def build_cell(model, opts) -> Dot:
     g = model.graph
     n = need_recurrence(g, "cell")[0]
     r = rec_info(g, n)
-    h, x = r.hidden, r.features
+    # an attention decoder (attention_gru) is a GRU cell whose input is [y_{t−1}; c_t]
+    h, x = r.hidden, r.features + (r.context if r.attends else 0)
     dot = Dot(g.name, comment=f"archviz cell layout: the {r.title} step of '{n.id}'; rankdir=BT, gates on one "
               "rank=same row, the state line a bold row; no cluster (it reversed the belt in dot 2.43)",
               rankdir="BT", newrank=True, fontname=FONT, nodesep=0.3, ranksep=0.35, splines="spline")
@@ -51,6 +52,8 @@ def build_cell(model, opts) -> Dot:
             + (f" (layer 1 of {r.layers}; the layers above read x = {h * (2 if r.bidir else 1)})"
                if r.layers > 1 else "")
             + (", each direction its own cell" if r.bidir else "")
+            + (f"; x<SUB>t</SUB> = [y<SUB>t−1</SUB>; c<SUB>t</SUB>] ({r.features} + {r.context}), c<SUB>t</SUB> the "
+               f"attention context over '{html_escape(r.memory_src)}' scored by h<SUB>t−1</SUB>" if r.attends else "")
             + f" · {fmt_int(params_of(n))} params in all")
     dot.set(fontsize=10, labelloc="b", labeljust="c",
             label=Html(stack([_EQUATIONS[r.kind], f'<FONT POINT-SIZE="9" COLOR="#444444">{desc}</FONT>'])))

@@ -11,16 +11,26 @@ state that scores the h_i) and the initial state hand-over are dashed edges with
 ``constraint=false`` so they do not disturb the ranking.  Attention weights depend on the
 input, so the cells carry no numbers.  A long source is elided (h_1 h_2 h_3 … h_S) unless
 ``--unroll`` asks for a number of encoder steps.
+
+An attention decoder with the context fed back (op ``attention_gru``, Bahdanau et al.
+2015, §3.1) is drawn as its own step: α_t scored by the PREVIOUS state s_{t−1}
+(v_aᵀ tanh(W_a s_{t−1} + U_a h_i)), c_t entering the GRU step beside y_{t−1}, the read-out
+on [s_t; c_t]; the attention sits inside the decoder's cluster (it is part of that op).
+An ``attention`` op after the decoder (Luong et al.) is scored by s_t and feeds the
+read-out only.
 """
 from __future__ import annotations
 
 import networkx as nx
 
+from archviz.errors import UnsupportedError
+
 from archviz.backends.render.common import (FONT, dims, fmt_int, key_attrs, params_of, stack, textbook,
                                             with_subscripts)
 from archviz.backends.render.dot import Dot, Html, html_escape
 from archviz.backends.render.layouts.recurrent import need_recurrence, sub
-from archviz.backends.render.seqinfo import attention_nodes, init_source, rec_info, state_chain
+from archviz.backends.render.seqinfo import (attention_nodes, init_formula, init_source, port_map, rec_info,
+                                             state_chain)
 
 X_FILL, H_FILL, S_FILL, Y_FILL, C_FILL, OP_FILL = "#fde9c8", "#cfe2f3", "#d9ead3", "#fff2cc", "#ead1dc", "#f3f3f3"
 EDGE = "#3d5a99"
@@ -29,11 +39,13 @@ SCORES = {"dot": "s<SUB>t</SUB><SUP>T</SUP>h<SUB>i</SUB>",
           "general": "s<SUB>t</SUB><SUP>T</SUP>W<SUB>a</SUB>h<SUB>i</SUB>",
           "additive": "v<SUB>a</SUB><SUP>T</SUP>tanh(W<SUB>a</SUB>s<SUB>t</SUB> + U<SUB>a</SUB>h<SUB>i</SUB>)",
           "concat": "v<SUB>a</SUB><SUP>T</SUP>tanh(W<SUB>a</SUB>[s<SUB>t</SUB>; h<SUB>i</SUB>])"}
+# attention fed back (attention_gru): the PREVIOUS state scores the annotations
+FED_SCORE = ("v<SUB>a</SUB><SUP>T</SUP>tanh(W<SUB>a</SUB>s<SUB>t−1</SUB> + U<SUB>a</SUB>h<SUB>i</SUB>)",
+             "additive")
 
 
 def _port_map(n) -> dict:
-    ports = n.input_ports or ["query", "key", "value"][:len(n.inputs)]
-    return {p: r for p, r in zip(ports, n.inputs)}
+    return port_map(n)
 
 
 def _shown(S: int, unroll: int | None) -> list:
@@ -50,7 +62,17 @@ def build_seq2seq(model, opts) -> Dot:
     attn = next(iter(attention_nodes(g)), None)
     anc = lambda nid: nx.ancestors(g.g, nid) | {nid}  # noqa: E731
     enc = dec = None
-    if attn is not None:
+    fed = attn is not None and any(r.id == attn.id and r.attends for r in recs)
+    if fed:
+        # Bahdanau: the decoder itself attends over its memory (the encoder's annotations)
+        dec = next(r for r in recs if r.id == attn.id)
+        enc = next((r for r in recs if r is not dec and dec.memory_src is not None
+                    and r.id in anc(dec.memory_src)), None)
+        if enc is None:
+            raise UnsupportedError(f"the seq2seq layout draws an encoder feeding a decoder, and the memory of "
+                                   f"'{dec.id}' does not come from a recurrent encoder",
+                                   hint="use --layout unrolled or graph", code="E0514")
+    elif attn is not None:
         pm = _port_map(attn)
         key = pm.get("key", pm.get("query"))
         query = pm.get("query")
@@ -96,6 +118,8 @@ def build_seq2seq(model, opts) -> Dot:
     if attn is not None:
         score = attn.attrs.get("score", "scaled_dot")
         formula = SCORES.get(score, "score(s<SUB>t</SUB>, h<SUB>i</SUB>)")
+        if fed:
+            formula, score = FED_SCORE
         cells = "".join(
             f'<TD PORT="a{i}" BGCOLOR="#e1e1ff" WIDTH="56">α<SUB>t,{i}</SUB></TD>' if i else
             '<TD PORT="agap" WIDTH="30">…</TD>' for i in shown)
@@ -106,10 +130,11 @@ def build_seq2seq(model, opts) -> Dot:
             f'<TR><TD COLSPAN="{len(shown)}" PORT="cap">{cap}</TD></TR><TR>{cells}</TR></TABLE>'))
         for i in shown:
             dot.edge(f"h.{i}" if i else "h.gap", ("attn", f"a{i}" if i else "agap", "s"), color=EDGE)
+        where = (f"fed into the step of '{html_escape(attn.id)}'" if fed else
+                 f"{html_escape(attn.id)}: {fmt_int(params_of(attn))} params")
         dot.node("ctx", fillcolor=C_FILL, label=Html(stack([
             "context c<SUB>t</SUB> = Σ<SUB>i</SUB> α<SUB>t,i</SUB> h<SUB>i</SUB>",
-            f'<FONT POINT-SIZE="8">{d_h}-d · {html_escape(attn.id)}: {fmt_int(params_of(attn))} params</FONT>'],
-            pad=1)))
+            f'<FONT POINT-SIZE="8">{d_h}-d · {where}</FONT>'], pad=1)))
         dot.edge("attn", "ctx", weight=5)
     else:
         dot.node("ctx", fillcolor=C_FILL, label=Html(
@@ -119,10 +144,16 @@ def build_seq2seq(model, opts) -> Dot:
 
     # the decoder step
     if dec is not None:
-        with dot.subgraph("cluster_decoder", label=f"decoder '{dec.id}': {dec.title}, h = {dec.hidden}, step t",
+        title = f"{dec.title} with attention fed back" if fed else dec.title
+        with dot.subgraph("cluster_decoder", label=f"decoder '{dec.id}': {title}, h = {dec.hidden}, step t",
                           labeljust="r", style="dashed", color="gray50", fontsize=10):
+            if fed:     # the attention is part of the decoder's step (one op): inside its cluster
+                dot.node("attn")
+                dot.node("ctx")
             dot.node("s.prev", label=Html(sub("s", "t−1")), fillcolor=S_FILL)
-            dot.node("s.t", label=Html(sub("s", "t")), fillcolor=S_FILL)
+            step = ('<FONT POINT-SIZE="8">' + f" = {dec.title}([y<SUB>t−1</SUB>; c<SUB>t</SUB>], s<SUB>t−1</SUB>)"
+                    + "</FONT>") if fed else ""
+            dot.node("s.t", label=Html(sub("s", "t") + step), fillcolor=S_FILL)
             dot.node("y.prev", label=Html(sub("y", "t−1") + '<FONT POINT-SIZE="8"> (previous token)</FONT>'),
                      fillcolor=X_FILL)
             dot.edge("s.prev", "s.t")
@@ -131,6 +162,8 @@ def build_seq2seq(model, opts) -> Dot:
             ids = {n.id for n in out_nodes}
 
             def source(r):
+                if fed and r.node == attn.id:
+                    return {"context": "ctx", "weights": "attn"}.get(r.port, "s.t")
                 if attn is not None and r.node == attn.id:
                     return "ctx"
                 if r.node in ids:
@@ -156,6 +189,13 @@ def build_seq2seq(model, opts) -> Dot:
             dot.node("y.t", fillcolor=Y_FILL, label=Html(sub("y", "t") + (
                 f'<FONT POINT-SIZE="8"> {dims(shp[-1:], batch=True)} logits</FONT>' if shp else "")))
         # edges outside the cluster: an edge written inside a cluster pulls its ends into it
+        if fed:
+            # c_t enters the recurrence beside y_{t−1}: s_t = GRU([y_{t−1}; c_t], s_{t−1}); the two
+            # inputs side by side on one row; a flat edge keeps y_{t−1} on the left, so s_{t−1}
+            # stands on the right, its query going straight down to the α caption
+            dot.edge("ctx", "s.t", weight=5)
+            dot.rank_same(["y.prev", "ctx"])
+            dot.edge("y.prev", "ctx", style="invis")
         for n in out_nodes:
             for r in n.inputs:
                 src = source(r)
@@ -167,7 +207,7 @@ def build_seq2seq(model, opts) -> Dot:
             dot.edge("ctx", "s.prev", label="init", style="dashed", color="gray40")
         else:
             query = _port_map(attn).get("query")
-            q_from = "s.t" if query is not None and dec.id in anc(query.node) else "s.prev"
+            q_from = "s.t" if not fed and query is not None and dec.id in anc(query.node) else "s.prev"
             dot.edge(q_from, ("attn", "cap", "e"), label="query", style="dashed", color="gray40", constraint=False)
             if dec.h0_src is not None and enc.id in anc(dec.h0_src):
                 # from the encoder state the spec selects (Bahdanau's s_0 = tanh(W_s ←h_1)
@@ -177,9 +217,7 @@ def build_seq2seq(model, opts) -> Dot:
                 label = "init"
                 if src is not None and src.step is not None:
                     from_h = f"h.{src.step}" if src.step in shown else "h.gap"
-                    fns = [textbook(n.op) for n in src.via if n.op not in ("select_step", "last_step")]
-                    label = Html("init " + ("(".join(html_escape(f) for f in reversed(fns)) + "(" if fns else "")
-                                 + src.symbol + ")" * len(fns))
+                    label = Html("init " + init_formula(src))
                 dot.edge(from_h, "s.prev", label=label, style="dashed", color="gray40", constraint=False)
     return dot
 
