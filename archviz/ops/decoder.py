@@ -8,8 +8,9 @@ align and translate", §3.1 and Appendix A.2):
     s_i  = GRU([y_{i−1}; c_i], s_{i−1})             the context enters the recurrence
 
 The decoder's input at step i is the embedding of the previous target token y_{i−1}
-(teacher forcing: the whole target sequence is given, shifted by the spec), so x is
-(N, T, E), the annotations ("memory") (N, Tk, M), and an optional initial state s_0 (N, h)
+(teacher forcing: the whole target sequence is given), so x is
+(N, T, E) — the spec's target input holds y_0..y_T−1, the target shifted right by the
+data — the annotations ("memory") (N, Tk, M), and an optional initial state s_0 (N, h)
 (the paper: s_0 = tanh(W_s ←h_1), built in the spec; zeros when absent).  Outputs: ``out``
 (N, T, h) the states s_1..s_T, ``context`` (N, T, M) the c_i, ``weights`` (N, T, Tk) the α_i.
 
@@ -128,13 +129,15 @@ class AttentionGRU(Op):
               ("weights", "(N, T, Tk): α_i, each row sums to 1"))]
 
     def receptive_field(self, a, ins, outs):
-        """Step i reads the inputs x_0..x_i (a causal prefix), all of the memory (attention)
-        and the initial state."""
+        """The state s_i reads the inputs x_0..x_i (a causal prefix); the context c_i and the
+        weights α_i come from s_i−1, so they read x_0..x_i−1 (nothing of x at i = 0).  All
+        read the whole memory (attention) and the initial state."""
         from archviz.ops import rfmaps as R
         x = ins[0]
-        t = R.Prefix(x[1])
-        seq = R.Deps([(0, R.IDENTITY), (None, t) if t.const else (1, t), (None, R.All(x[2]))])
-        return {p: [seq] + ["global"] * (len(ins) - 1) for p in outs}
+
+        def seq(lag):
+            return R.Deps([(0, R.IDENTITY), (1, R.Prefix(x[1], lag)), (None, R.All(x[2]))])
+        return {p: [seq(0 if p == "out" else 1)] + ["global"] * (len(ins) - 1) for p in outs}
 
     def to_torch(self, a, ins, outs):
         from archviz.backends.torch.modules import make

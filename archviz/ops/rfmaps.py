@@ -305,16 +305,18 @@ class Flip(_Irregular):
 
 
 class Prefix(_Irregular):
-    """Causal recurrence (unidirectional RNN/LSTM/GRU): step t reads steps 0..t."""
+    """Causal recurrence (unidirectional RNN/LSTM/GRU): step t reads steps 0..t; with a lag
+    L, steps 0..t − L (nothing for t < L: what the previous state computes, e.g. an
+    attention decoder's context at step t)."""
 
-    def __init__(self, n: int):
-        self.n_out = n
+    def __init__(self, n: int, lag: int = 0):
+        self.n_out, self.lag = n, lag
 
     def _span(self, a, b):
-        return 0, b
+        return None if b < self.lag else (0, b - self.lag)
 
     def describe(self):
-        return "causal prefix 0..t"
+        return f"causal prefix 0..t − {self.lag}" if self.lag else "causal prefix 0..t"
 
 
 class Suffix(_Irregular):

@@ -270,6 +270,18 @@ def test_recurrences(op, bidir):
     assert s["global"] == bidir and (bidir or (s["size_min"], s["size_max"]) == (1, 6))
 
 
+def test_attention_decoder():
+    """attention_gru: s_t reads x_0..x_t, but the context and weights of step t are computed
+    from s_t−1, so they read x_0..x_t−1 (nothing of x at t = 0); all read the whole memory."""
+    m = model_of([{"id": "d", "op": "attention_gru", "in": {"x": "x", "memory": "mem"}, "out": 3, "dim": 2}],
+                 inputs={"x": {"shape": [6, 3]}, "mem": {"shape": [5, 4]}})
+    gm = prepared(m)
+    for port in ("out", "context"):
+        check(m, "d", port=port, gm=gm)
+    fields = [RF.field_of(m, "d", (t,), port="context") for t in range(6)]
+    assert fields[0] == [None] and fields[1:] == [[(0, t - 1)] for t in range(1, 6)]
+
+
 def test_broadcast_gates():
     """A squeeze-and-excitation gate (global, broadcast back) and a per-column gate (size-1 H
     broadcast over H): the product's field is the hull of both."""
