@@ -9,7 +9,7 @@ import sys
 import click
 
 from archviz.errors import ArchvizError
-from archviz.spec.compile import LOSSES
+from archviz.spec.losses import LOSSES
 
 from archviz.clikit import (CONTEXT, _console, batch_opt, dtype_opt, handle_errors,  # noqa: F401
                             load_model, param_opt, spec_arg, write_atomic)

@@ -19,13 +19,12 @@ from archviz.spec.expr import has_expr, substitute
 from archviz.spec.files import (_ID, _NO_DEFAULT, _PARAM_TYPES, BlockDef, FileLoader, SpecFile,
                                 _unknown_attr)
 from archviz.spec.refs import AliasB, CallB, NodeB, RefResolver, RepeatB, Scope, Sym
+from archviz.spec.losses import LOSSES
 from archviz.spec.yamlload import LocDict, LocList, load_yaml
 
 NODE_KEYS = ("id", "op", "in", "repeat", "when", "expect", "doc", "frozen")
 _FAILED = object()
 OUTPUT_KEYS = ("from", "expect", "doc")
-# The training losses a spec may name (`loss:`), used by `archviz train-smoke`.
-LOSSES = ("cross_entropy", "dice", "cross_entropy+dice")
 # Bound on a compiled graph, as expressions bound their exponents: a typo such as
 # `repeat: 100000000` is an error in milliseconds, not minutes of expansion and GBs of memory.
 MAX_LAYERS = 100_000

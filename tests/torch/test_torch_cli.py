@@ -33,7 +33,8 @@ nodes:
 
 def run(*args):
     r = CliRunner().invoke(main, list(args))
-    assert "Traceback" not in r.output, r.output
+    # an error must end in a clean exit (SystemExit with a message), never an exception escaping
+    assert r.exception is None or isinstance(r.exception, SystemExit), (r.output, r.exception)
     return r
 
 

@@ -2,6 +2,8 @@
 `archviz train-smoke` (a few optimizer steps on synthetic data, the loss going down)."""
 from __future__ import annotations
 
+from archviz.spec.losses import LOSSES
+
 import statistics
 import time
 from dataclasses import dataclass
@@ -59,7 +61,6 @@ def soft_dice_loss(logits, target, eps: float = 1.0):
     return (1 - (2 * inter + eps) / (denom + eps)).mean()
 
 
-from archviz.spec.compile import LOSSES  # noqa: E402  (the names a spec's `loss:` may take)
 
 
 def loss_fn(name: str):
