@@ -162,9 +162,11 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
     if plot:
         from archviz.backends.rfplot import write_plot
         try:
-            write_plot(m, node, pos, plot)
+            notes = write_plot(m, node, pos, plot)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--plot") from None
+        for n in notes:
+            click.echo(f"note: {n}", err=True)
         click.echo(f"wrote {plot}", err=True)
 
 

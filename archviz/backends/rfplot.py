@@ -12,11 +12,11 @@ position is drawn dashed.  Two spatial axes: nested rectangles on the H × W gri
 """
 from __future__ import annotations
 
-import struct
-import zlib
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
+from archviz.backends.png import PNGError, png_bytes, png_decode
+from archviz.errors import ArchvizError
 from archviz.ir import meta as M
 from archviz.passes import rf as RF
 
@@ -202,16 +202,24 @@ def to_svg(model, node_id: str, position=None) -> str:
     return "\n".join(out) + "\n"
 
 
-def to_png(model, node_id: str, position=None) -> bytes:
+def to_png(model, node_id: str, position=None, notes: list | None = None) -> bytes:
     """The picture of :func:`to_svg` as an 8-bit RGB PNG: the grid and the regions rasterised
-    here (pixel-exact cells), the title and the legend typeset by Graphviz's `dot` (a required
-    tool: real fonts, no font data of our own) and pasted beside the grid."""
+    here (pixel-exact cells), the title and the legend typeset by Graphviz's `dot` (real
+    fonts, no font data of our own) and pasted beside the grid.  Without a usable `dot` the
+    grid comes alone, and `notes` (if given) says why."""
     axes, regs = regions(model, node_id, position)
     L = _Layout(axes, regs)
     gw, gh, grid = _raster(L, regs)
     note = regs and regs[0].theory != regs[0].exact
-    tw, th, title = _text_image(_title_dot(_title(model, node_id, position, axes)))
-    lw, lh, legend = _text_image(_legend_dot(regs, _legend(regs, axes), note))
+    try:
+        tw, th, title = _text_image(_title_dot(_title(model, node_id, position, axes)))
+        lw, lh, legend = _text_image(_legend_dot(regs, _legend(regs, axes), note))
+    except (ArchvizError, PNGError) as e:      # no dot, dot failed, or a PNG it wrote we cannot read
+        if notes is not None:
+            why = e.message if isinstance(e, ArchvizError) else str(e)
+            notes.append(f"the PNG has no title or legend ({why}); the .svg has both")
+        tw = th = lw = lh = 0
+        title = legend = b""
     band = max(L.top, th + 8)                  # the title band (the grid reserves L.top for it)
     w = max(gw + lw + 8, tw + 16)
     h = max(band - L.top + gh, band + L.margin + lh + 8)
@@ -308,79 +316,15 @@ def _paste(img: bytearray, w: int, src, sw: int, sh: int, x: int, y: int) -> Non
         img[i:i + sw * 3] = src[row * sw * 3:(row + 1) * sw * 3]
 
 
-def png_decode(data: bytes) -> tuple[int, int, bytes]:
-    """(width, height, RGB) of an 8-bit, non-interlaced PNG (grey, RGB, palette, grey+alpha or
-    RGBA, as Graphviz writes), composited on white; all five row filters (RFC 2083, 6)."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError("not a PNG")
-    pos, idat, plte, trns, head = 8, [], b"", b"", None
-    while pos < len(data):
-        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + n]
-        if kind == b"IHDR":
-            head = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat.append(body)
-        elif kind == b"PLTE":
-            plte = body
-        elif kind == b"tRNS":
-            trns = body
-        pos += 12 + n
-    w, h, depth, ctype, _, _, interlace = head
-    bpp = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(ctype)
-    if depth != 8 or interlace or bpp is None:
-        raise ValueError(f"unsupported PNG (bit depth {depth}, colour type {ctype}, interlace {interlace})")
-    raw = zlib.decompress(b"".join(idat))
-    stride = w * bpp
-    prev = bytearray(stride)
-    out = bytearray()
-    for y in range(h):
-        f = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        if f == 1:
-            for i in range(bpp, stride):
-                line[i] = (line[i] + line[i - bpp]) & 255
-        elif f == 2:
-            line = bytearray((a + b) & 255 for a, b in zip(line, prev))
-        elif f == 3:
-            for i in range(stride):
-                line[i] = (line[i] + ((line[i - bpp] if i >= bpp else 0) + prev[i]) // 2) & 255
-        elif f == 4:
-            for i in range(stride):
-                a = line[i - bpp] if i >= bpp else 0
-                b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        out += line
-        prev = line
-    rgb = bytearray(w * h * 3)
-    for k in range(w * h):
-        px = out[k * bpp:(k + 1) * bpp]
-        if ctype == 3:
-            c, a = plte[3 * px[0]:3 * px[0] + 3], (trns[px[0]] if px[0] < len(trns) else 255)
-        else:
-            c = px[:3] if ctype in (2, 6) else px[:1] * 3
-            a = px[-1] if ctype in (4, 6) else 255
-        rgb[3 * k:3 * k + 3] = bytes((v * a + 255 * (255 - a) + 127) // 255 for v in c)
-    return w, h, bytes(rgb)
-
-
-def png_bytes(w: int, h: int, rgb: bytes) -> bytes:
-    """An 8-bit RGB PNG (RFC 2083): signature, IHDR, one zlib IDAT (filter 0 per row), IEND."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    raw = b"".join(b"\x00" + rgb[y * w * 3:(y + 1) * w * 3] for y in range(h))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-
-
-def write_plot(model, node_id: str, position, path: str) -> None:
+def write_plot(model, node_id: str, position, path: str) -> list:
+    """Write the plot (.svg or .png); returns notes for the user (what the picture lacks)."""
     from archviz.backends.files import write_atomic
+    notes: list = []
     ext = path.rsplit(".", 1)[-1].lower() if "." in path else ""
     if ext == "svg":
         write_atomic(path, to_svg(model, node_id, position))
     elif ext == "png":
-        write_atomic(path, to_png(model, node_id, position))
+        write_atomic(path, to_png(model, node_id, position, notes))
     else:
         raise ValueError(f"unknown plot format '.{ext}': use .svg or .png")
+    return notes

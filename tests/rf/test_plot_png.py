@@ -118,9 +118,27 @@ def test_png_one_axis_has_text():
     assert sum(dark(c) for row in rows[:20] for c in row) > 50
 
 
-def test_png_without_dot_says_so(monkeypatch):
+def test_png_without_dot_has_the_grid_and_says_what_it_lacks(monkeypatch, tmp_path):
+    """Without Graphviz the PNG still shows the grid and the regions (pure Python), with a
+    note that the title and legend need dot; the SVG needs no dot at all."""
     m = model_of(NODES, shape=(2, 12, 12))
+    with_text = decode(rfplot.to_png(m, "c2", [6, 6])) if shutil.which("dot") else None
     monkeypatch.setenv("ARCHVIZ_DOT", "no-such-dot-program")
-    from archviz.errors import UnsupportedError
-    with pytest.raises(UnsupportedError, match="dot"):
-        rfplot.to_png(m, "c2", [6, 6])
+    notes = []
+    w, h, rows = decode(rfplot.to_png(m, "c2", [6, 6], notes))
+    assert len(notes) == 1 and "no title or legend" in notes[0] and "dot" in notes[0]
+    assert any(c[0] > 150 and c[1] < 100 and c[2] < 100 for row in rows for c in row)    # the red region
+    if with_text:
+        assert w < with_text[0]                                   # the legend's width is not there
+    notes = rfplot.write_plot(m, "c2", [6, 6], str(tmp_path / "p.png"))
+    assert notes and (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert rfplot.write_plot(m, "c2", [6, 6], str(tmp_path / "p.svg")) == []
+
+
+def test_png_reader_errors_are_png_errors():
+    from archviz.backends.png import PNGError, png_bytes, png_decode
+    good = png_bytes(2, 1, bytes([255, 0, 0, 0, 0, 255]))
+    assert png_decode(good) == (2, 1, bytes([255, 0, 0, 0, 0, 255]))
+    for bad in (b"GIF89a", good[:30], good[:8] + good[33:]):     # not a PNG, truncated, no IHDR
+        with pytest.raises(PNGError):
+            png_decode(bad)

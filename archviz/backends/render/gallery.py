@@ -12,6 +12,7 @@ import json
 import os
 import re
 
+from archviz.backends.png import png_size
 from archviz.backends.render.engine import write_file
 from archviz.backends.render.common import dims
 
@@ -50,19 +51,6 @@ def _cell(s: str) -> str:
 
 # the box a picture is fitted into in the index (CSS pixels); a picture is never scaled up
 IMG_BOX = (360, 480)
-
-
-def png_size(path: str):
-    """(width, height) from a PNG's IHDR chunk (bytes 16..24 of the file), or None."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(24)
-    except OSError:
-        return None
-    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    w, h = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    return (w, h) if w > 0 and h > 0 else None
 
 
 def img_size_attrs(path: str) -> str:
