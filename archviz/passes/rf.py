@@ -389,11 +389,12 @@ def _warn_centres(rec, node, ax, names, fs, P):
     its mean from one position to the next — a U-Net's up path alternates ± against its skip
     path — so the mean over one period of P positions decides (it is what the offset of every
     position would be if the field did not depend on the position)."""
-    cs = []
-    for nm, f in zip(names, fs):
-        ivs = [iv for iv in map(f.at, range(P)) if iv is not None]
-        if ivs:
-            cs.append((nm, sum(Fraction(a + b, 2) for a, b in ivs) / len(ivs)))
+    # over the positions where every input's field exists: a field with holes (the empty
+    # positions of a strided transposed convolution) is not compared where it has none
+    common = [t for t in range(P) if all(f.at(t) is not None for f in fs)]
+    if not common:
+        return
+    cs = [(nm, sum(Fraction(sum(f.at(t)), 2) for t in common) / len(common)) for nm, f in zip(names, fs)]
     if len({c for _, c in cs}) <= 1:
         return
     what = "field centres" if P == 1 else f"mean field centres over one period of {P} output positions"

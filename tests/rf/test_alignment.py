@@ -90,3 +90,24 @@ def test_canonical_unet_has_no_misaligned_merge():
     m = archviz.load(os.path.join(SPECS, "unet.yaml"))
     assert RF.warnings(m.graph) == []
     assert "misaligned" not in m.summary()
+
+
+def test_a_field_with_holes_is_compared_where_it_exists():
+    """A 1×1 stride-2 transposed convolution reads x_{t/2} at even t and nothing at odd t (a
+    hole); a 3×3 stride-2 one (padding 1) reads x_{t/2} at even t and x_{(t−1)/2}, x_{(t+1)/2}
+    at odd t: centred on t/2 everywhere. Where both exist they agree: no warning (averaging
+    each over its own positions would make 0 against 1/4 and warn)."""
+    m = model_of([
+        {"id": "a", "op": "conv_transpose2d", "in": "x", "out": 2, "kernel": 1, "stride": 2, "output_padding": 1},
+        {"id": "b", "op": "conv_transpose2d", "in": "x", "out": 2, "kernel": 3, "stride": 2, "padding": 1,
+         "output_padding": 1},
+        {"id": "m", "op": "add", "in": ["a", "b"]},
+    ], shape=(2, 8, 8))
+    RF.ensure(m.graph)
+    gm = prepared(m)
+    for t in (2, 4):                                   # the oracle: both read x_{t/2} at even t
+        assert oracle_boxes(m, "a", [(t, t)], gm=gm)[0] == [(t // 2, t // 2)] * 2
+        assert oracle_boxes(m, "b", [(t, t)], gm=gm)[0] == [(t // 2, t // 2)] * 2
+    assert oracle_boxes(m, "a", [(3, 3)], gm=gm)[0] == [None, None]       # a hole
+    assert oracle_boxes(m, "b", [(3, 3)], gm=gm)[0] == [(1, 2)] * 2       # centred on 3/2
+    assert not [w for w in m.graph.nodes["m"].meta["rf"].warnings if "misaligned" in w]
