@@ -72,28 +72,32 @@ class AttentionGRU(Op):
         (n, t, _), (_, tk, m) = ins[0], ins[1]
         return {"out": (n, t, a.out), "context": (n, t, m), "weights": (n, t, tk)}
 
+    # The numbers are the `attention` op's (additive score, one query per step: query
+    # (N, T, h), keys and values the memory) and the `gru_cell` op's (N·T steps of input
+    # E + M): each formula lives once.
+    def _parts(self, a, ins):
+        from archviz.ops.base import registry
+        from archviz.ops.schema import normalise
+        (n, t, e), mem = ins[0], ins[1]
+        att, cell = registry["attention"], registry["gru_cell"]
+        aa, _ = normalise(att, {"score": "additive", "dim": self._a(a), "bias": a.score_bias}, {}, None, "attn")
+        ca, _ = normalise(cell, {"out": a.out, "bias": a.bias}, {}, None, "cell")
+        return (att, aa, [(n, t, a.out), tuple(mem)]), (cell, ca, [(n * t, e + mem[-1])])
+
     def param_tensors(self, a, ins):
-        h, e, m, A = a.out, ins[0][-1], ins[1][-1], self._a(a)
-        t = [("attn.W_a.weight", (A, h), "param")]
-        if a.score_bias:
-            t.append(("attn.W_a.bias", (A,), "param"))
-        t += [("attn.U_a.weight", (A, m), "param"), ("attn.v_a.weight", (1, A), "param"),
-              ("cell.weight_ih", (3 * h, e + m), "param"), ("cell.weight_hh", (3 * h, h), "param")]
-        if a.bias:
-            t += [("cell.bias_ih", (3 * h,), "param"), ("cell.bias_hh", (3 * h,), "param")]
-        return t
+        (att, aa, ai), (cell, ca, ci) = self._parts(a, ins)
+        return [("attn." + nm, s, k) for nm, s, k in att.param_tensors(aa, ai)] + \
+            [("cell." + nm, s, k) for nm, s, k in cell.param_tensors(ca, ci)]
 
     def mac_parts(self, a, ins):
-        (n, t, e), (_, tk, m) = ins[0], ins[1]
-        h, A = a.out, self._a(a)
-        return [
-            ("key projection U_a h_j (once)", "N · Tk · M · A", f"{n} · {tk} · {m} · {A}", n * tk * m * A),
-            ("query projection W_a s_i−1", "N · T · h · A", f"{n} · {t} · {h} · {A}", n * t * h * A),
-            ("scores v_aᵀ tanh(·)", "N · T · Tk · A", f"{n} · {t} · {tk} · {A}", n * t * tk * A),
-            ("context Σ α h", "N · T · Tk · M", f"{n} · {t} · {tk} · {m}", n * t * tk * m),
-            ("GRU cell", "N · T · 3h · (E + M + h)", f"{n} · {t} · 3·{h} · ({e} + {m} + {h})",
-             n * t * 3 * h * (e + m + h)),
-        ]
+        (att, aa, ai), (cell, ca, ci) = self._parts(a, ins)
+        n, t, e, m, h = ins[0][0], ins[0][1], ins[0][2], ins[1][-1], a.out
+        parts = [(w.replace("key projection U_a k", "key projection U_a h_j (once)"), f, nums, v)
+                 for w, f, nums, v in att.mac_parts(aa, ai)]
+        v = cell.count_macs(ca, ci, {})
+        parts.append(("GRU cell over [y_i−1; c_i]", "N · T · 3h · (E + M + h)",
+                      f"{n} · {t} · 3·{h} · ({e} + {m} + {h})", v))
+        return parts
 
     def count_macs(self, a, ins, outs):
         return sum(v for *_, v in self.mac_parts(a, ins))
@@ -107,8 +111,8 @@ class AttentionGRU(Op):
         return lines
 
     def count_elementwise(self, a, ins, outs):
-        (n, t, _), (_, tk, _) = ins[0], ins[1]
-        return n * t * (2 * tk * self._a(a) + 3 * tk + 11 * a.out)
+        (att, aa, ai), (cell, ca, ci) = self._parts(a, ins)
+        return att.count_elementwise(aa, ai, {}) + cell.count_elementwise(ca, ci, {})
 
     elementwise_formula = "N · T · (2·Tk·A (add, tanh) + 3·Tk (softmax) + 11·h (GRU gates))"
 
@@ -119,7 +123,7 @@ class AttentionGRU(Op):
                      f"{n} · {t} · (2·{tk}·{self._a(a)} + 3·{tk} + 11·{a.out}) = {v:,}", v)]
 
     def explain_shape(self, a, ins, outs):
-        (n, t, e), (_, tk, m) = ins[0], ins[1]
+        (_, t, e), (_, tk, m) = ins[0], ins[1]
         return [Line("recurrence", "s_i = GRU([y_i−1; c_i], s_i−1), c_i = Σ_j α_ij h_j, "
                      "α_i = softmax(v_aᵀ tanh(W_a s_i−1 + U_a h_j)), i = 1..T (teacher forcing)",
                      f"T = {t} steps over Tk = {tk} annotations", t),
