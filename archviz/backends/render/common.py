@@ -6,6 +6,8 @@ recurrent and attention families) are recognised as soon as they exist.
 """
 from __future__ import annotations
 
+import re
+
 from archviz.backends.render.dot import html_escape
 from archviz.ir import meta as M
 
@@ -159,7 +161,7 @@ def weight_summary(graph, members, limit: int = 3) -> str:
             continue
         a = {k: v for k, v in (n.attrs or {}).items() if k != "stride"}   # a stage's first stride aside
         out = a.pop("out", None)
-        first, outs = groups.setdefault((n.op, key_attrs(n.op, a)), (a, []))
+        _, outs = groups.setdefault((n.op, key_attrs(n.op, a)), (a, []))
         if out is not None and out not in outs:
             outs.append(out)
     parts = []
@@ -207,7 +209,7 @@ def macs_of(node) -> int:
     return int(node.meta.get(M.MACS) or 0)
 
 
-_SUBSCRIPT = __import__("re").compile(r"(?<=[^\W_]|[\u0300-\u036f])_(\{[^}]*\}|[^\W_]+)")
+_SUBSCRIPT = re.compile(r"(?<=[^\W_]|[\u0300-\u036f])_(\{[^}]*\}|[^\W_]+)")
 
 
 def with_subscripts(text: str) -> str:
