@@ -58,6 +58,8 @@ def parse_args(argv=None):
                     help="time to shrink each failure class's reproducer (0: save it unshrunk)")
     ap.add_argument("--repro-dir", default=None, help="where reproducers go (default OUT/repros)")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--summarize-only", action="store_true",
+                    help="do not run: count OUT/results.jsonl again, re-run each class's example and minimize it")
     return ap.parse_args(argv)
 
 
@@ -82,7 +84,7 @@ class Slot:
     def done(self, res) -> bool:
         self.results.append(res)
         self.running = None
-        if self.skip and res.cmd == "validate" and res.status == "hang":
+        if self.skip and res.cmd == "validate" and "hang" in res.flags:
             self.commands = []
         return not self.next()
 
@@ -109,15 +111,14 @@ def run_campaign(args, on_case) -> None:
         fill()
         while slots:
             now = time.monotonic()
-            timeout = max(0.0, min(s.running.deadline for s in slots.values()) - now)
+            timeout = max(0.0, min(s.running.wake_at() for s in slots.values()) - now)
             events = sel.select(timeout=timeout)
             ready = {key.fd for key, _ in events}
             for fd, s in list(slots.items()):
                 r = s.running
                 ended = fd in ready and r.read()
-                if not ended and time.monotonic() >= r.deadline:
-                    r.kill()
-                    ended = True
+                if not ended:
+                    ended = r.on_time(time.monotonic())
                 if not ended:
                     continue
                 sel.unregister(fd)
@@ -150,19 +151,76 @@ def _mb(n) -> str:
     return f"{n / 2 ** 20:,.0f} MB"
 
 
+def new_stats() -> dict:
+    return {"cases": set(), "runs": 0, "status": collections.Counter(),
+            "by_cmd": collections.defaultdict(collections.Counter), "exit": collections.Counter(), "classes": {},
+            "hangs": [], "rss": [], "slow": [], "codes": collections.Counter(), "unlocated": collections.Counter(),
+            "located": 0, "exit1": 0, "failed_cases": set()}
+
+
+def result_of(rec: dict) -> R.Result:
+    fields = {k: rec[k] for k in R.Result.__dataclass_fields__ if k in rec}
+    return R.Result(**fields)
+
+
+def record(stats: dict, rec: dict) -> None:
+    """Count one command run (a results.jsonl record)."""
+    res = result_of(rec)
+    i = rec["case"]
+    stats["cases"].add(i)
+    stats["runs"] += 1
+    stats["status"][res.status] += 1
+    stats["by_cmd"][res.cmd][res.status] += 1
+    stats["exit"][res.exit if res.exit is not None else "uncaught (a traceback, exit 1)" if res.exc_type
+                  else "killed (hang)" if "hang" in res.flags else "signal"] += 1
+    stats["rss"].append(res.peak_rss)
+    stats["slow"].append((res.seconds, i, res.cmd))
+    if res.exit == 1:
+        stats["exit1"] += 1
+        stats["codes"][res.error_code] += 1
+        if res.located:
+            stats["located"] += 1
+        else:
+            stats["unlocated"][res.error_code] += 1
+    if "hang" in res.flags:
+        stats["hangs"].append((i, res.cmd, res.seconds, res.frame))
+    if res.failed:
+        stats["failed_cases"].add(i)
+        k = res.key()
+        c = stats["classes"].setdefault(k, {"runs": 0, "cases": set(), "cmds": collections.Counter(),
+                                            "example": None})
+        c["runs"] += 1
+        c["cases"].add(i)
+        c["cmds"][res.cmd] += 1
+        size = rec.get("size", 0)
+        if c["example"] is None or size < c["example"]["size"]:
+            c["example"] = {"size": size, "case": i, "cmd": res.cmd, "msg": res.exc_msg, "mutations": rec["mutations"]}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     R.warm()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     repro_dir = Path(args.repro_dir) if args.repro_dir else out / "repros"
-    jsonl = open(out / "results.jsonl", "w")
-    stats = {"cases": 0, "runs": 0, "status": collections.Counter(), "by_cmd": collections.defaultdict(collections.Counter),
-             "exit": collections.Counter(), "classes": {}, "hangs": [], "rss": [], "slow": [],
-             "codes": collections.Counter(), "unlocated": collections.Counter(), "located": 0, "exit1": 0,
-             "failed_cases": 0}
+    stats = new_stats()
     t0 = time.time()
+    if args.summarize_only:
+        with open(out / "results.jsonl") as f:
+            for line in f:
+                record(stats, json.loads(line))
+    else:
+        run_and_record(args, out, stats)
+    wall = time.time() - t0
+    repros = save_repros(args, stats, repro_dir) if stats["classes"] else []
+    text = summary_markdown(args, stats, wall, repros, repro_dir)
+    (out / "summary.md").write_text(text)
+    print(text)
+    return 1 if stats["classes"] else 0
 
+
+def run_and_record(args, out: Path, stats: dict) -> None:
+    jsonl = open(out / "results.jsonl", "w")
     progress = None
     if not args.no_progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
@@ -174,46 +232,19 @@ def main(argv=None) -> int:
         task = progress.add_task("cases", total=args.cases, seed=args.seed, fails="")
 
     def on_case(case, results):
-        stats["cases"] += 1
         digest = hashlib.sha1(case.text).hexdigest()[:12]
-        any_fail = False
         for res in results:
-            stats["runs"] += 1
-            stats["status"][res.status] += 1
-            stats["by_cmd"][res.cmd][res.status] += 1
-            stats["exit"][res.exit if res.exit is not None else ("killed" if "hang" in res.flags else "signal")] += 1
-            stats["rss"].append(res.peak_rss)
-            stats["slow"].append((res.seconds, case.index, res.cmd))
-            if res.exit == 1:
-                stats["exit1"] += 1
-                stats["codes"][res.error_code] += 1
-                if res.located:
-                    stats["located"] += 1
-                else:
-                    stats["unlocated"][res.error_code] += 1
-            if "hang" in res.flags:
-                stats["hangs"].append((case.index, res.cmd, res.seconds, res.frame))
-            if res.failed:
-                any_fail = True
-                k = res.key()
-                c = stats["classes"].setdefault(k, {"runs": 0, "cases": set(), "cmds": collections.Counter(),
-                                                    "first": None, "msg": res.exc_msg, "example": None})
-                c["runs"] += 1
-                c["cases"].add(case.index)
-                c["cmds"][res.cmd] += 1
-                size = len(case.text)
-                if c["example"] is None or size < c["example"][0]:
-                    c["example"] = (size, case.index, res.cmd, res.exc_msg, res.tb, case.log)
             rec = {"seed": case.seed, "case": case.index, "target": case.target, "mutated": case.mutated,
-                   "sha1": digest, "mutations": case.log, "options": case.options}
+                   "size": len(case.text), "sha1": digest, "mutations": case.log, "options": case.options}
             rec.update(res.to_json())
             rec["argv"] = [a if not a.startswith("/") else os.path.basename(a) for a in res.argv]
             rec["key"] = res.key() if res.failed else None
             jsonl.write(json.dumps(rec, default=str) + "\n")
-        stats["failed_cases"] += any_fail
+            record(stats, rec)
+        jsonl.flush()
         if progress is not None:
             n = len(stats["classes"])
-            progress.update(task, advance=1, fails=f"{stats['failed_cases']} failing cases, {n} classes")
+            progress.update(task, advance=1, fails=f"{len(stats['failed_cases'])} failing cases, {n} classes")
             progress.refresh()
 
     try:
@@ -222,13 +253,21 @@ def main(argv=None) -> int:
         jsonl.close()
         if progress is not None:
             progress.stop()
-    wall = time.time() - t0
 
-    repros = save_repros(args, stats, repro_dir) if stats["classes"] else []
-    text = summary_markdown(args, stats, wall, repros, repro_dir)
-    (out / "summary.md").write_text(text)
-    print(text)
-    return 1 if stats["classes"] else 0
+
+def _stem(n: int, key: str) -> str:
+    """A file name for a class: 03-recursionerror-yamlload-span, 07-hang-expr."""
+    kind, _, where = key.partition(" at ") if " at " in key else key.partition(" in ")
+    words = kind.lower().split()
+    if words and words[0] == "uncaught":
+        words = words[1:]
+    if where:
+        mod, _, func = where.partition(":")
+        words.append(os.path.splitext(os.path.basename(mod))[0])
+        if func:
+            words.append(func.strip("<>_"))
+    slug = "-".join("".join(ch if ch.isalnum() else "-" for ch in w).strip("-") for w in words if w)
+    return f"{n:02d}-{slug}"[:60].rstrip("-")
 
 
 def save_repros(args, stats, repro_dir: Path):
@@ -237,38 +276,60 @@ def save_repros(args, stats, repro_dir: Path):
                       args.encoding)
     repro_dir.mkdir(parents=True, exist_ok=True)
     out = []
-    for n, (key, c) in enumerate(sorted(stats["classes"].items(), key=lambda kv: -kv[1]["runs"]), 1):
-        _, index, cmd, msg, tb, log = c["example"]
-        case = make_case(args.seed, index)
+    n = 0
+    for key, c in sorted(stats["classes"].items(), key=lambda kv: -kv[1]["runs"]):
+        ex = c["example"]
+        case = make_case(args.seed, ex["case"])
+        first = reproduce(case, ex["cmd"], limits)
+        if not (first.failed and first.key() == key):
+            out.append({"key": key, "reproduced": False, "now": first.key() if first.failed else first.status,
+                        "runs": c["runs"], "cases": len(c["cases"]), "cmds": dict(c["cmds"]), "index": ex["case"],
+                        "cmd": ex["cmd"], "msg": ex["msg"], "log": ex["mutations"]})
+            continue
+        n += 1
         small = case
         if args.minimize > 0:
-            print(f"minimizing {n}: {key} (case {index}, {cmd})", file=sys.stderr)
-            small = minimize(case, cmd, key, limits, seconds=args.minimize)
-        res = reproduce(small, cmd, limits)
-        stem = f"{n:02d}-" + "".join(ch if ch.isalnum() else "-" for ch in key.split(" at ")[0].lower()).strip("-")
-        stem = stem[:50].rstrip("-")
+            print(f"minimizing {n}: {key} (case {ex['case']}, {ex['cmd']})", file=sys.stderr)
+            small = minimize(case, ex["cmd"], key, limits, seconds=args.minimize)
+        res = reproduce(small, ex["cmd"], limits)
+        stem = _stem(n, key)
         spec, extra = save_repro(small, repro_dir, stem)
-        out.append({"n": n, "key": key, "spec": spec, "extra": extra, "cmd": cmd, "options": small.options,
-                    "runs": c["runs"], "cases": len(c["cases"]), "cmds": dict(c["cmds"]), "index": index,
-                    "msg": res.exc_msg or msg, "frame": res.frame, "line": res.line, "reproduced": res.key() == key,
-                    "log": log, "seconds": res.seconds, "peak": res.peak_rss})
+        out.append({"n": n, "key": key, "spec": spec, "extra": extra, "cmd": ex["cmd"], "options": small.options,
+                    "runs": c["runs"], "cases": len(c["cases"]), "cmds": dict(c["cmds"]), "index": ex["case"],
+                    "msg": res.exc_msg or ex["msg"], "frame": res.frame, "line": res.line,
+                    "reproduced": res.failed and res.key() == key, "log": ex["mutations"], "seconds": res.seconds,
+                    "peak": res.peak_rss, "tb": res.tb, "exc_type": res.exc_type})
+    write_repro_readme(args, out, repro_dir)
+    return out
+
+
+def write_repro_readme(args, repros, repro_dir: Path) -> None:
     lines = ["# Fuzz reproducers", "",
              f"Found by `python scripts/fuzz_specs.py --seed {args.seed} --cases {args.cases}"
-             f"{f' --start {args.start}' if args.start else ''}` and minimized. Run one from this folder:",
-             "", "    archviz <command> NN-....yaml", ""]
-    for r in out:
+             f"{f' --start {args.start}' if args.start else ''}` (tests/fuzz/) and minimized. Each file is one",
+             "failure class: the failure kind, the exception type and the innermost archviz frame (hangs and",
+             "memory: the module the run was in when it was looked at). Run one from this folder:", "",
+             "    archviz <command> NN-....yaml", ""]
+    for r in repros:
+        if not r["reproduced"] and "n" not in r:
+            continue
         cmdline = " ".join(R.argv_for(r["cmd"], r["spec"], ".", r["options"]))
-        lines += [f"## {r['n']:02d}. {r['key']}", "",
-                  f"- command: `archviz {cmdline}`" + (f" (needs {', '.join(r['extra'])} beside it)" if r["extra"] else ""),
-                  f"- exception / message: `{(r['msg'] or '').splitlines()[0][:200] if r['msg'] else '-'}`",
+        msg = (r["msg"] or "").strip().splitlines()
+        lines += [f"## {r['n']:02d}. `{r['key']}`", "",
+                  f"- command: `archviz {cmdline}`" + (f" (with {', '.join(r['extra'])} beside it)" if r["extra"] else ""),
+                  f"- exception: `{r.get('exc_type') or '-'}: {msg[0][:200] if msg else ''}`",
                   f"- innermost archviz frame: `{r['frame']}` line {r['line']}",
-                  f"- seen in {r['runs']} runs of {r['cases']} cases ({', '.join(f'{k} {v}' for k, v in r['cmds'].items())}); "
-                  f"first example case {r['index']}",
-                  f"- minimized repro reproduces the class: {'yes' if r['reproduced'] else 'NO (see the case in results.jsonl)'}"
-                  f" ({r['seconds']:.2f} s, peak {_mb(r['peak'])})",
+                  f"- seen in {r['runs']} runs of {r['cases']} cases ({', '.join(f'{k} {v}' for k, v in r['cmds'].items())});"
+                  f" example: case {r['index']}",
+                  f"- the minimized spec reproduces it: {'yes' if r['reproduced'] else 'NO'}"
+                  f" ({r['seconds']:.2f} s, peak RSS {_mb(r['peak'])})",
                   f"- mutations of the original case: {'; '.join(r['log'])[:400]}", ""]
+    gone = [r for r in repros if "n" not in r]
+    if gone:
+        lines += ["## Not reproduced on a re-run", ""]
+        lines += [f"- `{r['key']}` (case {r['index']}, {r['cmd']}): now {r['now']}" for r in gone]
+        lines.append("")
     (repro_dir / "README.md").write_text("\n".join(lines))
-    return out
 
 
 def summary_markdown(args, stats, wall, repros, repro_dir) -> str:
@@ -277,13 +338,14 @@ def summary_markdown(args, stats, wall, repros, repro_dir) -> str:
     rss = sorted(stats["rss"]) or [0]
     cmdline = (f"python scripts/fuzz_specs.py --seed {args.seed} --cases {args.cases}"
                + (f" --start {args.start}" if args.start else "") + f" --jobs {args.jobs}")
-    L = [f"# Fuzz campaign: seed {args.seed}, {stats['cases']:,} cases", "",
+    L = [f"# Fuzz campaign: seed {args.seed}, {len(stats['cases']):,} cases", "",
          f"- command: `{cmdline}`",
          f"- archviz commit {_git_rev()}, Python {platform.python_version()}, {platform.machine()}",
          f"- commands per case: {', '.join(R.argv_for(c, 'SPEC', '.')[0] + ('' if c not in ('summary', 'draw') else ' ' + ' '.join(R.argv_for(c, 'SPEC', '.')[2:])) for c in cmds)}",
          f"- limits per run: hang > {args.hang:g} s (killed at {args.timeout:g} s), address space {args.mem_limit:g} GiB, "
          f"memory reported > {args.mem_report:g} GiB; console encoding {args.encoding}",
-         f"- wall time {wall / 60:.1f} min; {stats['runs']:,} command runs", "",
+         (f"- counted again from results.jsonl; {stats['runs']:,} command runs" if args.summarize_only else
+          f"- wall time {wall / 60:.1f} min; {stats['runs']:,} command runs"), "",
          "## Outcomes per command", "",
          "| command | " + " | ".join(statuses) + " |", "|---|" + "---:|" * len(statuses)]
     for c in cmds:
@@ -292,7 +354,7 @@ def summary_markdown(args, stats, wall, repros, repro_dir) -> str:
     tot = stats["status"]
     L.append("| **all** | " + " | ".join(f"**{tot.get(s, 0)}**" for s in statuses) + " |")
     L += ["", "Exit codes: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(stats["exit"].items(), key=str)), "",
-          f"Cases with at least one failure: {stats['failed_cases']:,} of {stats['cases']:,}.", "",
+          f"Cases with at least one failure: {len(stats['failed_cases']):,} of {len(stats['cases']):,}.", "",
           "## Failure classes (uncaught exceptions grouped by type and innermost archviz frame)", ""]
     if not stats["classes"]:
         L.append("None.")
@@ -302,7 +364,7 @@ def summary_markdown(args, stats, wall, repros, repro_dir) -> str:
         for n, (k, c) in enumerate(sorted(stats["classes"].items(), key=lambda kv: -kv[1]["runs"]), 1):
             r = rep.get(k)
             L.append(f"| {n} | `{k}` | {c['runs']} | {len(c['cases'])} | "
-                     f"{', '.join(f'{a} {b}' for a, b in c['cmds'].items())} | {r['spec'] if r else '-'} |")
+                     f"{', '.join(f'{a} {b}' for a, b in c['cmds'].items())} | {r.get('spec', 'not reproduced') if r else '-'} |")
         L += ["", f"Reproducers: {repro_dir}/ (README.md lists command, exception and frame)."]
     L += ["", f"## Hangs over {args.hang:g} s", ""]
     if stats["hangs"]:

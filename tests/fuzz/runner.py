@@ -8,9 +8,11 @@ and exit 1, and any other exception escapes ``main.main`` -- that is an uncaught
 exception (a traceback for the user), caught here in the child with its traceback.
 
 The child has an address-space limit (``RLIMIT_AS``), its stdin on /dev/null and its
-stdout/stderr in files; a watchdog (faulthandler) dumps its Python stack when it runs
-past the hang threshold and on a fatal signal, and a thread dumps it when its memory
-passes the report threshold, so a hang, a crash or a memory blow-up is located too. The
+stdout/stderr in files. faulthandler dumps its Python stack on a fatal signal, on SIGUSR1
+(sent by the parent at the hang threshold) and on SIGUSR2 (sent by a thread of the child
+when its RSS passes the report threshold), so a crash, a hang or a memory blow-up is
+located too. (The dump is taken by a signal handler on the running thread: a watchdog
+thread dumping another thread, as ``dump_traceback_later`` does, can itself crash.) The
 parent kills a child that passes the hard timeout, and reads its peak RSS from
 ``wait4``. A crashed or hung child costs that one command, never the run.
 
@@ -98,10 +100,13 @@ class Result:
         if self.status == "uncaught":
             return f"uncaught {self.exc_type} at {self.frame or '?'}"
         if self.status in ("hang", "memory", "crash"):
+            # where a run was when the watchdog looked is one moment of a long loop: group
+            # by module (the function is in the record)
             what = self.status + (f" SIG{signal.Signals(self.signal).name[3:]}"
                                   if self.status == "crash" and self.signal else "")
             extra = f" {self.exc_type}" if self.exc_type else ""
-            return f"{what}{extra} at {self.frame or '?'}"
+            where = (self.frame or "?").split(":")[0]
+            return f"{what}{extra} in {where}"
         if self.status == "exit":
             return f"exit {self.exit} in {self.cmd}"
         return f"{self.status} in {self.cmd}"
@@ -128,23 +133,30 @@ def _innermost(tb_frames) -> tuple[str | None, int | None]:
 
 
 def _frames_of_dump(text: str):
-    """Frames of a faulthandler dump, innermost last, of the thread that runs archviz."""
+    """Frames of a faulthandler dump, innermost last: of the thread that runs archviz (the
+    crashing "Current thread" first), never of the runner's own memory watcher."""
     blocks = re.split(r"\n(?=(?:Current thread|Thread) 0x)", text)
-    best = []
+    blocks.sort(key=lambda b: not b.lstrip().startswith("Current thread"))
+    fallback = []
     for b in blocks:
         frames = [(m["file"], int(m["line"]), m["func"]) for m in _FH_FRAME.finditer(b)]
         frames.reverse()   # faulthandler prints the most recent call first
-        if any(os.path.abspath(f).startswith(ARCHVIZ_DIR) for f, _, _ in frames):
+        if not frames or all(os.path.abspath(f) == os.path.abspath(__file__) for f, _, _ in frames):
+            continue
+        if any(os.path.abspath(f).startswith(ARCHVIZ_DIR + os.sep) for f, _, _ in frames):
             return frames
-        best = best or frames
-    return best
+        fallback = fallback or frames
+    return fallback
 
 
-def _watch_memory(limit: int, path: str) -> None:
-    import faulthandler
+def _watch_memory(limit: int) -> None:
+    """A thread that signals the process (SIGUSR2: faulthandler dumps the main thread's
+    stack) when its RSS passes `limit`. Dumping is done by the signal handler on the main
+    thread itself: dumping a running thread from another one is unsafe (it can crash)."""
     import threading
 
     def run():
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGUSR2})
         page = os.sysconf("SC_PAGE_SIZE")
         while True:
             try:
@@ -153,21 +165,25 @@ def _watch_memory(limit: int, path: str) -> None:
             except OSError:  # pragma: no cover
                 return
             if rss > limit:
-                with open(path, "w") as f:
-                    faulthandler.dump_traceback(file=f, all_threads=True)
+                os.kill(os.getpid(), signal.SIGUSR2)
                 return
             time.sleep(0.02)
 
     threading.Thread(target=run, daemon=True).start()
 
 
-def _child(argv: list, outdir: str, wfd: int, mem_limit: int, hang_s: float, mem_report: int,
-           encoding: str) -> None:
+def _child(argv: list, outdir: str, wfd: int, mem_limit: int, mem_report: int, encoding: str) -> None:
     import faulthandler
     import io
     import traceback
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # stack dumps: on a fatal signal; on SIGUSR1 (the parent, at the hang threshold); on
+    # SIGUSR2 (the memory watcher)
+    dumps = {name: open(os.path.join(outdir, name), "w") for name in ("fault", "hangdump", "memdump")}
+    faulthandler.enable(file=dumps["fault"], all_threads=False)
+    faulthandler.register(signal.SIGUSR1, file=dumps["hangdump"], all_threads=False)
+    faulthandler.register(signal.SIGUSR2, file=dumps["memdump"], all_threads=False)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     out = os.open(os.path.join(outdir, "stdout"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -178,12 +194,9 @@ def _child(argv: list, outdir: str, wfd: int, mem_limit: int, hang_s: float, mem
     sys.stdout = io.TextIOWrapper(open(1, "wb", closefd=False), encoding=encoding, errors="strict")
     sys.stderr = io.TextIOWrapper(open(2, "wb", closefd=False), encoding=encoding, errors="backslashreplace",
                                   line_buffering=True)
-    crash = open(os.path.join(outdir, "fault"), "w")
-    faulthandler.enable(file=crash, all_threads=True)
-    faulthandler.dump_traceback_later(hang_s, exit=False, file=crash)
     if mem_limit:
         resource.setrlimit(resource.RLIMIT_AS, (mem_limit, mem_limit))
-    _watch_memory(mem_report, os.path.join(outdir, "memdump"))
+    _watch_memory(mem_report)
     res: dict = {}
     from archviz.cli import main
     t0 = time.perf_counter()
@@ -207,7 +220,6 @@ def _child(argv: list, outdir: str, wfd: int, mem_limit: int, hang_s: float, mem
             res["exc_type"] = type(e).__name__
             res["exc_msg"] = f"(could not format: {type(e2).__name__})"
     res.setdefault("seconds", time.perf_counter() - t0)
-    faulthandler.cancel_dump_traceback_later()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -241,15 +253,35 @@ class Running:
         if pid == 0:  # pragma: no cover - the child
             try:
                 os.close(r)
-                _child(argv, outdir, w, limits.mem_limit, limits.hang_s, limits.mem_report, limits.encoding)
+                _child(argv, outdir, w, limits.mem_limit, limits.mem_report, limits.encoding)
             finally:
                 os._exit(70)
         os.close(w)
         self.pid, self.fd = pid, r
         self.t0 = time.monotonic()
         self.deadline = self.t0 + limits.timeout_s
+        self.hang_at = self.t0 + limits.hang_s
+        self.poked = False
         self.buf = b""
         self.killed = False
+
+    def wake_at(self) -> float:
+        """When the parent must look at this child next (monotonic)."""
+        return self.deadline if self.poked else min(self.hang_at, self.deadline)
+
+    def on_time(self, now: float) -> bool:
+        """Past the hang threshold: ask for a stack dump; past the deadline: kill. True when
+        the child was killed."""
+        if not self.poked and now >= self.hang_at:
+            self.poked = True
+            try:
+                os.kill(self.pid, signal.SIGUSR1)
+            except ProcessLookupError:  # pragma: no cover
+                pass
+        if now >= self.deadline:
+            self.kill()
+            return True
+        return False
 
     def read(self) -> bool:
         """Read what is there; True at end of file."""
@@ -285,7 +317,6 @@ class Running:
         m = _CODE.search(stderr)
         res.error_code = m.group(1) if m else None
         flags = []
-        dump = _read(os.path.join(self.outdir, "fault")) or _read(os.path.join(self.outdir, "memdump"))
         if self.killed:
             flags.append("hang")
             res.seconds = round(wall, 4)
@@ -310,10 +341,12 @@ class Running:
                 json.loads(stdout)
             except ValueError:
                 flags.append("badoutput")
-        if not res.frame and dump and flags and flags[0] in ("hang", "crash", "memory"):
-            frames = _frames_of_dump(dump)
-            res.frame, res.line = _innermost(frames)
-            res.tb = dump[-3000:]
+        if not res.frame and flags and flags[0] in ("hang", "crash", "memory"):
+            dump = _read(os.path.join(self.outdir, {"crash": "fault", "hang": "hangdump",
+                                                    "memory": "memdump"}[flags[0]]))
+            if dump:
+                res.frame, res.line = _innermost(_frames_of_dump(dump))
+                res.tb = dump[-3000:]
         order = {k: i for i, k in enumerate(FAILURES)}
         flags.sort(key=lambda f: order[f])
         res.flags = flags
@@ -341,11 +374,10 @@ def run_one(cmd: str, argv: list, outdir: str, limits: Limits | None = None) -> 
     sel.register(r.fd, selectors.EVENT_READ)
     try:
         while True:
-            left = r.deadline - time.monotonic()
-            if left <= 0:
-                r.kill()
+            now = time.monotonic()
+            if r.on_time(now):
                 break
-            if sel.select(timeout=left) and r.read():
+            if sel.select(timeout=max(0.0, r.wake_at() - now)) and r.read():
                 break
     finally:
         sel.close()
@@ -364,7 +396,7 @@ def run_case_files(spec_path: str, outdir: str, commands=COMMANDS, options=(), l
         os.makedirs(d, exist_ok=True)
         res = run_one(cmd, argv_for(cmd, spec_path, d, options), d, limits)
         results.append(res)
-        if skip_after_hang and cmd == "validate" and res.status == "hang":
+        if skip_after_hang and cmd == "validate" and "hang" in res.flags:
             break
     return results
 
