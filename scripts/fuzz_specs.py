@@ -271,7 +271,7 @@ def _stem(n: int, key: str) -> str:
 
 
 def save_repros(args, stats, repro_dir: Path):
-    from tests.fuzz.minimize import minimize, reproduce, save_repro
+    from tests.fuzz.minimize import minimize, reproduce, same_class, save_repro
     limits = R.Limits(args.hang, args.timeout, int(args.mem_limit * 2 ** 30), int(args.mem_report * 2 ** 30),
                       args.encoding)
     repro_dir.mkdir(parents=True, exist_ok=True)
@@ -281,7 +281,7 @@ def save_repros(args, stats, repro_dir: Path):
         ex = c["example"]
         case = make_case(args.seed, ex["case"])
         first = reproduce(case, ex["cmd"], limits)
-        if not (first.failed and first.key() == key):
+        if not same_class(first, key):
             out.append({"key": key, "reproduced": False, "now": first.key() if first.failed else first.status,
                         "runs": c["runs"], "cases": len(c["cases"]), "cmds": dict(c["cmds"]), "index": ex["case"],
                         "cmd": ex["cmd"], "msg": ex["msg"], "log": ex["mutations"]})
@@ -297,9 +297,12 @@ def save_repros(args, stats, repro_dir: Path):
         out.append({"n": n, "key": key, "spec": spec, "extra": extra, "cmd": ex["cmd"], "options": small.options,
                     "runs": c["runs"], "cases": len(c["cases"]), "cmds": dict(c["cmds"]), "index": ex["case"],
                     "msg": res.exc_msg or ex["msg"], "frame": res.frame, "line": res.line,
-                    "reproduced": res.failed and res.key() == key, "log": ex["mutations"], "seconds": res.seconds,
+                    "reproduced": same_class(res, key), "log": ex["mutations"], "seconds": res.seconds,
                     "peak": res.peak_rss, "tb": res.tb, "exc_type": res.exc_type})
     write_repro_readme(args, out, repro_dir)
+    index = [{"spec": r["spec"], "files": r["extra"], "cmd": r["cmd"], "options": r["options"], "class": r["key"],
+              "found": f"seed {args.seed} case {r['index']}"} for r in out if "n" in r]
+    (repro_dir / "index.json").write_text(json.dumps(index, indent=1) + "\n")
     return out
 
 

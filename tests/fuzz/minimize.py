@@ -149,6 +149,14 @@ def _reduce_lines(case, rel, still_fails, budget):
     return case
 
 
+def same_class(res, key: str) -> bool:
+    """Does a re-run fall in the class `key`? A hang counts as any hang: where a long loop
+    was when it was looked at varies from run to run."""
+    if key.split()[0] == "hang":
+        return "hang" in res.flags
+    return res.failed and res.key() == key
+
+
 def minimize(case: Case, cmd: str, key: str, limits: Limits | None = None, runs: int = 250,
              seconds: float = 90.0) -> Case:
     """The smallest variant of `case` found within the budget on which `cmd` still fails
@@ -162,10 +170,7 @@ def minimize(case: Case, cmd: str, key: str, limits: Limits | None = None, runs:
         limits = replace(limits, timeout_s=min(limits.timeout_s, limits.hang_s + 1.0))
 
     def still_fails(c):
-        r = reproduce(c, cmd, limits)
-        if kind == "hang":
-            return "hang" in r.flags
-        return r.failed and r.key() == key
+        return same_class(reproduce(c, cmd, limits), key)
 
     rels = [case.mutated] + ([case.target] if case.target != case.mutated else [])
     for rel in rels:

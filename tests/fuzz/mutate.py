@@ -1146,7 +1146,7 @@ def g_ports(t, rng, ctx):
 
 
 GENTLE_OPS = {
-    "g_sample": (g_sample, 8), "g_attr": (g_attr, 8), "g_when": (g_when, 3), "g_repeat": (g_repeat, 3),
+    "g_sample": (g_sample, 12), "g_attr": (g_attr, 8), "g_when": (g_when, 3), "g_repeat": (g_repeat, 3),
     "g_swap_family": (g_swap_family, 5), "g_insert": (g_insert_same_shape, 3), "g_delete_node": (g_delete_node, 2),
     "g_param": (g_param, 3), "g_input_shape": (g_input_shape, 3), "g_ports": (g_ports, 3),
 }

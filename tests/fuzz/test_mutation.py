@@ -8,7 +8,8 @@ run over 5 s or 1 GB, a printed traceback, or an echo of a file that is not a sp
 `scripts/fuzz_specs.py` runs the same mutator for as long as asked, with a seed.
 
 The corpus test replays the minimized reproducers of earlier campaigns
-(tests/fuzz/corpus/): each is a failure class that was found once and must stay fixed.
+(tests/fuzz/corpus/, listed in its index.json as `scripts/fuzz_specs.py` writes them):
+each is a failure class that was found once and must stay fixed.
 
 The other tests check the tool itself: a mutation is deterministic, the YAML layer of the
 mutator keeps an unmutated spec's meaning, every operator applies, and the runner tells
@@ -17,6 +18,7 @@ each kind of failure apart.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import random
 import shutil
@@ -73,16 +75,19 @@ def test_mutated_specs_never_crash(index):
 
 
 def _corpus():
-    return sorted(p for p in CORPUS.glob("*.yaml") if p.name.count(".") == 1) if CORPUS.is_dir() else []
+    index = CORPUS / "index.json"
+    return json.loads(index.read_text()) if index.is_file() else []
 
 
-@pytest.mark.parametrize("spec", _corpus(), ids=lambda p: p.stem)
-def test_corpus_reproducer_stays_fixed(spec, tmp_path):
-    """A reproducer of an earlier campaign: `# command:` on its first line says which command."""
-    first = spec.read_bytes().split(b"\n", 1)[0].decode("utf-8", "replace")
-    cmd = first.split("command:", 1)[1].split()[0] if "command:" in first else "validate"
-    res = R.run_one(cmd, R.argv_for(cmd, str(spec), str(tmp_path)), str(tmp_path), LIMITS)
-    assert not res.failed, f"{res.key()}: {res.exc_type}: {res.exc_msg}\n{res.tb or ''}\n{res.stderr_head}"
+@pytest.mark.parametrize("entry", _corpus(), ids=lambda e: e["spec"].rsplit(".", 1)[0])
+def test_corpus_reproducer_stays_fixed(entry, tmp_path):
+    """A minimized reproducer of an earlier campaign (tests/fuzz/corpus/index.json: the
+    command, its options and the failure class it was found with)."""
+    spec = str(CORPUS / entry["spec"])
+    res = R.run_one(entry["cmd"], R.argv_for(entry["cmd"], spec, str(tmp_path), entry["options"]), str(tmp_path),
+                    LIMITS)
+    assert not res.failed, (f"{entry['class']} (found: {entry['found']}) is back as {res.key()}: "
+                            f"{res.exc_type}: {res.exc_msg}\n{res.tb or ''}\n{res.stderr_head}")
 
 
 # -- the tool itself -----------------------------------------------------------------------
