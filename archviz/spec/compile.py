@@ -326,14 +326,38 @@ class Compiler(FileLoader, RefResolver):
             missing = [p for p in ports if p not in raw]
             if kind == "block" and missing:
                 raise SpecError(f"block '{target.name}' needs input(s) {', '.join(missing)}", sp, code="E0132")
-            out = []
-            for p in ports:
-                if p in raw:
-                    s = self.parse_ref(raw[p], scope, raw.span_of(p))
-                    if s:
-                        out.append(s)
-            return out
+            return self._bind_ports(nd, raw, ports, target, scope) if kind == "op" else \
+                [s for s in (self.parse_ref(raw[p], scope, raw.span_of(p)) for p in ports) if s]
         raise SpecError("`in` is a node name, a list of names, or a mapping of port to name", sp, code="E0125")
+
+    def _bind_ports(self, nd, raw, ports, op, scope) -> list:
+        """Named inputs by slot: ins[i] is port ports[i].  Required ports (the first
+        `min_inputs`) must be given; an optional port left out before a given one takes its
+        declared default (`op.port_defaults`, the same source as another port) or is an
+        error: a slot is never filled by the next port's input."""
+        required = ports[:op.min_inputs]
+        need = [p for p in required if p not in raw]
+        if need:
+            given = ", ".join(p for p in ports if p in raw)
+            raise SpecError(f"'{op.name}' needs input port{'s' if len(need) > 1 else ''} "
+                            f"{', '.join(repr(p) for p in need)} (given: {given or 'none'})", nd.span_of("in"),
+                            code="E0132", hint=f"input ports, in order: {', '.join(ports)}; "
+                            f"required: {', '.join(required)}")
+        last = max((i for i, p in enumerate(ports) if p in raw), default=-1)
+        slots: dict = {}
+        for p in ports[:last + 1]:
+            if p in raw:
+                slots[p] = self.parse_ref(raw[p], scope, raw.span_of(p))
+            elif p in op.port_defaults and op.port_defaults[p] in slots:
+                slots[p] = slots[op.port_defaults[p]]
+            else:
+                later = [q for q in ports[ports.index(p) + 1:] if q in raw]
+                raise SpecError(f"'{op.name}' input port '{later[0]}' is given without '{p}'",
+                                raw.key_span(later[0]), code="E0132",
+                                hint=f"give '{p}' too (input ports, in order: {', '.join(ports)})")
+        if any(s is None for s in slots.values()):
+            return []       # a reference failed to parse (reported): no arity error on top
+        return list(slots.values())
 
     def _repeat(self, nd, scope) -> tuple:
         if "repeat" not in nd:
@@ -402,7 +426,7 @@ class Compiler(FileLoader, RefResolver):
         raw_in = nd.get("in")
         node.input_spans = [s.span or nd.span for s in ins]
         if isinstance(raw_in, dict):
-            node.input_ports = [p for p in (op.input_ports or ()) if p in raw_in]
+            node.input_ports = list((op.input_ports or ())[:len(ins)])
         try:
             self.graph.add_node(node)
         except ArchvizError as e:
