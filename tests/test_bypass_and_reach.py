@@ -157,3 +157,18 @@ def test_an_earlier_expect_is_reported_before_the_shape_error_it_explains(tmp_pa
     assert [type(e) for e in errs] == [ExpectError, ShapeError]
     assert errs[0].span.line == 6 and "got [4, 14, 14]" in errs[0].message
     assert errs[1].span.line == 7
+
+
+def test_a_repeat_that_blows_the_layer_budget_is_refused_after_a_few_copies(monkeypatch):
+    """Fuzz repro 11: `-p depths=[100000,1,1,1]` on resnet18 expanded ~14,000 blocks (21 s,
+    645 MB) before the budget stopped it; two copies show it cannot fit."""
+    from archviz.spec.compile import MAX_LAYERS, Compiler
+    calls = []
+    real = Compiler._call
+    monkeypatch.setattr(Compiler, "_call", lambda self, *a: calls.append(1) or real(self, *a))
+    [e] = errors_of("specs/resnet18.yaml", depths=[100000, 1, 1, 1])
+    assert e.code == "E0135" and f"more than {MAX_LAYERS:,} layers" in e.message
+    assert "100,000 copies of at least 7 layer(s)" in e.message      # basic: 2 conv, 2 bn, 2 relu, add
+    assert e.span.line == 22 and len(calls) == 2 + 3       # layer1 twice, then layer2..4 once each
+    # a count that fits still expands in full (1000 basic blocks of 7 layers)
+    assert len(archviz.load("specs/resnet18.yaml", depths=[1000, 1, 1, 1]).layers) == 7034

@@ -287,7 +287,9 @@ class Compiler(FileLoader, RefResolver):
             return Sym(binding=scope.names[nid], text=nid, span=nd.span_of("id"))
         copies = []
         cur = ins
+        fewest = None       # fewest layers one copy has added so far
         for k in range(n):
+            before = len(self.graph)
             vars_k = dict(scope.vars)
             if var:
                 vars_k[var] = k
@@ -301,6 +303,12 @@ class Compiler(FileLoader, RefResolver):
                 b = self._call(nd, scope, vars_k, cid, target, cur)
             copies.append(b)
             cur = [Sym(binding=b, text=cid)] + cur[1:]     # the next copy reads this one; other inputs stay
+            fewest = min(fewest, len(self.graph) - before) if fewest is not None else len(self.graph) - before
+            if k and len(self.graph) + fewest * (n - k - 1) > MAX_LAYERS:
+                # refused in milliseconds, not after minutes of expansion and GBs of memory
+                raise SpecError(f"'{nid}' repeats {n:,} copies of at least {fewest:,} layer(s) each: the spec "
+                                f"would expand to more than {MAX_LAYERS:,} layers", nd.span_of("repeat", nd.span),
+                                code="E0135", hint="check this `repeat` count (and the params it is computed from)")
         binding = RepeatB(copies) if "repeat" in nd else copies[0]
         real = sum(not isinstance(b, AliasB) for b in copies)
         if "repeat" in nd and real:
