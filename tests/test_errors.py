@@ -386,8 +386,10 @@ def test_nested_repeats_are_bounded_by_the_layer_budget(tmp_path, monkeypatch):
           - {id: m, op: many, repeat: 1000}
     """, head=False)
     e = one_error(p)
-    assert e.code == "E0135" and e.message == f"the spec expands to more than {MAX_LAYERS:,} layers"
-    assert where(e) == (7, col(p, 7, "r"))
+    # refused at the outer repeat once two copies show it cannot fit (not after 5,000 layers)
+    assert e.code == "E0135" and e.message == ("'m' repeats 1,000 copies of at least 1,000 layer(s) each: "
+                                               f"the spec would expand to more than {MAX_LAYERS:,} layers")
+    assert where(e) == (9, col(p, 9, "1000"))
 
 
 def test_a_node_named_like_the_implicit_block_input(tmp_path):
