@@ -62,7 +62,8 @@ dtype_opt = click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)),
 
 def load_model(spec, params, batch=1, dtype="float32"):
     import archviz
-    return archviz.load(spec, batch=batch, dtype=dtype, **_overrides(params))
+    # the overrides as a dict: `-p batch=3` names a spec param, never load()'s batch argument
+    return archviz._load(spec, batch, dtype, _overrides(params))
 
 
 def write_atomic(path: str, text: str | bytes) -> None:

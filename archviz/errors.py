@@ -144,6 +144,8 @@ def _source_lines(path: str) -> tuple[str, ...]:
     Only a file marked as a spec is read, and only a regular file of a bounded size."""
     import os
     import stat
+    if path not in _SPEC_SOURCES:
+        return ()
     try:
         st = os.stat(path)
     except (OSError, ValueError):
