@@ -67,9 +67,15 @@ def cli(*args) -> str:
 
 
 # -- the reproducers that exhaust a stack, the memory or the time: in a subprocess -----------
-_PEAK = ("import atexit, resource, sys\n"
-         "atexit.register(lambda: sys.stderr.write('\\nPEAK_KB %d\\n' % "
-         "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+# The child's own peak: VmHWM belongs to its address space (ru_maxrss would carry the peak of
+# the forked pytest process across exec).
+_PEAK = ("import atexit, re, resource, sys\n"
+         "def peak():\n"
+         "    try:\n"
+         "        return int(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1))\n"
+         "    except (OSError, AttributeError):\n"
+         "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+         "atexit.register(lambda: sys.stderr.write('\\nPEAK_KB %d\\n' % peak()))\n"
          "sys.argv = ['archviz'] + sys.argv[1:]\n"
          "from archviz.cli import main\n"
          "main()\n")
