@@ -550,6 +550,14 @@ def test_expressions_within_the_bounds_still_work():
     assert evaluate("len('ab' * 50000)", {}) == MAX_LEN
 
 
+def test_parsing_an_expression_prints_no_python_warning():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # a SyntaxWarning would reach the user's stderr
+        assert evaluate("1if True else 2", {}) == 1
+        assert evaluate("'\\d'", {}) == "\\d"
+
+
 def test_an_error_never_prints_a_huge_value(tmp_path):
     p = write(tmp_path, 'archviz: 1\nparams: {w: "${[0] * 100000}"}\ninputs: {x: {shape: [3, 8, 8]}}\n'
                         'nodes:\n  - {id: c, op: conv2d, out: 4, kernel: "${w}"}\n  - {id: d, op: relu, when: "${w}"}\n')

@@ -24,6 +24,7 @@ import ast
 import math
 import operator
 import re
+import warnings
 from fractions import Fraction
 
 from archviz.errors import ExpressionError, Span, did_you_mean, short_repr
@@ -184,7 +185,9 @@ def evaluate(text: str, scope: dict, span: Span | None = None):
     """Evaluate one expression (without the `${ }`). `span` points at its first char."""
     lead = len(text) - len(text.lstrip())
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():     # "invalid decimal literal" and the like: not for a spec's user
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
         col = (e.offset or 1) - 1 + lead
         raise ExpressionError(f"malformed expression '{_short(text.strip())}': {e.msg}",
