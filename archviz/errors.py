@@ -169,10 +169,12 @@ _MAX_FIELD = 2_000             # characters of a message, hint or note (a huge v
 
 @lru_cache(maxsize=64)
 def _read_lines(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
-    try:
-        with open(path, "rb") as f:
+    import os
+    try:    # without blocking: a file swapped for a FIFO since it loaded shows nothing
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
             return tuple(f.read(_MAX_SHOWN_FILE).decode("utf-8").splitlines())
-    except (OSError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError):
         return ()
 
 
