@@ -159,11 +159,18 @@ def test_repro_03_import_of_dev_zero_allowed_is_still_refused(tmp_path):
 
 # -- nesting -------------------------------------------------------------------------
 @pytest.mark.parametrize("text", [
+    "a: " + "[" * 50_000 + "]" * 50_000 + "\n",
     "a: " + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5) + "\n",
     "a: " + "{b: " * (MAX_DEPTH + 5) + "1" + "}" * (MAX_DEPTH + 5) + "\n",
     "a:\n" + "".join(" " * i + "b:\n" for i in range(1, MAX_DEPTH + 5)),
 ])
-def test_nesting_past_the_limit_is_located_and_names_it(text):
+@pytest.mark.parametrize("parser", ["libyaml", "pure"])
+def test_nesting_past_the_limit_is_located_and_names_it(text, parser, monkeypatch):
+    import yaml
+    if parser == "pure":
+        monkeypatch.setattr(yaml, "__with_libyaml__", False)
+    elif not getattr(yaml, "__with_libyaml__", False):
+        pytest.skip("PyYAML without libyaml")
     with pytest.raises(SpecError) as ei:
         load_yaml(text, "f.yaml")
     e = ei.value
