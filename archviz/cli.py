@@ -18,7 +18,10 @@ from archviz.clikit import (CONTEXT, _console, batch_opt, dtype_opt, handle_erro
 @click.group(context_settings=CONTEXT)
 @click.version_option(package_name="archviz")
 @click.option("--traceback", is_flag=True, help="Show a Python traceback for errors (for debugging archviz).")
-def main(traceback):
+@click.option("--allow-import", "allow_import", multiple=True, metavar="PATH", type=click.Path(exists=True),
+              help="Let spec imports read PATH (a folder's tree or a file; repeatable). Without it, imports "
+                   "read only the spec's own folder tree and the bundled library.")
+def main(traceback, allow_import):
     """archviz: what a neural-network architecture is — shapes, size, cost, receptive
     fields, diagrams and a runnable model — computed exactly from a YAML spec, without
     running the network.
@@ -31,6 +34,8 @@ def main(traceback):
       archviz compare specs/exam_three_3x3.yaml specs/exam_one_7x7.yaml
       archviz report specs -o outputs
     """
+    import archviz.spec
+    archviz.spec.CLI_ALLOW_IMPORT = tuple(allow_import)
 
 
 @main.command(context_settings=CONTEXT)

@@ -62,7 +62,8 @@ dtype_opt = click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)),
 
 def load_model(spec, params, batch=1, dtype="float32"):
     import archviz
-    m = archviz.load(spec, batch=batch, dtype=dtype, **_overrides(params))
+    # the overrides as a dict: `-p batch=3` names a spec param, never load()'s batch argument
+    m = archviz._load(spec, batch, dtype, _overrides(params))
     for w in m.warnings:        # on stderr, so JSON on stdout stays clean
         click.echo(format_error(w), err=True)
     return m

@@ -13,7 +13,7 @@ from typing import Any
 
 import networkx as nx
 
-from archviz.errors import ArchvizError, RefError, Span
+from archviz.errors import ArchvizError, RefError, Span, SpecError, short_repr
 
 Shape = tuple  # tuple[int, ...], batch dimension first
 
@@ -66,6 +66,10 @@ class LayerGraph:
 
     # -- building -------------------------------------------------------------
     def add_node(self, node: Node) -> Node:
+        # an id is a name: it becomes a qualified module name, a state-dict key and a diagram
+        # label (a YAML key such as `~` or `true` reads as None or True)
+        if not isinstance(node.id, str) or not node.id:
+            raise SpecError(f"node id {short_repr(node.id)} is not a name", node.span, code="E0127")
         if node.id in self.nodes:
             raise RefError(f"duplicate node id '{node.id}'", node.span, code="E0304",
                            notes=[f"first defined at {self.nodes[node.id].span}"])

@@ -15,7 +15,7 @@ from archviz.errors import ArchvizError, MultipleErrors, Span, SpecError, SpecWa
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import Attrs, registry
 from archviz.ops.schema import normalise
-from archviz.spec.expr import has_expr, substitute
+from archviz.spec.expr import FAILED, has_expr, substitute
 from archviz.spec.files import (_ID, _NO_DEFAULT, _PARAM_TYPES, BlockDef, FileLoader, SpecFile,
                                 _unknown_attr)
 from archviz.spec.refs import AliasB, CallB, NodeB, RefResolver, RepeatB, Scope, Sym
@@ -44,6 +44,8 @@ class Compiler(FileLoader, RefResolver):
 
     # -- errors ------------------------------------------------------------------
     def error(self, err: ArchvizError, scope: Scope | None = None) -> None:
+        if err.follows:     # a consequence of an error reported already: one mistake, one error
+            return
         if scope is not None and scope.notes:
             err.notes = err.notes + [n for n in scope.notes if n not in err.notes]
         key = (type(err), str(err.span), err.message)
@@ -265,8 +267,10 @@ class Compiler(FileLoader, RefResolver):
         if kind is None:
             cands = list(registry) + list(scope.file.blocks) + \
                 [f"{ns}.{b}" for ns, f in scope.file.imports.items() for b in f.blocks]
-            raise SpecError(f"unknown op '{opname}'", nd.span_of("op"), code="E0111",
+            err = SpecError(f"unknown op '{opname}'", nd.span_of("op"), code="E0111",
                             hint=did_you_mean(opname, cands) or "run `archviz ops` for the list of ops")
+            err.follows = opname.split(".")[0] in scope.file.failed_imports and "." in opname
+            raise err
         ins = self._inputs(nd, scope, prev, kind, target)
         frozen = nd.get("frozen", False)
         if not isinstance(frozen, bool):
@@ -540,9 +544,10 @@ class Compiler(FileLoader, RefResolver):
                                      hint=f"add {pname}: VALUE ({ptype}) to the call"), scope)
                 continue
             else:
-                v = self._try_eval(default, bvars, psp, scope)
+                v = self._try_eval(default, bvars, psp, scope, default=FAILED)   # FAILED: reads of it add no error
             want = _PARAM_TYPES.get(ptype, object)
-            if v is not None and (not isinstance(v, want) or (ptype in ("int", "float") and isinstance(v, bool))):
+            if v is not None and v is not FAILED and (not isinstance(v, want) or
+                                                      (ptype in ("int", "float") and isinstance(v, bool))):
                 self.error(SpecError(f"param '{pname}' of block '{block.name}' must be {ptype}, got {v!r}",
                                      spans.get(pname, nd.span), code="E0113"), scope)
                 complete = False
@@ -586,8 +591,12 @@ class Compiler(FileLoader, RefResolver):
         src = ins[0] if ins else Sym(binding=NodeB(call_id, "?"), text=call_id)
         return CallB(block, {p: src for p in ports}, call_id)
 
-def compile_spec(path: str, overrides: dict | None = None, batch: int = 1) -> LayerGraph:
-    return Compiler(overrides, batch).compile(path)
+def compile_spec(path: str, overrides: dict | None = None, batch: int = 1, allow_import=None) -> LayerGraph:
+    """`allow_import`: paths (folders or files) imports may read besides the spec's own folder
+    tree and the bundled library; None: the CLI's --allow-import (none in a program)."""
+    c = Compiler(overrides, batch)
+    c.allow_import = allow_import
+    return c.compile(path)
 
 
 def parse_override(text: str):
