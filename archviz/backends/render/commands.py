@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from archviz.backends.render.options import LAYOUTS
+from archviz.backends.render.options import LAYOUTS, MAX_UNROLL
 from archviz.clikit import CONTEXT, batch_opt, handle_errors, load_model, param_opt, spec_arg
 
 
@@ -21,9 +21,9 @@ from archviz.clikit import CONTEXT, batch_opt, handle_errors, load_model, param_
 @click.option("--depth", "-d", type=click.IntRange(min=1), default=None,
               help="Draw blocks cut to this many id parts as single boxes (layer1.0.conv1 → layer1 at 1).")
 @click.option("--expand", is_flag=True, help="Draw every layer; blocks become clusters (no ×N boxes).")
-@click.option("--unroll", type=click.IntRange(min=1), default=None, metavar="T",
-              help="Time steps to unroll (unrolled layout; default: the sequence length, the spec's T). "
-                   "seq2seq: encoder steps to draw.")
+@click.option("--unroll", type=click.IntRange(min=1, max=MAX_UNROLL), default=None, metavar="T",
+              help=f"Time steps to unroll, 1 to {MAX_UNROLL} (unrolled layout; default: the sequence length, "
+                   "the spec's T, drawn 1, 2, 3, ..., T when long). seq2seq: encoder steps to draw.")
 @click.option("--rankdir", type=click.Choice(["TB", "LR"]), default=None,
               help="Direction of the graph and residual layouts (default TB: top to bottom).")
 @click.option("--no-shapes", is_flag=True, help="Leave the output shapes out of the boxes.")
