@@ -11,11 +11,11 @@ import click
 from archviz.errors import ArchvizError
 from archviz.spec.losses import LOSSES
 
-from archviz.clikit import (CONTEXT, _console, batch_opt, dtype_opt, handle_errors,  # noqa: F401
+from archviz.clikit import (CONTEXT, Group, _console, batch_opt, dtype_opt, handle_errors,  # noqa: F401
                             load_model, param_opt, spec_arg, write_atomic)
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(package_name="archviz")
 @click.option("--traceback", is_flag=True, help="Show a Python traceback for errors (for debugging archviz).")
 def main(traceback):
