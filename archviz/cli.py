@@ -145,9 +145,14 @@ def ops(name, fmt):
 @handle_errors
 def report(specs, out_dir, batch, diagrams):
     """The main job: for every spec (default: specs/*.yaml) write JSON, CSV, Markdown and
-    explanation reports into OUT_DIR, then print one summary table of all of them."""
+    explanation reports into OUT_DIR, then print one summary table of all of them.
+
+    A failing spec does not stop the run: every failure is listed at the end (exit 1), and
+    the outputs it left in OUT_DIR from an earlier run are removed, so OUT_DIR never shows
+    the numbers of a spec that no longer compiles."""
     from archviz.backends.batch import run_reports
-    ok = run_reports(list(specs) or ["specs"], out_dir, batch, diagrams, _console())
+    tb = bool(click.get_current_context().find_root().params.get("traceback"))
+    ok = run_reports(list(specs) or ["specs"], out_dir, batch, diagrams, _console(), traceback=tb)
     sys.exit(0 if ok else 1)
 
 

@@ -89,6 +89,11 @@ class LoweringError(ArchvizError):
     code = "E0600"
 
 
+class OutputError(ArchvizError):
+    """An output file cannot be written (the path, then the OS's reason)."""
+    code = "E0700"
+
+
 class MultipleErrors(ArchvizError):
     """Several problems found in one validation run."""
     code = "E0001"

@@ -7,7 +7,7 @@ import sys
 import click
 
 from archviz.backends.render.options import LAYOUTS, MAX_UNROLL
-from archviz.clikit import CONTEXT, batch_opt, handle_errors, load_model, param_opt, spec_arg
+from archviz.clikit import CONTEXT, _console, batch_opt, handle_errors, load_model, param_opt, spec_arg
 
 
 @click.command(context_settings=CONTEXT)
@@ -81,8 +81,7 @@ def draw(spec, output, layout, depth, expand, unroll, rankdir, no_shapes, batch,
 def gallery(specs, out_dir, batch):
     """Draw every spec (default: specs/*.yaml) into OUT_DIR as SVG and PNG with the auto
     layout, and write OUT_DIR/gallery.md: each picture beside its summary."""
-    from rich.console import Console
-
     from archviz.backends.render.gallery import run_gallery
-    ok = run_gallery(list(specs) or ["specs"], out_dir, batch, Console(stderr=True, highlight=False))
+    tb = bool(click.get_current_context().find_root().params.get("traceback"))
+    ok = run_gallery(list(specs) or ["specs"], out_dir, batch, _console(stderr=True), traceback=tb)
     sys.exit(0 if ok else 1)
