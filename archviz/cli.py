@@ -228,8 +228,17 @@ def export(spec, output, batch, params, opset):
 @handle_errors
 @_lowering_errors
 def verify(spec, batch, params, device, brief):
-    """Run the lowered torch module and check every static number against it: each node's
-    output shape, params and buffers, and 2 × MACs against torch's FlopCounterMode."""
+    """Check archviz's static numbers against archviz's own torch lowering of SPEC: each
+    node's output shape, params and buffers, and 2 × MACs against torch's FlopCounterMode.
+
+    \b
+    What it proves: the shapes, parameter counts and MACs that archviz computes without
+    running anything equal those of the torch module archviz builds from the same spec.
+    What it does not prove: that the spec computes the same function as the network it
+    stands for. Both sides come from the spec, so a spec that differs from the real model
+    (a GPT-2 without its causal mask, a missing shortcut, another activation) passes.
+    Comparing with a reference model (e.g. the torchvision or Hugging Face one) is a
+    separate check."""
     _need_torch()
     from rich.markup import escape
     from rich.table import Table
@@ -264,7 +273,9 @@ def verify(spec, batch, params, device, brief):
         for p in v.problems:
             click.echo(f"disagreement: {p}", err=True)
         sys.exit(1)
-    con.print("[green]verified[/green]: every static number equals torch's")
+    con.print("[green]verified[/green]: every static number equals torch's, on archviz's own lowering of "
+              "this spec. Not checked: that the spec computes the same function as the model it stands "
+              "for (see `archviz verify --help`).")
 
 
 @main.command(context_settings=CONTEXT)
