@@ -182,6 +182,9 @@ def deferred():
     file and recording it; renaming it into place): a signal arriving inside is raised
     when the section ends, never half-way through it."""
     global _held
+    if threading.current_thread() is not threading.main_thread():
+        yield                   # signal handlers run in the main thread only
+        return
     _held += 1
     try:
         yield

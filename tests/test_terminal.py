@@ -147,3 +147,23 @@ def test_ascii_text_keeps_what_the_encoding_has():
     assert ascii_text("3 × 3 → 9", S()) == "3 × 3 → 9"
     S.encoding = "ascii"
     assert ascii_text("3 × 3 → 9", S()) == "3 x 3 -> 9"
+
+
+def test_a_signal_inside_a_critical_section_is_raised_when_it_ends():
+    """A SIGTERM that arrives while a temporary file is being created (and recorded) is held
+    back until the section ends, then raised as Terminated; exit code 143."""
+    import os
+    import signal
+
+    from archviz.terminal import Terminated, deferred, exit_code, signals_handled
+    before = signal.getsignal(signal.SIGTERM)
+    steps = []
+    with signals_handled():
+        with pytest.raises(Terminated) as e:
+            with deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(1000):           # the handler runs between bytecodes here
+                    pass
+                steps.append("section finished")
+        assert steps == ["section finished"] and exit_code(e.value) == 143
+    assert signal.getsignal(signal.SIGTERM) == before      # restored for the caller
