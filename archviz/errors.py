@@ -91,7 +91,7 @@ class LoweringError(ArchvizError):
 
 class OutputError(ArchvizError):
     """An output file cannot be written (the path, then the OS's reason)."""
-    code = "E0700"
+    code = "E0800"
 
 
 class MultipleErrors(ArchvizError):

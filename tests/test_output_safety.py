@@ -172,7 +172,7 @@ def test_block_device_socket_and_folder_are_refused(tmp_path):
         return
     with pytest.raises(OutputError, match="block device") as e:
         write_atomic(str(blk), "x")
-    assert e.value.code == "E0702" and stat.S_ISBLK(os.lstat(blk).st_mode)
+    assert e.value.code == "E0802" and stat.S_ISBLK(os.lstat(blk).st_mode)
 
 
 # ---------------------------------------------------------------- located messages
@@ -185,7 +185,7 @@ def test_parent_is_a_file(tmp_path):
     (tmp_path / "file").write_text("")
     out = tmp_path / "file" / "x.json"
     r = run("summary", CONV, "-f", "json", "-o", str(out))
-    assert r.exit_code == 1 and f"error[E0701]: cannot write '{out}'" in r.output
+    assert r.exit_code == 1 and f"error[E0801]: cannot write '{out}'" in r.output
     assert f"'{tmp_path / 'file'}' is a file, not a folder" in r.output
     _no_traceback(r)
 
@@ -234,7 +234,7 @@ def test_every_writing_command_reports_a_located_error(tmp_path):
              ("report", CONV, "-o", str(bad / "out"), "--no-diagrams")]
     for args in cases:
         r = run(*args)
-        assert r.exit_code == 1 and "E0701" in r.output and "is a file, not a folder" in r.output, (args, r.output)
+        assert r.exit_code == 1 and "E0801" in r.output and "is a file, not a folder" in r.output, (args, r.output)
         _no_traceback(r)
 
 
@@ -316,7 +316,7 @@ def test_report_stops_when_the_output_folder_cannot_be_written(tmp_path):
     d = _specs(tmp_path, a=GOOD, b=GOOD)
     (tmp_path / "file").write_text("")
     r = run("report", str(d), "-o", str(tmp_path / "file" / "out"), "--no-diagrams")
-    assert r.exit_code == 1 and r.output.count("E0701") == 1 and "stopped at" in r.output
+    assert r.exit_code == 1 and r.output.count("E0801") == 1 and "stopped at" in r.output
 
 
 @pytest.mark.skipif(not HAS_DOT, reason="needs Graphviz's dot")

@@ -33,7 +33,7 @@ def _reason(e: OSError) -> str:
     return e.strerror or str(e)
 
 
-def _fail(path: str, why: str, code: str = "E0701", hint: str | None = None) -> OutputError:
+def _fail(path: str, why: str, code: str = "E0801", hint: str | None = None) -> OutputError:
     return OutputError(f"cannot write '{path}': {why}", code=code, hint=hint)
 
 
@@ -134,9 +134,9 @@ def _target(path: str):
     if kind == "through":
         return "through", real
     if kind == "folder":
-        raise _fail(path, "it is a folder", code="E0702", hint="give a file name")
+        raise _fail(path, "it is a folder", code="E0802", hint="give a file name")
     raise _fail(path, f"it is {kind}; archviz writes regular files, character devices and pipes only",
-                code="E0702")
+                code="E0802")
 
 
 @contextmanager
@@ -236,5 +236,5 @@ def remove_outputs(folder: str, names) -> list[str]:
                 os.unlink(p)
                 gone.append(name)
         except OSError as e:
-            raise OutputError(f"cannot remove the stale output '{p}': {_reason(e)}", code="E0703") from None
+            raise OutputError(f"cannot remove the stale output '{p}': {_reason(e)}", code="E0803") from None
     return gone
