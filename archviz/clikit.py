@@ -116,7 +116,10 @@ dtype_opt = click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)),
 
 def load_model(spec, params, batch=1, dtype="float32"):
     import archviz
-    return archviz.load(spec, batch=batch, dtype=dtype, **_overrides(params))
+    m = archviz.load(spec, batch=batch, dtype=dtype, **_overrides(params))
+    for w in m.warnings:        # on stderr, so JSON on stdout stays clean
+        click.echo(format_error(w), err=True)
+    return m
 
 
 def write_atomic(path: str, text: str | bytes) -> None:

@@ -89,6 +89,13 @@ class LoweringError(ArchvizError):
     code = "E0600"
 
 
+class SpecWarning(ArchvizError):
+    """Not an error: the spec compiles, but probably not to what its author meant (e.g. a
+    layer whose output reaches no graph output). Printed like an error, never raised."""
+    code = "W0700"
+    kind = "warning"
+
+
 class OutputError(ArchvizError):
     """An output file cannot be written (the path, then the OS's reason)."""
     code = "E0800"

@@ -57,6 +57,7 @@ class LayerGraph:
         self.calls: dict[str, str] = {}        # block-call id -> block name
         self.repeats: dict[str, int] = {}      # repeated node id -> copies
         self.output_spans: dict[str, Span] = {}
+        self.warnings: list = []               # SpecWarning found while compiling
         self.params: dict[str, Any] = {}       # resolved spec params
         self.loss: str | None = None
         self.source: str | None = None
@@ -99,6 +100,16 @@ class LayerGraph:
             order = {k: n.order for k, n in self.nodes.items()}
             self._topo = list(nx.lexicographical_topological_sort(self.g, key=order.__getitem__))
         return [self.nodes[k] for k in self._topo]
+
+    def unreached(self) -> list[str]:
+        """Ids of the nodes (graph inputs included) whose output reaches no graph output, in
+        spec order: a branch that a bypass or a wrong reference cut off."""
+        live = set()
+        for r in self.outputs.values():
+            if r.node in self.nodes and r.node not in live:
+                live.add(r.node)
+                live |= nx.ancestors(self.g, r.node)
+        return [k for k in self.nodes if k not in live]
 
     def consumers(self, nid: str) -> list[Node]:
         return [self.nodes[v] for v in dict.fromkeys(self.g.successors(nid))]
