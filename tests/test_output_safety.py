@@ -90,6 +90,15 @@ def test_a_failing_writer_leaves_the_old_file_and_no_temporary(tmp_path):
     assert p.read_bytes() == b"good" and temporaries(tmp_path) == []
 
 
+def test_an_io_error_of_the_writer_is_located(tmp_path):
+    """torch.onnx.export failing to write (a full disk) is an OutputError naming the path."""
+    p = tmp_path / "m.onnx"
+    with pytest.raises(OutputError, match=f"cannot write '{p}': No space left on device"):
+        with atomic_target(str(p)):
+            raise OSError(28, "No space left on device")
+    assert temporaries(tmp_path) == [] and not p.exists()
+
+
 def test_symlink_is_followed_and_stays_a_link(tmp_path):
     target = tmp_path / "real.json"
     target.write_text("old")

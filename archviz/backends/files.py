@@ -202,14 +202,20 @@ def atomic_target(path: str):
     t = _target(path)
     if t[0] == "atomic":
         with _temporary(path, t[1], t[2]) as tmp:
-            yield tmp
+            try:
+                yield tmp
+            except OSError as e:      # the writer's own I/O error (a full disk): located
+                raise _fail(path, _reason(e)) from None
         return
     fd, tmp = None, None
     try:
         with deferred():
             fd, tmp = tempfile.mkstemp(prefix=".tmp-archviz-", suffix=os.path.splitext(path)[1])
         os.close(fd)
-        yield tmp
+        try:
+            yield tmp
+        except OSError as e:
+            raise _fail(path, _reason(e)) from None
         with open(tmp, "rb") as f:
             data = f.read()
         if t[0] == "fd":
