@@ -98,6 +98,11 @@ class SpecWarning(ArchvizError):
     kind = "warning"
 
 
+class OutputError(ArchvizError):
+    """An output file cannot be written (the path, then the OS's reason)."""
+    code = "E0800"
+
+
 class MultipleErrors(ArchvizError):
     """Several problems found in one validation run."""
     code = "E0001"
