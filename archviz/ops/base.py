@@ -110,7 +110,11 @@ class Op:
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     outputs: ClassVar[tuple] = ("out",)
-    input_ports: ClassVar[tuple | None] = None   # names accepted in a mapping `in:`
+    input_ports: ClassVar[tuple | None] = None   # names accepted in a mapping `in:`, in slot order
+    # An optional port left out of a mapping `in:` while a later one is given takes the input
+    # of the port named here (multi-head attention: key -> query); a port without a default
+    # cannot be skipped.  Slots never shift: ins[i] is always input_ports[i].
+    port_defaults: ClassVar[dict] = {}
     # sample cases for registry-driven tests: {"attrs": {...}, "inputs": [shape, ...]}
     samples: ClassVar[list] = []
 

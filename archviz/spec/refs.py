@@ -97,7 +97,8 @@ class RefResolver:
     def resolve(self, sym: Sym) -> Ref:
         """Follow aliases (bypassed nodes, block inputs) and block outputs to a node's port.
         Iterative, so chains of any length resolve; a binding met twice is a loop."""
-        first, seen = sym, set()
+        first, seen = sym, {}
+        chain = []
         while True:
             b = self._binding(sym)
             if isinstance(b, AliasB):
@@ -123,10 +124,15 @@ class RefResolver:
             else:  # pragma: no cover
                 raise RefError(f"cannot resolve '{sym.text}'", sym.span, code="E0301")
             key = (id(b), sym.port)
+            chain.append(sym)
             if key in seen:
-                raise RefError(f"reference '{first.text}' does not resolve (a loop of bypassed nodes)", first.span,
-                               code="E0306")
-            seen.add(key)
+                # at the reference that closes the loop, or the last one before it that is
+                # written in the spec (an implicit input, such as a block's x, has no span)
+                at = next((s for s in reversed(chain) if s.span is not None), first)
+                raise RefError(f"reference '{at.text}' does not resolve: it leads back to itself "
+                               "(through bypassed nodes, block inputs or block outputs)", at.span, code="E0306",
+                               hint="a node cannot read its own output; name an earlier node")
+            seen[key] = len(chain) - 1
             sym = nxt
 
     def _binding(self, sym: Sym):
