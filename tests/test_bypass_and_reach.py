@@ -172,3 +172,24 @@ def test_a_repeat_that_blows_the_layer_budget_is_refused_after_a_few_copies(monk
     assert e.span.line == 22 and len(calls) == 2 + 3       # layer1 twice, then layer2..4 once each
     # a count that fits still expands in full (1000 basic blocks of 7 layers)
     assert len(archviz.load("specs/resnet18.yaml", depths=[1000, 1, 1, 1]).layers) == 7034
+
+
+def test_a_port_of_a_bypassed_node_is_a_located_error(tmp_path):
+    """Fuzz finding: an output `from: rnn.h` of a bypassed rnn resolved to port 'h' of the
+    graph input, and `validate` died on a KeyError."""
+    p = spec(tmp_path, """\
+        archviz: 1
+        name: t
+        inputs:
+          x: {shape: [5, 3]}
+        nodes:
+          - {id: rnn, op: rnn, out: 4, when: false}
+        outputs:
+          h_T: {from: rnn.h}
+        """)
+    [e] = errors_of(p)
+    assert e.code == "E0302" and e.span.line == 8
+    assert e.message == ("'rnn.h' does not exist: 'rnn' is bypassed (when: false) and stands for 'x' (input), "
+                         "which has no output 'h'")
+    p2 = spec(tmp_path, open(p).read().replace("when: false", "when: true"), "on.yaml")
+    assert archviz.load(p2).output_shapes == {"h_T": (1, 1, 4)}
