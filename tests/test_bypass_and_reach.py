@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 import archviz
 from archviz.cli import main
-from archviz.errors import ArchvizError, ExpectError, MultipleErrors, ShapeError
+from archviz.errors import ExpectError, ShapeError
+from tests.spec_errors import errors_of
 
 
 def spec(tmp_path, text, name="s.yaml"):
@@ -23,11 +24,6 @@ def spec(tmp_path, text, name="s.yaml"):
     return str(p)
 
 
-def errors_of(path, **params) -> list:
-    with pytest.raises(ArchvizError) as ei:
-        archviz.load(path, **params)
-    e = ei.value
-    return e.errors if isinstance(e, MultipleErrors) else [e]
 
 
 # A YOLO-style bottleneck: cv1 → cv2, with the shortcut add switched by a param.
