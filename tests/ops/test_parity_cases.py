@@ -1,0 +1,99 @@
+"""The disagreements with torch that fuzzing found (shared/fuzz-repros 06, 14, 14b, 15, 20,
+23, and the pad / layernorm classes), each checked against torch itself: a spec goes through
+the whole pipeline (load, schema, shapes, costs) and torch runs the same layer on a real
+tensor.  Where torch raises, archviz must refuse with a located error (never a traceback);
+where torch runs, archviz must give its shape.  Deliberate refusals say so and why."""
+from __future__ import annotations
+
+import time
+import tracemalloc
+import warnings
+from fractions import Fraction
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+
+from archviz.errors import ShapeError, SpecError  # noqa: E402
+
+from .spec_cases import Raw, outcome  # noqa: E402
+
+
+def torch_out(fn, shape):
+    """torch's output shape (batch included) on a real tensor, or the exception it raises."""
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return tuple(fn()(torch.randn(*shape)).shape)
+    except (RuntimeError, ValueError, IndexError, OverflowError) as e:
+        return e
+
+
+def archviz_out(nodes, shape):
+    kind, res = outcome(nodes, shape[1:], batch=shape[0])
+    return res.output_shapes["out"] if kind == "ok" else res
+
+
+def _same(a, t):
+    """archviz agrees with torch: the same shape, or both refuse."""
+    if isinstance(t, Exception):
+        return isinstance(a, (ShapeError, SpecError))
+    return a == t
+
+
+# -- upsample (repros 06, 14, 14b, 15) ----------------------------------------------------------
+@pytest.mark.parametrize("hw,scale", [
+    ((11, 7), Fraction(15, 11)),     # repro 14: exactly 15 in rationals, 14 in torch's doubles
+    ((49, 49), Fraction(1, 49)),     # repro 14b: 49 · float(1/49) = 0.999…: torch refuses size 0
+    ((10, 10), Fraction(3, 10)),     # 10 · 0.3 = 3.0000000000000004 → 3
+    ((7, 7), Fraction(1, 7)),        # 7 · float(1/7) = 1.0 exactly
+    ((29, 5), Fraction(100, 29)),
+    ((3, 3), Fraction(1, 3)),
+    ((8, 9), 2.5),
+    ((5, 5), 0.1),
+])
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_upsample_fractional_scale_sizes_like_torch(hw, scale, mode):
+    spec_scale = f"${{{scale.numerator}/{scale.denominator}}}" if isinstance(scale, Fraction) else scale
+    got = archviz_out([{"op": "upsample", "scale": spec_scale, "mode": mode}], (1, 2, *hw))
+    want = torch_out(lambda: nn.Upsample(scale_factor=float(scale), mode=mode), (1, 2, *hw))
+    assert _same(got, want), (got, want)
+
+
+def test_upsample_repro_14_gives_torchs_14():
+    got = archviz_out([{"op": "upsample", "scale": "${15/11}"}], (1, 1, 11, 7))
+    assert got == (1, 1, 14, 9)
+
+
+def test_upsample_size_zero_is_a_located_error():
+    _, e = outcome([{"op": "upsample", "scale": "${1/49}"}], (1, 49, 49))
+    assert isinstance(e, ShapeError) and e.span is not None
+    assert "0" in e.message and "greater than 0" in e.message
+
+
+@pytest.mark.parametrize("scale", [Raw(".inf"), Raw("1e300"), [2, Raw(".inf")], "${10**60 * 10**60 * 10**60 * 10**60 * 10**60 * 10**60}"])
+def test_upsample_infinite_or_overflowing_scale_is_a_located_error(scale):
+    """repro 06: scale .inf was an OverflowError traceback; torch raises ("value cannot be
+    converted to type int64_t without overflow")."""
+    want = torch_out(lambda: nn.Upsample(scale_factor=float("inf")), (1, 3, 8, 8))
+    assert isinstance(want, RuntimeError)
+    kind, e = outcome([{"op": "upsample", "scale": scale}], (3, 8, 8))
+    assert kind == "error" and isinstance(e, (ShapeError, SpecError)), e
+    assert e.span is not None and "overflow" in e.message
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+@pytest.mark.parametrize("align", [None, False, True])
+def test_upsample_align_corners_like_torch(mode, align):
+    """repro 15: torch refuses align_corners (true or false) in nearest mode."""
+    node = {"op": "upsample", "scale": 2, "mode": mode}
+    kw = {}
+    if align is not None:
+        node["align_corners"] = kw["align_corners"] = align
+    got = archviz_out([node], (1, 1, 4, 4))
+    want = torch_out(lambda: nn.Upsample(scale_factor=2.0, mode=mode, **kw), (1, 1, 4, 4))
+    assert _same(got, want), (got, want)
+    if isinstance(want, Exception):
+        assert "align_corners" in got.message and got.span is not None
