@@ -39,8 +39,9 @@ def _rf_lines(model, nid: str) -> list:
         from archviz.passes.rf import explain_lines
         return explain_lines(model, nid)
     except Exception as exc:    # explain still shows the other numbers, and says what failed
+        from archviz.ops.base import Line
         why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"
-        return [f"  receptive field: unavailable ({why})"]
+        return [Line("receptive field", f"unavailable ({why})", "", None)]
 
 
 def _fmt(v) -> str:
