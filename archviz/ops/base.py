@@ -37,6 +37,11 @@ class _Required:
 
 REQUIRED = _Required()
 
+# Stacked recurrent layers: every rule walks the layers (one weight set each), so a count of
+# 10⁹ cost 13 s and 3 GB before it failed.  torch sets no bound; archviz refuses more than
+# this with a located error (no published network comes near it).
+MAX_LAYERS = 1000
+
 # attribute types: name -> (doc string for `archviz ops`)
 ATTR_TYPES = {
     "int": "integer", "pos_int": "integer >= 1", "nonneg_int": "integer >= 0",
@@ -54,6 +59,7 @@ class Attr:
     default: Any = REQUIRED
     doc: str = ""
     choices: tuple | None = None
+    max: int | None = None        # an upper bound archviz sets (torch may set none): see MAX_LAYERS
 
     @property
     def required(self) -> bool:

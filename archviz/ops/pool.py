@@ -6,7 +6,7 @@ ceil_mode rule) and aten/src/ATen/native/Pool.h (pool2d_shape_check: padding at 
 """
 from __future__ import annotations
 
-from math import prod
+from math import gcd, prod
 
 from archviz.errors import OpError
 from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, conv_out_len, fmt_shape, numel, register_op
@@ -118,9 +118,14 @@ class AvgPool2d(_Pool):
 
 
 
-def _bins(n, o):
-    """Sizes of adaptive-pooling bins: bin i covers [⌊i·n/o⌋, ⌈(i+1)·n/o⌉) (torch)."""
-    return [-(-((i + 1) * n) // o) - (i * n) // o for i in range(o)]
+def bins_total(n: int, o: int) -> int:
+    """Σ of the sizes of o adaptive-pooling bins over n positions, bin i covering
+    [⌊i·n/o⌋, ⌈(i+1)·n/o⌉) (torch): n + o − gcd(n, o), in O(1) whatever the size.
+
+    Σ ⌈(i+1)·n/o⌉ − Σ ⌊i·n/o⌋ over i < o: with j = i + 1, ⌈j·n/o⌉ = ⌊j·n/o⌋ + 1 unless o
+    divides j·n (for gcd(n, o) of the j in 1..o), and Σ_{j=1..o} ⌊j·n/o⌋ = Σ_{i<o} ⌊i·n/o⌋ + n;
+    the floor sums cancel, leaving n + o − gcd(n, o)."""
+    return n + o - gcd(n, o)
 
 
 @register_op
@@ -141,7 +146,7 @@ class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
 
     def count_elementwise(self, a, ins, outs):
         x = ins[0]
-        return x[0] * x[1] * sum(_bins(x[2], a.size[0])) * sum(_bins(x[3], a.size[1]))
+        return x[0] * x[1] * bins_total(x[2], a.size[0]) * bins_total(x[3], a.size[1])
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]

@@ -40,7 +40,7 @@ lookup: 0 MACs, 0 element-wise operations.
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, Line, NoMacs, Op, fmt_shape, register_op
+from archviz.ops.base import MAX_LAYERS, Attr, Line, NoMacs, Op, fmt_shape, register_op
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 _EW_PER_UNIT = {"rnn": 2, "gru": 11, "lstm": 13}
@@ -281,7 +281,7 @@ class _Recurrent(Op):
 
 _SEQ_ATTRS = {
     "out": Attr("pos_int", doc="hidden size h (torch: hidden_size)"),
-    "num_layers": Attr("pos_int", 1, "stacked recurrent layers"),
+    "num_layers": Attr("pos_int", 1, f"stacked recurrent layers (at most {MAX_LAYERS})", max=MAX_LAYERS),
     "bidirectional": Attr("bool", False, "also run right-to-left; outputs concatenate both directions"),
     "bias": Attr("bool", True, "learn the biases (torch keeps two per gate set: bias_ih and bias_hh)"),
     "dropout": Attr("float", 0.0, "dropout between layers in training (identity at inference)"),

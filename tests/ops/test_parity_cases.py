@@ -97,3 +97,46 @@ def test_upsample_align_corners_like_torch(mode, align):
     assert _same(got, want), (got, want)
     if isinstance(want, Exception):
         assert "align_corners" in got.message and got.span is not None
+
+
+# -- count attributes that multiply a rule's work (repro 20) ----------------------------------------
+@pytest.mark.parametrize("op", ["rnn", "gru", "lstm"])
+def test_num_layers_is_bounded_with_a_located_error(op):
+    """repro 20: lstm num_layers 10⁹ took 13 s and 3 GB to die of MemoryError.  archviz bounds
+    num_layers (torch has no bound: a deliberate refusal), quickly and in little memory."""
+    from archviz.ops.base import MAX_LAYERS
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    kind, e = outcome([{"op": op, "out": 16, "num_layers": 1_000_000_000}], (5, 8))
+    elapsed = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert kind == "error" and isinstance(e, SpecError), e
+    assert e.span is not None and str(MAX_LAYERS) in e.message and "num_layers" in e.message
+    assert elapsed < 2 and peak < 50 * 2 ** 20
+    kind, m = outcome([{"op": op, "out": 4, "num_layers": MAX_LAYERS}], (3, 2))   # the limit itself runs
+    assert kind == "ok", m
+    t = nn.LSTM if op == "lstm" else nn.GRU if op == "gru" else nn.RNN
+    assert m.totals["params"] == sum(p.numel() for p in t(2, 4, num_layers=MAX_LAYERS).parameters())
+
+
+@pytest.mark.parametrize("n,o", [(1, 1), (7, 3), (13, 6), (5, 9), (12, 4), (100, 7), (3, 10)])
+def test_adaptive_pool_elementwise_closed_form(n, o):
+    """Σ of adaptive-pooling bin sizes = n + o − gcd(n, o), not a loop over o bins (a size of
+    10⁹ hung).  Truth: torch's bins, [⌊i·n/o⌋, ⌈(i + 1)·n/o⌉), counted from the gradient of a
+    sum-pool: each input element contributes once per bin that holds it."""
+    x = torch.ones(1, 1, n, 1, requires_grad=True)
+    y = nn.AdaptiveAvgPool2d((o, 1))(x)
+    # average → sum: multiply each bin by its size, so the gradient counts bin memberships
+    sizes = torch.tensor([-(-((i + 1) * n) // o) - (i * n) // o for i in range(o)], dtype=torch.float32)
+    (y[0, 0, :, 0] * sizes).sum().backward()
+    want = int(x.grad.sum())
+    kind, m = outcome([{"op": "adaptive_avgpool2d", "size": [o, 1]}], (1, n, 1))
+    assert kind == "ok"
+    assert m.layers[0].elementwise == want
+
+
+def test_adaptive_pool_huge_size_is_fast():
+    t0 = time.perf_counter()
+    kind, m = outcome([{"op": "adaptive_avgpool2d", "size": [1_000_000_000, 3]}], (2, 7, 5))
+    assert kind == "ok" and time.perf_counter() - t0 < 2
