@@ -30,7 +30,18 @@ def explain_node(model, nid: str) -> list[str]:
             out.append(f"      = {line.numbers}")
     if n.frozen:
         out.append("  (frozen: its parameters count as non-trainable)")
+    out += _training_lines(op, n.attrs, ins)
     return out
+
+
+def _training_lines(op, attrs, ins) -> list[str]:
+    """What torch would refuse in training at these shapes (the op's train_check)."""
+    from archviz.errors import OpError
+    try:
+        op.train_check(attrs, ins)
+    except OpError as e:
+        return [f"  warning: torch cannot train this layer at these shapes: {e.message}"]
+    return []
 
 
 def _rf_lines(model, nid: str) -> list:

@@ -42,6 +42,12 @@ REQUIRED = _Required()
 # this with a located error (no published network comes near it).
 MAX_LAYERS = 1000
 
+# A deliberate refusal (the README lists them): torch lets some layers read across the batch
+# axis (a LayerNorm over every axis, F.pad of axis 0); archviz never does.
+BATCH_AXIS_WHY = ("the batch axis is implicit in a spec and set by --batch: a layer that reads across it "
+                  "would change its shape or numbers with --batch (torch accepts it; archviz refuses it "
+                  "on purpose)")
+
 # attribute types: name -> (doc string for `archviz ops`)
 ATTR_TYPES = {
     "int": "integer", "pos_int": "integer >= 1", "nonneg_int": "integer >= 0",
@@ -126,6 +132,10 @@ class Op:
 
     def check(self, a: Attrs, ins: list) -> None:
         """Cross-attribute / input-rank checks (raise OpError); optional."""
+
+    def train_check(self, a: Attrs, ins: list) -> None:
+        """Raise OpError where torch runs the layer at inference (what archviz analyses) but
+        cannot train it at these shapes (batch norm with one value per channel); optional."""
 
     # -- rules (override) ----------------------------------------------------
     def _missing(self, rule: str):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from math import prod
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
+from archviz.ops.base import BATCH_AXIS_WHY, Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
 
 
 @register_op
@@ -139,10 +139,19 @@ class Pad(NoParams, NoMacs, Op):
 
     def infer_shape(self, a, ins):
         x = list(ins[0])
+        # torch's own rules (F.pad): pairs, at most one per axis
+        if len(a.pads) % 2:
+            raise OpError(f"pads {list(a.pads)} must come in pairs [before, after] per axis "
+                          f"(torch: 'Padding length must be divisible by 2')", attr="pads")
+        if len(a.pads) // 2 > len(x):
+            raise OpError(f"pads {list(a.pads)} give {len(a.pads) // 2} pairs for a {len(x)}-D input "
+                          f"(torch: 'Padding length should be less than or equal to two times the input "
+                          f"dimension')", attr="pads")
         # torch pads any axis in constant mode; archviz never pads the batch axis (axis 0)
-        if len(a.pads) % 2 or len(a.pads) // 2 > len(x) - 1:
-            raise OpError(f"pads {list(a.pads)} must be pairs for at most the {len(x) - 1} trailing "
-                          f"(non-batch) axes", attr="pads")
+        if len(a.pads) // 2 == len(x):
+            raise OpError(f"pads {list(a.pads)} give {len(x)} pairs for the {len(x)}-D input {fmt_shape(x)}: the "
+                          f"last pair pads the batch axis; archviz pads at most its {len(x) - 1} non-batch axes",
+                          attr="pads", hint=BATCH_AXIS_WHY)
         k = len(a.pads) // 2
         if a.mode != "constant" and k not in {len(x) - 2, len(x) - 1} & {1, 2, 3}:
             raise OpError(f"{a.mode} padding of a {len(x)}-D input pads its last {max(len(x) - 2, 1)} "

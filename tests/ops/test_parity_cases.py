@@ -140,3 +140,85 @@ def test_adaptive_pool_huge_size_is_fast():
     t0 = time.perf_counter()
     kind, m = outcome([{"op": "adaptive_avgpool2d", "size": [1_000_000_000, 3]}], (2, 7, 5))
     assert kind == "ok" and time.perf_counter() - t0 < 2
+
+
+# -- deliberate refusals: the batch axis is never data ---------------------------------------------
+def _says_batch(e):
+    return isinstance(e, ShapeError) and e.span is not None and "batch axis" in e.message \
+        and "--batch" in (e.message + (e.hint or ""))
+
+
+@pytest.mark.parametrize("shape,dims", [((2, 5), 2), ((1, 3, 4), 3), ((2, 3, 4, 5), 4)])
+def test_layernorm_over_the_batch_axis_is_a_deliberate_refusal(shape, dims):
+    """torch.nn.LayerNorm may normalise over every axis, batch included; archviz refuses:
+    the batch is implicit in a spec (set by --batch), so a layer that mixes examples would
+    change its numbers with --batch."""
+    want = torch_out(lambda: nn.LayerNorm(shape[-dims:]), shape)
+    assert not isinstance(want, Exception)                       # torch runs it
+    got = archviz_out([{"op": "layernorm", "dims": dims}], shape)
+    assert _says_batch(got), got
+
+
+@pytest.mark.parametrize("shape,pads", [((2, 3), [1, 1, 1, 1]), ((1, 2, 3), [0, 1, 1, 0, 2, 2]),
+                                        ((2, 1, 2, 2), [1, 1, 1, 1, 0, 0, 1, 0])])
+def test_constant_pad_of_the_batch_axis_is_a_deliberate_refusal(shape, pads):
+    want = torch_out(lambda: (lambda x: torch.nn.functional.pad(x, pads)), shape)
+    assert not isinstance(want, Exception)                       # torch runs it
+    got = archviz_out([{"op": "pad", "pads": pads}], shape)
+    assert _says_batch(got), got
+
+
+@pytest.mark.parametrize("shape,pads", [((2, 3), [1, 1, 1]), ((2, 3), [1, 1, 1, 1, 1, 1]), ((1, 2, 3), [1])])
+def test_pad_lengths_torch_refuses(shape, pads):
+    want = torch_out(lambda: (lambda x: torch.nn.functional.pad(x, pads)), shape)
+    assert isinstance(want, Exception)
+    got = archviz_out([{"op": "pad", "pads": pads}], shape)
+    assert isinstance(got, ShapeError) and got.span is not None
+
+
+# -- batch norm with one value per channel (repro 23) --------------------------------------------------
+BN_CASES = [("batchnorm2d", (3, 1, 1)), ("batchnorm1d", (3,)), ("batchnorm1d", (3, 1)), ("batchnorm2d", (2, 4, 4))]
+
+
+def _bn_torch(op, shape, track, train):
+    cls = nn.BatchNorm2d if op == "batchnorm2d" else nn.BatchNorm1d
+    return torch_out(lambda: cls(shape[1], track_running_stats=track).train(train), shape)
+
+
+@pytest.mark.parametrize("op,shape", BN_CASES)
+@pytest.mark.parametrize("batch", [1, 2])
+def test_batchnorm_without_running_stats_needs_two_values_per_channel(op, shape, batch):
+    """repro 23: without running statistics torch normalises with the batch's statistics at
+    inference too, and refuses a channel with one value ("Expected more than 1 value per
+    channel when training") in eval mode as well: archviz refuses it, located."""
+    full = (batch, *shape)
+    want = _bn_torch(op, full, track=False, train=False)
+    got = archviz_out([{"op": op, "track_running_stats": False}], full)
+    assert _same(got, want), (got, want)
+    if isinstance(want, Exception):
+        assert "more than 1 value per channel" in got.message and got.span is not None
+
+
+@pytest.mark.parametrize("op,shape", BN_CASES)
+@pytest.mark.parametrize("batch", [1, 2])
+def test_batchnorm_with_running_stats_runs_but_says_it_cannot_train(op, shape, batch):
+    """With running statistics torch runs it at inference (archviz's analysis) but cannot
+    train it at this batch: archviz accepts the spec, and its training checks (train-smoke,
+    bench --train, explain) say why, mirroring torch."""
+    from archviz.backends.explain import explain_node
+    from archviz.backends.torch.bench import check_trainable
+    from archviz.errors import LoweringError
+    full = (batch, *shape)
+    got = archviz_out([{"op": op}], full)
+    assert _same(got, _bn_torch(op, full, track=True, train=False))
+    trains = not isinstance(_bn_torch(op, full, track=True, train=True), Exception)
+    kind, m = outcome([{"op": op}], shape, batch=batch)
+    text = "\n".join(explain_node(m, "n0"))
+    if trains:
+        check_trainable(m)
+        assert "cannot train" not in text
+    else:
+        with pytest.raises(LoweringError, match="more than 1 value per channel") as e:
+            check_trainable(m)
+        assert e.value.span is not None and "--batch" in (e.value.hint or "")
+        assert "cannot train" in text
