@@ -133,6 +133,11 @@ class Op:
     def check(self, a: Attrs, ins: list) -> None:
         """Cross-attribute / input-rank checks (raise OpError); optional."""
 
+    def static_batch(self, a: Attrs) -> bool:
+        """Whether torch's ONNX exporter bakes the traced batch size into this layer's graph
+        (then an export keeps the batch axis fixed)."""
+        return False
+
     def train_check(self, a: Attrs, ins: list) -> None:
         """Raise OpError where torch runs the layer at inference (what archviz analyses) but
         cannot train it at these shapes (batch norm with one value per channel); optional."""

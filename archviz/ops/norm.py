@@ -29,6 +29,11 @@ class _BatchNorm(SameShape, NoMacs, Op):
             self._two_values(ins[0], "without running statistics (track_running_stats: false) torch uses "
                                      "the batch's statistics at inference too, and", attr="track_running_stats")
 
+    def static_batch(self, a):
+        """Without running statistics torch's exporter reshapes by the traced batch size (it
+        asserts under a symbolic one)."""
+        return not a.track_running_stats
+
     def train_check(self, a, ins):
         self._two_values(ins[0], "in training torch normalises with the batch's statistics, and")
 

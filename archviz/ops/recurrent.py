@@ -115,6 +115,10 @@ class _Recurrent(Op):
     input_ports = ("x", "h0")
     torch_class = ""
 
+    def static_batch(self, a):
+        """torch's exporter builds the zero initial states with the traced batch size."""
+        return True
+
     def _dims(self, a):
         """(D, h_out): directions and the size of the emitted hidden state."""
         d = 2 if a.bidirectional else 1
