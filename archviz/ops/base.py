@@ -42,11 +42,10 @@ REQUIRED = _Required()
 # this with a located error (no published network comes near it).
 MAX_LAYERS = 1000
 
-# A deliberate refusal (the README lists them): torch lets some layers read across the batch
-# axis (a LayerNorm over every axis, F.pad of axis 0); archviz never does.
-BATCH_AXIS_WHY = ("the batch axis is implicit in a spec and set by --batch: a layer that reads across it "
-                  "would change its shape or numbers with --batch (torch accepts it; archviz refuses it "
-                  "on purpose)")
+# Deliberate refusals (the README lists them) that torch accepts: archviz's axis 0 is always the
+# batch, implicit in a spec and set by --batch.
+BATCH_AXIS_WHY = ("the batch axis is implicit in a spec and set by --batch, and a layer's parameters "
+                  "never depend on it (torch accepts this; archviz refuses it on purpose)")
 
 # attribute types: name -> (doc string for `archviz ops`)
 ATTR_TYPES = {

@@ -113,7 +113,8 @@ class LayerNorm(SameShape, NoMacs, Op):
     def infer_shape(self, a, ins):
         if a.dims >= len(ins[0]):
             raise OpError(f"dims={a.dims} reaches the batch axis of the {len(ins[0])}-D input {fmt_shape(ins[0])}: "
-                          f"archviz normalises at most its {len(ins[0]) - 1} non-batch axes", attr="dims",
+                          f"its weight and bias would be sized by the batch; archviz normalises at most the "
+                          f"{len(ins[0]) - 1} non-batch axes", attr="dims",
                           hint=BATCH_AXIS_WHY)
         return tuple(ins[0])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from math import prod
 
 from archviz.errors import OpError
-from archviz.ops.base import BATCH_AXIS_WHY, Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
+from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
 
 
 @register_op
@@ -130,7 +130,8 @@ class Pad(NoParams, NoMacs, Op):
     name = "pad"
     family = "shape"
     doc = ("Pad the trailing axes (torch.nn.functional.pad order: [left, right] for the last axis, "
-           "then [top, bottom] for the one before, ...).")
+           "then [top, bottom] for the one before, ...); constant mode may pad every axis, the batch "
+           "axis too (as torch).")
     attrs = {"pads": Attr("ints", doc="[left, right, top, bottom, ...] (torch order, last axis first)"),
              "mode": Attr("str", "constant", "constant, reflect or replicate", ("constant", "reflect", "replicate")),
              "value": Attr("float", 0, "fill value for constant mode")}
@@ -147,11 +148,8 @@ class Pad(NoParams, NoMacs, Op):
             raise OpError(f"pads {list(a.pads)} give {len(a.pads) // 2} pairs for a {len(x)}-D input "
                           f"(torch: 'Padding length should be less than or equal to two times the input "
                           f"dimension')", attr="pads")
-        # torch pads any axis in constant mode; archviz never pads the batch axis (axis 0)
-        if len(a.pads) // 2 == len(x):
-            raise OpError(f"pads {list(a.pads)} give {len(x)} pairs for the {len(x)}-D input {fmt_shape(x)}: the "
-                          f"last pair pads the batch axis; archviz pads at most its {len(x) - 1} non-batch axes",
-                          attr="pads", hint=BATCH_AXIS_WHY)
+        # constant mode pads any axis, the batch axis included (as torch; like concat on axis 0,
+        # the output's batch is then no longer --batch)
         k = len(a.pads) // 2
         if a.mode != "constant" and k not in {len(x) - 2, len(x) - 1} & {1, 2, 3}:
             raise OpError(f"{a.mode} padding of a {len(x)}-D input pads its last {max(len(x) - 2, 1)} "
