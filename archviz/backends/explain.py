@@ -59,7 +59,11 @@ def _fmt(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, tuple):
-        return "[" + ", ".join(map(str, v)) + "]" if len(set(v)) > 1 else str(v[0])
+        # a per-axis value the same on every axis prints once (kernel=3); a list of values such
+        # as pads, or an empty one, prints as a list
+        if len(v) in (1, 2) and len(set(v)) == 1:
+            return _fmt(v[0])
+        return "[" + ", ".join(map(_fmt, v)) + "]"
     return repr(v) if isinstance(v, str) else str(v)
 
 

@@ -44,6 +44,8 @@ MAX_LAYERS = 1000
 
 # Deliberate refusals (the README lists them) that torch accepts: archviz's axis 0 is always the
 # batch, implicit in a spec and set by --batch.
+UNBATCHED = ("torch would read it as one unbatched example; archviz's axis 0 is always the batch "
+             "(implicit in a spec, set by --batch), so it refuses this on purpose")
 BATCH_AXIS_WHY = ("the batch axis is implicit in a spec and set by --batch, and a layer's parameters "
                   "never depend on it (torch accepts this; archviz refuses it on purpose)")
 

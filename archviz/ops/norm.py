@@ -24,6 +24,11 @@ class _BatchNorm(SameShape, NoMacs, Op):
     def check(self, a, ins):
         if len(ins[0]) not in self.ranks:
             raise OpError(f"expects a {' or '.join(f'{r}-D' for r in self.ranks)} input, got {fmt_shape(ins[0])}")
+        # torch (aten batch_norm): eps >= 0 with running statistics, eps > 0 with the batch's
+        # (training, or no running statistics); a NaN passes both checks
+        if a.eps < 0 or (not a.track_running_stats and a.eps <= 0):
+            raise OpError(f"eps={a.eps} must be {'positive' if not a.track_running_stats else 'non-negative'} "
+                          f"(torch: \"batch_norm eps must be ...\")", attr="eps")
         if not a.track_running_stats:
             # no running statistics: torch normalises with the batch's statistics in eval mode too
             self._two_values(ins[0], "without running statistics (track_running_stats: false) torch uses "
@@ -35,6 +40,9 @@ class _BatchNorm(SameShape, NoMacs, Op):
         return not a.track_running_stats
 
     def train_check(self, a, ins):
+        if a.eps <= 0:
+            raise OpError(f"eps={a.eps}: torch refuses an eps that is not positive in training "
+                          f"(\"batch_norm eps must be positive during training\")", attr="eps")
         self._two_values(ins[0], "in training torch normalises with the batch's statistics, and")
 
     @staticmethod

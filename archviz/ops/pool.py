@@ -9,7 +9,7 @@ from __future__ import annotations
 from math import gcd, prod
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, conv_out_len, fmt_shape, numel, register_op
+from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, conv_out_len, fmt_shape, numel, register_op
 
 
 class _Pool(NoParams, NoMacs, Op):
@@ -23,7 +23,8 @@ class _Pool(NoParams, NoMacs, Op):
     def infer_shape(self, a, ins):
         x = ins[0]
         if len(x) != 4:
-            raise OpError(f"expects a 4-D input (N, C, H, W), got {fmt_shape(x)}")
+            raise OpError(f"expects a 4-D input (N, C, H, W), got {fmt_shape(x)}"
+                          + (f" (a 3-D input: {UNBATCHED})" if len(x) == 3 else ""))
         k, s, p, d = self._geom(a)
         for kk, pp in zip(k, p):
             # torch (aten Pool.h, pool2d_shape_check): kW/2 >= padW, with the kernel size
@@ -141,7 +142,11 @@ class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
     def infer_shape(self, a, ins):
         x = ins[0]
         if len(x) != 4:
-            raise OpError(f"expects a 4-D input (N, C, H, W), got {fmt_shape(x)}")
+            raise OpError(f"expects a 4-D input (N, C, H, W), got {fmt_shape(x)}"
+                          + (f" (a 3-D input: {UNBATCHED})" if len(x) == 3 else
+                             " (torch takes it only through its shortcut for output size 1, a mean over the "
+                             "last two axes, and refuses every other size; archviz follows torch's 3-D/4-D rule)"
+                             if tuple(a.size) == (1, 1) else ""))
         return (x[0], x[1], *a.size)
 
     def count_elementwise(self, a, ins, outs):

@@ -40,7 +40,7 @@ lookup: 0 MACs, 0 element-wise operations.
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import MAX_LAYERS, Attr, Line, NoMacs, Op, fmt_shape, register_op
+from archviz.ops.base import MAX_LAYERS, UNBATCHED, Attr, Line, NoMacs, Op, fmt_shape, register_op
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 _EW_PER_UNIT = {"rnn": 2, "gru": 11, "lstm": 13}
@@ -138,7 +138,8 @@ class _Recurrent(Op):
     def check(self, a, ins):
         x = ins[0]
         if len(x) != 3:
-            raise OpError(f"expects a batch-first sequence (N, T, F), got {fmt_shape(x)}", input_index=0)
+            raise OpError(f"expects a batch-first sequence (N, T, F), got {fmt_shape(x)}"
+                          + (f" (a 2-D input: {UNBATCHED})" if len(x) == 2 else ""), input_index=0)
         if not 0 <= a.dropout <= 1:   # torch: "dropout should be a number in range [0, 1]"
             raise OpError(f"dropout={a.dropout} must be in [0, 1]", attr="dropout")
         hs, cs = self._state_shapes(a, x)
@@ -376,7 +377,8 @@ class _Cell(Op):
     def check(self, a, ins):
         x = ins[0]
         if len(x) != 2:
-            raise OpError(f"a cell takes one time step (N, F), got {fmt_shape(x)}",
+            raise OpError(f"a cell takes one time step (N, F), got {fmt_shape(x)}"
+                          + (f" (a 1-D input: {UNBATCHED})" if len(x) == 1 else ""),
                           input_index=0, hint="select a step of a sequence with `select_step`")
         for i, s in enumerate(ins[1:], start=1):
             if tuple(s) != (x[0], a.out):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from math import prod
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
+from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
 
 
 @register_op
@@ -85,7 +85,7 @@ class Linear(Op):
     def infer_shape(self, a, ins):
         x = ins[0]
         if len(x) < 2:
-            raise OpError(f"expects (N, ..., features), got {fmt_shape(x)}")
+            raise OpError(f"expects (N, ..., features), got {fmt_shape(x)} (a 1-D input: {UNBATCHED})")
         return (*x[:-1], a.out)
 
     def param_tensors(self, a, ins):
@@ -277,7 +277,7 @@ class Upsample(NoParams, NoMacs, Op):
     elementwise_formula = "nearest: 0 (a gather); bilinear: 7 · numel(out) (4 multiplies, 3 adds)"
     samples = [{"attrs": {"scale": 2}, "inputs": [(1, 3, 5, 7)]},
                {"attrs": {"size": [9, 4], "mode": "bilinear"}, "inputs": [(2, 2, 4, 4)]},
-               {"attrs": {"scale": [1.5, 3], "mode": "bilinear", "align_corners": True}, "inputs": [(1, 2, 5, 3)]}]
+               {"attrs": {"scale": [2, 3], "mode": "bilinear", "align_corners": True}, "inputs": [(1, 2, 5, 3)]}]
 
     def check(self, a, ins):
         if a.align_corners is not None and a.mode == "nearest":
@@ -289,7 +289,9 @@ class Upsample(NoParams, NoMacs, Op):
         x = ins[0]
         self.check(a, ins)
         if len(x) != 4:
-            raise OpError(f"expects (N, C, H, W), got {fmt_shape(x)}")
+            raise OpError(f"expects (N, C, H, W), got {fmt_shape(x)}"
+                          + (" (torch also interpolates a 3-D (N, C, L) or 5-D (N, C, D, H, W) input with one "
+                             "scale or size for every axis; archviz does not support that)" if len(x) in (3, 5) else ""))
         if (a.scale is None) == (a.size is None):
             raise OpError("give exactly one of `scale` and `size`", attr="scale")
         if a.size is not None:
