@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 import archviz
 from archviz.cli import main
-from archviz.errors import ArchvizError, ExpectError, MultipleErrors, ShapeError
+from archviz.errors import ExpectError, ShapeError
+from tests.spec_errors import errors_of
 
 
 def spec(tmp_path, text, name="s.yaml"):
@@ -23,11 +24,6 @@ def spec(tmp_path, text, name="s.yaml"):
     return str(p)
 
 
-def errors_of(path, **params) -> list:
-    with pytest.raises(ArchvizError) as ei:
-        archviz.load(path, **params)
-    e = ei.value
-    return e.errors if isinstance(e, MultipleErrors) else [e]
 
 
 # A YOLO-style bottleneck: cv1 → cv2, with the shortcut add switched by a param.
@@ -172,3 +168,24 @@ def test_a_repeat_that_blows_the_layer_budget_is_refused_after_a_few_copies(monk
     assert e.span.line == 22 and len(calls) == 2 + 3       # layer1 twice, then layer2..4 once each
     # a count that fits still expands in full (1000 basic blocks of 7 layers)
     assert len(archviz.load("specs/resnet18.yaml", depths=[1000, 1, 1, 1]).layers) == 7034
+
+
+def test_a_port_of_a_bypassed_node_is_a_located_error(tmp_path):
+    """Fuzz finding: an output `from: rnn.h` of a bypassed rnn resolved to port 'h' of the
+    graph input, and `validate` died on a KeyError."""
+    p = spec(tmp_path, """\
+        archviz: 1
+        name: t
+        inputs:
+          x: {shape: [5, 3]}
+        nodes:
+          - {id: rnn, op: rnn, out: 4, when: false}
+        outputs:
+          h_T: {from: rnn.h}
+        """)
+    [e] = errors_of(p)
+    assert e.code == "E0302" and e.span.line == 8
+    assert e.message == ("'rnn.h' does not exist: 'rnn' is bypassed (when: false) and stands for 'x' (input), "
+                         "which has no output 'h'")
+    p2 = spec(tmp_path, open(p).read().replace("when: false", "when: true"), "on.yaml")
+    assert archviz.load(p2).output_shapes == {"h_T": (1, 1, 4)}

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 
 import archviz
 from archviz.cli import main
-from archviz.errors import (ArchvizError, ExpectError, ExpressionError, ImportSpecError, MultipleErrors, RefError,
+from archviz.errors import (ExpectError, ExpressionError, ImportSpecError, MultipleErrors, RefError,
                             ShapeError, Span, SpecError, format_error, mark_spec_source)
+from tests.spec_errors import errors_of, one_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,17 +52,7 @@ def col(path: str, lineno: int, needle: str, after: str = "") -> int:
     return line.index(needle, line.index(after) if after else 0) + 1
 
 
-def errors(path, **params) -> list:
-    with pytest.raises(ArchvizError) as ei:
-        archviz.load(path, **params)
-    e = ei.value
-    return e.errors if isinstance(e, MultipleErrors) else [e]
-
-
-def one_error(path, **params) -> ArchvizError:
-    errs = errors(path, **params)
-    assert len(errs) == 1, [str(e) for e in errs]
-    return errs[0]
+errors = errors_of
 
 
 def where(e) -> tuple:

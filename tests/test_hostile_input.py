@@ -21,7 +21,8 @@ from click.testing import CliRunner
 
 import archviz
 from archviz.cli import main
-from archviz.errors import ArchvizError, MultipleErrors, Span, SpecError, format_error
+from archviz.errors import ArchvizError, Span, SpecError, format_error
+from tests.spec_errors import errors_of, one_error
 from archviz.spec.expr import MAX_LEN, evaluate
 from archviz.spec.yamlload import MAX_DEPTH, MAX_FILE_BYTES, load_yaml, load_yaml_file
 
@@ -40,17 +41,7 @@ def write(tmp_path, text, name="t.yaml", mode="w"):
     return str(p)
 
 
-def errors(path, **kw) -> list:
-    with pytest.raises(ArchvizError) as ei:
-        archviz.load(path, **kw)
-    e = ei.value
-    return e.errors if isinstance(e, MultipleErrors) else [e]
-
-
-def one_error(path, **kw) -> ArchvizError:
-    errs = errors(path, **kw)
-    assert len(errs) == 1, [str(e) for e in errs]
-    return errs[0]
+errors = errors_of
 
 
 def where(e) -> tuple:

@@ -438,7 +438,7 @@ def test_ctrl_c_exits_130_not_the_spec_error_code(tmp_path):
         raise KeyboardInterrupt
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(archviz, "load", load)
+    mp.setattr(archviz, "_load", load)      # what the CLI calls
     try:
         r = CliRunner().invoke(main, ["summary", CONV])
     finally:

@@ -30,7 +30,18 @@ def explain_node(model, nid: str) -> list[str]:
             out.append(f"      = {line.numbers}")
     if n.frozen:
         out.append("  (frozen: its parameters count as non-trainable)")
+    out += _training_lines(op, n.attrs, ins)
     return out
+
+
+def _training_lines(op, attrs, ins) -> list[str]:
+    """What torch would refuse in training at these shapes (the op's train_check)."""
+    from archviz.errors import OpError
+    try:
+        op.train_check(attrs, ins)
+    except OpError as e:
+        return [f"  warning: torch cannot train this layer at these shapes: {e.message}"]
+    return []
 
 
 def _rf_lines(model, nid: str) -> list:
@@ -39,15 +50,20 @@ def _rf_lines(model, nid: str) -> list:
         from archviz.passes.rf import explain_lines
         return explain_lines(model, nid)
     except Exception as exc:    # explain still shows the other numbers, and says what failed
+        from archviz.ops.base import Line
         why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"
-        return [f"  receptive field: unavailable ({why})"]
+        return [Line("receptive field", f"unavailable ({why})", "", None)]
 
 
 def _fmt(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, tuple):
-        return "[" + ", ".join(map(str, v)) + "]" if len(set(v)) > 1 else str(v[0])
+        # a per-axis value the same on every axis prints once (kernel=3); a list of values such
+        # as pads, or an empty one, prints as a list
+        if len(v) in (1, 2) and len(set(v)) == 1:
+            return _fmt(v[0])
+        return "[" + ", ".join(map(_fmt, v)) + "]"
     return repr(v) if isinstance(v, str) else str(v)
 
 

@@ -163,12 +163,18 @@ def _temporary(shown: str, real: str, mode: int | None):
         except OSError as e:
             raise _fail(shown, _reason(e)) from None
     finally:
-        if tmp is not None:
-            with deferred():
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+        _discard(tmp)
+
+
+def _discard(tmp: str | None) -> None:
+    """Remove a temporary file if there is one, signals held back; a failure to remove it
+    must not hide the error that is on its way out."""
+    if tmp is not None:
+        with deferred():
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def _write_file(path: str, data: bytes) -> None:
@@ -223,12 +229,7 @@ def atomic_target(path: str):
         else:
             _write_through(path, t[1], data)
     finally:
-        if tmp is not None:
-            with deferred():
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+        _discard(tmp)
 
 
 def remove_outputs(folder: str, names) -> list[str]:

@@ -32,7 +32,7 @@ the head average N·heads·Tq·Tk.  No masks (causal or padding) are modelled.
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, Line, Op, fmt_shape, register_op
+from archviz.ops.base import UNBATCHED, Attr, Line, Op, fmt_shape, register_op
 
 _SCORE_DOC = {
     "dot": "s = qᵀk",
@@ -233,7 +233,8 @@ class MultiheadAttention(_AttnBase):
     def check(self, a, ins):
         q, k, v = _qkv(ins, self_default=True)
         if len(q) != 3:
-            raise OpError(f"query must be (N, Tq, E), got {fmt_shape(q)}", input_index=0)
+            raise OpError(f"query must be (N, Tq, E), got {fmt_shape(q)}"
+                          + (f" (a 2-D query: {UNBATCHED})" if len(q) == 2 else ""), input_index=0)
         if len(k) != 3 or k[0] != q[0]:
             raise OpError(f"key must be (N, Tk, kdim) with the query's batch {q[0]}, got {fmt_shape(k)}",
                           input_index=1)
@@ -242,8 +243,13 @@ class MultiheadAttention(_AttnBase):
                           f"got {fmt_shape(v)}", input_index=2)
         if q[-1] % a.heads:
             raise OpError(f"embedding size E={q[-1]} is not divisible by heads={a.heads}", attr="heads")
-        if not 0 <= a.dropout <= 1:   # torch: "dropout should be a number in range [0, 1]"
-            raise OpError(f"dropout={a.dropout} must be in [0, 1]", attr="dropout")
+
+    def train_check(self, a, ins):
+        """torch's MultiheadAttention takes any dropout and ignores it at inference; in training it
+        drops the weights only when p > 0, and F.dropout refuses p > 1."""
+        if a.dropout > 1:
+            raise OpError(f"dropout={a.dropout}: torch refuses a dropout probability above 1 in training "
+                          f"(\"dropout probability has to be between 0 and 1\")", attr="dropout")
 
     def infer_shape(self, a, ins):
         q, k, _ = _qkv(ins, self_default=True)

@@ -37,6 +37,18 @@ class _Required:
 
 REQUIRED = _Required()
 
+# Stacked recurrent layers: every rule walks the layers (one weight set each), so a count of
+# 10⁹ cost 13 s and 3 GB before it failed.  torch sets no bound; archviz refuses more than
+# this with a located error (no published network comes near it).
+MAX_LAYERS = 1000
+
+# Deliberate refusals (the README lists them) that torch accepts: archviz's axis 0 is always the
+# batch, implicit in a spec and set by --batch.
+UNBATCHED = ("torch would read it as one unbatched example; archviz's axis 0 is always the batch "
+             "(implicit in a spec, set by --batch), so it refuses this on purpose")
+BATCH_AXIS_WHY = ("the batch axis is implicit in a spec and set by --batch, and a layer's parameters "
+                  "never depend on it (torch accepts this; archviz refuses it on purpose)")
+
 # attribute types: name -> (doc string for `archviz ops`)
 ATTR_TYPES = {
     "int": "integer", "pos_int": "integer >= 1", "nonneg_int": "integer >= 0",
@@ -54,6 +66,7 @@ class Attr:
     default: Any = REQUIRED
     doc: str = ""
     choices: tuple | None = None
+    max: int | None = None        # an upper bound archviz sets (torch may set none): see MAX_LAYERS
 
     @property
     def required(self) -> bool:
@@ -124,6 +137,15 @@ class Op:
 
     def check(self, a: Attrs, ins: list) -> None:
         """Cross-attribute / input-rank checks (raise OpError); optional."""
+
+    def static_batch(self, a: Attrs) -> bool:
+        """Whether torch's ONNX exporter bakes the traced batch size into this layer's graph
+        (then an export keeps the batch axis fixed)."""
+        return False
+
+    def train_check(self, a: Attrs, ins: list) -> None:
+        """Raise OpError where torch runs the layer at inference (what archviz analyses) but
+        cannot train it at these shapes (batch norm with one value per channel); optional."""
 
     # -- rules (override) ----------------------------------------------------
     def _missing(self, rule: str):

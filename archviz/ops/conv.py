@@ -8,7 +8,7 @@ from __future__ import annotations
 from math import prod
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, Line, Op, conv_out_len, fmt_shape, numel, register_op
+from archviz.ops.base import UNBATCHED, Attr, Line, Op, conv_out_len, fmt_shape, numel, register_op
 
 
 def _spatial_names(n):
@@ -22,7 +22,8 @@ class _ConvBase(Op):
     def _check_input(self, a, x):
         if len(x) != self.nd + 2:
             want = "(N, C, L)" if self.nd == 1 else "(N, C, H, W)"
-            raise OpError(f"expects a {self.nd + 2}-D input {want}, got {fmt_shape(x)}")
+            raise OpError(f"expects a {self.nd + 2}-D input {want}, got {fmt_shape(x)}"
+                          + (f" (a {len(x)}-D input: {UNBATCHED})" if len(x) == self.nd + 1 else ""))
         c = x[1]
         if c % a.groups:
             raise OpError(f"input channels {c} are not divisible by groups={a.groups}", attr="groups")

@@ -7,7 +7,7 @@ Networks" (NIPS 2012), section 3.3, for LRN.
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, numel, register_op
+from archviz.ops.base import BATCH_AXIS_WHY, Attr, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, numel, register_op
 
 
 class _BatchNorm(SameShape, NoMacs, Op):
@@ -24,6 +24,38 @@ class _BatchNorm(SameShape, NoMacs, Op):
     def check(self, a, ins):
         if len(ins[0]) not in self.ranks:
             raise OpError(f"expects a {' or '.join(f'{r}-D' for r in self.ranks)} input, got {fmt_shape(ins[0])}")
+        # torch (aten batch_norm): eps >= 0 with running statistics, eps > 0 with the batch's
+        # (training, or no running statistics); a NaN passes both checks
+        if a.eps < 0 or (not a.track_running_stats and a.eps <= 0):
+            raise OpError(f"eps={a.eps} must be {'positive' if not a.track_running_stats else 'non-negative'} "
+                          f"(torch: \"batch_norm eps must be ...\")", attr="eps")
+        if not a.track_running_stats:
+            # no running statistics: torch normalises with the batch's statistics in eval mode too
+            self._two_values(ins[0], "without running statistics (track_running_stats: false) torch uses "
+                                     "the batch's statistics at inference too, and", attr="track_running_stats")
+
+    def static_batch(self, a):
+        """Without running statistics torch's exporter reshapes by the traced batch size (it
+        asserts under a symbolic one)."""
+        return not a.track_running_stats
+
+    def train_check(self, a, ins):
+        if a.eps <= 0:
+            raise OpError(f"eps={a.eps}: torch refuses an eps that is not positive in training "
+                          f"(\"batch_norm eps must be positive during training\")", attr="eps")
+        self._two_values(ins[0], "in training torch normalises with the batch's statistics, and")
+
+    @staticmethod
+    def _two_values(x, why, attr=None):
+        """torch (F.batch_norm, _verify_batch_size): 'Expected more than 1 value per channel
+        when training' when N · Π spatial = 1 — a variance over one value."""
+        n = numel(x) // x[1]
+        if n == 1:
+            axes = {2: "N", 3: "N · L", 4: "N · H · W"}.get(len(x), "N · Π spatial")
+            raise OpError(f"one value per channel ({axes} = {' · '.join(str(d) for i, d in enumerate(x) if i != 1)} "
+                          f"= 1 for input {fmt_shape(x)}): {why} refuses a variance over one value (torch: \"Expected "
+                          f"more than 1 value per channel when training\")", attr=attr,
+                          hint="use --batch 2 or more, or normalise before the spatial size drops to 1")
 
     def infer_shape(self, a, ins):
         self.check(a, ins)
@@ -88,7 +120,10 @@ class LayerNorm(SameShape, NoMacs, Op):
 
     def infer_shape(self, a, ins):
         if a.dims >= len(ins[0]):
-            raise OpError(f"dims={a.dims} must leave the batch axis: input is {fmt_shape(ins[0])}", attr="dims")
+            raise OpError(f"dims={a.dims} reaches the batch axis of the {len(ins[0])}-D input {fmt_shape(ins[0])}: "
+                          f"its weight and bias would be sized by the batch; archviz normalises at most the "
+                          f"{len(ins[0]) - 1} non-batch axes", attr="dims",
+                          hint=BATCH_AXIS_WHY)
         return tuple(ins[0])
 
     def param_tensors(self, a, ins):

@@ -6,10 +6,10 @@ ceil_mode rule) and aten/src/ATen/native/Pool.h (pool2d_shape_check: padding at 
 """
 from __future__ import annotations
 
-from math import prod
+from math import gcd, prod
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, conv_out_len, fmt_shape, numel, register_op
+from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, conv_out_len, fmt_shape, numel, register_op
 
 
 class _Pool(NoParams, NoMacs, Op):
@@ -23,7 +23,8 @@ class _Pool(NoParams, NoMacs, Op):
     def infer_shape(self, a, ins):
         x = ins[0]
         if len(x) != 4:
-            raise OpError(f"expects a 4-D input (N, C, H, W), got {fmt_shape(x)}")
+            raise OpError(f"expects a 4-D input (N, C, H, W), got {fmt_shape(x)}"
+                          + (f" (a 3-D input: {UNBATCHED})" if len(x) == 3 else ""))
         k, s, p, d = self._geom(a)
         for kk, pp in zip(k, p):
             # torch (aten Pool.h, pool2d_shape_check): kW/2 >= padW, with the kernel size
@@ -118,9 +119,14 @@ class AvgPool2d(_Pool):
 
 
 
-def _bins(n, o):
-    """Sizes of adaptive-pooling bins: bin i covers [⌊i·n/o⌋, ⌈(i+1)·n/o⌉) (torch)."""
-    return [-(-((i + 1) * n) // o) - (i * n) // o for i in range(o)]
+def bins_total(n: int, o: int) -> int:
+    """Σ of the sizes of o adaptive-pooling bins over n positions, bin i covering
+    [⌊i·n/o⌋, ⌈(i+1)·n/o⌉) (torch): n + o − gcd(n, o), in O(1) whatever the size.
+
+    Σ ⌈(i+1)·n/o⌉ − Σ ⌊i·n/o⌋ over i < o: with j = i + 1, ⌈j·n/o⌉ = ⌊j·n/o⌋ + 1 unless o
+    divides j·n (for gcd(n, o) of the j in 1..o), and Σ_{j=1..o} ⌊j·n/o⌋ = Σ_{i<o} ⌊i·n/o⌋ + n;
+    the floor sums cancel, leaving n + o − gcd(n, o)."""
+    return n + o - gcd(n, o)
 
 
 @register_op
@@ -136,12 +142,16 @@ class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
     def infer_shape(self, a, ins):
         x = ins[0]
         if len(x) != 4:
-            raise OpError(f"expects a 4-D input (N, C, H, W), got {fmt_shape(x)}")
+            raise OpError(f"expects a 4-D input (N, C, H, W), got {fmt_shape(x)}"
+                          + (f" (a 3-D input: {UNBATCHED})" if len(x) == 3 else
+                             " (torch takes it only through its shortcut for output size 1, a mean over the "
+                             "last two axes, and refuses every other size; archviz follows torch's 3-D/4-D rule)"
+                             if tuple(a.size) == (1, 1) else ""))
         return (x[0], x[1], *a.size)
 
     def count_elementwise(self, a, ins, outs):
         x = ins[0]
-        return x[0] * x[1] * sum(_bins(x[2], a.size[0])) * sum(_bins(x[3], a.size[1]))
+        return x[0] * x[1] * bins_total(x[2], a.size[0]) * bins_total(x[3], a.size[1])
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]

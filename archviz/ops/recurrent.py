@@ -40,7 +40,7 @@ lookup: 0 MACs, 0 element-wise operations.
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, Line, NoMacs, Op, fmt_shape, register_op
+from archviz.ops.base import MAX_LAYERS, UNBATCHED, Attr, Line, NoMacs, Op, fmt_shape, register_op
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 _EW_PER_UNIT = {"rnn": 2, "gru": 11, "lstm": 13}
@@ -115,6 +115,10 @@ class _Recurrent(Op):
     input_ports = ("x", "h0")
     torch_class = ""
 
+    def static_batch(self, a):
+        """torch's exporter builds the zero initial states with the traced batch size."""
+        return True
+
     def _dims(self, a):
         """(D, h_out): directions and the size of the emitted hidden state."""
         d = 2 if a.bidirectional else 1
@@ -134,7 +138,8 @@ class _Recurrent(Op):
     def check(self, a, ins):
         x = ins[0]
         if len(x) != 3:
-            raise OpError(f"expects a batch-first sequence (N, T, F), got {fmt_shape(x)}", input_index=0)
+            raise OpError(f"expects a batch-first sequence (N, T, F), got {fmt_shape(x)}"
+                          + (f" (a 2-D input: {UNBATCHED})" if len(x) == 2 else ""), input_index=0)
         if not 0 <= a.dropout <= 1:   # torch: "dropout should be a number in range [0, 1]"
             raise OpError(f"dropout={a.dropout} must be in [0, 1]", attr="dropout")
         hs, cs = self._state_shapes(a, x)
@@ -281,7 +286,7 @@ class _Recurrent(Op):
 
 _SEQ_ATTRS = {
     "out": Attr("pos_int", doc="hidden size h (torch: hidden_size)"),
-    "num_layers": Attr("pos_int", 1, "stacked recurrent layers"),
+    "num_layers": Attr("pos_int", 1, f"stacked recurrent layers (at most {MAX_LAYERS})", max=MAX_LAYERS),
     "bidirectional": Attr("bool", False, "also run right-to-left; outputs concatenate both directions"),
     "bias": Attr("bool", True, "learn the biases (torch keeps two per gate set: bias_ih and bias_hh)"),
     "dropout": Attr("float", 0.0, "dropout between layers in training (identity at inference)"),
@@ -372,7 +377,8 @@ class _Cell(Op):
     def check(self, a, ins):
         x = ins[0]
         if len(x) != 2:
-            raise OpError(f"a cell takes one time step (N, F), got {fmt_shape(x)}",
+            raise OpError(f"a cell takes one time step (N, F), got {fmt_shape(x)}"
+                          + (f" (a 1-D input: {UNBATCHED})" if len(x) == 1 else ""),
                           input_index=0, hint="select a step of a sequence with `select_step`")
         for i, s in enumerate(ins[1:], start=1):
             if tuple(s) != (x[0], a.out):

@@ -34,6 +34,9 @@ def coerce(attr: Attr, v, n2: int = 2):
         lo = {"int": None, "pos_int": 1, "nonneg_int": 0}[t]
         if lo is not None and v < lo:
             raise ValueError(f"must be >= {lo}, got {v}")
+        if attr.max is not None and v > attr.max:
+            raise ValueError(f"{v} is more than archviz's limit of {attr.max} (a bound that keeps the "
+                             f"analysis fast and small; torch sets none)")
         return v
     if t == "float":
         if not _is_num(v):

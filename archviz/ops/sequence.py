@@ -41,7 +41,10 @@ class SelectStep(_SeqOp):
     def check(self, a, ins):
         x = ins[0]
         if len(x) < 2:
-            raise OpError(f"expects at least (N, T), got {fmt_shape(x)}")
+            _axis(a.axis, x)        # torch's "Dimension out of range" first
+            raise OpError(f"expects at least (N, T), got {fmt_shape(x)}: selecting from a 1-D input leaves "
+                          f"a 0-D scalar with no batch axis (torch returns one; archviz's tensors always keep "
+                          f"their batch axis, so it refuses this on purpose)")
         n = x[_axis(a.axis, x)]
         if not -n <= a.index < n:
             raise OpError(f"index {a.index} is out of range for axis {a.axis} of size {n}", attr="index")

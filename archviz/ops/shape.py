@@ -5,10 +5,10 @@ et al., "U-Net" (2015), Fig. 1, for copy-and-crop.
 """
 from __future__ import annotations
 
-from math import floor, prod
+from math import prod
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
+from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
 
 
 @register_op
@@ -85,7 +85,7 @@ class Linear(Op):
     def infer_shape(self, a, ins):
         x = ins[0]
         if len(x) < 2:
-            raise OpError(f"expects (N, ..., features), got {fmt_shape(x)}")
+            raise OpError(f"expects (N, ..., features), got {fmt_shape(x)} (a 1-D input: {UNBATCHED})")
         return (*x[:-1], a.out)
 
     def param_tensors(self, a, ins):
@@ -130,7 +130,8 @@ class Pad(NoParams, NoMacs, Op):
     name = "pad"
     family = "shape"
     doc = ("Pad the trailing axes (torch.nn.functional.pad order: [left, right] for the last axis, "
-           "then [top, bottom] for the one before, ...).")
+           "then [top, bottom] for the one before, ...); constant mode may pad every axis, the batch "
+           "axis too (as torch).")
     attrs = {"pads": Attr("ints", doc="[left, right, top, bottom, ...] (torch order, last axis first)"),
              "mode": Attr("str", "constant", "constant, reflect or replicate", ("constant", "reflect", "replicate")),
              "value": Attr("float", 0, "fill value for constant mode")}
@@ -139,10 +140,16 @@ class Pad(NoParams, NoMacs, Op):
 
     def infer_shape(self, a, ins):
         x = list(ins[0])
-        # torch pads any axis in constant mode; archviz never pads the batch axis (axis 0)
-        if len(a.pads) % 2 or len(a.pads) // 2 > len(x) - 1:
-            raise OpError(f"pads {list(a.pads)} must be pairs for at most the {len(x) - 1} trailing "
-                          f"(non-batch) axes", attr="pads")
+        # torch's own rules (F.pad): pairs, at most one per axis
+        if len(a.pads) % 2:
+            raise OpError(f"pads {list(a.pads)} must come in pairs [before, after] per axis "
+                          f"(torch: 'Padding length must be divisible by 2')", attr="pads")
+        if len(a.pads) // 2 > len(x):
+            raise OpError(f"pads {list(a.pads)} give {len(a.pads) // 2} pairs for a {len(x)}-D input "
+                          f"(torch: 'Padding length should be less than or equal to two times the input "
+                          f"dimension')", attr="pads")
+        # constant mode pads any axis, the batch axis included (as torch; like concat on axis 0,
+        # the output's batch is then no longer --batch)
         k = len(a.pads) // 2
         if a.mode != "constant" and k not in {len(x) - 2, len(x) - 1} & {1, 2, 3}:
             raise OpError(f"{a.mode} padding of a {len(x)}-D input pads its last {max(len(x) - 2, 1)} "
@@ -229,29 +236,67 @@ class CenterCrop(NoParams, NoMacs, Op):
 
 
 
+# torch converts the output size to int64 and refuses what does not fit (c10::checked_convert)
+_INT64_LIMIT = float(2 ** 63)
+
+
+def upsample_len(n: int, scale) -> int:
+    """torch's output length for a scale factor (aten/src/ATen/native/UpSample.cpp,
+    compute_output_size): ``(int64_t)(double(n) · double(scale))`` — the product is taken in
+    IEEE double and truncated, not computed exactly.  So 11 · 15/11 gives
+    11 · 1.3636363636363635 = 14.999999999999998 → 14 (exactly 15 in rationals), and
+    49 · 1/49 gives 0.9999999999999999 → 0, which torch then refuses."""
+    try:
+        s = float(scale)
+    except OverflowError:           # a Fraction beyond the double range
+        s = float("inf")
+    odim = float(n) * s
+    if not odim < _INT64_LIMIT:
+        raise OpError(f"{n} · scale {scale} = {odim} overflows torch's output size (an int64; torch: "
+                      "'value cannot be converted to type int64_t without overflow')", attr="scale")
+    out = int(odim)
+    if out < 1:
+        raise OpError(f"output size ⌊{n} · {s!r}⌋ = ⌊{odim!r}⌋ = {out}: torch refuses it (\"Input and output "
+                      "sizes should be greater than 0\")", attr="scale",
+                      hint="torch multiplies in floating point: a scale such as 1/49 gives 0.999…, not 1")
+    return out
+
+
 @register_op
 class Upsample(NoParams, NoMacs, Op):
     name = "upsample"
     family = "shape"
     doc = ("Upsample (N, C, H, W) by `scale` or to `size` (torch.nn.Upsample): "
-           "H_out = ⌊H · scale⌋.")
+           "H_out = ⌊H · scale⌋, the product taken in floating point as torch does "
+           "(11 · 15/11 gives 14).")
     attrs = {"scale": Attr("scale2", None, "scale factor, s or [sh, sw]"),
              "size": Attr("int2_opt", None, "output size (instead of scale)"),
              "mode": Attr("str", "nearest", "nearest or bilinear", ("nearest", "bilinear")),
-             "align_corners": Attr("bool", False, "bilinear only")}
+             "align_corners": Attr("bool", None, "bilinear only (default false); torch refuses it, "
+                                                 "even false, in nearest mode")}
     elementwise_formula = "nearest: 0 (a gather); bilinear: 7 · numel(out) (4 multiplies, 3 adds)"
     samples = [{"attrs": {"scale": 2}, "inputs": [(1, 3, 5, 7)]},
-               {"attrs": {"size": [9, 4], "mode": "bilinear"}, "inputs": [(2, 2, 4, 4)]}]
+               {"attrs": {"size": [9, 4], "mode": "bilinear"}, "inputs": [(2, 2, 4, 4)]},
+               {"attrs": {"scale": [2, 3], "mode": "bilinear", "align_corners": True}, "inputs": [(1, 2, 5, 3)]}]
+
+    def check(self, a, ins):
+        if a.align_corners is not None and a.mode == "nearest":
+            raise OpError("align_corners applies only to interpolating modes (bilinear): torch refuses it "
+                          "in nearest mode, even as false", attr="align_corners",
+                          hint="remove align_corners, or use mode: bilinear")
 
     def infer_shape(self, a, ins):
         x = ins[0]
+        self.check(a, ins)
         if len(x) != 4:
-            raise OpError(f"expects (N, C, H, W), got {fmt_shape(x)}")
+            raise OpError(f"expects (N, C, H, W), got {fmt_shape(x)}"
+                          + (" (torch also interpolates a 3-D (N, C, L) or 5-D (N, C, D, H, W) input with one "
+                             "scale or size for every axis; archviz does not support that)" if len(x) in (3, 5) else ""))
         if (a.scale is None) == (a.size is None):
             raise OpError("give exactly one of `scale` and `size`", attr="scale")
         if a.size is not None:
             return (*x[:2], *a.size)
-        return (*x[:2], *(floor(n * s) for n, s in zip(x[2:], a.scale)))
+        return (*x[:2], *(upsample_len(n, s) for n, s in zip(x[2:], a.scale)))
 
     def count_elementwise(self, a, ins, outs):
         return 0 if a.mode == "nearest" else 7 * numel(outs["out"])
@@ -261,15 +306,22 @@ class Upsample(NoParams, NoMacs, Op):
         if a.size is not None:
             return [Line("output shape", "(N, C, size_h, size_w)", fmt_shape(o), o)]
         x = ins[0]
-        return [Line("output shape", "H_out = ⌊H · scale⌋",
-                     f"⌊{x[2]} · {a.scale[0]}⌋ = {o[2]}, ⌊{x[3]} · {a.scale[1]}⌋ = {o[3]} → {fmt_shape(o)}", o)]
+        parts = []
+        for n, s, m in zip(x[2:], a.scale, o[2:]):
+            exact = n * s
+            txt = f"⌊{n} · {s}⌋ = {m}"
+            if float(n) * float(s) != exact:      # the floating-point product is not the exact one
+                txt = f"⌊{n} · {float(s)!r}⌋ = ⌊{float(n) * float(s)!r}⌋ = {m} (exactly {exact} in rationals)"
+            parts.append(txt)
+        return [Line("output shape", "H_out = ⌊H · scale⌋ (in double precision, as torch)",
+                     ", ".join(parts) + f" → {fmt_shape(o)}", o)]
 
     def to_torch(self, a, ins, outs):
         from torch import nn
         from archviz.backends.torch.modules import make
         kw = {"mode": a.mode}
         if a.mode == "bilinear":
-            kw["align_corners"] = a.align_corners
+            kw["align_corners"] = bool(a.align_corners)
         if a.size is not None:
             return make(nn.Upsample, size=tuple(a.size), **kw)
         return make(nn.Upsample, scale_factor=tuple(float(s) for s in a.scale), **kw)
@@ -283,7 +335,7 @@ class Upsample(NoParams, NoMacs, Op):
         if a.mode == "nearest":
             maps = [R.Nearest(n, m, s) for n, m, s in zip(x[2:], o[2:], sc)]
         elif a.mode == "bilinear":
-            maps = [R.Bilinear(n, m, a.align_corners, s) for n, m, s in zip(x[2:], o[2:], sc)]
+            maps = [R.Bilinear(n, m, bool(a.align_corners), s) for n, m, s in zip(x[2:], o[2:], sc)]
         else:
             raise NotImplementedError(f"no receptive-field rule for mode '{a.mode}'")
         return [maps]

@@ -307,7 +307,10 @@ def compose(f_in: Field, od, m: R.Map, out_shape) -> Field | None:
                 f = None if s is None else f_in.span(*s)
                 lo.append(None if f is None else f[0])
                 hi.append(None if f is None else f[1])
-            if all(x is None for x in lo):
+            # the tensor has only n positions: when none of them reads the input (a strided
+            # transposed convolution whose taps all fall between the inputs or in the cropped
+            # padding: the output is its bias), the output does not depend on the input
+            if all(x is None for x in lo[:n]):
                 return None
             var = f_in.var12 if isinstance(m, R.Reflect) and f_in.P == 1 else None
             return Field("periodic", dim=od, n=n, P=P, J=J, lo=lo, hi=hi, var12=var)

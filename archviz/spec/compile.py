@@ -287,7 +287,7 @@ class Compiler(FileLoader, RefResolver):
                 raise SpecError("repeat count must be an integer >= 1, got 0", sp, code="E0133",
                                 hint=_REPEAT_ZERO)
             self._need_bypass(nd, nid, ins, through)
-            scope.names[nid] = AliasB(ins[through or 0])
+            scope.names[nid] = AliasB(ins[through or 0], bypassed=nid)
             return Sym(binding=scope.names[nid], text=nid, span=nd.span_of("id"))
         copies = []
         cur = ins
@@ -300,7 +300,7 @@ class Compiler(FileLoader, RefResolver):
             cid = f"{nid}.{k}" if n > 1 or "repeat" in nd else nid
             if "when" in nd and not self._when(nd, nid, vars_k, scope, cur):
                 self._need_bypass(nd, nid, cur, through)
-                b = AliasB(cur[through or 0])   # bypassed: the name stands for the input it passes
+                b = AliasB(cur[through or 0], bypassed=cid)   # the name stands for the input it passes
             elif kind == "op":
                 b = self._primitive(nd, scope, vars_k, cid, target, cur)
             else:

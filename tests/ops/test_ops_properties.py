@@ -4,8 +4,8 @@ For random conv2d / maxpool2d / avgpool2d / conv_transpose2d attributes and inpu
 (padding, dilation, ceil_mode, output_padding, groups, 'same'/'valid'), and for most other
 ops too: archviz's `check` + `infer_shape` raise :class:`OpError` exactly where torch
 raises (at construction or on a real tensor), and otherwise give torch's output shapes.
-The only accepted differences are listed in STRICTER (archviz never treats the batch axis
-as data).  Also: parameter counts do not depend on the input's spatial size or batch, and
+The only accepted differences are listed in STRICTER (a layer's parameters never depend on
+the batch; axis 0 is always the batch).  Also: parameter counts do not depend on the input's spatial size or batch, and
 MACs are linear in the batch size (for random windowed ops and for every op's samples).
 """
 from __future__ import annotations
@@ -75,13 +75,12 @@ def torch_shape(name, raw, ins):
     return _ports(y, lambda t: t.shape)
 
 
-# Where archviz is deliberately stricter than torch: it never treats the batch axis (axis 0)
-# as data.  For these cases archviz must raise; torch may accept.
+# Where archviz is deliberately stricter than torch: a layer's parameters never depend on the
+# batch, and axis 0 is always the batch (torch also reads unbatched inputs).  For these cases
+# archviz must raise; torch may accept.
 STRICTER = {
     # torch.nn.LayerNorm may normalise over every axis, batch included
     "layernorm": lambda raw, ins: raw.get("dims", 1) >= len(ins[0]),
-    # F.pad(mode='constant') may pad every axis, batch included
-    "pad": lambda raw, ins: raw.get("mode", "constant") == "constant" and len(raw["pads"]) // 2 == len(ins[0]),
     # torch's recurrent modules also take an unbatched (T, F) sequence / (F,) step
     "rnn": lambda raw, ins: len(ins[0]) == 2,
     "gru": lambda raw, ins: len(ins[0]) == 2,

@@ -183,7 +183,7 @@ def _center_crop(a, ins):
 @ref("upsample")
 def _upsample(a, ins):
     kw = {"mode": a.mode}
-    if a.mode == "bilinear":
+    if a.align_corners is not None:        # torch refuses it, even false, in nearest mode
         kw["align_corners"] = a.align_corners
     if a.size is not None:
         return nn.Upsample(size=tuple(a.size), **kw), _xs(ins)
@@ -294,6 +294,11 @@ class _OneHeadAttention(nn.Module):
 
     def forward(self, q, k, v=None):
         v = k if v is None else v
+        # the documented inputs (archviz's own op, no torch layer): keys and values are batched
+        # sequences; torch's matmul would broadcast other ranks into something else
+        if k.dim() != 3 or v.dim() != 3 or q.dim() not in (2, 3):
+            raise ValueError(f"query (N, Tq, d_q) or (N, d_q), key and value (N, Tk, d): got "
+                             f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
         one = q.dim() == 2
         if one:
             q = q[:, None, :]
@@ -313,7 +318,7 @@ class _OneHeadAttention(nn.Module):
 
 @ref("attention")
 def _attention(a, ins):
-    dim = a.dim or ins[1][-1]
+    dim = a.dim if a.dim is not None else ins[1][-1]
     return _OneHeadAttention(a.score, ins[0][-1], ins[1][-1], dim, a.bias), _xs(ins)
 
 
@@ -360,7 +365,9 @@ class _BahdanauDecoder(nn.Module):
         for i in range(t):
             e = self.attn.v_a(torch.tanh(self.attn.W_a(s)[:, None, :] + ua_h))[..., 0]
             alpha = torch.exp(e) / torch.exp(e).sum(-1, keepdim=True)
-            c = torch.einsum("nk,nkm->nm", alpha, ann)
+            # Σ_j α_ij h_j as a batched matrix product (einsum turns a one-key sum into a multiply
+            # that FlopCounterMode does not count)
+            c = torch.bmm(alpha[:, None, :], ann)[:, 0]
             s = self.cell(torch.cat([y[:, i], c], -1), s)
             states.append(s)
             contexts.append(c)
@@ -370,7 +377,8 @@ class _BahdanauDecoder(nn.Module):
 
 @ref("attention_gru")
 def _attention_gru(a, ins):
-    return _BahdanauDecoder(ins[0][-1], ins[1][-1], a.out, a.dim or a.out, a.bias, a.score_bias), _xs(ins)
+    return _BahdanauDecoder(ins[0][-1], ins[1][-1], a.out, a.dim if a.dim is not None else a.out, a.bias,
+                            a.score_bias), _xs(ins)
 
 
 # ops whose MACs torch.utils.flop_counter counts (as 2 FLOPs per MAC); every other op must

@@ -88,6 +88,8 @@ def bench(model, *, device="cpu", dtype="float32", channels_last=False, compile=
           warmup=3, iters=10, progress=None) -> BenchResult:
     import torch
     from archviz.backends.torch.lower import to_torch
+    if train:
+        check_trainable(model)
     tdtype = getattr(torch, dtype)
     gm = to_torch(model, seed=0, train=train).to(device=device, dtype=tdtype)
     xs = _inputs(model, device, tdtype)
@@ -123,9 +125,29 @@ def bench(model, *, device="cpu", dtype="float32", channels_last=False, compile=
     return BenchResult(str(device), model.batch, dtype, "train" if train else "forward", iters, lat)
 
 
+def check_trainable(model) -> None:
+    """Raise a located LoweringError at the first layer torch runs at inference but cannot
+    train at the model's shapes (the op's ``train_check``: batch norm with one value per
+    channel), before torch fails with its own traceback."""
+    from archviz.errors import LoweringError, OpError
+    from archviz.ir import meta as M
+    from archviz.ops import registry
+    from archviz.passes.driver import node_error
+    for node in model.graph.topo_order():
+        ins = node.meta.get(M.IN_SHAPES, [])
+        try:
+            registry[node.op].train_check(node.attrs, ins)
+        except OpError as e:
+            e.message = f"torch cannot train this layer at batch {model.batch}: {e.message}"
+            err = node_error(node, e, ins, cls=LoweringError)
+            err.code = "E0604"
+            raise err from None
+
+
 def train_smoke(model, *, steps=20, loss="cross_entropy", lr=1e-3, device="cpu", seed=0, progress=None):
     """`steps` Adam steps on one fixed synthetic batch; returns the list of losses."""
     import torch
+    check_trainable(model)
     from archviz.backends.torch.lower import to_torch
     gm = to_torch(model, seed=seed, train=True).to(device)
     gen = torch.Generator().manual_seed(seed)

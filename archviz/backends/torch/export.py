@@ -19,6 +19,7 @@ import os
 from archviz.backends.files import atomic_target
 from archviz.errors import LoweringError
 from archviz.ir import meta as M
+from archviz.ops import registry
 
 
 def _lit(v) -> str:
@@ -157,15 +158,21 @@ def export_onnx(model, path: str, opset: int = 17) -> None:
     inputs = tuple(example_inputs(model))
     with atomic_target(path) as tmp:
         names = list(model.graph.inputs) + list(model.graph.outputs)
-        # A symbolic batch axis, except with recurrent layers: torch's exporter builds their
-        # zero initial states with the traced batch size (it warns that another batch fails).
-        recurrent = any(n.op in ("rnn", "lstm", "gru") for n in model.graph.nodes.values())
-        dynamic = None if recurrent else {n: {0: "batch"} for n in names}
+        # A symbolic batch axis, except where a layer's exported graph uses the traced batch
+        # size (recurrent layers' zero initial states, batch norm without running statistics)
+        fixed = [n.id for n in model.graph.nodes.values() if registry[n.op].static_batch(n.attrs)]
+        dynamic = None if fixed else {n: {0: "batch"} for n in names}
         with warnings.catch_warnings():     # the TorchScript exporter: dynamo=True needs onnxscript
             warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(gm, inputs, tmp, opset_version=opset, input_names=list(model.graph.inputs),
-                              output_names=list(model.graph.outputs), dynamo=False,
-                              dynamic_axes=dynamic)
+            try:
+                torch.onnx.export(gm, inputs, tmp, opset_version=opset, input_names=list(model.graph.inputs),
+                                  output_names=list(model.graph.outputs), dynamo=False,
+                                  dynamic_axes=dynamic)
+            except Exception as e:      # torch's exporter asserts and raises many kinds: never a traceback
+                msg = str(e).splitlines()[0] if str(e) else ""
+                raise LoweringError(f"torch's ONNX exporter failed: {type(e).__name__}: {msg}", code="E0605",
+                                    hint="run with --traceback for details; the .py and .pt2 exports "
+                                         "may still work") from e
 
 
 def export_pt2(model, path: str) -> None:
