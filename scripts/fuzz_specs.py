@@ -11,7 +11,7 @@ forked child with an address-space limit and a hard timeout (tests/fuzz/runner.p
 crash or a hang is counted, never fatal to the run.
 
 Writes OUT/results.jsonl (one line per command run), OUT/summary.md (counts, failure
-classes, hangs, memory) and OUT/repros/ (one minimized reproducer per failure class, with
+classes, hangs, memory), OUT/cases/ (each failing case as it was run) and OUT/repros/ (one minimized reproducer per failure class, with
 a README). Exit status: 0 when no failure was found, 1 otherwise.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ import collections
 import hashlib
 import json
 import os
+import pickle
 import platform
 import selectors
 import shutil
@@ -233,6 +234,10 @@ def run_and_record(args, out: Path, stats: dict) -> None:
 
     def on_case(case, results):
         digest = hashlib.sha1(case.text).hexdigest()[:12]
+        if any(r.failed for r in results):   # kept as run: the repro never depends on regenerating it
+            (out / "cases").mkdir(exist_ok=True)
+            with open(out / "cases" / f"{case.index}.pickle", "wb") as f:
+                pickle.dump(case, f)
         for res in results:
             rec = {"seed": case.seed, "case": case.index, "target": case.target, "mutated": case.mutated,
                    "size": len(case.text), "sha1": digest, "mutations": case.log, "options": case.options}
@@ -279,7 +284,12 @@ def save_repros(args, stats, repro_dir: Path):
     n = 0
     for key, c in sorted(stats["classes"].items(), key=lambda kv: -kv[1]["runs"]):
         ex = c["example"]
-        case = make_case(args.seed, ex["case"])
+        saved = Path(args.out) / "cases" / f"{ex['case']}.pickle"
+        if saved.is_file():
+            with open(saved, "rb") as f:
+                case = pickle.load(f)
+        else:
+            case = make_case(args.seed, ex["case"])
         first = reproduce(case, ex["cmd"], limits)
         if not same_class(first, key):
             out.append({"key": key, "reproduced": False, "now": first.key() if first.failed else first.status,

@@ -15,7 +15,10 @@ hostile ``-p`` override. Mutations are of three layers:
   UTF-16, CRLF, anchors / aliases / tags / merge keys, duplicate keys, deep flow nesting.
 
 Everything is deterministic given the seed and the case index (``make_case``), or given
-any ``random.Random`` (``mutate_case``), so hypothesis can drive the same mutator.
+any ``random.Random`` (``mutate_case``), so hypothesis can drive the same mutator -- and
+given the op registry: a case that draws an op can change when the registry does. No
+value taken from a table here or from the registry enters a tree uncopied (a later
+mutation edits trees in place: a shared list would leak into later cases).
 
 The mutator reads the op registry (names, attribute schemas, input ports, samples) so
 that a new op is fuzzed without touching this file. It parses YAML with its own small
@@ -696,7 +699,7 @@ def _random_node(rng, ctx, ids):
     samples = getattr(op, "samples", None) or []
     if samples and rng.random() < 0.5:
         s = rng.choice(samples)
-        nd.update({k: v for k, v in (s.get("attrs") or {}).items()})
+        nd.update(copy.deepcopy(s.get("attrs") or {}))   # never the registry's own lists
     else:
         for k, a in (getattr(op, "attrs", None) or {}).items():
             if getattr(a, "required", False) or rng.random() < 0.4:
@@ -807,7 +810,7 @@ def op_imports(t, rng, ctx):
         return None
     r = rng.random()
     if r < 0.6:
-        p = rng.choice(IMPORT_PATHS)
+        p = copy.deepcopy(rng.choice(IMPORT_PATHS))
         it["path"] = ctx.name if p == "SELF" else p
     elif r < 0.85:
         it["as"] = rng.choice(["rb", "tf", "vgg", "zz", "", "1", "a.b", "nodes", "conv2d", None, 3, "relu", "x y"])
@@ -952,7 +955,7 @@ def _plausible(rng, attr):
     if typ == "str":
         return rng.choice(["same", "valid", "nearest", "bilinear", "dot", "general", "concat", "tanh", "relu",
                            "none", "tanh", "constant", "reflect", "replicate"])
-    return rng.choice(PLAUSIBLE.get(typ, [1]))
+    return copy.deepcopy(rng.choice(PLAUSIBLE.get(typ, [1])))   # a later mutation may edit it in place
 
 
 def _sample_node(rng, ctx, name=None):
