@@ -10,12 +10,13 @@ name) and lets a bypassed node (`when: false`) stand for its own input.
 from __future__ import annotations
 
 import os
+from collections import ChainMap
 
 from archviz.errors import ArchvizError, MultipleErrors, Span, SpecError, SpecWarning, did_you_mean
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import Attrs, registry
 from archviz.ops.schema import normalise
-from archviz.spec.expr import FAILED, has_expr, substitute
+from archviz.spec.expr import FAILED, expression_budget, has_expr, substitute
 from archviz.spec.files import (_ID, _NO_DEFAULT, _PARAM_TYPES, BlockDef, FileLoader, SpecFile,
                                 _unknown_attr)
 from archviz.spec.refs import AliasB, CallB, NodeB, RefResolver, RepeatB, Scope, Sym
@@ -44,6 +45,7 @@ class Compiler(FileLoader, RefResolver):
 
     # -- errors ------------------------------------------------------------------
     def error(self, err: ArchvizError, scope: Scope | None = None) -> None:
+        err.__traceback__ = None    # a collected error keeps no frames (and the values in them) alive
         if err.follows:     # a consequence of an error reported already: one mistake, one error
             return
         if scope is not None and scope.notes:
@@ -77,6 +79,10 @@ class Compiler(FileLoader, RefResolver):
 
     # -- compile -----------------------------------------------------------------
     def compile(self, path: str) -> LayerGraph:
+        with expression_budget():
+            return self._compile(path)
+
+    def _compile(self, path: str) -> LayerGraph:
         sf = self.load_file(path, top=True)
         if sf is None:
             raise MultipleErrors(self.errors) if len(self.errors) > 1 else self.errors[0]
@@ -280,7 +286,7 @@ class Compiler(FileLoader, RefResolver):
         if n == 0:      # `repeat: 0` with `when:` false: the node is absent, its name its input
             sp = nd.span_of("repeat")
             try:
-                off = "when" in nd and not self._when(nd, nid, dict(scope.vars), scope, ins)
+                off = "when" in nd and not self._when(nd, nid, scope.vars, scope, ins)
             except ArchvizError:
                 off = False
             if not off:
@@ -294,9 +300,8 @@ class Compiler(FileLoader, RefResolver):
         fewest = None       # fewest layers one copy has added so far
         for k in range(n):
             before = len(self.graph)
-            vars_k = dict(scope.vars)
-            if var:
-                vars_k[var] = k
+            # an overlay, not a copy: copying every param for every copy is quadratic
+            vars_k = ChainMap({var: k}, scope.vars) if var else scope.vars
             cid = f"{nid}.{k}" if n > 1 or "repeat" in nd else nid
             if "when" in nd and not self._when(nd, nid, vars_k, scope, cur):
                 self._need_bypass(nd, nid, cur, through)
@@ -524,7 +529,7 @@ class Compiler(FileLoader, RefResolver):
                                  hint="a block cannot contain a call of itself, directly or through others"), scope)
             return self._stub_call(block, ins, call_id)
         raw, spans = self._attr_values(nd, vars_k, scope)
-        bvars = dict(block.file.params)
+        bvars = ChainMap({}, block.file.params)      # the call's params over its file's
         complete = True
         for k in raw:
             if k not in block.params:
