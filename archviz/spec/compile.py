@@ -10,7 +10,7 @@ name) and lets a bypassed node (`when: false`) stand for its own input.
 from __future__ import annotations
 
 import os
-from collections import ChainMap
+from collections import ChainMap, Counter
 
 from archviz.errors import ArchvizError, MultipleErrors, Span, SpecError, SpecWarning, did_you_mean
 from archviz.ir.graph import LayerGraph, Node
@@ -297,7 +297,7 @@ class Compiler(FileLoader, RefResolver):
             return Sym(binding=scope.names[nid], text=nid, span=nd.span_of("id"))
         copies = []
         cur = ins
-        fewest = None       # fewest layers one copy has added so far
+        budget = _CopyBudget(self, nd, scope, var, n)
         for k in range(n):
             before = len(self.graph)
             # an overlay, not a copy: copying every param for every copy is quadratic
@@ -312,12 +312,13 @@ class Compiler(FileLoader, RefResolver):
                 b = self._call(nd, scope, vars_k, cid, target, cur)
             copies.append(b)
             cur = [Sym(binding=b, text=cid)] + cur[1:]     # the next copy reads this one; other inputs stay
-            fewest = min(fewest, len(self.graph) - before) if fewest is not None else len(self.graph) - before
-            if k and len(self.graph) + fewest * (n - k - 1) > MAX_LAYERS:
+            at_least = budget.expanded(k, len(self.graph) - before, len(self.graph))
+            if at_least > MAX_LAYERS:
+                at_least -= len(self.graph.inputs)      # the graph's inputs are nodes, not layers
                 # refused in milliseconds, not after minutes of expansion and GBs of memory
-                raise SpecError(f"'{nid}' repeats {n:,} copies of at least {fewest:,} layer(s) each: the spec "
-                                f"would expand to more than {MAX_LAYERS:,} layers", nd.span_of("repeat", nd.span),
-                                code="E0135", hint="check this `repeat` count (and the params it is computed from)")
+                raise SpecError(f"'{nid}' repeats {n:,} copies: the spec would expand to at least {at_least:,} "
+                                f"layers, more than {MAX_LAYERS:,}", nd.span_of("repeat", nd.span), code="E0135",
+                                hint="check this `repeat` count (and the params it is computed from)")
         binding = RepeatB(copies) if "repeat" in nd else copies[0]
         real = sum(not isinstance(b, AliasB) for b in copies)
         if "repeat" in nd and real:
@@ -595,6 +596,52 @@ class Compiler(FileLoader, RefResolver):
         ports = list(block.outputs) if isinstance(block.outputs, dict) and block.outputs else ["out"]
         src = ins[0] if ins else Sym(binding=NodeB(call_id, "?"), text=call_id)
         return CallB(block, {p: src for p in ports}, call_id)
+
+class _CopyBudget:
+    """A lower bound on the layers a repeat will have, from the copies expanded so far, so a
+    repeat that cannot fit the layer budget is refused after a few copies, never wrongly.
+
+    Copies whose `when:` and attribute values are equal expand to the same number of
+    layers (a block sees only its params), so once the first copies show the repeat may not
+    fit, every copy's values are evaluated (cheap: no expansion) and the copies still to
+    come are counted at the sizes of the equal copies already expanded (unknown: 0)."""
+
+    def __init__(self, compiler, nd, scope, var, n):
+        self.c, self.nd, self.scope, self.var, self.n = compiler, nd, scope, var, n
+        self.grown: list = []           # layers added by each copy so far
+        self.keys = None                # per copy, what decides its size (None: unknown)
+        self.sizes: dict = {}           # key -> layers of a copy with that key
+        self.left = None                # key -> copies still to expand
+
+    def expanded(self, k: int, grew: int, now: int) -> int:
+        self.grown.append(grew)
+        if self.keys is None:
+            if not k or now + min(self.grown) * (self.n - k - 1) <= MAX_LAYERS:
+                return now          # fits even if the rest are like the smallest so far
+            self.keys = self._keys()
+            self.sizes = {self.keys[j]: g for j, g in enumerate(self.grown) if self.keys[j] is not None}
+            self.left = Counter(key for key in self.keys[k + 1:] if key is not None)
+        else:
+            key = self.keys[k]
+            if key is not None:
+                self.sizes[key] = grew
+                self.left[key] -= 1
+        return now + sum(self.sizes[key] * m for key, m in self.left.items() if key in self.sizes)
+
+    def _keys(self) -> list:
+        items = [(a, v) for a, v in self.nd.items() if a not in NODE_KEYS or a == "when"]
+        if not self.var:
+            return [0] * self.n         # no index: every copy is the same
+        keys = []
+        with expression_budget(None):   # not charged: these values are computed again when used
+            for k in range(self.n):
+                vars_k = ChainMap({self.var: k}, self.scope.vars)
+                try:
+                    keys.append(repr([(a, self.c._eval(v, vars_k, None)) for a, v in items]))
+                except ArchvizError:
+                    keys.append(None)
+        return keys
+
 
 def compile_spec(path: str, overrides: dict | None = None, batch: int = 1, allow_import=None) -> LayerGraph:
     """`allow_import`: paths (folders or files) imports may read besides the spec's own folder

@@ -27,6 +27,7 @@ import operator
 import re
 import warnings
 from contextlib import contextmanager
+from functools import lru_cache
 from fractions import Fraction
 
 from archviz.errors import ExpressionError, Span, did_you_mean, short_repr
@@ -183,9 +184,31 @@ FUNCTIONS = {"min": min, "max": max, "abs": abs, "floor": _floor, "ceil": _ceil,
              "int": int, "len": len}
 
 
+@lru_cache(maxsize=4096)
+def _checked(stripped: str):
+    """The parsed tree of an expression that passed the whitelist check, or None where it
+    fails (then `evaluate` parses it again to report the error at its place). A repeat or
+    a block evaluates the same text once per copy: parsing and checking it once is most of
+    the saving."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(stripped, mode="eval")
+        _Walker({}, None, 0).check(tree.body)       # the check reads the tree only, no scope
+        return tree
+    except (SyntaxError, ValueError, MemoryError, RecursionError, ExpressionError):
+        return None
+
+
 def evaluate(text: str, scope: dict, span: Span | None = None):
     """Evaluate one expression (without the `${ }`). `span` points at its first char."""
     lead = len(text) - len(text.lstrip())
+    tree = _checked(text.strip()) if len(text) <= 1000 else None
+    if tree is not None:
+        try:
+            return _Walker(scope, span, lead).visit(tree.body)
+        except RecursionError:
+            raise _too_deep(text, span, lead) from None
     try:
         with warnings.catch_warnings():     # "invalid decimal literal" and the like: not for a spec's user
             warnings.simplefilter("ignore")
@@ -394,9 +417,10 @@ _budget: contextvars.ContextVar = contextvars.ContextVar("archviz_expression_bud
 
 
 @contextmanager
-def expression_budget(total: int = MAX_TOTAL):
-    """Bound the items of all strings and lists built by expressions inside the block."""
-    token = _budget.set([total])
+def expression_budget(total: int | None = MAX_TOTAL):
+    """Bound the items of all strings and lists built by expressions inside the block
+    (None: not counted inside it)."""
+    token = _budget.set(None if total is None else [total])
     try:
         yield
     finally:
