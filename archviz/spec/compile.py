@@ -418,9 +418,9 @@ class Compiler(FileLoader, RefResolver):
 
     def _bind_ports(self, nd, raw, ports, op, scope) -> list:
         """Named inputs by slot: ins[i] is port ports[i].  Required ports (the first
-        `min_inputs`) must be given; an optional port left out before a given one takes its
-        declared default (`op.port_defaults`, the same source as another port) or is an
-        error: a slot is never filled by the next port's input."""
+        `min_inputs`) must be given, and an optional port cannot be left out before a given
+        one: a slot is never filled by the next port's input, nor by a guess (torch's
+        MultiheadAttention has no default key for a given value)."""
         required = ports[:op.min_inputs]
         need = [p for p in required if p not in raw]
         if need:
@@ -430,20 +430,14 @@ class Compiler(FileLoader, RefResolver):
                             code="E0132", hint=f"input ports, in order: {', '.join(ports)}; "
                             f"required: {', '.join(required)}")
         last = max((i for i, p in enumerate(ports) if p in raw), default=-1)
-        slots: dict = {}
-        for p in ports[:last + 1]:
-            if p in raw:
-                slots[p] = self.parse_ref(raw[p], scope, raw.span_of(p))
-            elif p in op.port_defaults and op.port_defaults[p] in slots:
-                slots[p] = slots[op.port_defaults[p]]
-            else:
+        for p in ports[:last]:
+            if p not in raw:
                 later = [q for q in ports[ports.index(p) + 1:] if q in raw]
                 raise SpecError(f"'{op.name}' input port '{later[0]}' is given without '{p}'",
                                 raw.key_span(later[0]), code="E0132",
                                 hint=f"give '{p}' too (input ports, in order: {', '.join(ports)})")
-        if any(s is None for s in slots.values()):
-            return []       # a reference failed to parse (reported): no arity error on top
-        return list(slots.values())
+        syms = [self.parse_ref(raw[p], scope, raw.span_of(p)) for p in ports[:last + 1]]
+        return [] if None in syms else syms     # a reference that failed (reported): no arity error on top
 
     def _repeat(self, nd, scope) -> tuple:
         if "repeat" not in nd:
