@@ -214,12 +214,34 @@ class Transposed(Map):
         hi = (b + self.p) // self.s
         if n is not None:
             lo, hi = max(lo, 0), min(hi, n - 1)
-        if self.d > 1:   # dilated: skip the i that no tap reaches (rare; a short scan)
-            while lo <= hi and not self._ok(lo, a, b):
-                lo += 1
-            while hi >= lo and not self._ok(hi, a, b):
-                hi -= 1
+        if self.d > 1 and lo <= hi:     # dilated: the first and last i that a tap reaches
+            lo, hi = self._reached(lo, hi, a, b, 1), self._reached(lo, hi, a, b, -1)
+            if lo is None or hi is None:
+                return None
         return (lo, hi) if lo <= hi else None
+
+    def _reached(self, lo, hi, a, b, step):
+        """The first (step 1) or last (step −1) i in [lo, hi] that reaches [a, b] with some tap m.
+
+        An i whose window [a + p − i·s, b + p − i·s] of m·d sticks out above d(k − 1) reaches
+        with m = k − 1, one that sticks out below 0 with m = 0 (from lo and hi's definitions);
+        between those, whether it reaches depends on (a + p − i·s) mod d alone: periodic in i
+        with period d / gcd(s, d).  So a scan of one period decides, then the other end's
+        clipped i does — never a scan over the kernel's taps."""
+        period = self.d // gcd(self.s, self.d)
+        i = lo if step > 0 else hi
+        for _ in range(period + 1):
+            if not lo <= i <= hi:
+                return None
+            if self._ok(i, a, b):
+                return i
+            i += step
+        # a whole period without a tap: the next candidate is the first clipped i beyond it
+        if step > 0:
+            j = (a + self.p) // self.s + 1                          # i·s > a + p: m = 0 reaches
+        else:
+            j = -(-(b + self.p - self.d * (self.k - 1)) // self.s) - 1   # b + p − i·s > d(k − 1)
+        return j if lo <= j <= hi and self._ok(j, a, b) else None
 
     def image(self, ivs, n):
         if self.d == 1:
