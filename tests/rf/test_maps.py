@@ -51,14 +51,28 @@ def test_dilated_transposed_span_is_exact_and_does_not_scan_the_kernel(s, d):
                                  if (o + p - t * d) % s == 0})
                     assert m.span(a, b) == want, (k, p, a, b)
     import time
-    m = R.Transposed(10 ** 9, s, 1, d)
     t0 = time.perf_counter()
-    for o in range(0, 40):
-        got = m.span(o, o)
-        if got is not None:             # the ends found are inputs that really reach o
-            for i in got:
-                assert (o + 1 - i * s) % d == 0 and 0 <= (o + 1 - i * s) // d < 10 ** 9
+    for k, dd in ((10 ** 9, d), (3, 10 ** 9 + d), (10 ** 6, 10 ** 6 + d)):
+        m = R.Transposed(k, s, 1, dd)
+        for o in range(0, 40):
+            got = m.span(o, o)
+            if got is not None:             # the ends found are inputs that really reach o
+                for i in got:
+                    assert (o + 1 - i * s) % dd == 0 and 0 <= (o + 1 - i * s) // dd < k
+            if k == 3:                      # few taps: the exact answer by enumerating them
+                assert got == bbox({(o + 1 - t * dd) // s for t in range(k) if (o + 1 - t * dd) % s == 0})
     assert time.perf_counter() - t0 < 1
+
+
+def test_first_mod_hit_is_brute_force():
+    import random
+    rng = random.Random(0)
+    for _ in range(20000):
+        m, a, c = rng.randint(1, 30), rng.randint(0, 50), rng.randint(0, 50)
+        lo = rng.randint(0, m - 1)
+        hi = rng.randint(lo, m - 1)
+        want = next((j for j in range(3 * m + 2) if lo <= (a * j + c) % m <= hi), None)
+        assert R.first_mod_hit(a, c, m, lo, hi) == want
 
 
 def test_nearest_theory_and_torch_index():
