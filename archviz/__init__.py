@@ -11,14 +11,23 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
-def load(path: str, batch: int = 1, dtype: str = "float32", **params):
-    """Compile and analyse a spec. Keyword arguments override the spec's `params`."""
+def load(path: str, batch: int = 1, dtype: str = "float32", allow_import=None, **params):
+    """Compile and analyse a spec. Keyword arguments override the spec's `params`.
+
+    Imports may read the spec's own folder tree and the bundled library; `allow_import`
+    (a path or a list of paths, folders or files) allows more."""
+    return _load(path, batch, dtype, params, allow_import)
+
+
+def _load(path, batch: int = 1, dtype: str = "float32", overrides: dict | None = None, allow_import=None):
+    """load() with the overrides as a dict: a param may be named `batch`, `dtype` or
+    `allow_import` (the CLI's -p batch=3 is such a param, not the batch size)."""
     from archviz.model import DTYPE_BYTES, Model
     from archviz.passes import analyse
     from archviz.spec import compile_spec
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"unknown dtype {dtype!r}; one of {', '.join(DTYPE_BYTES)}")
-    g = compile_spec(str(path), overrides=params, batch=batch)
+    g = compile_spec(str(path), overrides=overrides, batch=batch, allow_import=allow_import)
     analyse(g)
     return Model(g, batch=batch, dtype=dtype)
 

@@ -11,14 +11,17 @@ import click
 from archviz.errors import ArchvizError
 from archviz.spec.losses import LOSSES
 
-from archviz.clikit import (CONTEXT, _console, batch_opt, dtype_opt, handle_errors,  # noqa: F401
+from archviz.clikit import (CONTEXT, Group, _console, batch_opt, dtype_opt, handle_errors,  # noqa: F401
                             load_model, param_opt, spec_arg, write_atomic)
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(package_name="archviz")
 @click.option("--traceback", is_flag=True, help="Show a Python traceback for errors (for debugging archviz).")
-def main(traceback):
+@click.option("--allow-import", "allow_import", multiple=True, metavar="PATH", type=click.Path(exists=True),
+              help="Let spec imports read PATH (a folder's tree or a file; repeatable). Without it, imports "
+                   "read only the spec's own folder tree and the bundled library.")
+def main(traceback, allow_import):
     """archviz: what a neural-network architecture is — shapes, size, cost, receptive
     fields, diagrams and a runnable model — computed exactly from a YAML spec, without
     running the network.
@@ -31,6 +34,8 @@ def main(traceback):
       archviz compare specs/exam_three_3x3.yaml specs/exam_one_7x7.yaml
       archviz report specs -o outputs
     """
+    import archviz.spec
+    archviz.spec.CLI_ALLOW_IMPORT = tuple(allow_import)
 
 
 @main.command(context_settings=CONTEXT)
@@ -145,9 +150,14 @@ def ops(name, fmt):
 @handle_errors
 def report(specs, out_dir, batch, diagrams):
     """The main job: for every spec (default: specs/*.yaml) write JSON, CSV, Markdown and
-    explanation reports into OUT_DIR, then print one summary table of all of them."""
+    explanation reports into OUT_DIR, then print one summary table of all of them.
+
+    A failing spec does not stop the run: every failure is listed at the end (exit 1), and
+    the outputs it left in OUT_DIR from an earlier run are removed, so OUT_DIR never shows
+    the numbers of a spec that no longer compiles."""
     from archviz.backends.batch import run_reports
-    ok = run_reports(list(specs) or ["specs"], out_dir, batch, diagrams, _console())
+    tb = bool(click.get_current_context().find_root().params.get("traceback"))
+    ok = run_reports(list(specs) or ["specs"], out_dir, batch, diagrams, _console(), traceback=tb)
     sys.exit(0 if ok else 1)
 
 
@@ -223,8 +233,17 @@ def export(spec, output, batch, params, opset):
 @handle_errors
 @_lowering_errors
 def verify(spec, batch, params, device, brief):
-    """Run the lowered torch module and check every static number against it: each node's
-    output shape, params and buffers, and 2 × MACs against torch's FlopCounterMode."""
+    """Check archviz's static numbers against archviz's own torch lowering of SPEC: each
+    node's output shape, params and buffers, and 2 × MACs against torch's FlopCounterMode.
+
+    \b
+    What it proves: the shapes, parameter counts and MACs that archviz computes without
+    running anything equal those of the torch module archviz builds from the same spec.
+    What it does not prove: that the spec computes the same function as the network it
+    stands for. Both sides come from the spec, so a spec that differs from the real model
+    (a GPT-2 without its causal mask, a missing shortcut, another activation) passes.
+    Comparing with a reference model (e.g. the torchvision or Hugging Face one) is a
+    separate check."""
     _need_torch()
     from rich.markup import escape
     from rich.table import Table
@@ -259,7 +278,9 @@ def verify(spec, batch, params, device, brief):
         for p in v.problems:
             click.echo(f"disagreement: {p}", err=True)
         sys.exit(1)
-    con.print("[green]verified[/green]: every static number equals torch's")
+    con.print("[green]verified[/green]: every static number equals torch's, on archviz's own lowering of "
+              "this spec. Not checked: that the spec computes the same function as the model it stands "
+              "for (see `archviz verify --help`).")
 
 
 @main.command(context_settings=CONTEXT)

@@ -13,16 +13,70 @@ from archviz.model import DTYPE_BYTES
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+class Group(click.Group):
+    """archviz's command group: ASCII on consoles that cannot print Unicode, and an
+    interruption (Ctrl-C, SIGTERM, SIGHUP) exits 128 + the signal number (130, 143, 129)
+    after every cleanup has run, with one line and no traceback."""
+
+    def main(self, *args, **kwargs):
+        from archviz.terminal import Terminated, exit_code, setup_streams, signals_handled
+        setup_streams()
+        with signals_handled():
+            try:
+                return super().main(*args, **kwargs)
+            except Terminated as e:          # during option parsing: click lets it through
+                _interrupted(e)
+                sys.exit(exit_code(e))
+
+    def invoke(self, ctx):
+        from archviz.terminal import Terminated, exit_code
+        try:
+            return super().invoke(ctx)
+        except (KeyboardInterrupt, Terminated) as e:   # click would say "Aborted!" and exit 1
+            if ctx.find_root().params.get("traceback"):
+                import traceback
+                traceback.print_exc()
+            _interrupted(e)
+            ctx.exit(exit_code(e))
+
+
+def _interrupted(e: BaseException) -> None:
+    import signal
+    num = getattr(e, "signum", signal.SIGINT)
+    try:
+        name = signal.Signals(num).name
+    except ValueError:
+        name = f"signal {num}"
+    try:
+        click.echo(f"\narchviz: interrupted ({name}); no output file was left half-written", err=True)
+    except (OSError, ValueError):     # stderr gone (a closed terminal): exit quietly
+        pass
+
+
 def _console(stderr=False):
     """A rich console. Piped output (a file, CI logs) gets a wide page instead of rich's
-    default 80 columns, so numbers are never cut; COLUMNS overrides."""
+    default 80 columns, so numbers are never cut; COLUMNS overrides. On a console that
+    cannot print archviz's characters, text is spelled in ASCII before rich lays it out,
+    so table columns stay aligned (σ → sigma is wider than σ)."""
     import os
-    from rich.console import Console
     stream = sys.stderr if stderr else sys.stdout
     width = None
     if not stream.isatty():
         width = int(os.environ.get("COLUMNS", 0) or 160)
-    return Console(stderr=stderr, highlight=False, width=width)
+    return _console_class()(stderr=stderr, highlight=False, width=width)
+
+
+@functools.lru_cache(maxsize=None)
+def _console_class():
+    from rich.console import Console
+
+    from archviz.terminal import ascii_text
+
+    class ArchvizConsole(Console):
+        def render_str(self, text, *args, **kwargs):
+            return super().render_str(ascii_text(text, self.file), *args, **kwargs)
+
+    return ArchvizConsole
 
 
 def handle_errors(fn):
@@ -62,7 +116,11 @@ dtype_opt = click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)),
 
 def load_model(spec, params, batch=1, dtype="float32"):
     import archviz
-    return archviz.load(spec, batch=batch, dtype=dtype, **_overrides(params))
+    # the overrides as a dict: `-p batch=3` names a spec param, never load()'s batch argument
+    m = archviz._load(spec, batch, dtype, _overrides(params))
+    for w in m.warnings:        # on stderr, so JSON on stdout stays clean
+        click.echo(format_error(w), err=True)
+    return m
 
 
 def write_atomic(path: str, text: str | bytes) -> None:

@@ -38,11 +38,13 @@ class ArchvizError(Exception):
 
     def __init__(self, message: str, span: Span | None = None, *, hint: str | None = None,
                  notes: list[str] | None = None, code: str | None = None):
+        message = clip(message)
         super().__init__(message)
         self.message = message
         self.span = span
-        self.hint = hint
-        self.notes = list(notes or [])
+        self.hint = clip(hint) if hint else hint
+        self.notes = [clip(n) for n in notes or []]
+        self.follows = False    # True: only a consequence of an error reported already (not shown)
         if code:
             self.code = code
 
@@ -89,6 +91,18 @@ class LoweringError(ArchvizError):
     code = "E0600"
 
 
+class SpecWarning(ArchvizError):
+    """Not an error: the spec compiles, but probably not to what its author meant (e.g. a
+    layer whose output reaches no graph output). Printed like an error, never raised."""
+    code = "W0700"
+    kind = "warning"
+
+
+class OutputError(ArchvizError):
+    """An output file cannot be written (the path, then the OS's reason)."""
+    code = "E0800"
+
+
 class MultipleErrors(ArchvizError):
     """Several problems found in one validation run."""
     code = "E0001"
@@ -125,24 +139,84 @@ def did_you_mean(name: str, candidates) -> str | None:
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
 
 
+# Files whose text an error may show under its location: the spec a user named, and the
+# imports that loaded as specs (a YAML mapping). An error about any other file (an import of
+# /proc/self/environ, of a .env, of a binary) gives its location and never its content.
+_SPEC_SOURCES: set = set()
+
+
+def mark_spec_source(path: str) -> None:
+    """Let errors show lines of `path` (the spec loader calls it once a file is a spec)."""
+    _SPEC_SOURCES.add(path)
+
+
 def _source_lines(path: str) -> tuple[str, ...]:
     """The lines of a spec file, cached per (path, mtime, size): a file edited between two
-    errors in one process (a notebook, a test) shows its current text under the caret."""
+    errors in one process (a notebook, a test) shows its current text under the caret.
+    Only a file marked as a spec is read, and only a regular file of a bounded size."""
     import os
+    import stat
+    if path not in _SPEC_SOURCES:
+        return ()
     try:
         st = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):
+        return ()
+    if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_SHOWN_FILE:
         return ()
     return _read_lines(path, st.st_mtime_ns, st.st_size)
 
 
+_MAX_SHOWN_FILE = 16 << 20     # above the loader's own bound (4 MiB): a spec that loaded is shown
+_MAX_SHOWN_LINE = 160          # characters of a source line shown around the caret
+_MAX_FIELD = 2_000             # characters of a message, hint or note (a huge value is cut)
+
+
 @lru_cache(maxsize=64)
 def _read_lines(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return tuple(f.read().splitlines())
-    except (OSError, UnicodeDecodeError):
+    import os
+    try:    # without blocking: a file swapped for a FIFO since it loaded shows nothing
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
+            return tuple(f.read(_MAX_SHOWN_FILE).decode("utf-8").splitlines())
+    except (OSError, ValueError, UnicodeDecodeError):
         return ()
+
+
+def clip(text: str, limit: int = _MAX_FIELD) -> str:
+    """`text`, with its middle left out when longer than `limit` characters: an error never
+    prints a value of a million items."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    return f"{text[:keep]} … [{len(text) - 2 * keep:,} characters left out] … {text[-keep:]}"
+
+
+def short_repr(value, limit: int = 80) -> str:
+    """repr(value) for a message, cut to `limit` characters. A long list is cut before it is
+    turned into text, so this is fast for any value an expression can build."""
+    if isinstance(value, (list, tuple)) and len(value) > limit:
+        value = type(value)(value[:limit])
+        text = repr(value)[:-1] + ", ...]"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _window(text: str, col: int, width: int) -> tuple[str, int]:
+    """A long source line cut to a window around the caret: (shown text, caret column).
+    A control character (a NUL, an escape) shows as one '�', so the caret stays aligned
+    and nothing is sent to the terminal that it would act on."""
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() or ch == "\t" else "\ufffd" for ch in text)
+    if len(text) <= _MAX_SHOWN_LINE:
+        return text, col
+    start = max(0, min(col - 1 - _MAX_SHOWN_LINE // 3, len(text) - _MAX_SHOWN_LINE))
+    shown = text[start:start + _MAX_SHOWN_LINE]
+    lead = "..." if start > 0 else ""
+    tail = "..." if start + _MAX_SHOWN_LINE < len(text) else ""
+    return lead + shown + tail, col - start + len(lead)
 
 
 def format_error(err: ArchvizError) -> str:
@@ -156,15 +230,15 @@ def format_error(err: ArchvizError) -> str:
         out.append(f"{err.span}: {head}")
         lines = _source_lines(err.span.file)
         if 0 < err.span.line <= len(lines):
-            text = lines[err.span.line - 1]
             num = str(err.span.line)
             pad = " " * len(num)
             width = 1
             if err.span.end_col and err.span.end_col > err.span.col:
-                width = err.span.end_col - err.span.col
+                width = min(err.span.end_col - err.span.col, _MAX_SHOWN_LINE)
+            text, col = _window(lines[err.span.line - 1], err.span.col, width)
             out.append(f"{pad} |")
             out.append(f"{num} | {text}")
-            lead = "".join("\t" if ch == "\t" else " " for ch in text[:err.span.col - 1])  # tabs stay tabs
+            lead = "".join("\t" if ch == "\t" else " " for ch in text[:col - 1])  # tabs stay tabs
             out.append(f"{pad} | {lead}{'^' * width}")
     else:
         out.append(head)

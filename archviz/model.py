@@ -89,6 +89,11 @@ class Model:
             "param_bytes": p.total * b, "activation_bytes": act * b,
         }
 
+    @property
+    def warnings(self) -> list:
+        """SpecWarnings: the spec compiles, but maybe not to what was meant (unused layers)."""
+        return list(self.graph.warnings)
+
     # -- contract ------------------------------------------------------------
     def to_dict(self) -> dict:
         """The stable JSON contract (see README, 'JSON output')."""
@@ -99,6 +104,8 @@ class Model:
             "inputs": {k: list(v) for k, v in self.input_shapes.items()},
             "outputs": {k: list(v) for k, v in self.output_shapes.items()},
             "totals": self.totals,
+            "warnings": [{"code": w.code, "message": w.message, "at": str(w.span) if w.span else None}
+                         for w in self.warnings],
             "layers": self._with_rf([{"id": l.id, "op": l.op, "inputs": l.inputs, "output_shape": list(l.output_shape),
                                       "params": l.params.total, "macs": l.macs, "flops": l.flops}
                                      for l in self.layers]),

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 
 import archviz
 from archviz.cli import main
-from archviz.errors import (ArchvizError, ExpectError, ExpressionError, ImportSpecError, MultipleErrors, RefError,
-                            ShapeError, Span, SpecError, format_error)
+from archviz.errors import (ExpectError, ExpressionError, ImportSpecError, MultipleErrors, RefError,
+                            ShapeError, Span, SpecError, format_error, mark_spec_source)
+from tests.spec_errors import errors_of, one_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,17 +52,7 @@ def col(path: str, lineno: int, needle: str, after: str = "") -> int:
     return line.index(needle, line.index(after) if after else 0) + 1
 
 
-def errors(path, **params) -> list:
-    with pytest.raises(ArchvizError) as ei:
-        archviz.load(path, **params)
-    e = ei.value
-    return e.errors if isinstance(e, MultipleErrors) else [e]
-
-
-def one_error(path, **params) -> ArchvizError:
-    errs = errors(path, **params)
-    assert len(errs) == 1, [str(e) for e in errs]
-    return errs[0]
+errors = errors_of
 
 
 def where(e) -> tuple:
@@ -386,8 +377,10 @@ def test_nested_repeats_are_bounded_by_the_layer_budget(tmp_path, monkeypatch):
           - {id: m, op: many, repeat: 1000}
     """, head=False)
     e = one_error(p)
-    assert e.code == "E0135" and e.message == f"the spec expands to more than {MAX_LAYERS:,} layers"
-    assert where(e) == (7, col(p, 7, "r"))
+    # refused at the outer repeat once two copies show it cannot fit (not after 5,000 layers)
+    assert e.code == "E0135" and e.message == ("'m' repeats 1,000 copies: the spec would expand to at least "
+                                               f"1,000,000 layers, more than {MAX_LAYERS:,}")
+    assert where(e) == (9, col(p, 9, "1000"))
 
 
 def test_a_node_named_like_the_implicit_block_input(tmp_path):
@@ -624,10 +617,12 @@ def test_unknown_param_override(tmp_path):
     p = write(tmp_path, HEAD.replace("name: t\n", "name: t\nparams: {width: 8}\n") + "  - {id: r, op: relu}\n",
               head=False)
     out = cli(p, "-p", "widht=3")
-    assert out.startswith("error[E0115]: the spec has no param 'widht' (given as an override: -p widht=...)")
+    # located at the spec's `params:` (issue 10: -p errors are located and name the -p)
+    assert out.startswith(f"{p}:3:1: error[E0115]: the spec has no param 'widht' (given as an override: -p widht=3)")
+    assert "3 | params: {width: 8}" in out
     assert "= help: did you mean 'width'?" in out
     e = one_error(p, widht=3)
-    assert isinstance(e, SpecError) and e.code == "E0115" and e.span is None
+    assert isinstance(e, SpecError) and e.code == "E0115" and where(e) == (3, 1)
 
 
 def test_override_in_a_spec_without_params(tmp_path):
@@ -829,6 +824,7 @@ def test_format_error_without_a_span():
 def test_format_error_shows_the_current_text_of_an_edited_file(tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text("a: 1\nb: old line\n")
+    mark_spec_source(str(p))            # as the loader does for a spec
     e = SpecError("bad", Span(str(p), 2, 4, 7))
     assert "2 | b: old line" in format_error(e)
     p.write_text("a: 1\nb: the new, longer line\n")
@@ -839,6 +835,7 @@ def test_format_error_shows_the_current_text_of_an_edited_file(tmp_path):
 def test_caret_keeps_tabs_aligned(tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text("a: {b:\t1, c: 2}\n")
+    mark_spec_source(str(p))
     out = format_error(SpecError("bad", Span(str(p), 1, 11, 12)))      # under `c`
     assert out.splitlines()[2] == "1 | a: {b:\t1, c: 2}"
     assert out.splitlines()[3] == "  | " + "      \t   " + "^"

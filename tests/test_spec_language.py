@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 import archviz
 from archviz.cli import main
-from archviz.errors import ArchvizError, ExpressionError, MultipleErrors, SpecError
+from archviz.errors import ExpressionError, SpecError
+from tests.spec_errors import errors_of
 
 
 def spec(tmp_path, text, name="s.yaml"):
@@ -21,11 +22,6 @@ def spec(tmp_path, text, name="s.yaml"):
     return str(p)
 
 
-def errors_of(path, **params) -> list:
-    with pytest.raises(ArchvizError) as ei:
-        archviz.load(path, **params)
-    e = ei.value
-    return e.errors if isinstance(e, MultipleErrors) else [e]
 
 
 def col(path: str, lineno: int, needle: str, after: str = "") -> int:

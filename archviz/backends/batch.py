@@ -1,13 +1,25 @@
 """The main job: reports (and diagrams) for many specs into an output folder, with a
-progress bar, then one summary table of all of them."""
+progress bar, then one summary table of all of them.
+
+A spec that fails does not stop the run: every spec is tried, every failure is listed at
+the end, and the run exits 1.  The outputs a failing spec left from an earlier run
+(STEM.json, .csv, .md, .summary.txt, .explain.txt, .svg, .png and its gallery entry) are
+removed, so the output folder never shows the numbers of a spec that no longer compiles;
+when only its diagram fails, only its diagram is removed (the reports are fresh).  An
+error writing the output folder itself (unwritable, full) stops the run: every further
+spec would fail the same way.
+"""
 from __future__ import annotations
 
 import glob
 import os
 
-from archviz.errors import ArchvizError, format_error
-from archviz.backends.files import write_atomic
+from archviz.errors import ArchvizError, OutputError, format_error
+from archviz.backends.files import remove_outputs, write_atomic
 from archviz.ops.base import fmt_shape
+
+REPORT_SUFFIXES = (".json", ".csv", ".md", ".summary.txt", ".explain.txt")
+DIAGRAM_SUFFIXES = (".svg", ".png")
 
 
 def collect_specs(paths: list[str]) -> list[str]:
@@ -20,20 +32,43 @@ def collect_specs(paths: list[str]) -> list[str]:
     return out
 
 
+def internal_error(path: str, e: Exception) -> ArchvizError:
+    """An exception archviz did not expect, as a failure of one spec (so the run goes on)."""
+    first = str(e).splitlines()[0] if str(e) else ""
+    return ArchvizError(f"internal error while processing '{path}': {type(e).__name__}"
+                        + (f": {first}" if first else ""), code="E0900",
+                        hint="this is a bug in archviz; please report it. "
+                             "`archviz --traceback ...` shows where it happened")
+
+
+def remove_stale(out_dir: str, stem: str, suffixes) -> list[str]:
+    """Remove a failing spec's outputs of an earlier run (and its gallery entry)."""
+    gone = remove_outputs(out_dir, [stem + s for s in suffixes])
+    if ".svg" in suffixes and os.path.exists(os.path.join(out_dir, "gallery.md")):
+        from archviz.backends.render.gallery import write_index
+        write_index(out_dir, [])          # drops the entries whose SVG is gone
+    return gone
+
+
 def write_reports(model, out_dir: str, stem: str) -> list[str]:
-    files = {
-        f"{stem}.json": model.summary("json"),
-        f"{stem}.csv": model.summary("csv"),
-        f"{stem}.md": model.summary("markdown"),
-        f"{stem}.summary.txt": model.summary("text"),
-        f"{stem}.explain.txt": model.explain(),
-    }
+    # every text is made before the first is written: a spec whose explanation fails
+    # never leaves new JSON beside an old explanation
+    texts = [model.summary("json"), model.summary("csv"), model.summary("markdown"),
+             model.summary("text"), model.explain()]
+    files = dict(zip((stem + s for s in REPORT_SUFFIXES), texts))
     for name, text in files.items():
         write_atomic(os.path.join(out_dir, name), text)
     return list(files)
 
 
-def run_reports(paths, out_dir, batch, diagrams, console) -> bool:
+def _failed(failures, out_dir, path, stem, e, suffixes):
+    gone = remove_stale(out_dir, stem, suffixes)
+    failures.append((path, e, gone))
+
+
+def run_reports(paths, out_dir, batch, diagrams, console, traceback: bool = False) -> bool:
+    """Returns True when every spec (and its diagram) succeeded. `traceback`: an
+    unexpected exception propagates instead of being listed as a failure."""
     import archviz
     from rich.progress import Progress
     from rich.table import Table
@@ -41,30 +76,50 @@ def run_reports(paths, out_dir, batch, diagrams, console) -> bool:
     results, failures = [], []
     renderer = None
     skipped_diagrams = None
+    stopped = None
     from archviz.backends.render.engine import GraphvizMissingError
     if diagrams:
         from archviz.backends.render import render_gallery_item as renderer  # noqa: N813
+    every = REPORT_SUFFIXES + DIAGRAM_SUFFIXES
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task("analysing specs", total=len(specs))
         for path in specs:
             stem = os.path.splitext(os.path.basename(path))[0]
             prog.update(task, description=f"{stem}")
             try:
-                m = archviz.load(path, batch=batch)
-                write_reports(m, out_dir, stem)
-                results.append((stem, m))
-            except ArchvizError as e:
-                failures.append((path, e))
-                prog.advance(task)
-                continue
-            if renderer is not None:
                 try:
-                    renderer(m, out_dir, stem)
-                except GraphvizMissingError as e:
-                    skipped_diagrams = str(e)
-                    renderer = None
+                    m = archviz.load(path, batch=batch)
+                    write_reports(m, out_dir, stem)
+                    results.append((stem, m))
+                except OutputError:
+                    raise
                 except ArchvizError as e:
-                    failures.append((path, e))
+                    _failed(failures, out_dir, path, stem, e, every)
+                    prog.advance(task)
+                    continue
+                except Exception as e:
+                    if traceback:
+                        raise
+                    _failed(failures, out_dir, path, stem, internal_error(path, e), every)
+                    prog.advance(task)
+                    continue
+                if renderer is not None:
+                    try:
+                        renderer(m, out_dir, stem)
+                    except GraphvizMissingError as e:
+                        skipped_diagrams = str(e)
+                        renderer = None
+                    except OutputError:
+                        raise
+                    except ArchvizError as e:
+                        _failed(failures, out_dir, path, stem, e, DIAGRAM_SUFFIXES)
+                    except Exception as e:
+                        if traceback:
+                            raise
+                        _failed(failures, out_dir, path, stem, internal_error(path, e), DIAGRAM_SUFFIXES)
+            except OutputError as e:
+                stopped = (path, e)
+                break
             prog.advance(task)
     t = Table(title=f"archviz — {len(results)} specs (batch {batch}) → {out_dir}/", header_style="bold cyan")
     for c, j in (("spec", "left"), ("layers", "right"), ("params", "right"), ("MACs", "right"),
@@ -79,7 +134,20 @@ def run_reports(paths, out_dir, batch, diagrams, console) -> bool:
         console.print(f"[yellow]diagrams skipped:[/yellow] {skipped_diagrams}", highlight=False)
     elif diagrams and results:
         console.print(f"diagrams and the gallery index: {os.path.join(out_dir, 'gallery.md')}", highlight=False)
-    for path, e in failures:
+    print_failures(console, failures)
+    if stopped is not None:
+        console.print(f"[red]stopped at {stopped[0]}[/red] ({specs.index(stopped[0]) + 1} of {len(specs)}): "
+                      "the output folder cannot be written", highlight=False)
+        console.print(format_error(stopped[1]), markup=False, highlight=False)
+    return not failures and stopped is None
+
+
+def print_failures(console, failures) -> None:
+    for path, e, gone in failures:
         console.print(f"[red]failed:[/red] {path}", highlight=False)
         console.print(format_error(e), markup=False, highlight=False)
-    return not failures
+        if gone:
+            console.print(f"  removed its outputs of an earlier run: {', '.join(gone)}",
+                          markup=False, highlight=False)
+    if failures:
+        console.print(f"[red]{len(failures)} spec(s) failed[/red]", highlight=False)

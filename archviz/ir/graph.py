@@ -13,7 +13,7 @@ from typing import Any
 
 import networkx as nx
 
-from archviz.errors import ArchvizError, RefError, Span
+from archviz.errors import ArchvizError, RefError, Span, SpecError, short_repr
 
 Shape = tuple  # tuple[int, ...], batch dimension first
 
@@ -57,6 +57,7 @@ class LayerGraph:
         self.calls: dict[str, str] = {}        # block-call id -> block name
         self.repeats: dict[str, int] = {}      # repeated node id -> copies
         self.output_spans: dict[str, Span] = {}
+        self.warnings: list = []               # SpecWarning found while compiling
         self.params: dict[str, Any] = {}       # resolved spec params
         self.loss: str | None = None
         self.source: str | None = None
@@ -65,6 +66,10 @@ class LayerGraph:
 
     # -- building -------------------------------------------------------------
     def add_node(self, node: Node) -> Node:
+        # an id is a name: it becomes a qualified module name, a state-dict key and a diagram
+        # label (a YAML key such as `~` or `true` reads as None or True)
+        if not isinstance(node.id, str) or not node.id:
+            raise SpecError(f"node id {short_repr(node.id)} is not a name", node.span, code="E0127")
         if node.id in self.nodes:
             raise RefError(f"duplicate node id '{node.id}'", node.span, code="E0304",
                            notes=[f"first defined at {self.nodes[node.id].span}"])
@@ -99,6 +104,16 @@ class LayerGraph:
             order = {k: n.order for k, n in self.nodes.items()}
             self._topo = list(nx.lexicographical_topological_sort(self.g, key=order.__getitem__))
         return [self.nodes[k] for k in self._topo]
+
+    def unreached(self) -> list[str]:
+        """Ids of the nodes (graph inputs included) whose output reaches no graph output, in
+        spec order: a branch that a bypass or a wrong reference cut off."""
+        live = set()
+        for r in self.outputs.values():
+            if r.node in self.nodes and r.node not in live:
+                live.add(r.node)
+                live |= nx.ancestors(self.g, r.node)
+        return [k for k in self.nodes if k not in live]
 
     def consumers(self, nid: str) -> list[Node]:
         return [self.nodes[v] for v in dict.fromkeys(self.g.successors(nid))]

@@ -123,7 +123,9 @@ class Op:
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     outputs: ClassVar[tuple] = ("out",)
-    input_ports: ClassVar[tuple | None] = None   # names accepted in a mapping `in:`
+    # names accepted in a mapping `in:`, in slot order: ins[i] is always input_ports[i]; the
+    # first min_inputs are required, and an optional port cannot be skipped before a given one
+    input_ports: ClassVar[tuple | None] = None
     # sample cases for registry-driven tests: {"attrs": {...}, "inputs": [shape, ...]}
     samples: ClassVar[list] = []
 

@@ -40,35 +40,59 @@ def run_rule(node: Node, fn, *args, ins=None):
         raise
 
 
-def shapes_pass(g: LayerGraph) -> None:
-    """Infer every node's output shapes (batch first). Stops at the first failure."""
+def shapes_pass(g: LayerGraph) -> list:
+    """Infer every node's output shapes (batch first) and check each `expect:` as soon as
+    its node is shaped.  Returns the failed expects; a shape error stops the pass and is
+    raised after the expects that failed before it (the first cause is reported first)."""
+    by_node: dict = {}
+    for e in g.expects:
+        by_node.setdefault(e[0].node, []).append(e)
+    failed: list = []
     for node in g.topo_order():
-        op = registry[node.op]
-        ins = input_shapes(g, node)
-        node.meta[M.IN_SHAPES] = ins
-        run_rule(node, op.check, node.attrs, ins, ins=ins)
-        out = run_rule(node, op.infer_shape, node.attrs, ins, ins=ins)
-        shapes = out if isinstance(out, dict) else {"out": tuple(out)}
-        node.meta[M.SHAPES] = {k: tuple(int(d) for d in v) for k, v in shapes.items()}
-        for port, s in node.meta[M.SHAPES].items():
-            if any(d < 1 for d in s):
-                raise node_error(node, OpError(f"output '{port}' has an empty axis: {fmt_shape(s)}"), ins)
+        try:
+            _shape_node(g, node)
+        except ArchvizError as e:
+            if failed:
+                from archviz.errors import MultipleErrors
+                raise MultipleErrors(failed + [e]) from None
+            raise
+        for ex in by_node.get(node.id, ()):
+            err = _expect_error(g, *ex)
+            if err is not None:
+                failed.append(err)
+    return failed
+
+
+def _shape_node(g: LayerGraph, node: Node) -> None:
+    op = registry[node.op]
+    ins = input_shapes(g, node)
+    node.meta[M.IN_SHAPES] = ins
+    run_rule(node, op.check, node.attrs, ins, ins=ins)
+    out = run_rule(node, op.infer_shape, node.attrs, ins, ins=ins)
+    shapes = out if isinstance(out, dict) else {"out": tuple(out)}
+    node.meta[M.SHAPES] = {k: tuple(int(d) for d in v) for k, v in shapes.items()}
+    for port, s in node.meta[M.SHAPES].items():
+        if any(d < 1 for d in s):
+            raise node_error(node, OpError(f"output '{port}' has an empty axis: {fmt_shape(s)}"), ins)
+
+
+def _expect_error(g: LayerGraph, ref, dims, span, spans, notes):
+    """The ExpectError of one `expect:` (shape without the batch axis; null matches any
+    size), or None when it holds."""
+    from archviz.errors import ExpectError
+    got = g.nodes[ref.node].meta[M.SHAPES][ref.port]
+    want = list(dims)
+    if len(got) - 1 == len(want) and all(w is None or w == d for w, d in zip(want, got[1:])):
+        return None
+    shown = "[" + ", ".join("*" if w is None else str(w) for w in want) + "]"
+    return ExpectError(f"expected '{ref}' to have shape {shown}, got {list(got[1:])}",
+                       span, code="E0451", notes=[f"full shape with batch: {fmt_shape(got)}"] + notes,
+                       hint="shapes in `expect` leave out the batch dimension")
 
 
 def check_expects(g: LayerGraph) -> list:
-    """`expect:` assertions (shape without the batch axis; null matches any size)."""
-    from archviz.errors import ExpectError
-    errors = []
-    for ref, dims, span, spans, notes in g.expects:
-        got = g.nodes[ref.node].meta[M.SHAPES][ref.port]
-        want = list(dims)
-        ok = len(got) - 1 == len(want) and all(w is None or w == d for w, d in zip(want, got[1:]))
-        if not ok:
-            shown = "[" + ", ".join("*" if w is None else str(w) for w in want) + "]"
-            errors.append(ExpectError(f"expected '{ref}' to have shape {shown}, got {list(got[1:])}",
-                                      span, code="E0451", notes=[f"full shape with batch: {fmt_shape(got)}"] + notes,
-                                      hint="shapes in `expect` leave out the batch dimension"))
-    return errors
+    """Every failed `expect:` of a shaped graph."""
+    return [e for e in (_expect_error(g, *ex) for ex in g.expects) if e is not None]
 
 
 def cost_pass(g: LayerGraph) -> None:
@@ -85,8 +109,7 @@ def cost_pass(g: LayerGraph) -> None:
 
 def analyse(g: LayerGraph) -> LayerGraph:
     """Run every static pass. Raises the first ArchvizError (expect failures are collected)."""
-    shapes_pass(g)
-    errs = check_expects(g)
+    errs = shapes_pass(g)
     if errs:
         from archviz.errors import MultipleErrors
         raise errs[0] if len(errs) == 1 else MultipleErrors(errs)

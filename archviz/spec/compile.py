@@ -10,24 +10,26 @@ name) and lets a bypassed node (`when: false`) stand for its own input.
 from __future__ import annotations
 
 import os
+from collections import ChainMap, Counter
 
-from archviz.errors import ArchvizError, MultipleErrors, Span, SpecError, did_you_mean
+from archviz.errors import ArchvizError, MultipleErrors, Span, SpecError, SpecWarning, did_you_mean
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import Attrs, registry
 from archviz.ops.schema import normalise
-from archviz.spec.expr import has_expr, substitute
+from archviz.spec.expr import FAILED, expression_budget, has_expr, substitute
 from archviz.spec.files import (_ID, _NO_DEFAULT, _PARAM_TYPES, BlockDef, FileLoader, SpecFile,
                                 _unknown_attr)
 from archviz.spec.refs import AliasB, CallB, NodeB, RefResolver, RepeatB, Scope, Sym
 from archviz.spec.losses import LOSSES
 from archviz.spec.yamlload import LocDict, LocList, load_yaml
 
-NODE_KEYS = ("id", "op", "in", "repeat", "when", "expect", "doc", "frozen")
+NODE_KEYS = ("id", "op", "in", "repeat", "when", "bypass", "expect", "doc", "frozen")
 _FAILED = object()
 OUTPUT_KEYS = ("from", "expect", "doc")
 # Bound on a compiled graph, as expressions bound their exponents: a typo such as
 # `repeat: 100000000` is an error in milliseconds, not minutes of expansion and GBs of memory.
 MAX_LAYERS = 100_000
+_REPEAT_ZERO = "0 copies are allowed only when the node's `when:` is false, e.g. `when: \"${n > 0}\"`"
 
 
 class Compiler(FileLoader, RefResolver):
@@ -43,6 +45,9 @@ class Compiler(FileLoader, RefResolver):
 
     # -- errors ------------------------------------------------------------------
     def error(self, err: ArchvizError, scope: Scope | None = None) -> None:
+        err.__traceback__ = None    # a collected error keeps no frames (and the values in them) alive
+        if err.follows:     # a consequence of an error reported already: one mistake, one error
+            return
         if scope is not None and scope.notes:
             err.notes = err.notes + [n for n in scope.notes if n not in err.notes]
         key = (type(err), str(err.span), err.message)
@@ -74,6 +79,10 @@ class Compiler(FileLoader, RefResolver):
 
     # -- compile -----------------------------------------------------------------
     def compile(self, path: str) -> LayerGraph:
+        with expression_budget():
+            return self._compile(path)
+
+    def _compile(self, path: str) -> LayerGraph:
         sf = self.load_file(path, top=True)
         if sf is None:
             raise MultipleErrors(self.errors) if len(self.errors) > 1 else self.errors[0]
@@ -133,9 +142,29 @@ class Compiler(FileLoader, RefResolver):
             g.connect()
             for e in g.lint():
                 self.error(e)
+        if not self.errors:
+            self._unreached(g)
         if self.errors:
             raise MultipleErrors(self.errors) if len(self.errors) > 1 else self.errors[0]
         return g
+
+    def _unreached(self, g: LayerGraph) -> None:
+        """Warn about nodes whose output reaches no graph output (counted all the same: the
+        lowered module holds their weights and computes them)."""
+        dead = g.unreached()
+        if not dead:
+            return
+        inputs = [k for k in dead if g.nodes[k].op == "input"]
+        layers = [k for k in dead if g.nodes[k].op != "input"]
+        if layers:
+            shown = ", ".join(layers[:8]) + (f", … ({len(layers)} in all)" if len(layers) > 8 else "")
+            g.warnings.append(SpecWarning(
+                f"{len(layers)} layer(s) reach no output: {shown}", g.nodes[layers[0]].span, code="W0701",
+                hint="they are still counted in params and MACs (the lowered module holds and runs them); "
+                     "a bypassed node (`when: false`) or a reference may have cut them off"))
+        for k in inputs:
+            g.warnings.append(SpecWarning(f"input '{k}' is not used by any output", g.nodes[k].span,
+                                          code="W0702"))
 
     def _outputs(self, data, scope, last):
         g = self.graph
@@ -244,28 +273,52 @@ class Compiler(FileLoader, RefResolver):
         if kind is None:
             cands = list(registry) + list(scope.file.blocks) + \
                 [f"{ns}.{b}" for ns, f in scope.file.imports.items() for b in f.blocks]
-            raise SpecError(f"unknown op '{opname}'", nd.span_of("op"), code="E0111",
+            err = SpecError(f"unknown op '{opname}'", nd.span_of("op"), code="E0111",
                             hint=did_you_mean(opname, cands) or "run `archviz ops` for the list of ops")
+            err.follows = opname.split(".")[0] in scope.file.failed_imports and "." in opname
+            raise err
         ins = self._inputs(nd, scope, prev, kind, target)
         frozen = nd.get("frozen", False)
         if not isinstance(frozen, bool):
             raise SpecError(f"'frozen' must be true or false, got {frozen!r}", nd.span_of("frozen"), code="E0113")
+        through = self._bypass_index(nd, ins, kind, target)
         n, var = self._repeat(nd, scope)
+        if n == 0:      # `repeat: 0` with `when:` false: the node is absent, its name its input
+            sp = nd.span_of("repeat")
+            try:
+                off = "when" in nd and not self._when(nd, nid, scope.vars, scope, ins)
+            except ArchvizError:
+                off = False
+            if not off:
+                raise SpecError("repeat count must be an integer >= 1, got 0", sp, code="E0133",
+                                hint=_REPEAT_ZERO)
+            self._need_bypass(nd, nid, ins, through)
+            scope.names[nid] = AliasB(ins[through or 0], bypassed=nid)
+            return Sym(binding=scope.names[nid], text=nid, span=nd.span_of("id"))
         copies = []
         cur = ins
+        budget = _CopyBudget(self, nd, scope, var, n)
         for k in range(n):
-            vars_k = dict(scope.vars)
-            if var:
-                vars_k[var] = k
+            before = len(self.graph)
+            # an overlay, not a copy: copying every param for every copy is quadratic
+            vars_k = ChainMap({var: k}, scope.vars) if var else scope.vars
             cid = f"{nid}.{k}" if n > 1 or "repeat" in nd else nid
             if "when" in nd and not self._when(nd, nid, vars_k, scope, cur):
-                b = AliasB(cur[0])          # bypassed: the name stands for the (first) input
+                self._need_bypass(nd, nid, cur, through)
+                b = AliasB(cur[through or 0], bypassed=cid)   # the name stands for the input it passes
             elif kind == "op":
                 b = self._primitive(nd, scope, vars_k, cid, target, cur)
             else:
                 b = self._call(nd, scope, vars_k, cid, target, cur)
             copies.append(b)
             cur = [Sym(binding=b, text=cid)] + cur[1:]     # the next copy reads this one; other inputs stay
+            at_least = budget.expanded(k, len(self.graph) - before, len(self.graph))
+            if at_least > MAX_LAYERS:
+                at_least -= len(self.graph.inputs)      # the graph's inputs are nodes, not layers
+                # refused in milliseconds, not after minutes of expansion and GBs of memory
+                raise SpecError(f"'{nid}' repeats {n:,} copies: the spec would expand to at least {at_least:,} "
+                                f"layers, more than {MAX_LAYERS:,}", nd.span_of("repeat", nd.span), code="E0135",
+                                hint="check this `repeat` count (and the params it is computed from)")
         binding = RepeatB(copies) if "repeat" in nd else copies[0]
         real = sum(not isinstance(b, AliasB) for b in copies)
         if "repeat" in nd and real:
@@ -286,6 +339,39 @@ class Compiler(FileLoader, RefResolver):
             raise SpecError(f"node '{nid}' is bypassed (when: false) but has no input to stand for it",
                             sp, code="E0130")
         return w
+
+    def _bypass_index(self, nd, ins, kind, target) -> int | None:
+        """The input slot a bypassed node passes, from `bypass:` (a port name of a mapping
+        `in:`, or one of the references written in `in:`), or None when it is not given."""
+        if "bypass" not in nd:
+            return None
+        sp = nd.span_of("bypass")
+        if "when" not in nd:
+            raise SpecError("`bypass` names the input a node passes when its `when:` is false; this node "
+                            "has no `when:`", sp, code="E0140")
+        want, raw = nd["bypass"], nd.get("in")
+        if isinstance(raw, dict):
+            slots = list((target.input_ports if kind == "op" else target.inputs) or ())
+            for p, ref in raw.items():
+                if want in (p, ref) and p in slots:
+                    return slots.index(p)
+            names = [f"{p} ({ref})" for p, ref in raw.items()]
+        else:
+            names = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else \
+                [s.text for s in ins]
+            if want in names:
+                return names.index(want)
+        raise SpecError(f"`bypass: {want}` is not one of the node's inputs", sp, code="E0140",
+                        hint="inputs: " + ", ".join(map(str, names)))
+
+    def _need_bypass(self, nd, nid, ins, through) -> None:
+        if len(ins) > 1 and through is None:
+            written = nd.get("in")
+            first = list(written)[0] if isinstance(written, (list, dict)) and written else "x"
+            raise SpecError(f"node '{nid}' has {len(ins)} inputs and is bypassed (when: false): say which "
+                            "input it passes", nd.span_of("when"), code="E0140",
+                            hint=f"add `bypass: {first}` (it used to pass the first input silently, "
+                                 "which drops the others)")
 
     def _lookup_op(self, opname: str, scope: Scope):
         if opname in registry and opname != "input":
@@ -326,14 +412,32 @@ class Compiler(FileLoader, RefResolver):
             missing = [p for p in ports if p not in raw]
             if kind == "block" and missing:
                 raise SpecError(f"block '{target.name}' needs input(s) {', '.join(missing)}", sp, code="E0132")
-            out = []
-            for p in ports:
-                if p in raw:
-                    s = self.parse_ref(raw[p], scope, raw.span_of(p))
-                    if s:
-                        out.append(s)
-            return out
+            return self._bind_ports(nd, raw, ports, target, scope) if kind == "op" else \
+                [s for s in (self.parse_ref(raw[p], scope, raw.span_of(p)) for p in ports) if s]
         raise SpecError("`in` is a node name, a list of names, or a mapping of port to name", sp, code="E0125")
+
+    def _bind_ports(self, nd, raw, ports, op, scope) -> list:
+        """Named inputs by slot: ins[i] is port ports[i].  Required ports (the first
+        `min_inputs`) must be given, and an optional port cannot be left out before a given
+        one: a slot is never filled by the next port's input, nor by a guess (torch's
+        MultiheadAttention has no default key for a given value)."""
+        required = ports[:op.min_inputs]
+        need = [p for p in required if p not in raw]
+        if need:
+            given = ", ".join(p for p in ports if p in raw)
+            raise SpecError(f"'{op.name}' needs input port{'s' if len(need) > 1 else ''} "
+                            f"{', '.join(repr(p) for p in need)} (given: {given or 'none'})", nd.span_of("in"),
+                            code="E0132", hint=f"input ports, in order: {', '.join(ports)}; "
+                            f"required: {', '.join(required)}")
+        last = max((i for i, p in enumerate(ports) if p in raw), default=-1)
+        for p in ports[:last]:
+            if p not in raw:
+                later = [q for q in ports[ports.index(p) + 1:] if q in raw]
+                raise SpecError(f"'{op.name}' input port '{later[0]}' is given without '{p}'",
+                                raw.key_span(later[0]), code="E0132",
+                                hint=f"give '{p}' too (input ports, in order: {', '.join(ports)})")
+        syms = [self.parse_ref(raw[p], scope, raw.span_of(p)) for p in ports[:last + 1]]
+        return [] if None in syms else syms     # a reference that failed (reported): no arity error on top
 
     def _repeat(self, nd, scope) -> tuple:
         if "repeat" not in nd:
@@ -352,8 +456,9 @@ class Compiler(FileLoader, RefResolver):
             sp = r.span_of("n", sp)
             r = r.get("n")
         n = self._eval(r, scope.vars, sp, scope)
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise SpecError(f"repeat count must be an integer >= 1, got {n!r}", sp, code="E0133")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0 or (n == 0 and "when" not in nd):
+            raise SpecError(f"repeat count must be an integer >= 1, got {n!r}", sp, code="E0133",
+                            hint=_REPEAT_ZERO if n == 0 else None)
         if n > MAX_LAYERS:
             raise SpecError(f"repeat count {n:,} is out of bounds (at most {MAX_LAYERS:,})", sp, code="E0133")
         return n, var
@@ -402,7 +507,7 @@ class Compiler(FileLoader, RefResolver):
         raw_in = nd.get("in")
         node.input_spans = [s.span or nd.span for s in ins]
         if isinstance(raw_in, dict):
-            node.input_ports = [p for p in (op.input_ports or ()) if p in raw_in]
+            node.input_ports = list((op.input_ports or ())[:len(ins)])
         try:
             self.graph.add_node(node)
         except ArchvizError as e:
@@ -419,7 +524,7 @@ class Compiler(FileLoader, RefResolver):
                                  hint="a block cannot contain a call of itself, directly or through others"), scope)
             return self._stub_call(block, ins, call_id)
         raw, spans = self._attr_values(nd, vars_k, scope)
-        bvars = dict(block.file.params)
+        bvars = ChainMap({}, block.file.params)      # the call's params over its file's
         complete = True
         for k in raw:
             if k not in block.params:
@@ -439,9 +544,10 @@ class Compiler(FileLoader, RefResolver):
                                      hint=f"add {pname}: VALUE ({ptype}) to the call"), scope)
                 continue
             else:
-                v = self._try_eval(default, bvars, psp, scope)
+                v = self._try_eval(default, bvars, psp, scope, default=FAILED)   # FAILED: reads of it add no error
             want = _PARAM_TYPES.get(ptype, object)
-            if v is not None and (not isinstance(v, want) or (ptype in ("int", "float") and isinstance(v, bool))):
+            if v is not None and v is not FAILED and (not isinstance(v, want) or
+                                                      (ptype in ("int", "float") and isinstance(v, bool))):
                 self.error(SpecError(f"param '{pname}' of block '{block.name}' must be {ptype}, got {v!r}",
                                      spans.get(pname, nd.span), code="E0113"), scope)
                 complete = False
@@ -485,8 +591,58 @@ class Compiler(FileLoader, RefResolver):
         src = ins[0] if ins else Sym(binding=NodeB(call_id, "?"), text=call_id)
         return CallB(block, {p: src for p in ports}, call_id)
 
-def compile_spec(path: str, overrides: dict | None = None, batch: int = 1) -> LayerGraph:
-    return Compiler(overrides, batch).compile(path)
+class _CopyBudget:
+    """A lower bound on the layers a repeat will have, from the copies expanded so far, so a
+    repeat that cannot fit the layer budget is refused after a few copies, never wrongly.
+
+    Copies whose `when:` and attribute values are equal expand to the same number of
+    layers (a block sees only its params), so once the first copies show the repeat may not
+    fit, every copy's values are evaluated (cheap: no expansion) and the copies still to
+    come are counted at the sizes of the equal copies already expanded (unknown: 0)."""
+
+    def __init__(self, compiler, nd, scope, var, n):
+        self.c, self.nd, self.scope, self.var, self.n = compiler, nd, scope, var, n
+        self.grown: list = []           # layers added by each copy so far
+        self.keys = None                # per copy, what decides its size (None: unknown)
+        self.sizes: dict = {}           # key -> layers of a copy with that key
+        self.left = None                # key -> copies still to expand
+
+    def expanded(self, k: int, grew: int, now: int) -> int:
+        self.grown.append(grew)
+        if self.keys is None:
+            if not k or now + min(self.grown) * (self.n - k - 1) <= MAX_LAYERS:
+                return now          # fits even if the rest are like the smallest so far
+            self.keys = self._keys()
+            self.sizes = {self.keys[j]: g for j, g in enumerate(self.grown) if self.keys[j] is not None}
+            self.left = Counter(key for key in self.keys[k + 1:] if key is not None)
+        else:
+            key = self.keys[k]
+            if key is not None:
+                self.sizes[key] = grew
+                self.left[key] -= 1
+        return now + sum(self.sizes[key] * m for key, m in self.left.items() if key in self.sizes)
+
+    def _keys(self) -> list:
+        items = [(a, v) for a, v in self.nd.items() if a not in NODE_KEYS or a == "when"]
+        if not self.var:
+            return [0] * self.n         # no index: every copy is the same
+        keys = []
+        with expression_budget(None):   # not charged: these values are computed again when used
+            for k in range(self.n):
+                vars_k = ChainMap({self.var: k}, self.scope.vars)
+                try:
+                    keys.append(repr([(a, self.c._eval(v, vars_k, None)) for a, v in items]))
+                except ArchvizError:
+                    keys.append(None)
+        return keys
+
+
+def compile_spec(path: str, overrides: dict | None = None, batch: int = 1, allow_import=None) -> LayerGraph:
+    """`allow_import`: paths (folders or files) imports may read besides the spec's own folder
+    tree and the bundled library; None: the CLI's --allow-import (none in a program)."""
+    c = Compiler(overrides, batch)
+    c.allow_import = allow_import
+    return c.compile(path)
 
 
 def parse_override(text: str):

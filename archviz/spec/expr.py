@@ -9,18 +9,28 @@ Exactness: `/` on integers gives a :class:`fractions.Fraction` (an int when it d
 evenly), so `${c / 2}` with c = 64 is the int 32, never 32.0.  Sizes are bounded so a
 spec cannot ask for a number with a billion digits or a list of a billion items:
 exponents (|e| <= 64, |base| <= 2**64), every integer result (at most MAX_INT_BITS bits,
-so it can always be printed), every string or list result (at most MAX_LEN items, checked
-before `*` repeats one) and the nesting of the expression itself.
+so it can always be printed), every string or list result (at most MAX_LEN items, counted
+through nested lists, so `[[0] * 1000] * 1000` holds 10**6; checked before `*` repeats
+or `%` formats a string, so nothing too large is ever allocated) and the nesting of the
+expression itself. A bound that is hit is an error (E0204) that names it.
+
+A name bound to FAILED (a param whose own expression failed, its error reported) makes
+the expression fail with an error marked `follows`: it is not shown, so one mistake gives
+one error.
 """
 from __future__ import annotations
 
 import ast
+import contextvars
 import math
 import operator
 import re
+import warnings
+from contextlib import contextmanager
+from functools import lru_cache
 from fractions import Fraction
 
-from archviz.errors import ExpressionError, Span, did_you_mean
+from archviz.errors import ExpressionError, Span, did_you_mean, short_repr
 
 MAX_EXPONENT = 64
 MAX_INT_BITS = 8192        # about 2,500 decimal digits; far below int->str's 4,300-digit limit
@@ -34,6 +44,53 @@ _SYNTAX_NAMES = {
 }
 _WHOLE = re.compile(r"^\$\{(.*)\}$", re.S)
 _PART = re.compile(r"\$\{(.*?)\}", re.S)
+
+
+class _Failed:
+    """The value of a name whose own evaluation failed (that error is reported)."""
+
+    def __repr__(self):
+        return "<failed>"
+
+
+FAILED = _Failed()
+
+
+class _Bound(ValueError):
+    """A size bound was hit (E0204)."""
+
+
+def _weight(v, limit: int = MAX_LEN, memo: dict | None = None) -> int:
+    """The size of a value as it would be printed, in items: a string counts its length, a
+    long integer one per 64 bits, a list the weights of its items (shared items each time
+    they occur, as printing would). Counting stops once past `limit`, so it is fast for any
+    value (`[[0] * 10**5] * 10**5` is refused after 10**5 steps, not 10**10)."""
+    if isinstance(v, str):
+        return max(1, len(v))
+    if isinstance(v, bool) or v is None:
+        return 1
+    if isinstance(v, int):
+        return 1 + v.bit_length() // 64
+    if isinstance(v, Fraction):
+        return 1 + (v.numerator.bit_length() + v.denominator.bit_length()) // 64
+    if isinstance(v, (list, tuple, dict)):
+        memo = {} if memo is None else memo
+        got = memo.get(id(v))
+        if got is not None and got[0] is v:
+            return got[1]
+        total = 0
+        for x in ([*v.keys(), *v.values()] if isinstance(v, dict) else v):
+            total += _weight(x, limit, memo)
+            if total > limit:
+                break
+        total = max(1, total)
+        memo[id(v)] = (v, total)
+        return total
+    return 1
+
+
+def _too_long(what: str) -> _Bound:
+    return _Bound(f"{what} is too long (at most {MAX_LEN:,} items)")
 
 
 def _norm(v):
@@ -51,37 +108,66 @@ def _div(a, b):
 
 
 def _pow(a, b):
-    if not isinstance(b, (int, float, Fraction)) or abs(b) > MAX_EXPONENT:
-        raise ValueError(f"exponent {b} is out of bounds (|exponent| <= {MAX_EXPONENT})")
+    if not isinstance(b, (int, float, Fraction)):
+        raise TypeError(f"an exponent is a number, not {type(b).__name__}")
+    if abs(b) > MAX_EXPONENT:
+        raise _Bound(f"exponent {short_repr(b)} is out of bounds (|exponent| <= {MAX_EXPONENT})")
     if isinstance(a, (int, float, Fraction)) and abs(a) > 2 ** 64:
-        raise ValueError("base of ** is too large (|base| <= 2**64)")
+        raise _Bound("base of ** is too large (|base| <= 2**64)")
     if isinstance(b, int) and b < 0 and isinstance(a, (int, Fraction)):
         return _norm(Fraction(a) ** b)
     return a ** b
 
 
-def _mul(a, b):
+def _mul(a, b, memo=None):
+    """a * b; repeating a string or a list is checked before it is done."""
     for seq, n in ((a, b), (b, a)):
-        if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and not isinstance(n, bool):
-            if len(seq) * max(n, 0) > MAX_LEN:
-                raise ValueError(f"repeating a {type(seq).__name__} of {len(seq)} item(s) {n} times "
-                                 f"is too long (at most {MAX_LEN:,} items)")
+        if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            w = _weight(seq, MAX_LEN, memo)
+            if w * n > MAX_LEN:
+                raise _too_long(f"repeating a {type(seq).__name__} of {w:,} item(s) {n:,} times")
     return a * b
 
 
-def _check_size(v):
-    """A result within the bounds (see the module docstring), else ValueError."""
+# a printf conversion: %[(key)][flags][width][.precision][length]type
+_CONVERSION = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.)?", re.S)
+
+
+def _mod(a, b, memo=None):
+    """a % b; `text % values` (printf formatting) is checked before it is done: its widths
+    and precisions are literal numbers, and the result cannot pass MAX_LEN items."""
+    if not isinstance(a, str):
+        return operator.mod(a, b)
+    size = len(a) + _weight(b, MAX_LEN, memo)
+    for m in _CONVERSION.finditer(a):
+        for n in (m.group(1), m.group(2)):
+            if n == "*":
+                raise _Bound("a '*' width or precision is not allowed in string formatting; write the number")
+            if n:
+                if len(n) > 7 or int(n) > MAX_LEN:
+                    raise _too_long(f"formatting '%{n}...' (a width or precision of {short_repr(int(n))})")
+                size += int(n)
+        if m.group(3) and m.group(3) in "eEfFgG":
+            size += 310         # a float's digits (%f of 1e308)
+    if size > MAX_LEN:
+        raise _too_long("the formatted string")
+    return a % b
+
+
+def _check_size(v, memo=None):
+    """A result within the bounds (see the module docstring), else _Bound."""
     if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > MAX_INT_BITS:
-        raise ValueError(f"the result is too large (more than {MAX_INT_BITS} bits)")
+        raise _Bound(f"the result is too large (more than {MAX_INT_BITS} bits)")
     if isinstance(v, Fraction) and max(v.numerator.bit_length(), v.denominator.bit_length()) > MAX_INT_BITS:
-        raise ValueError(f"the result is too large (more than {MAX_INT_BITS} bits)")
-    if isinstance(v, (str, list, tuple)) and len(v) > MAX_LEN:
-        raise ValueError(f"the result is too long (more than {MAX_LEN:,} items)")
+        raise _Bound(f"the result is too large (more than {MAX_INT_BITS} bits)")
+    if isinstance(v, (str, list, tuple)) and _weight(v, MAX_LEN, memo) > MAX_LEN:
+        raise _too_long("the result")
     return v
 
 
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: _mul,
-           ast.Div: _div, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: _pow}
+           ast.Div: _div, ast.FloorDiv: operator.floordiv, ast.Mod: _mod, ast.Pow: _pow}
+_SIZED = (_mul, _mod)       # the operations that take the walker's weight memo
 _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
         ast.Gt: operator.gt, ast.GtE: operator.ge}
 
@@ -98,11 +184,35 @@ FUNCTIONS = {"min": min, "max": max, "abs": abs, "floor": _floor, "ceil": _ceil,
              "int": int, "len": len}
 
 
+@lru_cache(maxsize=4096)
+def _checked(stripped: str):
+    """The parsed tree of an expression that passed the whitelist check, or None where it
+    fails (then `evaluate` parses it again to report the error at its place). A repeat or
+    a block evaluates the same text once per copy: parsing and checking it once is most of
+    the saving."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(stripped, mode="eval")
+        _Walker({}, None, 0).check(tree.body)       # the check reads the tree only, no scope
+        return tree
+    except (SyntaxError, ValueError, MemoryError, RecursionError, ExpressionError):
+        return None
+
+
 def evaluate(text: str, scope: dict, span: Span | None = None):
     """Evaluate one expression (without the `${ }`). `span` points at its first char."""
     lead = len(text) - len(text.lstrip())
+    tree = _checked(text.strip()) if len(text) <= 1000 else None
+    if tree is not None:
+        try:
+            return _Walker(scope, span, lead).visit(tree.body)
+        except RecursionError:
+            raise _too_deep(text, span, lead) from None
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():     # "invalid decimal literal" and the like: not for a spec's user
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
         col = (e.offset or 1) - 1 + lead
         raise ExpressionError(f"malformed expression '{_short(text.strip())}': {e.msg}",
@@ -131,6 +241,7 @@ def _too_deep(text, span, lead) -> ExpressionError:
 class _Walker:
     def __init__(self, scope, span, lead):
         self.scope, self.span, self.lead = scope, span, lead
+        self.memo: dict = {}        # id -> (value, weight) of the lists met in this evaluation
 
     def err(self, node, msg, code="E0202", hint=None):
         sp = None
@@ -186,12 +297,19 @@ class _Walker:
 
     def v_Constant(self, n):
         if isinstance(n.value, (int, float, str, bool)) or n.value is None:
+            if isinstance(n.value, int) and n.value.bit_length() > MAX_INT_BITS:
+                raise self.err(n, f"the integer literal is too large (more than {MAX_INT_BITS} bits)", code="E0204")
             return n.value
-        raise self.err(n, f"literal {n.value!r} is not allowed")
+        raise self.err(n, f"literal {short_repr(n.value)} is not allowed")
 
     def v_Name(self, n):
         if n.id in self.scope:
-            return self.scope[n.id]
+            v = self.scope[n.id]
+            if v is FAILED:     # its own error is reported: this one only follows from it
+                e = self.err(n, f"'{n.id}' has no value (its definition failed)")
+                e.follows = True
+                raise e
+            return v
         if n.id in ("true", "True"):
             return True
         if n.id in ("false", "False"):
@@ -200,14 +318,17 @@ class _Walker:
             raise self.err(n, f"'{n.id}' is a function; call it: {n.id}(...)")
         raise self.err(n, f"unknown name '{n.id}' in expression", code="E0203",
                        hint=did_you_mean(n.id, self.scope) or
-                       ("names in scope: " + ", ".join(sorted(self.scope)) if self.scope
+                       ("names in scope: " + ", ".join(sorted(map(str, self.scope))) if self.scope
                         else "no names are in scope here"))
 
     def _apply(self, n, fn, *args):
         try:
-            return _check_size(_norm(fn(*args)))
+            v = fn(*args, self.memo) if fn in _SIZED else fn(*args)
+            return _check_size(_norm(v), self.memo)
         except ZeroDivisionError:
             raise self.err(n, "division by zero") from None
+        except _Bound as e:
+            raise self.err(n, f"cannot evaluate: {e}", code="E0204") from None
         except (TypeError, ValueError, OverflowError) as e:
             raise self.err(n, f"cannot evaluate: {e}") from None
 
@@ -258,7 +379,10 @@ class _Walker:
         return self.visit(n.body) if self.visit(n.test) else self.visit(n.orelse)
 
     def v_List(self, n):
-        return [self.visit(e) for e in n.elts]
+        v = [self.visit(e) for e in n.elts]
+        if _weight(v, MAX_LEN, self.memo) > MAX_LEN:
+            raise self.err(n, f"cannot evaluate: {_too_long('the list')}", code="E0204")
+        return v
 
     v_Tuple = v_List
 
@@ -285,16 +409,53 @@ def has_expr(value) -> bool:
     return isinstance(value, str) and "${" in value
 
 
+# Every string and list that expressions build, counted over one compile (see
+# `expression_budget`): each result is bounded by MAX_LEN, but 100,000 params of 100,000
+# characters each fit in a 4 MiB spec and would fill 10 GB.
+MAX_TOTAL = 5_000_000
+_budget: contextvars.ContextVar = contextvars.ContextVar("archviz_expression_budget", default=None)
+
+
+@contextmanager
+def expression_budget(total: int | None = MAX_TOTAL):
+    """Bound the items of all strings and lists built by expressions inside the block
+    (None: not counted inside it)."""
+    token = _budget.set(None if total is None else [total])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def _charge(v, span: Span | None):
+    box = _budget.get()
+    if box is None or not isinstance(v, (str, list)):
+        return v
+    box[0] -= _weight(v)
+    if box[0] < 0:
+        e = ExpressionError(f"the spec's expressions build too much text and too many list items (more "
+                            f"than {MAX_TOTAL:,} items in all)", span, code="E0204",
+                            hint="a spec's expressions compute sizes and names; check for long strings")
+        e.follows = box[0] + _weight(v) < 0     # reported once: the next ones only follow from it
+        raise e
+    return v
+
+
 def substitute(value: str, scope: dict, span: Span | None = None):
     """Evaluate a string holding `${...}`: a whole-string expression keeps its type,
-    expressions embedded in text are formatted into the string."""
+    expressions embedded in text are formatted into the string (at most MAX_LEN characters
+    in all)."""
     m = _WHOLE.match(value)
     if m and "${" not in m.group(1):
-        return evaluate(m.group(1), scope, span.shifted(2) if span else None)
+        return _charge(evaluate(m.group(1), scope, span.shifted(2) if span else None), span)
+    room = [MAX_LEN - len(_PART.sub("", value))]
 
     def rep(mm):
-        v = evaluate(mm.group(1), scope, span.shifted(mm.start() + 2) if span else None)
-        return str(v)
+        v = str(evaluate(mm.group(1), scope, span.shifted(mm.start() + 2) if span else None))
+        room[0] -= len(v)
+        if room[0] < 0:
+            raise ExpressionError(f"cannot evaluate: {_too_long('the text')}", span, code="E0204")
+        return v
     if value.count("${") != len(_PART.findall(value)):
-        raise ExpressionError(f"unterminated '${{' in '{value}'", span, code="E0201")
-    return _PART.sub(rep, value)
+        raise ExpressionError(f"unterminated '${{' in '{_short(value)}'", span, code="E0201")
+    return _charge(_PART.sub(rep, value), span)

@@ -8,11 +8,14 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
-from archviz.errors import ImportSpecError, Span, SpecError, did_you_mean
+from archviz.errors import (ArchvizError, ImportSpecError, Span, SpecError, did_you_mean, mark_spec_source,
+                            short_repr)
 from archviz.ops import registry
-from archviz.spec.yamlload import LocDict, load_yaml_file, span_of
+from archviz.spec.expr import FAILED
+from archviz.spec.yamlload import LocDict, load_yaml, read_spec_text, show_path, span_of
 
 FORMAT_VERSION = 1
 TOP_KEYS = ("archviz", "name", "doc", "params", "inputs", "blocks", "nodes", "outputs",
@@ -44,9 +47,37 @@ class SpecFile:
     blocks: dict = field(default_factory=dict)
     imports: dict = field(default_factory=dict)
     defaults: dict = field(default_factory=dict)
+    failed_imports: set = field(default_factory=set)     # import names whose file did not load
 
 
 _NO_DEFAULT = object()
+
+
+def library_dir() -> str | None:
+    """The bundled architecture library (the repository's specs/ folder), if present: a
+    source checkout or an editable install has it; a wheel does not ship it."""
+    d = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "specs")
+    return d if os.path.isdir(d) else None
+
+
+def import_roots(top_path: str, allow_import=None) -> tuple:
+    """The real paths imports may read: the top spec's folder, the bundled library, and the
+    allowed paths (a folder allows its tree, a file itself)."""
+    if allow_import is None:    # the CLI's --allow-import (archviz.spec.CLI_ALLOW_IMPORT)
+        import archviz.spec
+        allow_import = archviz.spec.CLI_ALLOW_IMPORT
+    allow = allow_import
+    if isinstance(allow, (str, os.PathLike)):
+        allow = (allow,)
+    roots = [os.path.dirname(os.path.abspath(top_path)), library_dir()] + [os.fspath(p) for p in allow]
+    return tuple(dict.fromkeys(os.path.realpath(r) for r in roots if r and "\0" not in r))
+
+
+def _inside(real: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([real, root]) == root
+    except ValueError:      # different drives (Windows)
+        return False
 PARAM_DEF_KEYS = ("type", "default", "doc")
 IMPORT_KEYS = ("path", "as")
 
@@ -57,6 +88,11 @@ class FileLoader:
     # -- files -------------------------------------------------------------------
     def load_file(self, path: str, stack: tuple = (), span: Span | None = None,
                   top: bool = False) -> SpecFile | None:
+        if top:
+            if "\0" in path:
+                raise SpecError(f"spec file not found: {show_path(path)} (a file name cannot contain a NUL)",
+                                code="E0106")
+            self._import_roots = import_roots(path, getattr(self, "allow_import", None))
         real = os.path.realpath(path)
         if real in stack:
             chain = " -> ".join(os.path.basename(p) for p in stack + (real,))
@@ -66,16 +102,43 @@ class FileLoader:
             return self.files[real]
         if not os.path.exists(path):
             if not stack:       # the spec itself, not an import
-                raise SpecError(f"spec file not found: {path}", code="E0106")
-            self.error(ImportSpecError(f"spec file not found: {path}", span, code="E0151",
+                raise SpecError(f"spec file not found: {show_path(path)}", code="E0106")
+            self.error(ImportSpecError(f"spec file not found: {show_path(path)}", span, code="E0151",
                                        hint=f"an import's path is relative to the file that imports it "
                                             f"({os.path.dirname(stack[-1])})"))
             return None
-        data = load_yaml_file(path)
+        if stack:
+            # An import: its text is shown under an error only once it loads as a spec (a
+            # mapping), so an import of a file that is not a spec discloses none of it
+            try:
+                data = load_yaml(read_spec_text(path), path)
+            except SpecError as e:
+                if e.span is None:      # e.g. the path is a directory: point at the import
+                    e.span = span
+                elif span is not None:
+                    e.notes.append(f"imported at {span}; the file's text is not shown: it did not load as a spec")
+                self.error(e)
+                return None
+            if isinstance(data, LocDict):
+                mark_spec_source(path)
+        else:
+            try:
+                text = read_spec_text(path)
+            except SpecError as e:      # a device, a pipe, too large: at the file
+                if e.span is None and not os.path.isdir(path):
+                    e.span = Span(path, 1, 1)
+                raise
+            mark_spec_source(path)      # the spec the user named: its lines are shown
+            data = load_yaml(text, path)
         if not isinstance(data, LocDict):
             got = "an empty file" if data is None else f"a {type(data).__name__.replace('Loc', '').lower()}"
-            raise SpecError(f"a spec must be a mapping (archviz:, name:, inputs:, nodes:, ...), "
-                            f"got {got}", getattr(data, "span", None) or Span(path, 1, 1), code="E0107")
+            err = SpecError(f"a spec must be a mapping (archviz:, name:, inputs:, nodes:, ...), got {got}",
+                            getattr(data, "span", None) or Span(path, 1, 1), code="E0107")
+            if not stack:
+                raise err
+            err.notes.append(f"imported at {span}")
+            self.error(err)
+            return None
         sf = SpecFile(path=path, data=data)
         self.files[real] = sf
         for key in data:
@@ -84,7 +147,7 @@ class FileLoader:
                                      hint=did_you_mean(key, TOP_KEYS) or "allowed: " + ", ".join(TOP_KEYS)))
         ver = data.get("archviz", FORMAT_VERSION)
         if ver != FORMAT_VERSION:
-            self.error(SpecError(f"unsupported spec format version {ver!r}", data.span_of("archviz"),
+            self.error(SpecError(f"unsupported spec format version {short_repr(ver)}", data.span_of("archviz"),
                                  code="E0109", hint=f"this archviz reads 'archviz: {FORMAT_VERSION}'"))
         self._load_params(sf, top)
         self._load_defaults(sf.defaults, data, "defaults")
@@ -92,30 +155,37 @@ class FileLoader:
             isp = data["imports"].span_of(i)
             if not isinstance(imp, dict) or "path" not in imp or "as" not in imp:
                 self.error(SpecError("an import is a mapping {path: FILE, as: NAME}", isp, code="E0153"))
+                if isinstance(imp, dict) and isinstance(imp.get("as"), str):
+                    sf.failed_imports.add(imp["as"])
                 continue
             bad = [k for k in imp if k not in IMPORT_KEYS]
             for k in bad:
                 self.error(SpecError(f"unknown key '{k}' in an import", imp.key_span(k), code="E0153",
                                      hint=did_you_mean(k, IMPORT_KEYS) or "an import is {path: FILE, as: NAME}"))
-            if not isinstance(imp["path"], str) or not imp["path"]:
-                self.error(SpecError(f"import path must be a file name, got {imp['path']!r}", imp.span_of("path"),
-                                     code="E0153"))
-                continue
             if not isinstance(imp["as"], str) or not _ID.match(imp["as"]):
-                self.error(SpecError(f"import name (as:) must be an identifier, got {imp['as']!r}",
+                self.error(SpecError(f"import name (as:) must be an identifier, got {short_repr(imp['as'])}",
                                      imp.span_of("as"), code="E0153"))
+                continue
+            sf.failed_imports.add(imp["as"])    # until it loads: the ops it names add no errors
+            if not isinstance(imp["path"], str) or not imp["path"]:
+                self.error(SpecError(f"import path must be a file name, got {short_repr(imp['path'])}",
+                                     imp.span_of("path"), code="E0153"))
+                continue
+            if "\0" in imp["path"]:
+                self.error(SpecError("import path contains a NUL character", imp.span_of("path"), code="E0153",
+                                     hint="a file name cannot contain a NUL (\\0)"))
                 continue
             if bad:
                 continue
             ipath = os.path.join(os.path.dirname(path), imp["path"])
-            try:
-                sub = self.load_file(ipath, stack + (real,), imp.span_of("path"))
-            except SpecError as e:
-                if e.span is None:      # e.g. the path is a directory: point at the import
-                    e.span = imp.span_of("path")
-                raise
+            refused = self._refused_import(ipath, imp["path"], imp.span_of("path"))
+            if refused is not None:
+                self.error(refused)
+                continue
+            sub = self.load_file(ipath, stack + (real,), imp.span_of("path"))
             if sub is not None:
                 sf.imports[imp["as"]] = sub
+                sf.failed_imports.discard(imp["as"])
         blocks = data.get("blocks") or {}
         if not isinstance(blocks, dict):
             self.error(SpecError("'blocks' must be a mapping of block name to block",
@@ -126,6 +196,22 @@ class FileLoader:
             if b is not None:
                 sf.blocks[name] = b
         return sf
+
+    def _refused_import(self, ipath: str, written: str, span: Span | None) -> SpecError | None:
+        """An import outside the folders imports may read (the top spec's folder tree, the
+        bundled library, the --allow-import paths) is refused, before the file is looked at
+        (so a refusal says nothing of whether the file exists)."""
+        roots = getattr(self, "_import_roots", ())
+        real = os.path.realpath(ipath)
+        if any(_inside(real, r) for r in roots):
+            return None
+        folders = ", ".join(show_path(r) for r in roots)
+        return ImportSpecError(
+            f"import of '{show_path(written)}' is outside the folders a spec may import from "
+            f"(it is {show_path(real)})", span, code="E0154",
+            notes=[f"imports may read: {folders}"],
+            hint=f"to allow it, run archviz with --allow-import {show_path(os.path.dirname(real) or real)} "
+                 "(Python: allow_import=[PATH])")
 
     def _list(self, data, key):
         v = data.get(key)
@@ -144,19 +230,42 @@ class FileLoader:
                                  code="E0110"))
             raw = {}
         if top:
-            for k in self.overrides:
+            for k, v in self.overrides.items():
                 if k not in raw:
-                    self.error(SpecError(f"the spec has no param '{k}' (given as an override: -p {k}=...)", None, code="E0115",
-                                         notes=[f"spec: {sf.path}"],
+                    # there is no line of the spec to show; `params:` is where it would be
+                    self.error(SpecError(f"the spec has no param '{k}' (given as an override: {_override_text(k, v)})",
+                                         data.key_span("params") if "params" in data else data.span,
+                                         code="E0115", notes=[f"spec: {sf.path}"],
                                          hint=did_you_mean(k, raw) or
-                                         ("params: " + ", ".join(raw) if raw else "this spec has no params")))
+                                         ("params: " + ", ".join(map(str, raw)) if raw else "this spec has no params")))
         for k, v in raw.items():
             if top and k in self.overrides:
-                v = self.overrides[k]
-                sp = None
-            else:
-                sp = raw.span_of(k)
-            sf.params[k] = self._try_eval(v, dict(sf.params), sp)
+                sf.params[k] = self._override(k, self.overrides[k], v, raw, sf)
+                continue
+            try:
+                sf.params[k] = self._eval(v, sf.params, raw.span_of(k))   # read only: no copy per param
+            except ArchvizError as e:
+                self.error(e)
+                sf.params[k] = FAILED       # what reads it adds no error of its own
+
+    def _override(self, k, value, written, raw, sf):
+        """The value of param `k` given as an override (-p k=VALUE): evaluated like the spec's
+        own value, and of the type the spec's literal has. A problem is one error that names
+        the -p, at the param it overrides."""
+        def fail(msg, hint=None, notes=()):
+            self.error(SpecError(f"{_override_text(k, value)}: {msg}", raw.key_span(k), code="E0115", hint=hint,
+                                 notes=list(notes) + ["the value comes from the command line (-p); "
+                                                      "it overrides the param defined here"]))
+            return FAILED
+        try:
+            got = self._eval(value, sf.params, None)      # its columns are not the spec's
+        except ArchvizError as e:
+            return fail(e.message, e.hint, e.notes)
+        want = _literal_kind(written)
+        if want is not None and _literal_kind(got) not in _COMPATIBLE[want]:
+            return fail(f"the param is {_KIND_NAMES[want]} in the spec ({_override_text(None, written)}), "
+                        f"got {_KIND_NAMES.get(_literal_kind(got), type(got).__name__)} {short_repr(got)}")
+        return got
 
     def _load_defaults(self, into: dict, data, key) -> None:
         d = data.get(key) or {}
@@ -209,11 +318,11 @@ class FileLoader:
                                              hint=did_you_mean(k, PARAM_DEF_KEYS) or
                                              "a param is {type: T, default: V, doc: TEXT}"))
                 t = pdef.get("type", "any")
-                if t not in _PARAM_TYPES:
-                    self.error(SpecError(f"unknown param type '{t}'", pdef.span_of("type"), code="E0117",
+                if not isinstance(t, str) or t not in _PARAM_TYPES:
+                    self.error(SpecError(f"unknown param type {short_repr(t)}", pdef.span_of("type"), code="E0117",
                                          hint="types: " + ", ".join(_PARAM_TYPES)))
                     t = "any"
-                params[pname] = (t, pdef.get("default", _NO_DEFAULT), psp)
+                params[pname] = (t, pdef.get("default", _NO_DEFAULT), pdef.span_of("default", psp))
             else:
                 params[pname] = ("any", pdef, psp)
         inputs = bd.get("inputs")
@@ -251,6 +360,46 @@ class FileLoader:
 _INFERRED = ("in_channels", "in_features", "input_size", "num_features", "normalized_shape", "embed_dim")
 _TORCH_NAMES = {"out_channels": "out", "out_features": "out", "hidden_size": "out", "kernel_size": "kernel",
                 "num_embeddings": "num", "embedding_dim": "dim", "num_heads": "heads", "p_drop": "p"}
+
+
+def _override_text(k, v) -> str:
+    """`-p k=VALUE` as a user would have typed it (VALUE in YAML flow style, cut when long)."""
+    def text(x):
+        if isinstance(x, bool):
+            return "true" if x else "false"
+        if x is None:
+            return ""
+        if isinstance(x, (list, tuple)):
+            return "[" + ", ".join(text(i) for i in x[:20]) + (", ..." if len(x) > 20 else "") + "]"
+        if isinstance(x, dict):
+            return "{" + ", ".join(f"{a}: {text(b)}" for a, b in list(x.items())[:20]) + "}"
+        return str(x)
+    t = text(v)
+    t = t if len(t) <= 80 else t[:77] + "..."
+    return t if k is None else f"-p {k}={t}"
+
+
+def _literal_kind(v):
+    """The kind of a literal param value (None when it is an expression or null: any goes)."""
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, (float, Fraction)):
+        return "float"
+    if isinstance(v, str):
+        return None if "${" in v else "str"
+    if isinstance(v, (list, tuple)):
+        return "list"
+    if isinstance(v, dict):
+        return "mapping"
+    return None
+
+
+_COMPATIBLE = {"bool": {"bool"}, "int": {"int"}, "float": {"int", "float"}, "str": {"str"},
+               "list": {"list"}, "mapping": {"mapping"}}
+_KIND_NAMES = {"bool": "a boolean", "int": "an integer", "float": "a number", "str": "a string",
+               "list": "a list", "mapping": "a mapping"}
 
 
 def _unknown_attr(key, op, span) -> SpecError:

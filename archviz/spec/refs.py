@@ -55,6 +55,7 @@ class CallB:
 class AliasB:
     target: Sym
     broken: bool = False    # stands in for a node whose error is reported: its ports are not checked
+    bypassed: str | None = None     # the id of the bypassed node (`when: false`) it stands for
 
 
 @dataclass
@@ -97,11 +98,14 @@ class RefResolver:
     def resolve(self, sym: Sym) -> Ref:
         """Follow aliases (bypassed nodes, block inputs) and block outputs to a node's port.
         Iterative, so chains of any length resolve; a binding met twice is a loop."""
-        first, seen = sym, set()
+        first, seen, bypassed = sym, {}, None
+        chain = []
         while True:
             b = self._binding(sym)
             if isinstance(b, AliasB):
                 t = b.target
+                if b.bypassed and sym.port is not None:
+                    bypassed = (b.bypassed, t.text)
                 # the target reference decides, with its own span and text, unless a port was named
                 nxt = t if sym.port is None or b.broken else Sym(t.scope, t.name, t.index, sym.port, sym.span, t.binding, sym.text)
             elif isinstance(b, CallB):
@@ -116,17 +120,26 @@ class RefResolver:
                 port = sym.port or "out"
                 if b.op in registry:
                     ports = registry[b.op].output_ports()
-                    if port not in ports and b.op != "input":
+                    if port not in ports and bypassed:
+                        raise RefError(f"'{first.text}' does not exist: '{bypassed[0]}' is bypassed (when: false) "
+                                       f"and stands for '{bypassed[1]}' ({b.op}), which has no output '{port}'",
+                                       first.span, code="E0302", hint="available outputs: " + ", ".join(ports))
+                    if port not in ports:
                         raise RefError(f"'{sym.text.split('.')[0]}' ({b.op}) has no output '{port}'", sym.span,
                                        code="E0302", hint="available outputs: " + ", ".join(ports))
                 return Ref(b.gid, port)
             else:  # pragma: no cover
                 raise RefError(f"cannot resolve '{sym.text}'", sym.span, code="E0301")
             key = (id(b), sym.port)
+            chain.append(sym)
             if key in seen:
-                raise RefError(f"reference '{first.text}' does not resolve (a loop of bypassed nodes)", first.span,
-                               code="E0306")
-            seen.add(key)
+                # at the reference that closes the loop, or the last one before it that is
+                # written in the spec (an implicit input, such as a block's x, has no span)
+                at = next((s for s in reversed(chain) if s.span is not None), first)
+                raise RefError(f"reference '{at.text}' does not resolve: it leads back to itself "
+                               "(through bypassed nodes, block inputs or block outputs)", at.span, code="E0306",
+                               hint="a node cannot read its own output; name an earlier node")
+            seen[key] = len(chain) - 1
             sym = nxt
 
     def _binding(self, sym: Sym):

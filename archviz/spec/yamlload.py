@@ -8,7 +8,13 @@ thing and point back to where it was written):
 * ``1e-4`` is a float (YAML 1.1 would make it a string);
 * a tag (``!!python/...``, ``!!str``, ``!foo``) is an error: a value means what it
   says (quote it to make it a string);
-* integers are decimal (``08`` is 8, not the float 8.0) or ``0x`` hex.
+* integers are decimal (``08`` is 8, not the float 8.0) or ``0x`` hex;
+* every mapping key is a string (a name): ``1:``, ``true:`` and ``~:`` are errors;
+* nesting, file size and integer literals are bounded (MAX_DEPTH, MAX_FILE_BYTES,
+  MAX_INT_DIGITS), and a file that is not a regular file or not UTF-8 text is refused.
+
+The tree is built from the parser's event stream without recursion, so no nesting can
+overflow a stack (libyaml's recursive C composer crashes the process at ~50,000 levels).
 
 Mappings load as :class:`LocDict`, sequences as :class:`LocList`: plain ``dict`` /
 ``list`` subclasses that carry ``span`` (of the container), ``spans`` (of each value)
@@ -16,7 +22,9 @@ and, for mappings, ``key_spans``.  Scalars are plain Python values.
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
 
 import yaml
 
@@ -63,7 +71,18 @@ _SPECIAL_FLOAT = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-
                   ".nan": float("nan")}
 
 
-def _scalar(node: yaml.ScalarNode):
+# Bounds on what a spec file may ask of the loader (each is an error that names it):
+MAX_DEPTH = 64              # nesting of mappings and lists; the library's specs nest at most 6 deep
+MAX_FILE_BYTES = 4 << 20    # 4 MiB: 1,000x the library's largest spec (unet, 3 KB); about 50,000
+#                             one-line layers (ResNet-152 written out flat is ~40 KB). It loads in
+#                             a few seconds: the bound keeps a mistaken file from taking minutes
+MAX_INT_DIGITS = 2_000      # an integer literal; expressions bound theirs at 8,192 bits (2,467 digits)
+
+
+_NUMBER_START = frozenset("0123456789+-.")
+
+
+def _scalar(node):
     """The Python value of a scalar. Raises ValueError for an integer too long to convert."""
     text = node.value
     if node.style:  # quoted or block scalar: always a string
@@ -74,6 +93,8 @@ def _scalar(node: yaml.ScalarNode):
         return True
     if text in ("false", "False", "FALSE"):
         return False
+    if text[0] not in _NUMBER_START:      # most scalars are names: no number pattern to try
+        return text
     if _INT.match(text):
         return int(text.replace("_", ""))
     if _HEX.match(text):
@@ -85,139 +106,146 @@ def _scalar(node: yaml.ScalarNode):
     return text
 
 
-def _span(file: str, node, content_offset: int = 0) -> Span:
-    m, e = node.start_mark, node.end_mark
-    end = e.column + 1 if e.line == m.line else None
-    return Span(file, m.line + 1, m.column + 1 + content_offset, end)
+def _span(file: str, start, end=None) -> Span:
+    """The span from mark `start` to mark `end` (its end column only when on the same line)."""
+    end_col = end.column + 1 if end is not None and end.line == start.line else None
+    return Span(file, start.line + 1, start.column + 1, end_col)
 
 
-_STD_TAGS = {"tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-             "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map",
-             "tag:yaml.org,2002:seq", "tag:yaml.org,2002:timestamp",
-             "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value",
-             "tag:yaml.org,2002:binary", "tag:yaml.org,2002:omap",
-             "tag:yaml.org,2002:pairs", "tag:yaml.org,2002:set"}
+def _event_error(filename: str, event) -> SpecError | None:
+    """The error for an alias, an anchor or a tag (every tag: a value means what it says)."""
+    at = Span(filename, event.start_mark.line + 1, event.start_mark.column + 1)
+    if getattr(event, "tag", None) is not None:
+        return SpecError(f"YAML tag '{event.tag}' is not allowed in a spec", at, code="E0104",
+                         hint="write the plain value; quote it to make it a string")
+    if isinstance(event, yaml.AliasEvent):
+        return SpecError("YAML aliases (*name) are not allowed in a spec", at, code="E0103",
+                         hint="write the value out, or use a block or a param")
+    if getattr(event, "anchor", None) is not None:
+        return SpecError("YAML anchors (&name) are not allowed in a spec", at, code="E0103",
+                         hint="use a block or a param to share a definition")
+    return None
 
 
-def _tag_error(filename: str, event) -> SpecError:
-    return SpecError(f"YAML tag '{event.tag}' is not allowed in a spec",
-                     Span(filename, event.start_mark.line + 1, event.start_mark.column + 1), code="E0104",
-                     hint="write the plain value; quote it to make it a string")
-
-
-class _Loader(yaml.SafeLoader):
-    """Composer that rejects aliases, anchors and tags as they are met."""
-
-    def __init__(self, stream, filename: str):
-        super().__init__(stream)
-        self._file = filename
-
-    def compose_node(self, parent, index):
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent):
-            raise SpecError("YAML aliases (*name) are not allowed in a spec",
-                            Span(self._file, event.start_mark.line + 1, event.start_mark.column + 1),
-                            hint="write the value out, or use a block or a param", code="E0103")
-        anchor = getattr(event, "anchor", None)
-        if anchor is not None:
-            raise SpecError("YAML anchors (&name) are not allowed in a spec",
-                            Span(self._file, event.start_mark.line + 1, event.start_mark.column + 1),
-                            hint="use a block or a param to share a definition", code="E0103")
-        if getattr(event, "tag", None) is not None:
-            raise _tag_error(self._file, event)
-        return super().compose_node(parent, index)
-
-
-def _convert(node, file: str):
-    if isinstance(node, yaml.ScalarNode):
-        if node.tag not in _STD_TAGS and node.tag != "!":
-            raise SpecError(f"YAML tag '{node.tag}' is not allowed in a spec", _span(file, node),
-                            code="E0104")
-        return _scalar_at(node, file)
-    if isinstance(node, yaml.SequenceNode):
-        out = LocList()
-        out.span = _span(file, node)
-        for item in node.value:
-            out.append(_convert(item, file))
-            out.spans.append(_value_span(file, item))
-        return out
-    if isinstance(node, yaml.MappingNode):
-        out = LocDict()
-        out.span = _span(file, node)
-        for knode, vnode in node.value:
-            if knode.tag == "tag:yaml.org,2002:merge" or (isinstance(knode, yaml.ScalarNode)
-                                                         and knode.value == "<<" and not knode.style):
-                raise SpecError("YAML merge keys (<<) are not allowed in a spec", _span(file, knode),
-                                hint="write the keys out, or use `defaults:`", code="E0103")
-            if not isinstance(knode, yaml.ScalarNode):
-                raise SpecError("mapping keys must be plain scalars", _span(file, knode), code="E0105")
-            key = _scalar_at(knode, file)
-            if isinstance(key, (list, dict)):
-                raise SpecError("mapping keys must be scalars", _span(file, knode), code="E0105")
-            if key in out:
-                first = out.key_spans[key]
-                raise SpecError(f"duplicate key '{key}'", _span(file, knode), code="E0102",
-                                notes=[f"first defined at {first}"])
-            out[key] = _convert(vnode, file)
-            out.spans[key] = _value_span(file, vnode)
-            out.key_spans[key] = _span(file, knode)
-        return out
-    raise SpecError(f"unsupported YAML node {type(node).__name__}", _span(file, node))
-
-
-def _scalar_at(node, file: str):
+def _scalar_at(event, file: str):
+    text = event.value
+    if len(text) > MAX_INT_DIGITS and not event.style and (_INT.match(text) or _HEX.match(text)):
+        raise SpecError(f"integer literal with {len(text)} digits is too large (at most {MAX_INT_DIGITS:,} digits)",
+                        _value_span(file, event), code="E0101")
     try:
-        return _scalar(node)
+        return _scalar(event)
     except ValueError:  # an integer with more digits than Python converts (sys.int_info)
-        raise SpecError(f"integer literal with {len(node.value)} digits is too large", _value_span(file, node),
+        raise SpecError(f"integer literal with {len(text)} digits is too large", _value_span(file, event),
                         code="E0101") from None
 
 
-def _value_span(file: str, node) -> Span:
-    """Span pointing at a value's content (inside the quotes of a quoted scalar)."""
-    if isinstance(node, yaml.ScalarNode) and node.style in ('"', "'"):
-        s = _span(file, node)
-        end = s.end_col - 1 if s.end_col else None
-        return Span(s.file, s.line, s.col + 1, end)
-    return _span(file, node)
+def _value_span(file: str, event) -> Span:
+    """Span pointing at a scalar's content (inside the quotes of a quoted scalar)."""
+    s = _span(file, event.start_mark, event.end_mark)
+    if event.style in ('"', "'"):
+        return Span(s.file, s.line, s.col + 1, s.end_col - 1 if s.end_col else None)
+    return s
 
 
-def _reject_anchors(text: str, filename: str, loader_cls) -> None:
-    """Anchors, aliases and tags are errors; the C composer resolves them silently, so look
-    at the event stream first (fast: libyaml) and report the first one with its location."""
-    for event in yaml.parse(text, Loader=loader_cls):
-        if getattr(event, "tag", None) is not None:
-            raise _tag_error(filename, event)
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            what = "aliases (*name)" if isinstance(event, yaml.AliasEvent) else "anchors (&name)"
-            raise SpecError(f"YAML {what} are not allowed in a spec",
-                            Span(filename, event.start_mark.line + 1, event.start_mark.column + 1),
-                            hint="write the value out, or use a block or a param", code="E0103")
+_KEY_KINDS = {bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}
 
 
-def _compose(text: str, filename: str):
-    """The YAML node tree. With libyaml: its C parser (about 10x faster on big specs),
-    after an event pass that rejects anchors/aliases; otherwise the pure-Python composer
-    that rejects them as it goes."""
-    if getattr(yaml, "__with_libyaml__", False):
-        _reject_anchors(text, filename, yaml.CSafeLoader)
-        return yaml.compose(text, Loader=yaml.CSafeLoader)
-    loader = _Loader(text, filename)
-    try:
-        return loader.get_single_node()
-    finally:
-        loader.dispose()
+def _key(event, container: "LocDict", file: str):
+    """The key a scalar event names in `container`, checked: a name, not yet used, not `<<`."""
+    kspan = _span(file, event.start_mark, event.end_mark)
+    if event.value == "<<" and not event.style:
+        raise SpecError("YAML merge keys (<<) are not allowed in a spec", kspan,
+                        hint="write the keys out, or use `defaults:`", code="E0103")
+    key = _scalar_at(event, file)
+    if not isinstance(key, str):
+        # Keys are names (of params, inputs, attributes, ports...): `1:`, `true:` or `~:` are
+        # not, and every consumer of a key expects a str
+        raise SpecError(f"mapping key '{event.value}' is {_KEY_KINDS.get(type(key), 'not a string')}, "
+                        "not a name", kspan, code="E0105",
+                        hint=f'keys are names; quote it to use the text as a name: "{event.value}"')
+    if key in container:
+        raise SpecError(f"duplicate key '{key}'", kspan, code="E0102",
+                        notes=[f"first defined at {container.key_spans[key]}"])
+    return key, kspan
+
+
+_NOTHING = object()
+
+
+def _build(events, file: str):
+    """LocDict/LocList/scalars from a YAML event stream, without recursion: the nesting is
+    counted as it is read, and a document nested deeper than MAX_DEPTH is an error at the
+    first collection past the limit (a recursive composer would overflow the stack first:
+    libyaml's C composer crashes the process at about 50,000 levels)."""
+    root = _NOTHING
+    stack: list = []        # [container, pending key (or _NOTHING), key span, start mark]
+    docs = []
+    for ev in events:
+        if getattr(ev, "anchor", None) is not None or getattr(ev, "tag", None) is not None \
+                or type(ev) is yaml.AliasEvent:
+            raise _event_error(file, ev)
+        if isinstance(ev, yaml.DocumentStartEvent):
+            docs.append(ev.start_mark.line + 1)
+            if len(docs) > 1:
+                raise SpecError("YAML syntax error: found a second document", _span(file, ev.start_mark), code="E0101",
+                                notes=[f"a spec file holds a single document (the first starts on line {docs[0]})"])
+            continue
+        top = stack[-1] if stack else None
+        if top is not None and isinstance(top[0], LocDict) and top[1] is _NOTHING \
+                and not isinstance(ev, yaml.MappingEndEvent):
+            if not isinstance(ev, yaml.ScalarEvent):
+                raise SpecError("mapping keys must be plain scalars", _span(file, ev.start_mark), code="E0105")
+            top[1], top[2] = _key(ev, top[0], file)
+            continue
+        if isinstance(ev, yaml.ScalarEvent):
+            value, vspan = _scalar_at(ev, file), _value_span(file, ev)
+        elif isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if len(stack) >= MAX_DEPTH:
+                raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels", _span(file, ev.start_mark),
+                                code="E0160", hint="a spec nests a few levels (nodes, a node, a list of dims); "
+                                                   "check the brackets and the indentation")
+            c = LocList() if isinstance(ev, yaml.SequenceStartEvent) else LocDict()
+            stack.append([c, _NOTHING, None, ev.start_mark])
+            continue
+        elif isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            value, _, _, start = stack.pop()
+            value.span = vspan = _span(file, start, ev.end_mark)
+            top = stack[-1] if stack else None
+        else:       # stream start / end, document end
+            continue
+        if top is None:
+            root = value
+        elif isinstance(top[0], LocList):
+            top[0].append(value)
+            top[0].spans.append(vspan)
+        else:
+            key = top[1]
+            top[0][key] = value
+            top[0].spans[key] = vspan
+            top[0].key_spans[key] = top[2]
+            top[1] = _NOTHING
+    return None if root is _NOTHING else root
+
+
+def _events(text: str):
+    """The YAML event stream: libyaml's C parser when PyYAML has it (about 10x faster on big
+    specs), else the pure-Python one. Neither recurses on nesting."""
+    loader = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+    return yaml.parse(text, Loader=loader)
 
 
 def load_yaml(text: str, filename: str):
     """Parse `text` (from `filename`) into LocDict/LocList/scalars. Raises SpecError."""
     try:
-        node = _compose(text, filename)
+        return _build(_events(text), filename)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         span = Span(filename, mark.line + 1, mark.column + 1) if mark else None
         msg = (e.problem or e.context or "invalid YAML").strip()
-        raise SpecError(f"YAML syntax error: {msg}", span, code="E0101",
+        hint = None
+        if mark and _char_at(text, mark.line, mark.column) == "\t":
+            hint = "YAML indents with spaces, not tabs"
+        raise SpecError(f"YAML syntax error: {msg}", span, code="E0101", hint=hint,
                         notes=[f"{e.context} (line {e.context_mark.line + 1})"]
                         if e.context and e.context_mark and e.problem else None) from None
     except yaml.reader.ReaderError as e:  # a character YAML does not allow (control characters)
@@ -228,24 +256,104 @@ def load_yaml(text: str, filename: str):
         line = text.count("\n", 0, pos) + 1
         col = pos - (text.rfind("\n", 0, pos) + 1) + 1
         code = e.character if isinstance(e.character, int) else ord(str(e.character)[:1] or "?")
+        hint = None
+        if code == 0 and text.count("\0") * 4 >= len(text):     # every other byte NUL: UTF-16 read as UTF-8
+            hint = "the file looks like UTF-16 text; save it as UTF-8"
         raise SpecError(f"YAML error: character #x{code:04x} is not allowed in a spec ({e.reason})",
-                        Span(filename, line, col), code="E0101") from None
+                        Span(filename, line, col), code="E0101", hint=hint) from None
     except yaml.YAMLError as e:  # pragma: no cover - other reader errors
         raise SpecError(f"YAML error: {e}", Span(filename, 1, 1), code="E0101") from None
-    if node is None:
-        return None
-    return _convert(node, filename)
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    """The character at 0-based (line, column) of `text`, or ''."""
+    start = 0
+    for _ in range(line):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return ""
+    pos = start + column
+    return text[pos] if pos < len(text) and text[pos] != "\n" else ""
+
+
+# -- files ---------------------------------------------------------------------------
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+         (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+
+
+def show_path(path: str) -> str:
+    """A path as it can be printed: control characters (a NUL, an escape) are escaped."""
+    return path if path.isprintable() else repr(path)[1:-1]
+
+
+def read_spec_text(path: str) -> str:
+    """The text of a spec file. Refused (SpecError E0106): a missing file, a folder, anything
+    that is not a regular file (a device such as /dev/zero, a FIFO, a socket: reading one may
+    never end), a file over MAX_FILE_BYTES, text that is not UTF-8 (located at the first bad
+    byte)."""
+    shown = show_path(path)
+    try:
+        # O_NONBLOCK: opening a FIFO does not wait for a writer; it is refused just below
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise SpecError(f"spec file not found: {shown}", code="E0106") from None
+    except IsADirectoryError:
+        raise _is_a_directory(shown) from None
+    except ValueError:      # a NUL in the path
+        raise SpecError(f"cannot read spec file {shown}: a file name cannot contain a NUL character",
+                        code="E0106") from None
+    except OSError as e:
+        raise SpecError(f"cannot read spec file {shown}: {e.strerror or e}", code="E0106") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise _is_a_directory(shown)
+        if not stat.S_ISREG(st.st_mode):
+            raise SpecError(f"{shown} is not a regular file (a device, a pipe or a socket), not a spec file",
+                            code="E0106", hint="a spec is a text file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise _too_large(shown, st.st_size)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)      # /proc files say size 0: read no more than the limit
+    except OSError as e:
+        raise SpecError(f"cannot read spec file {shown}: {e.strerror or e}", code="E0106") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large(shown, None)
+    return _decode(data, path)
+
+
+def _is_a_directory(shown: str) -> SpecError:
+    return SpecError(f"{shown} is a directory, not a spec file", code="E0106",
+                     hint="give one .yaml file; `archviz report DIR` and `archviz gallery` take a folder")
+
+
+def _too_large(shown: str, size: int | None) -> SpecError:
+    got = f" ({size:,} bytes)" if size is not None else ""
+    return SpecError(f"spec file {shown} is too large{got}: at most {MAX_FILE_BYTES:,} bytes", code="E0106",
+                     hint="the largest spec of the library is a few KB; a spec describes a network, "
+                          "it does not list its weights")
+
+
+def _decode(data: bytes, path: str) -> str:
+    """UTF-8 text; else an error at the line and column of the first byte that is not UTF-8."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            raise SpecError(f"spec file is {name} text (it starts with a {name} byte-order mark); "
+                            "archviz reads utf-8", Span(path, 1, 1), code="E0106",
+                            hint=f"save the file as UTF-8 (e.g. iconv -f {name} -t UTF-8)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        pos = e.start
+        start = data.rfind(b"\n", 0, pos) + 1
+        line = data.count(b"\n", 0, pos) + 1
+        col = len(data[start:pos].decode("utf-8", "replace")) + 1
+        raise SpecError(f"spec file is not UTF-8 text: byte 0x{data[pos]:02x} is not valid utf-8",
+                        Span(path, line, col), code="E0106",
+                        hint="save the file as UTF-8 (an editor's \"save with encoding\")") from None
 
 
 def load_yaml_file(path: str):
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise SpecError(f"spec file not found: {path}", code="E0106") from None
-    except IsADirectoryError:
-        raise SpecError(f"{path} is a directory, not a spec file", code="E0106",
-                        hint="give one .yaml file; `archviz report DIR` and `archviz gallery` take a folder") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"cannot read spec file {path}: {e}", code="E0106") from None
-    return load_yaml(text, path)
+    return load_yaml(read_spec_text(path), path)

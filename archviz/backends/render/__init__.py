@@ -56,10 +56,10 @@ def render_gallery_item(model, out_dir: str, stem: str) -> list:
     from archviz.backends.render.gallery import update_index
     layout = detect_layout(model)
     text = _builder(layout)(model, DrawOptions(layout=layout)).source()
+    data = {f"{stem}.{fmt}": render_bytes(text, fmt) for fmt in ("svg", "png")}  # both, then write
     files = []
-    for fmt in ("svg", "png"):
-        name = f"{stem}.{fmt}"
-        write_file(os.path.join(out_dir, name), render_bytes(text, fmt))
+    for name, b in data.items():
+        write_file(os.path.join(out_dir, name), b)
         files.append(name)
     update_index(out_dir, stem, model, layout)
     files.append("gallery.md")

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from archviz.backends.render.options import LAYOUTS
-from archviz.clikit import CONTEXT, batch_opt, handle_errors, load_model, param_opt, spec_arg
+from archviz.backends.render.options import LAYOUTS, MAX_UNROLL
+from archviz.clikit import CONTEXT, _console, batch_opt, handle_errors, load_model, param_opt, spec_arg
 
 
 @click.command(context_settings=CONTEXT)
@@ -21,9 +21,9 @@ from archviz.clikit import CONTEXT, batch_opt, handle_errors, load_model, param_
 @click.option("--depth", "-d", type=click.IntRange(min=1), default=None,
               help="Draw blocks cut to this many id parts as single boxes (layer1.0.conv1 → layer1 at 1).")
 @click.option("--expand", is_flag=True, help="Draw every layer; blocks become clusters (no ×N boxes).")
-@click.option("--unroll", type=click.IntRange(min=1), default=None, metavar="T",
-              help="Time steps to unroll (unrolled layout; default: the sequence length, the spec's T). "
-                   "seq2seq: encoder steps to draw.")
+@click.option("--unroll", type=click.IntRange(min=1, max=MAX_UNROLL), default=None, metavar="T",
+              help=f"Time steps to unroll, 1 to {MAX_UNROLL} (unrolled layout; default: the sequence length, "
+                   "the spec's T, drawn 1, 2, 3, ..., T when long). seq2seq: encoder steps to draw.")
 @click.option("--rankdir", type=click.Choice(["TB", "LR"]), default=None,
               help="Direction of the graph and residual layouts (default TB: top to bottom).")
 @click.option("--no-shapes", is_flag=True, help="Leave the output shapes out of the boxes.")
@@ -81,8 +81,7 @@ def draw(spec, output, layout, depth, expand, unroll, rankdir, no_shapes, batch,
 def gallery(specs, out_dir, batch):
     """Draw every spec (default: specs/*.yaml) into OUT_DIR as SVG and PNG with the auto
     layout, and write OUT_DIR/gallery.md: each picture beside its summary."""
-    from rich.console import Console
-
     from archviz.backends.render.gallery import run_gallery
-    ok = run_gallery(list(specs) or ["specs"], out_dir, batch, Console(stderr=True, highlight=False))
+    tb = bool(click.get_current_context().find_root().params.get("traceback"))
+    ok = run_gallery(list(specs) or ["specs"], out_dir, batch, _console(stderr=True), traceback=tb)
     sys.exit(0 if ok else 1)

@@ -109,45 +109,58 @@ def update_index(out_dir: str, stem: str, model, layout: str) -> str:
     return write_index(out_dir, [entry(model, stem, layout)])
 
 
-def run_gallery(paths, out_dir: str, batch: int, console) -> bool:
+def run_gallery(paths, out_dir: str, batch: int, console, traceback: bool = False) -> bool:
     """Render every spec into out_dir (STEM.svg, STEM.png) with a progress bar, then write
-    the index; failures are listed at the end. Returns True when every spec rendered."""
+    the index; failures are listed at the end, and a failing spec's pictures of an earlier
+    run are removed (as the main job does). Returns True when every spec rendered."""
     import archviz
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from archviz.backends.batch import collect_specs
+    from archviz.backends.batch import DIAGRAM_SUFFIXES, collect_specs, internal_error, print_failures
+    from archviz.backends.files import remove_outputs
     from archviz.backends.render import detect_layout, to_dot
     from archviz.backends.render.engine import GraphvizMissingError, render_bytes
-    from archviz.errors import ArchvizError, format_error
+    from archviz.errors import ArchvizError, OutputError, format_error
 
     specs = collect_specs(paths)
-    done, failures, missing = [], [], None
+    done, failures, missing, stale = [], [], None, False
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as prog:
         task = prog.add_task("drawing", total=len(specs))
         for path in specs:
             stem = os.path.splitext(os.path.basename(path))[0]
             prog.update(task, description=stem)
+            err = None
             try:
                 m = archviz.load(path, batch=batch)
                 layout = detect_layout(m)
                 text = to_dot(m, layout)
-                for fmt in ("svg", "png"):
-                    write_file(os.path.join(out_dir, f"{stem}.{fmt}"), render_bytes(text, fmt))
+                data = {fmt: render_bytes(text, fmt) for fmt in ("svg", "png")}   # both, then write
+                for fmt, b in data.items():
+                    write_file(os.path.join(out_dir, f"{stem}.{fmt}"), b)
                 done.append(entry(m, stem, layout))
             except GraphvizMissingError as e:
                 # the same for every spec: say it once, not once per spec
                 missing = e
                 break
+            except OutputError:
+                raise
             except ArchvizError as e:
-                failures.append((path, e))
+                err = e
+            except Exception as e:
+                if traceback:
+                    raise
+                err = internal_error(path, e)
+            if err is not None:
+                gone = remove_outputs(out_dir, [stem + s for s in DIAGRAM_SUFFIXES])
+                stale = stale or bool(gone)
+                failures.append((path, err, gone))
             prog.advance(task)
-    if done:
+    if done or stale:
         index = write_index(out_dir, done)
-        console.print(f"drew {len(done)} spec(s) into {out_dir}/ — index: {index}", highlight=False)
-    for path, e in failures:
-        console.print(f"[red]failed:[/red] {path}", highlight=False)
-        console.print(format_error(e), markup=False, highlight=False)
+        if done:
+            console.print(f"drew {len(done)} spec(s) into {out_dir}/ — index: {index}", highlight=False)
+    print_failures(console, failures)
     if missing is not None:
         console.print(format_error(missing), markup=False, highlight=False)
     return not failures and missing is None

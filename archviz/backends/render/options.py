@@ -5,6 +5,11 @@ from dataclasses import dataclass
 
 LAYOUTS = ("auto", "graph", "residual", "unet", "unrolled", "cell", "seq2seq")
 
+# The most time steps --unroll draws: each step is a column of boxes, and beyond a few
+# dozen columns the picture is no longer readable (a longer sequence is drawn
+# 1, 2, 3, ..., T without --unroll). Also what keeps --unroll 10**9 from exhausting memory.
+MAX_UNROLL = 64
+
 
 @dataclass(frozen=True)
 class DrawOptions:
@@ -14,6 +19,14 @@ class DrawOptions:
     unroll: int | None = None       # time steps for the unrolled RNN (default: spec param T)
     rankdir: str | None = None      # TB or LR (graph and residual layouts)
     shapes: bool = True             # print output shapes in the boxes
+
+    def __post_init__(self):
+        u = self.unroll
+        if u is not None and (isinstance(u, bool) or not isinstance(u, int) or not 1 <= u <= MAX_UNROLL):
+            from archviz.errors import UnsupportedError
+            raise UnsupportedError(f"cannot unroll {u!r} time steps: a diagram shows 1 to {MAX_UNROLL}",
+                                   code="E0515", hint=f"give --unroll between 1 and {MAX_UNROLL}, or leave it "
+                                                      "out to draw steps 1, 2, 3, ..., T")
 
     @property
     def view_mode(self) -> str:

@@ -1,5 +1,11 @@
 """`archviz verify`: run the lowered module and compare every static number with torch.
 
+What this proves and what it does not: both sides come from the same spec. It proves that
+the static analysis (shapes, parameters, MACs) agrees with the torch module archviz builds
+from the spec, so a wrong shape rule, count or lowering is caught. It does not prove that
+the spec computes the same function as the network it stands for: a GPT-2 spec without its
+causal mask, or a ResNet without a shortcut, passes. That needs a reference model.
+
 * every node's output shape(s) == the runtime tensor shapes;
 * total params == Σ numel of the module's parameters; buffers == Σ numel of buffers;
   and per node, param names/shapes == the op's ``param_tensors``;
