@@ -58,10 +58,8 @@ def summary(spec, batch, params, dtype, depth, fmt, output):
         click.echo(f"wrote {output}", err=True)
         return
     if fmt == "table":
-        from archviz.backends.report import summary_table, totals_table
-        con = _console()
-        con.print(summary_table(m, depth))
-        con.print(totals_table(m))
+        from archviz.backends.report import print_summary
+        print_summary(_console(), m, depth)
     else:
         click.echo(m.summary(fmt, depth), nl=False)
 

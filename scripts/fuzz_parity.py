@@ -34,17 +34,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # -- worker --------------------------------------------------------------------------------
-def worker(seed: int, start: int, count: int) -> None:
+def worker(seed: int, start: int, count: int, inject: dict | None = None) -> None:
     sys.path.insert(0, ROOT)
     import torch
     torch.set_num_threads(1)
-    from tests.fuzz.parity import case_for, judge
+    from tests.fuzz.parity import Case, Node, case_for, judge
     directory = tempfile.mkdtemp(prefix="archviz-parity-")
-    judge(case_for(seed, start), directory)     # warm up (lazy imports), so a case's time is its own
+    # warm up (lazy imports of the lowering, verify, explain), so a case's time is its own
+    judge(Case(2, {"x0": [3, 6, 6], "x1": [4, 3]}, [Node("n0", "conv2d", ["x0"], {"out": 2, "kernel": 3}),
+                                                     Node("n1", "lstm", ["x1"], {"out": 2})]), directory)
     out = sys.stdout
     for i in range(start, start + count):
         out.write(json.dumps({"start": i}) + "\n")
         out.flush()
+        if inject and inject.get(i) == "crash":     # the harness's own test: a worker that dies
+            os.abort()
+        if inject and inject.get(i) == "hang":
+            time.sleep(10 ** 6)
+        if inject and inject.get(i) == "memory":
+            bytearray(2 ** 40)                       # far past RLIMIT_AS: a MemoryError escapes
         case = case_for(seed, i)
         try:
             v = judge(case, directory)
@@ -73,14 +81,15 @@ def _reader(stream, q):
     q.put(None)
 
 
-def run_campaign(seed: int, cases: int, batch: int, timeout: float, mem_mb: int, progress=None) -> list[dict]:
+def run_campaign(seed: int, cases: int, batch: int, timeout: float, mem_mb: int, progress=None,
+                 inject: str = "") -> list[dict]:
     """Every case's record (see worker); crashes and hangs become records of their own."""
     records: list[dict] = []
     i = 0
     while i < cases:
         count = min(batch, cases - i)
         proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", "--seed", str(seed),
-                                 "--start", str(i), "--count", str(count)],
+                                 "--start", str(i), "--count", str(count)] + (["--inject", inject] if inject else []),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 preexec_fn=_limits(mem_mb), cwd=ROOT)
         q: queue.Queue = queue.Queue()
@@ -220,9 +229,11 @@ def main(argv=None) -> int:
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--inject", default="", help=argparse.SUPPRESS)   # "3:crash,5:hang" (tests)
     args = ap.parse_args(argv)
     if args.worker:
-        worker(args.seed, args.start, args.count)
+        inject = {int(k): v for k, v in (x.split(":") for x in args.inject.split(",") if x)}
+        worker(args.seed, args.start, args.count, inject)
         return 0
     if args.case is not None:
         show_case(args.seed, args.case)
@@ -233,7 +244,7 @@ def main(argv=None) -> int:
     def progress(done, total):
         if done % 100 == 0 or done == total:
             print(f"  {done}/{total} cases", file=sys.stderr, flush=True)
-    records = run_campaign(args.seed, args.cases, args.batch, args.timeout, args.mem_mb, progress)
+    records = run_campaign(args.seed, args.cases, args.batch, args.timeout, args.mem_mb, progress, args.inject)
     text = summary(records, args.seed, args.cases, args.timeout, args.mem_mb, time.monotonic() - t0)
     print(text)
     if args.records:

@@ -163,8 +163,10 @@ def test_a_repeat_that_blows_the_layer_budget_is_refused_after_a_few_copies(monk
     real = Compiler._call
     monkeypatch.setattr(Compiler, "_call", lambda self, *a: calls.append(1) or real(self, *a))
     [e] = errors_of("specs/resnet18.yaml", depths=[100000, 1, 1, 1])
-    assert e.code == "E0135" and f"more than {MAX_LAYERS:,} layers" in e.message
-    assert "100,000 copies of at least 7 layer(s)" in e.message      # basic: 2 conv, 2 bn, 2 relu, add
+    # the stem (conv, bn, relu, pool) and 100,000 basic blocks of 2 conv, 2 bn, 2 relu and an
+    # add (layer1 keeps its 64 channels: no projection); later stages are not counted
+    assert e.code == "E0135" and e.message == ("'layer1' repeats 100,000 copies: the spec would expand to at "
+                                               f"least {4 + 100_000 * 7:,} layers, more than {MAX_LAYERS:,}")
     assert e.span.line == 22 and len(calls) == 2 + 3       # layer1 twice, then layer2..4 once each
     # a count that fits still expands in full (1000 basic blocks of 7 layers)
     assert len(archviz.load("specs/resnet18.yaml", depths=[1000, 1, 1, 1]).layers) == 7034
@@ -189,3 +191,43 @@ def test_a_port_of_a_bypassed_node_is_a_located_error(tmp_path):
                          "which has no output 'h'")
     p2 = spec(tmp_path, open(p).read().replace("when: false", "when: true"), "on.yaml")
     assert archviz.load(p2).output_shapes == {"h_T": (1, 1, 4)}
+
+
+@pytest.mark.parametrize("text,layers", [
+    # review: 300 copies of a 200-layer block, all but two bypassed: 400 layers
+    ("""\
+     archviz: 1
+     name: t
+     inputs:
+       x: {shape: [8]}
+     blocks:
+       deep:
+         nodes:
+           - {id: l, op: linear, out: 8, repeat: 200}
+     nodes:
+       - {id: b, op: deep, repeat: {n: 300, var: i}, when: "${i < 2}"}
+     """, 400),
+    # review: copies that shrink: 300, 200, 100, then 597 copies of 1 layer
+    ("""\
+     archviz: 1
+     name: t
+     inputs:
+       x: {shape: [8]}
+     blocks:
+       deep:
+         params: {d: {type: int}}
+         nodes:
+           - {id: l, op: linear, out: 8, repeat: "${d}"}
+     nodes:
+       - {id: b, op: deep, d: "${max(1, 300 - 100*i)}", repeat: {n: 600, var: i}}
+     """, 300 + 200 + 100 + 597),
+])
+def test_the_budget_never_refuses_a_repeat_that_fits(tmp_path, monkeypatch, text, layers):
+    """The early refusal is a lower bound from copies with equal values, never a guess from
+    the first copies (the estimate 'smallest copy so far × the rest' refused both)."""
+    monkeypatch.setattr("archviz.spec.compile.MAX_LAYERS", 2_000)
+    m = archviz.load(spec(tmp_path, text))
+    assert len(m.layers) == layers
+    monkeypatch.setattr("archviz.spec.compile.MAX_LAYERS", layers - 1)
+    [e] = errors_of(spec(tmp_path, text, "b.yaml"))
+    assert e.code == "E0135"

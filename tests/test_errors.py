@@ -378,8 +378,8 @@ def test_nested_repeats_are_bounded_by_the_layer_budget(tmp_path, monkeypatch):
     """, head=False)
     e = one_error(p)
     # refused at the outer repeat once two copies show it cannot fit (not after 5,000 layers)
-    assert e.code == "E0135" and e.message == ("'m' repeats 1,000 copies of at least 1,000 layer(s) each: "
-                                               f"the spec would expand to more than {MAX_LAYERS:,} layers")
+    assert e.code == "E0135" and e.message == ("'m' repeats 1,000 copies: the spec would expand to at least "
+                                               f"1,000,000 layers, more than {MAX_LAYERS:,}")
     assert where(e) == (9, col(p, 9, "1000"))
 
 

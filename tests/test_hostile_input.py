@@ -23,7 +23,7 @@ import archviz
 from archviz.cli import main
 from archviz.errors import ArchvizError, Span, SpecError, format_error
 from tests.spec_errors import errors_of, one_error
-from archviz.spec.expr import MAX_LEN, evaluate
+from archviz.spec.expr import MAX_LEN, MAX_TOTAL, evaluate
 from archviz.spec.yamlload import MAX_DEPTH, MAX_FILE_BYTES, load_yaml, load_yaml_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,6 +110,13 @@ REPROS = {
     "04c": ('archviz: 1\nname: t\ninputs:\n  x: {shape: [3, 16, 16]}\n'
             'nodes:\n  - {id: c, op: conv2d, out: 4, kernel: "${[[0]*10000]*10000}"}\n', "E0204",
             f"at most {MAX_LEN:,} items"),
+    # review: 8,000 bounded expressions joined into one text (1.6 GB before)
+    "joined": ('archviz: 1\nname: t\nparams:\n  s: "' + "${'x'*99999}" * 8000 + '"\ninputs:\n'
+               "  x: {shape: [3, 16, 16]}\nnodes:\n  - {id: r, op: relu}\n", "E0204", f"at most {MAX_LEN:,} items"),
+    # review: 20,000 params of 99,999 characters each: each is bounded, all of them are not (2 GB)
+    "many": ("archviz: 1\nname: t\nparams:\n" + "".join(f"  p{i}: \"${{'x'*99999}}\"\n" for i in range(20000))
+             + "inputs:\n  x: {shape: [3, 16, 16]}\nnodes:\n  - {id: r, op: relu}\n", "E0204",
+             f"more than {MAX_TOTAL:,} items in all"),
     # 03: an import of /dev/zero (read forever): refused, outside the spec's folder
     "03": ("archviz: 1\nname: t\nimports:\n  - {path: /dev/zero, as: z}\ninputs:\n  x: {shape: [3, 16, 16]}\n"
            "nodes:\n  - {id: r, op: relu}\n", "E0154", "--allow-import"),
@@ -584,3 +591,15 @@ def test_load_yaml_file_refuses_special_files(tmp_path):
     with pytest.raises(SpecError):
         load_yaml_file(str(d))
     assert stat.S_ISDIR(os.stat(d).st_mode)
+
+
+def test_many_params_times_many_copies_is_not_quadratic(tmp_path):
+    """Review: every copy of a repeat (and every param) used to copy all the params, so
+    30,000 params and 20,000 copies made 6·10⁸ dict entries (minutes). Now an overlay."""
+    text = ("archviz: 1\nname: t\nparams:\n" + "".join(f"  p{i}: {i}\n" for i in range(30000))
+            + "inputs:\n  x: {shape: [3, 4, 4]}\nnodes:\n"
+            + '  - {id: r, op: relu, repeat: {n: 20000, var: i}, when: "${i < p29999}"}\n')
+    p = write(tmp_path, text)
+    rc, out, secs, peak_kb = run_isolated("validate", p, cwd=tmp_path)
+    assert rc == 0 and "20000 layers" in out, out[-500:]
+    assert secs < 10 and peak_kb < 500 * 1024, (secs, peak_kb)

@@ -164,29 +164,64 @@ def render_markdown(model, depth=None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_table(model, depth=None):
-    """A rich Table of the layers with a totals footer."""
+# Rows past which a table is laid out here as aligned text, not by rich: rich measures and
+# wraps every cell (about 1 ms a row), so 6,000 rows took 5 s of CPU.
+LARGE_TABLE = 400
+
+
+def plain_table(title: str, columns, rows, footer=None, caption=None) -> str:
+    """A long table as aligned text: the same title, columns (name, justify) and cells as
+    the rich table, without the box."""
+    heads = [c for c, _ in columns]
+    widths = [max(len(str(r[i])) for r in [heads, *rows, *([footer] if footer else [])])
+              for i in range(len(columns))]
+
+    def line(cells):
+        return "  ".join(str(c).rjust(w) if j == "right" else str(c).ljust(w)
+                         for c, w, (_, j) in zip(cells, widths, columns)).rstrip()
+    rule = "  ".join("─" * w for w in widths)
+    out = [title, line(heads), rule, *map(line, rows)]
+    if footer:
+        out += [rule, line(footer)]
+    if caption:
+        out.append(caption)
+    return "\n".join(out)
+
+
+def print_table(con, title, columns, rows, footer=None, caption=None, **style) -> None:
+    """Print a table: rich's for a screenful, aligned text past LARGE_TABLE rows.
+    `columns` are (name, justify) or (name, justify, rich column options)."""
+    if len(rows) > LARGE_TABLE:
+        con.print(plain_table(title, [c[:2] for c in columns], rows, footer, caption),
+                  markup=False, highlight=False, soft_wrap=True)
+        return
     from rich.table import Table
+    table = Table(title=title, show_footer=footer is not None, caption=caption, **style)
+    for i, (name, justify, *opts) in enumerate(columns):
+        table.add_column(name, justify=justify, footer=footer[i] if footer else "", **(opts[0] if opts else {}))
+    for r in rows:
+        table.add_row(*r)
+    con.print(table)
+
+
+def print_summary(con, model, depth=None) -> None:
+    """The layer table with a totals footer, then the totals."""
     t = model.totals
     ins = ", ".join(f"{k} {fmt_shape(v)}" for k, v in model.input_shapes.items())
-    table = Table(title=f"{model.name}  —  batch {model.batch}, input {ins}", show_footer=True,
-                  title_style="bold", header_style="bold cyan")
-    # numbers and shapes never wrap mid-digit in a narrow terminal: the id and op columns fold
-    table.add_column("id", footer="total", overflow="fold", min_width=8)
-    table.add_column("op", style="magenta", overflow="fold", min_width=7)
-    table.add_column("output shape")
-    table.add_column("params", justify="right", footer=f"{t['params']:,}", no_wrap=True)
-    table.add_column("MACs", justify="right", footer=f"{t['macs']:,}", no_wrap=True)
     rf, warn = _rf_texts(model, depth)
-    table.add_column("RF", justify="right", no_wrap=True)
-    for r in rows(model, depth):
-        table.add_row(r.id, r.label, fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}", rf.get(r.id, ""))
-    if "__failed__" in rf:
-        table.caption = rf["__failed__"]
-    elif warn:
-        table.caption = (f"RF: {len({nid for nid, _ in warn})} misaligned merge(s), e.g. {warn[0][1]} "
-                         f"— see `archviz rf`")
-    return table
+    caption = rf.get("__failed__") or (f"RF: {len({nid for nid, _ in warn})} misaligned merge(s), e.g. "
+                                       f"{warn[0][1]} — see `archviz rf`" if warn else None)
+    # numbers and shapes never wrap mid-digit in a narrow terminal: the id and op columns fold
+    columns = [("id", "left", {"overflow": "fold", "min_width": 8}),
+               ("op", "left", {"style": "magenta", "overflow": "fold", "min_width": 7}),
+               ("output shape", "left"), ("params", "right", {"no_wrap": True}),
+               ("MACs", "right", {"no_wrap": True}), ("RF", "right", {"no_wrap": True})]
+    body = [(r.id, r.label, fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}", rf.get(r.id, ""))
+            for r in rows(model, depth)]
+    print_table(con, f"{model.name}  —  batch {model.batch}, input {ins}", columns, body,
+                footer=("total", "", "", f"{t['params']:,}", f"{t['macs']:,}", ""), caption=caption,
+                title_style="bold", header_style="bold cyan")
+    con.print(totals_table(model))
 
 
 def _rf_texts(model, depth=None):
@@ -217,8 +252,7 @@ def totals_table(model):
 def render_table_text(model, depth=None, width: int = 110) -> str:
     from rich.console import Console
     con = Console(width=width, record=True, file=io.StringIO(), color_system=None)
-    con.print(summary_table(model, depth))
-    con.print(totals_table(model))
+    print_summary(con, model, depth)
     return con.export_text()
 
 

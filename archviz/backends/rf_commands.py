@@ -171,26 +171,25 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
 
 
 def _print_table(m, ctx, node):
-    from rich.table import Table
+    from archviz.backends.report import print_table
     from archviz.passes import rf as RF
     dims = " × ".join(f"{a.name} {a.size}" for a in ctx.axes)
-    t = Table(title=f"{m.name} — receptive fields on input '{ctx.input}' ({dims})", header_style="bold cyan",
-              caption="size: input positions one output position sees (padding included; min–max where it "
-                      "depends on the position); jump: effective stride; start, centre: of output position 0; "
-                      "σ: effective-RF spread, an estimate for single-path linear stacks",
-              caption_justify="left")
-    for c, j in (("id", "left"), ("op", "left"), ("output shape", "left"), ("size", "right"), ("jump", "right"),
-                 ("start", "right"), ("centre", "right"), ("σ (estimate)", "right")):
-        t.add_column(c, justify=j)
-    notes = []
+    columns = [(c, j) for c, j in (("id", "left"), ("op", "left"), ("output shape", "left"), ("size", "right"),
+                                   ("jump", "right"), ("start", "right"), ("centre", "right"),
+                                   ("σ (estimate)", "right"))]
+    notes, body = [], []
     for row in rf_rows(m):
         if node is not None and row[0] != node:
             continue
-        t.add_row(*row[:8])
+        body.append(row[:8])
         if row[8] and not row[8].startswith("does not"):
             notes.append(f"{row[0]}: {row[8]}")
     con = _console()
-    con.print(t)
+    print_table(con, f"{m.name} — receptive fields on input '{ctx.input}' ({dims})", columns, body,
+                caption="size: input positions one output position sees (padding included; min–max where it "
+                        "depends on the position); jump: effective stride; start, centre: of output position 0; "
+                        "σ: effective-RF spread, an estimate for single-path linear stacks",
+                header_style="bold cyan", caption_justify="left")
     for nid, w in RF.warnings(m.graph):
         if node is None or nid == node:
             con.print(f"[yellow]warning[/yellow]: {w}", highlight=False)

@@ -92,7 +92,6 @@ class Attention(_AttnBase):
         "bias": Attr("bool", False, "general/additive: a bias on the query projection W_a"),
     }
     min_inputs, max_inputs = 2, 3
-    port_defaults = {"value": "key"}
     samples = [
         {"attrs": {"score": "dot"}, "inputs": [(2, 4, 8), (2, 6, 8)]},
         {"attrs": {"score": "scaled_dot"}, "inputs": [(2, 4, 8), (2, 6, 8), (2, 6, 5)]},
@@ -221,7 +220,6 @@ class MultiheadAttention(_AttnBase):
         "average_weights": Attr("bool", True, "weights averaged over heads (N, Tq, Tk); false: (N, heads, Tq, Tk)"),
     }
     min_inputs, max_inputs = 1, 3
-    port_defaults = {"key": "query", "value": "key"}
     elementwise_formula = "N·Tq·E (query scaling) + 3·N·heads·Tq·Tk (softmax) + N·heads·Tq·Tk (head average)"
     samples = [
         {"attrs": {"heads": 4}, "inputs": [(2, 5, 16)]},

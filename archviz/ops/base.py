@@ -123,11 +123,9 @@ class Op:
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     outputs: ClassVar[tuple] = ("out",)
-    input_ports: ClassVar[tuple | None] = None   # names accepted in a mapping `in:`, in slot order
-    # An optional port left out of a mapping `in:` while a later one is given takes the input
-    # of the port named here (multi-head attention: key -> query); a port without a default
-    # cannot be skipped.  Slots never shift: ins[i] is always input_ports[i].
-    port_defaults: ClassVar[dict] = {}
+    # names accepted in a mapping `in:`, in slot order: ins[i] is always input_ports[i]; the
+    # first min_inputs are required, and an optional port cannot be skipped before a given one
+    input_ports: ClassVar[tuple | None] = None
     # sample cases for registry-driven tests: {"attrs": {...}, "inputs": [shape, ...]}
     samples: ClassVar[list] = []
 

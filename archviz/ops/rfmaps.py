@@ -185,6 +185,36 @@ class Window(Map):
 IDENTITY = Window(1)
 
 
+def first_mod_hit(a: int, c: int, m: int, lo: int, hi: int):
+    """The least j ≥ 0 with lo ≤ (a·j + c) mod m ≤ hi (0 ≤ lo ≤ hi < m), or None: O(log m)."""
+    lo_c, hi_c = (lo - c) % m, (hi - c) % m          # where a·j mod m must land
+    if lo_c <= hi_c:
+        return _first_mult_hit(a % m, m, lo_c, hi_c)
+    hits = [j for j in (_first_mult_hit(a % m, m, lo_c, m - 1), _first_mult_hit(a % m, m, 0, hi_c))
+            if j is not None]
+    return min(hits) if hits else None
+
+
+def _first_mult_hit(a: int, m: int, lo: int, hi: int):
+    """The least x ≥ 0 with lo ≤ a·x mod m ≤ hi (0 ≤ a < m, 0 ≤ lo ≤ hi < m), or None.
+
+    Without a wrap the first x with a·x ≥ lo decides; otherwise [lo, hi] holds no multiple of
+    a and a hit needs y wraps: a·x − m·y ∈ [lo, hi] ⇔ (−m·y) mod a ∈ [lo mod a, hi mod a], the
+    same problem modulo a < m (the least y gives the least x).  A multiplier above m/2 is
+    reflected (−v mod m = m − v), so the moduli at least halve: Euclid's O(log m) steps."""
+    if lo == 0:
+        return 0
+    if a == 0:
+        return None
+    if 2 * a > m:                                    # reflect: a·x ∈ [lo, hi] ⇔ (m − a)·x ∈ [m − hi, m − lo]
+        return _first_mult_hit(m - a, m, m - hi, m - lo)
+    x = -(-lo // a)
+    if a * x <= hi:
+        return x
+    y = _first_mult_hit((-m) % a, a, lo % a, hi % a)
+    return None if y is None else -(-(m * y + lo) // a)
+
+
 class Transposed(Map):
     """Transposed convolution (k, s, p, d): output o reads the inputs i with o = i·s − p + m·d
     for some m in [0, k): ⌈(o + p − d(k − 1)) / s⌉ ≤ i ≤ ⌊(o + p) / s⌋ (torch ConvTranspose
@@ -214,12 +244,37 @@ class Transposed(Map):
         hi = (b + self.p) // self.s
         if n is not None:
             lo, hi = max(lo, 0), min(hi, n - 1)
-        if self.d > 1:   # dilated: skip the i that no tap reaches (rare; a short scan)
-            while lo <= hi and not self._ok(lo, a, b):
-                lo += 1
-            while hi >= lo and not self._ok(hi, a, b):
-                hi -= 1
+        if self.d > 1 and lo <= hi:     # dilated: the first and last i that a tap reaches
+            lo, hi = self._reached(lo, hi, a, b, 1), self._reached(lo, hi, a, b, -1)
+            if lo is None or hi is None:
+                return None
         return (lo, hi) if lo <= hi else None
+
+    def _reached(self, lo, hi, a, b, step):
+        """The first (step 1) or last (step −1) i in [lo, hi] that reaches [a, b] with some tap m.
+
+        i reaches when [a + p − i·s, b + p − i·s] holds some m·d with 0 ≤ m < k.  An i whose
+        interval sticks out above d(k − 1) (i < i1) reaches with m = k − 1, one that sticks out
+        below 0 (i > i2) with m = 0 (from lo and hi's definitions); in between it reaches
+        exactly when (i·s − a − p) mod d ≤ b − a — the first such i is a modular search
+        (:func:`first_mod_hit`, O(log d)), never a scan over the kernel or the dilation."""
+        s, d, u, width = self.s, self.d, a + self.p, b - a
+        i1 = -(-(b + self.p - d * (self.k - 1)) // s)          # first i inside [0, d(k − 1)] at the top
+        i2 = u // s                                            # last i with a + p − i·s ≥ 0
+        i = lo if step > 0 else hi
+        if self._ok(i, a, b):
+            return i
+        if width >= d - 1:                                     # every i in between reaches
+            return None
+        if step > 0:                                           # i = lo + j, i1 ≤ lo ≤ i2 here
+            j = first_mod_hit(s % d, (s * lo - u) % d, d, 0, width)
+            if j is not None and lo + j <= min(hi, i2):
+                return lo + j
+            return i2 + 1 if i2 + 1 <= hi else None
+        j = first_mod_hit((-s) % d, (s * hi - u) % d, d, 0, width)   # i = hi − j
+        if j is not None and hi - j >= max(lo, i1):
+            return hi - j
+        return i1 - 1 if i1 - 1 >= lo else None
 
     def image(self, ivs, n):
         if self.d == 1:

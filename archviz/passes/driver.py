@@ -114,4 +114,19 @@ def analyse(g: LayerGraph) -> LayerGraph:
         from archviz.errors import MultipleErrors
         raise errs[0] if len(errs) == 1 else MultipleErrors(errs)
     cost_pass(g)
+    training_warnings(g)
     return g
+
+
+def training_warnings(g: LayerGraph) -> None:
+    """A layer torch runs at inference but cannot train at these shapes (its op's train_check:
+    batch norm with one value per channel) is a warning, not an error: archviz analyses the
+    inference graph, and train-smoke / bench --train refuse it."""
+    from archviz.errors import SpecWarning
+    for node in g.topo_order():
+        try:
+            registry[node.op].train_check(node.attrs, node.meta[M.IN_SHAPES])
+        except OpError as e:
+            g.warnings.append(SpecWarning(f"'{node.id}' ({node.op}): torch cannot train it at these shapes: "
+                                          f"{e.message}", node.attr_spans.get(e.attr) if e.attr else node.span,
+                                          code="W0703", hint=e.hint))

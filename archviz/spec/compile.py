@@ -10,12 +10,13 @@ name) and lets a bypassed node (`when: false`) stand for its own input.
 from __future__ import annotations
 
 import os
+from collections import ChainMap, Counter
 
 from archviz.errors import ArchvizError, MultipleErrors, Span, SpecError, SpecWarning, did_you_mean
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import Attrs, registry
 from archviz.ops.schema import normalise
-from archviz.spec.expr import FAILED, has_expr, substitute
+from archviz.spec.expr import FAILED, expression_budget, has_expr, substitute
 from archviz.spec.files import (_ID, _NO_DEFAULT, _PARAM_TYPES, BlockDef, FileLoader, SpecFile,
                                 _unknown_attr)
 from archviz.spec.refs import AliasB, CallB, NodeB, RefResolver, RepeatB, Scope, Sym
@@ -44,6 +45,7 @@ class Compiler(FileLoader, RefResolver):
 
     # -- errors ------------------------------------------------------------------
     def error(self, err: ArchvizError, scope: Scope | None = None) -> None:
+        err.__traceback__ = None    # a collected error keeps no frames (and the values in them) alive
         if err.follows:     # a consequence of an error reported already: one mistake, one error
             return
         if scope is not None and scope.notes:
@@ -77,6 +79,10 @@ class Compiler(FileLoader, RefResolver):
 
     # -- compile -----------------------------------------------------------------
     def compile(self, path: str) -> LayerGraph:
+        with expression_budget():
+            return self._compile(path)
+
+    def _compile(self, path: str) -> LayerGraph:
         sf = self.load_file(path, top=True)
         if sf is None:
             raise MultipleErrors(self.errors) if len(self.errors) > 1 else self.errors[0]
@@ -280,7 +286,7 @@ class Compiler(FileLoader, RefResolver):
         if n == 0:      # `repeat: 0` with `when:` false: the node is absent, its name its input
             sp = nd.span_of("repeat")
             try:
-                off = "when" in nd and not self._when(nd, nid, dict(scope.vars), scope, ins)
+                off = "when" in nd and not self._when(nd, nid, scope.vars, scope, ins)
             except ArchvizError:
                 off = False
             if not off:
@@ -291,12 +297,11 @@ class Compiler(FileLoader, RefResolver):
             return Sym(binding=scope.names[nid], text=nid, span=nd.span_of("id"))
         copies = []
         cur = ins
-        fewest = None       # fewest layers one copy has added so far
+        budget = _CopyBudget(self, nd, scope, var, n)
         for k in range(n):
             before = len(self.graph)
-            vars_k = dict(scope.vars)
-            if var:
-                vars_k[var] = k
+            # an overlay, not a copy: copying every param for every copy is quadratic
+            vars_k = ChainMap({var: k}, scope.vars) if var else scope.vars
             cid = f"{nid}.{k}" if n > 1 or "repeat" in nd else nid
             if "when" in nd and not self._when(nd, nid, vars_k, scope, cur):
                 self._need_bypass(nd, nid, cur, through)
@@ -307,12 +312,13 @@ class Compiler(FileLoader, RefResolver):
                 b = self._call(nd, scope, vars_k, cid, target, cur)
             copies.append(b)
             cur = [Sym(binding=b, text=cid)] + cur[1:]     # the next copy reads this one; other inputs stay
-            fewest = min(fewest, len(self.graph) - before) if fewest is not None else len(self.graph) - before
-            if k and len(self.graph) + fewest * (n - k - 1) > MAX_LAYERS:
+            at_least = budget.expanded(k, len(self.graph) - before, len(self.graph))
+            if at_least > MAX_LAYERS:
+                at_least -= len(self.graph.inputs)      # the graph's inputs are nodes, not layers
                 # refused in milliseconds, not after minutes of expansion and GBs of memory
-                raise SpecError(f"'{nid}' repeats {n:,} copies of at least {fewest:,} layer(s) each: the spec "
-                                f"would expand to more than {MAX_LAYERS:,} layers", nd.span_of("repeat", nd.span),
-                                code="E0135", hint="check this `repeat` count (and the params it is computed from)")
+                raise SpecError(f"'{nid}' repeats {n:,} copies: the spec would expand to at least {at_least:,} "
+                                f"layers, more than {MAX_LAYERS:,}", nd.span_of("repeat", nd.span), code="E0135",
+                                hint="check this `repeat` count (and the params it is computed from)")
         binding = RepeatB(copies) if "repeat" in nd else copies[0]
         real = sum(not isinstance(b, AliasB) for b in copies)
         if "repeat" in nd and real:
@@ -412,9 +418,9 @@ class Compiler(FileLoader, RefResolver):
 
     def _bind_ports(self, nd, raw, ports, op, scope) -> list:
         """Named inputs by slot: ins[i] is port ports[i].  Required ports (the first
-        `min_inputs`) must be given; an optional port left out before a given one takes its
-        declared default (`op.port_defaults`, the same source as another port) or is an
-        error: a slot is never filled by the next port's input."""
+        `min_inputs`) must be given, and an optional port cannot be left out before a given
+        one: a slot is never filled by the next port's input, nor by a guess (torch's
+        MultiheadAttention has no default key for a given value)."""
         required = ports[:op.min_inputs]
         need = [p for p in required if p not in raw]
         if need:
@@ -424,20 +430,14 @@ class Compiler(FileLoader, RefResolver):
                             code="E0132", hint=f"input ports, in order: {', '.join(ports)}; "
                             f"required: {', '.join(required)}")
         last = max((i for i, p in enumerate(ports) if p in raw), default=-1)
-        slots: dict = {}
-        for p in ports[:last + 1]:
-            if p in raw:
-                slots[p] = self.parse_ref(raw[p], scope, raw.span_of(p))
-            elif p in op.port_defaults and op.port_defaults[p] in slots:
-                slots[p] = slots[op.port_defaults[p]]
-            else:
+        for p in ports[:last]:
+            if p not in raw:
                 later = [q for q in ports[ports.index(p) + 1:] if q in raw]
                 raise SpecError(f"'{op.name}' input port '{later[0]}' is given without '{p}'",
                                 raw.key_span(later[0]), code="E0132",
                                 hint=f"give '{p}' too (input ports, in order: {', '.join(ports)})")
-        if any(s is None for s in slots.values()):
-            return []       # a reference failed to parse (reported): no arity error on top
-        return list(slots.values())
+        syms = [self.parse_ref(raw[p], scope, raw.span_of(p)) for p in ports[:last + 1]]
+        return [] if None in syms else syms     # a reference that failed (reported): no arity error on top
 
     def _repeat(self, nd, scope) -> tuple:
         if "repeat" not in nd:
@@ -524,7 +524,7 @@ class Compiler(FileLoader, RefResolver):
                                  hint="a block cannot contain a call of itself, directly or through others"), scope)
             return self._stub_call(block, ins, call_id)
         raw, spans = self._attr_values(nd, vars_k, scope)
-        bvars = dict(block.file.params)
+        bvars = ChainMap({}, block.file.params)      # the call's params over its file's
         complete = True
         for k in raw:
             if k not in block.params:
@@ -590,6 +590,52 @@ class Compiler(FileLoader, RefResolver):
         ports = list(block.outputs) if isinstance(block.outputs, dict) and block.outputs else ["out"]
         src = ins[0] if ins else Sym(binding=NodeB(call_id, "?"), text=call_id)
         return CallB(block, {p: src for p in ports}, call_id)
+
+class _CopyBudget:
+    """A lower bound on the layers a repeat will have, from the copies expanded so far, so a
+    repeat that cannot fit the layer budget is refused after a few copies, never wrongly.
+
+    Copies whose `when:` and attribute values are equal expand to the same number of
+    layers (a block sees only its params), so once the first copies show the repeat may not
+    fit, every copy's values are evaluated (cheap: no expansion) and the copies still to
+    come are counted at the sizes of the equal copies already expanded (unknown: 0)."""
+
+    def __init__(self, compiler, nd, scope, var, n):
+        self.c, self.nd, self.scope, self.var, self.n = compiler, nd, scope, var, n
+        self.grown: list = []           # layers added by each copy so far
+        self.keys = None                # per copy, what decides its size (None: unknown)
+        self.sizes: dict = {}           # key -> layers of a copy with that key
+        self.left = None                # key -> copies still to expand
+
+    def expanded(self, k: int, grew: int, now: int) -> int:
+        self.grown.append(grew)
+        if self.keys is None:
+            if not k or now + min(self.grown) * (self.n - k - 1) <= MAX_LAYERS:
+                return now          # fits even if the rest are like the smallest so far
+            self.keys = self._keys()
+            self.sizes = {self.keys[j]: g for j, g in enumerate(self.grown) if self.keys[j] is not None}
+            self.left = Counter(key for key in self.keys[k + 1:] if key is not None)
+        else:
+            key = self.keys[k]
+            if key is not None:
+                self.sizes[key] = grew
+                self.left[key] -= 1
+        return now + sum(self.sizes[key] * m for key, m in self.left.items() if key in self.sizes)
+
+    def _keys(self) -> list:
+        items = [(a, v) for a, v in self.nd.items() if a not in NODE_KEYS or a == "when"]
+        if not self.var:
+            return [0] * self.n         # no index: every copy is the same
+        keys = []
+        with expression_budget(None):   # not charged: these values are computed again when used
+            for k in range(self.n):
+                vars_k = ChainMap({self.var: k}, self.scope.vars)
+                try:
+                    keys.append(repr([(a, self.c._eval(v, vars_k, None)) for a, v in items]))
+                except ArchvizError:
+                    keys.append(None)
+        return keys
+
 
 def compile_spec(path: str, overrides: dict | None = None, batch: int = 1, allow_import=None) -> LayerGraph:
     """`allow_import`: paths (folders or files) imports may read besides the spec's own folder

@@ -21,10 +21,13 @@ one error.
 from __future__ import annotations
 
 import ast
+import contextvars
 import math
 import operator
 import re
 import warnings
+from contextlib import contextmanager
+from functools import lru_cache
 from fractions import Fraction
 
 from archviz.errors import ExpressionError, Span, did_you_mean, short_repr
@@ -181,9 +184,31 @@ FUNCTIONS = {"min": min, "max": max, "abs": abs, "floor": _floor, "ceil": _ceil,
              "int": int, "len": len}
 
 
+@lru_cache(maxsize=4096)
+def _checked(stripped: str):
+    """The parsed tree of an expression that passed the whitelist check, or None where it
+    fails (then `evaluate` parses it again to report the error at its place). A repeat or
+    a block evaluates the same text once per copy: parsing and checking it once is most of
+    the saving."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(stripped, mode="eval")
+        _Walker({}, None, 0).check(tree.body)       # the check reads the tree only, no scope
+        return tree
+    except (SyntaxError, ValueError, MemoryError, RecursionError, ExpressionError):
+        return None
+
+
 def evaluate(text: str, scope: dict, span: Span | None = None):
     """Evaluate one expression (without the `${ }`). `span` points at its first char."""
     lead = len(text) - len(text.lstrip())
+    tree = _checked(text.strip()) if len(text) <= 1000 else None
+    if tree is not None:
+        try:
+            return _Walker(scope, span, lead).visit(tree.body)
+        except RecursionError:
+            raise _too_deep(text, span, lead) from None
     try:
         with warnings.catch_warnings():     # "invalid decimal literal" and the like: not for a spec's user
             warnings.simplefilter("ignore")
@@ -384,16 +409,53 @@ def has_expr(value) -> bool:
     return isinstance(value, str) and "${" in value
 
 
+# Every string and list that expressions build, counted over one compile (see
+# `expression_budget`): each result is bounded by MAX_LEN, but 100,000 params of 100,000
+# characters each fit in a 4 MiB spec and would fill 10 GB.
+MAX_TOTAL = 5_000_000
+_budget: contextvars.ContextVar = contextvars.ContextVar("archviz_expression_budget", default=None)
+
+
+@contextmanager
+def expression_budget(total: int | None = MAX_TOTAL):
+    """Bound the items of all strings and lists built by expressions inside the block
+    (None: not counted inside it)."""
+    token = _budget.set(None if total is None else [total])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def _charge(v, span: Span | None):
+    box = _budget.get()
+    if box is None or not isinstance(v, (str, list)):
+        return v
+    box[0] -= _weight(v)
+    if box[0] < 0:
+        e = ExpressionError(f"the spec's expressions build too much text and too many list items (more "
+                            f"than {MAX_TOTAL:,} items in all)", span, code="E0204",
+                            hint="a spec's expressions compute sizes and names; check for long strings")
+        e.follows = box[0] + _weight(v) < 0     # reported once: the next ones only follow from it
+        raise e
+    return v
+
+
 def substitute(value: str, scope: dict, span: Span | None = None):
     """Evaluate a string holding `${...}`: a whole-string expression keeps its type,
-    expressions embedded in text are formatted into the string."""
+    expressions embedded in text are formatted into the string (at most MAX_LEN characters
+    in all)."""
     m = _WHOLE.match(value)
     if m and "${" not in m.group(1):
-        return evaluate(m.group(1), scope, span.shifted(2) if span else None)
+        return _charge(evaluate(m.group(1), scope, span.shifted(2) if span else None), span)
+    room = [MAX_LEN - len(_PART.sub("", value))]
 
     def rep(mm):
-        v = evaluate(mm.group(1), scope, span.shifted(mm.start() + 2) if span else None)
-        return str(v)
+        v = str(evaluate(mm.group(1), scope, span.shifted(mm.start() + 2) if span else None))
+        room[0] -= len(v)
+        if room[0] < 0:
+            raise ExpressionError(f"cannot evaluate: {_too_long('the text')}", span, code="E0204")
+        return v
     if value.count("${") != len(_PART.findall(value)):
         raise ExpressionError(f"unterminated '${{' in '{_short(value)}'", span, code="E0201")
-    return _PART.sub(rep, value)
+    return _charge(_PART.sub(rep, value), span)

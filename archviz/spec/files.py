@@ -243,7 +243,7 @@ class FileLoader:
                 sf.params[k] = self._override(k, self.overrides[k], v, raw, sf)
                 continue
             try:
-                sf.params[k] = self._eval(v, dict(sf.params), raw.span_of(k))
+                sf.params[k] = self._eval(v, sf.params, raw.span_of(k))   # read only: no copy per param
             except ArchvizError as e:
                 self.error(e)
                 sf.params[k] = FAILED       # what reads it adds no error of its own
@@ -258,7 +258,7 @@ class FileLoader:
                                                       "it overrides the param defined here"]))
             return FAILED
         try:
-            got = self._eval(value, dict(sf.params), None)      # its columns are not the spec's
+            got = self._eval(value, sf.params, None)      # its columns are not the spec's
         except ArchvizError as e:
             return fail(e.message, e.hint, e.notes)
         want = _literal_kind(written)

@@ -108,6 +108,7 @@ class Node:
     op: str
     ins: list                      # references: "x0", "n0", "n0.h"
     attrs: dict
+    by_port: bool = False          # written as a mapping `in: {port: ref}` (the op's ports, in order)
 
 
 @dataclass
@@ -124,7 +125,12 @@ class Case:
         lines.append("nodes:")
         for n in self.nodes:
             body = ", ".join(f"{k}: {_yaml(v)}" for k, v in n.attrs.items())
-            ins = n.ins[0] if len(n.ins) == 1 else _yaml([Raw(r) for r in n.ins])
+            if n.by_port:
+                from archviz.ops import registry
+                ports = registry[n.op].input_ports
+                ins = "{" + ", ".join(f"{p}: {r}" for p, r in zip(ports, n.ins)) + "}"
+            else:
+                ins = n.ins[0] if len(n.ins) == 1 else _yaml([Raw(r) for r in n.ins])
             lines.append(f"  - {{id: {n.id}, op: {n.op}, in: {ins}" + (f", {body}" if body else "") + "}")
         return "\n".join(lines) + "\n"
 
@@ -225,9 +231,10 @@ def g_gap(d):
 
 def g_upsample(d):
     a = {"mode": d.choice(["nearest", "bilinear"])} if d.integers(0, 2) else {}
-    if d.integers(0, 2) == 0:
+    which = d.integers(0, 19)
+    if which < 7 or which == 19:         # 19: both (torch refuses); 18: neither (refused too)
         a["size"] = pair(d, lambda: size(d, 1, 20))
-    else:
+    if which >= 7 and which != 18:
         a["scale"] = pair(d, lambda: d.choice([2, 3, 0.5, 1.5, 2.25, Fraction(3, 2), Fraction(15, 11),
                                                Fraction(1, 3), Fraction(7, 5), 1, Raw(".inf"), 0, -1]))
     if d.integers(0, 2) == 0:
@@ -519,6 +526,11 @@ def generate(d, op: str | None = None) -> Case:
         nodes = [Node(f"n{i}", o, ins, a) for i, (o, ins, a) in enumerate(made)]
     else:
         nodes = [Node("n0", op, list(inputs), made)]
+    from archviz.ops import registry
+    for n in nodes:                      # named ports (the first ones, in order) now and then
+        ports = registry[n.op].input_ports
+        if ports and len(n.ins) <= len(ports) and d.integers(0, 2) == 0:
+            n.by_port = True
     kind = KIND_OF.get(op, None)
     for _ in range(d.integers(0, 2) if d.integers(0, 2) == 0 else 0):
         nxt = d.choice(FOLLOW.get(kind) or FOLLOW[VEC if len(dims[0]) < 2 else IMAGE])

@@ -74,3 +74,16 @@ def test_campaign_script_counts_and_summarises(tmp_path):
     assert text.strip() == r.stdout.strip()
     assert "| 12 | 12 | 0 | 0 | 0 | 0 |" in text
     assert "## Disagreements by class" in text and "None." in text
+
+
+def test_campaign_counts_crashes_hangs_and_memory_errors(tmp_path):
+    """A worker that dies (abort), hangs or runs out of its address space costs one case each:
+    the case is counted, a new worker takes the next one, and the campaign finishes."""
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "fuzz_parity.py"), "--seed", "3",
+                        "--cases", "9", "--batch", "9", "--timeout", "4", "--mem-mb", "3000",
+                        "--inject", "1:crash,4:hang,6:memory"],
+                       capture_output=True, text=True, timeout=400, cwd=ROOT)
+    text = r.stdout
+    assert r.returncode == 1, text + r.stderr
+    assert "| 9 | 6 | 3 | 2 | 2 | 1 |" in text, text       # 2 crashes (abort, MemoryError), 1 hang
+    assert "| crash | 2 |" in text and "| hang | 1 |" in text

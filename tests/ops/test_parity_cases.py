@@ -222,3 +222,23 @@ def test_batchnorm_with_running_stats_runs_but_says_it_cannot_train(op, shape, b
             check_trainable(m)
         assert e.value.span is not None and "--batch" in (e.value.hint or "")
         assert "cannot train" in text
+
+
+def test_training_refusals_are_spec_warnings(tmp_path):
+    """What torch runs at inference but cannot train at these shapes is a warning (W0703) in
+    validate, summary and the JSON, located at the layer; the spec still loads (exit 0)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from archviz.cli import main
+    p = tmp_path / "bn.yaml"
+    p.write_text("archviz: 1\nname: t\ninputs:\n  x: {shape: [3, 4, 4]}\nnodes:\n"
+                 "  - {id: g, op: global_avgpool}\n  - {id: bn, op: batchnorm2d}\n")
+    r = CliRunner().invoke(main, ["validate", str(p)])
+    assert r.exit_code == 0 and "W0703" in r.output and "more than 1 value per channel" in r.output
+    r = CliRunner().invoke(main, ["summary", str(p), "-f", "json"])
+    d = json.loads(r.stdout)
+    assert [w["code"] for w in d["warnings"]] == ["W0703"] and d["warnings"][0]["at"].endswith(":7:18")
+    r = CliRunner().invoke(main, ["validate", str(p), "--batch", "2"])      # two values per channel: trains
+    assert r.exit_code == 0 and "W0703" not in r.output

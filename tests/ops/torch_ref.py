@@ -185,9 +185,9 @@ def _upsample(a, ins):
     kw = {"mode": a.mode}
     if a.align_corners is not None:        # torch refuses it, even false, in nearest mode
         kw["align_corners"] = a.align_corners
-    if a.size is not None:
-        return nn.Upsample(size=tuple(a.size), **kw), _xs(ins)
-    return nn.Upsample(scale_factor=tuple(float(s) for s in a.scale), **kw), _xs(ins)
+    size = None if a.size is None else tuple(a.size)
+    scale = None if a.scale is None else tuple(float(s) for s in a.scale)
+    return nn.Upsample(size=size, scale_factor=scale, **kw), _xs(ins)      # torch checks exactly one
 
 
 # -- recurrent ------------------------------------------------------------------------------

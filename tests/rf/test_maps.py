@@ -37,6 +37,44 @@ def test_transposed_is_the_scatter_of_conv_transpose(k, s, p, d):
             assert m.span(a, b) == want, (a, b)
 
 
+@pytest.mark.parametrize("s,d", [(s, d) for s in range(1, 6) for d in range(2, 8)])
+def test_dilated_transposed_span_is_exact_and_does_not_scan_the_kernel(s, d):
+    """With dilation the first and last input that reach [a, b] are found in at most one period
+    d / gcd(s, d) of steps (a kernel of 10⁹ taps scanned for minutes); brute force agrees."""
+    for k in (1, 2, 7, 23):
+        for p in (0, 1, 5):
+            m = R.Transposed(k, s, p, d)
+            for a in range(-6, 30, 3):
+                for b in (a, a + 1, a + d):
+                    # every (o, tap t) with o = i·s − p + t·d in [a, b]: i = (o + p − t·d) / s
+                    want = bbox({(o + p - t * d) // s for o in range(a, b + 1) for t in range(k)
+                                 if (o + p - t * d) % s == 0})
+                    assert m.span(a, b) == want, (k, p, a, b)
+    import time
+    t0 = time.perf_counter()
+    for k, dd in ((10 ** 9, d), (3, 10 ** 9 + d), (10 ** 6, 10 ** 6 + d)):
+        m = R.Transposed(k, s, 1, dd)
+        for o in range(0, 40):
+            got = m.span(o, o)
+            if got is not None:             # the ends found are inputs that really reach o
+                for i in got:
+                    assert (o + 1 - i * s) % dd == 0 and 0 <= (o + 1 - i * s) // dd < k
+            if k == 3:                      # few taps: the exact answer by enumerating them
+                assert got == bbox({(o + 1 - t * dd) // s for t in range(k) if (o + 1 - t * dd) % s == 0})
+    assert time.perf_counter() - t0 < 1
+
+
+def test_first_mod_hit_is_brute_force():
+    import random
+    rng = random.Random(0)
+    for _ in range(20000):
+        m, a, c = rng.randint(1, 30), rng.randint(0, 50), rng.randint(0, 50)
+        lo = rng.randint(0, m - 1)
+        hi = rng.randint(lo, m - 1)
+        want = next((j for j in range(3 * m + 2) if lo <= (a * j + c) % m <= hi), None)
+        assert R.first_mod_hit(a, c, m, lo, hi) == want
+
+
 def test_nearest_theory_and_torch_index():
     m = R.Nearest(5, 10, 2.0)                       # out = 2·in: torch shifts (o >> 1)
     assert [m.span(o, o, exact=True)[0] for o in range(10)] == [o // 2 for o in range(10)]

@@ -168,6 +168,8 @@ def export_onnx(model, path: str, opset: int = 17) -> None:
                 torch.onnx.export(gm, inputs, tmp, opset_version=opset, input_names=list(model.graph.inputs),
                                   output_names=list(model.graph.outputs), dynamo=False,
                                   dynamic_axes=dynamic)
+            except OSError:             # writing the file (a full disk): the output's own error, E0801
+                raise
             except Exception as e:      # torch's exporter asserts and raises many kinds: never a traceback
                 msg = str(e).splitlines()[0] if str(e) else ""
                 raise LoweringError(f"torch's ONNX exporter failed: {type(e).__name__}: {msg}", code="E0605",
