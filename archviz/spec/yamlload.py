@@ -201,9 +201,7 @@ def _build(events, file: str):
             value, vspan = _scalar_at(ev, file), _value_span(file, ev)
         elif isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             if len(stack) >= MAX_DEPTH:
-                raise SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels", _span(file, ev.start_mark),
-                                code="E0160", hint="a spec nests a few levels (nodes, a node, a list of dims); "
-                                                   "check the brackets and the indentation")
+                raise _too_deep(_span(file, ev.start_mark))
             c = LocList() if isinstance(ev, yaml.SequenceStartEvent) else LocDict()
             stack.append([c, _NOTHING, None, ev.start_mark])
             continue
@@ -234,6 +232,12 @@ def _events(text: str):
     return yaml.parse(text, Loader=loader)
 
 
+def _too_deep(span) -> SpecError:
+    return SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels", span, code="E0160",
+                     hint="a spec nests a few levels (nodes, a node, a list of dims); "
+                          "check the brackets and the indentation")
+
+
 def load_yaml(text: str, filename: str):
     """Parse `text` (from `filename`) into LocDict/LocList/scalars. Raises SpecError."""
     try:
@@ -242,6 +246,8 @@ def load_yaml(text: str, filename: str):
         mark = e.problem_mark or e.context_mark
         span = Span(filename, mark.line + 1, mark.column + 1) if mark else None
         msg = (e.problem or e.context or "invalid YAML").strip()
+        if "maximum nesting depth" in msg:      # libyaml >= 0.2.6 stops far nesting itself, while scanning
+            raise _too_deep(span) from None
         hint = None
         if mark and _char_at(text, mark.line, mark.column) == "\t":
             hint = "YAML indents with spaces, not tabs"
