@@ -200,6 +200,7 @@ def record(stats: dict, rec: dict) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    args.rev = _git_rev()          # the code the campaign runs (HEAD may move while it runs)
     R.warm()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -353,7 +354,7 @@ def summary_markdown(args, stats, wall, repros, repro_dir) -> str:
                + (f" --start {args.start}" if args.start else "") + f" --jobs {args.jobs}")
     L = [f"# Fuzz campaign: seed {args.seed}, {len(stats['cases']):,} cases", "",
          f"- command: `{cmdline}`",
-         f"- archviz commit {_git_rev()}, Python {platform.python_version()}, {platform.machine()}",
+         f"- archviz commit {getattr(args, 'rev', None) or _git_rev()}, Python {platform.python_version()}, {platform.machine()}",
          f"- commands per case: {', '.join(R.argv_for(c, 'SPEC', '.')[0] + ('' if c not in ('summary', 'draw') else ' ' + ' '.join(R.argv_for(c, 'SPEC', '.')[2:])) for c in cmds)}",
          f"- limits per run: hang > {args.hang:g} s (killed at {args.timeout:g} s), address space {args.mem_limit:g} GiB, "
          f"memory reported > {args.mem_report:g} GiB; console encoding {args.encoding}",
