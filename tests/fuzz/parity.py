@@ -30,6 +30,8 @@ import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from tests.ops.spec_cases import Raw, _yaml     # one YAML writer for the test specs
+
 # -- drawing --------------------------------------------------------------------------------
 
 
@@ -63,8 +65,6 @@ def case_for(seed: int, index: int) -> "Case":
 
 
 # -- values ---------------------------------------------------------------------------------
-class Raw(str):
-    """YAML text written as is (.inf, .nan)."""
 
 
 def rare(d, n: int = 8) -> bool:
@@ -139,22 +139,6 @@ class Case:
         for n in self.nodes:
             s += f" | {n.op}({', '.join(f'{k}={_yaml(v)}' for k, v in n.attrs.items())})"
         return s
-
-
-def _yaml(v) -> str:
-    if isinstance(v, Raw):
-        return str(v)
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "null"
-    if isinstance(v, Fraction):
-        return f'"${{{v.numerator}/{v.denominator}}}"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_yaml(x) for x in v) + "]"
-    if isinstance(v, str):
-        return repr(v)
-    return repr(v)
 
 
 # -- generators per op: (attrs, [input dims (without batch)]) or a list of nodes ------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
+from fractions import Fraction
 
 import archviz
 from archviz.errors import ArchvizError
@@ -25,6 +26,8 @@ def _yaml(v) -> str:
         return "true" if v else "false"
     if v is None:
         return "null"
+    if isinstance(v, Fraction):         # exact, as an expression
+        return f'"${{{v.numerator}/{v.denominator}}}"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_yaml(x) for x in v) + "]"
     if isinstance(v, str):
