@@ -603,14 +603,16 @@ class _CopyBudget:
     def __init__(self, compiler, nd, scope, var, n):
         self.c, self.nd, self.scope, self.var, self.n = compiler, nd, scope, var, n
         self.grown: list = []           # layers added by each copy so far
+        self.fewest = None              # their minimum, kept as they come (min() of the list was quadratic)
         self.keys = None                # per copy, what decides its size (None: unknown)
         self.sizes: dict = {}           # key -> layers of a copy with that key
         self.left = None                # key -> copies still to expand
 
     def expanded(self, k: int, grew: int, now: int) -> int:
         self.grown.append(grew)
+        self.fewest = grew if self.fewest is None else min(self.fewest, grew)
         if self.keys is None:
-            if not k or now + min(self.grown) * (self.n - k - 1) <= MAX_LAYERS:
+            if not k or now + self.fewest * (self.n - k - 1) <= MAX_LAYERS:
                 return now          # fits even if the rest are like the smallest so far
             self.keys = self._keys()
             self.sizes = {self.keys[j]: g for j, g in enumerate(self.grown) if self.keys[j] is not None}
