@@ -45,7 +45,7 @@ def spine(g, node_id: str) -> list[tuple[str, str]]:
     out = [(node_id, _port_of(g, node_id))]
     seen = {node_id}
     cur = g.nodes[node_id]
-    while cur.op != "input":
+    while not cur.is_input:
         best, best_size = None, -1
         for ref in cur.inputs:
             f = g.nodes[ref.node].meta[M.RF].fields.get(ref.port)

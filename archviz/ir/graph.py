@@ -17,6 +17,9 @@ from archviz.errors import ArchvizError, RefError, Span, SpecError, short_repr
 
 Shape = tuple  # tuple[int, ...], batch dimension first
 
+# the op of a graph input's node (declared under `inputs:`, not as a node)
+INPUT_OP = "input"
+
 
 @dataclass(frozen=True)
 class Ref:
@@ -44,6 +47,11 @@ class Node:
     notes: list = field(default_factory=list)           # expansion stack, for errors
     order: int = 0
     meta: dict = field(default_factory=dict)
+
+    @property
+    def is_input(self) -> bool:
+        """A graph input (no op computes it)."""
+        return self.op == INPUT_OP
 
 
 class LayerGraph:
@@ -119,10 +127,9 @@ class LayerGraph:
         return [self.nodes[v] for v in dict.fromkeys(self.g.successors(nid))]
 
     # -- invariants ----------------------------------------------------------
-    def lint(self, registry=None) -> list[ArchvizError]:
-        """Check invariants: references resolve, ports exist, arity, acyclicity."""
-        from archviz.ops import registry as default_registry
-        reg = registry or default_registry
+    def lint(self, reg) -> list[ArchvizError]:
+        """Check invariants: references resolve, ports exist, arity, acyclicity.  `reg` is
+        the op registry (the ir knows nothing of ops)."""
         problems: list[ArchvizError] = []
         for n in self.nodes.values():
             for i, ref in enumerate(n.inputs):

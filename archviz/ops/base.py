@@ -9,12 +9,13 @@ implements rules:
 ``count_macs(a, ins, outs)``  -> multiply-accumulates (int)
 ``count_elementwise(...)``    -> element-wise operations (int), documented per op
 ``explain_shape / explain_macs / explain_elementwise`` -> [Line]
-``receptive_field`` / ``to_torch``  (other passes and backends)
+``receptive_field`` / ``torch_spec``  (other passes and backends)
 
-``to_torch(a, ins, outs)`` (torch imported lazily inside it) returns an ``nn.Module``
-whose ``forward`` takes the node's inputs positionally (in input order) and returns a
-tensor, or a dict {port: tensor} when the op has several output ports.  Its parameter
-and buffer names must equal ``param_tensors``' names.
+``torch_spec(a, ins, outs)`` describes, as data (no torch import), the ``nn.Module`` that
+computes the op: its ``forward`` takes the node's inputs positionally (in input order) and
+returns a tensor, or a dict {port: tensor} when the op has several output ports.  Its
+parameter and buffer names must equal ``param_tensors``' names.  What consumers ask of an
+op (role, label, resampling, recurrence...) is in :mod:`archviz.ops.describe`.
 
 ``a`` is an :class:`Attrs` (normalised attributes, with defaults), ``ins`` the list of
 input shapes (batch first).  A rule an op does not define raises
@@ -28,6 +29,7 @@ from math import prod
 from typing import Any, ClassVar
 
 from archviz.errors import MissingRuleError, OpError
+from archviz.ops.describe import Keeps, Merge, Recurrence, Role
 
 
 class _Required:
@@ -129,6 +131,55 @@ class Op:
     # sample cases for registry-driven tests: {"attrs": {...}, "inputs": [shape, ...]}
     samples: ClassVar[list] = []
 
+    # -- what consumers ask (archviz.ops.describe) ---------------------------
+    role: ClassVar[Role | None] = None          # required: a registry test names an op without one
+    label: ClassVar[str] = ""                   # textbook name in a figure ("" = the op's name)
+    merge: ClassVar[Merge | None] = None
+    features_last: ClassVar[bool] = False       # reads a 3-D input as a sequence (N, T, F)
+    passthrough: ClassVar[bool] = False         # the identity at inference
+    aliases: ClassVar[bool] = False             # the output may be a view of input 0
+    size_inputs: ClassVar[tuple] = ()           # inputs read only for their size
+    keeps: ClassVar[Keeps | None] = None        # what backward keeps (see backward_keeps)
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+    def caption(self, a: dict) -> str:
+        """The attributes a figure shows: the non-default ones as k=v.  `a` may hold only
+        some of the attributes (a figure asks for the kernel alone)."""
+        out = []
+        for k, spec in self.attrs.items():
+            if k not in a or k == "shape":
+                continue
+            v = a[k]
+            if not spec.required and v == spec.default:
+                continue
+            out.append(f"{k}={list(v) if isinstance(v, tuple) else v}")
+        return ", ".join(out)
+
+    def resample(self, a: Attrs, ins: list, outs: dict) -> tuple | None:
+        """Output positions per input position along each spatial axis (a Fraction each);
+        None when the op does not resample space."""
+        return None
+
+    def recurrence(self, a: Attrs) -> Recurrence | None:
+        return None
+
+    def token_vocab(self, a: Attrs) -> int | None:
+        """The vocabulary size when input 0 holds token ids."""
+        return None
+
+    def selects(self, a: Attrs, ins: list) -> tuple | None:
+        """(axis, index), both normalised to non-negative, when the op picks one index
+        along an axis of input 0 (that axis disappears); else None."""
+        return None
+
+    def backward_keeps(self, a: Attrs) -> Keeps:
+        if self.keeps is None:
+            self._missing("backward_keeps")
+        return self.keeps
+
     # -- schema --------------------------------------------------------------
     def output_ports(self, attrs: dict | None = None) -> tuple:
         return self.outputs
@@ -170,8 +221,9 @@ class Op:
     def receptive_field(self, a: Attrs, ins: list, outs: dict):
         self._missing("receptive_field")
 
-    def to_torch(self, a: Attrs, ins: list, outs: dict):
-        self._missing("to_torch")
+    def torch_spec(self, a: Attrs, ins: list, outs: dict):
+        """The torch module computing this op, as data (archviz.ops.describe.TorchSpec)."""
+        self._missing("torch_spec")
 
     # -- derived -------------------------------------------------------------
     def count_params(self, a: Attrs, ins: list, frozen: bool = False) -> Params:

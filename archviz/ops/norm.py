@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import BATCH_AXIS_WHY, Attr, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, numel, register_op
+from archviz.ops.describe import Keeps, Role, lowered
 
 
 class _BatchNorm(SameShape, NoMacs, Op):
     family = "norm"
+    role = Role.NORM
+    label = "BN"
+    keeps = Keeps.INPUTS
     ranks: tuple = ()
     attrs = {
         "eps": Attr("float", 1e-5, "added to the variance"),
@@ -74,11 +78,9 @@ class _BatchNorm(SameShape, NoMacs, Op):
     def count_elementwise(self, a, ins, outs):
         return 2 * numel(ins[0])
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        cls = nn.BatchNorm2d if len(ins[0]) == 4 else nn.BatchNorm1d
-        return make(cls, ins[0][1], eps=a.eps, momentum=a.momentum, affine=a.affine,
+    def torch_spec(self, a, ins, outs):
+        cls = "nn.BatchNorm2d" if len(ins[0]) == 4 else "nn.BatchNorm1d"
+        return lowered(cls, ins[0][1], eps=a.eps, momentum=a.momentum, affine=a.affine,
                     track_running_stats=a.track_running_stats)
 
     def receptive_field(self, a, ins, outs):
@@ -108,6 +110,10 @@ class BatchNorm1d(_BatchNorm):
 class LayerNorm(SameShape, NoMacs, Op):
     name = "layernorm"
     family = "norm"
+    role = Role.NORM
+    label = "LayerNorm"
+    keeps = Keeps.INPUTS
+    features_last = True     # normalises the last axes: a sequence's features
     doc = "Layer normalisation over the last `dims` axes (torch.nn.LayerNorm)."
     attrs = {
         "dims": Attr("pos_int", 1, "how many trailing axes to normalise over"),
@@ -138,10 +144,8 @@ class LayerNorm(SameShape, NoMacs, Op):
     def count_elementwise(self, a, ins, outs):
         return numel(ins[0]) * (5 + (2 if a.elementwise_affine else 0))
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        return make(nn.LayerNorm, tuple(ins[0][-a.dims:]), eps=a.eps, elementwise_affine=a.elementwise_affine,
+    def torch_spec(self, a, ins, outs):
+        return lowered("nn.LayerNorm", tuple(ins[0][-a.dims:]), eps=a.eps, elementwise_affine=a.elementwise_affine,
                     bias=a.bias)
 
     def receptive_field(self, a, ins, outs):
@@ -156,6 +160,9 @@ class LayerNorm(SameShape, NoMacs, Op):
 class LRN(SameShape, NoParams, NoMacs, Op):
     name = "lrn"
     family = "norm"
+    role = Role.NORM
+    label = "LRN"
+    keeps = Keeps.INPUTS
     doc = ("Local response normalisation, the AlexNet paper's formula: "
            "b_c = a_c / (k + alpha · Σ_{c' = c − n/2}^{c + n/2} a_c'²)^beta over n neighbouring channels. "
            "torch.nn.LocalResponseNorm divides alpha by n; archviz lowers with alpha·n so the paper's "
@@ -177,12 +184,10 @@ class LRN(SameShape, NoParams, NoMacs, Op):
     def count_elementwise(self, a, ins, outs):
         return numel(ins[0]) * (2 * a.size + 3)
 
-    def to_torch(self, a, ins, outs):
+    def torch_spec(self, a, ins, outs):
         """torch.nn.LocalResponseNorm computes a / (k + alpha/n · Σ a²)^beta: pass alpha·n so the
         paper's formula (alpha not divided by n) holds."""
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        return make(nn.LocalResponseNorm, a.size, alpha=a.alpha * a.size, beta=a.beta, k=a.k)
+        return lowered("nn.LocalResponseNorm", a.size, alpha=a.alpha * a.size, beta=a.beta, k=a.k)
 
     def receptive_field(self, a, ins, outs):
         """Channel c reads channels [c − ⌊n/2⌋, c + ⌊(n − 1)/2⌋] (torch pads n//2 before); pointwise

@@ -39,8 +39,6 @@ from archviz.ops.base import Op
 
 PERIOD_CAP = 4096          # beyond this many phases a field is tabulated instead
 TABLE_CAP = 1 << 17        # positions per tabulated axis
-SEQ_FAMILIES = {"recurrent", "attention", "sequence"}
-SEQ_OPS = {"linear", "layernorm", "embedding"}
 _NAMES = {1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}
 
 
@@ -161,10 +159,9 @@ def choose_axes(g, input_name: str | None = None) -> Context:
         if input_name is not None and name != input_name:
             continue
         shape = g.nodes[nid].meta[M.SHAPES]["out"]
-        cons = g.consumers(nid)
-        ops = [registry[c.op] for c in cons if c.op in registry]
-        seq = any(o.family in SEQ_FAMILIES or o.name in SEQ_OPS for o in ops)
-        if len(shape) == 2 and any(o.name == "embedding" for o in ops):
+        cons = [(registry[c.op], c) for c in g.consumers(nid) if c.op in registry]
+        seq = any(o.features_last for o, _ in cons)
+        if len(shape) == 2 and any(o.token_vocab(c.attrs) is not None for o, c in cons):
             return Context(name, [Axis("T", 1, shape[1])], "sequence")
         if len(shape) == 3 and seq:
             return Context(name, [Axis("T", 1, shape[1])], "sequence")
@@ -200,7 +197,7 @@ def rf_pass(g, input_name: str | None = None) -> Context:
         rec = NodeRF(ctx)
         node.meta[M.RF] = rec
         shapes = node.meta[M.SHAPES]
-        if node.op == "input":
+        if node.is_input:
             for p, s in shapes.items():
                 if ctx.axes and node.id == ctx.input:
                     rec.fields[p] = [Field("periodic", dim=ax.dim, n=ax.size, P=1, J=1, lo=[0], hi=[0],

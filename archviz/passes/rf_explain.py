@@ -46,7 +46,7 @@ def _axis_lines(node, ax: Axis, f: Field, cs: list) -> list:
     n = _num
     what = "receptive field"
     s = summarize(f, ax)
-    if node.op == "input":
+    if node.is_input:
         return [(what, "the input itself: r = 1, j = 1, start = 0", "", 1)]
     if f.kind == "unavailable":
         return [(what, f"unavailable: {f.reason}", "", None)]

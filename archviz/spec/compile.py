@@ -140,7 +140,7 @@ class Compiler(FileLoader, RefResolver):
         self._resolve_pending()
         if not self.errors:
             g.connect()
-            for e in g.lint():
+            for e in g.lint(registry):
                 self.error(e)
         if not self.errors:
             self._unreached(g)
@@ -154,8 +154,8 @@ class Compiler(FileLoader, RefResolver):
         dead = g.unreached()
         if not dead:
             return
-        inputs = [k for k in dead if g.nodes[k].op == "input"]
-        layers = [k for k in dead if g.nodes[k].op != "input"]
+        inputs = [k for k in dead if g.nodes[k].is_input]
+        layers = [k for k in dead if not g.nodes[k].is_input]
         if layers:
             shown = ", ".join(layers[:8]) + (f", … ({len(layers)} in all)" if len(layers) > 8 else "")
             g.warnings.append(SpecWarning(

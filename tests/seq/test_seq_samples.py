@@ -85,12 +85,13 @@ def test_sample_vs_torch(name, idx):
 
 @pytest.mark.parametrize("name,idx", CASES, ids=[f"{n}-{i}" for n, i in CASES])
 def test_sample_lowering_agrees(name, idx):
-    """The op's own to_torch: same shapes, same parameter names as param_tensors, and
+    """The op's own torch_spec: same shapes, same parameter names as param_tensors, and
     the same numbers as the reference once the reference's weights are loaded."""
     op, a, ins, outs = static(name, registry[name].samples[idx])
     torch.manual_seed(0)
     ref, xs = REFS[name](a, ins)
-    mod = op.to_torch(a, ins, outs)
+    from archviz.backends.torch.table import module
+    mod = module(op, a, ins, outs)
     assert {n: tuple(s) for n, s, _ in op.param_tensors(a, ins)} == \
         {k: tuple(v.shape) for k, v in mod.named_parameters()}
     if isinstance(ref, torch.nn.Module):

@@ -1,4 +1,4 @@
-"""The torch lowering: every op's own to_torch rule against its static rules, and whole
+"""The torch lowering: every op's own torch_spec rule against its static rules, and whole
 specs through `archviz verify`. Truth: torch itself (shapes, numel, FlopCounterMode)."""
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ def test_every_op_has_samples_and_a_lowering():
         outs = op.infer_shape(a, [tuple(x) for x in s["inputs"]])
         outs = outs if isinstance(outs, dict) else {"out": outs}
         try:
-            op.to_torch(a, [tuple(x) for x in s["inputs"]], outs)
+            from archviz.backends.torch.table import module
+            module(op, a, [tuple(x) for x in s["inputs"]], outs)
         except MissingRuleError:
             missing_lowering.append(name)
     assert not missing_lowering, f"ops without a torch lowering: {sorted(set(missing_lowering))}"
@@ -64,7 +65,8 @@ def test_op_lowering_agrees(name, i):
     assert not errs
     outs = op.infer_shape(a, ins)
     outs = outs if isinstance(outs, dict) else {"out": tuple(outs)}
-    mod = op.to_torch(a, ins, outs).double().eval()
+    from archviz.backends.torch.table import module
+    mod = module(op, a, ins, outs).double().eval()
     xs = _inputs_for(op, ins)
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         y = mod(*xs)
@@ -98,7 +100,8 @@ def test_lrn_follows_the_paper_formula():
     expected_centre = 10.0 / (k + alpha * sum(v * v for v in acts)) ** beta
     op = registry["lrn"]
     a, _ = normalise(op, {"size": n, "k": k, "alpha": alpha, "beta": beta}, {}, None, "lrn")
-    mod = op.to_torch(a, [(1, 5, 1, 1)], {"out": (1, 5, 1, 1)}).double()
+    from archviz.backends.torch.table import module
+    mod = module(op, a, [(1, 5, 1, 1)], {"out": (1, 5, 1, 1)}).double()
     x = torch.tensor(acts, dtype=torch.float64).reshape(1, 5, 1, 1)
     y = mod(x).flatten().tolist()
     assert math.isclose(y[2], expected_centre, rel_tol=1e-12)

@@ -2,7 +2,7 @@
 torch.export program (.pt2).
 
 The .py file imports only torch: archviz's small helper modules are copied in by their
-source, every layer is constructed from the arguments its `to_torch` rule used (recorded
+source, every layer is constructed from the arguments its `torch_spec` rule gave (recorded
 by `make`), submodules nest as in the spec ids (state-dict keys ``layer1.0.conv1.weight``),
 and ``python model.py`` builds the model, runs a forward pass on random input and prints
 the output shape(s).
@@ -90,7 +90,7 @@ def to_python(model, spec_path: str | None = None) -> str:
     used = set(g.inputs)
     env = {(name, "out"): name for name in g.inputs}
     for node in g.topo_order():
-        if node.op == "input":
+        if node.is_input:
             continue
         mod = lower_graph_node(g, node)
         parts = node.id.split(".")
