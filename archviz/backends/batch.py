@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import os
 
+from archviz.codes import E
 from archviz.errors import ArchvizError, OutputError, format_error
 from archviz.backends.files import remove_outputs, write_atomic
 from archviz.ops.base import fmt_shape
@@ -36,7 +37,7 @@ def internal_error(path: str, e: Exception) -> ArchvizError:
     """An exception archviz did not expect, as a failure of one spec (so the run goes on)."""
     first = str(e).splitlines()[0] if str(e) else ""
     return ArchvizError(f"internal error while processing '{path}': {type(e).__name__}"
-                        + (f": {first}" if first else ""), code="E0900",
+                        + (f": {first}" if first else ""), code=E.INTERNAL,
                         hint="this is a bug in archviz; please report it. "
                              "`archviz --traceback ...` shows where it happened")
 

@@ -7,6 +7,7 @@ import json
 import click
 
 from archviz.clikit import CONTEXT, _console, batch_opt, handle_errors, load_model, param_opt, spec_arg
+from archviz.codes import E
 
 
 def _parse_position(text: str | None):
@@ -104,7 +105,7 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
         return
     pos = _parse_position(position)
     if node is not None and node not in m.graph.nodes:
-        raise RefError(f"no node '{node}' in {m.name}", code="E0301",
+        raise RefError(f"no node '{node}' in {m.name}", code=E.UNKNOWN_NODE,
                        hint=did_you_mean(node, m.graph.nodes) or "run `archviz rf SPEC` to see the ids")
     if node is None and (pos is not None or plot):
         node = _default_node(m)
