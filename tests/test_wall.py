@@ -37,9 +37,6 @@ CYCLES_ALLOWED = [
     ["archviz.backends.batch", "archviz.backends.render", "archviz.backends.render.gallery"],
     ["archviz.backends.batch", "archviz.backends.render.gallery"],
     ["archviz.backends.render", "archviz.backends.render.gallery"],
-    ["archviz.ops.rfmaps", "archviz.ops.rfmaps_resample"],
-    ["archviz.passes.rf", "archviz.passes.rf_exact"],
-    ["archviz.passes.rf", "archviz.passes.rf_explain"],
     ["archviz.spec", "archviz.spec.compile", "archviz.spec.files"],
     ["archviz.spec", "archviz.spec.compile", "archviz.spec.files", "archviz.spec.refs"],
 ]
@@ -52,7 +49,7 @@ FUNCTIONS_ALLOWED = {
     "backends/render/layouts/unet.py:build": 85,
     "backends/render/view.py:build_view": 81,
 }
-MODULES_ALLOWED = {"spec/compile.py": 655, "ops/rfmaps.py": 562, "passes/rf.py": 520}
+MODULES_ALLOWED = {"spec/compile.py": 655}
 
 
 def _ratchet(found: dict, allowed: dict, what: str, details: dict | None = None):

@@ -48,7 +48,7 @@ def _training_lines(op, attrs, ins) -> list[str]:
 def _rf_lines(model, nid: str) -> list:
     """The receptive-field recurrence with its numbers (archviz.passes.rf); never fails explain."""
     try:
-        from archviz.passes.rf import explain_lines
+        from archviz.passes.rf_explain import explain_lines
         return explain_lines(model, nid)
     except Exception as exc:    # explain still shows the other numbers, and says what failed
         from archviz.ops.base import Line
