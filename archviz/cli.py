@@ -35,8 +35,8 @@ def main(traceback, allow_import):
       archviz compare specs/exam_three_3x3.yaml specs/exam_one_7x7.yaml
       archviz report specs -o outputs
     """
-    import archviz.spec
-    archviz.spec.CLI_ALLOW_IMPORT = tuple(allow_import)
+    from archviz.spec import roots
+    roots.CLI_ALLOW_IMPORT = tuple(allow_import)
 
 
 @main.command(context_settings=CONTEXT)

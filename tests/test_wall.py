@@ -33,13 +33,7 @@ OPS_TO_BACKENDS_ALLOWED = {
     "archviz.ops.sequence": 6, "archviz.ops.shape": 7,
 }
 IR_TO_OPS_ALLOWED = {"archviz.ir.graph": 1}
-CYCLES_ALLOWED = [
-    ["archviz.backends.batch", "archviz.backends.render", "archviz.backends.render.gallery"],
-    ["archviz.backends.batch", "archviz.backends.render.gallery"],
-    ["archviz.backends.render", "archviz.backends.render.gallery"],
-    ["archviz.spec", "archviz.spec.compile", "archviz.spec.files"],
-    ["archviz.spec", "archviz.spec.compile", "archviz.spec.files", "archviz.spec.refs"],
-]
+CYCLES_ALLOWED = []
 FUNCTIONS_ALLOWED = {
     "backends/render/layouts/recurrent.py:build_unrolled": 205,
     "backends/render/layouts/seq2seq.py:build_seq2seq": 164,
@@ -100,6 +94,14 @@ def test_no_import_cycles():
     gone = [c for c in CYCLES_ALLOWED if c not in cycles]
     assert not new, "new import cycles: " + "; ".join(" -> ".join(c) for c in new)
     assert not gone, "cycles broken (good): remove from CYCLES_ALLOWED: " + "; ".join(" -> ".join(c) for c in gone)
+
+
+def test_cycle_finder_finds_a_cycle(monkeypatch):
+    """The cycle guard is not vacuous now that the package has none."""
+    edges = [("archviz.a", "archviz.b", 1), ("archviz.b", "archviz.c", 1), ("archviz.c", "archviz.a", 1),
+             ("archviz.c", "archviz.d", 1)]
+    monkeypatch.setattr(wall, "import_edges", lambda: edges)
+    assert wall.import_cycles() == [["archviz.a", "archviz.b", "archviz.c"]]
 
 
 def test_size_budgets():

@@ -16,6 +16,7 @@ from archviz.errors import (ArchvizError, ImportSpecError, Span, SpecError, did_
                             short_repr)
 from archviz.ops import registry
 from archviz.spec.expr import FAILED
+from archviz.spec.roots import import_roots, inside
 from archviz.spec.yamlload import LocDict, load_yaml, read_spec_text, show_path, span_of
 
 FORMAT_VERSION = 1
@@ -54,31 +55,6 @@ class SpecFile:
 _NO_DEFAULT = object()
 
 
-def library_dir() -> str | None:
-    """The bundled architecture library (the repository's specs/ folder), if present: a
-    source checkout or an editable install has it; a wheel does not ship it."""
-    d = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "specs")
-    return d if os.path.isdir(d) else None
-
-
-def import_roots(top_path: str, allow_import=None) -> tuple:
-    """The real paths imports may read: the top spec's folder, the bundled library, and the
-    allowed paths (a folder allows its tree, a file itself)."""
-    if allow_import is None:    # the CLI's --allow-import (archviz.spec.CLI_ALLOW_IMPORT)
-        import archviz.spec
-        allow_import = archviz.spec.CLI_ALLOW_IMPORT
-    allow = allow_import
-    if isinstance(allow, (str, os.PathLike)):
-        allow = (allow,)
-    roots = [os.path.dirname(os.path.abspath(top_path)), library_dir()] + [os.fspath(p) for p in allow]
-    return tuple(dict.fromkeys(os.path.realpath(r) for r in roots if r and "\0" not in r))
-
-
-def _inside(real: str, root: str) -> bool:
-    try:
-        return os.path.commonpath([real, root]) == root
-    except ValueError:      # different drives (Windows)
-        return False
 PARAM_DEF_KEYS = ("type", "default", "doc")
 IMPORT_KEYS = ("path", "as")
 
@@ -204,7 +180,7 @@ class FileLoader:
         (so a refusal says nothing of whether the file exists)."""
         roots = getattr(self, "_import_roots", ())
         real = os.path.realpath(ipath)
-        if any(_inside(real, r) for r in roots):
+        if any(inside(real, r) for r in roots):
             return None
         folders = ", ".join(show_path(r) for r in roots)
         return ImportSpecError(
