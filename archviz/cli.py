@@ -160,8 +160,8 @@ def errors(code, fmt):
         key = by_name.get(code.upper(), code.upper())
         if key not in ALL:
             from archviz.errors import did_you_mean
-            raise click.BadParameter(f"no code '{code}'. {did_you_mean(code.upper(), by_name) or 'archviz errors lists them'}",
-                                     param_hint="CODE")
+            hint = did_you_mean(code.upper(), by_name) or "`archviz errors` lists them"
+            raise click.BadParameter(f"no code '{code}'. {hint}", param_hint="CODE")
         code = key
     if fmt == "markdown":
         click.echo(errors_markdown(code), nl=False)
