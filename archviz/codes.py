@@ -158,11 +158,11 @@ def _table() -> dict:
                 raise ValueError(f"code {code} is named twice: {out[code].name} and {name}")
             code.name = name
             out[str(code)] = code
-    return dict(sorted(out.items()))
+    return dict(sorted(out.items(), key=lambda kv: kv[0][1:]))     # by number: W07xx among the Es
 
 
 def _lookup(value: str) -> Code:
     return ALL[value]
 
 
-ALL: dict = _table()        # "E0301" -> Code, in code order
+ALL: dict = _table()        # "E0301" -> Code, in the order of the numbers
