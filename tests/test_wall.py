@@ -21,16 +21,7 @@ NAME_ALLOWED: dict = {}
 # import statements under archviz/ops/ that import archviz.backends, per file (43 before the refactor)
 OPS_TO_BACKENDS_ALLOWED: dict = {}
 IR_TO_OPS_ALLOWED: dict = {}
-CYCLES_ALLOWED = [
-    ["archviz.backends.batch", "archviz.backends.render", "archviz.backends.render.gallery"],
-    ["archviz.backends.batch", "archviz.backends.render.gallery"],
-    ["archviz.backends.render", "archviz.backends.render.gallery"],
-    ["archviz.ops.rfmaps", "archviz.ops.rfmaps_resample"],
-    ["archviz.passes.rf", "archviz.passes.rf_exact"],
-    ["archviz.passes.rf", "archviz.passes.rf_explain"],
-    ["archviz.spec", "archviz.spec.compile", "archviz.spec.files"],
-    ["archviz.spec", "archviz.spec.compile", "archviz.spec.files", "archviz.spec.refs"],
-]
+CYCLES_ALLOWED: list = []      # 8 before the refactor
 FUNCTIONS_ALLOWED = {
     "backends/render/layouts/recurrent.py:build_unrolled": 205,
     "backends/render/layouts/seq2seq.py:build_seq2seq": 164,
@@ -40,7 +31,7 @@ FUNCTIONS_ALLOWED = {
     "backends/render/layouts/unet.py:build": 85,
     "backends/render/view.py:build_view": 81,
 }
-MODULES_ALLOWED = {"spec/compile.py": 655, "ops/rfmaps.py": 562, "passes/rf.py": 517}
+MODULES_ALLOWED = {"spec/compile.py": 655}
 
 
 def _ratchet(found: dict, allowed: dict, what: str, details: dict | None = None):
@@ -91,6 +82,14 @@ def test_no_import_cycles():
     gone = [c for c in CYCLES_ALLOWED if c not in cycles]
     assert not new, "new import cycles: " + "; ".join(" -> ".join(c) for c in new)
     assert not gone, "cycles broken (good): remove from CYCLES_ALLOWED: " + "; ".join(" -> ".join(c) for c in gone)
+
+
+def test_cycle_finder_finds_a_cycle(monkeypatch):
+    """The cycle guard is not vacuous now that the package has none."""
+    edges = [("archviz.a", "archviz.b", 1), ("archviz.b", "archviz.c", 1), ("archviz.c", "archviz.a", 1),
+             ("archviz.c", "archviz.d", 1)]
+    monkeypatch.setattr(wall, "import_edges", lambda: edges)
+    assert wall.import_cycles() == [["archviz.a", "archviz.b", "archviz.c"]]
 
 
 def test_size_budgets():

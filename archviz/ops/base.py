@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Any, ClassVar
 
+from archviz.codes import E
 from archviz.errors import MissingRuleError, OpError
 from archviz.ops.describe import Keeps, Merge, Recurrence, Role
 
@@ -198,7 +199,7 @@ class Op:
 
     # -- rules (override) ----------------------------------------------------
     def _missing(self, rule: str):
-        raise MissingRuleError(f"op '{self.name}' has no '{rule}' rule", code="E0501")
+        raise MissingRuleError(f"op '{self.name}' has no '{rule}' rule", code=E.MISSING_RULE)
 
     def infer_shape(self, a: Attrs, ins: list):
         self._missing("infer_shape")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from archviz.codes import E
 from archviz.errors import SpecError, did_you_mean
 from archviz.ops.base import REQUIRED, Attr, Attrs
 
@@ -99,20 +100,20 @@ def normalise(op, raw: dict, spans: dict, node_span, node_desc: str) -> tuple[At
             hint = did_you_mean(key, op.attrs)
             known = ", ".join(op.attrs) or "none"
             errors.append(SpecError(f"unknown attribute '{key}' for op '{op.name}'",
-                                    spans.get(key, node_span), code="E0112",
+                                    spans.get(key, node_span), code=E.UNKNOWN_ATTR,
                                     hint=hint or f"attributes of {op.name}: {known}"))
             continue
         try:
             out[key] = coerce(op.attrs[key], v)
         except ValueError as e:
             errors.append(SpecError(f"attribute '{key}' of {node_desc}: {e}", spans.get(key, node_span),
-                                    code="E0113"))
+                                    code=E.BAD_ATTR))
     for key, attr in op.attrs.items():
         if key in out or key in raw:
             continue
         if attr.default is REQUIRED:
             errors.append(SpecError(f"{node_desc} is missing required attribute '{key}'", node_span,
-                                    code="E0114", hint=f"{key}: {attr.doc}" if attr.doc else None))
+                                    code=E.MISSING_ATTR, hint=f"{key}: {attr.doc}" if attr.doc else None))
         else:
             out[key] = coerce(attr, attr.default) if attr.default is not None else None
     return out, errors

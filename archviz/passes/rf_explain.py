@@ -6,7 +6,8 @@ from fractions import Fraction
 
 from archviz.ir import meta as M
 from archviz.ops import rfmaps as R
-from archviz.passes.rf import Axis, Field, _graph, _num, ensure, summarize
+from archviz.passes.rf import _graph, ensure
+from archviz.passes.rf_field import Axis, Field, _num, summarize
 
 
 def explain_lines(model, node_id: str) -> list:

@@ -17,6 +17,7 @@ import keyword
 import os
 
 from archviz.backends.files import atomic_target
+from archviz.codes import E
 from archviz.errors import LoweringError
 from archviz.ir import meta as M
 from archviz.ops import registry
@@ -172,7 +173,7 @@ def export_onnx(model, path: str, opset: int = 17) -> None:
                 raise
             except Exception as e:      # torch's exporter asserts and raises many kinds: never a traceback
                 msg = str(e).splitlines()[0] if str(e) else ""
-                raise LoweringError(f"torch's ONNX exporter failed: {type(e).__name__}: {msg}", code="E0605",
+                raise LoweringError(f"torch's ONNX exporter failed: {type(e).__name__}: {msg}", code=E.ONNX_FAILED,
                                     hint="run with --traceback for details; the .py and .pt2 exports "
                                          "may still work") from e
 

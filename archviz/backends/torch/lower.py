@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 
+from archviz.codes import E
 from archviz.errors import LoweringError, MissingRuleError
 from archviz.ir import meta as M
 from archviz.ops import registry
@@ -23,7 +24,7 @@ def check_id(node) -> None:
     for part in node.id.split("."):
         if hasattr(nn.Module, part):
             raise LoweringError(f"node id '{node.id}' cannot be a torch submodule name: '{part}' is an "
-                                "attribute of torch.nn.Module", node.span, code="E0603",
+                                "attribute of torch.nn.Module", node.span, code=E.TORCH_NAME_CLASH,
                                 hint="rename the node (e.g. '" + part + "_')")
 
 
@@ -35,7 +36,7 @@ def lower_node(node):
         mod = module(op, node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES])
     except MissingRuleError as e:
         raise LoweringError(f"op '{node.op}' has no torch lowering (node '{node.id}')", node.span,
-                            code="E0601") from e
+                            code=E.NO_TORCH_RULE) from e
     return mod
 
 

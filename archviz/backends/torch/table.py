@@ -7,6 +7,7 @@ from torch import nn
 
 from archviz.backends.torch import modules, seq_modules
 from archviz.backends.torch.modules import make
+from archviz.codes import E
 from archviz.errors import LoweringError
 from archviz.ops.describe import TorchSpec
 
@@ -18,7 +19,7 @@ def resolve(ctor: str):
     else:
         cls = getattr(modules, ctor, None) or getattr(seq_modules, ctor, None)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise LoweringError(f"no torch module '{ctor}' (an op's lowering names it)", code="E0601")
+        raise LoweringError(f"no torch module '{ctor}' (an op's lowering names it)", code=E.NO_TORCH_RULE)
     return cls
 
 

@@ -26,6 +26,7 @@ from archviz.backends.render.common import FONT, fmt_int, params_of, stack
 from archviz.backends.render.dot import Dot, Html, html_escape
 from archviz.backends.render.seqinfo import (default_steps, init_formula, init_source, rec_info, recurrent_nodes,
                                              state_chain)
+from archviz.codes import E
 from archviz.errors import UnsupportedError
 from archviz.ops.describe import Cell
 
@@ -37,7 +38,8 @@ def need_recurrence(graph, layout: str):
     nodes = recurrent_nodes(graph)
     if not nodes:
         raise UnsupportedError(f"the '{layout}' layout draws a recurrent network, and '{graph.name}' has no "
-                               "rnn, lstm, gru or *_cell node", hint="use --layout auto or graph", code="E0514")
+                               "rnn, lstm, gru or *_cell node", hint="use --layout auto or graph",
+                               code=E.LAYOUT_MISMATCH)
     return nodes
 
 

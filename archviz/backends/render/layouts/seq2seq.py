@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from archviz.codes import E
 from archviz.errors import UnsupportedError
 from archviz.ops.describe import Cell, Merge
 
@@ -72,7 +73,7 @@ def build_seq2seq(model, opts) -> Dot:
         if enc is None:
             raise UnsupportedError(f"the seq2seq layout draws an encoder feeding a decoder, and the memory of "
                                    f"'{dec.id}' does not come from a recurrent encoder",
-                                   hint="use --layout unrolled or graph", code="E0514")
+                                   hint="use --layout unrolled or graph", code=E.LAYOUT_MISMATCH)
     elif attn is not None:
         pm = _port_map(attn)
         key = pm.get("key", pm.get("query"))

@@ -21,6 +21,7 @@ from archviz.backends.render.common import (FONT, dims, goes_down, goes_up, is_c
 from archviz.backends.render.dot import Dot, Html, html_escape
 from archviz.backends.render.levels import node_levels
 from archviz.backends.render.view import build_view, fuse
+from archviz.codes import E
 from archviz.errors import UnsupportedError
 from archviz.ops.describe import Merge, Role
 
@@ -52,7 +53,7 @@ class _Maps:
         self.dec = {k: dec[self.disp[k]] for k in self.v.units}
         if max(self.level.values(), default=0) < 1:
             raise UnsupportedError(f"'{g.name}' has no resolution levels (no pooling or strided step), "
-                                   "so it cannot be drawn as a U", hint="use --layout graph", code="E0514")
+                                   "so it cannot be drawn as a U", hint="use --layout graph", code=E.LAYOUT_MISMATCH)
         self.shift = -min(self.level.values())
         self.cells: dict = {}       # concat unit -> [(port, input unit, kind)]
         self.absorbed: set = set()
