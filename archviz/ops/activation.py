@@ -32,7 +32,7 @@ class _Act(SameShape, NoParams, NoMacs, Op):
     def receptive_field(self, a, ins, outs):
         """Element-wise: each output element reads the same element of the input."""
         from archviz.ops import rfmaps as R
-        return [R.pointwise(ins[0])]
+        return {"out": [R.pointwise(ins[0])]}
 
 
 def _act(name, torch_module, doc, attrs=None, label="", keeps=Keeps.INPUTS):
@@ -71,13 +71,13 @@ class Softmax(_Act):
     def infer_shape(self, a, ins):
         if not -len(ins[0]) <= a.dim < len(ins[0]):
             raise OpError(f"dim={a.dim} is out of range for a {len(ins[0])}-D input", attr="dim")
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
     def receptive_field(self, a, ins, outs):
         """Every element reads the whole `dim` (the normalising sum); the other dims pass through."""
         from archviz.ops import rfmaps as R
         x = ins[0]
-        return [R.along(x, {a.dim % len(x): R.All(x[a.dim])})]
+        return {"out": [R.along(x, {a.dim % len(x): R.All(x[a.dim])})]}
 
 
 @register_op
@@ -97,7 +97,7 @@ class Dropout(_Act):
     def infer_shape(self, a, ins):
         if not 0 <= a.p <= 1:
             raise OpError(f"p={a.p} must be in [0, 1]", attr="p")
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
 
 @register_op

@@ -76,7 +76,7 @@ class _AttnBase(Op):
         keys' sequence (no masks are modelled); self-attention with one input is global."""
         from archviz.ops import rfmaps as R
         if len(ins) == 1:
-            return ["global"]
+            return {p: ["global"] for p in outs}
         q = ins[0]
         qd = R.along(q, {len(q) - 1: R.All(q[-1])})
         kv = ["global"] * (len(ins) - 1)

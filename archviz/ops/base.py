@@ -31,14 +31,9 @@ from typing import Any, ClassVar
 from archviz.codes import E
 from archviz.errors import MissingRuleError, OpError
 from archviz.ops.describe import Keeps, Merge, Recurrence, Role
+from archviz.ops.schema import ATTR_TYPES, REQUIRED, Attr, Attrs, normalise  # noqa: F401  (the attribute schema)
 
 
-class _Required:
-    def __repr__(self):
-        return "required"
-
-
-REQUIRED = _Required()
 
 # Stacked recurrent layers: every rule walks the layers (one weight set each), so a count of
 # 10⁹ cost 13 s and 3 GB before it failed.  torch sets no bound; archviz refuses more than
@@ -51,40 +46,6 @@ UNBATCHED = ("torch would read it as one unbatched example; archviz's axis 0 is 
              "(implicit in a spec, set by --batch), so it refuses this on purpose")
 BATCH_AXIS_WHY = ("the batch axis is implicit in a spec and set by --batch, and a layer's parameters "
                   "never depend on it (torch accepts this; archviz refuses it on purpose)")
-
-# attribute types: name -> (doc string for `archviz ops`)
-ATTR_TYPES = {
-    "int": "integer", "pos_int": "integer >= 1", "nonneg_int": "integer >= 0",
-    "float": "number", "bool": "true/false", "str": "string",
-    "int2": "integer or [h, w]", "pos_int2": "integer >= 1 or [h, w]",
-    "padding2": "integer, [h, w], [top, bottom, left, right]... see docs, or 'same'/'valid'",
-    "int1": "integer or [l]", "padding1": "integer, 'same' or 'valid'", "ints": "list of integers", "scale2": "number or [h, w]",
-    "int2_opt": "integer, [h, w] or null",
-}
-
-
-@dataclass(frozen=True)
-class Attr:
-    type: str
-    default: Any = REQUIRED
-    doc: str = ""
-    choices: tuple | None = None
-    max: int | None = None        # an upper bound archviz sets (torch may set none): see MAX_LAYERS
-
-    @property
-    def required(self) -> bool:
-        return self.default is REQUIRED
-
-
-class Attrs(dict):
-    """Normalised attributes; read as `a.kernel` or `a['kernel']`."""
-
-    def __getattr__(self, k):
-        try:
-            return self[k]
-        except KeyError:
-            raise AttributeError(k) from None
-
 
 @dataclass
 class Params:
@@ -227,6 +188,27 @@ class Op:
         self._missing("torch_spec")
 
     # -- derived -------------------------------------------------------------
+    def attrs_of(self, raw: dict) -> "Attrs":
+        """Normalised attributes from plain values (defaults filled, types checked); raises
+        the first problem.  For ops composed of other ops and for tests."""
+        a, errors = normalise(self, dict(raw), {}, None, f"attributes of '{self.name}'")
+        if errors:
+            raise errors[0]
+        return a
+
+    def evaluate(self, a: Attrs, ins: list) -> dict:
+        """`check` then `infer_shape`: the output shapes {port: tuple of ints}, exactly the
+        op's output ports, in their order.  What the shape pass, composite ops and the
+        tests call."""
+        self.check(a, ins)
+        out = self.infer_shape(a, ins)
+        ports = tuple(self.output_ports(a))
+        if not isinstance(out, dict) or set(out) != set(ports):
+            got = sorted(out) if isinstance(out, dict) else type(out).__name__
+            raise MissingRuleError(f"op '{self.name}': infer_shape must return {{port: shape}} for its output "
+                                   f"ports {list(ports)}, got {got}", code=E.INTERNAL)
+        return {p: tuple(int(d) for d in out[p]) for p in ports}
+
     def count_params(self, a: Attrs, ins: list, frozen: bool = False) -> Params:
         p = Params()
         for _name, shape, kind in self.param_tensors(a, ins):
@@ -299,7 +281,7 @@ class SameShape:
     """Mixin: output shape equals the (first) input shape."""
 
     def infer_shape(self, a, ins):
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
     def explain_shape(self, a, ins, outs):
         s = outs["out"]

@@ -44,7 +44,7 @@ class _Cell(Op):
 
     def infer_shape(self, a, ins):
         s = (ins[0][0], a.out)
-        return {p: s for p in self.outputs} if len(self.outputs) > 1 else s
+        return {p: s for p in self.outputs}
 
     def param_tensors(self, a, ins):
         g = GATES[self.kind]
@@ -87,7 +87,7 @@ class _Cell(Op):
 
     def receptive_field(self, a, ins, outs):
         """One step: every output unit reads all of x and of the state."""
-        return ["global"] * len(ins)
+        return {p: ["global"] * len(ins) for p in outs}
 
 
 _CELL_ATTRS = {"out": Attr("pos_int", doc="hidden size h"),

@@ -69,7 +69,7 @@ class _Conv(_ConvBase):
             raise OpError("padding='same' needs stride 1 (as in torch)", attr="padding")
         sp = [conv_out_len(n, k, s, pt, d) for n, k, s, (pt, _), d in
               zip(x[2:], a.kernel, a.stride, self._pads(a), a.dilation)]
-        return (x[0], a.out, *sp)
+        return {"out": (x[0], a.out, *sp)}
 
     def param_tensors(self, a, ins):
         c = ins[0][1]
@@ -127,7 +127,7 @@ class _Conv(_ConvBase):
         x = ins[0]
         maps = [R.Window(k, s, left, d) for k, s, (_, left), d in zip(a.kernel, a.stride, self._pads(a), a.dilation)]
         ch = R.Groups(x[1], a.out, a.groups) if a.groups > 1 else R.All(x[1])
-        return [R.spatial(x, maps, ch)]
+        return {"out": [R.spatial(x, maps, ch)]}
 
 
 
@@ -216,7 +216,7 @@ class ConvTranspose2d(_ConvBase):
             if o < 1:
                 raise OpError(f"output size {o} is not positive (padding {p} too large)", attr="padding")
             sp.append(o)
-        return (x[0], a.out, *sp)
+        return {"out": (x[0], a.out, *sp)}
 
     def resample(self, a, ins, outs):
         """`stride` output positions per input position."""
@@ -266,5 +266,5 @@ class ConvTranspose2d(_ConvBase):
         x = ins[0]
         maps = [R.Transposed(k, s, p, d) for k, s, p, d in zip(a.kernel, a.stride, a.padding, a.dilation)]
         ch = R.Groups(x[1], a.out, a.groups) if a.groups > 1 else R.All(x[1])
-        return [R.spatial(x, maps, ch)]
+        return {"out": [R.spatial(x, maps, ch)]}
 

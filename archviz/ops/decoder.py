@@ -90,11 +90,10 @@ class AttentionGRU(Op):
     # E + M): each formula lives once.
     def _parts(self, a, ins):
         from archviz.ops.base import registry
-        from archviz.ops.schema import normalise
         (n, t, e), mem = ins[0], ins[1]
         att, cell = registry["attention"], registry["gru_cell"]
-        aa, _ = normalise(att, {"score": "additive", "dim": self._a(a), "bias": a.score_bias}, {}, None, "attn")
-        ca, _ = normalise(cell, {"out": a.out, "bias": a.bias}, {}, None, "cell")
+        aa = att.attrs_of({"score": "additive", "dim": self._a(a), "bias": a.score_bias})
+        ca = cell.attrs_of({"out": a.out, "bias": a.bias})
         return (att, aa, [(n, t, a.out), tuple(mem)]), (cell, ca, [(n * t, e + mem[-1])])
 
     def param_tensors(self, a, ins):

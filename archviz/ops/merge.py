@@ -28,7 +28,7 @@ class _Broadcast(NoParams, NoMacs, Op):
     elementwise_formula = "(inputs − 1) · numel(out)"
 
     def infer_shape(self, a, ins):
-        return broadcast(ins)
+        return {"out": broadcast(ins)}
 
     def count_elementwise(self, a, ins, outs):
         return (len(ins) - 1) * numel(outs["out"])
@@ -41,7 +41,7 @@ class _Broadcast(NoParams, NoMacs, Op):
         """Element-wise with broadcasting: a size-1 dim broadcast over the output reads index 0.
         Several inputs: the hull of their fields (the pass warns when centres differ)."""
         from archviz.ops import rfmaps as R
-        return [R.broadcast(s, outs["out"]) for s in ins]
+        return {"out": [R.broadcast(s, outs["out"]) for s in ins]}
 
 
 @register_op
@@ -94,7 +94,7 @@ class Concat(NoParams, NoMacs, Op):
             if len(s) != r or any(s[i] != ins[0][i] for i in range(r) if i != ax):
                 raise OpError(f"cannot concatenate on axis {ax}: shapes " + " and ".join(map(fmt_shape, ins))
                               + " differ on another axis")
-        return tuple(sum(s[i] for s in ins) if i == ax else ins[0][i] for i in range(r))
+        return {"out": tuple(sum(s[i] for s in ins) if i == ax else ins[0][i] for i in range(r))}
 
     def count_elementwise(self, a, ins, outs):
         return 0
@@ -117,5 +117,5 @@ class Concat(NoParams, NoMacs, Op):
         for s in ins:
             out.append(R.along(s, {ax: R.Segment(off, s[ax], o[ax])}))
             off += s[ax]
-        return out
+        return {"out": out}
 

@@ -63,7 +63,7 @@ class _BatchNorm(SameShape, NoMacs, Op):
 
     def infer_shape(self, a, ins):
         self.check(a, ins)
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
     def param_tensors(self, a, ins):
         c = ins[0][1]
@@ -86,7 +86,7 @@ class _BatchNorm(SameShape, NoMacs, Op):
     def receptive_field(self, a, ins, outs):
         """Pointwise at inference (in training its batch statistics couple every element)."""
         from archviz.ops import rfmaps as R
-        return [R.pointwise(ins[0])]
+        return {"out": [R.pointwise(ins[0])]}
 
 
 
@@ -130,7 +130,7 @@ class LayerNorm(SameShape, NoMacs, Op):
                           f"its weight and bias would be sized by the batch; archviz normalises at most the "
                           f"{len(ins[0]) - 1} non-batch axes", attr="dims",
                           hint=BATCH_AXIS_WHY)
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
     def param_tensors(self, a, ins):
         shape = tuple(ins[0][-a.dims:])
@@ -152,7 +152,7 @@ class LayerNorm(SameShape, NoMacs, Op):
         """Every element reads the whole normalised trailing `dims` axes (mean and variance)."""
         from archviz.ops import rfmaps as R
         x = ins[0]
-        return [R.along(x, {len(x) - i: R.All(x[-i]) for i in range(1, a.dims + 1)})]
+        return {"out": [R.along(x, {len(x) - i: R.All(x[-i]) for i in range(1, a.dims + 1)})]}
 
 
 
@@ -179,7 +179,7 @@ class LRN(SameShape, NoParams, NoMacs, Op):
     def infer_shape(self, a, ins):
         if len(ins[0]) < 3:
             raise OpError(f"expects (N, C, ...) with at least one spatial axis, got {fmt_shape(ins[0])}")
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
     def count_elementwise(self, a, ins, outs):
         return numel(ins[0]) * (2 * a.size + 3)
@@ -194,6 +194,6 @@ class LRN(SameShape, NoParams, NoMacs, Op):
         in space."""
         from archviz.ops import rfmaps as R
         x = ins[0]
-        return [R.Deps([(0, R.IDENTITY), (1, R.Window(a.size, 1, a.size // 2))]
-                       + [(i, R.IDENTITY) for i in range(2, len(x))])]
+        return {"out": [R.Deps([(0, R.IDENTITY), (1, R.Window(a.size, 1, a.size // 2))]
+                       + [(i, R.IDENTITY) for i in range(2, len(x))])]}
 

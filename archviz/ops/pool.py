@@ -49,7 +49,7 @@ class _Pool(NoParams, NoMacs, Op):
                 raise OpError(f"padding {pp} is more than half the kernel size {kk} (⌊{kk}/2⌋ = {kk // 2}; "
                               f"torch forbids it, whatever the dilation)", attr="padding")
         sp = [conv_out_len(n, kk, ss, 2 * pp, dd, a.ceil_mode) for n, kk, ss, pp, dd in zip(x[2:], k, s, p, d)]
-        return (x[0], x[1], *sp)
+        return {"out": (x[0], x[1], *sp)}
 
     def explain_shape(self, a, ins, outs):
         x, o = ins[0], outs["out"]
@@ -76,7 +76,7 @@ class _Pool(NoParams, NoMacs, Op):
         the input reads what is there)."""
         from archviz.ops import rfmaps as R
         k, s, p, d = self._geom(a)
-        return [[R.Window(kk, ss, pp, dd) for kk, ss, pp, dd in zip(k, s, p, d)]]
+        return {"out": [[R.Window(kk, ss, pp, dd) for kk, ss, pp, dd in zip(k, s, p, d)]]}
 
 
 _POOL_ATTRS = {
@@ -164,7 +164,7 @@ class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
                              " (torch takes it only through its shortcut for output size 1, a mean over the "
                              "last two axes, and refuses every other size; archviz follows torch's 3-D/4-D rule)"
                              if tuple(a.size) == (1, 1) else ""))
-        return (x[0], x[1], *a.size)
+        return {"out": (x[0], x[1], *a.size)}
 
     def count_elementwise(self, a, ins, outs):
         x = ins[0]
@@ -189,7 +189,7 @@ class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
         else position-dependent (periodic with ratio in/out)."""
         from archviz.ops import rfmaps as R
         x, o = ins[0], outs["out"]
-        return [[R.Window(n // m, n // m) if n % m == 0 else R.AdaptiveWindow(n, m) for n, m in zip(x[2:], o[2:])]]
+        return {"out": [[R.Window(n // m, n // m) if n % m == 0 else R.AdaptiveWindow(n, m) for n, m in zip(x[2:], o[2:])]]}
 
 
 
@@ -209,7 +209,7 @@ class GlobalAvgPool(NoParams, NoMacs, Op):
         x = ins[0]
         if len(x) < 3:
             raise OpError(f"expects an input with spatial axes (N, C, ...), got {fmt_shape(x)}")
-        return (x[0], x[1]) + (1,) * (len(x) - 2)
+        return {"out": (x[0], x[1]) + (1,) * (len(x) - 2)}
 
     def count_elementwise(self, a, ins, outs):
         return numel(ins[0])
@@ -232,5 +232,5 @@ class GlobalAvgPool(NoParams, NoMacs, Op):
     def receptive_field(self, a, ins, outs):
         """Global: every output reads every spatial position of its channel."""
         from archviz.ops import rfmaps as R
-        return [[R.All(n) for n in ins[0][2:]]]
+        return {"out": [[R.All(n) for n in ins[0][2:]]]}
 

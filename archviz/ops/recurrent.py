@@ -91,7 +91,7 @@ class Embedding(NoMacs, Op):
                           attr="padding_idx")
 
     def infer_shape(self, a, ins):
-        return (*ins[0], a.dim)
+        return {"out": (*ins[0], a.dim)}
 
     def param_tensors(self, a, ins):
         return [("weight", (a.num, a.dim), "param")]
@@ -112,7 +112,7 @@ class Embedding(NoMacs, Op):
     def receptive_field(self, a, ins, outs):
         """A lookup per token: each output vector reads its own token."""
         from archviz.ops import rfmaps as R
-        return [R.pointwise(ins[0])]
+        return {"out": [R.pointwise(ins[0])]}
 
 
 # -- whole-sequence recurrences ----------------------------------------------------------

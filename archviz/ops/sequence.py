@@ -62,7 +62,7 @@ class SelectStep(_SeqOp):
     def infer_shape(self, a, ins):
         x = ins[0]
         ax = _axis(a.axis, x)
-        return tuple(d for i, d in enumerate(x) if i != ax)
+        return {"out": tuple(d for i, d in enumerate(x) if i != ax)}
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
@@ -77,8 +77,8 @@ class SelectStep(_SeqOp):
         from archviz.ops import rfmaps as R
         x = ins[0]
         ax = _axis(a.axis, x)
-        return [R.Deps([(i if i < ax else i - 1, R.IDENTITY) if i != ax else (None, R.Const(a.index % x[ax]))
-                        for i in range(len(x))])]
+        return {"out": [R.Deps([(i if i < ax else i - 1, R.IDENTITY) if i != ax else (None, R.Const(a.index % x[ax]))
+                        for i in range(len(x))])]}
 
 
 @register_op
@@ -99,7 +99,7 @@ class LastStep(_SeqOp):
 
     def infer_shape(self, a, ins):
         x = ins[0]
-        return (x[0], *x[2:])
+        return {"out": (x[0], *x[2:])}
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
@@ -112,8 +112,8 @@ class LastStep(_SeqOp):
         """Reads step T − 1 (the time axis disappears)."""
         from archviz.ops import rfmaps as R
         x = ins[0]
-        return [R.Deps([(i if i < 1 else i - 1, R.IDENTITY) if i != 1 else (None, R.Const(x[1] - 1))
-                        for i in range(len(x))])]
+        return {"out": [R.Deps([(i if i < 1 else i - 1, R.IDENTITY) if i != 1 else (None, R.Const(x[1] - 1))
+                        for i in range(len(x))])]}
 
 
 @register_op
@@ -127,7 +127,7 @@ class Reverse(_SeqOp):
         _axis(a.axis, ins[0])
 
     def infer_shape(self, a, ins):
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
@@ -141,4 +141,4 @@ class Reverse(_SeqOp):
         from archviz.ops import rfmaps as R
         x = ins[0]
         ax = _axis(a.axis, x)
-        return [R.along(x, {ax: R.Flip(x[ax])})]
+        return {"out": [R.along(x, {ax: R.Flip(x[ax])})]}

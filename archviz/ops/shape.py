@@ -24,7 +24,7 @@ class Input(NoParams, NoMacs, Op):
     min_inputs = max_inputs = 0
 
     def infer_shape(self, a, ins):
-        return (a.batch, *a.shape)
+        return {"out": (a.batch, *a.shape)}
 
     def count_elementwise(self, a, ins, outs):
         return 0
@@ -51,7 +51,7 @@ class Flatten(NoParams, NoMacs, Op):
         s, e = a.start_dim % r if -r <= a.start_dim < r else None, a.end_dim % r if -r <= a.end_dim < r else None
         if s is None or e is None or s > e:
             raise OpError(f"cannot flatten axes {a.start_dim}..{a.end_dim} of a {r}-D input {fmt_shape(x)}")
-        return (*x[:s], prod(x[s:e + 1]), *x[e + 1:])
+        return {"out": (*x[:s], prod(x[s:e + 1]), *x[e + 1:])}
 
     def count_elementwise(self, a, ins, outs):
         return 0
@@ -71,10 +71,10 @@ class Flatten(NoParams, NoMacs, Op):
         r = len(x)
         s, e = a.start_dim % r, a.end_dim % r
         if s == e:
-            return [R.pointwise(x)]
+            return {"out": [R.pointwise(x)]}
         dims = ([(i, R.IDENTITY) for i in range(s)] + [(s, R.Unravel(x[s:e + 1], i - s)) for i in range(s, e + 1)]
                 + [(i - (e - s), R.IDENTITY) for i in range(e + 1, r)])
-        return [R.Deps(dims)]
+        return {"out": [R.Deps(dims)]}
 
 
 
@@ -98,7 +98,7 @@ class Linear(Op):
         x = ins[0]
         if len(x) < 2:
             raise OpError(f"expects (N, ..., features), got {fmt_shape(x)} (a 1-D input: {UNBATCHED})")
-        return (*x[:-1], a.out)
+        return {"out": (*x[:-1], a.out)}
 
     def param_tensors(self, a, ins):
         t = [("weight", (a.out, ins[0][-1]), "param")]
@@ -131,7 +131,7 @@ class Linear(Op):
         through — after flatten that makes the field global."""
         from archviz.ops import rfmaps as R
         x = ins[0]
-        return [R.along(x, {len(x) - 1: R.All(x[-1])})]
+        return {"out": [R.along(x, {len(x) - 1: R.All(x[-1])})]}
 
 
 
@@ -178,7 +178,7 @@ class Pad(NoParams, NoMacs, Op):
             x[ax] = x[ax] + lo + hi
             if x[ax] < 1:
                 raise OpError(f"padding leaves axis {ax} empty", attr="pads")
-        return tuple(x)
+        return {"out": tuple(x)}
 
     def count_elementwise(self, a, ins, outs):
         return 0
@@ -200,7 +200,7 @@ class Pad(NoParams, NoMacs, Op):
         for i in range(len(a.pads) // 2):
             ax, left = len(x) - 1 - i, a.pads[2 * i]
             ch[ax] = R.Window(1, 1, left) if a.mode == "constant" else R.Reflect(x[ax], left, a.mode)
-        return [R.along(x, ch)]
+        return {"out": [R.along(x, ch)]}
 
 
 
@@ -226,7 +226,7 @@ class CenterCrop(NoParams, NoMacs, Op):
         for d1, d2 in zip(x[2:], ref[2:]):
             if d2 > d1:
                 raise OpError(f"cannot crop {fmt_shape(x)} to a larger size {fmt_shape(ref[2:])}")
-        return (*x[:2], *ref[2:])
+        return {"out": (*x[:2], *ref[2:])}
 
     def offsets(self, ins):
         return [(d1 - d2) // 2 for d1, d2 in zip(ins[0][2:], ins[1][2:])]
@@ -247,7 +247,7 @@ class CenterCrop(NoParams, NoMacs, Op):
         """A crop of c leading positions is Window(1, 1, −c); the reference input gives only its
         size (no dependence on its values)."""
         from archviz.ops import rfmaps as R
-        return [[R.Window(1, 1, -c) for c in self.offsets(ins)], None]
+        return {"out": [[R.Window(1, 1, -c) for c in self.offsets(ins)], None]}
 
 
 
@@ -294,7 +294,7 @@ class Upsample(NoParams, NoMacs, Op):
         """Output positions per input position: the inverse of the receptive field's ratio
         (1/scale, in/out, or (in − 1)/(out − 1) with align_corners), so the two rules cannot
         drift; out/in where an axis is read whole (an output of one position)."""
-        maps = self.receptive_field(a, ins, outs)[0]
+        maps = self.receptive_field(a, ins, outs)["out"][0]
         return tuple(1 / m.ratio if m.ratio else Fraction(m_out, n)
                      for m, n, m_out in zip(maps, ins[0][2:], outs["out"][2:]))
     doc = ("Upsample (N, C, H, W) by `scale` or to `size` (torch.nn.Upsample): "
@@ -326,8 +326,8 @@ class Upsample(NoParams, NoMacs, Op):
         if (a.scale is None) == (a.size is None):
             raise OpError("give exactly one of `scale` and `size`", attr="scale")
         if a.size is not None:
-            return (*x[:2], *a.size)
-        return (*x[:2], *(upsample_len(n, s) for n, s in zip(x[2:], a.scale)))
+            return {"out": (*x[:2], *a.size)}
+        return {"out": (*x[:2], *(upsample_len(n, s) for n, s in zip(x[2:], a.scale)))}
 
     def count_elementwise(self, a, ins, outs):
         return 0 if a.mode == "nearest" else 7 * numel(outs["out"])
@@ -367,5 +367,5 @@ class Upsample(NoParams, NoMacs, Op):
             maps = [R.Bilinear(n, m, bool(a.align_corners), s) for n, m, s in zip(x[2:], o[2:], sc)]
         else:
             raise NotImplementedError(f"no receptive-field rule for mode '{a.mode}'")
-        return [maps]
+        return {"out": [maps]}
 

@@ -68,10 +68,7 @@ def _shape_node(g: LayerGraph, node: Node) -> None:
     op = registry[node.op]
     ins = input_shapes(g, node)
     node.meta[M.IN_SHAPES] = ins
-    run_rule(node, op.check, node.attrs, ins, ins=ins)
-    out = run_rule(node, op.infer_shape, node.attrs, ins, ins=ins)
-    shapes = out if isinstance(out, dict) else {"out": tuple(out)}
-    node.meta[M.SHAPES] = {k: tuple(int(d) for d in v) for k, v in shapes.items()}
+    node.meta[M.SHAPES] = run_rule(node, op.evaluate, node.attrs, ins, ins=ins)
     for port, s in node.meta[M.SHAPES].items():
         if any(d < 1 for d in s):
             raise node_error(node, OpError(f"output '{port}' has an empty axis: {fmt_shape(s)}"), ins)

@@ -127,7 +127,7 @@ def _node(rec: NodeRF, node, ins: list, shapes: dict) -> None:
             rec.reason = f"receptive-field rule of '{node.op}' failed at '{node.id}': {type(e).__name__}: {e}"
             raw = None
         for p in ([] if rec.reason else shapes):
-            per = raw[p] if isinstance(raw, dict) else raw
+            per = raw[p]
             if len(per) != len(node.inputs):
                 raise ValueError(f"rule gave {len(per)} answers for {len(node.inputs)} inputs")
             rec.deps[p] = [R.normalize(v, s) for v, s in zip(per, in_shapes)]

@@ -21,23 +21,11 @@ from archviz.ir.graph import Node
 from archviz.ir import meta as M
 from archviz.ops import registry
 from archviz.ops.describe import RECURRENT_ROLES, Keeps, Recurrence, Role
-from archviz.ops.schema import normalise
+
+from .samples import cases
 
 
-def _cases():
-    for name in sorted(registry):
-        op = registry[name]
-        for i, sample in enumerate(op.samples):
-            a, errors = normalise(op, dict(sample["attrs"]), {}, None, name)
-            assert not errors, (name, [str(e) for e in errors])
-            ins = [tuple(s) for s in sample["inputs"]]
-            op.check(a, ins)
-            out = op.infer_shape(a, ins)
-            outs = out if isinstance(out, dict) else {"out": tuple(out)}
-            yield pytest.param(op, a, ins, outs, id=f"{name}-{i}")
-
-
-CASES = list(_cases())
+CASES = [pytest.param(op, a, ins, outs, id=f"{name}-{i}") for name, i, op, a, ins, outs in cases()]
 
 
 @pytest.mark.parametrize("name", sorted(registry))
@@ -62,8 +50,7 @@ def test_caption_for_every_attribute_subset(op, a, ins, outs):
 
 def _spatial_maps(rf, rank):
     """The receptive-field maps of input 0's spatial axes (dims 2..), if the rule gives them."""
-    first = rf["out"] if isinstance(rf, dict) else rf
-    first = first[0] if isinstance(first, (list, tuple)) and first and not hasattr(first[0], "ratio") else first
+    first = rf["out"][0]
     if hasattr(first, "dims"):
         return [m for _, m in first.dims[2:]]
     if isinstance(first, (list, tuple)) and len(first) == rank - 2:

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from archviz.ops import registry  # noqa: E402
-from archviz.ops.schema import normalise  # noqa: E402
+from tests.ops.samples import evaluate_sample  # noqa: E402
 
 from .torch_ref_seq import FLOP_COUNTED_CPU, FLOP_COUNTED_META, REFS  # noqa: E402
 
@@ -21,13 +21,8 @@ CASES = [(n, i) for n in SEQ_OPS for i in range(len(registry[n].samples))]
 
 def static(name, sample):
     op = registry[name]
-    a, errors = normalise(op, dict(sample["attrs"]), {}, None, name)
-    assert not errors, [str(e) for e in errors]
-    ins = [tuple(s) for s in sample["inputs"]]
+    a, ins, outs = evaluate_sample(op, sample)
     assert op.min_inputs <= len(ins) <= op.max_inputs
-    op.check(a, ins)
-    out = op.infer_shape(a, ins)
-    outs = out if isinstance(out, dict) else {"out": tuple(out)}
     return op, a, ins, outs
 
 

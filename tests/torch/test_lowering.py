@@ -17,6 +17,7 @@ from archviz.backends.torch.lower import example_inputs, to_torch  # noqa: E402
 from archviz.backends.torch.verify import verify  # noqa: E402
 from archviz.errors import MissingRuleError  # noqa: E402
 from archviz.ops import registry  # noqa: E402
+from tests.ops.samples import evaluate_sample  # noqa: E402
 from archviz.ops.schema import normalise  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
@@ -44,10 +45,7 @@ def test_every_op_has_samples_and_a_lowering():
     for name, i in CASES:
         op = registry[name]
         s = op.samples[i]
-        a, errs = normalise(op, dict(s["attrs"]), {}, None, name)
-        assert not errs
-        outs = op.infer_shape(a, [tuple(x) for x in s["inputs"]])
-        outs = outs if isinstance(outs, dict) else {"out": outs}
+        a, _ins, outs = evaluate_sample(op, s)
         try:
             from archviz.backends.torch.table import module
             module(op, a, [tuple(x) for x in s["inputs"]], outs)
@@ -60,11 +58,7 @@ def test_every_op_has_samples_and_a_lowering():
 def test_op_lowering_agrees(name, i):
     op = registry[name]
     s = op.samples[i]
-    ins = [tuple(x) for x in s["inputs"]]
-    a, errs = normalise(op, dict(s["attrs"]), {}, None, name)
-    assert not errs
-    outs = op.infer_shape(a, ins)
-    outs = outs if isinstance(outs, dict) else {"out": tuple(outs)}
+    a, ins, outs = evaluate_sample(op, s)
     from archviz.backends.torch.table import module
     mod = module(op, a, ins, outs).double().eval()
     xs = _inputs_for(op, ins)
