@@ -79,9 +79,6 @@ class _AttnBase(Op):
 @register_op
 class Attention(_AttnBase):
     name = "attention"
-
-    def caption(self, a):
-        return str(a.get("score", ""))
     doc = ("One-head attention over keys/values with a chosen score: dot, scaled_dot, general (Luong), "
            "additive/concat (Bahdanau). Inputs query, key, value (value defaults to key); outputs out and "
            "weights (softmax over the keys).")
@@ -100,6 +97,9 @@ class Attention(_AttnBase):
         {"attrs": {"score": "additive", "dim": 10}, "inputs": [(2, 3, 7), (2, 5, 9), (2, 5, 4)]},
         {"attrs": {"score": "concat", "bias": True}, "inputs": [(2, 6), (2, 5, 9)]},
     ]
+
+    def caption(self, a):
+        return str(a.get("score", ""))
 
     def _a(self, a, ins):
         return a.dim or ins[1][-1]
@@ -191,9 +191,6 @@ class Attention(_AttnBase):
 class MultiheadAttention(_AttnBase):
     name = "multihead_attention"
     label = "multi-head attention"
-
-    def caption(self, a):
-        return f"{a.get('heads')} heads"
     doc = ("Multi-head scaled dot-product attention (torch.nn.MultiheadAttention, batch_first): "
            "E = the query's features, head size E/heads; kdim/vdim from key and value. Inputs query, "
            "key, value (key defaults to query, value to key); outputs out (N, Tq, E) and weights.")
@@ -210,6 +207,9 @@ class MultiheadAttention(_AttnBase):
         {"attrs": {"heads": 3, "bias": False}, "inputs": [(2, 4, 12), (2, 7, 5), (2, 7, 9)]},
         {"attrs": {"heads": 1}, "inputs": [(1, 3, 6), (1, 4, 6), (1, 4, 6)]},
     ]
+
+    def caption(self, a):
+        return f"{a.get('heads')} heads"
 
     def check(self, a, ins):
         q, k, v = _qkv(ins, self_default=True)

@@ -17,6 +17,9 @@ class _Cell(Op):
     role = Role.CELL
     features_last = True
     keeps = Keeps.INPUTS
+    kind = ""
+    min_inputs, max_inputs = 1, 2
+    input_ports = ("x", "h")
 
     @property
     def label(self):
@@ -28,9 +31,6 @@ class _Cell(Op):
     def recurrence(self, a):
         return Recurrence(Cell(self.kind), a.out, a.out, step=True, state_in=self.input_ports[1:],
                           state_out=self.outputs)
-    kind = ""
-    min_inputs, max_inputs = 1, 2
-    input_ports = ("x", "h")
 
     def check(self, a, ins):
         x = ins[0]

@@ -42,13 +42,6 @@ class AttentionGRU(Op):
     label = "GRU + attention"
     features_last = True
     keeps = Keeps.INPUTS
-
-    def caption(self, a):
-        return recurrent_caption(a)
-
-    def recurrence(self, a):
-        """A GRU whose input at every step is [x_t; c_t], c_t attended over `memory`."""
-        return Recurrence(Cell.GRU, a.out, a.out, state_in=("h0",), memory="memory")
     doc = ("GRU decoder with additive attention fed back (Bahdanau et al. 2015): per step, "
            "c_i = Σ α_ij h_j with α from v_aᵀ tanh(W_a s_i−1 + U_a h_j), s_i = GRU([y_i−1; c_i], s_i−1). "
            "Inputs x (N, T, E), memory (N, Tk, M), optional h0 (N, h); outputs out (N, T, h), "
@@ -66,6 +59,13 @@ class AttentionGRU(Op):
         {"attrs": {"out": 6}, "inputs": [(2, 4, 5), (2, 7, 8)]},
         {"attrs": {"out": 5, "dim": 3, "score_bias": True, "bias": False}, "inputs": [(3, 2, 4), (3, 6, 2), (3, 5)]},
     ]
+
+    def caption(self, a):
+        return recurrent_caption(a)
+
+    def recurrence(self, a):
+        """A GRU whose input at every step is [x_t; c_t], c_t attended over `memory`."""
+        return Recurrence(Cell.GRU, a.out, a.out, state_in=("h0",), memory="memory")
 
     def _a(self, a):
         return a.dim or a.out

@@ -70,12 +70,6 @@ class Embedding(NoMacs, Op):
     role = Role.EMBEDDING
     features_last = True
     keeps = Keeps.INPUTS     # the token ids (to scatter the gradient into the table)
-
-    def caption(self, a):
-        return f"{a.get('num')} → {a.get('dim')}"
-
-    def token_vocab(self, a):
-        return a.num
     doc = ("Table lookup of integer token ids (torch.nn.Embedding): (N, ...) → (N, ..., dim); "
            "weight (num, dim).")
     attrs = {
@@ -85,6 +79,12 @@ class Embedding(NoMacs, Op):
     }
     samples = [{"attrs": {"num": 50, "dim": 8}, "inputs": [(2, 7)]},
                {"attrs": {"num": 12, "dim": 5, "padding_idx": 0}, "inputs": [(3, 4, 2)]}]
+
+    def caption(self, a):
+        return f"{a.get('num')} → {a.get('dim')}"
+
+    def token_vocab(self, a):
+        return a.num
 
     def check(self, a, ins):
         if a.padding_idx is not None and not -a.num <= a.padding_idx < a.num:
@@ -129,6 +129,11 @@ class _Recurrent(Op):
     role = Role.RECURRENT
     features_last = True
     keeps = Keeps.BOTH       # cuDNN's backward reads the input and the output sequence
+    kind = ""                 # rnn / gru / lstm
+    min_inputs, max_inputs = 1, 2
+    outputs = ("out", "h")
+    input_ports = ("x", "h0")
+    torch_class = ""
 
     @property
     def label(self):
@@ -141,11 +146,6 @@ class _Recurrent(Op):
         d, ho = self._dims(a)
         return Recurrence(Cell(self.kind), a.out, ho, a.num_layers, d, state_in=self.input_ports[1:],
                           state_out=self.outputs[1:])
-    kind = ""                 # rnn / gru / lstm
-    min_inputs, max_inputs = 1, 2
-    outputs = ("out", "h")
-    input_ports = ("x", "h0")
-    torch_class = ""
 
     def static_batch(self, a):
         """torch's exporter builds the zero initial states with the traced batch size."""

@@ -83,6 +83,11 @@ class Flatten(NoParams, NoMacs, Op):
 class Linear(Op):
     name = "linear"
     family = "dense"
+    doc = "y = x·Wᵀ + b over the last axis (torch.nn.Linear)."
+    attrs = {"out": Attr("pos_int", doc="output features"), "bias": Attr("bool", True, "add a learned bias")}
+    samples = [{"attrs": {"out": 10}, "inputs": [(4, 32)]},
+               {"attrs": {"out": 7, "bias": False}, "inputs": [(2, 5, 12)]}]
+    # what consumers ask (archviz.ops.describe)
     role = Role.WEIGHT
     label = "fc"
     features_last = True
@@ -90,10 +95,6 @@ class Linear(Op):
 
     def caption(self, a):
         return str(a["out"]) if "out" in a else ""
-    doc = "y = x·Wᵀ + b over the last axis (torch.nn.Linear)."
-    attrs = {"out": Attr("pos_int", doc="output features"), "bias": Attr("bool", True, "add a learned bias")}
-    samples = [{"attrs": {"out": 10}, "inputs": [(4, 32)]},
-               {"attrs": {"out": 7, "bias": False}, "inputs": [(2, 5, 12)]}]
 
     def infer_shape(self, a, ins):
         x = ins[0]
@@ -279,6 +280,18 @@ class Upsample(NoParams, NoMacs, Op):
     family = "shape"
     role = Role.RESAMPLE
     keeps = Keeps.NOTHING    # nearest and bilinear backward need only the sizes
+    doc = ("Upsample (N, C, H, W) by `scale` or to `size` (torch.nn.Upsample): "
+           "H_out = ⌊H · scale⌋, the product taken in floating point as torch does "
+           "(11 · 15/11 gives 14).")
+    attrs = {"scale": Attr("scale2", None, "scale factor, s or [sh, sw]"),
+             "size": Attr("int2_opt", None, "output size (instead of scale)"),
+             "mode": Attr("str", "nearest", "nearest or bilinear", ("nearest", "bilinear")),
+             "align_corners": Attr("bool", None, "bilinear only (default false); torch refuses it, "
+                                                 "even false, in nearest mode")}
+    elementwise_note = " (bilinear: 4 multiplies and 3 adds per output; nearest is a gather: 0)"
+    samples = [{"attrs": {"scale": 2}, "inputs": [(1, 3, 5, 7)]},
+               {"attrs": {"size": [9, 4], "mode": "bilinear"}, "inputs": [(2, 2, 4, 4)]},
+               {"attrs": {"scale": [2, 3], "mode": "bilinear", "align_corners": True}, "inputs": [(1, 2, 5, 3)]}]
 
     def caption(self, a):
         """'×2', '×2, bilinear' or '→ 9×4'."""
@@ -293,18 +306,6 @@ class Upsample(NoParams, NoMacs, Op):
         maps = self.receptive_field(a, ins, outs)["out"][0]
         return tuple(1 / m.ratio if m.ratio else Fraction(m_out, n)
                      for m, n, m_out in zip(maps, ins[0][2:], outs["out"][2:]))
-    doc = ("Upsample (N, C, H, W) by `scale` or to `size` (torch.nn.Upsample): "
-           "H_out = ⌊H · scale⌋, the product taken in floating point as torch does "
-           "(11 · 15/11 gives 14).")
-    attrs = {"scale": Attr("scale2", None, "scale factor, s or [sh, sw]"),
-             "size": Attr("int2_opt", None, "output size (instead of scale)"),
-             "mode": Attr("str", "nearest", "nearest or bilinear", ("nearest", "bilinear")),
-             "align_corners": Attr("bool", None, "bilinear only (default false); torch refuses it, "
-                                                 "even false, in nearest mode")}
-    elementwise_note = " (bilinear: 4 multiplies and 3 adds per output; nearest is a gather: 0)"
-    samples = [{"attrs": {"scale": 2}, "inputs": [(1, 3, 5, 7)]},
-               {"attrs": {"size": [9, 4], "mode": "bilinear"}, "inputs": [(2, 2, 4, 4)]},
-               {"attrs": {"scale": [2, 3], "mode": "bilinear", "align_corners": True}, "inputs": [(1, 2, 5, 3)]}]
 
     def check(self, a, ins):
         if a.align_corners is not None and a.mode == "nearest":
