@@ -112,9 +112,13 @@ def _concat(a, ins):
 REFS["permute"] = _one(lambda a: lambda x: torch.permute(x, tuple(a.dims)))
 REFS["transpose"] = _one(lambda a: lambda x: torch.transpose(x, a.dim0, a.dim1))
 REFS["reshape"] = _one(lambda a: lambda x: torch.reshape(x, (x.shape[0], *a.shape)))
-REFS["mean"] = _one(lambda a: lambda x: torch.mean(x, dim=tuple(a.dims), keepdim=a.keepdim))
-REFS["sum"] = _one(lambda a: lambda x: torch.sum(x, dim=tuple(a.dims), keepdim=a.keepdim))
-REFS["max"] = _one(lambda a: lambda x: torch.amax(x, dim=tuple(a.dims), keepdim=a.keepdim))
+def _axes(v):
+    return tuple(v) if isinstance(v, (list, tuple)) else (v,)
+
+
+REFS["mean"] = _one(lambda a: lambda x: torch.mean(x, dim=_axes(a.dims), keepdim=a.keepdim))
+REFS["sum"] = _one(lambda a: lambda x: torch.sum(x, dim=_axes(a.dims), keepdim=a.keepdim))
+REFS["max"] = _one(lambda a: lambda x: torch.amax(x, dim=_axes(a.dims), keepdim=a.keepdim))
 REFS["scale"] = _one(lambda a: lambda x: x * float(a.by))
 
 
