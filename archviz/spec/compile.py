@@ -31,7 +31,8 @@ class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller):
     """One compilation: the files it loaded, the graph it builds and the problems it found.
     Its methods live with their concept: files.py (files, params, blocks), refs.py
     (references), nodes.py (node lists, repeat, primitive ops), ports.py (inputs, ports,
-    bypass), calls.py (block calls); this module holds the spec's inputs and outputs."""
+    bypass), calls.py (block calls), budget.py (the layer budget); this module collects the
+    problems, evaluates `${...}` and reads the spec's inputs, outputs and loss."""
 
     def __init__(self, overrides: dict | None = None, batch: int = 1):
         self.overrides = dict(overrides or {})

@@ -10,50 +10,6 @@ from archviz.errors import SpecError
 class PortBinder:
     """Mixin of :class:`archviz.spec.compile.Compiler`: a node's inputs, ports and bypass."""
 
-    def _when(self, nd, nid, vars_k, scope, ins) -> bool:
-        """`when:` of one copy (it may use the repeat variable); false = bypassed."""
-        sp = nd.span_of("when")
-        w = self._eval(nd["when"], vars_k, sp, scope)
-        if not isinstance(w, bool):
-            raise SpecError(f"'when' must be true or false, got {w!r}", sp, code=E.BAD_WHEN)
-        if not w and not ins:
-            raise SpecError(f"node '{nid}' is bypassed (when: false) but has no input to stand for it",
-                            sp, code=E.BAD_WHEN)
-        return w
-
-    def _bypass_index(self, nd, ins, kind, target) -> int | None:
-        """The input slot a bypassed node passes, from `bypass:` (a port name of a mapping
-        `in:`, or one of the references written in `in:`), or None when it is not given."""
-        if "bypass" not in nd:
-            return None
-        sp = nd.span_of("bypass")
-        if "when" not in nd:
-            raise SpecError("`bypass` names the input a node passes when its `when:` is false; this node "
-                            "has no `when:`", sp, code=E.BAD_BYPASS)
-        want, raw = nd["bypass"], nd.get("in")
-        if isinstance(raw, dict):
-            slots = list((target.input_ports if kind == "op" else target.inputs) or ())
-            for p, ref in raw.items():
-                if want in (p, ref) and p in slots:
-                    return slots.index(p)
-            names = [f"{p} ({ref})" for p, ref in raw.items()]
-        else:
-            names = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else \
-                [s.text for s in ins]
-            if want in names:
-                return names.index(want)
-        raise SpecError(f"`bypass: {want}` is not one of the node's inputs", sp, code=E.BAD_BYPASS,
-                        hint="inputs: " + ", ".join(map(str, names)))
-
-    def _need_bypass(self, nd, nid, ins, through) -> None:
-        if len(ins) > 1 and through is None:
-            written = nd.get("in")
-            first = list(written)[0] if isinstance(written, (list, dict)) and written else "x"
-            raise SpecError(f"node '{nid}' has {len(ins)} inputs and is bypassed (when: false): say which "
-                            "input it passes", nd.span_of("when"), code=E.BAD_BYPASS,
-                            hint=f"add `bypass: {first}` (it used to pass the first input silently, "
-                                 "which drops the others)")
-
     def _inputs(self, nd, scope, prev, kind, target) -> list:
         raw = nd.get("in")
         sp = nd.span_of("in")
@@ -107,3 +63,47 @@ class PortBinder:
                                 hint=f"give '{p}' too (input ports, in order: {', '.join(ports)})")
         syms = [self.parse_ref(raw[p], scope, raw.span_of(p)) for p in ports[:last + 1]]
         return [] if None in syms else syms     # a reference that failed (reported): no arity error on top
+
+    def _when(self, nd, nid, vars_k, scope, ins) -> bool:
+        """`when:` of one copy (it may use the repeat variable); false = bypassed."""
+        sp = nd.span_of("when")
+        w = self._eval(nd["when"], vars_k, sp, scope)
+        if not isinstance(w, bool):
+            raise SpecError(f"'when' must be true or false, got {w!r}", sp, code=E.BAD_WHEN)
+        if not w and not ins:
+            raise SpecError(f"node '{nid}' is bypassed (when: false) but has no input to stand for it",
+                            sp, code=E.BAD_WHEN)
+        return w
+
+    def _bypass_index(self, nd, ins, kind, target) -> int | None:
+        """The input slot a bypassed node passes, from `bypass:` (a port name of a mapping
+        `in:`, or one of the references written in `in:`), or None when it is not given."""
+        if "bypass" not in nd:
+            return None
+        sp = nd.span_of("bypass")
+        if "when" not in nd:
+            raise SpecError("`bypass` names the input a node passes when its `when:` is false; this node "
+                            "has no `when:`", sp, code=E.BAD_BYPASS)
+        want, raw = nd["bypass"], nd.get("in")
+        if isinstance(raw, dict):
+            slots = list((target.input_ports if kind == "op" else target.inputs) or ())
+            for p, ref in raw.items():
+                if want in (p, ref) and p in slots:
+                    return slots.index(p)
+            names = [f"{p} ({ref})" for p, ref in raw.items()]
+        else:
+            names = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else \
+                [s.text for s in ins]
+            if want in names:
+                return names.index(want)
+        raise SpecError(f"`bypass: {want}` is not one of the node's inputs", sp, code=E.BAD_BYPASS,
+                        hint="inputs: " + ", ".join(map(str, names)))
+
+    def _need_bypass(self, nd, nid, ins, through) -> None:
+        if len(ins) > 1 and through is None:
+            written = nd.get("in")
+            first = list(written)[0] if isinstance(written, (list, dict)) and written else "x"
+            raise SpecError(f"node '{nid}' has {len(ins)} inputs and is bypassed (when: false): say which "
+                            "input it passes", nd.span_of("when"), code=E.BAD_BYPASS,
+                            hint=f"add `bypass: {first}` (it used to pass the first input silently, "
+                                 "which drops the others)")
