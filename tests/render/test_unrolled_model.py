@@ -74,3 +74,36 @@ def test_a_computed_decoder_state_gets_its_own_box_and_context_per_step():
     assert list(r) == ["x", "y", (1, "f"), (1, "b")]       # one layer: no junction row
     xs = [i for c in dec.columns for i in (c.slots[0].id, c.context)]
     assert r["x"][-len(xs):] == xs                          # c_t right beside x_t
+
+
+MIXED = """archviz: 1
+name: mixed
+doc: An encoder of one cell kind handing its final state to a decoder of another.
+params: {{S: 3, T: 2, vocab: 20, emb: 4, hidden: 6}}
+inputs:
+  src: {{shape: ["${{S}}"], dtype: int64}}
+  tgt: {{shape: ["${{T}}"], dtype: int64}}
+nodes:
+  - {{id: src_embed, op: embedding, in: src, num: "${{vocab}}", dim: "${{emb}}"}}
+  - {{id: encoder, op: {enc}, out: "${{hidden}}"}}
+  - {{id: tgt_embed, op: embedding, in: tgt, num: "${{vocab}}", dim: "${{emb}}"}}
+  - {{id: decoder, op: {dec}, in: {{x: tgt_embed, h0: encoder.h{c0}}}, out: "${{hidden}}"}}
+  - {{id: generator, op: linear, out: "${{vocab}}"}}
+outputs:
+  logits: {{from: generator}}
+"""
+
+
+def test_each_recurrence_labels_its_own_states(tmp_path):
+    # an LSTM carries a memory cell c_t beside h_t (Hochreiter & Schmidhuber 1997); a GRU
+    # has none (Cho et al. 2014): each segment's states say so by their own cell kind
+    import archviz
+    from archviz.backends.render import to_dot
+    for enc, dec in [("gru", "lstm"), ("lstm", "gru")]:
+        p = tmp_path / f"{enc}_{dec}.yaml"
+        p.write_text(MIXED.format(enc=enc, dec=dec, c0=", c0: encoder.h" if dec == "lstm" else ""))
+        text = to_dot(archviz.load(str(p)), "unrolled")
+        for si, kind in enumerate((enc, dec)):
+            step = [ln for ln in text.splitlines() if ln.strip().startswith(f'"s{si}.h1f.1" [')]
+            assert len(step) == 1
+            assert ("c<SUB>1</SUB>" in step[0]) == (kind == "lstm"), (enc, dec, step[0])

@@ -68,12 +68,11 @@ def build_unrolled(model, opts) -> Dot:
     recs = state_chain(g, [rec_info(g, n) for n in need_recurrence(g, "unrolled")])
     segs = segments(g, recs, opts.unroll)
     dot = _new_dot(g, sum(len(s.columns) for s in segs))
-    lstm = recs[0].kind is Cell.LSTM     # the first recurrence's kind labels every state
     fold = _emit_fold(dot, recs[0])
     for s in segs:
         for c in s.columns:
-            _emit_column(dot, s, c, lstm)
-        _emit_inits(dot, s, lstm)
+            _emit_column(dot, s, c)
+        _emit_inits(dot, s)
         if s.index == 0:
             dot.edge("unfold", s.chains[(1, False)][0], style="invis", weight=5)
         for j, c in enumerate(s.columns):
@@ -116,7 +115,7 @@ def _emit_fold(dot: Dot, r0) -> dict:
     return out
 
 
-def _emit_column(dot: Dot, s, c, lstm: bool) -> None:
+def _emit_column(dot: Dot, s, c) -> None:
     """The boxes of one column, bottom to top (an elided column: its junctions, then '…')."""
     r, (X_, H_, Y_) = s.rec, SYMBOLS[min(s.index, 1)][:3]
     if c.gap:
@@ -131,6 +130,7 @@ def _emit_column(dot: Dot, s, c, lstm: bool) -> None:
     # x → h←, h→ → junction before the invisible h→ → h←), so every backward state
     # sits right of its column and every edge passing a row passes it on the same side
     od = {"ordering": "out"} if r.bidir else {}
+    lstm = r.kind is Cell.LSTM      # its memory cell c_t beside h_t
     for slot in c.slots:
         if slot.kind == X:
             x_t = c.t - 1 if s.index > 0 else c.t     # a decoder reads the previous target
@@ -150,10 +150,10 @@ def _emit_column(dot: Dot, s, c, lstm: bool) -> None:
             dot.node(slot.id, label=Html(sub(Y_, c.t)), fillcolor=Y_FILL, group=c.group)
 
 
-def _emit_inits(dot: Dot, s, lstm: bool) -> None:
+def _emit_inits(dot: Dot, s) -> None:
     """The dashed initial states h_0 (and h_T+1 of a backward chain); a decoder's s_0 made
     from an encoder state (Bahdanau's tanh(W_s ←h_1)) says how, instead of an arrow."""
-    H_ = SYMBOLS[min(s.index, 1)][1]
+    H_, lstm = SYMBOLS[min(s.index, 1)][1], s.rec.kind is Cell.LSTM
     for _l, back, nid in s.inits:
         t0 = "T+1" if back else 0
         lab = sub(H_, t0) + (f", {sub('c', t0)}" if lstm else "")
