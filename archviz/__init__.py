@@ -12,7 +12,8 @@ __version__ = "0.1.0"
 
 
 def load(path: str, batch: int = 1, dtype: str = "float32", allow_import=None, **params):
-    """Compile and analyse a spec. Keyword arguments override the spec's `params`.
+    """Compile and analyse a spec: a path, or the name of a bundled spec (`"resnet18"`;
+    a local file of that name wins). Keyword arguments override the spec's `params`.
 
     Imports may read the spec's own folder tree and the bundled library; `allow_import`
     (a path or a list of paths, folders or files) allows more."""
@@ -27,7 +28,8 @@ def _load(path, batch: int = 1, dtype: str = "float32", overrides: dict | None =
     from archviz.spec import compile_spec
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"unknown dtype {dtype!r}; one of {', '.join(DTYPE_BYTES)}")
-    g = compile_spec(str(path), overrides=overrides, batch=batch, allow_import=allow_import)
+    from archviz.library import resolve
+    g = compile_spec(resolve(str(path)), overrides=overrides, batch=batch, allow_import=allow_import)
     analyse(g)
     return Model(g, batch=batch, dtype=dtype)
 

@@ -12,7 +12,9 @@ from archviz.errors import ArchvizError
 from archviz.spec.losses import LOSSES
 
 from archviz.clikit import (CONTEXT, Group, _console, batch_opt, dtype_opt, handle_errors,  # noqa: F401
-                            load_model, param_opt, spec_arg, write_atomic)
+                            load_model, param_opt, spec_arg, specs_arg, write_atomic)
+from archviz.clikit import _resolve_spec
+from archviz.library import resolve_dir
 
 
 @click.group(cls=Group, context_settings=CONTEXT)
@@ -90,8 +92,8 @@ def explain(spec, node, batch, params):
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("spec_a", type=click.Path(dir_okay=False))
-@click.argument("spec_b", type=click.Path(dir_okay=False))
+@click.argument("spec_a", type=click.Path(dir_okay=False), callback=_resolve_spec)
+@click.argument("spec_b", type=click.Path(dir_okay=False), callback=_resolve_spec)
 @batch_opt
 @param_opt
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -140,7 +142,7 @@ def ops(name, fmt):
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("specs", nargs=-1, type=click.Path(exists=True))
+@specs_arg
 @click.option("-o", "--out-dir", type=click.Path(file_okay=False), default="outputs", show_default=True)
 @batch_opt
 @click.option("--diagrams/--no-diagrams", default=True, show_default=True,
@@ -155,7 +157,7 @@ def report(specs, out_dir, batch, diagrams):
     the numbers of a spec that no longer compiles."""
     from archviz.backends.batch import run_reports
     tb = bool(click.get_current_context().find_root().params.get("traceback"))
-    ok = run_reports(list(specs) or ["specs"], out_dir, batch, diagrams, _console(), traceback=tb)
+    ok = run_reports(list(specs) or [resolve_dir("specs")], out_dir, batch, diagrams, _console(), traceback=tb)
     sys.exit(0 if ok else 1)
 
 
@@ -346,10 +348,12 @@ def train_smoke(spec, batch, params, steps, loss, lr, device):
 # Commands of other backends (they import the helpers above, so they come last).
 from archviz.backends.render.commands import draw, gallery  # noqa: E402
 from archviz.backends.rf_commands import rf  # noqa: E402
+from archviz.backends.zoo import zoo  # noqa: E402
 
 main.add_command(draw)
 main.add_command(gallery)
 main.add_command(rf)
+main.add_command(zoo)
 
 
 if __name__ == "__main__":  # pragma: no cover

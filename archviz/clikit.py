@@ -105,7 +105,25 @@ def _overrides(values) -> dict:
     return out
 
 
-spec_arg = click.argument("spec", type=click.Path())   # missing or a folder: a spec error (E0106, exit 1)
+def _resolve_spec(ctx, param, value):
+    """A spec argument: a path, or the name of a bundled spec (`resnet18`); a local path wins."""
+    from archviz.library import resolve
+    return resolve(value) if value is not None else value
+
+
+def _resolve_dirs(ctx, param, value):
+    """report/gallery's SPECS: paths (folders or files) or bundled names; none = `specs`."""
+    from archviz.library import resolve_dir
+    for v in value:
+        if not __import__("os").path.exists(resolve_dir(v)):
+            raise click.BadParameter(f"'{v}' is neither a file, a folder nor a bundled spec "
+                                     "(`archviz zoo` lists them)", ctx=ctx, param=param)
+    return tuple(resolve_dir(v) for v in value)
+
+
+# missing or a folder: a spec error (E0106, exit 1)
+spec_arg = click.argument("spec", type=click.Path(), callback=_resolve_spec)
+specs_arg = click.argument("specs", nargs=-1, type=click.Path(), callback=_resolve_dirs)
 param_opt = click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
                          help="Override a spec param (repeatable), e.g. -p num_classes=10 -p 'widths=[32,64,128,256]'.")
 batch_opt = click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,

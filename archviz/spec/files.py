@@ -54,10 +54,10 @@ _NO_DEFAULT = object()
 
 
 def library_dir() -> str | None:
-    """The bundled architecture library (the repository's specs/ folder), if present: a
-    source checkout or an editable install has it; a wheel does not ship it."""
-    d = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "specs")
-    return d if os.path.isdir(d) else None
+    """The bundled architecture library (archviz.library: the repository's specs/ folder,
+    or archviz/specs/ in an installed wheel)."""
+    from archviz.library import library_dir as _dir
+    return _dir()
 
 
 def import_roots(top_path: str, allow_import=None) -> tuple:
@@ -102,7 +102,8 @@ class FileLoader:
             return self.files[real]
         if not os.path.exists(path):
             if not stack:       # the spec itself, not an import
-                raise SpecError(f"spec file not found: {show_path(path)}", code="E0106")
+                from archviz.library import missing_hint
+                raise SpecError(f"spec file not found: {show_path(path)}", code="E0106", hint=missing_hint(path))
             self.error(ImportSpecError(f"spec file not found: {show_path(path)}", span, code="E0151",
                                        hint=f"an import's path is relative to the file that imports it "
                                             f"({os.path.dirname(stack[-1])})"))

@@ -7,7 +7,8 @@ import sys
 import click
 
 from archviz.backends.render.options import LAYOUTS, MAX_UNROLL
-from archviz.clikit import CONTEXT, _console, batch_opt, handle_errors, load_model, param_opt, spec_arg
+from archviz.clikit import CONTEXT, _console, batch_opt, handle_errors, load_model, param_opt, spec_arg, specs_arg
+from archviz.library import resolve_dir
 
 
 @click.command(context_settings=CONTEXT)
@@ -74,7 +75,7 @@ def draw(spec, output, layout, depth, expand, unroll, rankdir, no_shapes, batch,
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("specs", nargs=-1, type=click.Path(exists=True))
+@specs_arg
 @click.option("-o", "--out-dir", type=click.Path(file_okay=False), default="outputs", show_default=True)
 @batch_opt
 @handle_errors
@@ -83,5 +84,5 @@ def gallery(specs, out_dir, batch):
     layout, and write OUT_DIR/gallery.md: each picture beside its summary."""
     from archviz.backends.render.gallery import run_gallery
     tb = bool(click.get_current_context().find_root().params.get("traceback"))
-    ok = run_gallery(list(specs) or ["specs"], out_dir, batch, _console(stderr=True), traceback=tb)
+    ok = run_gallery(list(specs) or [resolve_dir("specs")], out_dir, batch, _console(stderr=True), traceback=tb)
     sys.exit(0 if ok else 1)
