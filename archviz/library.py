@@ -32,8 +32,14 @@ def names() -> list[str]:
 
 
 def _as_name(arg: str) -> str | None:
-    """`arg` as a bundled name ('resnet18' or 'resnet18.yaml'), or None when it is a path."""
-    if not arg or "\0" in arg or "/" in arg or os.sep in arg or (os.altsep and os.altsep in arg):
+    """`arg` as a bundled name ('resnet18', 'resnet18.yaml', or 'specs/resnet18.yaml' as the
+    README writes it, for use outside a clone), or None when it is another path."""
+    if not arg or "\0" in arg:
+        return None
+    head, tail = os.path.split(arg)
+    if head.rstrip("/\\") == "specs":
+        arg = tail
+    if "/" in arg or os.sep in arg or (os.altsep and os.altsep in arg):
         return None
     stem = arg[:-5] if arg.endswith(".yaml") else arg
     return stem if stem and stem not in (".", "..") else None
@@ -41,7 +47,7 @@ def _as_name(arg: str) -> str | None:
 
 def resolve(arg: str) -> str:
     """The file a spec argument means: `arg` itself when it exists (a local path wins), else
-    the bundled spec of that name, else `arg` unchanged (the loader then says it is missing,
+    the bundled spec of that name (`resnet18`, `specs/resnet18.yaml`), else `arg` unchanged (the loader then says it is missing,
     with a hint naming the bundled specs)."""
     if not isinstance(arg, str) or os.path.exists(arg):
         return arg

@@ -142,6 +142,29 @@ def test_torch_commands_say_what_to_install(env):
     assert "E0502" in r.stderr and "archviz[torch]" in r.stderr
 
 
+def test_readme_paths_work_outside_a_clone(env):
+    """`specs/NAME.yaml`, as the README writes it, is the bundled spec where no such file is."""
+    out = json.loads(archviz(env, "summary", "specs/resnet18.yaml", "-f", "json").stdout)
+    assert out["totals"]["params"] == 11_689_512
+
+
+def test_shell_completion(env):
+    py, work = env
+    exe = os.path.join(os.path.dirname(py), "archviz")
+    e = _clean_env()
+    r = subprocess.run([exe], cwd=work, env={**e, "_ARCHVIZ_COMPLETE": "bash_source"}, capture_output=True,
+                       text=True, check=True)
+    assert "complete -o nosort -F _archviz_completion archviz" in r.stdout
+    r = subprocess.run([exe], cwd=work, capture_output=True, text=True, check=True,
+                       env={**e, "_ARCHVIZ_COMPLETE": "bash_complete", "COMP_WORDS": "archviz summary resn",
+                            "COMP_CWORD": "2"})
+    assert "plain,resnet18" in r.stdout.splitlines() and "plain,resnet50" in r.stdout.splitlines()
+    r = subprocess.run([exe], cwd=work, capture_output=True, text=True, check=True,
+                       env={**e, "_ARCHVIZ_COMPLETE": "bash_complete", "COMP_WORDS": "archviz su",
+                            "COMP_CWORD": "1"})
+    assert "plain,summary" in r.stdout.splitlines()
+
+
 def test_unknown_name_names_the_close_ones(env):
     r = archviz(env, "summary", "resnet19", rc=1)
     assert "E0106" in r.stderr and "resnet18" in r.stderr and "archviz zoo" in r.stderr

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from archviz.clikit import CONTEXT, _console, batch_opt, handle_errors, load_model, param_opt, spec_arg
+from archviz.clikit import (CONTEXT, _console, batch_opt, handle_errors, load_model, output_ext, param_opt,
+                            preflight, spec_arg)
 
 
 def _parse_position(text: str | None):
@@ -72,6 +73,7 @@ def _default_node(model):
 @click.option("--position", default=None, metavar="I,J", help="An output position of the layer (one index per "
               "axis): the exact input region it reads (torch's indices, clipped) and its theoretical field.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.{png,svg}",
+              callback=output_ext("png", "svg"),
               help="Draw the input grid with the layer's region and, nested inside, those of the layers before it.")
 @click.option("--input", "input_name", default=None, help="The input whose axes are used (default: the first "
               "with spatial axes (N, C, H, W) or a time axis read by sequence ops).")
@@ -93,6 +95,8 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
     """
     from archviz.errors import RefError, did_you_mean
     from archviz.passes import rf as RF
+    pos = _parse_position(position)
+    preflight(plot)
     m = load_model(spec, params, batch)
     try:
         ctx = RF.ensure(m.graph, input_name)
@@ -102,7 +106,6 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
     if not ctx.axes:
         click.echo(f"{m.name}: {ctx.note}")
         return
-    pos = _parse_position(position)
     if node is not None and node not in m.graph.nodes:
         raise RefError(f"no node '{node}' in {m.name}", code="E0301",
                        hint=did_you_mean(node, m.graph.nodes) or "run `archviz rf SPEC` to see the ids")
