@@ -425,11 +425,13 @@ def train_smoke(spec, batch, params, steps, loss, lr, device):
 from archviz.backends.render.commands import draw, gallery  # noqa: E402
 from archviz.backends.rf_commands import rf  # noqa: E402
 from archviz.backends.zoo import zoo  # noqa: E402
+from archviz.backends.schema_cmd import schema  # noqa: E402
 
 main.add_command(draw)
 main.add_command(gallery)
 main.add_command(rf)
 main.add_command(zoo)
+main.add_command(schema)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,5 +26,5 @@ if [ $need_install = 1 ]; then
     $PY -m pip install -q torch==2.13.0
   fi
 fi
-$PY -c "import archviz, click, rich, networkx, yaml, graphviz, pytest, hypothesis, onnx" 2>/dev/null \
+$PY -c "import archviz, click, rich, networkx, yaml, graphviz, pytest, hypothesis, onnx, jsonschema, nbclient, nbformat, ipykernel" 2>/dev/null \
   || $PY -m pip install -q -e ".[torch,dev]"
