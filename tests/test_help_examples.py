@@ -24,7 +24,7 @@ def examples(name: str) -> list[list[str]]:
         line = line.strip()
         if not line.startswith("archviz "):
             continue
-        line = line.split("#")[0].split("&&")[0].split(">")[0]
+        line = line.split("#")[0].split("&&")[0].split(">")[0].split("|")[0]
         out.append(shlex.split(line)[1:])
     assert out, name
     return out
