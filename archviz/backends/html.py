@@ -35,7 +35,7 @@ CSS = """
 .av details[open]>summary>span:first-child::before{content:'\\25BE  '}
 .av-row.sel>span{background:#fff8c5}
 .av .op{color:#8250df}
-.av-totals{border-collapse:collapse;margin-top:8px}.av-totals td{padding:1px 10px 1px 0}
+.av-totals{border-collapse:collapse;margin-top:8px;font-size:inherit}.av-totals td,.av-totals th{padding:1px 10px 1px 0}
 .av-totals td.n{text-align:right;font-variant-numeric:tabular-nums}
 """
 
