@@ -189,8 +189,11 @@ def ops(name, fmt):
               help="Also render diagrams (needs Graphviz's dot).")
 @handle_errors
 def report(specs, out_dir, batch, diagrams):
-    """The main job: for every spec (default: specs/*.yaml) write JSON, CSV, Markdown and
-    explanation reports into OUT_DIR, then print one summary table of all of them.
+    """The main job: for every spec (default: specs/*.yaml, or the bundled library outside a
+    clone) write JSON, CSV, Markdown and explanation reports, the diagram (SVG, PNG) and a
+    self-contained HTML page (NAME.html: sortable table, foldable blocks, the diagram with
+    each box's numbers on hover) into OUT_DIR, with OUT_DIR/index.html linking them all; then
+    print one summary table of all of them.
 
     A failing spec does not stop the run: every failure is listed at the end (exit 1), and
     the outputs it left in OUT_DIR from an earlier run are removed, so OUT_DIR never shows

@@ -135,6 +135,37 @@ def test_report_default_is_the_bundled_library(env):
     made = {f[:-5] for f in os.listdir(os.path.join(work, "all")) if f.endswith(".json")}
     shipped = {f[:-5] for f in os.listdir(os.path.join(ROOT, "specs")) if f.endswith(".yaml")}
     assert made == shipped
+    pages = {f[:-5] for f in os.listdir(os.path.join(work, "all")) if f.endswith(".html")}
+    assert pages == shipped | {"index"}
+
+
+def test_schema_ships_and_validates_a_bundled_spec(env):
+    py, work = env
+    out = json.loads(archviz(env, "schema").stdout)
+    r = subprocess.run([py, "-c", "import archviz, os, json; p = os.path.join(os.path.dirname(archviz.__file__), "
+                        "'schema', 'spec.schema.json'); print(json.dumps(json.load(open(p))))"],
+                       cwd=work, env=_clean_env(), capture_output=True, text=True, check=True)
+    assert json.loads(r.stdout) == out
+    assert "conv2d" in json.dumps(out["definitions"]["node"])
+
+
+README_QUICK_START = [          # the README's quick start, as proposed (outside a clone, no torch)
+    ["zoo"],
+    ["summary", "resnet18", "--depth", "1"],
+    ["explain", "exam_conv_pool", "conv"],
+    ["compare", "exam_three_3x3", "exam_one_7x7"],
+    ["rf", "exam_two_3x3"],
+    ["report", "resnet18", "unet", "-o", "qs_out"],
+]
+
+
+def test_readme_quick_start(env):
+    for args in README_QUICK_START:
+        if args[0] == "report" and not shutil.which("dot"):
+            args = args + ["--no-diagrams"]
+        archviz(env, *args)
+    _, work = env
+    assert os.path.exists(os.path.join(work, "qs_out", "index.html"))
 
 
 def test_torch_commands_say_what_to_install(env):

@@ -201,4 +201,5 @@ def spec_schema() -> dict:
 
 
 def schema_text() -> str:
-    return json.dumps(spec_schema(), indent=1, ensure_ascii=False) + "\n"
+    # ASCII (\u escapes): the same bytes on every console and in every editor
+    return json.dumps(spec_schema(), indent=1, ensure_ascii=True) + "\n"
