@@ -56,7 +56,7 @@ def test_every_bundled_spec_validates(path):
 def test_every_op_and_attribute_is_described():
     node = spec_schema()["definitions"]["node"]
     described = {r["if"]["properties"]["op"]["const"]: r["then"] for r in node["allOf"]}
-    assert set(described) == set(registry) - {"input"}
+    assert set(described) == set(registry) - {"input"}      # a graph input is declared under inputs:
     for name, then in described.items():
         assert set(registry[name].attrs) <= set(then["properties"])
         assert sorted(then.get("required", [])) == sorted(k for k, a in registry[name].attrs.items() if a.required)

@@ -82,6 +82,37 @@ def _failed(failures, out_dir, path, stem, e, suffixes):
     failures.append((path, e, gone))
 
 
+def _draw_and_page(m, out_dir, path, stem, renderer, diagrams, skipped, failures, pages, traceback):
+    """The spec's diagram (when drawn) and its HTML page; a failure of either is listed and
+    removes only its own outputs. Returns (renderer, skipped): no renderer once Graphviz is
+    found missing, and why."""
+    from archviz.backends.render.engine import GraphvizMissingError
+    svg = None
+    if renderer is not None:
+        try:
+            renderer(m, out_dir, stem)
+            svg = os.path.join(out_dir, stem + ".svg")
+        except GraphvizMissingError as e:
+            skipped, renderer = str(e), None
+        except OutputError:
+            raise
+        except ArchvizError as e:
+            _failed(failures, out_dir, path, stem, e, DIAGRAM_SUFFIXES)
+        except Exception as e:
+            if traceback:
+                raise
+            _failed(failures, out_dir, path, stem, internal_error(path, e), DIAGRAM_SUFFIXES)
+    try:
+        pages.append(write_page(m, out_dir, stem, svg, diagrams, skipped))
+    except OutputError:
+        raise
+    except Exception as e:
+        if traceback:
+            raise
+        _failed(failures, out_dir, path, stem, internal_error(path, e), PAGE_SUFFIXES)
+    return renderer, skipped
+
+
 def run_reports(paths, out_dir, batch, diagrams, console, traceback: bool = False) -> bool:
     """Returns True when every spec (and its diagram) succeeded. `traceback`: an
     unexpected exception propagates instead of being listed as a failure."""
@@ -93,7 +124,6 @@ def run_reports(paths, out_dir, batch, diagrams, console, traceback: bool = Fals
     renderer = None
     skipped_diagrams = None
     stopped = None
-    from archviz.backends.render.engine import GraphvizMissingError
     if diagrams:
         from archviz.backends.render import render_gallery_item as renderer  # noqa: N813
     every = REPORT_SUFFIXES + DIAGRAM_SUFFIXES + PAGE_SUFFIXES
@@ -120,30 +150,8 @@ def run_reports(paths, out_dir, batch, diagrams, console, traceback: bool = Fals
                     _failed(failures, out_dir, path, stem, internal_error(path, e), every)
                     prog.advance(task)
                     continue
-                svg = None
-                if renderer is not None:
-                    try:
-                        renderer(m, out_dir, stem)
-                        svg = os.path.join(out_dir, stem + ".svg")
-                    except GraphvizMissingError as e:
-                        skipped_diagrams = str(e)
-                        renderer = None
-                    except OutputError:
-                        raise
-                    except ArchvizError as e:
-                        _failed(failures, out_dir, path, stem, e, DIAGRAM_SUFFIXES)
-                    except Exception as e:
-                        if traceback:
-                            raise
-                        _failed(failures, out_dir, path, stem, internal_error(path, e), DIAGRAM_SUFFIXES)
-                try:
-                    pages.append(write_page(m, out_dir, stem, svg, diagrams, skipped_diagrams))
-                except OutputError:
-                    raise
-                except Exception as e:
-                    if traceback:
-                        raise
-                    _failed(failures, out_dir, path, stem, internal_error(path, e), PAGE_SUFFIXES)
+                renderer, skipped_diagrams = _draw_and_page(m, out_dir, path, stem, renderer, diagrams,
+                                                            skipped_diagrams, failures, pages, traceback)
             except OutputError as e:
                 stopped = (path, e)
                 break

@@ -331,13 +331,13 @@ def page_html(model, svg: str | None, explain: bool = True, diagram_note: str | 
 
 def index_html(entries, failures=()) -> str:
     """outputs/index.html: every spec of the run with its totals, linking to its page."""
-    from archviz.backends.zoo import FAMILY
+    from archviz.backends.families import family_name
     rows = []
     for stem, m, layout in entries:
         t = m.totals
         outs = ", ".join(fmt_shape(v) for v in m.output_shapes.values())
         rows.append(f'<tr><td data-v="{escape(stem)}"><a href="{escape(stem)}.html">{escape(stem)}</a></td>'
-                    f"<td>{escape(FAMILY.get(layout, layout or ''))}</td>"
+                    f"<td>{escape(family_name(layout))}</td>"
                     f'<td class=n data-v="{len(m.layers)}">{len(m.layers):,}</td>'
                     f'<td class=n data-v="{t["params"]}">{t["params"]:,}</td>'
                     f'<td class=n data-v="{t["macs"]}">{t["macs"]:,}</td><td>{escape(outs)}</td></tr>')

@@ -81,6 +81,12 @@ def attr_schema(attr) -> dict:
     return out
 
 
+def node_ops() -> list[str]:
+    """The ops a node may name: all but the graph input's (it takes no inputs; an input is
+    declared under `inputs:`), asked of each op, not decided by its name."""
+    return sorted(n for n, op in registry.items() if op.max_inputs != 0)
+
+
 def _node_keys() -> dict:
     from archviz.spec.compile import NODE_KEYS
     ref = {"type": "string", "description": "a node: id, id.port, id[k] or id[k].port"}
@@ -108,26 +114,23 @@ def _node_keys() -> dict:
 def _node() -> dict:
     keys = _node_keys()
     rules = []
-    for name in sorted(registry):
+    for name in node_ops():
         op = registry[name]
-        if name == "input":
-            continue
         props = {**{k: True for k in keys}, **{k: attr_schema(a) for k, a in op.attrs.items()}}
         then = {"properties": props, "additionalProperties": False}
         req = [k for k, a in op.attrs.items() if a.required]
         if req:
             then["required"] = req
         rules.append({"if": {"properties": {"op": {"const": name}}, "required": ["op"]}, "then": then})
-    ops = sorted(n for n in registry if n != "input")
     op_prop = {"description": keys["op"]["description"],
-               "anyOf": [{"enum": ops}, {"type": "string", "pattern": r"^[A-Za-z_][\w.]*$"}]}
+               "anyOf": [{"enum": node_ops()}, {"type": "string", "pattern": r"^[A-Za-z_][\w.]*$"}]}
     return {"type": "object", "required": ["id"], "properties": {**keys, "op": op_prop}, "allOf": rules}
 
 
 def _defaults() -> dict:
     props = {}
-    for name in sorted(registry):
-        if name == "input" or not registry[name].attrs:
+    for name in node_ops():
+        if not registry[name].attrs:
             continue
         props[name] = {"type": "object", "additionalProperties": False,
                        "properties": {k: attr_schema(a) for k, a in registry[name].attrs.items()}}

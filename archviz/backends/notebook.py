@@ -67,7 +67,7 @@ class ReceptiveFields:
     HEADS = ("id", "op", "output shape", "size", "jump", "start", "centre", "σ (estimate)", "note")
 
     def __init__(self, model):
-        from archviz.backends.rf_commands import rf_rows
+        from archviz.backends.rf_table import rf_rows
         self.name = model.name
         self.rows = rf_rows(model)
 

@@ -13,8 +13,7 @@ import click
 
 from archviz.clikit import CONTEXT, handle_errors
 
-FAMILY = {"graph": "feed-forward", "residual": "residual", "unet": "u-net", "unrolled": "recurrent",
-          "cell": "recurrent", "seq2seq": "seq2seq"}
+from archviz.backends.families import FAMILY, family_name  # noqa: F401  (the names zoo shows)
 
 
 _ABBREV = ("al.", "Fig.", "e.g.", "i.e.", "vs.", "cf.", "Eq.", "Sec.", "approx.")
@@ -42,7 +41,7 @@ def zoo_entries() -> list[dict]:
         try:
             m = archviz.load(path)
             t = m.totals
-            out.append({"name": name, "family": FAMILY.get(detect_layout(m), detect_layout(m)),
+            out.append({"name": name, "family": family_name(detect_layout(m)),
                         "params": t["params"], "macs": t["macs"], "doc": first_sentence(m.graph.doc or ""),
                         "path": path})
         except ArchvizError as e:

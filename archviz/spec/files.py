@@ -13,6 +13,7 @@ from typing import Any
 
 from archviz.errors import (ArchvizError, ImportSpecError, Span, SpecError, did_you_mean, mark_spec_source,
                             short_repr)
+from archviz.library import missing_hint
 from archviz.ops import registry
 from archviz.spec.expr import FAILED
 from archviz.spec.yamlload import LocDict, load_yaml, read_spec_text, show_path, span_of
@@ -102,7 +103,6 @@ class FileLoader:
             return self.files[real]
         if not os.path.exists(path):
             if not stack:       # the spec itself, not an import
-                from archviz.library import missing_hint
                 raise SpecError(f"spec file not found: {show_path(path)}", code="E0106", hint=missing_hint(path))
             self.error(ImportSpecError(f"spec file not found: {show_path(path)}", span, code="E0151",
                                        hint=f"an import's path is relative to the file that imports it "
