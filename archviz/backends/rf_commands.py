@@ -40,8 +40,9 @@ def _default_node(model):
               "layer of --position and --plot: the last layer that keeps the input's axes).")
 @click.option("--position", default=None, metavar="I,J", help="An output position of the layer (one index per "
               "axis): the exact input region it reads (torch's indices, clipped) and its theoretical field.")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.{png,svg}", callback=output_ext(
-              "png", "svg"), help="Draw the input grid with the layer's region and, nested inside, those of the layers before it.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.{png,svg}",
+              callback=output_ext("png", "svg"), help="Draw the input grid with the layer's region and, nested "
+              "inside, those of the layers before it.")
 @click.option("--input", "input_name", default=None, help="The input whose axes are used (default: the first "
               "with spatial axes (N, C, H, W) or a time axis read by sequence ops).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
