@@ -206,7 +206,6 @@ def report(specs, out_dir, batch, diagrams):
       archviz report resnet18 my_net.yaml -o out --no-diagrams
     """
     from archviz.backends.batch import run_reports
-    preflight(os.path.join(out_dir, "index.html"))     # OUT_DIR (or a folder above it) is not a file
     tb = bool(click.get_current_context().find_root().params.get("traceback"))
     ok = run_reports(list(specs) or [resolve_dir("specs")], out_dir, batch, diagrams, _console(), traceback=tb)
     sys.exit(0 if ok else 1)

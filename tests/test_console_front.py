@@ -103,8 +103,7 @@ def test_rf_plot_extension_checked_before_any_work(monkeypatch):
 
 
 @pytest.mark.parametrize("args", [["summary", "resnet18", "-o", "{f}/x.json"], ["draw", "resnet18", "-o", "{f}/x.svg"],
-                                  ["rf", "resnet18", "--plot", "{f}/x.svg"], ["schema", "-o", "{f}/s.json"],
-                                  ["report", "resnet18", "-o", "{f}/out"]])
+                                  ["rf", "resnet18", "--plot", "{f}/x.svg"], ["schema", "-o", "{f}/s.json"]])
 def test_output_folder_checked_before_any_work(args, tmp_path, monkeypatch):
     (tmp_path / "file").write_text("")
     calls = []
