@@ -9,6 +9,7 @@ import click
 from archviz.backends.rf_table import _cell, rf_rows  # noqa: F401  (rf_rows: the table's rows)
 from archviz.clikit import (CONTEXT, _console, batch_opt, handle_errors, load_model, output_ext, param_opt,
                             preflight, spec_arg)
+from archviz.codes import E
 
 
 def _parse_position(text: str | None):
@@ -61,7 +62,7 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
       archviz rf specs/resnet18.yaml --node layer2.1.relu2 --plot rf.png
     """
     from archviz.errors import RefError, did_you_mean
-    from archviz.passes import rf as RF
+    from archviz.passes import rf as RF, rf_exact
     pos = _parse_position(position)
     preflight(plot)
     m = load_model(spec, params, batch)
@@ -74,7 +75,7 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
         click.echo(f"{m.name}: {ctx.note}")
         return
     if node is not None and node not in m.graph.nodes:
-        raise RefError(f"no node '{node}' in {m.name}", code="E0301",
+        raise RefError(f"no node '{node}' in {m.name}", code=E.UNKNOWN_NODE,
                        hint=did_you_mean(node, m.graph.nodes) or "run `archviz rf SPEC` to see the ids")
     if node is None and (pos is not None or plot):
         node = _default_node(m)
@@ -86,8 +87,8 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
     exact = theory = None
     if pos is not None:
         try:
-            exact = RF.field_of(m, node, pos, clip=True)
-            theory = RF.field_of(m, node, pos, clip=False)
+            exact = rf_exact.field_of(m, node, pos, clip=True)
+            theory = rf_exact.field_of(m, node, pos, clip=False)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--position") from None
     if fmt == "json":
@@ -112,7 +113,7 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
     else:
         _print_table(m, ctx, node)
         if node is not None:
-            from archviz.passes.rf import explain_lines
+            from archviz.passes.rf_explain import explain_lines
             con = _console()
             for line in explain_lines(m, node):
                 con.print(f"  {line.what}:", highlight=False, markup=False)

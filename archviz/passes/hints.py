@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+from archviz.codes import E
 from archviz.errors import ArchvizError, OpError, SpecWarning
 from archviz.ir import meta as M
 from archviz.ir.graph import LayerGraph, Node
@@ -64,7 +65,7 @@ def lint_warnings(g: LayerGraph) -> None:
             continue
         msg = registry[node.op].lint(node.attrs, ins)
         if msg:
-            g.warnings.append(SpecWarning(f"'{node.id}' ({node.op}): {msg}", node.span, code="W0704",
+            g.warnings.append(SpecWarning(f"'{node.id}' ({node.op}): {msg}", node.span, code=E.SUSPICIOUS_USE,
                                           hint="torch allows it, so this is a warning, not an error"))
 
 

@@ -89,7 +89,7 @@ def gallery(specs, out_dir, batch):
       archviz gallery
       archviz gallery resnet18 unet lstm_lm -o pictures
     """
-    from archviz.backends.render.gallery import run_gallery
+    from archviz.backends.batch import run_gallery
     tb = bool(click.get_current_context().find_root().params.get("traceback"))
     ok = run_gallery(list(specs) or [resolve_dir("specs")], out_dir, batch, _console(stderr=True), traceback=tb)
     sys.exit(0 if ok else 1)
