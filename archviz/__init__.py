@@ -8,6 +8,8 @@ architectures described in YAML specs.
 """
 from __future__ import annotations
 
+import os
+
 __version__ = "0.1.0"
 
 
@@ -28,8 +30,16 @@ def _load(path, batch: int = 1, dtype: str = "float32", overrides: dict | None =
     from archviz.spec import compile_spec
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"unknown dtype {dtype!r}; one of {', '.join(DTYPE_BYTES)}")
-    from archviz.library import resolve
-    g = compile_spec(resolve(str(path)), overrides=overrides, batch=batch, allow_import=allow_import)
+    from archviz.library import missing_hint, resolve
+    from archviz.codes import E
+    from archviz.errors import SpecError
+    spec = resolve(str(path))
+    try:
+        g = compile_spec(spec, overrides=overrides, batch=batch, allow_import=allow_import)
+    except SpecError as e:      # a name that is neither a file nor a bundled spec: say which are close
+        if e.code == E.UNREADABLE_SPEC and e.hint is None and not os.path.exists(spec):
+            e.hint = missing_hint(str(path))
+        raise
     analyse(g)
     return Model(g, batch=batch, dtype=dtype)
 

@@ -14,7 +14,6 @@ from typing import Any
 from archviz.codes import E
 from archviz.errors import (ArchvizError, ImportSpecError, Span, SpecError, did_you_mean, mark_spec_source,
                             short_repr)
-from archviz.library import missing_hint
 from archviz.ops import registry
 from archviz.spec.expr import FAILED
 from archviz.spec.roots import import_roots, inside
@@ -80,8 +79,7 @@ class FileLoader:
             return self.files[real]
         if not os.path.exists(path):
             if not stack:       # the spec itself, not an import
-                raise SpecError(f"spec file not found: {show_path(path)}", code=E.UNREADABLE_SPEC,
-                                hint=missing_hint(path))
+                raise SpecError(f"spec file not found: {show_path(path)}", code=E.UNREADABLE_SPEC)
             self.error(ImportSpecError(f"spec file not found: {show_path(path)}", span, code=E.IMPORT_NOT_FOUND,
                                        hint=f"an import's path is relative to the file that imports it "
                                             f"({os.path.dirname(stack[-1])})"))
