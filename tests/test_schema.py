@@ -33,7 +33,7 @@ def test_schema_is_valid_draft7_and_shipped_unchanged():
     jsonschema.Draft7Validator.check_schema(spec_schema())
     with open(SHIPPED, encoding="utf-8") as f:
         assert f.read() == schema_text(), "archviz/schema/spec.schema.json is stale: run " \
-                                          "`python -m archviz schema -o archviz/schema/spec.schema.json`"
+                                          "`make docs` (or python -m archviz schema -o archviz/schema/spec.schema.json)"
 
 
 def test_the_command_prints_it(tmp_path):
