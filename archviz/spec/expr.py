@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ast
 import contextvars
-import math
 import operator
 import re
 import warnings
@@ -35,6 +34,7 @@ from fractions import Fraction
 
 from archviz.codes import E
 from archviz.errors import ExpressionError, Span, did_you_mean, short_repr
+from archviz.spec.exprfuncs import FUNCTIONS
 
 MAX_EXPONENT = 64
 MAX_INT_BITS = 8192        # about 2,500 decimal digits; far below int->str's 4,300-digit limit
@@ -174,79 +174,6 @@ _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: _mul,
 _SIZED = (_mul, _mod)       # the operations that take the walker's weight memo
 _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
         ast.Gt: operator.gt, ast.GtE: operator.ge}
-
-
-def _floor(x):
-    return math.floor(x)
-
-
-def _ceil(x):
-    return math.ceil(x)
-
-
-def _exact_root(q):
-    """The exact square root of a non-negative int or Fraction, or None."""
-    q = Fraction(q)
-    a, b = math.isqrt(q.numerator), math.isqrt(q.denominator)
-    return Fraction(a, b) if a * a == q.numerator and b * b == q.denominator else None
-
-
-def _sqrt(x):
-    if x < 0:
-        raise ValueError(f"sqrt of a negative number ({x})")
-    if isinstance(x, (int, Fraction)):
-        r = _exact_root(x)
-        if r is not None:
-            return r
-    return math.sqrt(x)
-
-
-def _exact_log(x, base: int):
-    """k with base**k == x exactly (x an int or a Fraction, base an int >= 2), or None."""
-    x = Fraction(x)
-    if x <= 0:
-        return None
-    sign, x = (1, x) if x >= 1 else (-1, 1 / x)
-    if x.denominator != 1:
-        return None
-    n, k = x.numerator, 0
-    while n % base == 0:
-        n //= base
-        k += 1
-    return sign * k if n == 1 else None
-
-
-def _log(x, base=None):
-    if x <= 0 or (base is not None and (base <= 0 or base == 1)):
-        raise ValueError(f"log of {x}" + (f" in base {base}" if base is not None else "") + " is not defined")
-    if base is not None and isinstance(x, (int, Fraction)) and isinstance(base, int) and base >= 2:
-        k = _exact_log(x, base)
-        if k is not None:
-            return k
-    if x == 1:
-        return 0
-    return math.log(x) if base is None else math.log(x, base)
-
-
-def _log2(x):
-    return _log(x, 2)
-
-
-def _exp(x):
-    if x == 0:
-        return 1
-    try:
-        return math.exp(x)
-    except OverflowError:
-        raise ValueError(f"exp({x}) is beyond a float's range") from None
-
-
-def _round(x, ndigits=None):
-    return round(Fraction(x) if isinstance(x, (int, Fraction)) else x, ndigits) if ndigits is not None else round(x)
-
-
-FUNCTIONS = {"min": min, "max": max, "abs": abs, "floor": _floor, "ceil": _ceil, "round": _round,
-             "int": int, "len": len, "sqrt": _sqrt, "log": _log, "log2": _log2, "exp": _exp}
 
 
 @lru_cache(maxsize=4096)
