@@ -268,7 +268,7 @@ def _lowering_errors(fn):
             return fn(*a, **kw)
         except ArchvizError:
             raise
-        except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
+        except (RuntimeError, ValueError, TypeError, NotImplementedError, AssertionError, IndexError) as e:
             if click.get_current_context().find_root().params.get("traceback"):
                 raise
             from archviz.errors import LoweringError

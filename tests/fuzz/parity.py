@@ -518,7 +518,17 @@ def g_matmul(d):
     return {}, [a, b]
 
 
+def g_own(inits):
+    def g(d):
+        a = {"shape": [size(d, 1, 6) for _ in range(d.integers(1, 3))]}
+        if d.integers(0, 1):
+            a["init"] = d.choice(inits)
+        return a, [shape(d, 1, 4, 1, 5)]
+    return g
+
+
 GENERATORS = {
+    "parameter": g_own(["zeros", "ones", "normal"]), "constant": g_own(["sinusoid", "zeros", "ones"]),
     "permute": g_permute, "transpose": g_transpose, "reshape": g_reshape,
     "mean": g_reduce, "sum": g_reduce, "max": g_reduce, "matmul": g_matmul,
     "scale": g_act({"by": lambda d: number(d, [0.5, 0.125, 2.0])}),
