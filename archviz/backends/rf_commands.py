@@ -40,9 +40,9 @@ def _cell(sums, key, fmt=str):
 def rf_rows(model):
     """Per layer: (id, op, shape, size, jump, start, centre, σ, note)."""
     from archviz.ops.base import fmt_shape
-    from archviz.passes import rf as RF
+    from archviz.passes import rf as RF, run
     num = RF._num
-    RF.ensure(model.graph)
+    run(model.graph, "rf")
     out = []
     for l in model.layers:
         sums, note = RF.layer_rf(l.node)
@@ -93,10 +93,10 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
       archviz rf specs/resnet18.yaml --node layer2.1.relu2 --plot rf.png
     """
     from archviz.errors import RefError, did_you_mean
-    from archviz.passes import rf as RF, rf_exact
+    from archviz.passes import rf as RF, rf_exact, run
     m = load_model(spec, params, batch)
     try:
-        ctx = RF.ensure(m.graph, input_name)
+        ctx = run(m.graph, "rf", input=input_name)
     except KeyError:
         raise click.BadParameter(f"no input '{input_name}'; inputs: {', '.join(m.graph.inputs)}",
                                  param_hint="--input") from None
