@@ -26,7 +26,6 @@ FUNCTIONS_ALLOWED = {
     "backends/render/layouts/recurrent.py:build_unrolled": 205,
     "backends/render/layouts/seq2seq.py:build_seq2seq": 164,
     "spec/files.py:load_file": 110,
-    "backends/rf_commands.py:rf": 89,
     "backends/render/layouts/residual.py:build": 87,
     "backends/render/layouts/unet.py:build": 85,
     "backends/render/view.py:build_view": 81,
