@@ -37,6 +37,8 @@ def test_the_table():
         assert p.name == name and all(r in driver.PASSES for r in p.requires)
     assert driver.PASSES["rf"].requires == ("shapes",)          # rf reads shapes, not counts
     assert driver.PASSES["cost"].requires == ("shapes",)
+    # only rf takes options, so only rf re-runs: nothing may require it (nothing goes stale)
+    assert not any("rf" in p.requires for p in driver.PASSES.values())
 
 
 @pytest.mark.parametrize("name", ["shapes", "cost", "training", "rf"])

@@ -198,7 +198,7 @@ def run(g: LayerGraph, name: str, **options):
         p.check(g, **options)
     for r in p.requires:
         run(g, r)
-    _forget(g, name)
+    g.done.pop(name, None)          # its results are being overwritten (no pass requires rf)
     try:
         result = p.run(g, **options)
     except Exception as e:
@@ -207,14 +207,6 @@ def run(g: LayerGraph, name: str, **options):
         raise
     g.done[name] = Done(options, result)
     return result
-
-
-def _forget(g: LayerGraph, name: str) -> None:
-    """A pass about to (re-)run: it and what requires it are no longer done."""
-    if g.done.pop(name, None) is not None:
-        for q in PASSES.values():
-            if name in q.requires:
-                _forget(g, q.name)
 
 
 def analyse(g: LayerGraph) -> LayerGraph:
