@@ -32,7 +32,7 @@ def path(tmp_path):
 
 
 def test_the_table():
-    assert set(driver.PASSES) == {"shapes", "cost", "training", "rf"}
+    assert set(driver.PASSES) == {"shapes", "cost", "training", "lint", "rf"}
     for name, p in driver.PASSES.items():
         assert p.name == name and all(r in driver.PASSES for r in p.requires)
     assert driver.PASSES["rf"].requires == ("shapes",)          # rf reads shapes, not counts
@@ -41,7 +41,7 @@ def test_the_table():
     assert not any("rf" in p.requires for p in driver.PASSES.values())
 
 
-@pytest.mark.parametrize("name", ["shapes", "cost", "training", "rf"])
+@pytest.mark.parametrize("name", ["shapes", "cost", "training", "lint", "rf"])
 def test_a_pass_runs_what_it_requires_and_writes_what_it_provides(path, name):
     """On a freshly compiled graph: exactly the pass and its requirements run, and the
     node.meta keys that appear are exactly what those passes declare."""
@@ -88,9 +88,9 @@ def test_an_unknown_input_fails_alone(path):
     assert driver.run(g, "rf").input == "a"                      # not a recorded failure
 
 
-def test_analyse_runs_shapes_cost_training_and_rf(path):
+def test_analyse_runs_every_pass(path):
     m = archviz.load(path)
-    assert set(m.graph.done) == {"shapes", "cost", "training", "rf"}
+    assert set(m.graph.done) == {"shapes", "cost", "training", "lint", "rf"}
     assert all(M.RF in n.meta for n in m.graph.nodes.values())
 
 

@@ -61,6 +61,8 @@ def shapes_pass(g: LayerGraph) -> list:
         try:
             _shape_node(g, node)
         except ArchvizError as e:
+            from archviz.passes.hints import batch_hint
+            batch_hint(g, node, e)
             if failed:
                 from archviz.errors import MultipleErrors
                 raise MultipleErrors(failed + [e]) from None
@@ -135,6 +137,11 @@ def _shapes(g: LayerGraph) -> None:
         raise errs[0] if len(errs) == 1 else MultipleErrors(errs)
 
 
+def _lint(g: LayerGraph) -> None:
+    from archviz.passes.hints import lint_warnings
+    lint_warnings(g)
+
+
 def _rf(g: LayerGraph, input: str | None = None):
     return RF.rf_pass(g, input)
 
@@ -179,6 +186,7 @@ PASSES = {p.name: p for p in (
     Pass("shapes", _shapes, provides=(M.SHAPES, M.IN_SHAPES)),
     Pass("cost", cost_pass, ("shapes",), (M.PARAMS, M.MACS, M.ELEMENTWISE, M.ACT_ELEMS)),
     Pass("training", training_warnings, ("shapes",)),       # adds to g.warnings
+    Pass("lint", _lint, ("shapes",)),                       # adds to g.warnings
     Pass("rf", _rf, ("shapes",), (M.RF,), optional=True, check=_rf_check),   # option: input (its name)
 )}
 
