@@ -43,8 +43,25 @@ class _View(NoParams, NoMacs, Op):
         return [Line("output shape", self.shape_rule, f"{fmt_shape(ins[0])} → {fmt_shape(o)}", o)]
 
 
+class _Reorder(_View):
+    """Reorders the axes by the permutation `_perm(a, x)` (output axis i is input axis perm[i])."""
+
+    def check(self, a, ins):
+        self._perm(a, ins[0])
+
+    def infer_shape(self, a, ins):
+        x = ins[0]
+        return {"out": tuple(x[d] for d in self._perm(a, x))}
+
+    def receptive_field(self, a, ins, outs):
+        """Output axis i is input axis perm[i], position for position."""
+        from archviz.ops import rfmaps as R
+        perm = self._perm(a, ins[0])
+        return {"out": [R.Deps([(perm.index(i), R.IDENTITY) for i in range(len(perm))])]}
+
+
 @register_op
-class Permute(_View):
+class Permute(_Reorder):
     name = "permute"
     doc = "Reorder the axes: out.shape[i] = x.shape[dims[i]] (torch.permute); the batch axis stays first."
     attrs = {"dims": Attr("ints", doc="a permutation of the input's axes, batch axis 0 first")}
@@ -66,25 +83,13 @@ class Permute(_View):
                           hint="keep 0 first and permute the other axes")
         return perm
 
-    def check(self, a, ins):
-        self._perm(a, ins[0])
-
-    def infer_shape(self, a, ins):
-        x = ins[0]
-        return {"out": tuple(x[d] for d in self._perm(a, x))}
-
     def torch_spec(self, a, ins, outs):
         return lowered("Call", "permute", *self._perm(a, ins[0]), method=True)
 
-    def receptive_field(self, a, ins, outs):
-        """Output axis i is input axis dims[i], position for position."""
-        from archviz.ops import rfmaps as R
-        perm = self._perm(a, ins[0])
-        return {"out": [R.Deps([(perm.index(i), R.IDENTITY) for i in range(len(perm))])]}
 
 
 @register_op
-class Transpose(_View):
+class Transpose(_Reorder):
     name = "transpose"
     doc = "Swap two axes (torch.transpose); the batch axis stays first."
     attrs = {"dim0": Attr("int", doc="one axis"), "dim1": Attr("int", doc="the other axis")}
@@ -102,21 +107,9 @@ class Transpose(_View):
         perm[d0], perm[d1] = d1, d0
         return perm
 
-    def check(self, a, ins):
-        self._perm(a, ins[0])
-
-    def infer_shape(self, a, ins):
-        x = ins[0]
-        return {"out": tuple(x[d] for d in self._perm(a, x))}
-
     def torch_spec(self, a, ins, outs):
         return lowered("Call", "transpose", a.dim0, a.dim1, method=True)
 
-    def receptive_field(self, a, ins, outs):
-        """The two axes change places, position for position."""
-        from archviz.ops import rfmaps as R
-        perm = self._perm(a, ins[0])
-        return {"out": [R.Deps([(perm.index(i), R.IDENTITY) for i in range(len(perm))])]}
 
 
 @register_op
