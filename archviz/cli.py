@@ -346,10 +346,12 @@ def train_smoke(spec, batch, params, steps, loss, lr, device):
 # Commands of other backends (they import the helpers above, so they come last).
 from archviz.backends.render.commands import draw, gallery  # noqa: E402
 from archviz.backends.rf_commands import rf  # noqa: E402
+from archviz.backends.eval_commands import eval_cmd  # noqa: E402
 
 main.add_command(draw)
 main.add_command(gallery)
 main.add_command(rf)
+main.add_command(eval_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover
