@@ -94,32 +94,60 @@ def explain(spec, node, batch, params):
 @click.argument("spec_b", type=click.Path(dir_okay=False))
 @batch_opt
 @param_opt
+@click.option("--pa", "params_a", multiple=True, metavar="NAME=VALUE", help="A spec param for A only (repeatable).")
+@click.option("--pb", "params_b", multiple=True, metavar="NAME=VALUE", help="A spec param for B only (repeatable).")
+@click.option("--only", multiple=True, metavar="SELECTION",
+              help="Count only these layers: op families (conv, recurrent, norm, ...), roles or op names "
+                   "(gru, lstm), comma-separated or repeated.")
+@click.option("--weights", "weights_only", is_flag=True, help="Weights only: leave out normalisation layers.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @handle_errors
-def compare(spec_a, spec_b, batch, params, fmt):
-    """Two specs side by side with ratios (A / B), e.g. three 3×3 convolutions vs one 7×7."""
-    from archviz.backends.report import compare_rows, fmt_ratio
-    a = load_model(spec_a, params, batch)
-    b = load_model(spec_b, params, batch)
-    rows = compare_rows(a, b)
+def compare(spec_a, spec_b, batch, params, params_a, params_b, only, weights_only, fmt):
+    """Two specs side by side with exact ratios (A / B), e.g. three 3×3 convolutions vs one 7×7.
+
+    \b
+    Examples:
+      archviz compare specs/exam_three_3x3.yaml specs/exam_one_7x7.yaml
+      archviz compare specs/exam_bottleneck_block.yaml specs/exam_basic_block.yaml --weights
+      archviz compare specs/gru_lm.yaml specs/lstm_lm.yaml -p emb=650 -p hidden=650 --only gru,lstm
+      archviz compare specs/resnet50.yaml specs/resnet50.yaml --pa v1=true    # the paper's v1 vs v1.5
+    """
+    from archviz.backends import compare as C
+    try:
+        tokens = C.check_selection(only)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--only") from None
+    a = load_model(spec_a, params + params_a, batch)
+    b = load_model(spec_b, params + params_b, batch)
+    ta, la = C.totals(a, tokens, weights_only)
+    tb, lb = C.totals(b, tokens, weights_only)
+    sel = C.describe(tokens, weights_only)
     if fmt == "json":
         import json
-        click.echo(json.dumps({"a": a.name, "b": b.name, "rows": [
-            {"quantity": k, "a": va, "b": vb, "ratio": None if r is None else float(r),
-             "ratio_exact": None if r is None else str(r)} for k, va, vb, r in rows]}, indent=2))
+        click.echo(json.dumps({"a": a.name, "b": b.name, "selection": sel or None,
+                               "layers_a": [l.id for l in la] if sel else None,
+                               "layers_b": [l.id for l in lb] if sel else None, "rows": [
+            {"quantity": k, "a": ta[k], "b": tb[k], "ratio": None if tb[k] == 0 else ta[k] / tb[k],
+             "ratio_exact": None if tb[k] == 0 else str(C.ratio(ta[k], tb[k]))} for k in ta]}, indent=2))
         return
     from rich.table import Table
     from archviz.ops.base import fmt_shape
-    t = Table(title=f"{a.name} vs {b.name} (batch {batch})", header_style="bold cyan")
+    title = f"{a.name} vs {b.name} (batch {batch})" + (f" — {sel}" if sel else "")
+    t = Table(title=title, header_style="bold cyan")
     t.add_column("quantity")
-    t.add_column(a.name, justify="right")
-    t.add_column(b.name, justify="right")
-    t.add_column("A / B", justify="right")
-    for k, va, vb, r in rows:
-        t.add_row(k, f"{va:,}", f"{vb:,}", fmt_ratio(r))
+    t.add_column(a.name if a.name != b.name else "A " + " ".join(params_a), justify="right")
+    t.add_column(b.name if a.name != b.name else "B " + " ".join(params_b), justify="right")
+    t.add_column("A / B (exact)", justify="right")
+    for k in ta:
+        t.add_row(k, f"{ta[k]:,}", f"{tb[k]:,}", C.fmt_ratio(ta[k], tb[k]))
     shp = lambda m: ", ".join(fmt_shape(v) for v in m.output_shapes.values())  # noqa: E731
     t.add_row("output shape", shp(a), shp(b), "")
-    _console().print(t)
+    con = _console()
+    con.print(t)
+    if sel:
+        ids = lambda ls: ", ".join(l.id for l in ls[:8]) + (f", … ({len(ls)} layers)" if len(ls) > 8 else "")  # noqa: E731
+        con.print(f"counted in A: {ids(la)}", markup=False)
+        con.print(f"counted in B: {ids(lb)}", markup=False)
 
 
 @main.command(context_settings=CONTEXT)

@@ -254,15 +254,3 @@ def render_table_text(model, depth=None, width: int = 110) -> str:
     con = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     print_summary(con, model, depth)
     return con.export_text()
-
-
-def compare_rows(a, b) -> list[tuple[str, int, int, "Fraction | None"]]:
-    """Totals of two models side by side with the exact ratio a / b (None where b is 0)."""
-    from fractions import Fraction
-    ta, tb = a.totals, b.totals
-    return [(k, ta[k], tb[k], None if tb[k] == 0 else Fraction(ta[k], tb[k]))
-            for k in ("params", "macs", "flops", "elementwise_ops", "param_bytes", "activation_bytes")]
-
-
-def fmt_ratio(r) -> str:
-    return "—" if r is None else f"{float(r):.4g}×"
