@@ -347,16 +347,32 @@ def bench(spec, batch, params, device, dtype, channels_last, use_compile, train,
 @param_opt
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--loss", type=click.Choice(LOSSES), default=None,
-              help="Loss (default: the spec's `loss:`, else cross_entropy). dice = soft Dice.")
+              help="Loss (default: the spec's `loss:`, else cross_entropy). dice = dice_vnet, V-Net's soft "
+                   "Dice with the squared denominator; dice_plain = the plain soft Dice (see `archviz eval dice`).")
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the loss curve into FILE.png or FILE.svg.")
 @handle_errors
 @_lowering_errors
-def train_smoke(spec, batch, params, steps, loss, lr, device):
-    """A few Adam steps on one synthetic batch: the loss should go down."""
+def train_smoke(spec, batch, params, steps, loss, lr, device, plot):
+    """A few Adam steps on one synthetic batch: the loss should go down. Prints the whole
+    curve (a sparkline), the spikes (steps where the loss jumped back up) and the output
+    size the loss was computed on.
+
+    \b
+    Examples:
+      archviz train-smoke specs/unet.yaml -p size=252 -p base=8 --loss cross_entropy+dice --plot loss.png
+      archviz train-smoke specs/resnet18.yaml -b 4 --steps 10 -p num_classes=10
+    """
+    if plot and os.path.splitext(plot)[1].lower() not in (".png", ".svg"):
+        raise click.BadParameter(f"'{plot}': the plot is a .png or .svg file", param_hint="--plot")
     _need_torch()
     from rich.progress import Progress
+    from archviz.backends import losscurve
     from archviz.backends.torch.bench import train_smoke as run
+    from archviz.ops.base import fmt_shape
+    from archviz.spec.losses import describe
     _check_device(device)
     m = load_model(spec, params, batch)
     loss = loss or m.graph.loss or "cross_entropy"
@@ -365,9 +381,23 @@ def train_smoke(spec, batch, params, steps, loss, lr, device):
         task = prog.add_task(f"{m.name}: {loss}", total=steps)
         losses = run(m, steps=steps, loss=loss, lr=lr, device=device,
                      progress=lambda i, n, l: prog.update(task, completed=i, description=f"{m.name}: {loss} {l:.4f}"))
+    down = losses[-1] < losses[0]
     con.print(f"{m.name}: {loss} over {steps} steps: {losses[0]:.4f} → {losses[-1]:.4f} "
-              + ("[green](going down)[/green]" if losses[-1] < losses[0] else "[red](not going down)[/red]"))
-    if not losses[-1] < losses[0]:
+              + ("[green](going down)[/green]" if down else "[red](not going down)[/red]"))
+    for line in losscurve.report_lines(losses):
+        con.print("  " + line, markup=False, highlight=False)
+    con.print(f"  loss   {describe(loss)}", markup=False, highlight=False)
+    for name, shape in m.output_shapes.items():
+        note = ""
+        if len(shape) == 4:
+            note = f": {shape[1]} classes per pixel over {shape[2]}×{shape[3]} pixels"
+            if min(shape[2:]) < 32:
+                note += " — too small to call a segmentation; give a larger input size"
+        con.print(f"  output {name} {fmt_shape(shape)}{note}", markup=False, highlight=False)
+    if plot:
+        losscurve.write_plot(plot, losses, f"{m.name}: {loss}, lr {lr:g}, batch {batch}")
+        con.print(f"  wrote {plot}", markup=False)
+    if not down:
         sys.exit(1)
 
 
