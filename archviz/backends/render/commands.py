@@ -6,11 +6,8 @@ import sys
 
 import click
 
-from archviz.backends.render.options import LAYOUTS, MAX_UNROLL
+from archviz.backends.render.options import LAYOUTS, MAX_UNROLL, SMALL
 from archviz.clikit import CONTEXT, _console, batch_opt, handle_errors, load_model, param_opt, spec_arg
-
-
-SMALL = 16     # layers: a network this small draws expanded unless --collapse
 
 
 @click.command(context_settings=CONTEXT)
@@ -69,7 +66,8 @@ def draw(spec, output, layout, depth, expand, unroll, rankdir, no_shapes, batch,
             click.echo(f"warning: --layout {chosen} does not match the structure of '{m.name}': {why} "
                        f"(--layout auto picks {auto})", err=True)
     if expand is None:      # small teaching examples draw every layer
-        expand = depth is None and chosen in ("graph", "residual") and len(m.layers) <= SMALL
+        from archviz.backends.render.options import teaching_expand
+        expand = depth is None and teaching_expand(m, chosen)
     opts = DrawOptions(layout=chosen, depth=depth, expand=expand, unroll=unroll, rankdir=rankdir,
                        shapes=not no_shapes)
     ignored = ignored_options(chosen, opts)
