@@ -5,8 +5,8 @@ Cho et al. 2014: the summary c; the exam's "context vector", the information bot
 Read from the graph's structure: an input bound to a recurrent layer's initial-state port
 (``h0``, ``c0``: every port after the first of a layer whose op has a recurrence family) is
 a handover. The summary names it in `summary`, `explain` and the drawing's note. Without
-attention that state is all the decoder sees of the source; with attention (an op of the
-attention family, or an attending decoder reading ``memory``) the decoder also reads every
+attention that state is all the decoder sees of the source; with attention (an op that reads
+``key``s, or an attending decoder reading ``memory``) the decoder also reads every
 encoder state, so the handover is only its starting point.
 """
 from __future__ import annotations
@@ -43,8 +43,8 @@ def handovers(model) -> list[Handover]:
 
 def attends(model) -> bool:
     from archviz.ops import registry
-    return any(registry[l.op].family == "attention" or "memory" in (registry[l.op].input_ports or ())
-               for l in model.layers)
+    # an attention op reads keys; an attending decoder reads the encoder states as `memory`
+    return any({"key", "memory"} & set(registry[l.op].input_ports or ()) for l in model.layers)
 
 
 def lines(model, node: str | None = None) -> list[str]:

@@ -11,6 +11,7 @@ from fractions import Fraction
 import click
 
 from archviz.backends import evaluate as E
+from archviz.backends import evaluate_grid as G
 from archviz.clikit import CONTEXT, handle_errors
 
 
@@ -48,15 +49,15 @@ KINDS = {
              "{h: [0.5, -0.3, 0.7], candidate: [0.8, 0.4, -0.6], z: [0.7, 0.2, 0.9], convention: torch}"),
         Mode(("x", "h", "W", "U", "b_ih", "b_hh", "convention"), "{convention: torch}", ("x", "W", "U"),
              ("x", "h", "W", "U")))),
-    "dice": Kind(E.dice, "soft Dice loss, V-Net's squared form and the plain form", (
+    "dice": Kind(G.dice, "soft Dice loss, V-Net's squared form and the plain form", (
         Mode(("p", "g", "eps"), "{p: [[0.9, 0.6], [0.2, 0.1]], g: [[1, 1], [0, 0]], eps: 0}"),)),
-    "cross_entropy": Kind(E.cross_entropy, "pixel-wise binary cross-entropy", (
+    "cross_entropy": Kind(G.cross_entropy, "pixel-wise binary cross-entropy", (
         Mode(("p", "g"), "{p: [[0.9, 0.6], [0.2, 0.1]], g: [[1, 1], [0, 0]]}"),)),
-    "conv": Kind(E.conv, "a 2-D convolution on a small input (the exam's 1×1 example of U3 Q4)", (
+    "conv": Kind(G.conv, "a 2-D convolution on a small input (the exam's 1×1 example of U3 Q4)", (
         Mode(("input", "kernel", "bias", "stride", "padding"),
              "{input: [[[100]], [[150]], [[200]]], kernel: [[[[0.5]], [[-0.3]], [[0.2]]], "
              "[[[0.1]], [[0.6]], [[-0.2]]]], stride: 1, padding: 0}"),)),
-    "pool": Kind(E.pool, "max or average pooling on a small input", (
+    "pool": Kind(G.pool, "max or average pooling on a small input", (
         Mode(("input", "kernel", "stride", "padding", "kind"),
              "{input: [[1, 3, 2, 4], [5, 6, 1, 2], [7, 2, 9, 0], [3, 4, 1, 8]], kernel: 2, kind: max}"),)),
 }

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 from click.testing import CliRunner  # noqa: E402
 
 from archviz.backends import losscurve  # noqa: E402
-from archviz.backends.evaluate import dice  # noqa: E402
+from archviz.backends.evaluate_grid import dice  # noqa: E402
 from archviz.backends.torch.bench import loss_fn, segmentation_targets, soft_dice_loss  # noqa: E402
 from archviz.cli import main  # noqa: E402
 from archviz.spec.losses import LOSSES, resolve  # noqa: E402
