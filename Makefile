@@ -19,6 +19,7 @@ test: setup
 bench: setup
 	$(PY) tests/benchmarks/bench_summary.py
 
-# The ops reference, generated from the op registry.
+# The ops and error-code references, generated from the op registry and archviz/codes.py.
 docs:
 	$(PY) -m archviz ops --format markdown > docs/ops.md
+	$(PY) -m archviz errors --format markdown > docs/errors.md

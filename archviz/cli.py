@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from archviz.codes import E
 from archviz.errors import ArchvizError
 from archviz.spec.losses import LOSSES
 
@@ -34,8 +35,8 @@ def main(traceback, allow_import):
       archviz compare specs/exam_three_3x3.yaml specs/exam_one_7x7.yaml
       archviz report specs -o outputs
     """
-    import archviz.spec
-    archviz.spec.CLI_ALLOW_IMPORT = tuple(allow_import)
+    from archviz.spec import roots
+    roots.CLI_ALLOW_IMPORT = tuple(allow_import)
 
 
 @main.command(context_settings=CONTEXT)
@@ -109,7 +110,7 @@ def compare(spec_a, spec_b, batch, params, params_a, params_b, only, weights_onl
     Examples:
       archviz compare specs/exam_three_3x3.yaml specs/exam_one_7x7.yaml
       archviz compare specs/exam_bottleneck_block.yaml specs/exam_basic_block.yaml --weights
-      archviz compare specs/gru_lm.yaml specs/lstm_lm.yaml -p emb=650 -p hidden=650 --only gru,lstm
+      archviz compare specs/gru_lm.yaml specs/lstm_lm.yaml -p emb=650 -p hidden=650 --only recurrent
       archviz compare specs/resnet50.yaml specs/resnet50.yaml --pa v1=true    # the paper's v1 vs v1.5
     """
     from archviz.backends import compare as C
@@ -168,6 +169,35 @@ def ops(name, fmt):
 
 
 @main.command(context_settings=CONTEXT)
+@click.argument("code", required=False)
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "markdown"]), default="table", show_default=True)
+def errors(code, fmt):
+    """Every error and warning code: its name, error class and meaning (from archviz/codes.py).
+    CODE (e.g. E0301, or its name UNKNOWN_NODE) shows one.
+
+    \b
+    Examples:
+      archviz errors
+      archviz errors E0301
+      archviz errors --format markdown > docs/errors.md
+    """
+    from archviz.backends.errorsdoc import errors_markdown, errors_table
+    from archviz.codes import ALL
+    if code is not None:
+        by_name = {c.name: str(c) for c in ALL.values()}
+        key = by_name.get(code.upper(), code.upper())
+        if key not in ALL:
+            from archviz.errors import did_you_mean
+            hint = did_you_mean(code.upper(), by_name) or "`archviz errors` lists them"
+            raise click.BadParameter(f"no code '{code}'. {hint}", param_hint="CODE")
+        code = key
+    if fmt == "markdown":
+        click.echo(errors_markdown(code), nl=False)
+    else:
+        _console().print(errors_table(code))
+
+
+@main.command(context_settings=CONTEXT)
 @click.argument("specs", nargs=-1, type=click.Path(exists=True))
 @click.option("-o", "--out-dir", type=click.Path(file_okay=False), default="outputs", show_default=True)
 @batch_opt
@@ -193,7 +223,7 @@ def _need_torch():
     except ImportError:
         from archviz.errors import UnsupportedError
         raise UnsupportedError("this command needs PyTorch: pip install 'archviz[torch]' "
-                               "(or pip install torch==2.13.0)", code="E0502") from None
+                               "(or pip install torch==2.13.0)", code=E.NO_TORCH) from None
 
 
 def _check_device(device: str) -> None:
@@ -202,7 +232,7 @@ def _check_device(device: str) -> None:
     if device.startswith("cuda") and not torch.cuda.is_available():
         from archviz.errors import UnsupportedError
         raise UnsupportedError(f"device '{device}' is not available: this torch "
-                               f"({torch.__version__}) sees no CUDA GPU", code="E0503",
+                               f"({torch.__version__}) sees no CUDA GPU", code=E.NO_CUDA,
                                hint="use --device cpu (or meta for verify)")
 
 
@@ -219,7 +249,7 @@ def _lowering_errors(fn):
                 raise
             from archviz.errors import LoweringError
             raise LoweringError(f"torch failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
-                                code="E0602", hint="run with --traceback for details") from None
+                                code=E.TORCH_FAILED, hint="run with --traceback for details") from None
     return wrapper
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import difflib
 from functools import lru_cache
 
+from archviz.codes import E
+
 
 @dataclass(frozen=True)
 class Span:
@@ -33,7 +35,7 @@ class Span:
 class ArchvizError(Exception):
     """Base of every error a user can cause. Carries span, code, hint and notes."""
 
-    code = "E0000"
+    code = E.ERROR
     kind = "error"
 
     def __init__(self, message: str, span: Span | None = None, *, hint: str | None = None,
@@ -55,57 +57,57 @@ class ArchvizError(Exception):
 
 class SpecError(ArchvizError):
     """YAML syntax, document structure, schema (unknown / missing / mistyped attributes)."""
-    code = "E0100"
+    code = E.SPEC
 
 
 class ImportSpecError(SpecError):
-    code = "E0150"
+    code = E.IMPORT
 
 
 class ExpressionError(ArchvizError):
     """A malformed `${...}` expression, an unknown name, a forbidden construct."""
-    code = "E0200"
+    code = E.EXPRESSION
 
 
 class RefError(ArchvizError):
     """A reference to an unknown node, port or repeat index; a cycle."""
-    code = "E0300"
+    code = E.REFERENCE
 
 
 class ShapeError(ArchvizError):
     """Shape inference failed at a node (mismatch, window too large, ...)."""
-    code = "E0400"
+    code = E.SHAPE
 
 
 class ExpectError(ArchvizError):
     """An `expect:` shape assertion did not hold."""
-    code = "E0450"
+    code = E.EXPECT
 
 
 class UnsupportedError(ArchvizError):
     """A rule an op does not have (e.g. no torch lowering)."""
-    code = "E0500"
+    code = E.UNSUPPORTED
 
 
 class LoweringError(ArchvizError):
-    code = "E0600"
+    code = E.LOWERING
 
 
 class SpecWarning(ArchvizError):
     """Not an error: the spec compiles, but probably not to what its author meant (e.g. a
     layer whose output reaches no graph output). Printed like an error, never raised."""
-    code = "W0700"
+    code = E.WARNING
     kind = "warning"
 
 
 class OutputError(ArchvizError):
     """An output file cannot be written (the path, then the OS's reason)."""
-    code = "E0800"
+    code = E.OUTPUT
 
 
 class MultipleErrors(ArchvizError):
     """Several problems found in one validation run."""
-    code = "E0001"
+    code = E.MULTIPLE
 
     def __init__(self, errors: list[ArchvizError]):
         super().__init__(f"{len(errors)} problem(s) found")
@@ -129,7 +131,7 @@ class OpError(Exception):
 
 class MissingRuleError(UnsupportedError):
     """An op lacks a rule. Never silently counted as 0."""
-    code = "E0501"
+    code = E.MISSING_RULE
 
 
 def did_you_mean(name: str, candidates) -> str | None:

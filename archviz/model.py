@@ -51,7 +51,7 @@ class Model:
         passes' results; the model is immutable once analysed)."""
         out = []
         for n in self.graph.topo_order():
-            if n.op == "input":
+            if n.is_input:
                 continue
             shapes = n.meta[M.SHAPES]
             out.append(Layer(n.id, n.op, [str(r) for r in n.inputs], shapes.get("out", next(iter(shapes.values()))),

@@ -24,7 +24,6 @@ from archviz.backends.explain import explain_node  # noqa: E402
 from archviz.backends.render import LAYOUTS, to_dot  # noqa: E402
 from archviz.errors import ArchvizError  # noqa: E402
 from archviz.ops import registry  # noqa: E402
-from archviz.ops.schema import normalise  # noqa: E402
 
 VARIANTS = [dict(), dict(expand=True), dict(depth=1)]
 
@@ -61,16 +60,11 @@ def snap_samples(out: str) -> None:
     for name in sorted(registry):
         op = registry[name]
         for i, case in enumerate(op.samples):
-            a, errors = normalise(op, case["attrs"], {}, None, f"sample {name}")
             ins = [tuple(s) for s in case["inputs"]]
             lines.append(f"== {name} #{i} {case['attrs']} {ins}")
-            if errors:
-                lines += [f"   error {e}" for e in errors]
-                continue
             try:
-                op.check(a, ins)
-                o = op.infer_shape(a, ins)
-                outs = o if isinstance(o, dict) else {"out": tuple(o)}
+                a = op.attrs_of(case["attrs"])
+                outs = op.evaluate(a, ins)
                 lines.append(f"   outs {outs}")
                 for ln in op.explain(a, ins, outs):
                     lines.append(f"   {ln.what} | {ln.formula} | {ln.numbers} | {ln.value!r}")

@@ -35,6 +35,15 @@ def test_gru_vs_lstm_recurrent_layers_are_three_quarters():
     assert d["layers_a"] == ["gru"] and d["layers_b"] == ["lstm"]
 
 
+def test_only_recurrent_leaves_out_the_embedding():
+    # the ops declare roles (archviz.ops.describe.Role): an embedding is no recurrent layer
+    rows, d = run_json(spec("gru_lm"), spec("lstm_lm"), "-p", "emb=650", "-p", "hidden=650", "--only", "recurrent")
+    assert d["layers_a"] == ["gru"] and d["layers_b"] == ["lstm"]
+    assert rows["params"]["ratio_exact"] == "3/4"
+    rows, d = run_json(spec("gru_lm"), spec("lstm_lm"), "--only", "recurrent,embedding")
+    assert d["layers_a"] == ["embed", "gru"]
+
+
 def test_bottleneck_vs_basic_weights_only():
     rows, _ = run_json(spec("exam_bottleneck_block"), spec("exam_basic_block"), "--weights")
     C_, w = 256, 64
@@ -66,7 +75,7 @@ def test_selection_errors():
     r = CliRunner().invoke(main, ["compare", spec("gru_lm"), spec("lstm_lm"), "--only", "recurent"])
     assert r.exit_code == 2 and "recurrent" in r.output
     r = CliRunner().invoke(main, ["compare", spec("gru_lm"), spec("lstm_lm"), "--only", "conv"])
-    assert r.exit_code == 1 and "E1010" in r.output and "gru_lm" in r.output
+    assert r.exit_code == 1 and "E0173" in r.output and "gru_lm" in r.output
 
 
 class _Op:

@@ -254,13 +254,13 @@ def test_cli_json_and_errors(tmp_path):
     bad = r.invoke(main, ["eval", "lrn", "-v", "a=[1,"])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
     bad = r.invoke(main, ["eval", "lrn", "-v", "i=9"])
-    assert bad.exit_code == 1 and "E1001" in bad.output
+    assert bad.exit_code == 1 and "E0170" in bad.output
     f = tmp_path / "v.yaml"
     f.write_text("a: [1, 2, 3]\ni: 2\nn: 3\n")
     ok = r.invoke(main, ["eval", "lrn", "-i", str(f)])
     assert ok.exit_code == 0 and "Σ a_j² = 1² + 2² + 3²" in ok.output
     f.write_text("a: [1, 2, 3]\nbeat: 2\n")
     bad = r.invoke(main, ["eval", "lrn", "-i", str(f)])
-    assert bad.exit_code == 1 and "E1003" in bad.output and "v.yaml:2:1" in bad.output
+    assert bad.exit_code == 1 and "E0172" in bad.output and "v.yaml:2:1" in bad.output
     bad = r.invoke(main, ["eval", "lstm", "-v", "x=[1]"])
     assert bad.exit_code == 2 and "also needs" in bad.output

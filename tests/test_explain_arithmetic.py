@@ -17,7 +17,7 @@ import pytest
 
 import archviz
 from archviz.ops import registry
-from archviz.ops.schema import normalise
+from tests.ops.samples import evaluate_sample
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECS = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
@@ -85,11 +85,7 @@ def test_explain_of_every_op_sample_adds_up():
     n, bad = 0, []
     for name, op in sorted(registry.items()):
         for i, smp in enumerate(op.samples):
-            a, errs = normalise(op, dict(smp["attrs"]), {}, None, name)
-            assert not errs
-            ins = [tuple(s) for s in smp["inputs"]]
-            outs = op.infer_shape(a, ins)
-            outs = outs if isinstance(outs, dict) else {"out": outs}
+            a, ins, outs = evaluate_sample(op, smp)
             for ln in op.explain(a, ins, outs):
                 k, b = bad_steps("= " + str(ln.numbers), f"{name}[{i}] {ln.what}")
                 n, bad = n + k, bad + b

@@ -1,5 +1,6 @@
 """The main job: reports (and diagrams) for many specs into an output folder, with a
-progress bar, then one summary table of all of them.
+progress bar, then one summary table of all of them; and `archviz gallery`, the diagrams
+alone with their index (:func:`run_gallery`).
 
 A spec that fails does not stop the run: every spec is tried, every failure is listed at
 the end, and the run exits 1.  The outputs a failing spec left from an earlier run
@@ -14,6 +15,7 @@ from __future__ import annotations
 import glob
 import os
 
+from archviz.codes import E
 from archviz.errors import ArchvizError, OutputError, format_error
 from archviz.backends.files import remove_outputs, write_atomic
 from archviz.ops.base import fmt_shape
@@ -36,7 +38,7 @@ def internal_error(path: str, e: Exception) -> ArchvizError:
     """An exception archviz did not expect, as a failure of one spec (so the run goes on)."""
     first = str(e).splitlines()[0] if str(e) else ""
     return ArchvizError(f"internal error while processing '{path}': {type(e).__name__}"
-                        + (f": {first}" if first else ""), code="E0900",
+                        + (f": {first}" if first else ""), code=E.INTERNAL,
                         hint="this is a bug in archviz; please report it. "
                              "`archviz --traceback ...` shows where it happened")
 
@@ -151,3 +153,59 @@ def print_failures(console, failures) -> None:
                           markup=False, highlight=False)
     if failures:
         console.print(f"[red]{len(failures)} spec(s) failed[/red]", highlight=False)
+
+
+def run_gallery(paths, out_dir: str, batch: int, console, traceback: bool = False) -> bool:
+    """Render every spec into out_dir (STEM.svg, STEM.png) with a progress bar, then write
+    the index; failures are listed at the end, and a failing spec's pictures of an earlier
+    run are removed (as the main job does). Returns True when every spec rendered."""
+    import archviz
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from archviz.backends.render import detect_layout, to_dot
+    from archviz.backends.render.engine import GraphvizMissingError, render_bytes, write_file
+    from archviz.backends.render.gallery import entry, write_index
+
+    specs = collect_specs(paths)
+    done, failures, missing, stale = [], [], None, False
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as prog:
+        task = prog.add_task("drawing", total=len(specs))
+        for path in specs:
+            stem = os.path.splitext(os.path.basename(path))[0]
+            prog.update(task, description=stem)
+            err = None
+            try:
+                m = archviz.load(path, batch=batch)
+                layout = detect_layout(m)
+                from archviz.backends.render.options import teaching_expand
+                text = to_dot(m, layout, expand=teaching_expand(m, layout))
+                data = {fmt: render_bytes(text, fmt) for fmt in ("svg", "png")}   # both, then write
+                for fmt, b in data.items():
+                    write_file(os.path.join(out_dir, f"{stem}.{fmt}"), b)
+                done.append(entry(m, stem, layout))
+            except GraphvizMissingError as e:
+                # the same for every spec: say it once, not once per spec
+                missing = e
+                break
+            except OutputError:
+                raise
+            except ArchvizError as e:
+                err = e
+            except Exception as e:
+                if traceback:
+                    raise
+                err = internal_error(path, e)
+            if err is not None:
+                gone = remove_outputs(out_dir, [stem + s for s in DIAGRAM_SUFFIXES])
+                stale = stale or bool(gone)
+                failures.append((path, err, gone))
+            prog.advance(task)
+    if done or stale:
+        index = write_index(out_dir, done)
+        if done:
+            console.print(f"drew {len(done)} spec(s) into {out_dir}/ — index: {index}", highlight=False)
+    print_failures(console, failures)
+    if missing is not None:
+        console.print(format_error(missing), markup=False, highlight=False)
+    return not failures and missing is None

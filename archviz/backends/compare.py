@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from archviz.codes import E
 from archviz.errors import SpecError
 
 QUANTITIES = ("params", "macs", "flops", "elementwise_ops", "param_bytes", "activation_bytes")
@@ -18,7 +19,9 @@ SELECTED_QUANTITIES = ("params", "macs", "flops", "elementwise_ops")
 
 
 def _role(op) -> str | None:
+    """The op's role by name (archviz.ops.describe.Role's value), or None."""
     r = getattr(op, "role", None)
+    r = getattr(r, "value", r)
     return r if isinstance(r, str) and r else None
 
 
@@ -79,7 +82,7 @@ def totals(model, tokens: tuple = (), weights_only: bool = False) -> tuple[dict,
     if not layers:
         what = ", ".join(tokens) if tokens else "weights"
         raise SpecError(f"no layer of '{model.name}' is selected by --only {what}"
-                        + (" (without norms)" if weights_only and tokens else ""), code="E1010",
+                        + (" (without norms)" if weights_only and tokens else ""), code=E.NOTHING_SELECTED,
                         hint="its ops: " + ", ".join(sorted({l.op for l in model.layers})))
     t = {"params": sum(l.params.total for l in layers), "macs": sum(l.macs for l in layers),
          "elementwise_ops": sum(l.elementwise for l in layers)}

@@ -10,9 +10,10 @@ from fractions import Fraction
 
 import click
 
-from archviz.backends import evaluate as E
+from archviz.backends import evaluate as EV
 from archviz.backends import evaluate_grid as G
 from archviz.clikit import CONTEXT, handle_errors
+from archviz.codes import E
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,18 @@ class Kind:
 
 
 KINDS = {
-    "lrn": Kind(E.lrn, "LRN on the activations at one position (the exam's U3 Q1 example by default)", (
+    "lrn": Kind(EV.lrn, "LRN on the activations at one position (the exam's U3 Q1 example by default)", (
         Mode(("a", "i", "n", "k", "alpha", "beta"), "{a: [5, 8, 10, 6, 4], i: 3, n: 5, k: 2, alpha: 0.0001, beta: 0.75}"),)),
-    "attention": Kind(E.attention, "dot-product scores → softmax weights → context (the exam's U4 Q5 example)", (
+    "attention": Kind(EV.attention, "dot-product scores → softmax weights → context (the exam's U4 Q5 example)", (
         Mode(("query", "keys", "values", "scaled"),
              "{query: [0.5, 0.2, -0.1, 0.7], keys: [[0.3, -0.2, 0.5, 0.1], [0.5, 0.4, 0.2, -0.3], "
              "[0.7, 0.1, -0.4, 0.6]], scaled: false}"),
         Mode(("scores", "values"), "{}", ("scores",), ("scores", "values")))),
-    "lstm": Kind(E.lstm, "one LSTM step from gate values (the exam's U4 Q2 example) or from weights", (
+    "lstm": Kind(EV.lstm, "one LSTM step from gate values (the exam's U4 Q2 example) or from weights", (
         Mode(("c", "f", "i", "g", "o"), "{c: [0.8, -0.5, 0.3, 0.9], f: [0.1, 0.2, 0.9, 0.3], "
              "i: [0.8, 0.3, 0.0, 1.0], g: [0.9, -0.7, 0.4, 0.6], o: [1.0, 0.5, 0.1, 0.9]}"),
         Mode(("x", "h", "c", "W", "U", "b_ih", "b_hh"), "{}", ("x", "W", "U"), ("x", "h", "c", "W", "U")))),
-    "gru": Kind(E.gru, "one GRU step, torch's or the seed's z convention (the exam's U4 Q3 example) or from weights", (
+    "gru": Kind(EV.gru, "one GRU step, torch's or the seed's z convention (the exam's U4 Q3 example) or from weights", (
         Mode(("h", "candidate", "z", "convention"),
              "{h: [0.5, -0.3, 0.7], candidate: [0.8, 0.4, -0.6], z: [0.7, 0.2, 0.9], convention: torch}"),
         Mode(("x", "h", "W", "U", "b_ih", "b_hh", "convention"), "{convention: torch}", ("x", "W", "U"),
@@ -72,7 +73,7 @@ def exact(v):
         return Fraction(v)
     if isinstance(v, float):
         if v != v or v in (float("inf"), float("-inf")):
-            raise E._bad(f"{v} is not a finite number")
+            raise EV._bad(f"{v} is not a finite number")
         return Fraction(repr(v))
     if isinstance(v, str):
         try:
@@ -82,10 +83,10 @@ def exact(v):
     if isinstance(v, list):
         return [exact(x) for x in v]
     if isinstance(v, dict):
-        raise E._bad("a value is a number or a (nested) list of numbers, not a mapping")
+        raise EV._bad("a value is a number or a (nested) list of numbers, not a mapping")
     if v is None:
         return None
-    raise E._bad(f"cannot read {v!r} as a number")
+    raise EV._bad(f"cannot read {v!r} as a number")
 
 
 def _load(text: str, where: str):
@@ -104,12 +105,12 @@ def parse_values(kind: str, pairs, input_file: str | None) -> dict:
         if not isinstance(data, dict):
             from archviz.errors import SpecError
             raise SpecError(f"{input_file}: expected a mapping of names to values, e.g. `a: [5, 8, 10]`",
-                            code="E1002")
+                            code=E.EVAL_FILE)
         for name, val in data.items():
             if name not in allowed:
                 from archviz.errors import SpecError, did_you_mean
                 raise SpecError(f"'{kind}' takes no value '{name}'", getattr(data, "key_spans", {}).get(name),
-                                code="E1003", hint=did_you_mean(name, allowed) or f"one of: {', '.join(allowed)}")
+                                code=E.EVAL_NAME, hint=did_you_mean(name, allowed) or f"one of: {', '.join(allowed)}")
             given[name] = exact(val)
     for p in pairs:
         name, sep, text = p.partition("=")
@@ -141,7 +142,7 @@ def parse_values(kind: str, pairs, input_file: str | None) -> dict:
     return out
 
 
-def evaluate(kind: str, values: dict) -> E.Evaluation:
+def evaluate(kind: str, values: dict) -> EV.Evaluation:
     return KINDS[kind].fn(values)
 
 

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from archviz.codes import E
 from archviz.errors import SpecError
 
 Num = "Fraction | float"
@@ -95,7 +96,7 @@ def sigmoid(x) -> float:
 
 
 def _bad(msg: str, hint: str | None = None) -> SpecError:
-    return SpecError(msg, code="E1001", hint=hint)
+    return SpecError(msg, code=E.EVAL_VALUE, hint=hint)
 
 
 def _vec(v, name: str, n: int | None = None) -> list:

@@ -2,6 +2,7 @@
 worked exam answer derives them.  The formulas come from each op's own explain rules."""
 from __future__ import annotations
 
+from archviz.codes import E
 from archviz.errors import ArchvizError
 from archviz.ir import meta as M
 from archviz.ops import registry
@@ -49,7 +50,7 @@ def _training_lines(op, attrs, ins) -> list[str]:
 def _rf_lines(model, nid: str) -> list:
     """The receptive-field recurrence with its numbers (archviz.passes.rf); never fails explain."""
     try:
-        from archviz.passes.rf import explain_lines
+        from archviz.passes.rf_explain import explain_lines
         return explain_lines(model, nid)
     except Exception as exc:    # explain still shows the other numbers, and says what failed
         from archviz.ops.base import Line
@@ -80,7 +81,7 @@ def explain_text(model, nid: str | None = None) -> str:
     if nid is not None:
         if nid not in g.nodes:
             from archviz.errors import RefError, did_you_mean
-            raise RefError(f"no node '{nid}' in {model.name}", code="E0301",
+            raise RefError(f"no node '{nid}' in {model.name}", code=E.UNKNOWN_NODE,
                            hint=did_you_mean(nid, g.nodes) or "run `archviz summary` to see the ids")
         return "\n".join(explain_node(model, nid)) + "\n"
     parts = []

@@ -23,6 +23,7 @@ import sys
 import tempfile
 from contextlib import contextmanager
 
+from archviz.codes import E
 from archviz.errors import OutputError
 from archviz.terminal import deferred
 
@@ -33,7 +34,7 @@ def _reason(e: OSError) -> str:
     return e.strerror or str(e)
 
 
-def _fail(path: str, why: str, code: str = "E0801", hint: str | None = None) -> OutputError:
+def _fail(path: str, why: str, code: str = E.CANNOT_WRITE, hint: str | None = None) -> OutputError:
     return OutputError(f"cannot write '{path}': {why}", code=code, hint=hint)
 
 
@@ -134,9 +135,9 @@ def _target(path: str):
     if kind == "through":
         return "through", real
     if kind == "folder":
-        raise _fail(path, "it is a folder", code="E0802", hint="give a file name")
+        raise _fail(path, "it is a folder", code=E.NOT_A_FILE, hint="give a file name")
     raise _fail(path, f"it is {kind}; archviz writes regular files, character devices and pipes only",
-                code="E0802")
+                code=E.NOT_A_FILE)
 
 
 @contextmanager
@@ -243,5 +244,5 @@ def remove_outputs(folder: str, names) -> list[str]:
                 os.unlink(p)
                 gone.append(name)
         except OSError as e:
-            raise OutputError(f"cannot remove the stale output '{p}': {_reason(e)}", code="E0803") from None
+            raise OutputError(f"cannot remove the stale output '{p}': {_reason(e)}", code=E.STALE_OUTPUT) from None
     return gone

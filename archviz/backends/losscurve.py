@@ -11,6 +11,7 @@ import math
 import subprocess
 
 from archviz.backends.files import write_atomic
+from archviz.codes import E
 from archviz.errors import UnsupportedError
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -101,7 +102,7 @@ def write_plot(path: str, losses: list[float], title: str) -> None:
     from archviz.backends.render.engine import PNG_DPI, dot_binary
     ext = path.rsplit(".", 1)[-1].lower() if "." in path else ""
     if ext not in ("png", "svg"):
-        raise UnsupportedError(f"cannot write a loss plot as '.{ext}'", hint="use .png or .svg", code="E0512")
+        raise UnsupportedError(f"cannot write a loss plot as '.{ext}'", hint="use .png or .svg", code=E.DIAGRAM_FORMAT)
     cmd = [dot_binary(), "-Kneato", "-n2", f"-T{ext}"] + ([f"-Gdpi={PNG_DPI}"] if ext == "png" else [])
     res = subprocess.run(cmd, input=curve_dot(losses, title).encode(), capture_output=True, timeout=60)
     if res.returncode != 0:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from archviz.ops import registry
 from archviz.ops.base import ATTR_TYPES
+from archviz.ops.describe import Role
 
 
 def _default(a) -> str:
@@ -16,7 +17,7 @@ def _default(a) -> str:
 
 
 def _ops(name=None):
-    return [registry[name]] if name else [registry[k] for k in sorted(registry) if k != "input"]
+    return [registry[name]] if name else [registry[k] for k in sorted(registry) if registry[k].role is not Role.INPUT]
 
 
 def ops_table(name=None):

@@ -7,6 +7,7 @@ import json
 import click
 
 from archviz.clikit import CONTEXT, _console, batch_opt, handle_errors, load_model, param_opt, spec_arg
+from archviz.codes import E
 
 
 def _parse_position(text: str | None):
@@ -92,7 +93,7 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
       archviz rf specs/resnet18.yaml --node layer2.1.relu2 --plot rf.png
     """
     from archviz.errors import RefError, did_you_mean
-    from archviz.passes import rf as RF
+    from archviz.passes import rf as RF, rf_exact
     m = load_model(spec, params, batch)
     try:
         ctx = RF.ensure(m.graph, input_name)
@@ -104,7 +105,7 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
         return
     pos = _parse_position(position)
     if node is not None and node not in m.graph.nodes:
-        raise RefError(f"no node '{node}' in {m.name}", code="E0301",
+        raise RefError(f"no node '{node}' in {m.name}", code=E.UNKNOWN_NODE,
                        hint=did_you_mean(node, m.graph.nodes) or "run `archviz rf SPEC` to see the ids")
     if node is None and (pos is not None or plot):
         node = _default_node(m)
@@ -116,8 +117,8 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
     exact = theory = None
     if pos is not None:
         try:
-            exact = RF.field_of(m, node, pos, clip=True)
-            theory = RF.field_of(m, node, pos, clip=False)
+            exact = rf_exact.field_of(m, node, pos, clip=True)
+            theory = rf_exact.field_of(m, node, pos, clip=False)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--position") from None
     if fmt == "json":
@@ -142,7 +143,7 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
     else:
         _print_table(m, ctx, node)
         if node is not None:
-            from archviz.passes.rf import explain_lines
+            from archviz.passes.rf_explain import explain_lines
             con = _console()
             for line in explain_lines(m, node):
                 con.print(f"  {line.what}:", highlight=False, markup=False)

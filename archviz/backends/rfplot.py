@@ -19,6 +19,7 @@ from archviz.backends.png import PNGError, png_bytes, png_decode
 from archviz.errors import ArchvizError
 from archviz.ir import meta as M
 from archviz.passes import rf as RF
+from archviz.passes import rf_exact
 
 PALETTE = [(214, 39, 40), (255, 127, 14), (188, 189, 34), (44, 160, 44), (23, 190, 207),
            (31, 119, 180), (148, 103, 189), (227, 119, 194), (140, 86, 75), (127, 127, 127)]
@@ -45,7 +46,7 @@ def spine(g, node_id: str) -> list[tuple[str, str]]:
     out = [(node_id, _port_of(g, node_id))]
     seen = {node_id}
     cur = g.nodes[node_id]
-    while cur.op != "input":
+    while not cur.is_input:
         best, best_size = None, -1
         for ref in cur.inputs:
             f = g.nodes[ref.node].meta[M.RF].fields.get(ref.port)
@@ -68,7 +69,7 @@ def regions(model, node_id: str, position=None) -> tuple[list, list[Region]]:
     ctx = RF.ensure(g)
     if not ctx.axes:
         raise ValueError(ctx.note)
-    boxes = RF.backward_boxes(g, node_id, position, clip=True)
+    boxes = rf_exact.backward_boxes(g, node_id, position, clip=True)
     regs: list[Region] = []
     for i, (nid, port) in enumerate(spine(g, node_id)):
         fields = g.nodes[nid].meta[M.RF].fields[port]
@@ -80,10 +81,10 @@ def regions(model, node_id: str, position=None) -> tuple[list, list[Region]]:
                 break
             pos = [(box[f.dim][0] + box[f.dim][1]) // 2 if f.dim is not None and f.kind != "fixed" else 0
                    for f in fields]
-        exact = RF.field_of(g, nid, pos, port=port, clip=True)
+        exact = rf_exact.field_of(g, nid, pos, port=port, clip=True)
         if any(e is None for e in exact):
             continue
-        theory = RF.field_of(g, nid, pos, port=port, clip=False)
+        theory = rf_exact.field_of(g, nid, pos, port=port, clip=False)
         label = nid if port == "out" else f"{nid}.{port}"
         if regs and regs[-1].exact == exact:      # same region as the layer after it (element-wise...)
             if len(regs[-1].label.split(", ")) < 3:

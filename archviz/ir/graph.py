@@ -13,9 +13,13 @@ from typing import Any
 
 import networkx as nx
 
+from archviz.codes import E
 from archviz.errors import ArchvizError, RefError, Span, SpecError, short_repr
 
 Shape = tuple  # tuple[int, ...], batch dimension first
+
+# the op of a graph input's node (declared under `inputs:`, not as a node)
+INPUT_OP = "input"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,11 @@ class Node:
     order: int = 0
     meta: dict = field(default_factory=dict)
 
+    @property
+    def is_input(self) -> bool:
+        """A graph input (no op computes it)."""
+        return self.op == INPUT_OP
+
 
 class LayerGraph:
     def __init__(self, name: str = "model", doc: str = ""):
@@ -69,9 +78,9 @@ class LayerGraph:
         # an id is a name: it becomes a qualified module name, a state-dict key and a diagram
         # label (a YAML key such as `~` or `true` reads as None or True)
         if not isinstance(node.id, str) or not node.id:
-            raise SpecError(f"node id {short_repr(node.id)} is not a name", node.span, code="E0127")
+            raise SpecError(f"node id {short_repr(node.id)} is not a name", node.span, code=E.BAD_NODE_ID)
         if node.id in self.nodes:
-            raise RefError(f"duplicate node id '{node.id}'", node.span, code="E0304",
+            raise RefError(f"duplicate node id '{node.id}'", node.span, code=E.DUPLICATE_ID,
                            notes=[f"first defined at {self.nodes[node.id].span}"])
         node.order = len(self.nodes)
         self.nodes[node.id] = node
@@ -119,22 +128,21 @@ class LayerGraph:
         return [self.nodes[v] for v in dict.fromkeys(self.g.successors(nid))]
 
     # -- invariants ----------------------------------------------------------
-    def lint(self, registry=None) -> list[ArchvizError]:
-        """Check invariants: references resolve, ports exist, arity, acyclicity."""
-        from archviz.ops import registry as default_registry
-        reg = registry or default_registry
+    def lint(self, reg) -> list[ArchvizError]:
+        """Check invariants: references resolve, ports exist, arity, acyclicity.  `reg` is
+        the op registry (the ir knows nothing of ops)."""
         problems: list[ArchvizError] = []
         for n in self.nodes.values():
             for i, ref in enumerate(n.inputs):
                 sp = n.input_spans[i] if i < len(n.input_spans) else n.span
                 if ref.node not in self.nodes:
                     problems.append(RefError(f"'{n.id}' reads unknown node '{ref.node}'", sp,
-                                             code="E0301"))
+                                             code=E.UNKNOWN_NODE))
                     continue
                 src = self.nodes[ref.node]
                 if src.op in reg and ref.port not in reg[src.op].output_ports(src.attrs):
                     problems.append(RefError(
-                        f"'{src.id}' ({src.op}) has no output '{ref.port}'", sp, code="E0302",
+                        f"'{src.id}' ({src.op}) has no output '{ref.port}'", sp, code=E.UNKNOWN_OUTPUT,
                         hint="available outputs: " + ", ".join(reg[src.op].output_ports(src.attrs))))
             if n.op in reg:
                 op = reg[n.op]
@@ -143,12 +151,12 @@ class LayerGraph:
                 if k < lo or (hi is not None and k > hi):
                     want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
                     problems.append(RefError(f"'{n.id}' ({n.op}) takes {want} input(s), got {k}",
-                                             n.span, code="E0305"))
+                                             n.span, code=E.INPUT_COUNT))
         if not nx.is_directed_acyclic_graph(self.g):
             cyc = nx.find_cycle(self.g)
             path = [e[0] for e in cyc] + [cyc[0][0]]
             first = self.nodes[cyc[0][1]]
             problems.append(RefError("cycle in the layer graph: " + " -> ".join(path), first.span,
-                                     code="E0306", hint="a layer cannot read its own output, "
+                                     code=E.CYCLE, hint="a layer cannot read its own output, "
                                      "directly or through others"))
         return problems

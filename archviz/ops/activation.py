@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import Attr, NoMacs, NoParams, Op, SameShape, numel, register_op
+from archviz.ops.describe import Keeps, Role, lowered
 
 
 class _Act(SameShape, NoParams, NoMacs, Op):
     family = "activation"
+    role = Role.ACTIVATION
+    keeps = Keeps.INPUTS     # most activations' gradient reads their input
     attrs = {}
     per_element = 1
     elementwise_formula = "numel (one per element)"
@@ -23,32 +26,35 @@ class _Act(SameShape, NoParams, NoMacs, Op):
     def count_elementwise(self, a, ins, outs):
         return self.per_element * numel(ins[0])
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        return make(getattr(nn, self.torch_module), **{k: a[k] for k in self.attrs})
+    def torch_spec(self, a, ins, outs):
+        return lowered("nn." + self.torch_module, **{k: a[k] for k in self.attrs})
 
     def receptive_field(self, a, ins, outs):
         """Element-wise: each output element reads the same element of the input."""
         from archviz.ops import rfmaps as R
-        return [R.pointwise(ins[0])]
+        return {"out": [R.pointwise(ins[0])]}
 
 
-def _act(name, torch_module, doc, attrs=None):
+def _act(name, torch_module, doc, attrs=None, label="", keeps=Keeps.INPUTS):
+    """One activation: its op name, the torch.nn class, the doc, its attributes (the
+    class's keyword arguments), its label in a figure and what its backward keeps."""
     cls = type(torch_module, (_Act,), {"name": name, "doc": doc, "attrs": attrs or {},
-                                       "torch_module": torch_module})
+                                       "torch_module": torch_module, "label": label, "keeps": keeps})
     return register_op(cls)
 
 
-_act("relu", "ReLU", "max(0, x) (torch.nn.ReLU).")
+# torch's backward of relu, sigmoid and tanh reads their output (threshold_backward on the
+# result, sigmoid_backward, tanh_backward); the others read their input
+_act("relu", "ReLU", "max(0, x) (torch.nn.ReLU).", label="ReLU", keeps=Keeps.OUTPUT)
 _act("leaky_relu", "LeakyReLU", "x if x > 0 else slope·x (torch.nn.LeakyReLU).",
-     {"negative_slope": Attr("float", 0.01, "slope for x < 0")})
-_act("elu", "ELU", "x if x > 0 else alpha·(eˣ − 1) (torch.nn.ELU).", {"alpha": Attr("float", 1.0, "alpha")})
+     {"negative_slope": Attr("float", 0.01, "slope for x < 0")}, label="LeakyReLU")
+_act("elu", "ELU", "x if x > 0 else alpha·(eˣ − 1) (torch.nn.ELU).", {"alpha": Attr("float", 1.0, "alpha")},
+     label="ELU")
 _act("gelu", "GELU", "x·Φ(x) (torch.nn.GELU).",
-     {"approximate": Attr("str", "none", "'none' or 'tanh'", ("none", "tanh"))})
-_act("silu", "SiLU", "x·σ(x) (torch.nn.SiLU).")
-_act("sigmoid", "Sigmoid", "1 / (1 + e⁻ˣ) (torch.nn.Sigmoid).")
-_act("tanh", "Tanh", "tanh(x) (torch.nn.Tanh).")
+     {"approximate": Attr("str", "none", "'none' or 'tanh'", ("none", "tanh"))}, label="GELU")
+_act("silu", "SiLU", "x·σ(x) (torch.nn.SiLU).", label="SiLU")
+_act("sigmoid", "Sigmoid", "1 / (1 + e⁻ˣ) (torch.nn.Sigmoid).", label="σ", keeps=Keeps.OUTPUT)
+_act("tanh", "Tanh", "tanh(x) (torch.nn.Tanh).", label="tanh", keeps=Keeps.OUTPUT)
 _act("hardswish", "Hardswish", "x·relu6(x + 3)/6 (torch.nn.Hardswish).")
 
 
@@ -57,6 +63,7 @@ class Softmax(_Act):
     name = "softmax"
     torch_module = "Softmax"
     doc = "exp(x_i) / Σ_j exp(x_j) along `dim` (torch.nn.Softmax)."
+    keeps = Keeps.OUTPUT     # softmax_backward_data reads the output
     attrs = {"dim": Attr("int", -1, "axis to normalise (batch axis is 0)")}
     per_element = 3
     elementwise_formula = "3 · numel: exp, sum, divide"
@@ -64,13 +71,13 @@ class Softmax(_Act):
     def infer_shape(self, a, ins):
         if not -len(ins[0]) <= a.dim < len(ins[0]):
             raise OpError(f"dim={a.dim} is out of range for a {len(ins[0])}-D input", attr="dim")
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
     def receptive_field(self, a, ins, outs):
         """Every element reads the whole `dim` (the normalising sum); the other dims pass through."""
         from archviz.ops import rfmaps as R
         x = ins[0]
-        return [R.along(x, {a.dim % len(x): R.All(x[a.dim])})]
+        return {"out": [R.along(x, {a.dim % len(x): R.All(x[a.dim])})]}
 
 
 @register_op
@@ -81,11 +88,16 @@ class Dropout(_Act):
     attrs = {"p": Attr("float", 0.5, "drop probability")}
     per_element = 0
     elementwise_formula = "0 (identity at inference)"
+    passthrough = aliases = True
+    keeps = Keeps.NOTHING    # at inference (training keeps its mask)
+
+    def caption(self, a):
+        return f"p={a.get('p')}"
 
     def infer_shape(self, a, ins):
         if not 0 <= a.p <= 1:
             raise OpError(f"p={a.p} must be in [0, 1]", attr="p")
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
 
 @register_op
@@ -95,3 +107,5 @@ class Identity(_Act):
     doc = "Passes its input through (torch.nn.Identity)."
     per_element = 0
     elementwise_formula = "0"
+    passthrough = aliases = True
+    keeps = Keeps.NOTHING

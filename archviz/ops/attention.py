@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import UNBATCHED, Attr, Line, Op, fmt_shape, register_op
+from archviz.ops.describe import Keeps, Role, lowered
 
 _SCORE_DOC = {
     "dot": "s = qᵀk",
@@ -53,6 +54,9 @@ def _qkv(ins, self_default=False):
 
 class _AttnBase(Op):
     family = "attention"
+    role = Role.ATTENTION
+    features_last = True
+    keeps = Keeps.INPUTS     # the projections' inputs (and the attention weights, internal)
     outputs = ("out", "weights")
     input_ports = ("query", "key", "value")
 
@@ -72,7 +76,7 @@ class _AttnBase(Op):
         keys' sequence (no masks are modelled); self-attention with one input is global."""
         from archviz.ops import rfmaps as R
         if len(ins) == 1:
-            return ["global"]
+            return {p: ["global"] for p in outs}
         q = ins[0]
         qd = R.along(q, {len(q) - 1: R.All(q[-1])})
         kv = ["global"] * (len(ins) - 1)
@@ -82,6 +86,9 @@ class _AttnBase(Op):
 @register_op
 class Attention(_AttnBase):
     name = "attention"
+
+    def caption(self, a):
+        return str(a.get("score", ""))
     doc = ("One-head attention over keys/values with a chosen score: dot, scaled_dot, general (Luong), "
            "additive/concat (Bahdanau). Inputs query, key, value (value defaults to key); outputs out and "
            "weights (softmax over the keys).")
@@ -197,19 +204,21 @@ class Attention(_AttnBase):
                 Line("output 'out'", lead + "d_v): Σ_k α_k v_k", fmt_shape(o), o),
                 Line("output 'weights'", lead + "Tk): α = softmax over the keys", fmt_shape(w), w)]
 
-    def to_torch(self, a, ins, outs):
-        from archviz.backends.torch.modules import make
-        from archviz.backends.torch.seq_modules import Attention as AttentionModule
+    def torch_spec(self, a, ins, outs):
         q, k, _ = _qkv(ins)
         args = (a.score, q[-1], k[-1])
         if a.score in ("additive", "concat"):
-            return make(AttentionModule, *args, dim=self._a(a, ins), bias=a.bias)
-        return make(AttentionModule, *args, bias=a.bias)
+            return lowered("Attention", *args, dim=self._a(a, ins), bias=a.bias)
+        return lowered("Attention", *args, bias=a.bias)
 
 
 @register_op
 class MultiheadAttention(_AttnBase):
     name = "multihead_attention"
+    label = "multi-head attention"
+
+    def caption(self, a):
+        return f"{a.get('heads')} heads"
     doc = ("Multi-head scaled dot-product attention (torch.nn.MultiheadAttention, batch_first): "
            "E = the query's features, head size E/heads; kdim/vdim from key and value. Inputs query, "
            "key, value (key defaults to query, value to key); outputs out (N, Tq, E) and weights.")
@@ -299,12 +308,10 @@ class MultiheadAttention(_AttnBase):
                 Line("output 'weights'", "(N, Tq, Tk), averaged over heads" if a.average_weights
                      else "(N, heads, Tq, Tk)", fmt_shape(w), w)]
 
-    def to_torch(self, a, ins, outs):
-        from archviz.backends.torch.modules import make
-        from archviz.backends.torch.seq_modules import BatchFirstMHA
+    def torch_spec(self, a, ins, outs):
         q, k, v = _qkv(ins, self_default=True)
         e = q[-1]
         kw = dict(dropout=float(a.dropout), bias=a.bias, average_weights=a.average_weights)
         if k[-1] != e or v[-1] != e:
             kw.update(kdim=k[-1], vdim=v[-1])
-        return make(BatchFirstMHA, e, a.heads, **kw)
+        return lowered("BatchFirstMHA", e, a.heads, **kw)

@@ -9,12 +9,13 @@ implements rules:
 ``count_macs(a, ins, outs)``  -> multiply-accumulates (int)
 ``count_elementwise(...)``    -> element-wise operations (int), documented per op
 ``explain_shape / explain_macs / explain_elementwise`` -> [Line]
-``receptive_field`` / ``to_torch``  (other passes and backends)
+``receptive_field`` / ``torch_spec``  (other passes and backends)
 
-``to_torch(a, ins, outs)`` (torch imported lazily inside it) returns an ``nn.Module``
-whose ``forward`` takes the node's inputs positionally (in input order) and returns a
-tensor, or a dict {port: tensor} when the op has several output ports.  Its parameter
-and buffer names must equal ``param_tensors``' names.
+``torch_spec(a, ins, outs)`` describes, as data (no torch import), the ``nn.Module`` that
+computes the op: its ``forward`` takes the node's inputs positionally (in input order) and
+returns a tensor, or a dict {port: tensor} when the op has several output ports.  Its
+parameter and buffer names must equal ``param_tensors``' names.  What consumers ask of an
+op (role, label, resampling, recurrence...) is in :mod:`archviz.ops.describe`.
 
 ``a`` is an :class:`Attrs` (normalised attributes, with defaults), ``ins`` the list of
 input shapes (batch first).  A rule an op does not define raises
@@ -27,15 +28,12 @@ from dataclasses import dataclass
 from math import prod
 from typing import Any, ClassVar
 
+from archviz.codes import E
 from archviz.errors import MissingRuleError, OpError
+from archviz.ops.describe import Keeps, Merge, Recurrence, Role
+from archviz.ops.schema import ATTR_TYPES, REQUIRED, Attr, Attrs, normalise  # noqa: F401  (the attribute schema)
 
 
-class _Required:
-    def __repr__(self):
-        return "required"
-
-
-REQUIRED = _Required()
 
 # Stacked recurrent layers: every rule walks the layers (one weight set each), so a count of
 # 10⁹ cost 13 s and 3 GB before it failed.  torch sets no bound; archviz refuses more than
@@ -48,40 +46,6 @@ UNBATCHED = ("torch would read it as one unbatched example; archviz's axis 0 is 
              "(implicit in a spec, set by --batch), so it refuses this on purpose")
 BATCH_AXIS_WHY = ("the batch axis is implicit in a spec and set by --batch, and a layer's parameters "
                   "never depend on it (torch accepts this; archviz refuses it on purpose)")
-
-# attribute types: name -> (doc string for `archviz ops`)
-ATTR_TYPES = {
-    "int": "integer", "pos_int": "integer >= 1", "nonneg_int": "integer >= 0",
-    "float": "number", "bool": "true/false", "str": "string",
-    "int2": "integer or [h, w]", "pos_int2": "integer >= 1 or [h, w]",
-    "padding2": "integer, [h, w], [top, bottom, left, right]... see docs, or 'same'/'valid'",
-    "int1": "integer or [l]", "padding1": "integer, 'same' or 'valid'", "ints": "list of integers", "scale2": "number or [h, w]",
-    "int2_opt": "integer, [h, w] or null",
-}
-
-
-@dataclass(frozen=True)
-class Attr:
-    type: str
-    default: Any = REQUIRED
-    doc: str = ""
-    choices: tuple | None = None
-    max: int | None = None        # an upper bound archviz sets (torch may set none): see MAX_LAYERS
-
-    @property
-    def required(self) -> bool:
-        return self.default is REQUIRED
-
-
-class Attrs(dict):
-    """Normalised attributes; read as `a.kernel` or `a['kernel']`."""
-
-    def __getattr__(self, k):
-        try:
-            return self[k]
-        except KeyError:
-            raise AttributeError(k) from None
-
 
 @dataclass
 class Params:
@@ -129,6 +93,55 @@ class Op:
     # sample cases for registry-driven tests: {"attrs": {...}, "inputs": [shape, ...]}
     samples: ClassVar[list] = []
 
+    # -- what consumers ask (archviz.ops.describe) ---------------------------
+    role: ClassVar[Role | None] = None          # required: a registry test names an op without one
+    label: ClassVar[str] = ""                   # textbook name in a figure ("" = the op's name)
+    merge: ClassVar[Merge | None] = None
+    features_last: ClassVar[bool] = False       # reads a 3-D input as a sequence (N, T, F)
+    passthrough: ClassVar[bool] = False         # the identity at inference
+    aliases: ClassVar[bool] = False             # the output may be a view of input 0
+    size_inputs: ClassVar[tuple] = ()           # inputs read only for their size
+    keeps: ClassVar[Keeps | None] = None        # what backward keeps (see backward_keeps)
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+    def caption(self, a: dict) -> str:
+        """The attributes a figure shows: the non-default ones as k=v.  `a` may hold only
+        some of the attributes (a figure asks for the kernel alone)."""
+        out = []
+        for k, spec in self.attrs.items():
+            if k not in a or k == "shape":
+                continue
+            v = a[k]
+            if not spec.required and v == spec.default:
+                continue
+            out.append(f"{k}={list(v) if isinstance(v, tuple) else v}")
+        return ", ".join(out)
+
+    def resample(self, a: Attrs, ins: list, outs: dict) -> tuple | None:
+        """Output positions per input position along each spatial axis (a Fraction each);
+        None when the op does not resample space."""
+        return None
+
+    def recurrence(self, a: Attrs) -> Recurrence | None:
+        return None
+
+    def token_vocab(self, a: Attrs) -> int | None:
+        """The vocabulary size when input 0 holds token ids."""
+        return None
+
+    def selects(self, a: Attrs, ins: list) -> tuple | None:
+        """(axis, index), both normalised to non-negative, when the op picks one index
+        along an axis of input 0 (that axis disappears); else None."""
+        return None
+
+    def backward_keeps(self, a: Attrs) -> Keeps:
+        if self.keeps is None:
+            self._missing("backward_keeps")
+        return self.keeps
+
     # -- schema --------------------------------------------------------------
     def output_ports(self, attrs: dict | None = None) -> tuple:
         return self.outputs
@@ -147,7 +160,7 @@ class Op:
 
     # -- rules (override) ----------------------------------------------------
     def _missing(self, rule: str):
-        raise MissingRuleError(f"op '{self.name}' has no '{rule}' rule", code="E0501")
+        raise MissingRuleError(f"op '{self.name}' has no '{rule}' rule", code=E.MISSING_RULE)
 
     def infer_shape(self, a: Attrs, ins: list):
         self._missing("infer_shape")
@@ -170,10 +183,32 @@ class Op:
     def receptive_field(self, a: Attrs, ins: list, outs: dict):
         self._missing("receptive_field")
 
-    def to_torch(self, a: Attrs, ins: list, outs: dict):
-        self._missing("to_torch")
+    def torch_spec(self, a: Attrs, ins: list, outs: dict):
+        """The torch module computing this op, as data (archviz.ops.describe.TorchSpec)."""
+        self._missing("torch_spec")
 
     # -- derived -------------------------------------------------------------
+    def attrs_of(self, raw: dict) -> "Attrs":
+        """Normalised attributes from plain values (defaults filled, types checked); raises
+        the first problem.  For ops composed of other ops and for tests."""
+        a, errors = normalise(self, dict(raw), {}, None, f"attributes of '{self.name}'")
+        if errors:
+            raise errors[0]
+        return a
+
+    def evaluate(self, a: Attrs, ins: list) -> dict:
+        """`check` then `infer_shape`: the output shapes {port: tuple of ints}, exactly the
+        op's output ports, in their order.  What the shape pass, composite ops and the
+        tests call."""
+        self.check(a, ins)
+        out = self.infer_shape(a, ins)
+        ports = tuple(self.output_ports(a))
+        if not isinstance(out, dict) or set(out) != set(ports):
+            got = sorted(out) if isinstance(out, dict) else type(out).__name__
+            raise MissingRuleError(f"op '{self.name}': infer_shape must return {{port: shape}} for its output "
+                                   f"ports {list(ports)}, got {got}", code=E.INTERNAL)
+        return {p: tuple(int(d) for d in out[p]) for p in ports}
+
     def count_params(self, a: Attrs, ins: list, frozen: bool = False) -> Params:
         p = Params()
         for _name, shape, kind in self.param_tensors(a, ins):
@@ -246,7 +281,7 @@ class SameShape:
     """Mixin: output shape equals the (first) input shape."""
 
     def infer_shape(self, a, ins):
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
     def explain_shape(self, a, ins, outs):
         s = outs["out"]

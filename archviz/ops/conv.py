@@ -5,10 +5,12 @@ weight layouts); Dumoulin & Visin, "A guide to convolution arithmetic" (2016).
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from math import prod
 
 from archviz.errors import OpError
 from archviz.ops.base import UNBATCHED, Attr, Line, Op, conv_out_len, fmt_shape, numel, register_op
+from archviz.ops.describe import Keeps, Role, is_one, kernel_text, lowered, step_text
 
 
 def _spatial_names(n):
@@ -17,7 +19,26 @@ def _spatial_names(n):
 
 class _ConvBase(Op):
     family = "conv"
+    role = Role.WEIGHT
+    label = "conv"
+    keeps = Keeps.INPUTS
     nd = 2
+    stride_mark = "/"        # a stride divides the resolution
+
+    def caption(self, a):
+        """'3×3, 64, /2' (textbook order: kernel, width, stride, dilation, groups)."""
+        parts = [kernel_text(a["kernel"]) if "kernel" in a else "", str(a.get("out", ""))]
+        if not is_one(a.get("stride", 1)):
+            parts.append(self.stride_mark + step_text(a["stride"]))
+        if not is_one(a.get("dilation", 1)):
+            parts.append(f"dil {step_text(a['dilation'])}")
+        if a.get("groups", 1) not in (1, None):
+            parts.append(f"groups {a['groups']}")
+        return ", ".join(p for p in parts if p)
+
+    def resample(self, a, ins, outs):
+        """One output position per `stride` input positions."""
+        return tuple(Fraction(1, s) for s in a.stride)
 
     def _check_input(self, a, x):
         if len(x) != self.nd + 2:
@@ -48,7 +69,7 @@ class _Conv(_ConvBase):
             raise OpError("padding='same' needs stride 1 (as in torch)", attr="padding")
         sp = [conv_out_len(n, k, s, pt, d) for n, k, s, (pt, _), d in
               zip(x[2:], a.kernel, a.stride, self._pads(a), a.dilation)]
-        return (x[0], a.out, *sp)
+        return {"out": (x[0], a.out, *sp)}
 
     def param_tensors(self, a, ins):
         c = ins[0][1]
@@ -92,12 +113,10 @@ class _Conv(_ConvBase):
         return [Line("MACs", formula,
                      f"{o[0]} · {o[1]} · {sp} · {cg} · {ks} = {v:,}", v)]
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        cls = nn.Conv2d if self.nd == 2 else nn.Conv1d
+    def torch_spec(self, a, ins, outs):
+        cls = "nn.Conv2d" if self.nd == 2 else "nn.Conv1d"
         pad = a.padding if isinstance(a.padding, str) else tuple(a.padding)
-        return make(cls, ins[0][1], a.out, kernel_size=tuple(a.kernel), stride=tuple(a.stride), padding=pad,
+        return lowered(cls, ins[0][1], a.out, kernel_size=tuple(a.kernel), stride=tuple(a.stride), padding=pad,
                     dilation=tuple(a.dilation), groups=a.groups, bias=a.bias)
 
     def receptive_field(self, a, ins, outs):
@@ -108,7 +127,7 @@ class _Conv(_ConvBase):
         x = ins[0]
         maps = [R.Window(k, s, left, d) for k, s, (_, left), d in zip(a.kernel, a.stride, self._pads(a), a.dilation)]
         ch = R.Groups(x[1], a.out, a.groups) if a.groups > 1 else R.All(x[1])
-        return [R.spatial(x, maps, ch)]
+        return {"out": [R.spatial(x, maps, ch)]}
 
 
 
@@ -164,6 +183,8 @@ class Conv1d(_Conv):
 class ConvTranspose2d(_ConvBase):
     name = "conv_transpose2d"
     nd = 2
+    label = "up-conv"
+    stride_mark = "×"        # a transposed conv's stride multiplies the resolution
     doc = ("2-D transposed convolution (torch.nn.ConvTranspose2d): "
            "H_out = (H − 1)·s − 2p + d·(k − 1) + output_padding + 1.")
     attrs = {
@@ -195,7 +216,11 @@ class ConvTranspose2d(_ConvBase):
             if o < 1:
                 raise OpError(f"output size {o} is not positive (padding {p} too large)", attr="padding")
             sp.append(o)
-        return (x[0], a.out, *sp)
+        return {"out": (x[0], a.out, *sp)}
+
+    def resample(self, a, ins, outs):
+        """`stride` output positions per input position."""
+        return tuple(Fraction(s) for s in a.stride)
 
     def param_tensors(self, a, ins):
         c = ins[0][1]
@@ -229,10 +254,8 @@ class ConvTranspose2d(_ConvBase):
                      f"{x[0]} · {x[1]} · {x[2]} · {x[3]} · {a.out // a.groups} · {a.kernel[0]} · {a.kernel[1]} = {v:,}",
                      v)]
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        return make(nn.ConvTranspose2d, ins[0][1], a.out, kernel_size=tuple(a.kernel), stride=tuple(a.stride),
+    def torch_spec(self, a, ins, outs):
+        return lowered("nn.ConvTranspose2d", ins[0][1], a.out, kernel_size=tuple(a.kernel), stride=tuple(a.stride),
                     padding=tuple(a.padding), output_padding=tuple(a.output_padding), groups=a.groups,
                     bias=a.bias, dilation=tuple(a.dilation))
 
@@ -243,5 +266,5 @@ class ConvTranspose2d(_ConvBase):
         x = ins[0]
         maps = [R.Transposed(k, s, p, d) for k, s, p, d in zip(a.kernel, a.stride, a.padding, a.dilation)]
         ch = R.Groups(x[1], a.out, a.groups) if a.groups > 1 else R.All(x[1])
-        return [R.spatial(x, maps, ch)]
+        return {"out": [R.spatial(x, maps, ch)]}
 

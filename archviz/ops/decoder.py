@@ -29,12 +29,25 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import Attr, Line, Op, fmt_shape, register_op
+from archviz.ops.describe import Cell, Keeps, Recurrence, Role, lowered
+from archviz.ops.recurrent import recurrent_caption
 
 
 @register_op
 class AttentionGRU(Op):
     name = "attention_gru"
     family = "recurrent"
+    role = Role.RECURRENT
+    label = "GRU + attention"
+    features_last = True
+    keeps = Keeps.INPUTS
+
+    def caption(self, a):
+        return recurrent_caption(a)
+
+    def recurrence(self, a):
+        """A GRU whose input at every step is [x_t; c_t], c_t attended over `memory`."""
+        return Recurrence(Cell.GRU, a.out, a.out, state_in=("h0",), memory="memory")
     doc = ("GRU decoder with additive attention fed back (Bahdanau et al. 2015): per step, "
            "c_i = Σ α_ij h_j with α from v_aᵀ tanh(W_a s_i−1 + U_a h_j), s_i = GRU([y_i−1; c_i], s_i−1). "
            "Inputs x (N, T, E), memory (N, Tk, M), optional h0 (N, h); outputs out (N, T, h), "
@@ -77,11 +90,10 @@ class AttentionGRU(Op):
     # E + M): each formula lives once.
     def _parts(self, a, ins):
         from archviz.ops.base import registry
-        from archviz.ops.schema import normalise
         (n, t, e), mem = ins[0], ins[1]
         att, cell = registry["attention"], registry["gru_cell"]
-        aa, _ = normalise(att, {"score": "additive", "dim": self._a(a), "bias": a.score_bias}, {}, None, "attn")
-        ca, _ = normalise(cell, {"out": a.out, "bias": a.bias}, {}, None, "cell")
+        aa = att.attrs_of({"score": "additive", "dim": self._a(a), "bias": a.score_bias})
+        ca = cell.attrs_of({"out": a.out, "bias": a.bias})
         return (att, aa, [(n, t, a.out), tuple(mem)]), (cell, ca, [(n * t, e + mem[-1])])
 
     def param_tensors(self, a, ins):
@@ -143,8 +155,6 @@ class AttentionGRU(Op):
             return R.Deps([(0, R.IDENTITY), (1, R.Prefix(x[1], lag)), (None, R.All(x[2]))])
         return {p: [seq(0 if p == "out" else 1)] + ["global"] * (len(ins) - 1) for p in outs}
 
-    def to_torch(self, a, ins, outs):
-        from archviz.backends.torch.modules import make
-        from archviz.backends.torch.seq_modules import AttentionGRU as Module
-        return make(Module, ins[0][-1], ins[1][-1], a.out, dim=self._a(a), bias=a.bias,
+    def torch_spec(self, a, ins, outs):
+        return lowered("AttentionGRU", ins[0][-1], ins[1][-1], a.out, dim=self._a(a), bias=a.bias,
                     score_bias=a.score_bias)

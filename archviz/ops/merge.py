@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
+from archviz.ops.describe import Keeps, Merge, Role, lowered
 
 
 def broadcast(shapes) -> tuple:
@@ -21,12 +22,13 @@ def broadcast(shapes) -> tuple:
 
 class _Broadcast(NoParams, NoMacs, Op):
     family = "merge"
+    role = Role.MERGE
     attrs = {}
     min_inputs, max_inputs = 2, None
     elementwise_formula = "(inputs − 1) · numel(out)"
 
     def infer_shape(self, a, ins):
-        return broadcast(ins)
+        return {"out": broadcast(ins)}
 
     def count_elementwise(self, a, ins, outs):
         return (len(ins) - 1) * numel(outs["out"])
@@ -39,31 +41,34 @@ class _Broadcast(NoParams, NoMacs, Op):
         """Element-wise with broadcasting: a size-1 dim broadcast over the output reads index 0.
         Several inputs: the hull of their fields (the pass warns when centres differ)."""
         from archviz.ops import rfmaps as R
-        return [R.broadcast(s, outs["out"]) for s in ins]
+        return {"out": [R.broadcast(s, outs["out"]) for s in ins]}
 
 
 @register_op
 class Add(_Broadcast):
     name = "add"
+    label = "+"
+    merge = Merge.SUM
+    keeps = Keeps.NOTHING
     doc = "Element-wise sum of two or more inputs, broadcasting (residual connections)."
     samples = [{"attrs": {}, "inputs": [(2, 64, 8, 8), (2, 64, 8, 8)]},
                {"attrs": {}, "inputs": [(2, 4, 5, 5), (2, 4, 1, 1), (1, 4, 5, 5)]}]
 
-    def to_torch(self, a, ins, outs):
-        from archviz.backends.torch.modules import Add, make
-        return make(Add)
+    def torch_spec(self, a, ins, outs):
+        return lowered("Add")
 
 
 
 @register_op
 class Mul(_Broadcast):
     name = "mul"
+    merge = Merge.PRODUCT
+    keeps = Keeps.INPUTS     # each input's gradient is the other input
     doc = "Element-wise product of two or more inputs, broadcasting (gates, attention)."
     samples = [{"attrs": {}, "inputs": [(2, 16, 4, 4), (2, 16, 1, 1)]}]
 
-    def to_torch(self, a, ins, outs):
-        from archviz.backends.torch.modules import Mul, make
-        return make(Mul)
+    def torch_spec(self, a, ins, outs):
+        return lowered("Mul")
 
 
 
@@ -71,6 +76,9 @@ class Mul(_Broadcast):
 class Concat(NoParams, NoMacs, Op):
     name = "concat"
     family = "merge"
+    role = Role.MERGE
+    merge = Merge.CONCAT
+    keeps = Keeps.NOTHING
     doc = "Concatenate inputs along `axis` (torch.cat); every other axis must match."
     attrs = {"axis": Attr("int", 1, "axis to join (0 is the batch axis; default channels)")}
     min_inputs, max_inputs = 2, None
@@ -86,7 +94,7 @@ class Concat(NoParams, NoMacs, Op):
             if len(s) != r or any(s[i] != ins[0][i] for i in range(r) if i != ax):
                 raise OpError(f"cannot concatenate on axis {ax}: shapes " + " and ".join(map(fmt_shape, ins))
                               + " differ on another axis")
-        return tuple(sum(s[i] for s in ins) if i == ax else ins[0][i] for i in range(r))
+        return {"out": tuple(sum(s[i] for s in ins) if i == ax else ins[0][i] for i in range(r))}
 
     def count_elementwise(self, a, ins, outs):
         return 0
@@ -96,9 +104,8 @@ class Concat(NoParams, NoMacs, Op):
         ax = a.axis % len(o)
         return [Line("output shape", f"sum of axis {ax}", " + ".join(str(s[ax]) for s in ins) + f" = {o[ax]} → {fmt_shape(o)}", o)]
 
-    def to_torch(self, a, ins, outs):
-        from archviz.backends.torch.modules import Concat, make
-        return make(Concat, a.axis)
+    def torch_spec(self, a, ins, outs):
+        return lowered("Concat", a.axis)
 
     def receptive_field(self, a, ins, outs):
         """Input k fills the output's [offset_k, offset_k + size_k) along `axis`; other dims pass
@@ -110,5 +117,5 @@ class Concat(NoParams, NoMacs, Op):
         for s in ins:
             out.append(R.along(s, {ax: R.Segment(off, s[ax], o[ax])}))
             off += s[ax]
-        return out
+        return {"out": out}
 

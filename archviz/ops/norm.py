@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import BATCH_AXIS_WHY, Attr, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, numel, register_op
+from archviz.ops.describe import Keeps, Role, lowered
 
 
 class _BatchNorm(SameShape, NoMacs, Op):
     family = "norm"
+    role = Role.NORM
+    label = "BN"
+    keeps = Keeps.INPUTS
     ranks: tuple = ()
     attrs = {
         "eps": Attr("float", 1e-5, "added to the variance"),
@@ -59,7 +63,7 @@ class _BatchNorm(SameShape, NoMacs, Op):
 
     def infer_shape(self, a, ins):
         self.check(a, ins)
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
     def param_tensors(self, a, ins):
         c = ins[0][1]
@@ -74,17 +78,15 @@ class _BatchNorm(SameShape, NoMacs, Op):
     def count_elementwise(self, a, ins, outs):
         return 2 * numel(ins[0])
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        cls = nn.BatchNorm2d if len(ins[0]) == 4 else nn.BatchNorm1d
-        return make(cls, ins[0][1], eps=a.eps, momentum=a.momentum, affine=a.affine,
+    def torch_spec(self, a, ins, outs):
+        cls = "nn.BatchNorm2d" if len(ins[0]) == 4 else "nn.BatchNorm1d"
+        return lowered(cls, ins[0][1], eps=a.eps, momentum=a.momentum, affine=a.affine,
                     track_running_stats=a.track_running_stats)
 
     def receptive_field(self, a, ins, outs):
         """Pointwise at inference (in training its batch statistics couple every element)."""
         from archviz.ops import rfmaps as R
-        return [R.pointwise(ins[0])]
+        return {"out": [R.pointwise(ins[0])]}
 
 
 
@@ -108,6 +110,10 @@ class BatchNorm1d(_BatchNorm):
 class LayerNorm(SameShape, NoMacs, Op):
     name = "layernorm"
     family = "norm"
+    role = Role.NORM
+    label = "LayerNorm"
+    keeps = Keeps.INPUTS
+    features_last = True     # normalises the last axes: a sequence's features
     doc = "Layer normalisation over the last `dims` axes (torch.nn.LayerNorm)."
     attrs = {
         "dims": Attr("pos_int", 1, "how many trailing axes to normalise over"),
@@ -124,7 +130,7 @@ class LayerNorm(SameShape, NoMacs, Op):
                           f"its weight and bias would be sized by the batch; archviz normalises at most the "
                           f"{len(ins[0]) - 1} non-batch axes", attr="dims",
                           hint=BATCH_AXIS_WHY)
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
     def param_tensors(self, a, ins):
         shape = tuple(ins[0][-a.dims:])
@@ -138,17 +144,15 @@ class LayerNorm(SameShape, NoMacs, Op):
     def count_elementwise(self, a, ins, outs):
         return numel(ins[0]) * (5 + (2 if a.elementwise_affine else 0))
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        return make(nn.LayerNorm, tuple(ins[0][-a.dims:]), eps=a.eps, elementwise_affine=a.elementwise_affine,
+    def torch_spec(self, a, ins, outs):
+        return lowered("nn.LayerNorm", tuple(ins[0][-a.dims:]), eps=a.eps, elementwise_affine=a.elementwise_affine,
                     bias=a.bias)
 
     def receptive_field(self, a, ins, outs):
         """Every element reads the whole normalised trailing `dims` axes (mean and variance)."""
         from archviz.ops import rfmaps as R
         x = ins[0]
-        return [R.along(x, {len(x) - i: R.All(x[-i]) for i in range(1, a.dims + 1)})]
+        return {"out": [R.along(x, {len(x) - i: R.All(x[-i]) for i in range(1, a.dims + 1)})]}
 
 
 
@@ -156,6 +160,9 @@ class LayerNorm(SameShape, NoMacs, Op):
 class LRN(SameShape, NoParams, NoMacs, Op):
     name = "lrn"
     family = "norm"
+    role = Role.NORM
+    label = "LRN"
+    keeps = Keeps.INPUTS
     doc = ("Local response normalisation, the AlexNet paper's formula: "
            "b_c = a_c / (k + alpha · Σ_{c' = c − n/2}^{c + n/2} a_c'²)^beta over n neighbouring channels. "
            "torch.nn.LocalResponseNorm divides alpha by n; archviz lowers with alpha·n so the paper's "
@@ -172,23 +179,21 @@ class LRN(SameShape, NoParams, NoMacs, Op):
     def infer_shape(self, a, ins):
         if len(ins[0]) < 3:
             raise OpError(f"expects (N, C, ...) with at least one spatial axis, got {fmt_shape(ins[0])}")
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
     def count_elementwise(self, a, ins, outs):
         return numel(ins[0]) * (2 * a.size + 3)
 
-    def to_torch(self, a, ins, outs):
+    def torch_spec(self, a, ins, outs):
         """torch.nn.LocalResponseNorm computes a / (k + alpha/n · Σ a²)^beta: pass alpha·n so the
         paper's formula (alpha not divided by n) holds."""
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        return make(nn.LocalResponseNorm, a.size, alpha=a.alpha * a.size, beta=a.beta, k=a.k)
+        return lowered("nn.LocalResponseNorm", a.size, alpha=a.alpha * a.size, beta=a.beta, k=a.k)
 
     def receptive_field(self, a, ins, outs):
         """Channel c reads channels [c − ⌊n/2⌋, c + ⌊(n − 1)/2⌋] (torch pads n//2 before); pointwise
         in space."""
         from archviz.ops import rfmaps as R
         x = ins[0]
-        return [R.Deps([(0, R.IDENTITY), (1, R.Window(a.size, 1, a.size // 2))]
-                       + [(i, R.IDENTITY) for i in range(2, len(x))])]
+        return {"out": [R.Deps([(0, R.IDENTITY), (1, R.Window(a.size, 1, a.size // 2))]
+                       + [(i, R.IDENTITY) for i in range(2, len(x))])]}
 

@@ -6,14 +6,30 @@ ceil_mode rule) and aten/src/ATen/native/Pool.h (pool2d_shape_check: padding at 
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from math import gcd, prod
 
 from archviz.errors import OpError
 from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, conv_out_len, fmt_shape, numel, register_op
+from archviz.ops.describe import Keeps, Role, is_one, kernel_text, lowered, pair, step_text
 
 
 class _Pool(NoParams, NoMacs, Op):
     family = "pool"
+    role = Role.POOL
+    keeps = Keeps.INPUTS     # max: the input (and indices); avg: autograd saves the input too
+
+    def caption(self, a):
+        """'3×3' or '3×3, /2' when the stride is not the kernel."""
+        if a.get("kernel") is None:
+            return ""
+        st = a.get("stride") or a.get("kernel")
+        same = pair(st) == pair(a["kernel"])
+        return kernel_text(a["kernel"]) + ("" if same or is_one(st) else f", /{step_text(st)}")
+
+    def resample(self, a, ins, outs):
+        """One output position per `stride` (default: the kernel) input positions."""
+        return tuple(Fraction(1, s) for s in self._geom(a)[1])
 
     def _geom(self, a):
         stride = a.stride if a.stride is not None else a.kernel
@@ -33,7 +49,7 @@ class _Pool(NoParams, NoMacs, Op):
                 raise OpError(f"padding {pp} is more than half the kernel size {kk} (⌊{kk}/2⌋ = {kk // 2}; "
                               f"torch forbids it, whatever the dilation)", attr="padding")
         sp = [conv_out_len(n, kk, ss, 2 * pp, dd, a.ceil_mode) for n, kk, ss, pp, dd in zip(x[2:], k, s, p, d)]
-        return (x[0], x[1], *sp)
+        return {"out": (x[0], x[1], *sp)}
 
     def explain_shape(self, a, ins, outs):
         x, o = ins[0], outs["out"]
@@ -60,7 +76,7 @@ class _Pool(NoParams, NoMacs, Op):
         the input reads what is there)."""
         from archviz.ops import rfmaps as R
         k, s, p, d = self._geom(a)
-        return [[R.Window(kk, ss, pp, dd) for kk, ss, pp, dd in zip(k, s, p, d)]]
+        return {"out": [[R.Window(kk, ss, pp, dd) for kk, ss, pp, dd in zip(k, s, p, d)]]}
 
 
 _POOL_ATTRS = {
@@ -74,6 +90,7 @@ _POOL_ATTRS = {
 @register_op
 class MaxPool2d(_Pool):
     name = "maxpool2d"
+    label = "max pool"
     doc = "2-D max pooling (torch.nn.MaxPool2d); overlapping windows when stride < kernel."
     attrs = {**_POOL_ATTRS, "dilation": Attr("pos_int2", 1, "window dilation")}
     elementwise_formula = "N · C · H_out · W_out · (kh · kw − 1) comparisons"
@@ -87,11 +104,9 @@ class MaxPool2d(_Pool):
     def count_elementwise(self, a, ins, outs):
         return numel(outs["out"]) * (prod(a.kernel) - 1)
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
+    def torch_spec(self, a, ins, outs):
         k, s, p, d = self._geom(a)
-        return make(nn.MaxPool2d, tuple(k), stride=tuple(s), padding=tuple(p), dilation=tuple(d),
+        return lowered("nn.MaxPool2d", tuple(k), stride=tuple(s), padding=tuple(p), dilation=tuple(d),
                     ceil_mode=a.ceil_mode)
 
 
@@ -99,6 +114,7 @@ class MaxPool2d(_Pool):
 @register_op
 class AvgPool2d(_Pool):
     name = "avgpool2d"
+    label = "avg pool"
     doc = "2-D average pooling (torch.nn.AvgPool2d)."
     attrs = {**_POOL_ATTRS, "count_include_pad": Attr("bool", True, "count padded zeros in the average")}
     elementwise_formula = "N · C · H_out · W_out · kh · kw  (kh·kw − 1 adds and one divide per output)"
@@ -110,11 +126,9 @@ class AvgPool2d(_Pool):
     def count_elementwise(self, a, ins, outs):
         return numel(outs["out"]) * prod(a.kernel)
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
+    def torch_spec(self, a, ins, outs):
         k, s, p, _ = self._geom(a)
-        return make(nn.AvgPool2d, tuple(k), stride=tuple(s), padding=tuple(p), ceil_mode=a.ceil_mode,
+        return lowered("nn.AvgPool2d", tuple(k), stride=tuple(s), padding=tuple(p), ceil_mode=a.ceil_mode,
                     count_include_pad=a.count_include_pad)
 
 
@@ -133,6 +147,9 @@ def bins_total(n: int, o: int) -> int:
 class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
     name = "adaptive_avgpool2d"
     family = "pool"
+    role = Role.POOL
+    label = "adaptive avg pool"
+    keeps = Keeps.INPUTS
     doc = "Adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)."
     attrs = {"size": Attr("pos_int2", doc="output size, s or [h, w]")}
     elementwise_formula = "N · C · Σ over output cells of the cell's bin area (bins may overlap)"
@@ -147,7 +164,7 @@ class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
                              " (torch takes it only through its shortcut for output size 1, a mean over the "
                              "last two axes, and refuses every other size; archviz follows torch's 3-D/4-D rule)"
                              if tuple(a.size) == (1, 1) else ""))
-        return (x[0], x[1], *a.size)
+        return {"out": (x[0], x[1], *a.size)}
 
     def count_elementwise(self, a, ins, outs):
         x = ins[0]
@@ -157,17 +174,22 @@ class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
         o = outs["out"]
         return [Line("output shape", "(N, C, size_h, size_w)", fmt_shape(o), o)]
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        return make(nn.AdaptiveAvgPool2d, tuple(a.size))
+    def caption(self, a):
+        return f"→ {kernel_text(a['size'])}" if a.get("size") is not None else ""
+
+    def resample(self, a, ins, outs):
+        """size / input size per axis (the bins' mean stride is input / size)."""
+        return tuple(Fraction(m, n) for n, m in zip(ins[0][2:], outs["out"][2:]))
+
+    def torch_spec(self, a, ins, outs):
+        return lowered("nn.AdaptiveAvgPool2d", tuple(a.size))
 
     def receptive_field(self, a, ins, outs):
         """Bin o reads [⌊o·in/out⌋, ⌈(o + 1)·in/out⌉ − 1]: a plain window when out divides in,
         else position-dependent (periodic with ratio in/out)."""
         from archviz.ops import rfmaps as R
         x, o = ins[0], outs["out"]
-        return [[R.Window(n // m, n // m) if n % m == 0 else R.AdaptiveWindow(n, m) for n, m in zip(x[2:], o[2:])]]
+        return {"out": [[R.Window(n // m, n // m) if n % m == 0 else R.AdaptiveWindow(n, m) for n, m in zip(x[2:], o[2:])]]}
 
 
 
@@ -175,6 +197,9 @@ class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
 class GlobalAvgPool(NoParams, NoMacs, Op):
     name = "global_avgpool"
     family = "pool"
+    role = Role.POOL
+    label = "global avg pool"
+    keeps = Keeps.INPUTS
     doc = "Average over all spatial positions, keeping (N, C, 1, 1) (torch.nn.AdaptiveAvgPool2d(1))."
     attrs = {}
     elementwise_formula = "N · C · H · W  (H·W − 1 adds and one divide per channel)"
@@ -184,7 +209,7 @@ class GlobalAvgPool(NoParams, NoMacs, Op):
         x = ins[0]
         if len(x) < 3:
             raise OpError(f"expects an input with spatial axes (N, C, ...), got {fmt_shape(x)}")
-        return (x[0], x[1]) + (1,) * (len(x) - 2)
+        return {"out": (x[0], x[1]) + (1,) * (len(x) - 2)}
 
     def count_elementwise(self, a, ins, outs):
         return numel(ins[0])
@@ -193,17 +218,19 @@ class GlobalAvgPool(NoParams, NoMacs, Op):
         o = outs["out"]
         return [Line("output shape", "(N, C, 1, 1)", fmt_shape(o), o)]
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
+    def resample(self, a, ins, outs):
+        """One output position for the whole axis."""
+        return tuple(Fraction(1, n) for n in ins[0][2:])
+
+    def torch_spec(self, a, ins, outs):
         if len(ins[0]) == 3:
-            return make(nn.AdaptiveAvgPool1d, 1)
+            return lowered("nn.AdaptiveAvgPool1d", 1)
         if len(ins[0]) == 5:
-            return make(nn.AdaptiveAvgPool3d, 1)
-        return make(nn.AdaptiveAvgPool2d, 1)
+            return lowered("nn.AdaptiveAvgPool3d", 1)
+        return lowered("nn.AdaptiveAvgPool2d", 1)
 
     def receptive_field(self, a, ins, outs):
         """Global: every output reads every spatial position of its channel."""
         from archviz.ops import rfmaps as R
-        return [[R.All(n) for n in ins[0][2:]]]
+        return {"out": [[R.All(n) for n in ins[0][2:]]]}
 

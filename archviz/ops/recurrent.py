@@ -1,4 +1,5 @@
-"""Recurrent ops: embedding; rnn, lstm, gru (whole sequences); rnn_cell, lstm_cell, gru_cell.
+"""Recurrent ops: embedding; rnn, lstm, gru (whole sequences).  One step of them, the cells
+rnn_cell, lstm_cell and gru_cell, are in archviz.ops.cells.
 
 Sequences are batch-first (N, T, F).  The sequence ops follow torch.nn.RNN / LSTM / GRU
 (batch_first=True) exactly — parameter names and shapes, output ports:
@@ -41,8 +42,9 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import MAX_LAYERS, UNBATCHED, Attr, Line, NoMacs, Op, fmt_shape, register_op
+from archviz.ops.describe import Cell, Keeps, Recurrence, Role, lowered
 
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+GATES = {c.value: c.gates for c in Cell}     # gate sets per kind (W_ih has G·h rows)
 _EW_PER_UNIT = {"rnn": 2, "gru": 11, "lstm": 13}
 _GATE_NAMES = {"rnn": "the hidden update", "gru": "reset r, update z, candidate n",
                "lstm": "input i, forget f, candidate g, output o"}
@@ -63,6 +65,15 @@ _BIAS_NOTE = {
 class Embedding(NoMacs, Op):
     name = "embedding"
     family = "recurrent"
+    role = Role.EMBEDDING
+    features_last = True
+    keeps = Keeps.INPUTS     # the token ids (to scatter the gradient into the table)
+
+    def caption(self, a):
+        return f"{a.get('num')} → {a.get('dim')}"
+
+    def token_vocab(self, a):
+        return a.num
     doc = ("Table lookup of integer token ids (torch.nn.Embedding): (N, ...) → (N, ..., dim); "
            "weight (num, dim).")
     attrs = {
@@ -80,7 +91,7 @@ class Embedding(NoMacs, Op):
                           attr="padding_idx")
 
     def infer_shape(self, a, ins):
-        return (*ins[0], a.dim)
+        return {"out": (*ins[0], a.dim)}
 
     def param_tensors(self, a, ins):
         return [("weight", (a.num, a.dim), "param")]
@@ -95,20 +106,42 @@ class Embedding(NoMacs, Op):
     def explain_macs(self, a, ins, outs):
         return [Line("MACs", "a table lookup (one-hot × W without the multiplications)", "0", 0)]
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        return make(nn.Embedding, a.num, a.dim, padding_idx=a.padding_idx)
+    def torch_spec(self, a, ins, outs):
+        return lowered("nn.Embedding", a.num, a.dim, padding_idx=a.padding_idx)
 
     def receptive_field(self, a, ins, outs):
         """A lookup per token: each output vector reads its own token."""
         from archviz.ops import rfmaps as R
-        return [R.pointwise(ins[0])]
+        return {"out": [R.pointwise(ins[0])]}
 
 
 # -- whole-sequence recurrences ----------------------------------------------------------
+def recurrent_caption(a) -> str:
+    """'128' or '128, 2 layers' (the hidden size first)."""
+    extra = []
+    for k in ("num_layers", "bidirectional"):
+        if a.get(k) not in (None, False, 1):
+            extra.append(f"{a[k]} layers" if k != "bidirectional" else "bidirectional")
+    return ", ".join([str(a["out"])] + extra) if "out" in a else ""
+
+
 class _Recurrent(Op):
     family = "recurrent"
+    role = Role.RECURRENT
+    features_last = True
+    keeps = Keeps.BOTH       # cuDNN's backward reads the input and the output sequence
+
+    @property
+    def label(self):
+        return Cell(self.kind).title
+
+    def caption(self, a):
+        return recurrent_caption(a)
+
+    def recurrence(self, a):
+        d, ho = self._dims(a)
+        return Recurrence(Cell(self.kind), a.out, ho, a.num_layers, d, state_in=self.input_ports[1:],
+                          state_out=self.outputs[1:])
     kind = ""                 # rnn / gru / lstm
     min_inputs, max_inputs = 1, 2
     outputs = ("out", "h")
@@ -265,10 +298,8 @@ class _Recurrent(Op):
         return dict(num_layers=a.num_layers, bias=a.bias, dropout=float(a.dropout),
                     bidirectional=a.bidirectional)
 
-    def to_torch(self, a, ins, outs):
-        from archviz.backends.torch import seq_modules as S
-        from archviz.backends.torch.modules import make
-        return make(getattr(S, self.torch_class), ins[0][-1], a.out, **self._torch_kwargs(a))
+    def torch_spec(self, a, ins, outs):
+        return lowered(self.torch_class, ins[0][-1], a.out, **self._torch_kwargs(a))
 
     def receptive_field(self, a, ins, outs):
         """`out` at step t reads steps 0..t (unidirectional: a causal prefix) or every step
@@ -364,131 +395,3 @@ class LSTM(_Recurrent):
         if a.proj_size:
             kw["proj_size"] = a.proj_size
         return kw
-
-
-# -- cells -----------------------------------------------------------------------------
-class _Cell(Op):
-    """One time step: x (N, F) and an optional state → the next state."""
-    family = "recurrent"
-    kind = ""
-    min_inputs, max_inputs = 1, 2
-    input_ports = ("x", "h")
-
-    def check(self, a, ins):
-        x = ins[0]
-        if len(x) != 2:
-            raise OpError(f"a cell takes one time step (N, F), got {fmt_shape(x)}"
-                          + (f" (a 1-D input: {UNBATCHED})" if len(x) == 1 else ""),
-                          input_index=0, hint="select a step of a sequence with `select_step`")
-        for i, s in enumerate(ins[1:], start=1):
-            if tuple(s) != (x[0], a.out):
-                raise OpError(f"state '{self.input_ports[i]}' must be (N, out) = {fmt_shape((x[0], a.out))}, "
-                              f"got {fmt_shape(s)}", input_index=i)
-
-    def infer_shape(self, a, ins):
-        s = (ins[0][0], a.out)
-        return {p: s for p in self.outputs} if len(self.outputs) > 1 else s
-
-    def param_tensors(self, a, ins):
-        g = GATES[self.kind]
-        t = [("weight_ih", (g * a.out, ins[0][-1]), "param"), ("weight_hh", (g * a.out, a.out), "param")]
-        if a.bias:
-            t += [("bias_ih", (g * a.out,), "param"), ("bias_hh", (g * a.out,), "param")]
-        return t
-
-    def explain_params(self, a, ins):
-        g, h, x = GATES[self.kind], a.out, ins[0][-1]
-        lines = Op.explain_params(self, a, ins)
-        if a.bias:
-            torch_n = g * (h * (x + h) + 2 * h)
-            tb = g * (h * (x + h) + h)
-            lines.append(Line("params: torch vs textbook",
-                              "torch: G·(h·(x + h) + 2h) (bias_ih and bias_hh); textbook, one bias: G·(h·(x + h) + h). "
-                              + _BIAS_NOTE[self.kind],
-                              f"{g}·({h}·({x} + {h}) + 2·{h}) = {torch_n:,} vs {g}·({h}·({x} + {h}) + {h}) = {tb:,}",
-                              tb))
-        return lines
-
-    def count_macs(self, a, ins, outs):
-        """MACs = N · G·h·(x + h); the W_hh product is computed (on zeros) even with no state."""
-        g = GATES[self.kind]
-        return ins[0][0] * g * a.out * (ins[0][-1] + a.out)
-
-    def explain_macs(self, a, ins, outs):
-        g = GATES[self.kind]
-        n, x, h = ins[0][0], ins[0][-1], a.out
-        v = self.count_macs(a, ins, outs)
-        return [Line("MACs", "N · (G·h·x (W_ih x) + G·h·h (W_hh h))",
-                     f"{n} · ({g}·{h}·{x} + {g}·{h}·{h}) = {v:,}", v)]
-
-    def count_elementwise(self, a, ins, outs):
-        return _EW_PER_UNIT[self.kind] * ins[0][0] * a.out
-
-
-    def explain_shape(self, a, ins, outs):
-        return [Line(f"output '{p}'", "(N, out)", fmt_shape(s), s) for p, s in outs.items()]
-
-    def receptive_field(self, a, ins, outs):
-        """One step: every output unit reads all of x and of the state."""
-        return ["global"] * len(ins)
-
-
-_CELL_ATTRS = {"out": Attr("pos_int", doc="hidden size h"),
-               "bias": Attr("bool", True, "learn bias_ih and bias_hh")}
-
-
-@register_op
-class RNNCell(_Cell):
-    name = "rnn_cell"
-    kind = "rnn"
-    elementwise_formula = "2 · N · h (2 gate operations per hidden unit; see ops/recurrent.py)"
-    doc = "One Elman RNN step (torch.nn.RNNCell): h' = tanh(W_ih x + b_ih + W_hh h + b_hh). Inputs: x, optional h."
-    attrs = {**_CELL_ATTRS, "nonlinearity": Attr("str", "tanh", "tanh or relu", ("tanh", "relu"))}
-    samples = [{"attrs": {"out": 16}, "inputs": [(2, 10)]},
-               {"attrs": {"out": 8, "nonlinearity": "relu", "bias": False}, "inputs": [(3, 5), (3, 8)]}]
-
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        return make(nn.RNNCell, ins[0][-1], a.out, bias=a.bias, nonlinearity=a.nonlinearity)
-
-
-@register_op
-class GRUCell(_Cell):
-    name = "gru_cell"
-    kind = "gru"
-    elementwise_formula = "11 · N · h (11 gate operations per hidden unit; see ops/recurrent.py)"
-    doc = "One GRU step (torch.nn.GRUCell). Inputs: x, optional h."
-    attrs = dict(_CELL_ATTRS)
-    samples = [{"attrs": {"out": 12}, "inputs": [(2, 9)]},
-               {"attrs": {"out": 6}, "inputs": [(4, 3), (4, 6)]}]
-
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        return make(nn.GRUCell, ins[0][-1], a.out, bias=a.bias)
-
-
-@register_op
-class LSTMCell(_Cell):
-    name = "lstm_cell"
-    kind = "lstm"
-    elementwise_formula = "13 · N · h (13 gate operations per hidden unit; see ops/recurrent.py)"
-    doc = ("One LSTM step (torch.nn.LSTMCell). Inputs: x, optional h and c (both). "
-           "Ports: out (the new h, N × out), c (the new cell state).")
-    attrs = dict(_CELL_ATTRS)
-    outputs = ("out", "c")
-    input_ports = ("x", "h", "c")
-    min_inputs, max_inputs = 1, 3
-    samples = [{"attrs": {"out": 16}, "inputs": [(2, 10)]},
-               {"attrs": {"out": 8, "bias": False}, "inputs": [(3, 5), (3, 8), (3, 8)]}]
-
-    def check(self, a, ins):
-        if len(ins) == 2:
-            raise OpError("give both states h and c, or neither (torch takes the pair)", input_index=1)
-        super().check(a, ins)
-
-    def to_torch(self, a, ins, outs):
-        from archviz.backends.torch.seq_modules import SeqLSTMCell
-        from archviz.backends.torch.modules import make
-        return make(SeqLSTMCell, ins[0][-1], a.out, bias=a.bias)

@@ -1,11 +1,11 @@
 """Receptive-field index maps of resampling: nearest and bilinear upsampling (see
-archviz/ops/rfmaps.py for what a map is; these two are re-exported from there)."""
+archviz/ops/rfmaps_core.py for what a map is; archviz.ops.rfmaps offers these two with the others)."""
 from __future__ import annotations
 
 from fractions import Fraction
 from math import floor
 
-from archviz.ops.rfmaps import Map, _f32, _frac, _per_position
+from archviz.ops.rfmaps_core import Map, _f32, _frac, _per_position
 
 
 class Nearest(Map):

@@ -1,10 +1,55 @@
 """Checking and normalising a node's attributes against its op's schema."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
+from archviz.codes import E
 from archviz.errors import SpecError, did_you_mean
-from archviz.ops.base import REQUIRED, Attr, Attrs
+
+
+class _Required:
+    def __repr__(self):
+        return "required"
+
+
+REQUIRED = _Required()
+
+
+# attribute types: name -> (doc string for `archviz ops`)
+ATTR_TYPES = {
+    "int": "integer", "pos_int": "integer >= 1", "nonneg_int": "integer >= 0",
+    "float": "number", "bool": "true/false", "str": "string",
+    "int2": "integer or [h, w]", "pos_int2": "integer >= 1 or [h, w]",
+    "padding2": "integer, [h, w], [top, bottom, left, right]... see docs, or 'same'/'valid'",
+    "int1": "integer or [l]", "padding1": "integer, 'same' or 'valid'", "ints": "list of integers", "scale2": "number or [h, w]",
+    "int2_opt": "integer, [h, w] or null",
+}
+
+
+@dataclass(frozen=True)
+class Attr:
+    type: str
+    default: Any = REQUIRED
+    doc: str = ""
+    choices: tuple | None = None
+    max: int | None = None        # an upper bound archviz sets (torch may set none): see MAX_LAYERS
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+class Attrs(dict):
+    """Normalised attributes; read as `a.kernel` or `a['kernel']`."""
+
+    def __getattr__(self, k):
+        try:
+            return self[k]
+        except KeyError:
+            raise AttributeError(k) from None
+
 
 
 def _is_int(v) -> bool:
@@ -99,20 +144,20 @@ def normalise(op, raw: dict, spans: dict, node_span, node_desc: str) -> tuple[At
             hint = did_you_mean(key, op.attrs)
             known = ", ".join(op.attrs) or "none"
             errors.append(SpecError(f"unknown attribute '{key}' for op '{op.name}'",
-                                    spans.get(key, node_span), code="E0112",
+                                    spans.get(key, node_span), code=E.UNKNOWN_ATTR,
                                     hint=hint or f"attributes of {op.name}: {known}"))
             continue
         try:
             out[key] = coerce(op.attrs[key], v)
         except ValueError as e:
             errors.append(SpecError(f"attribute '{key}' of {node_desc}: {e}", spans.get(key, node_span),
-                                    code="E0113"))
+                                    code=E.BAD_ATTR))
     for key, attr in op.attrs.items():
         if key in out or key in raw:
             continue
         if attr.default is REQUIRED:
             errors.append(SpecError(f"{node_desc} is missing required attribute '{key}'", node_span,
-                                    code="E0114", hint=f"{key}: {attr.doc}" if attr.doc else None))
+                                    code=E.MISSING_ATTR, hint=f"{key}: {attr.doc}" if attr.doc else None))
         else:
             out[key] = coerce(attr, attr.default) if attr.default is not None else None
     return out, errors

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, register_op
+from archviz.ops.describe import Keeps, Role, lowered
 
 
 class _SeqOp(NoParams, NoMacs, Op):
     family = "sequence"
+    role = Role.SEQUENCE
+    features_last = True     # (N, T, F): axis 1 is time
+    keeps = Keeps.NOTHING
     elementwise_formula = "0 (a view or copy)"
 
     def count_elementwise(self, a, ins, outs):
@@ -30,6 +34,7 @@ def _axis(axis, x):
 @register_op
 class SelectStep(_SeqOp):
     name = "select_step"
+    aliases = True           # a view of its input
     doc = ("One time step of a sequence: x[:, index] (torch.select(x, 1, index)); negative indices count "
            "from the end. `axis` selects along another axis (e.g. 0 of a recurrent 'h' state: one layer/direction).")
     attrs = {"index": Attr("int", doc="time step (negative: from the end)"),
@@ -49,33 +54,37 @@ class SelectStep(_SeqOp):
         if not -n <= a.index < n:
             raise OpError(f"index {a.index} is out of range for axis {a.axis} of size {n}", attr="index")
 
+    def selects(self, a, ins):
+        x = ins[0]
+        ax = _axis(a.axis, x)
+        return ax, a.index % x[ax]
+
     def infer_shape(self, a, ins):
         x = ins[0]
         ax = _axis(a.axis, x)
-        return tuple(d for i, d in enumerate(x) if i != ax)
+        return {"out": tuple(d for i, d in enumerate(x) if i != ax)}
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
         return [Line("output shape", f"drop axis {a.axis} (take index {a.index})",
                      f"{fmt_shape(ins[0])} → {fmt_shape(o)}", o)]
 
-    def to_torch(self, a, ins, outs):
-        from archviz.backends.torch.modules import make
-        from archviz.backends.torch.seq_modules import SelectStep
-        return make(SelectStep, a.index, a.axis)
+    def torch_spec(self, a, ins, outs):
+        return lowered("SelectStep", a.index, a.axis)
 
     def receptive_field(self, a, ins, outs):
         """Reads the one index along `axis` (which disappears); the other axes pass through."""
         from archviz.ops import rfmaps as R
         x = ins[0]
         ax = _axis(a.axis, x)
-        return [R.Deps([(i if i < ax else i - 1, R.IDENTITY) if i != ax else (None, R.Const(a.index % x[ax]))
-                        for i in range(len(x))])]
+        return {"out": [R.Deps([(i if i < ax else i - 1, R.IDENTITY) if i != ax else (None, R.Const(a.index % x[ax]))
+                        for i in range(len(x))])]}
 
 
 @register_op
 class LastStep(_SeqOp):
     name = "last_step"
+    aliases = True
     doc = ("The last time step x[:, −1] of (N, T, F) → (N, F) (many-to-one). For a bidirectional "
            "recurrence this is not both directions' final state: use its 'h' port for that.")
     attrs = {}
@@ -85,25 +94,26 @@ class LastStep(_SeqOp):
         if len(ins[0]) < 2:
             raise OpError(f"expects (N, T, ...), got {fmt_shape(ins[0])}")
 
+    def selects(self, a, ins):
+        return 1, ins[0][1] - 1
+
     def infer_shape(self, a, ins):
         x = ins[0]
-        return (x[0], *x[2:])
+        return {"out": (x[0], *x[2:])}
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
         return [Line("output shape", "(N, F): step T − 1", f"{fmt_shape(ins[0])} → {fmt_shape(o)}", o)]
 
-    def to_torch(self, a, ins, outs):
-        from archviz.backends.torch.modules import make
-        from archviz.backends.torch.seq_modules import SelectStep
-        return make(SelectStep, -1, 1)
+    def torch_spec(self, a, ins, outs):
+        return lowered("SelectStep", -1, 1)
 
     def receptive_field(self, a, ins, outs):
         """Reads step T − 1 (the time axis disappears)."""
         from archviz.ops import rfmaps as R
         x = ins[0]
-        return [R.Deps([(i if i < 1 else i - 1, R.IDENTITY) if i != 1 else (None, R.Const(x[1] - 1))
-                        for i in range(len(x))])]
+        return {"out": [R.Deps([(i if i < 1 else i - 1, R.IDENTITY) if i != 1 else (None, R.Const(x[1] - 1))
+                        for i in range(len(x))])]}
 
 
 @register_op
@@ -117,20 +127,18 @@ class Reverse(_SeqOp):
         _axis(a.axis, ins[0])
 
     def infer_shape(self, a, ins):
-        return tuple(ins[0])
+        return {"out": tuple(ins[0])}
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
         return [Line("output shape", "same as input (order of axis reversed)", fmt_shape(o), o)]
 
-    def to_torch(self, a, ins, outs):
-        from archviz.backends.torch.modules import make
-        from archviz.backends.torch.seq_modules import Reverse
-        return make(Reverse, a.axis)
+    def torch_spec(self, a, ins, outs):
+        return lowered("Reverse", a.axis)
 
     def receptive_field(self, a, ins, outs):
         """Position o reads n − 1 − o along `axis`."""
         from archviz.ops import rfmaps as R
         x = ins[0]
         ax = _axis(a.axis, x)
-        return [R.along(x, {ax: R.Flip(x[ax])})]
+        return {"out": [R.along(x, {ax: R.Flip(x[ax])})]}

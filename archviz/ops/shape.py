@@ -5,22 +5,26 @@ et al., "U-Net" (2015), Fig. 1, for copy-and-crop.
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from math import prod
 
 from archviz.errors import OpError
 from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
+from archviz.ops.describe import Keeps, Role, kernel_text, lowered, step_text
 
 
 @register_op
 class Input(NoParams, NoMacs, Op):
     name = "input"
     family = "shape"
+    role = Role.INPUT
+    keeps = Keeps.NOTHING
     doc = "A graph input (declared under `inputs:`, not as a node)."
     attrs = {"shape": Attr("ints", doc="shape without batch"), "batch": Attr("pos_int", 1, "batch size")}
     min_inputs = max_inputs = 0
 
     def infer_shape(self, a, ins):
-        return (a.batch, *a.shape)
+        return {"out": (a.batch, *a.shape)}
 
     def count_elementwise(self, a, ins, outs):
         return 0
@@ -34,6 +38,9 @@ class Input(NoParams, NoMacs, Op):
 class Flatten(NoParams, NoMacs, Op):
     name = "flatten"
     family = "shape"
+    role = Role.SHAPE
+    aliases = True           # a view of its input
+    keeps = Keeps.NOTHING
     doc = "Merge axes start_dim..end_dim into one (torch.nn.Flatten; default keeps the batch axis)."
     attrs = {"start_dim": Attr("int", 1, "first axis merged"), "end_dim": Attr("int", -1, "last axis merged")}
     samples = [{"attrs": {}, "inputs": [(2, 256, 6, 6)]}, {"attrs": {"start_dim": 2}, "inputs": [(1, 3, 4, 5)]}]
@@ -44,7 +51,7 @@ class Flatten(NoParams, NoMacs, Op):
         s, e = a.start_dim % r if -r <= a.start_dim < r else None, a.end_dim % r if -r <= a.end_dim < r else None
         if s is None or e is None or s > e:
             raise OpError(f"cannot flatten axes {a.start_dim}..{a.end_dim} of a {r}-D input {fmt_shape(x)}")
-        return (*x[:s], prod(x[s:e + 1]), *x[e + 1:])
+        return {"out": (*x[:s], prod(x[s:e + 1]), *x[e + 1:])}
 
     def count_elementwise(self, a, ins, outs):
         return 0
@@ -54,10 +61,8 @@ class Flatten(NoParams, NoMacs, Op):
         return [Line("output shape", f"merge axes {a.start_dim}..{a.end_dim}",
                      f"{fmt_shape(x)} → {fmt_shape(o)}", o)]
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        return make(nn.Flatten, a.start_dim, a.end_dim)
+    def torch_spec(self, a, ins, outs):
+        return lowered("nn.Flatten", a.start_dim, a.end_dim)
 
     def receptive_field(self, a, ins, outs):
         """Flat index f of the merged axes reads the one position it came from (unravelled)."""
@@ -66,10 +71,10 @@ class Flatten(NoParams, NoMacs, Op):
         r = len(x)
         s, e = a.start_dim % r, a.end_dim % r
         if s == e:
-            return [R.pointwise(x)]
+            return {"out": [R.pointwise(x)]}
         dims = ([(i, R.IDENTITY) for i in range(s)] + [(s, R.Unravel(x[s:e + 1], i - s)) for i in range(s, e + 1)]
                 + [(i - (e - s), R.IDENTITY) for i in range(e + 1, r)])
-        return [R.Deps(dims)]
+        return {"out": [R.Deps(dims)]}
 
 
 
@@ -77,6 +82,13 @@ class Flatten(NoParams, NoMacs, Op):
 class Linear(Op):
     name = "linear"
     family = "dense"
+    role = Role.WEIGHT
+    label = "fc"
+    features_last = True
+    keeps = Keeps.INPUTS
+
+    def caption(self, a):
+        return str(a["out"]) if "out" in a else ""
     doc = "y = x·Wᵀ + b over the last axis (torch.nn.Linear)."
     attrs = {"out": Attr("pos_int", doc="output features"), "bias": Attr("bool", True, "add a learned bias")}
     samples = [{"attrs": {"out": 10}, "inputs": [(4, 32)]},
@@ -86,7 +98,7 @@ class Linear(Op):
         x = ins[0]
         if len(x) < 2:
             raise OpError(f"expects (N, ..., features), got {fmt_shape(x)} (a 1-D input: {UNBATCHED})")
-        return (*x[:-1], a.out)
+        return {"out": (*x[:-1], a.out)}
 
     def param_tensors(self, a, ins):
         t = [("weight", (a.out, ins[0][-1]), "param")]
@@ -111,17 +123,15 @@ class Linear(Op):
         v = self.count_macs(a, ins, outs)
         return [Line("MACs", "rows · in_features · out_features", f"{rows} · {x[-1]} · {a.out} = {v:,}", v)]
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
-        return make(nn.Linear, ins[0][-1], a.out, bias=a.bias)
+    def torch_spec(self, a, ins, outs):
+        return lowered("nn.Linear", ins[0][-1], a.out, bias=a.bias)
 
     def receptive_field(self, a, ins, outs):
         """Every output feature reads every input feature (the last axis); other axes pass
         through — after flatten that makes the field global."""
         from archviz.ops import rfmaps as R
         x = ins[0]
-        return [R.along(x, {len(x) - 1: R.All(x[-1])})]
+        return {"out": [R.along(x, {len(x) - 1: R.All(x[-1])})]}
 
 
 
@@ -129,6 +139,8 @@ class Linear(Op):
 class Pad(NoParams, NoMacs, Op):
     name = "pad"
     family = "shape"
+    role = Role.SHAPE
+    keeps = Keeps.NOTHING
     doc = ("Pad the trailing axes (torch.nn.functional.pad order: [left, right] for the last axis, "
            "then [top, bottom] for the one before, ...); constant mode may pad every axis, the batch "
            "axis too (as torch).")
@@ -166,7 +178,7 @@ class Pad(NoParams, NoMacs, Op):
             x[ax] = x[ax] + lo + hi
             if x[ax] < 1:
                 raise OpError(f"padding leaves axis {ax} empty", attr="pads")
-        return tuple(x)
+        return {"out": tuple(x)}
 
     def count_elementwise(self, a, ins, outs):
         return 0
@@ -175,9 +187,8 @@ class Pad(NoParams, NoMacs, Op):
         o = outs["out"]
         return [Line("output shape", "each padded axis grows by its two pads", fmt_shape(o), o)]
 
-    def to_torch(self, a, ins, outs):
-        from archviz.backends.torch.modules import Pad, make
-        return make(Pad, tuple(a.pads), a.mode, float(a.value))
+    def torch_spec(self, a, ins, outs):
+        return lowered("Pad", tuple(a.pads), a.mode, float(a.value))
 
     def receptive_field(self, a, ins, outs):
         """Constant padding: Window(1, 1, left) on each padded axis (a negative pad crops).
@@ -189,7 +200,7 @@ class Pad(NoParams, NoMacs, Op):
         for i in range(len(a.pads) // 2):
             ax, left = len(x) - 1 - i, a.pads[2 * i]
             ch[ax] = R.Window(1, 1, left) if a.mode == "constant" else R.Reflect(x[ax], left, a.mode)
-        return [R.along(x, ch)]
+        return {"out": [R.along(x, ch)]}
 
 
 
@@ -197,6 +208,11 @@ class Pad(NoParams, NoMacs, Op):
 class CenterCrop(NoParams, NoMacs, Op):
     name = "center_crop"
     family = "shape"
+    role = Role.SHAPE
+    label = "crop"
+    aliases = True           # a slice of its first input
+    size_inputs = (1,)       # the second input gives only the target size
+    keeps = Keeps.NOTHING
     doc = ("Crop the first input's spatial axes to the second input's size, centred "
            "(U-Net copy-and-crop). Offset per axis: ⌊(H₁ − H₂) / 2⌋.")
     attrs = {}
@@ -210,7 +226,7 @@ class CenterCrop(NoParams, NoMacs, Op):
         for d1, d2 in zip(x[2:], ref[2:]):
             if d2 > d1:
                 raise OpError(f"cannot crop {fmt_shape(x)} to a larger size {fmt_shape(ref[2:])}")
-        return (*x[:2], *ref[2:])
+        return {"out": (*x[:2], *ref[2:])}
 
     def offsets(self, ins):
         return [(d1 - d2) // 2 for d1, d2 in zip(ins[0][2:], ins[1][2:])]
@@ -224,15 +240,14 @@ class CenterCrop(NoParams, NoMacs, Op):
         return [Line("output shape", "(N, C₁, H₂, W₂), offsets ⌊(H₁ − H₂)/2⌋",
                      f"{fmt_shape(o)}, offsets {offs}", o)]
 
-    def to_torch(self, a, ins, outs):
-        from archviz.backends.torch.modules import CenterCrop, make
-        return make(CenterCrop)
+    def torch_spec(self, a, ins, outs):
+        return lowered("CenterCrop")
 
     def receptive_field(self, a, ins, outs):
         """A crop of c leading positions is Window(1, 1, −c); the reference input gives only its
         size (no dependence on its values)."""
         from archviz.ops import rfmaps as R
-        return [[R.Window(1, 1, -c) for c in self.offsets(ins)], None]
+        return {"out": [[R.Window(1, 1, -c) for c in self.offsets(ins)], None]}
 
 
 
@@ -266,6 +281,22 @@ def upsample_len(n: int, scale) -> int:
 class Upsample(NoParams, NoMacs, Op):
     name = "upsample"
     family = "shape"
+    role = Role.RESAMPLE
+    keeps = Keeps.NOTHING    # nearest and bilinear backward need only the sizes
+
+    def caption(self, a):
+        """'×2', '×2, bilinear' or '→ 9×4'."""
+        if a.get("scale") is not None:
+            return f"×{step_text(a['scale'])}" + (f", {a['mode']}" if a.get("mode") not in (None, "nearest") else "")
+        return f"→ {kernel_text(a['size'])}" if a.get("size") is not None else ""
+
+    def resample(self, a, ins, outs):
+        """Output positions per input position: the inverse of the receptive field's ratio
+        (1/scale, in/out, or (in − 1)/(out − 1) with align_corners), so the two rules cannot
+        drift; out/in where an axis is read whole (an output of one position)."""
+        maps = self.receptive_field(a, ins, outs)["out"][0]
+        return tuple(1 / m.ratio if m.ratio else Fraction(m_out, n)
+                     for m, n, m_out in zip(maps, ins[0][2:], outs["out"][2:]))
     doc = ("Upsample (N, C, H, W) by `scale` or to `size` (torch.nn.Upsample): "
            "H_out = ⌊H · scale⌋, the product taken in floating point as torch does "
            "(11 · 15/11 gives 14).")
@@ -295,8 +326,8 @@ class Upsample(NoParams, NoMacs, Op):
         if (a.scale is None) == (a.size is None):
             raise OpError("give exactly one of `scale` and `size`", attr="scale")
         if a.size is not None:
-            return (*x[:2], *a.size)
-        return (*x[:2], *(upsample_len(n, s) for n, s in zip(x[2:], a.scale)))
+            return {"out": (*x[:2], *a.size)}
+        return {"out": (*x[:2], *(upsample_len(n, s) for n, s in zip(x[2:], a.scale)))}
 
     def count_elementwise(self, a, ins, outs):
         return 0 if a.mode == "nearest" else 7 * numel(outs["out"])
@@ -316,15 +347,13 @@ class Upsample(NoParams, NoMacs, Op):
         return [Line("output shape", "H_out = ⌊H · scale⌋ (in double precision, as torch)",
                      ", ".join(parts) + f" → {fmt_shape(o)}", o)]
 
-    def to_torch(self, a, ins, outs):
-        from torch import nn
-        from archviz.backends.torch.modules import make
+    def torch_spec(self, a, ins, outs):
         kw = {"mode": a.mode}
         if a.mode == "bilinear":
             kw["align_corners"] = bool(a.align_corners)
         if a.size is not None:
-            return make(nn.Upsample, size=tuple(a.size), **kw)
-        return make(nn.Upsample, scale_factor=tuple(float(s) for s in a.scale), **kw)
+            return lowered("nn.Upsample", size=tuple(a.size), **kw)
+        return lowered("nn.Upsample", scale_factor=tuple(float(s) for s in a.scale), **kw)
 
     def receptive_field(self, a, ins, outs):
         """Nearest: o reads ⌊o·in/out⌋; bilinear: the two neighbours of torch's source index —
@@ -338,5 +367,5 @@ class Upsample(NoParams, NoMacs, Op):
             maps = [R.Bilinear(n, m, bool(a.align_corners), s) for n, m, s in zip(x[2:], o[2:], sc)]
         else:
             raise NotImplementedError(f"no receptive-field rule for mode '{a.mode}'")
-        return [maps]
+        return {"out": [maps]}
 

@@ -4,6 +4,7 @@ node, its op, the spec location, the inputs (shape and producer) and the block
 expansion stack."""
 from __future__ import annotations
 
+from archviz.codes import E
 from archviz.errors import ArchvizError, MissingRuleError, OpError, ShapeError
 from archviz.ir import meta as M
 from archviz.ir.graph import LayerGraph, Node
@@ -21,7 +22,7 @@ def node_error(node: Node, e: OpError, ins=None, cls=ShapeError) -> ArchvizError
             notes.append(f"input {i}: {fmt_shape(s)} from '{ref}'")
     notes += node.notes
     return cls(f"'{node.id}' ({node.op}): {e.message}", span or node.span, hint=e.hint, notes=notes,
-               code="E0401")
+               code=E.OP_REFUSED)
 
 
 def input_shapes(g: LayerGraph, node: Node) -> list:
@@ -67,10 +68,7 @@ def _shape_node(g: LayerGraph, node: Node) -> None:
     op = registry[node.op]
     ins = input_shapes(g, node)
     node.meta[M.IN_SHAPES] = ins
-    run_rule(node, op.check, node.attrs, ins, ins=ins)
-    out = run_rule(node, op.infer_shape, node.attrs, ins, ins=ins)
-    shapes = out if isinstance(out, dict) else {"out": tuple(out)}
-    node.meta[M.SHAPES] = {k: tuple(int(d) for d in v) for k, v in shapes.items()}
+    node.meta[M.SHAPES] = run_rule(node, op.evaluate, node.attrs, ins, ins=ins)
     for port, s in node.meta[M.SHAPES].items():
         if any(d < 1 for d in s):
             raise node_error(node, OpError(f"output '{port}' has an empty axis: {fmt_shape(s)}"), ins)
@@ -86,7 +84,7 @@ def _expect_error(g: LayerGraph, ref, dims, span, spans, notes):
         return None
     shown = "[" + ", ".join("*" if w is None else str(w) for w in want) + "]"
     return ExpectError(f"expected '{ref}' to have shape {shown}, got {list(got[1:])}",
-                       span, code="E0451", notes=[f"full shape with batch: {fmt_shape(got)}"] + notes,
+                       span, code=E.EXPECT_MISMATCH, notes=[f"full shape with batch: {fmt_shape(got)}"] + notes,
                        hint="shapes in `expect` leave out the batch dimension")
 
 
@@ -129,4 +127,4 @@ def training_warnings(g: LayerGraph) -> None:
         except OpError as e:
             g.warnings.append(SpecWarning(f"'{node.id}' ({node.op}): torch cannot train it at these shapes: "
                                           f"{e.message}", node.attr_spans.get(e.attr) if e.attr else node.span,
-                                          code="W0703", hint=e.hint))
+                                          code=E.UNTRAINABLE, hint=e.hint))

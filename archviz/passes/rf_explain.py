@@ -6,7 +6,8 @@ from fractions import Fraction
 
 from archviz.ir import meta as M
 from archviz.ops import rfmaps as R
-from archviz.passes.rf import Axis, Field, _graph, _num, ensure, summarize
+from archviz.passes.rf import _graph, ensure
+from archviz.passes.rf_field import Axis, Field, _num, summarize
 
 
 def explain_lines(model, node_id: str) -> list:
@@ -46,7 +47,7 @@ def _axis_lines(node, ax: Axis, f: Field, cs: list) -> list:
     n = _num
     what = "receptive field"
     s = summarize(f, ax)
-    if node.op == "input":
+    if node.is_input:
         return [(what, "the input itself: r = 1, j = 1, start = 0", "", 1)]
     if f.kind == "unavailable":
         return [(what, f"unavailable: {f.reason}", "", None)]

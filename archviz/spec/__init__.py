@@ -3,10 +3,6 @@ use, so that light modules of this package (losses) cost nothing to the CLI's st
 
 __all__ = ["compile_spec", "parse_override"]
 
-# The paths `archviz --allow-import PATH` lets imports read in this process (the CLI sets it
-# for each command; compile_spec's and archviz.load's allow_import keyword overrides it).
-CLI_ALLOW_IMPORT: tuple = ()
-
 
 def __getattr__(name):
     if name in __all__:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 from collections import ChainMap, Counter
 
+from archviz.codes import E
 from archviz.errors import ArchvizError, MultipleErrors, Span, SpecError, SpecWarning, did_you_mean
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import Attrs, registry
 from archviz.ops.schema import normalise
 from archviz.spec.expr import FAILED, expression_budget, has_expr, substitute
-from archviz.spec.files import (_ID, _NO_DEFAULT, _PARAM_TYPES, BlockDef, FileLoader, SpecFile,
-                                _unknown_attr)
+from archviz.spec.files import _ID, _NO_DEFAULT, _PARAM_TYPES, BlockDef, FileLoader, SpecFile, _unknown_attr
 from archviz.spec.refs import AliasB, CallB, NodeB, RefResolver, RepeatB, Scope, Sym
 from archviz.spec.losses import LOSSES
 from archviz.spec.yamlload import LocDict, LocList, load_yaml
@@ -97,13 +97,13 @@ class Compiler(FileLoader, RefResolver):
         inputs = data.get("inputs")
         if not isinstance(inputs, dict) or not inputs:
             self.error(SpecError("a spec needs 'inputs': a mapping of name to {shape: [C, H, W]}",
-                                 data.span_of("inputs") if "inputs" in data else data.span, code="E0119"))
+                                 data.span_of("inputs") if "inputs" in data else data.span, code=E.NO_INPUTS))
             inputs = {}
         first = None
         for name, idef in inputs.items():
             isp = inputs.span_of(name)
             if not _ID.match(str(name)):
-                self.error(SpecError(f"input name '{name}' is not an identifier", inputs.key_span(name), code="E0120"))
+                self.error(SpecError(f"input name '{name}' is not an identifier", inputs.key_span(name), code=E.BAD_INPUT_NAME))
                 continue
             shape = idef.get("shape") if isinstance(idef, dict) else idef
             ssp = idef.span_of("shape") if isinstance(idef, LocDict) else isp
@@ -111,13 +111,13 @@ class Compiler(FileLoader, RefResolver):
                 for k in idef:
                     if k not in ("shape", "doc", "dtype"):
                         self.error(SpecError(f"unknown key '{k}' in input '{name}'", idef.key_span(k),
-                                             code="E0108", hint=did_you_mean(k, ("shape", "doc", "dtype"))))
+                                             code=E.UNKNOWN_KEY, hint=did_you_mean(k, ("shape", "doc", "dtype"))))
             shape = self._try_eval(shape, scope.vars, ssp, scope, default=_FAILED)
             if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool)
                                                       and d > 0 for d in shape):
                 if shape is not _FAILED:    # (a failed expression is reported already)
-                    self.error(SpecError(f"input '{name}' needs a shape: a list of positive integers "
-                                         "without the batch dimension, e.g. [3, 224, 224]", ssp, code="E0121"))
+                    self.error(SpecError(f"input '{name}' needs a shape: a list of positive integers without "
+                                         "the batch dimension, e.g. [3, 224, 224]", ssp, code=E.BAD_INPUT_SHAPE))
                 scope.names[name] = NodeB(name, "input")    # still a name: no "unknown node" cascade
                 first = first or Sym(binding=scope.names[name], text=name)
                 continue
@@ -133,14 +133,14 @@ class Compiler(FileLoader, RefResolver):
         nodes = data.get("nodes")
         if not isinstance(nodes, list) or not nodes:
             self.error(SpecError("a spec needs a non-empty 'nodes' list", data.span_of("nodes")
-                                 if "nodes" in data else data.span, code="E0122"))
+                                 if "nodes" in data else data.span, code=E.NO_NODES))
             nodes = []
         last = self.expand(nodes, scope, first, nodes_span=data.span_of("nodes"))
         self._outputs(data, scope, last)
         self._resolve_pending()
         if not self.errors:
             g.connect()
-            for e in g.lint():
+            for e in g.lint(registry):
                 self.error(e)
         if not self.errors:
             self._unreached(g)
@@ -154,17 +154,17 @@ class Compiler(FileLoader, RefResolver):
         dead = g.unreached()
         if not dead:
             return
-        inputs = [k for k in dead if g.nodes[k].op == "input"]
-        layers = [k for k in dead if g.nodes[k].op != "input"]
+        inputs = [k for k in dead if g.nodes[k].is_input]
+        layers = [k for k in dead if not g.nodes[k].is_input]
         if layers:
             shown = ", ".join(layers[:8]) + (f", … ({len(layers)} in all)" if len(layers) > 8 else "")
             g.warnings.append(SpecWarning(
-                f"{len(layers)} layer(s) reach no output: {shown}", g.nodes[layers[0]].span, code="W0701",
+                f"{len(layers)} layer(s) reach no output: {shown}", g.nodes[layers[0]].span, code=E.UNREACHABLE,
                 hint="they are still counted in params and MACs (the lowered module holds and runs them); "
                      "a bypassed node (`when: false`) or a reference may have cut them off"))
         for k in inputs:
             g.warnings.append(SpecWarning(f"input '{k}' is not used by any output", g.nodes[k].span,
-                                          code="W0702"))
+                                          code=E.UNUSED_INPUT))
 
     def _outputs(self, data, scope, last):
         g = self.graph
@@ -175,7 +175,7 @@ class Compiler(FileLoader, RefResolver):
             return
         if not isinstance(outs, dict) or not outs:
             self.error(SpecError("'outputs' must map output names to node references", data.span_of("outputs"),
-                                 code="E0110"))
+                                 code=E.BAD_SECTION))
             return
         for name, od in outs.items():
             osp = outs.span_of(name)
@@ -183,7 +183,7 @@ class Compiler(FileLoader, RefResolver):
             if isinstance(od, dict):
                 for k in od:
                     if k not in OUTPUT_KEYS:
-                        self.error(SpecError(f"unknown key '{k}' in output '{name}'", od.key_span(k), code="E0108",
+                        self.error(SpecError(f"unknown key '{k}' in output '{name}'", od.key_span(k), code=E.UNKNOWN_KEY,
                                              hint=did_you_mean(k, OUTPUT_KEYS) or "an output is {from: NODE, expect: [...]}"))
                 src, ssp = od.get("from"), od.span_of("from")
                 if "expect" in od:
@@ -191,7 +191,7 @@ class Compiler(FileLoader, RefResolver):
             else:
                 src, ssp = od, osp
             if not isinstance(src, str):
-                self.error(SpecError(f"output '{name}' needs `from: NODE`", osp, code="E0123"))
+                self.error(SpecError(f"output '{name}' needs `from: NODE`", osp, code=E.OUTPUT_WITHOUT_FROM))
                 continue
             sym = self.parse_ref(src, scope, ssp)
             if sym is not None:
@@ -206,7 +206,7 @@ class Compiler(FileLoader, RefResolver):
             return
         if not isinstance(dims, list):
             self.error(SpecError("`expect` is a shape without the batch dimension, e.g. [64, 56, 56]",
-                                 span, code="E0124"), scope)
+                                 span, code=E.BAD_EXPECT), scope)
             return
         spans = raw.spans if isinstance(raw, LocList) else []
         self.expects.append((sym, out_name, dims, span, spans, list(scope.notes)))
@@ -218,7 +218,7 @@ class Compiler(FileLoader, RefResolver):
         raw = data["loss"]
         name = "".join(raw.split()) if isinstance(raw, str) else raw
         if name not in LOSSES:
-            self.error(SpecError(f"unknown loss {raw!r}", data.span_of("loss"), code="E0110",
+            self.error(SpecError(f"unknown loss {raw!r}", data.span_of("loss"), code=E.BAD_SECTION,
                                  hint="losses: " + ", ".join(LOSSES)))
             return None
         return name
@@ -229,7 +229,7 @@ class Compiler(FileLoader, RefResolver):
         for i, nd in enumerate(nodes):
             nsp = nodes.span_of(i) if isinstance(nodes, LocList) else None
             if not isinstance(nd, LocDict):
-                self.error(SpecError("a node is a mapping {id: ..., op: ..., ...}", nsp, code="E0126"), scope)
+                self.error(SpecError("a node is a mapping {id: ..., op: ..., ...}", nsp, code=E.NODE_NOT_MAPPING), scope)
                 continue
             try:
                 prev = self._node(nd, scope, prev)
@@ -243,17 +243,17 @@ class Compiler(FileLoader, RefResolver):
             raise SpecError("a node needs an 'id' that is an identifier (letters, digits, _)"
                             if nid is None else f"node id {nid!r} is not an identifier (letters, digits, _; "
                             "no dots: ids of expanded blocks are joined with dots for you)",
-                            nd.span_of("id", nd.span), code="E0127")
+                            nd.span_of("id", nd.span), code=E.BAD_NODE_ID)
         if nid in scope.names:
             b = scope.block
             if b is not None and nid in b.inputs and nid not in scope.name_spans:
                 implicit = b.data.get("inputs") is None
                 raise SpecError(f"node id '{nid}' is the name of an input of block '{b.name}'"
                                 + (" (a block that declares no `inputs` reads one input named x)" if implicit else ""),
-                                nd.span_of("id"), code="E0128",
+                                nd.span_of("id"), code=E.DUPLICATE_NODE,
                                 hint="rename the node" + (", or name the block's input: `inputs: [image]`"
                                                           if implicit else ""))
-            raise SpecError(f"duplicate node id '{nid}'", nd.span_of("id"), code="E0128",
+            raise SpecError(f"duplicate node id '{nid}'", nd.span_of("id"), code=E.DUPLICATE_NODE,
                             notes=[f"first defined at {scope.name_spans.get(nid)}"])
         scope.name_spans[nid] = nd.span_of("id")
         try:
@@ -268,19 +268,19 @@ class Compiler(FileLoader, RefResolver):
     def _node_body(self, nd: LocDict, nid: str, scope: Scope, prev: Sym | None) -> Sym | None:
         opname = nd.get("op")
         if not isinstance(opname, str):
-            raise SpecError(f"node '{nid}' needs an 'op'", nd.span, code="E0129")
+            raise SpecError(f"node '{nid}' needs an 'op'", nd.span, code=E.MISSING_OP)
         kind, target = self._lookup_op(opname, scope)
         if kind is None:
             cands = list(registry) + list(scope.file.blocks) + \
                 [f"{ns}.{b}" for ns, f in scope.file.imports.items() for b in f.blocks]
-            err = SpecError(f"unknown op '{opname}'", nd.span_of("op"), code="E0111",
+            err = SpecError(f"unknown op '{opname}'", nd.span_of("op"), code=E.UNKNOWN_OP,
                             hint=did_you_mean(opname, cands) or "run `archviz ops` for the list of ops")
             err.follows = opname.split(".")[0] in scope.file.failed_imports and "." in opname
             raise err
         ins = self._inputs(nd, scope, prev, kind, target)
         frozen = nd.get("frozen", False)
         if not isinstance(frozen, bool):
-            raise SpecError(f"'frozen' must be true or false, got {frozen!r}", nd.span_of("frozen"), code="E0113")
+            raise SpecError(f"'frozen' must be true or false, got {frozen!r}", nd.span_of("frozen"), code=E.BAD_ATTR)
         through = self._bypass_index(nd, ins, kind, target)
         n, var = self._repeat(nd, scope)
         if n == 0:      # `repeat: 0` with `when:` false: the node is absent, its name its input
@@ -290,7 +290,7 @@ class Compiler(FileLoader, RefResolver):
             except ArchvizError:
                 off = False
             if not off:
-                raise SpecError("repeat count must be an integer >= 1, got 0", sp, code="E0133",
+                raise SpecError("repeat count must be an integer >= 1, got 0", sp, code=E.BAD_REPEAT,
                                 hint=_REPEAT_ZERO)
             self._need_bypass(nd, nid, ins, through)
             scope.names[nid] = AliasB(ins[through or 0], bypassed=nid)
@@ -317,7 +317,7 @@ class Compiler(FileLoader, RefResolver):
                 at_least -= len(self.graph.inputs)      # the graph's inputs are nodes, not layers
                 # refused in milliseconds, not after minutes of expansion and GBs of memory
                 raise SpecError(f"'{nid}' repeats {n:,} copies: the spec would expand to at least {at_least:,} "
-                                f"layers, more than {MAX_LAYERS:,}", nd.span_of("repeat", nd.span), code="E0135",
+                                f"layers, more than {MAX_LAYERS:,}", nd.span_of("repeat", nd.span), code=E.TOO_MANY_LAYERS,
                                 hint="check this `repeat` count (and the params it is computed from)")
         binding = RepeatB(copies) if "repeat" in nd else copies[0]
         real = sum(not isinstance(b, AliasB) for b in copies)
@@ -334,10 +334,10 @@ class Compiler(FileLoader, RefResolver):
         sp = nd.span_of("when")
         w = self._eval(nd["when"], vars_k, sp, scope)
         if not isinstance(w, bool):
-            raise SpecError(f"'when' must be true or false, got {w!r}", sp, code="E0130")
+            raise SpecError(f"'when' must be true or false, got {w!r}", sp, code=E.BAD_WHEN)
         if not w and not ins:
             raise SpecError(f"node '{nid}' is bypassed (when: false) but has no input to stand for it",
-                            sp, code="E0130")
+                            sp, code=E.BAD_WHEN)
         return w
 
     def _bypass_index(self, nd, ins, kind, target) -> int | None:
@@ -348,7 +348,7 @@ class Compiler(FileLoader, RefResolver):
         sp = nd.span_of("bypass")
         if "when" not in nd:
             raise SpecError("`bypass` names the input a node passes when its `when:` is false; this node "
-                            "has no `when:`", sp, code="E0140")
+                            "has no `when:`", sp, code=E.BAD_BYPASS)
         want, raw = nd["bypass"], nd.get("in")
         if isinstance(raw, dict):
             slots = list((target.input_ports if kind == "op" else target.inputs) or ())
@@ -361,7 +361,7 @@ class Compiler(FileLoader, RefResolver):
                 [s.text for s in ins]
             if want in names:
                 return names.index(want)
-        raise SpecError(f"`bypass: {want}` is not one of the node's inputs", sp, code="E0140",
+        raise SpecError(f"`bypass: {want}` is not one of the node's inputs", sp, code=E.BAD_BYPASS,
                         hint="inputs: " + ", ".join(map(str, names)))
 
     def _need_bypass(self, nd, nid, ins, through) -> None:
@@ -369,7 +369,7 @@ class Compiler(FileLoader, RefResolver):
             written = nd.get("in")
             first = list(written)[0] if isinstance(written, (list, dict)) and written else "x"
             raise SpecError(f"node '{nid}' has {len(ins)} inputs and is bypassed (when: false): say which "
-                            "input it passes", nd.span_of("when"), code="E0140",
+                            "input it passes", nd.span_of("when"), code=E.BAD_BYPASS,
                             hint=f"add `bypass: {first}` (it used to pass the first input silently, "
                                  "which drops the others)")
 
@@ -391,7 +391,7 @@ class Compiler(FileLoader, RefResolver):
         if raw is None:
             if prev is None:
                 raise SpecError(f"node '{nd['id']}' has no input: give it `in:` (there is no previous node)",
-                                nd.span, code="E0131")
+                                nd.span, code=E.NO_INPUT)
             return [prev]
         if isinstance(raw, str):
             s = self.parse_ref(raw, scope, sp)
@@ -407,14 +407,14 @@ class Compiler(FileLoader, RefResolver):
             ports = (target.input_ports if kind == "op" else target.inputs) or ()
             for k in raw:
                 if k not in ports:
-                    raise SpecError(f"'{nd['op']}' has no input port '{k}'", raw.key_span(k), code="E0132",
+                    raise SpecError(f"'{nd['op']}' has no input port '{k}'", raw.key_span(k), code=E.BAD_PORTS,
                                     hint="input ports: " + (", ".join(ports) or "none (use a list)"))
             missing = [p for p in ports if p not in raw]
             if kind == "block" and missing:
-                raise SpecError(f"block '{target.name}' needs input(s) {', '.join(missing)}", sp, code="E0132")
+                raise SpecError(f"block '{target.name}' needs input(s) {', '.join(missing)}", sp, code=E.BAD_PORTS)
             return self._bind_ports(nd, raw, ports, target, scope) if kind == "op" else \
                 [s for s in (self.parse_ref(raw[p], scope, raw.span_of(p)) for p in ports) if s]
-        raise SpecError("`in` is a node name, a list of names, or a mapping of port to name", sp, code="E0125")
+        raise SpecError("`in` is a node name, a list of names, or a mapping of port to name", sp, code=E.BAD_REFERENCE)
 
     def _bind_ports(self, nd, raw, ports, op, scope) -> list:
         """Named inputs by slot: ins[i] is port ports[i].  Required ports (the first
@@ -427,14 +427,14 @@ class Compiler(FileLoader, RefResolver):
             given = ", ".join(p for p in ports if p in raw)
             raise SpecError(f"'{op.name}' needs input port{'s' if len(need) > 1 else ''} "
                             f"{', '.join(repr(p) for p in need)} (given: {given or 'none'})", nd.span_of("in"),
-                            code="E0132", hint=f"input ports, in order: {', '.join(ports)}; "
+                            code=E.BAD_PORTS, hint=f"input ports, in order: {', '.join(ports)}; "
                             f"required: {', '.join(required)}")
         last = max((i for i, p in enumerate(ports) if p in raw), default=-1)
         for p in ports[:last]:
             if p not in raw:
                 later = [q for q in ports[ports.index(p) + 1:] if q in raw]
                 raise SpecError(f"'{op.name}' input port '{later[0]}' is given without '{p}'",
-                                raw.key_span(later[0]), code="E0132",
+                                raw.key_span(later[0]), code=E.BAD_PORTS,
                                 hint=f"give '{p}' too (input ports, in order: {', '.join(ports)})")
         syms = [self.parse_ref(raw[p], scope, raw.span_of(p)) for p in ports[:last + 1]]
         return [] if None in syms else syms     # a reference that failed (reported): no arity error on top
@@ -448,19 +448,19 @@ class Compiler(FileLoader, RefResolver):
         if isinstance(r, dict):
             var = r.get("var")
             if var is not None and (not isinstance(var, str) or not _ID.match(var)):
-                raise SpecError("repeat `var` must be an identifier", r.span_of("var"), code="E0133")
+                raise SpecError("repeat `var` must be an identifier", r.span_of("var"), code=E.BAD_REPEAT)
             for k in r:
                 if k not in ("n", "var"):
-                    raise SpecError(f"unknown key '{k}' in repeat", r.key_span(k), code="E0133",
+                    raise SpecError(f"unknown key '{k}' in repeat", r.key_span(k), code=E.BAD_REPEAT,
                                     hint="repeat: N or repeat: {n: N, var: NAME}")
             sp = r.span_of("n", sp)
             r = r.get("n")
         n = self._eval(r, scope.vars, sp, scope)
         if not isinstance(n, int) or isinstance(n, bool) or n < 0 or (n == 0 and "when" not in nd):
-            raise SpecError(f"repeat count must be an integer >= 1, got {n!r}", sp, code="E0133",
+            raise SpecError(f"repeat count must be an integer >= 1, got {n!r}", sp, code=E.BAD_REPEAT,
                             hint=_REPEAT_ZERO if n == 0 else None)
         if n > MAX_LAYERS:
-            raise SpecError(f"repeat count {n:,} is out of bounds (at most {MAX_LAYERS:,})", sp, code="E0133")
+            raise SpecError(f"repeat count {n:,} is out of bounds (at most {MAX_LAYERS:,})", sp, code=E.BAD_REPEAT)
         return n, var
 
     def _attr_values(self, nd, vars_k, scope, skip=NODE_KEYS):
@@ -479,7 +479,7 @@ class Compiler(FileLoader, RefResolver):
     def _primitive(self, nd, scope, vars_k, cid, op, ins) -> NodeB:
         if len(self.graph) >= MAX_LAYERS:
             raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers", nd.span_of("id", nd.span),
-                            code="E0135", hint="check the `repeat` counts of this node and the blocks around it")
+                            code=E.TOO_MANY_LAYERS, hint="check the `repeat` counts of this node and the blocks around it")
         raw, spans = self._attr_values(nd, vars_k, scope)
         failed = {k for k in spans if k not in raw}     # expression errors, reported already
         for k in [k for k in spans if k not in op.attrs]:   # the caret goes under the key
@@ -496,7 +496,7 @@ class Compiler(FileLoader, RefResolver):
         desc = f"'{nd['id']}' ({op.name})"
         attrs, errs = normalise(op, raw, spans, nd.span, desc)
         for e in errs:
-            if e.code == "E0114" and any(e.message.endswith(f"attribute '{k}'") for k in failed):
+            if e.code == E.MISSING_ATTR and any(e.message.endswith(f"attribute '{k}'") for k in failed):
                 continue    # "missing required attribute" would only repeat that error
             self.error(e, scope)
         frozen = nd.get("frozen", False)
@@ -520,7 +520,7 @@ class Compiler(FileLoader, RefResolver):
         here = (os.path.realpath(block.file.path), block.name)
         if here in scope.blocks:
             chain = " -> ".join(b for _, b in scope.blocks + (here,))
-            self.error(SpecError(f"block '{block.name}' calls itself: {chain}", nd.span_of("op"), code="E0134",
+            self.error(SpecError(f"block '{block.name}' calls itself: {chain}", nd.span_of("op"), code=E.RECURSIVE_BLOCK,
                                  hint="a block cannot contain a call of itself, directly or through others"), scope)
             return self._stub_call(block, ins, call_id)
         raw, spans = self._attr_values(nd, vars_k, scope)
@@ -528,7 +528,7 @@ class Compiler(FileLoader, RefResolver):
         complete = True
         for k in raw:
             if k not in block.params:
-                self.error(SpecError(f"block '{block.name}' has no param '{k}'", nd.key_span(k), code="E0112",
+                self.error(SpecError(f"block '{block.name}' has no param '{k}'", nd.key_span(k), code=E.UNKNOWN_ATTR,
                                      hint=did_you_mean(k, block.params) or
                                      ("params: " + ", ".join(block.params) if block.params else "it takes no params")),
                            scope)
@@ -540,7 +540,7 @@ class Compiler(FileLoader, RefResolver):
                 if pname in spans:      # its expression failed: that error is reported already
                     continue
                 self.error(SpecError(f"'{nd['id']}' calls block '{block.name}' without its required param "
-                                     f"'{pname}'", nd.span, code="E0114",
+                                     f"'{pname}'", nd.span, code=E.MISSING_ATTR,
                                      hint=f"add {pname}: VALUE ({ptype}) to the call"), scope)
                 continue
             else:
@@ -549,13 +549,13 @@ class Compiler(FileLoader, RefResolver):
             if v is not None and v is not FAILED and (not isinstance(v, want) or
                                                       (ptype in ("int", "float") and isinstance(v, bool))):
                 self.error(SpecError(f"param '{pname}' of block '{block.name}' must be {ptype}, got {v!r}",
-                                     spans.get(pname, nd.span), code="E0113"), scope)
+                                     spans.get(pname, nd.span), code=E.BAD_ATTR), scope)
                 complete = False
             bvars[pname] = v
         if len(ins) != len(block.inputs):
             self.error(SpecError(f"block '{block.name}' takes {len(block.inputs)} input(s) "
                                  f"({', '.join(block.inputs)}), got {len(ins)}", nd.span_of("in", nd.span),
-                                 code="E0305"), scope)
+                                 code=E.INPUT_COUNT), scope)
             complete = complete and bool(ins)
         if not complete:    # expanding the body would only repeat the problem as other errors
             return self._stub_call(block, ins, call_id)
@@ -578,7 +578,7 @@ class Compiler(FileLoader, RefResolver):
                 outs[port] = self.parse_ref(ref, callee, od.span_of(port))
         else:
             self.error(SpecError("block outputs map port names to node names", block.data.span_of("outputs"),
-                                 code="E0110"), scope)
+                                 code=E.BAD_SECTION), scope)
         outs = {k: v for k, v in outs.items() if v is not None}
         if not outs:
             outs["out"] = first

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from fractions import Fraction
 
+from archviz.codes import E
 from archviz.errors import ExpressionError, Span, did_you_mean, short_repr
 
 MAX_EXPONENT = 64
@@ -216,7 +217,7 @@ def evaluate(text: str, scope: dict, span: Span | None = None):
     except SyntaxError as e:
         col = (e.offset or 1) - 1 + lead
         raise ExpressionError(f"malformed expression '{_short(text.strip())}': {e.msg}",
-                              span.shifted(col, 1) if span else None, code="E0201",
+                              span.shifted(col, 1) if span else None, code=E.EXPR_SYNTAX,
                               hint="an expression is a small piece of Python, e.g. ${2 * c}, ${widths[i]}, "
                                    "${2 if i == 0 else 1}") from None
     except (MemoryError, RecursionError):   # the parser's own nesting limit
@@ -235,7 +236,7 @@ def _short(text: str, n: int = 60) -> str:
 
 def _too_deep(text, span, lead) -> ExpressionError:
     return ExpressionError(f"expression '{_short(text.strip())}' is nested too deeply",
-                           span.shifted(lead, 1) if span else None, code="E0201")
+                           span.shifted(lead, 1) if span else None, code=E.EXPR_SYNTAX)
 
 
 class _Walker:
@@ -243,7 +244,7 @@ class _Walker:
         self.scope, self.span, self.lead = scope, span, lead
         self.memo: dict = {}        # id -> (value, weight) of the lists met in this evaluation
 
-    def err(self, node, msg, code="E0202", hint=None):
+    def err(self, node, msg, code=E.BAD_EXPRESSION, hint=None):
         sp = None
         if self.span is not None:
             c = getattr(node, "col_offset", 0) + self.lead
@@ -298,7 +299,8 @@ class _Walker:
     def v_Constant(self, n):
         if isinstance(n.value, (int, float, str, bool)) or n.value is None:
             if isinstance(n.value, int) and n.value.bit_length() > MAX_INT_BITS:
-                raise self.err(n, f"the integer literal is too large (more than {MAX_INT_BITS} bits)", code="E0204")
+                raise self.err(n, f"the integer literal is too large (more than {MAX_INT_BITS} bits)",
+                               code=E.EXPR_TOO_LARGE)
             return n.value
         raise self.err(n, f"literal {short_repr(n.value)} is not allowed")
 
@@ -316,7 +318,7 @@ class _Walker:
             return False
         if n.id in FUNCTIONS:
             raise self.err(n, f"'{n.id}' is a function; call it: {n.id}(...)")
-        raise self.err(n, f"unknown name '{n.id}' in expression", code="E0203",
+        raise self.err(n, f"unknown name '{n.id}' in expression", code=E.UNKNOWN_NAME,
                        hint=did_you_mean(n.id, self.scope) or
                        ("names in scope: " + ", ".join(sorted(map(str, self.scope))) if self.scope
                         else "no names are in scope here"))
@@ -328,7 +330,7 @@ class _Walker:
         except ZeroDivisionError:
             raise self.err(n, "division by zero") from None
         except _Bound as e:
-            raise self.err(n, f"cannot evaluate: {e}", code="E0204") from None
+            raise self.err(n, f"cannot evaluate: {e}", code=E.EXPR_TOO_LARGE) from None
         except (TypeError, ValueError, OverflowError) as e:
             raise self.err(n, f"cannot evaluate: {e}") from None
 
@@ -381,7 +383,7 @@ class _Walker:
     def v_List(self, n):
         v = [self.visit(e) for e in n.elts]
         if _weight(v, MAX_LEN, self.memo) > MAX_LEN:
-            raise self.err(n, f"cannot evaluate: {_too_long('the list')}", code="E0204")
+            raise self.err(n, f"cannot evaluate: {_too_long('the list')}", code=E.EXPR_TOO_LARGE)
         return v
 
     v_Tuple = v_List
@@ -434,7 +436,7 @@ def _charge(v, span: Span | None):
     box[0] -= _weight(v)
     if box[0] < 0:
         e = ExpressionError(f"the spec's expressions build too much text and too many list items (more "
-                            f"than {MAX_TOTAL:,} items in all)", span, code="E0204",
+                            f"than {MAX_TOTAL:,} items in all)", span, code=E.EXPR_TOO_LARGE,
                             hint="a spec's expressions compute sizes and names; check for long strings")
         e.follows = box[0] + _weight(v) < 0     # reported once: the next ones only follow from it
         raise e
@@ -454,8 +456,8 @@ def substitute(value: str, scope: dict, span: Span | None = None):
         v = str(evaluate(mm.group(1), scope, span.shifted(mm.start() + 2) if span else None))
         room[0] -= len(v)
         if room[0] < 0:
-            raise ExpressionError(f"cannot evaluate: {_too_long('the text')}", span, code="E0204")
+            raise ExpressionError(f"cannot evaluate: {_too_long('the text')}", span, code=E.EXPR_TOO_LARGE)
         return v
     if value.count("${") != len(_PART.findall(value)):
-        raise ExpressionError(f"unterminated '${{' in '{_short(value)}'", span, code="E0201")
+        raise ExpressionError(f"unterminated '${{' in '{_short(value)}'", span, code=E.EXPR_SYNTAX)
     return _charge(_PART.sub(rep, value), span)

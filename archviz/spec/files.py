@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from archviz.codes import E
 from archviz.errors import (ArchvizError, ImportSpecError, Span, SpecError, did_you_mean, mark_spec_source,
                             short_repr)
 from archviz.ops import registry
 from archviz.spec.expr import FAILED
+from archviz.spec.roots import import_roots, inside
 from archviz.spec.yamlload import LocDict, load_yaml, read_spec_text, show_path, span_of
 
 FORMAT_VERSION = 1
@@ -53,31 +55,6 @@ class SpecFile:
 _NO_DEFAULT = object()
 
 
-def library_dir() -> str | None:
-    """The bundled architecture library (the repository's specs/ folder), if present: a
-    source checkout or an editable install has it; a wheel does not ship it."""
-    d = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "specs")
-    return d if os.path.isdir(d) else None
-
-
-def import_roots(top_path: str, allow_import=None) -> tuple:
-    """The real paths imports may read: the top spec's folder, the bundled library, and the
-    allowed paths (a folder allows its tree, a file itself)."""
-    if allow_import is None:    # the CLI's --allow-import (archviz.spec.CLI_ALLOW_IMPORT)
-        import archviz.spec
-        allow_import = archviz.spec.CLI_ALLOW_IMPORT
-    allow = allow_import
-    if isinstance(allow, (str, os.PathLike)):
-        allow = (allow,)
-    roots = [os.path.dirname(os.path.abspath(top_path)), library_dir()] + [os.fspath(p) for p in allow]
-    return tuple(dict.fromkeys(os.path.realpath(r) for r in roots if r and "\0" not in r))
-
-
-def _inside(real: str, root: str) -> bool:
-    try:
-        return os.path.commonpath([real, root]) == root
-    except ValueError:      # different drives (Windows)
-        return False
 PARAM_DEF_KEYS = ("type", "default", "doc")
 IMPORT_KEYS = ("path", "as")
 
@@ -91,19 +68,19 @@ class FileLoader:
         if top:
             if "\0" in path:
                 raise SpecError(f"spec file not found: {show_path(path)} (a file name cannot contain a NUL)",
-                                code="E0106")
+                                code=E.UNREADABLE_SPEC)
             self._import_roots = import_roots(path, getattr(self, "allow_import", None))
         real = os.path.realpath(path)
         if real in stack:
             chain = " -> ".join(os.path.basename(p) for p in stack + (real,))
-            self.error(ImportSpecError(f"cyclic import: {chain}", span, code="E0152"))
+            self.error(ImportSpecError(f"cyclic import: {chain}", span, code=E.IMPORT_CYCLE))
             return None
         if real in self.files:
             return self.files[real]
         if not os.path.exists(path):
             if not stack:       # the spec itself, not an import
-                raise SpecError(f"spec file not found: {show_path(path)}", code="E0106")
-            self.error(ImportSpecError(f"spec file not found: {show_path(path)}", span, code="E0151",
+                raise SpecError(f"spec file not found: {show_path(path)}", code=E.UNREADABLE_SPEC)
+            self.error(ImportSpecError(f"spec file not found: {show_path(path)}", span, code=E.IMPORT_NOT_FOUND,
                                        hint=f"an import's path is relative to the file that imports it "
                                             f"({os.path.dirname(stack[-1])})"))
             return None
@@ -133,7 +110,7 @@ class FileLoader:
         if not isinstance(data, LocDict):
             got = "an empty file" if data is None else f"a {type(data).__name__.replace('Loc', '').lower()}"
             err = SpecError(f"a spec must be a mapping (archviz:, name:, inputs:, nodes:, ...), got {got}",
-                            getattr(data, "span", None) or Span(path, 1, 1), code="E0107")
+                            getattr(data, "span", None) or Span(path, 1, 1), code=E.NOT_A_MAPPING)
             if not stack:
                 raise err
             err.notes.append(f"imported at {span}")
@@ -143,36 +120,36 @@ class FileLoader:
         self.files[real] = sf
         for key in data:
             if key not in TOP_KEYS:
-                self.error(SpecError(f"unknown top-level key '{key}'", data.key_span(key), code="E0108",
+                self.error(SpecError(f"unknown top-level key '{key}'", data.key_span(key), code=E.UNKNOWN_KEY,
                                      hint=did_you_mean(key, TOP_KEYS) or "allowed: " + ", ".join(TOP_KEYS)))
         ver = data.get("archviz", FORMAT_VERSION)
         if ver != FORMAT_VERSION:
             self.error(SpecError(f"unsupported spec format version {short_repr(ver)}", data.span_of("archviz"),
-                                 code="E0109", hint=f"this archviz reads 'archviz: {FORMAT_VERSION}'"))
+                                 code=E.FORMAT_VERSION, hint=f"this archviz reads 'archviz: {FORMAT_VERSION}'"))
         self._load_params(sf, top)
         self._load_defaults(sf.defaults, data, "defaults")
         for i, imp in enumerate(self._list(data, "imports")):
             isp = data["imports"].span_of(i)
             if not isinstance(imp, dict) or "path" not in imp or "as" not in imp:
-                self.error(SpecError("an import is a mapping {path: FILE, as: NAME}", isp, code="E0153"))
+                self.error(SpecError("an import is a mapping {path: FILE, as: NAME}", isp, code=E.BAD_IMPORT))
                 if isinstance(imp, dict) and isinstance(imp.get("as"), str):
                     sf.failed_imports.add(imp["as"])
                 continue
             bad = [k for k in imp if k not in IMPORT_KEYS]
             for k in bad:
-                self.error(SpecError(f"unknown key '{k}' in an import", imp.key_span(k), code="E0153",
+                self.error(SpecError(f"unknown key '{k}' in an import", imp.key_span(k), code=E.BAD_IMPORT,
                                      hint=did_you_mean(k, IMPORT_KEYS) or "an import is {path: FILE, as: NAME}"))
             if not isinstance(imp["as"], str) or not _ID.match(imp["as"]):
                 self.error(SpecError(f"import name (as:) must be an identifier, got {short_repr(imp['as'])}",
-                                     imp.span_of("as"), code="E0153"))
+                                     imp.span_of("as"), code=E.BAD_IMPORT))
                 continue
             sf.failed_imports.add(imp["as"])    # until it loads: the ops it names add no errors
             if not isinstance(imp["path"], str) or not imp["path"]:
                 self.error(SpecError(f"import path must be a file name, got {short_repr(imp['path'])}",
-                                     imp.span_of("path"), code="E0153"))
+                                     imp.span_of("path"), code=E.BAD_IMPORT))
                 continue
             if "\0" in imp["path"]:
-                self.error(SpecError("import path contains a NUL character", imp.span_of("path"), code="E0153",
+                self.error(SpecError("import path contains a NUL character", imp.span_of("path"), code=E.BAD_IMPORT,
                                      hint="a file name cannot contain a NUL (\\0)"))
                 continue
             if bad:
@@ -189,7 +166,7 @@ class FileLoader:
         blocks = data.get("blocks") or {}
         if not isinstance(blocks, dict):
             self.error(SpecError("'blocks' must be a mapping of block name to block",
-                                 data.span_of("blocks"), code="E0110"))
+                                 data.span_of("blocks"), code=E.BAD_SECTION))
             blocks = {}
         for name, bd in blocks.items():
             b = self._load_block(sf, name, bd, blocks.span_of(name), blocks.key_span(name))
@@ -203,12 +180,12 @@ class FileLoader:
         (so a refusal says nothing of whether the file exists)."""
         roots = getattr(self, "_import_roots", ())
         real = os.path.realpath(ipath)
-        if any(_inside(real, r) for r in roots):
+        if any(inside(real, r) for r in roots):
             return None
         folders = ", ".join(show_path(r) for r in roots)
         return ImportSpecError(
             f"import of '{show_path(written)}' is outside the folders a spec may import from "
-            f"(it is {show_path(real)})", span, code="E0154",
+            f"(it is {show_path(real)})", span, code=E.IMPORT_OUTSIDE,
             notes=[f"imports may read: {folders}"],
             hint=f"to allow it, run archviz with --allow-import {show_path(os.path.dirname(real) or real)} "
                  "(Python: allow_import=[PATH])")
@@ -218,7 +195,7 @@ class FileLoader:
         if v is None:
             return []
         if not isinstance(v, list):
-            self.error(SpecError(f"'{key}' must be a list", data.span_of(key), code="E0110"))
+            self.error(SpecError(f"'{key}' must be a list", data.span_of(key), code=E.BAD_SECTION))
             return []
         return v
 
@@ -227,7 +204,7 @@ class FileLoader:
         raw = data.get("params") or {}
         if not isinstance(raw, dict):
             self.error(SpecError("'params' must be a mapping of name to value", data.span_of("params"),
-                                 code="E0110"))
+                                 code=E.BAD_SECTION))
             raw = {}
         if top:
             for k, v in self.overrides.items():
@@ -235,7 +212,7 @@ class FileLoader:
                     # there is no line of the spec to show; `params:` is where it would be
                     self.error(SpecError(f"the spec has no param '{k}' (given as an override: {_override_text(k, v)})",
                                          data.key_span("params") if "params" in data else data.span,
-                                         code="E0115", notes=[f"spec: {sf.path}"],
+                                         code=E.BAD_OVERRIDE, notes=[f"spec: {sf.path}"],
                                          hint=did_you_mean(k, raw) or
                                          ("params: " + ", ".join(map(str, raw)) if raw else "this spec has no params")))
         for k, v in raw.items():
@@ -253,7 +230,7 @@ class FileLoader:
         own value, and of the type the spec's literal has. A problem is one error that names
         the -p, at the param it overrides."""
         def fail(msg, hint=None, notes=()):
-            self.error(SpecError(f"{_override_text(k, value)}: {msg}", raw.key_span(k), code="E0115", hint=hint,
+            self.error(SpecError(f"{_override_text(k, value)}: {msg}", raw.key_span(k), code=E.BAD_OVERRIDE, hint=hint,
                                  notes=list(notes) + ["the value comes from the command line (-p); "
                                                       "it overrides the param defined here"]))
             return FAILED
@@ -271,15 +248,15 @@ class FileLoader:
         d = data.get(key) or {}
         if not isinstance(d, dict):
             self.error(SpecError(f"'{key}' must map op names to attribute defaults", data.span_of(key),
-                                 code="E0110"))
+                                 code=E.BAD_SECTION))
             return
         for op, attrs in d.items():
             if op not in registry:
-                self.error(SpecError(f"defaults for unknown op '{op}'", d.key_span(op), code="E0111",
+                self.error(SpecError(f"defaults for unknown op '{op}'", d.key_span(op), code=E.UNKNOWN_OP,
                                      hint=did_you_mean(op, registry)))
                 continue
             if not isinstance(attrs, dict):
-                self.error(SpecError(f"defaults for '{op}' must be a mapping", d.span_of(op), code="E0110"))
+                self.error(SpecError(f"defaults for '{op}' must be a mapping", d.span_of(op), code=E.BAD_SECTION))
                 continue
             known = registry[op].attrs
             for k in attrs:
@@ -289,38 +266,38 @@ class FileLoader:
 
     def _load_block(self, sf: SpecFile, name, bd, span, name_span=None) -> BlockDef | None:
         if not isinstance(bd, LocDict):
-            self.error(SpecError(f"block '{name}' must be a mapping", span, code="E0110"))
+            self.error(SpecError(f"block '{name}' must be a mapping", span, code=E.BAD_SECTION))
             return None
         if name in registry:
             self.error(SpecError(f"block '{name}' has the name of a built-in op", name_span or bd.span,
-                                 code="E0116", hint="rename the block"))
+                                 code=E.BLOCK_IS_OP, hint="rename the block"))
         for key in bd:
             if key not in BLOCK_KEYS:
-                self.error(SpecError(f"unknown key '{key}' in block '{name}'", bd.key_span(key), code="E0108",
+                self.error(SpecError(f"unknown key '{key}' in block '{name}'", bd.key_span(key), code=E.UNKNOWN_KEY,
                                      hint=did_you_mean(key, BLOCK_KEYS) or "allowed: " + ", ".join(BLOCK_KEYS)))
         params = {}
         pdefs = bd.get("params") or {}
         if not isinstance(pdefs, dict):
             self.error(SpecError(f"'params' of block '{name}' must map names to {{type: T, default: V}}",
-                                 bd.span_of("params"), code="E0110"))
+                                 bd.span_of("params"), code=E.BAD_SECTION))
             pdefs = {}
         for pname, pdef in pdefs.items():
             psp = pdefs.span_of(pname)
             if not isinstance(pname, str) or not _ID.match(pname):
                 self.error(SpecError(f"param name {pname!r} of block '{name}' is not an identifier",
-                                     pdefs.key_span(pname), code="E0117"))
+                                     pdefs.key_span(pname), code=E.BAD_PARAM_DEF))
                 continue
             if isinstance(pdef, dict):
                 for k in pdef:
                     if k not in PARAM_DEF_KEYS:
                         self.error(SpecError(f"unknown key '{k}' in param '{pname}' of block '{name}'",
-                                             pdef.key_span(k), code="E0117",
+                                             pdef.key_span(k), code=E.BAD_PARAM_DEF,
                                              hint=did_you_mean(k, PARAM_DEF_KEYS) or
                                              "a param is {type: T, default: V, doc: TEXT}"))
                 t = pdef.get("type", "any")
                 if not isinstance(t, str) or t not in _PARAM_TYPES:
-                    self.error(SpecError(f"unknown param type {short_repr(t)}", pdef.span_of("type"), code="E0117",
-                                         hint="types: " + ", ".join(_PARAM_TYPES)))
+                    self.error(SpecError(f"unknown param type {short_repr(t)}", pdef.span_of("type"),
+                                         code=E.BAD_PARAM_DEF, hint="types: " + ", ".join(_PARAM_TYPES)))
                     t = "any"
                 params[pname] = (t, pdef.get("default", _NO_DEFAULT), pdef.span_of("default", psp))
             else:
@@ -330,27 +307,27 @@ class FileLoader:
             inputs = ["x"]
         elif isinstance(inputs, list) and not inputs:
             self.error(SpecError(f"block '{name}' needs at least one input (omit `inputs` for one named x)",
-                                 bd.span_of("inputs"), code="E0120"))
+                                 bd.span_of("inputs"), code=E.BAD_INPUT_NAME))
             inputs = ["x"]
         if isinstance(inputs, str):
             inputs = [inputs]
         if not isinstance(inputs, list):
             self.error(SpecError(f"'inputs' of block '{name}' must be a list of names, e.g. [x]",
-                                 bd.span_of("inputs"), code="E0110"))
+                                 bd.span_of("inputs"), code=E.BAD_SECTION))
             inputs = ["x"]
         for i, iname in enumerate(inputs):
             if not isinstance(iname, str) or not _ID.match(iname):
                 self.error(SpecError(f"input name {iname!r} of block '{name}' is not an identifier",
-                                     span_of(inputs, i, bd.span_of("inputs")), code="E0120"))
+                                     span_of(inputs, i, bd.span_of("inputs")), code=E.BAD_INPUT_NAME))
             elif iname in inputs[:i]:
                 self.error(SpecError(f"duplicate input name '{iname}' in block '{name}'",
-                                     span_of(inputs, i, bd.span_of("inputs")), code="E0120"))
+                                     span_of(inputs, i, bd.span_of("inputs")), code=E.BAD_INPUT_NAME))
         inputs = list(dict.fromkeys(i for i in inputs if isinstance(i, str) and _ID.match(i))) or ["x"]
         defaults = {k: dict(v) for k, v in sf.defaults.items()}
         self._load_defaults(defaults, bd, "defaults")
         nodes = bd.get("nodes")
         if not isinstance(nodes, list) or not nodes:
-            self.error(SpecError(f"block '{name}' needs a non-empty 'nodes' list", bd.span, code="E0118"))
+            self.error(SpecError(f"block '{name}' needs a non-empty 'nodes' list", bd.span, code=E.EMPTY_BLOCK))
             nodes = []
         # `span` (where the block is "defined at", in notes) is its name, as compilers point at one
         return BlockDef(name, sf, bd, name_span or bd.span, params, list(inputs), nodes, bd.get("outputs"), defaults)
@@ -409,4 +386,4 @@ def _unknown_attr(key, op, span) -> SpecError:
         hint = f"archviz calls it '{_TORCH_NAMES[key]}' (torch: {key})"
     else:
         hint = did_you_mean(key, op.attrs) or f"attributes of {op.name}: {', '.join(op.attrs) or 'none'}"
-    return SpecError(f"unknown attribute '{key}' for op '{op.name}'", span, code="E0112", hint=hint)
+    return SpecError(f"unknown attribute '{key}' for op '{op.name}'", span, code=E.UNKNOWN_ATTR, hint=hint)

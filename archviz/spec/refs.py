@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from archviz.codes import E
 from archviz.errors import ArchvizError, RefError, Span, SpecError, did_you_mean
 from archviz.ir.graph import Ref
 from archviz.ops import registry
@@ -79,7 +80,7 @@ class RefResolver:
     def parse_ref(self, text, scope, span) -> Sym | None:
         if not isinstance(text, str):
             self.error(SpecError(f"a reference is a node name like 'conv1', 'enc[2].skip'; got {text!r}",
-                                 span, code="E0125"), scope)
+                                 span, code=E.BAD_REFERENCE), scope)
             return None
         if has_expr(text):
             try:
@@ -89,7 +90,7 @@ class RefResolver:
                 return None
         m = _REF.match(str(text))
         if not m:
-            self.error(SpecError(f"malformed reference '{text}'", span, code="E0125",
+            self.error(SpecError(f"malformed reference '{text}'", span, code=E.BAD_REFERENCE,
                                  hint="write id, id.port, id[k] or id[k].port"), scope)
             return None
         idx = int(m.group(2)) if m.group(2) is not None else None
@@ -112,8 +113,8 @@ class RefResolver:
                 ports = list(b.outputs)
                 port = sym.port or ports[0]
                 if port not in b.outputs:
-                    raise RefError(f"'{sym.text.split('.')[0]}' has no output '{port}'", sym.span, code="E0302",
-                                   hint="available outputs: " + ", ".join(ports),
+                    raise RefError(f"'{sym.text.split('.')[0]}' has no output '{port}'", sym.span,
+                                   code=E.UNKNOWN_OUTPUT, hint="available outputs: " + ", ".join(ports),
                                    notes=[f"'{b.call_id}' calls block '{b.block.name}' defined at {b.block.span}"])
                 nxt = b.outputs[port]
             elif isinstance(b, NodeB):
@@ -123,13 +124,13 @@ class RefResolver:
                     if port not in ports and bypassed:
                         raise RefError(f"'{first.text}' does not exist: '{bypassed[0]}' is bypassed (when: false) "
                                        f"and stands for '{bypassed[1]}' ({b.op}), which has no output '{port}'",
-                                       first.span, code="E0302", hint="available outputs: " + ", ".join(ports))
+                                       first.span, code=E.UNKNOWN_OUTPUT, hint="available outputs: " + ", ".join(ports))
                     if port not in ports:
                         raise RefError(f"'{sym.text.split('.')[0]}' ({b.op}) has no output '{port}'", sym.span,
-                                       code="E0302", hint="available outputs: " + ", ".join(ports))
+                                       code=E.UNKNOWN_OUTPUT, hint="available outputs: " + ", ".join(ports))
                 return Ref(b.gid, port)
             else:  # pragma: no cover
-                raise RefError(f"cannot resolve '{sym.text}'", sym.span, code="E0301")
+                raise RefError(f"cannot resolve '{sym.text}'", sym.span, code=E.UNKNOWN_NODE)
             key = (id(b), sym.port)
             chain.append(sym)
             if key in seen:
@@ -137,7 +138,7 @@ class RefResolver:
                 # written in the spec (an implicit input, such as a block's x, has no span)
                 at = next((s for s in reversed(chain) if s.span is not None), first)
                 raise RefError(f"reference '{at.text}' does not resolve: it leads back to itself "
-                               "(through bypassed nodes, block inputs or block outputs)", at.span, code="E0306",
+                               "(through bypassed nodes, block inputs or block outputs)", at.span, code=E.CYCLE,
                                hint="a node cannot read its own output; name an earlier node")
             seen[key] = len(chain) - 1
             sym = nxt
@@ -149,7 +150,7 @@ class RefResolver:
             names = sym.scope.names
             if sym.name not in names:
                 avail = [n for n in names]
-                raise RefError(f"unknown node '{sym.name}'", sym.span, code="E0301",
+                raise RefError(f"unknown node '{sym.name}'", sym.span, code=E.UNKNOWN_NODE,
                                hint=did_you_mean(sym.name, avail) or
                                ("names in scope: " + ", ".join(avail[:12]) + (" ..." if len(avail) > 12 else "")))
             b = names[sym.name]
@@ -158,11 +159,11 @@ class RefResolver:
                 n = len(b.copies)
                 if not -n <= sym.index < n:
                     raise RefError(f"'{sym.name}' has {n} copies; index {sym.index} is out of range",
-                                   sym.span, code="E0303")
+                                   sym.span, code=E.BAD_INDEX)
                 return b.copies[sym.index]
             return b.copies[-1]
         if sym.index is not None:
-            raise RefError(f"'{sym.name}' is not repeated; it cannot be indexed", sym.span, code="E0303")
+            raise RefError(f"'{sym.name}' is not repeated; it cannot be indexed", sym.span, code=E.BAD_INDEX)
         return b
 
     def _resolve_pending(self):

@@ -28,6 +28,7 @@ import stat
 
 import yaml
 
+from archviz.codes import E
 from archviz.errors import Span, SpecError
 
 
@@ -116,13 +117,13 @@ def _event_error(filename: str, event) -> SpecError | None:
     """The error for an alias, an anchor or a tag (every tag: a value means what it says)."""
     at = Span(filename, event.start_mark.line + 1, event.start_mark.column + 1)
     if getattr(event, "tag", None) is not None:
-        return SpecError(f"YAML tag '{event.tag}' is not allowed in a spec", at, code="E0104",
+        return SpecError(f"YAML tag '{event.tag}' is not allowed in a spec", at, code=E.YAML_TAG,
                          hint="write the plain value; quote it to make it a string")
     if isinstance(event, yaml.AliasEvent):
-        return SpecError("YAML aliases (*name) are not allowed in a spec", at, code="E0103",
+        return SpecError("YAML aliases (*name) are not allowed in a spec", at, code=E.YAML_ANCHOR,
                          hint="write the value out, or use a block or a param")
     if getattr(event, "anchor", None) is not None:
-        return SpecError("YAML anchors (&name) are not allowed in a spec", at, code="E0103",
+        return SpecError("YAML anchors (&name) are not allowed in a spec", at, code=E.YAML_ANCHOR,
                          hint="use a block or a param to share a definition")
     return None
 
@@ -131,12 +132,12 @@ def _scalar_at(event, file: str):
     text = event.value
     if len(text) > MAX_INT_DIGITS and not event.style and (_INT.match(text) or _HEX.match(text)):
         raise SpecError(f"integer literal with {len(text)} digits is too large (at most {MAX_INT_DIGITS:,} digits)",
-                        _value_span(file, event), code="E0101")
+                        _value_span(file, event), code=E.YAML_SYNTAX)
     try:
         return _scalar(event)
     except ValueError:  # an integer with more digits than Python converts (sys.int_info)
         raise SpecError(f"integer literal with {len(text)} digits is too large", _value_span(file, event),
-                        code="E0101") from None
+                        code=E.YAML_SYNTAX) from None
 
 
 def _value_span(file: str, event) -> Span:
@@ -155,16 +156,16 @@ def _key(event, container: "LocDict", file: str):
     kspan = _span(file, event.start_mark, event.end_mark)
     if event.value == "<<" and not event.style:
         raise SpecError("YAML merge keys (<<) are not allowed in a spec", kspan,
-                        hint="write the keys out, or use `defaults:`", code="E0103")
+                        hint="write the keys out, or use `defaults:`", code=E.YAML_ANCHOR)
     key = _scalar_at(event, file)
     if not isinstance(key, str):
         # Keys are names (of params, inputs, attributes, ports...): `1:`, `true:` or `~:` are
         # not, and every consumer of a key expects a str
         raise SpecError(f"mapping key '{event.value}' is {_KEY_KINDS.get(type(key), 'not a string')}, "
-                        "not a name", kspan, code="E0105",
+                        "not a name", kspan, code=E.BAD_KEY,
                         hint=f'keys are names; quote it to use the text as a name: "{event.value}"')
     if key in container:
-        raise SpecError(f"duplicate key '{key}'", kspan, code="E0102",
+        raise SpecError(f"duplicate key '{key}'", kspan, code=E.DUPLICATE_KEY,
                         notes=[f"first defined at {container.key_spans[key]}"])
     return key, kspan
 
@@ -187,14 +188,15 @@ def _build(events, file: str):
         if isinstance(ev, yaml.DocumentStartEvent):
             docs.append(ev.start_mark.line + 1)
             if len(docs) > 1:
-                raise SpecError("YAML syntax error: found a second document", _span(file, ev.start_mark), code="E0101",
-                                notes=[f"a spec file holds a single document (the first starts on line {docs[0]})"])
+                raise SpecError("YAML syntax error: found a second document", _span(file, ev.start_mark),
+                                code=E.YAML_SYNTAX, notes=["a spec file holds a single document (the first starts "
+                                                           f"on line {docs[0]})"])
             continue
         top = stack[-1] if stack else None
         if top is not None and isinstance(top[0], LocDict) and top[1] is _NOTHING \
                 and not isinstance(ev, yaml.MappingEndEvent):
             if not isinstance(ev, yaml.ScalarEvent):
-                raise SpecError("mapping keys must be plain scalars", _span(file, ev.start_mark), code="E0105")
+                raise SpecError("mapping keys must be plain scalars", _span(file, ev.start_mark), code=E.BAD_KEY)
             top[1], top[2] = _key(ev, top[0], file)
             continue
         if isinstance(ev, yaml.ScalarEvent):
@@ -233,7 +235,7 @@ def _events(text: str):
 
 
 def _too_deep(span) -> SpecError:
-    return SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels", span, code="E0160",
+    return SpecError(f"YAML nesting is deeper than {MAX_DEPTH} levels", span, code=E.TOO_DEEP,
                      hint="a spec nests a few levels (nodes, a node, a list of dims); "
                           "check the brackets and the indentation")
 
@@ -251,7 +253,7 @@ def load_yaml(text: str, filename: str):
         hint = None
         if mark and _char_at(text, mark.line, mark.column) == "\t":
             hint = "YAML indents with spaces, not tabs"
-        raise SpecError(f"YAML syntax error: {msg}", span, code="E0101", hint=hint,
+        raise SpecError(f"YAML syntax error: {msg}", span, code=E.YAML_SYNTAX, hint=hint,
                         notes=[f"{e.context} (line {e.context_mark.line + 1})"]
                         if e.context and e.context_mark and e.problem else None) from None
     except yaml.reader.ReaderError as e:  # a character YAML does not allow (control characters)
@@ -266,9 +268,9 @@ def load_yaml(text: str, filename: str):
         if code == 0 and text.count("\0") * 4 >= len(text):     # every other byte NUL: UTF-16 read as UTF-8
             hint = "the file looks like UTF-16 text; save it as UTF-8"
         raise SpecError(f"YAML error: character #x{code:04x} is not allowed in a spec ({e.reason})",
-                        Span(filename, line, col), code="E0101", hint=hint) from None
+                        Span(filename, line, col), code=E.YAML_SYNTAX, hint=hint) from None
     except yaml.YAMLError as e:  # pragma: no cover - other reader errors
-        raise SpecError(f"YAML error: {e}", Span(filename, 1, 1), code="E0101") from None
+        raise SpecError(f"YAML error: {e}", Span(filename, 1, 1), code=E.YAML_SYNTAX) from None
 
 
 def _char_at(text: str, line: int, column: int) -> str:
@@ -302,27 +304,27 @@ def read_spec_text(path: str) -> str:
         # O_NONBLOCK: opening a FIFO does not wait for a writer; it is refused just below
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise SpecError(f"spec file not found: {shown}", code="E0106") from None
+        raise SpecError(f"spec file not found: {shown}", code=E.UNREADABLE_SPEC) from None
     except IsADirectoryError:
         raise _is_a_directory(shown) from None
     except ValueError:      # a NUL in the path
         raise SpecError(f"cannot read spec file {shown}: a file name cannot contain a NUL character",
-                        code="E0106") from None
+                        code=E.UNREADABLE_SPEC) from None
     except OSError as e:
-        raise SpecError(f"cannot read spec file {shown}: {e.strerror or e}", code="E0106") from None
+        raise SpecError(f"cannot read spec file {shown}: {e.strerror or e}", code=E.UNREADABLE_SPEC) from None
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise _is_a_directory(shown)
         if not stat.S_ISREG(st.st_mode):
             raise SpecError(f"{shown} is not a regular file (a device, a pipe or a socket), not a spec file",
-                            code="E0106", hint="a spec is a text file")
+                            code=E.UNREADABLE_SPEC, hint="a spec is a text file")
         if st.st_size > MAX_FILE_BYTES:
             raise _too_large(shown, st.st_size)
         with os.fdopen(os.dup(fd), "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)      # /proc files say size 0: read no more than the limit
     except OSError as e:
-        raise SpecError(f"cannot read spec file {shown}: {e.strerror or e}", code="E0106") from None
+        raise SpecError(f"cannot read spec file {shown}: {e.strerror or e}", code=E.UNREADABLE_SPEC) from None
     finally:
         os.close(fd)
     if len(data) > MAX_FILE_BYTES:
@@ -331,13 +333,13 @@ def read_spec_text(path: str) -> str:
 
 
 def _is_a_directory(shown: str) -> SpecError:
-    return SpecError(f"{shown} is a directory, not a spec file", code="E0106",
+    return SpecError(f"{shown} is a directory, not a spec file", code=E.UNREADABLE_SPEC,
                      hint="give one .yaml file; `archviz report DIR` and `archviz gallery` take a folder")
 
 
 def _too_large(shown: str, size: int | None) -> SpecError:
     got = f" ({size:,} bytes)" if size is not None else ""
-    return SpecError(f"spec file {shown} is too large{got}: at most {MAX_FILE_BYTES:,} bytes", code="E0106",
+    return SpecError(f"spec file {shown} is too large{got}: at most {MAX_FILE_BYTES:,} bytes", code=E.UNREADABLE_SPEC,
                      hint="the largest spec of the library is a few KB; a spec describes a network, "
                           "it does not list its weights")
 
@@ -347,7 +349,7 @@ def _decode(data: bytes, path: str) -> str:
     for bom, name in _BOMS:
         if data.startswith(bom):
             raise SpecError(f"spec file is {name} text (it starts with a {name} byte-order mark); "
-                            "archviz reads utf-8", Span(path, 1, 1), code="E0106",
+                            "archviz reads utf-8", Span(path, 1, 1), code=E.UNREADABLE_SPEC,
                             hint=f"save the file as UTF-8 (e.g. iconv -f {name} -t UTF-8)")
     try:
         return data.decode("utf-8")
@@ -357,7 +359,7 @@ def _decode(data: bytes, path: str) -> str:
         line = data.count(b"\n", 0, pos) + 1
         col = len(data[start:pos].decode("utf-8", "replace")) + 1
         raise SpecError(f"spec file is not UTF-8 text: byte 0x{data[pos]:02x} is not valid utf-8",
-                        Span(path, line, col), code="E0106",
+                        Span(path, line, col), code=E.UNREADABLE_SPEC,
                         hint="save the file as UTF-8 (an editor's \"save with encoding\")") from None
 
 

@@ -52,8 +52,7 @@ def archviz_shape(name, raw, ins):
     """archviz's output shapes {port: shape}, or None where its rules raise OpError."""
     op, a = norm(name, raw)
     try:
-        op.check(a, ins)
-        out = op.infer_shape(a, ins)
+        out = op.evaluate(a, ins)
     except OpError:
         return None
     return _ports(out, tuple)
@@ -220,11 +219,9 @@ def test_recurrent_params_do_not_depend_on_batch_or_length(kind, data, n, t):
 def _macs(name, raw, ins):
     op, a = norm(name, raw)
     try:
-        op.check(a, ins)
-        out = op.infer_shape(a, ins)
+        outs = op.evaluate(a, ins)
     except OpError:
         return None
-    outs = out if isinstance(out, dict) else {"out": tuple(out)}
     return op.count_macs(a, ins, outs)
 
 
@@ -247,8 +244,8 @@ def test_macs_linear_in_batch(name, data, n):
 def test_linear_macs_linear_in_batch_and_params_fixed(rows, fin, fout, bias, n):
     op, a = norm("linear", {"out": fout, "bias": bias})
     ins1, insn = [(1, rows, fin)], [(n, rows, fin)]
-    m1 = op.count_macs(a, ins1, {"out": op.infer_shape(a, ins1)})
-    mn = op.count_macs(a, insn, {"out": op.infer_shape(a, insn)})
+    m1 = op.count_macs(a, ins1, op.evaluate(a, ins1))
+    mn = op.count_macs(a, insn, op.evaluate(a, insn))
     assert mn == n * m1 == n * rows * fin * fout
     assert op.param_tensors(a, ins1) == op.param_tensors(a, insn)
     assert op.count_params(a, ins1).total == fin * fout + (fout if bias else 0)
@@ -269,8 +266,7 @@ def _with_batch(op, a, inputs, n):
         ins = [(n, *x[1:]) if i == 0 or state_axis == 0 or len(x) != 3 else (x[0], n, *x[2:])
                for i, x in enumerate(inputs)]
         try:
-            op.check(a, ins)
-            op.infer_shape(a, ins)
+            op.evaluate(a, ins)
         except OpError:
             continue
         return ins
@@ -288,15 +284,15 @@ def test_samples_params_fixed_and_macs_linear_in_batch(name, idx):
     base = _with_batch(op, a, s["inputs"], 1)
     if base is None:      # e.g. select_step along axis 0 of a recurrent state (layers, not batch)
         pytest.skip("the sample indexes its axis 0: it does not type-check with batch 1")
-    outs = op.infer_shape(a, base)
-    m1 = op.count_macs(a, base, outs if isinstance(outs, dict) else {"out": tuple(outs)})
+    outs = op.evaluate(a, base)
+    m1 = op.count_macs(a, base, outs)
     p1 = op.param_tensors(a, base)
     for n in (2, 3, 8):
         ins = _with_batch(op, a, s["inputs"], n)
         assert ins is not None, f"the sample does not type-check with batch {n}"
-        outs = op.infer_shape(a, ins)
+        outs = op.evaluate(a, ins)
         assert op.param_tensors(a, ins) == p1
-        assert op.count_macs(a, ins, outs if isinstance(outs, dict) else {"out": tuple(outs)}) == n * m1
+        assert op.count_macs(a, ins, outs) == n * m1
 
 
 # -- the other ops: raise parity and shapes on random attributes and inputs -----------------------

@@ -18,6 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from archviz.ops import registry  # noqa: E402
 from archviz.ops.schema import normalise  # noqa: E402
 
+from .samples import evaluate_sample  # noqa: E402
 from .torch_ref import FLOP_COUNTED, NO_REF, REFS  # noqa: E402
 
 OPS = sorted(n for n in registry if n not in NO_REF)
@@ -35,13 +36,8 @@ def _cases():
 def static(name, sample):
     """Normalise the sample's attributes and run archviz's rules: (op, attrs, ins, outs)."""
     op = registry[name]
-    a, errors = normalise(op, dict(sample["attrs"]), {}, None, f"sample of {name}")
-    assert not errors, [str(e) for e in errors]
-    ins = [tuple(s) for s in sample["inputs"]]
+    a, ins, outs = evaluate_sample(op, sample)
     assert op.min_inputs <= len(ins) and (op.max_inputs is None or len(ins) <= op.max_inputs)
-    op.check(a, ins)
-    out = op.infer_shape(a, ins)
-    outs = out if isinstance(out, dict) else {"out": tuple(out)}
     return op, a, ins, outs
 
 

@@ -4,7 +4,7 @@
 parameters and buffers are what archviz's ``param_tensors`` must describe) or a plain
 callable (no parameters); ``inputs`` is the list of input tensors to call it with.
 
-These are written from torch's documentation, *not* from archviz's own ``to_torch``
+These are written from torch's documentation, *not* from archviz's own ``torch_spec``
 lowerings, so the registry tests compare archviz against a second, separate reading of
 torch.  The op ``input`` has no reference (it is a graph input, not a layer).
 """

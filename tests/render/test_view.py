@@ -1,6 +1,6 @@
 """Units and clusters: repeats collapse to ×N, --expand, --depth, runs of identical copies."""
 from archviz.backends.render.view import build_view, fuse
-from archviz.backends.render.common import WEIGHT_OPS
+from archviz.backends.render.common import is_layer
 
 from .conftest import load
 
@@ -50,7 +50,7 @@ def test_runs_draw_identical_copies_once():
 
 def test_fuse_conv_bn_relu():
     g = load("mini_resnet").graph
-    v = fuse(build_view(g, "expand"), WEIGHT_OPS)
+    v = fuse(build_view(g, "expand"), is_layer)
     u = v.units["layer1.0.conv1"]
     assert [g.nodes[f].op for f in u.fused_heads] == ["batchnorm2d", "relu"]
     # the ReLU after the add is not fused (its input is a merge, not a weight layer)

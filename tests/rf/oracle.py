@@ -19,6 +19,7 @@ from torch import nn
 from archviz.backends.torch.lower import to_torch
 from archviz.ir import meta as M
 from archviz.passes import rf as RF
+from archviz.passes.rf_exact import field_of
 
 
 class WindowSum(nn.Module):
@@ -140,4 +141,4 @@ def input_gradient(model, node_id: str, seed_sets: list, port: str = "out", gm=N
 
 
 def static_boxes(model, node_id, positions, port="out"):
-    return [RF.field_of(model, node_id, pos, port=port, clip=True) for pos in positions]
+    return [field_of(model, node_id, pos, port=port, clip=True) for pos in positions]

@@ -16,6 +16,7 @@ from archviz.cli import main
 from archviz.ir import meta as M
 from archviz.ops.base import Line
 from archviz.passes import rf as RF
+from archviz.passes import rf_explain
 
 from .helpers import model_of
 
@@ -92,7 +93,7 @@ def test_explain_fallback_gives_lines(monkeypatch):
 
     def boom(model, nid):
         raise ValueError("synthetic failure")
-    monkeypatch.setattr(RF, "explain_lines", boom)
+    monkeypatch.setattr(rf_explain, "explain_lines", boom)
     lines = EX._rf_lines(m, "c")
     assert lines and all(isinstance(l, Line) for l in lines)
     text = "\n".join(EX.explain_node(m, "c"))

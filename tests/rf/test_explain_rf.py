@@ -10,6 +10,7 @@ import re
 import pytest
 
 from archviz.passes import rf as RF
+from archviz.passes.rf_explain import explain_lines
 from archviz.passes.rf_explain import LIST_CAP
 from tests.test_explain_arithmetic import bad_steps
 
@@ -108,7 +109,7 @@ def test_every_periodic_map_is_explained(layer):
         assert not bad, bad
         fields = m.graph.nodes[nid].meta["rf"].fields["out"]
         seen = set()
-        for line in RF.explain_lines(m, nid):
+        for line in explain_lines(m, nid):
             w = re.match(r"receptive field ([A-Z, ]+), position o = (\d+)$", line.what)
             if not w:
                 continue

@@ -16,6 +16,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from archviz.errors import ArchvizError  # noqa: E402
 from archviz.passes import rf as RF  # noqa: E402
+from archviz.passes.rf_exact import field_of  # noqa: E402
 
 from .helpers import model_of  # noqa: E402
 from .oracle import oracle_boxes, prepared, static_boxes  # noqa: E402
@@ -42,7 +43,7 @@ def check(m, nid, positions=None, port="out", gm=None, interior=False):
     for pos, o, s in zip(positions, got, want):
         assert o == [x and tuple(x) for x in s], f"{nid} at {pos}: oracle {o}, static {s}"
         if interior:             # where the theoretical field fits in the input, it is the exact one
-            th = RF.field_of(m, nid, pos, port=port, clip=False)
+            th = field_of(m, nid, pos, port=port, clip=False)
             ctx = RF.ensure(m.graph)
             if all(t and 0 <= t[0] and t[1] < ax.size for t, ax in zip(th, ctx.axes)):
                 assert o == [tuple(t) for t in th], f"{nid} at {pos}: oracle {o}, theory {th}"
@@ -278,7 +279,7 @@ def test_attention_decoder():
     gm = prepared(m)
     for port in ("out", "context"):
         check(m, "d", port=port, gm=gm)
-    fields = [RF.field_of(m, "d", (t,), port="context") for t in range(6)]
+    fields = [field_of(m, "d", (t,), port="context") for t in range(6)]
     assert fields[0] == [None] and fields[1:] == [[(0, t - 1)] for t in range(1, 6)]
 
 

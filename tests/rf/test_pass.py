@@ -19,6 +19,7 @@ from archviz.ir import meta as M
 from archviz.ops import registry
 from archviz.ops.base import Op
 from archviz.passes import rf as RF
+from archviz.passes.rf_exact import field_of, theoretical_field
 
 from .helpers import model_of
 
@@ -196,15 +197,15 @@ def test_forward_equals_backward_theory(steps):
         fields = l.node.meta[M.RF].fields["out"]
         h, w = l.output_shape[2:]
         if fields is None:         # e.g. a dilated transposed conv whose outputs a stride skips
-            assert all(RF.field_of(m, l.id, (o % h, o % w), clip=c) == [None, None]
+            assert all(field_of(m, l.id, (o % h, o % w), clip=c) == [None, None]
                        for o in range(max(h, w)) for c in (True, False))
             continue
         for o in range(max(h, w)):
             pos = (o % h, o % w)
-            theory = RF.theoretical_field(m, l.id, pos)
-            back = RF.field_of(m, l.id, pos, clip=False)
+            theory = theoretical_field(m, l.id, pos)
+            back = field_of(m, l.id, pos, clip=False)
             assert [x and tuple(x) for x in back] == [x and tuple(x) for x in theory], (l.id, pos)
-            exact = RF.field_of(m, l.id, pos, clip=True)
+            exact = field_of(m, l.id, pos, clip=True)
             for e, t, ax in zip(exact, theory, RF.ensure(g).axes):   # exact ⊆ theory, inside the input
                 if e is not None and not any(s[0] == "pad" and s[3] == "reflect" for s in steps):
                     assert t is not None and t[0] <= e[0] <= e[1] <= t[1] and 0 <= e[0] and e[1] < ax.size
@@ -276,7 +277,7 @@ def test_global_pooling_and_flatten_linear():
     assert [(s["global"], s["size_min"], s["size_max"]) for s in rf_of(m, "fl")] == [(False, 3, 3)] * 2
     assert all(s["global"] for s in rf_of(m, "fc"))
     # flat index 5 of (2, 4, 4) is channel 0, (1, 1): rows and columns 1·2 − 1 .. 1·2 − 1 + 2
-    assert RF.field_of(m, "fl", 5) == [(1, 3), (1, 3)]
+    assert field_of(m, "fl", 5) == [(1, 3), (1, 3)]
 
 
 def test_sequences_causal_prefix_and_global():
@@ -291,11 +292,11 @@ def test_sequences_causal_prefix_and_global():
     for nid in ("rnn", "fc"):
         s = rf_of(m, nid)[0]
         assert (s["size_min"], s["size_max"], s["start"], s["global"]) == (1, 7, 0, False)
-        assert [RF.field_of(m, nid, t) for t in range(7)] == [[(0, t)] for t in range(7)]
-    assert RF.field_of(m, "rnn2", 2) == [(4, 6)]                 # reversed, then causal: a suffix
+        assert [field_of(m, nid, t) for t in range(7)] == [[(0, t)] for t in range(7)]
+    assert field_of(m, "rnn2", 2) == [(4, 6)]                 # reversed, then causal: a suffix
     assert rf_of(m, "last")[0]["size_max"] == 7 and not rf_of(m, "last")[0]["global"]
     assert rf_of(m, "bi")[0]["global"]
-    assert rf_of(m, "pick")[0]["size_max"] == 1 and RF.field_of(m, "pick") == [(2, 2)]
+    assert rf_of(m, "pick")[0]["size_max"] == 1 and field_of(m, "pick") == [(2, 2)]
 
 
 def test_tokens_and_attention():
@@ -317,7 +318,7 @@ def test_missing_rule_is_unavailable_not_a_number(monkeypatch):
         assert by[nid]["rf"] is None and "'lrn' has no receptive_field rule" in by[nid]["rf_note"]
     assert "n/a" in m.summary()
     with pytest.raises(ValueError, match="no receptive_field rule"):
-        RF.field_of(m, "c1", 0)
+        field_of(m, "c1", 0)
 
 
 def test_a_failing_rule_or_pass_never_breaks_the_summary(monkeypatch):

@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 import archviz  # noqa: E402
 from archviz.errors import ArchvizError  # noqa: E402
 from archviz.passes import rf as RF  # noqa: E402
+from archviz.passes.rf_exact import field_of  # noqa: E402
 
 from .oracle import input_gradient, oracle_boxes, prepared, static_boxes  # noqa: E402
 
@@ -142,7 +143,7 @@ def test_unet_along_a_whole_axis():
     def box(o, p=None):                            # the static (H, W) boxes of output position (o, p)
         key = (o, o if p is None else p)
         if key not in static:
-            static[key] = tuple(tuple(x) for x in RF.field_of(m, head, list(key), clip=True))
+            static[key] = tuple(tuple(x) for x in field_of(m, head, list(key), clip=True))
         return static[key]
 
     # three W columns whose W-fields lie apart: the first, the last, and one between them
@@ -174,5 +175,5 @@ def test_unet_along_a_whole_axis():
     sums = RF.layer_rf(m.graph.nodes[head])[0]
     assert sums[0]["size_min"] < sums[0]["size_max"]     # position-dependent after the up-convolutions
     # the reported min and max are those of the positions themselves (theoretical fields)
-    sizes = [hi - lo + 1 for (lo, hi), _ in (RF.field_of(m, head, (o, o), clip=False) for o in range(n))]
+    sizes = [hi - lo + 1 for (lo, hi), _ in (field_of(m, head, (o, o), clip=False) for o in range(n))]
     assert (min(sizes), max(sizes)) == (sums[0]["size_min"], sums[0]["size_max"])

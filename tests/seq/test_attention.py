@@ -25,8 +25,7 @@ def run_static(op, ins, **kw):
     o = registry[op]
     a, errs = normalise(o, kw, {}, None, op)
     assert not errs, [str(e) for e in errs]
-    o.check(a, ins)
-    return o, a, o.infer_shape(a, ins)
+    return o, a, o.evaluate(a, ins)
 
 
 def attention_macs(score, n, tq, tk, dq, dk, dv, dim=None):
@@ -86,7 +85,8 @@ def test_attention_shapes_params_macs(score, q, k, v):
 def test_attention_lowering_flops_and_numbers(score, q, k, v):
     ins = [q, k] + ([v] if v else [])
     op, a, outs = run_static("attention", ins, score=score)
-    mod = op.to_torch(a, ins, outs).double().eval()
+    from archviz.backends.torch.table import module
+    mod = module(op, a, ins, outs).double().eval()
     xs = [torch.randn(s, dtype=torch.float64) for s in ins]
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         y = mod(*xs)
@@ -190,7 +190,8 @@ def test_mha_against_torch(n, tq, tk, e, heads, kdim, vdim, self_attn):
     assert 2 * macs == fc.get_total_flops()
     assert outs == {"out": tuple(out.shape), "weights": tuple(w.shape)}
     # the lowering: same parameter names, same numbers, counted even under no_grad
-    mod = op.to_torch(a, ins, outs).eval()
+    from archviz.backends.torch.table import module
+    mod = module(op, a, ins, outs).eval()
     mod.load_state_dict(ref.state_dict(), strict=True)
     args = [q] if self_attn else [q, k, v]
     with torch.no_grad(), FlopCounterMode(display=False) as fc2:

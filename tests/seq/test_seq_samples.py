@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from archviz.ops import registry  # noqa: E402
-from archviz.ops.schema import normalise  # noqa: E402
+from tests.ops.samples import evaluate_sample  # noqa: E402
 
 from .torch_ref_seq import FLOP_COUNTED_CPU, FLOP_COUNTED_META, REFS  # noqa: E402
 
@@ -21,13 +21,8 @@ CASES = [(n, i) for n in SEQ_OPS for i in range(len(registry[n].samples))]
 
 def static(name, sample):
     op = registry[name]
-    a, errors = normalise(op, dict(sample["attrs"]), {}, None, name)
-    assert not errors, [str(e) for e in errors]
-    ins = [tuple(s) for s in sample["inputs"]]
+    a, ins, outs = evaluate_sample(op, sample)
     assert op.min_inputs <= len(ins) <= op.max_inputs
-    op.check(a, ins)
-    out = op.infer_shape(a, ins)
-    outs = out if isinstance(out, dict) else {"out": tuple(out)}
     return op, a, ins, outs
 
 
@@ -85,12 +80,13 @@ def test_sample_vs_torch(name, idx):
 
 @pytest.mark.parametrize("name,idx", CASES, ids=[f"{n}-{i}" for n, i in CASES])
 def test_sample_lowering_agrees(name, idx):
-    """The op's own to_torch: same shapes, same parameter names as param_tensors, and
+    """The op's own torch_spec: same shapes, same parameter names as param_tensors, and
     the same numbers as the reference once the reference's weights are loaded."""
     op, a, ins, outs = static(name, registry[name].samples[idx])
     torch.manual_seed(0)
     ref, xs = REFS[name](a, ins)
-    mod = op.to_torch(a, ins, outs)
+    from archviz.backends.torch.table import module
+    mod = module(op, a, ins, outs)
     assert {n: tuple(s) for n, s, _ in op.param_tensors(a, ins)} == \
         {k: tuple(v.shape) for k, v in mod.named_parameters()}
     if isinstance(ref, torch.nn.Module):

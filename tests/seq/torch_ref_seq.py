@@ -2,7 +2,7 @@
 tests/ops/torch_ref.py: ``REFS[op](a, input_shapes) -> (fn, inputs)``.
 
 Written from torch's documentation — plain nn.RNN / LSTM / GRU / *Cell / Embedding /
-MultiheadAttention and hand-written score formulas — not from archviz's ``to_torch``.
+MultiheadAttention and hand-written score formulas — not from archviz's ``torch_spec``.
 A reference returns a dict {port: tensor} where the op has several output ports.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The torch lowering: every op's own to_torch rule against its static rules, and whole
+"""The torch lowering: every op's own torch_spec rule against its static rules, and whole
 specs through `archviz verify`. Truth: torch itself (shapes, numel, FlopCounterMode)."""
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from archviz.backends.torch.lower import example_inputs, to_torch  # noqa: E402
 from archviz.backends.torch.verify import verify  # noqa: E402
 from archviz.errors import MissingRuleError  # noqa: E402
 from archviz.ops import registry  # noqa: E402
+from tests.ops.samples import evaluate_sample  # noqa: E402
 from archviz.ops.schema import normalise  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
@@ -44,12 +45,10 @@ def test_every_op_has_samples_and_a_lowering():
     for name, i in CASES:
         op = registry[name]
         s = op.samples[i]
-        a, errs = normalise(op, dict(s["attrs"]), {}, None, name)
-        assert not errs
-        outs = op.infer_shape(a, [tuple(x) for x in s["inputs"]])
-        outs = outs if isinstance(outs, dict) else {"out": outs}
+        a, _ins, outs = evaluate_sample(op, s)
         try:
-            op.to_torch(a, [tuple(x) for x in s["inputs"]], outs)
+            from archviz.backends.torch.table import module
+            module(op, a, [tuple(x) for x in s["inputs"]], outs)
         except MissingRuleError:
             missing_lowering.append(name)
     assert not missing_lowering, f"ops without a torch lowering: {sorted(set(missing_lowering))}"
@@ -59,12 +58,9 @@ def test_every_op_has_samples_and_a_lowering():
 def test_op_lowering_agrees(name, i):
     op = registry[name]
     s = op.samples[i]
-    ins = [tuple(x) for x in s["inputs"]]
-    a, errs = normalise(op, dict(s["attrs"]), {}, None, name)
-    assert not errs
-    outs = op.infer_shape(a, ins)
-    outs = outs if isinstance(outs, dict) else {"out": tuple(outs)}
-    mod = op.to_torch(a, ins, outs).double().eval()
+    a, ins, outs = evaluate_sample(op, s)
+    from archviz.backends.torch.table import module
+    mod = module(op, a, ins, outs).double().eval()
     xs = _inputs_for(op, ins)
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         y = mod(*xs)
@@ -98,7 +94,8 @@ def test_lrn_follows_the_paper_formula():
     expected_centre = 10.0 / (k + alpha * sum(v * v for v in acts)) ** beta
     op = registry["lrn"]
     a, _ = normalise(op, {"size": n, "k": k, "alpha": alpha, "beta": beta}, {}, None, "lrn")
-    mod = op.to_torch(a, [(1, 5, 1, 1)], {"out": (1, 5, 1, 1)}).double()
+    from archviz.backends.torch.table import module
+    mod = module(op, a, [(1, 5, 1, 1)], {"out": (1, 5, 1, 1)}).double()
     x = torch.tensor(acts, dtype=torch.float64).reshape(1, 5, 1, 1)
     y = mod(x).flatten().tolist()
     assert math.isclose(y[2], expected_centre, rel_tol=1e-12)

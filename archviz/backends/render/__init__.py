@@ -16,6 +16,7 @@ import os
 
 from archviz.backends.render.engine import format_of, write_diagram
 from archviz.backends.render.options import LAYOUTS, DrawOptions
+from archviz.codes import E
 
 __all__ = ["LAYOUTS", "DrawOptions", "detect_layout", "to_dot", "draw", "render_gallery_item"]
 
@@ -38,7 +39,8 @@ def to_dot(model, layout: str = "auto", **kw) -> str:
     opts = DrawOptions(layout=layout, **kw)
     if opts.layout not in LAYOUTS:
         from archviz.errors import UnsupportedError
-        raise UnsupportedError(f"unknown layout '{layout}'", hint="layouts: " + ", ".join(LAYOUTS), code="E0513")
+        raise UnsupportedError(f"unknown layout '{layout}'", hint="layouts: " + ", ".join(LAYOUTS),
+                               code=E.UNKNOWN_LAYOUT)
     chosen = detect_layout(model) if opts.layout == "auto" else opts.layout
     return _builder(chosen)(model, opts).source()
 

@@ -87,7 +87,7 @@ def draw(spec, output, layout, depth, expand, unroll, rankdir, no_shapes, batch,
 def gallery(specs, out_dir, batch):
     """Draw every spec (default: specs/*.yaml) into OUT_DIR as SVG and PNG with the auto
     layout, and write OUT_DIR/gallery.md: each picture beside its summary."""
-    from archviz.backends.render.gallery import run_gallery
+    from archviz.backends.batch import run_gallery
     tb = bool(click.get_current_context().find_root().params.get("traceback"))
     ok = run_gallery(list(specs) or ["specs"], out_dir, batch, _console(stderr=True), traceback=tb)
     sys.exit(0 if ok else 1)

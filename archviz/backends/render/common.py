@@ -1,8 +1,9 @@
-"""Shared pieces of the diagram layouts: op classes, label text, colours, node facts.
+"""Shared pieces of the diagram layouts: what a node is (asked of its op), label text,
+colours, node facts.
 
-Everything here only READS the analysed graph (``node.meta`` written by the passes); no
-shape or count is recomputed.  Op classes are by name so that ops added later (the
-recurrent and attention families) are recognised as soon as they exist.
+Everything here only READS the analysed graph (``node.meta`` written by the passes) and
+the ops' own descriptions (:mod:`archviz.ops.describe`): no shape or count is recomputed,
+and no layout decides by an op's name, so an op added later is drawn by what it says it is.
 """
 from __future__ import annotations
 
@@ -10,39 +11,105 @@ import re
 
 from archviz.backends.render.dot import html_escape
 from archviz.ir import meta as M
+from archviz.ops import registry
+from archviz.ops.describe import FUSABLE_ROLES, LAYER_ROLES, RECURRENT_ROLES, Merge, Role
 
 FONT = "DejaVu Sans"
 
-WEIGHT_OPS = {"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "linear",
-              "embedding", "bilinear", "attention", "multihead_attention"}
-UP_OPS = {"conv_transpose1d", "conv_transpose2d", "upsample", "pixel_shuffle"}
-POOL_OPS = {"maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d", "adaptive_avgpool2d",
-            "adaptive_maxpool2d", "global_avgpool", "global_maxpool"}
-MERGE_OPS = {"add", "mul", "concat", "sub"}
-# recurrences whose step attends over a memory and feeds the context back into the cell
-# (Bahdanau et al. 2015): drawn as recurrent layers AND as the attention of a seq2seq step
-ATTN_RECURRENT_OPS = {"attention_gru"}
-RECURRENT_OPS = {"rnn", "lstm", "gru"} | ATTN_RECURRENT_OPS
-CELL_OPS = {"rnn_cell", "lstm_cell", "gru_cell"}
-ACT_OPS = {"relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "hardswish",
-           "softmax", "log_softmax", "mish", "prelu", "selu"}
+
+# -- what a node is (the op says) ----------------------------------------------------------
+def op_of(name: str):
+    """The op called `name`, or None (a block's name)."""
+    return registry.get(name)
 
 
-def is_attention(op: str) -> bool:
-    return op.startswith("attention") or op in {"multihead_attention", "self_attention",
-                                                "scaled_dot_product_attention"}
+def role_of(name: str) -> Role | None:
+    o = registry.get(name)
+    return o.role if o is not None else None
 
 
 def family(op: str) -> str:
-    from archviz.ops import registry
-    if op in registry:
-        return registry[op].family
-    return "block"
+    o = registry.get(op)
+    return o.family if o is not None else "block"
+
+
+def textbook(op: str) -> str:
+    """The op's label in a figure ('conv', 'BN', 'σ'); a block keeps its name."""
+    o = registry.get(op)
+    return o.title if o is not None else op
+
+
+def key_attrs(op: str, a: dict) -> str:
+    """The attributes a reader looks for, in textbook order: 'conv 3×3, 64, /2' (the op's
+    caption; `a` may hold only some attributes)."""
+    o = registry.get(op)
+    return o.caption(a or {}) if o is not None else ""
+
+
+def is_layer(op: str) -> bool:
+    """A layer a reader names (conv, fc, embedding, attention): it heads a fused box."""
+    return role_of(op) in LAYER_ROLES
 
 
 def fusable(op: str) -> bool:
     """Ops drawn inside the box of the weight layer before them (conv → BN → ReLU)."""
-    return op in ACT_OPS or op == "dropout" or family(op) in ("norm", "activation")
+    return role_of(op) in FUSABLE_ROLES
+
+
+def merge_kind(op: str) -> Merge | None:
+    o = registry.get(op)
+    return o.merge if o is not None else None
+
+
+def is_crop(op: str) -> bool:
+    """Reads some inputs only for their size (copy-and-crop): looking through it finds the data."""
+    o = registry.get(op)
+    return bool(o is not None and o.size_inputs)
+
+
+def data_inputs(node) -> list:
+    """The node's input refs that carry data (not those read only for their size)."""
+    o = registry.get(node.op)
+    skip = o.size_inputs if o is not None else ()
+    return [r for i, r in enumerate(node.inputs) if i not in skip]
+
+
+def is_recurrent(op: str) -> bool:
+    return role_of(op) in RECURRENT_ROLES
+
+
+def recurrence(node):
+    o = registry.get(node.op)
+    return o.recurrence(node.attrs) if o is not None else None
+
+
+def attends(node) -> bool:
+    """A recurrence that attends over a memory at every step (Bahdanau's decoder)."""
+    r = recurrence(node)
+    return r is not None and r.memory is not None
+
+
+def is_attention_step(node) -> bool:
+    """An attention, or a recurrence with its attention inside (drawn in a seq2seq step)."""
+    return role_of(node.op) is Role.ATTENTION or attends(node)
+
+
+def resample(node):
+    """The node's resampling factor per spatial axis (output per input position), or None."""
+    o = registry.get(node.op)
+    if o is None or M.SHAPES not in node.meta:
+        return None
+    return o.resample(node.attrs, in_shapes(node), node.meta[M.SHAPES])
+
+
+def goes_up(node) -> bool:
+    f = resample(node)
+    return f is not None and any(x > 1 for x in f)
+
+
+def goes_down(node) -> bool:
+    f = resample(node)
+    return f is not None and any(x < 1 for x in f)
 
 
 # -- text ---------------------------------------------------------------------------------
@@ -66,84 +133,6 @@ def spatial(shape) -> str:
     return "×".join(map(str, s))
 
 
-def _pair(v):
-    if isinstance(v, (tuple, list)):
-        return tuple(v)
-    return (v, v)
-
-
-def _k(v) -> str:
-    p = _pair(v)
-    if len(p) == 2 and p[0] == p[1]:
-        return f"{p[0]}×{p[0]}"
-    return "×".join(map(str, p))
-
-
-def _is_one(v) -> bool:
-    return all(x == 1 for x in _pair(v)) if v is not None else True
-
-
-def _s(v) -> str:
-    p = _pair(v)
-    return str(p[0]) if len(set(p)) == 1 else "×".join(map(str, p))
-
-
-TEXTBOOK = {"conv1d": "conv", "conv2d": "conv", "conv_transpose2d": "up-conv", "conv_transpose1d": "up-conv",
-            "maxpool2d": "max pool", "avgpool2d": "avg pool", "global_avgpool": "global avg pool",
-            "adaptive_avgpool2d": "adaptive avg pool", "linear": "fc", "batchnorm2d": "BN",
-            "batchnorm1d": "BN", "layernorm": "LayerNorm", "relu": "ReLU", "gelu": "GELU", "silu": "SiLU",
-            "sigmoid": "σ", "tanh": "tanh", "dropout": "dropout", "add": "+", "concat": "concat",
-            "flatten": "flatten", "upsample": "upsample", "center_crop": "crop", "leaky_relu": "LeakyReLU",
-            "elu": "ELU", "hardswish": "hardswish", "softmax": "softmax", "lrn": "LRN", "identity": "identity",
-            "rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "embedding": "embedding",
-            "rnn_cell": "RNN cell", "lstm_cell": "LSTM cell", "gru_cell": "GRU cell",
-            "multihead_attention": "multi-head attention", "attention": "attention",
-            "attention_gru": "GRU + attention"}
-
-
-def textbook(op: str) -> str:
-    return TEXTBOOK.get(op, op)
-
-
-def key_attrs(op: str, a: dict) -> str:
-    """The attributes a reader looks for, in textbook order: 'conv 3×3, 64, /2'."""
-    a = a or {}
-    if op.startswith("conv"):
-        parts = [_k(a["kernel"]) if "kernel" in a else "", str(a.get("out", ""))]
-        if not _is_one(a.get("stride", 1)):
-            parts.append(("×" if "transpose" in op else "/") + _s(a["stride"]))
-        if not _is_one(a.get("dilation", 1)):
-            parts.append(f"dil {_s(a['dilation'])}")
-        if a.get("groups", 1) not in (1, None):
-            parts.append(f"groups {a['groups']}")
-        return ", ".join(p for p in parts if p)
-    if op in ("maxpool2d", "avgpool2d", "maxpool1d", "avgpool1d"):
-        st = a.get("stride") or a.get("kernel")
-        same = _pair(st) == _pair(a["kernel"])
-        return _k(a["kernel"]) + ("" if same or _is_one(st) else f", /{_s(st)}")
-    if op == "adaptive_avgpool2d":
-        return f"→ {_k(a['size'])}"
-    if op == "upsample":
-        if a.get("scale") is not None:
-            return f"×{_s(a['scale'])}" + (f", {a['mode']}" if a.get("mode") not in (None, "nearest") else "")
-        return f"→ {_k(a['size'])}" if a.get("size") is not None else ""
-    if op == "embedding":
-        return f"{a.get('num')} → {a.get('dim')}"
-    if op == "multihead_attention":
-        return f"{a.get('heads')} heads"
-    if op == "attention":
-        return str(a.get("score", ""))
-    if op in ("linear",) or op in RECURRENT_OPS or op in CELL_OPS:
-        extra = []
-        for k in ("num_layers", "bidirectional"):
-            if a.get(k) not in (None, False, 1):
-                extra.append(f"{a[k]} layers" if k != "bidirectional" else "bidirectional")
-        return ", ".join([str(a["out"])] + extra) if "out" in a else ""
-    if op == "dropout":
-        return f"p={a.get('p')}"
-    return generic_attrs(op, a)
-
-
 def _outs_text(outs: list) -> str:
     if len(outs) == 1:
         return str(outs[0])
@@ -157,7 +146,7 @@ def weight_summary(graph, members, limit: int = 3) -> str:
     groups: dict = {}   # (op, attrs but out) -> (attrs of the first such layer, [outs])
     for nid in members:
         n = graph.nodes[nid]
-        if n.op not in WEIGHT_OPS:
+        if not is_layer(n.op):
             continue
         a = {k: v for k, v in (n.attrs or {}).items() if k != "stride"}   # a stage's first stride aside
         out = a.pop("out", None)
@@ -169,24 +158,6 @@ def weight_summary(graph, members, limit: int = 3) -> str:
         a = dict(a, out=_outs_text(outs)) if outs else a
         parts.append((textbook(op) + " " + key_attrs(op, a)).strip())
     return " · ".join(parts[:limit]) + (" · …" if len(parts) > limit else "")
-
-
-def generic_attrs(op: str, a: dict) -> str:
-    """Non-default attributes as k=v (for ops without a textbook form)."""
-    from archviz.ops import registry
-    if op not in registry:
-        return ""
-    out = []
-    for k, spec in registry[op].attrs.items():
-        if k not in a or k == "shape":
-            continue
-        v = a[k]
-        if not spec.required and v == spec.default:
-            continue
-        if isinstance(v, tuple):
-            v = list(v)
-        out.append(f"{k}={v}")
-    return ", ".join(out)
 
 
 def out_shape(node, port: str = "out"):
@@ -239,8 +210,9 @@ FILL = {"conv": "#dae8fc", "dense": "#d5e8d4", "norm": "#eeeeee", "activation": 
 
 
 def fill_for(op: str) -> str:
-    if op in RECURRENT_OPS or op in CELL_OPS:
+    r = role_of(op)
+    if r in RECURRENT_ROLES:
         return FILL["recurrent"]
-    if is_attention(op):
+    if r is Role.ATTENTION:
         return FILL["attention"]
     return FILL.get(family(op), "#f5f5f5")

@@ -6,18 +6,17 @@ decoder such as attention_gru); add-merges with a fork → residual; else graph.
 """
 from __future__ import annotations
 
-from archviz.backends.render.common import CELL_OPS, RECURRENT_OPS, is_attention
+from archviz.backends.render.common import is_attention_step, is_recurrent
 
 
 def detect(graph) -> str:
     from archviz.backends.render.layouts.residual import has_residual
     from archviz.backends.render.levels import has_unet
-    ops = [n.op for n in graph.nodes.values()]
-    rec = [o for o in ops if o in RECURRENT_OPS or o in CELL_OPS]
+    rec = [n for n in graph.nodes.values() if is_recurrent(n.op)]
     if has_unet(graph):
         return "unet"
     if rec:
-        if len(rec) >= 2 and any(is_attention(o) for o in ops):
+        if len(rec) >= 2 and any(is_attention_step(n) for n in graph.nodes.values()):
             return "seq2seq"
         return "unrolled"
     if has_residual(graph):
@@ -37,7 +36,7 @@ def structure_mismatch(graph, layout: str) -> str | None:
     if layout == "residual" and not has_residual(graph):
         return "it has no residual (add-merge) connections"
     if layout == "seq2seq":
-        rec = [n for n in graph.nodes.values() if n.op in RECURRENT_OPS or n.op in CELL_OPS]
+        rec = [n for n in graph.nodes.values() if is_recurrent(n.op)]
         if 0 < len(rec) < 2:
             return "it has a single recurrent layer, not an encoder and a decoder"
     return None

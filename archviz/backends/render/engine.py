@@ -11,6 +11,7 @@ import shutil
 import subprocess
 
 from archviz.backends.files import write_atomic
+from archviz.codes import E
 from archviz.errors import UnsupportedError
 
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -18,11 +19,11 @@ PNG_DPI = 96
 
 
 class GraphvizMissingError(UnsupportedError):
-    code = "E0510"
+    code = E.NO_GRAPHVIZ
 
 
 class GraphvizFailedError(UnsupportedError):
-    code = "E0511"
+    code = E.GRAPHVIZ_FAILED
 
 
 def dot_binary() -> str:
@@ -41,7 +42,7 @@ def format_of(path: str) -> str:
         ext = "dot"
     if ext not in FORMATS:
         raise UnsupportedError(f"cannot write a diagram as '.{ext}'" if ext else "the output file has no extension",
-                               hint="use one of: " + ", ".join("." + f for f in FORMATS), code="E0512")
+                               hint="use one of: " + ", ".join("." + f for f in FORMATS), code=E.DIAGRAM_FORMAT)
     return ext
 
 

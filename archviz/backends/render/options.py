@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from archviz.codes import E
+
 LAYOUTS = ("auto", "graph", "residual", "unet", "unrolled", "cell", "seq2seq")
 
 # The most time steps --unroll draws: each step is a column of boxes, and beyond a few
@@ -35,7 +37,7 @@ class DrawOptions:
         if u is not None and (isinstance(u, bool) or not isinstance(u, int) or not 1 <= u <= MAX_UNROLL):
             from archviz.errors import UnsupportedError
             raise UnsupportedError(f"cannot unroll {u!r} time steps: a diagram shows 1 to {MAX_UNROLL}",
-                                   code="E0515", hint=f"give --unroll between 1 and {MAX_UNROLL}, or leave it "
+                                   code=E.BAD_UNROLL, hint=f"give --unroll between 1 and {MAX_UNROLL}, or leave it "
                                                       "out to draw steps 1, 2, 3, ..., T")
 
     @property

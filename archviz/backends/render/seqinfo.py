@@ -1,5 +1,5 @@
-"""What the sequence-model diagrams need to know about a recurrent node, read from its
-attributes and inferred shapes (nothing is recomputed): cell kind, hidden size, layers,
+"""What the sequence-model diagrams need to know about a recurrent node, read from its op's
+recurrence description and the inferred shapes (nothing is recomputed): cell kind, hidden size, layers,
 directions, input size, sequence length, where its input and initial state come from, and
 the per-step output layer (W_hy) that reads its outputs."""
 from __future__ import annotations
@@ -8,16 +8,15 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from archviz.backends.render.common import ATTN_RECURRENT_OPS, CELL_OPS, RECURRENT_OPS, in_shapes, is_attention
-
-from archviz.ops.recurrent import GATES  # noqa: E402  (gate sets per recurrence, one place)
-PASS_THROUGH = {"dropout", "identity"}
+from archviz.backends.render.common import (attends, in_shapes, is_attention_step, is_recurrent, op_of,
+                                            recurrence)
+from archviz.ops.describe import Cell, Role
 
 
 @dataclass
 class Rec:
     node: object
-    kind: str              # rnn | gru | lstm
+    kind: Cell
     hidden: int
     layers: int
     bidir: bool
@@ -34,7 +33,7 @@ class Rec:
     @property
     def attends(self) -> bool:
         """Bahdanau's decoder: α from the previous state, c_t enters the cell's input."""
-        return self.node.op in ATTN_RECURRENT_OPS
+        return attends(self.node)
 
     @property
     def id(self) -> str:
@@ -42,47 +41,41 @@ class Rec:
 
     @property
     def title(self) -> str:
-        return {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}[self.kind]
+        return self.kind.title
 
     @property
     def gates(self) -> int:
-        return GATES[self.kind]
+        return self.kind.gates
 
 
 def recurrent_nodes(graph) -> list:
-    return [n for n in graph.topo_order() if n.op in RECURRENT_OPS or n.op in CELL_OPS]
+    return [n for n in graph.topo_order() if is_recurrent(n.op)]
 
 
 def rec_info(graph, n) -> Rec:
-    a = n.attrs
+    rc = recurrence(n)
     ins = in_shapes(n)
     x = ins[0] if ins else ()
-    cell = n.op in CELL_OPS
-    kind = "gru" if n.op in ATTN_RECURRENT_OPS else n.op.replace("_cell", "")
-    steps = 1 if cell else (x[1] if len(x) >= 3 else 1)
+    steps = 1 if rc.step else (x[1] if len(x) >= 3 else 1)
     h0 = mem = None
-    for p, r in port_map(n).items():
-        if p in ("h0", "h"):
+    memory_i = None
+    for i, (p, r) in enumerate(port_map(n).items()):
+        if rc.state_in and p == rc.state_in[0]:
             h0 = r.node
-        elif p == "memory":
-            mem = r.node
+        elif p == rc.memory:
+            mem, memory_i = r.node, i
     head, last = output_head(graph, n)
-    return Rec(node=n, kind=kind, hidden=a.get("out"), layers=a.get("num_layers", 1) or 1,
-               bidir=bool(a.get("bidirectional", False)), features=x[-1] if x else 0, steps=steps,
-               h_out=a.get("proj_size") or a.get("out"), x_src=n.inputs[0].node if n.inputs else None,
-               h0_src=h0, head=head, head_last=last, memory_src=mem,
-               context=ins[1][-1] if mem is not None and len(ins) > 1 and ins[1] else 0)
+    return Rec(node=n, kind=rc.kind, hidden=rc.hidden, layers=rc.layers, bidir=rc.directions == 2,
+               features=x[-1] if x else 0, steps=steps, h_out=rc.h_out,
+               x_src=n.inputs[0].node if n.inputs else None, h0_src=h0, head=head, head_last=last,
+               memory_src=mem, context=ins[memory_i][-1] if mem is not None and ins[memory_i] else 0)
 
 
 def port_map(n) -> dict:
     """{port: Ref} of a node's inputs: the ports the spec named, else the op's ports in
     order (an attention_gru's second input is its memory, not h0)."""
-    from archviz.ops import registry
-    ports = n.input_ports
-    if not ports:
-        op = registry[n.op] if n.op in registry else None
-        ports = list(getattr(op, "input_ports", None) or ()) or (
-            ["x", "h", "c"] if n.op in CELL_OPS else ["x", "h0", "c0"])
+    o = op_of(n.op)
+    ports = n.input_ports or (o.input_ports if o is not None else None) or ()
     return dict(zip(ports, n.inputs))
 
 
@@ -96,11 +89,15 @@ def output_head(graph, n):
         if len(nxt) != 1:
             return None, False
         c = nxt[0]
-        if c.op == "linear":
+        o = op_of(c.op)
+        if o is None:
+            return None, False
+        if o.role is Role.WEIGHT and o.features_last:       # a dense layer: W_hy
             return c, last
-        if c.op == "last_step" and not last:
-            last = True
-        elif c.op not in PASS_THROUGH:
+        sel = o.selects(c.attrs, in_shapes(c))
+        if sel is not None and sel[0] == 1 and sel[1] == in_shapes(c)[0][1] - 1 and not last:
+            last = True                                      # the last time step (many-to-one)
+        elif not o.passthrough:
             return None, False
         cur = c.id
     return None, False
@@ -120,7 +117,7 @@ def state_chain(graph, recs: list) -> list:
 
 
 def attention_nodes(graph) -> list:
-    return [n for n in graph.topo_order() if is_attention(n.op)]
+    return [n for n in graph.topo_order() if is_attention_step(n)]
 
 
 def default_steps(graph, rec: Rec, unroll: int | None) -> int:
@@ -162,25 +159,18 @@ def init_source(graph, enc: Rec, dec: Rec) -> InitFrom | None:
             return InitFrom(S, f"h<SUB>{S}</SUB>", via)
         r = cur.inputs[0]
         if r.node == enc.id:
-            a = cur.attrs or {}
-            shp = (in_shapes(cur) or [()])[0] or ()
-            axis = a.get("axis", 1)
-            axis = axis % len(shp) if isinstance(axis, int) and shp else axis
-            if cur.op == "select_step" and r.port in ("h", "c"):
-                idx = a.get("index", 0)
-                if axis == 0 and isinstance(idx, int):
-                    idx = idx % (enc.layers * D)
-                    back = D == 2 and idx % 2 == 1
-                    sym = ("←" if back else ("→" if D == 2 else "")) + f"h<SUB>{1 if back else S}</SUB>"
-                    return InitFrom(1 if back else S, sym, [cur] + via)
-            if cur.op == "select_step" and r.port == "out" and axis == 1:
-                i = a.get("index", -1)
-                if isinstance(i, int):
-                    step = i % S + 1
-                    return InitFrom(step, f"h<SUB>{step}</SUB>", [cur] + via)
-            if cur.op == "last_step" and r.port == "out":
-                return InitFrom(S, f"h<SUB>{S}</SUB>", [cur] + via)
-            if r.port in ("h", "c"):
+            sel = _selects(cur)
+            # the final states h_n (and c_n), not a cell's output h_t
+            states = set(recurrence(enc.node).state_out) - {"out"}
+            if sel is not None and r.port in states and sel[0] == 0:
+                idx = sel[1]                                   # l · D + d
+                back = D == 2 and idx % 2 == 1
+                sym = ("←" if back else ("→" if D == 2 else "")) + f"h<SUB>{1 if back else S}</SUB>"
+                return InitFrom(1 if back else S, sym, [cur] + via)
+            if sel is not None and r.port == "out" and sel[0] == 1:
+                step = sel[1] + 1                              # the output at step i + 1
+                return InitFrom(step, f"h<SUB>{step}</SUB>", [cur] + via)
+            if r.port in states:
                 return InitFrom(S, f"h<SUB>{S}</SUB>", [cur] + via)
             return InitFrom(None, "h", [cur] + via)
         via.insert(0, cur)
@@ -188,9 +178,15 @@ def init_source(graph, enc: Rec, dec: Rec) -> InitFrom | None:
     return None
 
 
+def _selects(node):
+    """(axis, index) when the node picks one index along an axis, else None."""
+    o = op_of(node.op)
+    return o.selects(node.attrs, in_shapes(node)) if o is not None else None
+
+
 def init_formula(src: InitFrom) -> str:
     """The decoder's initial state as HTML, outermost op first: 'tanh(fc(←h<SUB>1</SUB>))'."""
     from archviz.backends.render.common import textbook
     from archviz.backends.render.dot import html_escape
-    fns = [textbook(n.op) for n in src.via if n.op not in ("select_step", "last_step")]
+    fns = [textbook(n.op) for n in src.via if _selects(n) is None]
     return ("(".join(html_escape(f) for f in reversed(fns)) + "(" if fns else "") + src.symbol + ")" * len(fns)

@@ -289,8 +289,9 @@ class _Runs:
 
 
 # -- fusion --------------------------------------------------------------------------
-def fuse(view: View, heads) -> View:
-    """Draw chains head → norm → activation as one box (conv · BN · ReLU).
+def fuse(view: View, is_head) -> View:
+    """Draw chains head → norm → activation as one box (conv · BN · ReLU); `is_head(op)`
+    says which ops head a box.
 
     A node joins the box before it when it is a norm/activation/dropout, it is that box's
     only consumer, it reads only that box, and both are in the same clusters."""
@@ -305,7 +306,7 @@ def fuse(view: View, heads) -> View:
             continue
         p = merged.get(preds[0], preds[0])
         pu = view.units[p]
-        if pu.kind != "node" or g.nodes[pu.head].op not in heads or pu.clusters != u.clusters:
+        if pu.kind != "node" or not is_head(g.nodes[pu.head].op) or pu.clusters != u.clusters:
             continue
         if len(view.succs(preds[0])) != 1 or any(r.node not in pu.members + pu.fused
                                                  for r in g.nodes[u.head].inputs):

@@ -2,6 +2,7 @@
 `archviz train-smoke` (a few optimizer steps on synthetic data, the loss going down)."""
 from __future__ import annotations
 
+from archviz.codes import E
 from archviz.spec.losses import LOSSES
 
 import statistics
@@ -164,7 +165,7 @@ def check_trainable(model) -> None:
         except OpError as e:
             e.message = f"torch cannot train this layer at batch {model.batch}: {e.message}"
             err = node_error(node, e, ins, cls=LoweringError)
-            err.code = "E0604"
+            err.code = E.CANNOT_TRAIN
             raise err from None
 
 

@@ -2,7 +2,7 @@
 torch.export program (.pt2).
 
 The .py file imports only torch: archviz's small helper modules are copied in by their
-source, every layer is constructed from the arguments its `to_torch` rule used (recorded
+source, every layer is constructed from the arguments its `torch_spec` rule gave (recorded
 by `make`), submodules nest as in the spec ids (state-dict keys ``layer1.0.conv1.weight``),
 and ``python model.py`` builds the model, runs a forward pass on random input and prints
 the output shape(s).
@@ -17,6 +17,7 @@ import keyword
 import os
 
 from archviz.backends.files import atomic_target
+from archviz.codes import E
 from archviz.errors import LoweringError
 from archviz.ir import meta as M
 from archviz.ops import registry
@@ -90,7 +91,7 @@ def to_python(model, spec_path: str | None = None) -> str:
     used = set(g.inputs)
     env = {(name, "out"): name for name in g.inputs}
     for node in g.topo_order():
-        if node.op == "input":
+        if node.is_input:
             continue
         mod = lower_graph_node(g, node)
         parts = node.id.split(".")
@@ -172,7 +173,7 @@ def export_onnx(model, path: str, opset: int = 17) -> None:
                 raise
             except Exception as e:      # torch's exporter asserts and raises many kinds: never a traceback
                 msg = str(e).splitlines()[0] if str(e) else ""
-                raise LoweringError(f"torch's ONNX exporter failed: {type(e).__name__}: {msg}", code="E0605",
+                raise LoweringError(f"torch's ONNX exporter failed: {type(e).__name__}: {msg}", code=E.ONNX_FAILED,
                                     hint="run with --traceback for details; the .py and .pt2 exports "
                                          "may still work") from e
 

@@ -1,6 +1,6 @@
 """Lower an analysed model to a ``torch.fx.GraphModule``.
 
-Every node lowers through its own op's ``to_torch`` rule to one submodule whose
+Every node lowers through its own op's ``torch_spec`` rule (built by table.py) to one submodule whose
 qualified name is the node id (``layer1.0.conv1``), so state-dict keys read like the
 spec.  Ops with several output ports return a dict; consumers read a port through
 ``operator.getitem``.  ``forward`` takes the spec's inputs in spec order (or by name)
@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import operator
 
+from archviz.codes import E
 from archviz.errors import LoweringError, MissingRuleError
 from archviz.ir import meta as M
 from archviz.ops import registry
+from archviz.ops.describe import Keeps
+from archviz.backends.torch.table import module
 
 
 def check_id(node) -> None:
@@ -21,35 +24,41 @@ def check_id(node) -> None:
     for part in node.id.split("."):
         if hasattr(nn.Module, part):
             raise LoweringError(f"node id '{node.id}' cannot be a torch submodule name: '{part}' is an "
-                                "attribute of torch.nn.Module", node.span, code="E0603",
+                                "attribute of torch.nn.Module", node.span, code=E.TORCH_NAME_CLASH,
                                 hint="rename the node (e.g. '" + part + "_')")
 
 
 def lower_node(node):
-    """The torch module of one node, via its op's to_torch rule."""
+    """The torch module of one node, via its op's torch_spec rule."""
     check_id(node)
     op = registry[node.op]
     try:
-        mod = op.to_torch(node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES])
+        mod = module(op, node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES])
     except MissingRuleError as e:
         raise LoweringError(f"op '{node.op}' has no torch lowering (node '{node.id}')", node.span,
-                            code="E0601") from e
+                            code=E.NO_TORCH_RULE) from e
     return mod
 
 
-# Producers whose backward does not need their own output, so a consumer may overwrite it.
-_OVERWRITABLE = {"conv1d", "conv2d", "conv_transpose2d", "linear", "batchnorm1d", "batchnorm2d", "add"}
+def overwritable(node) -> bool:
+    """May a consumer overwrite this node's output?  Only when the op's backward does not
+    read its output and the output is not a view of its input (whose producer may need it)."""
+    op = registry[node.op]
+    if node.is_input or op.aliases or op.backward_keeps(node.attrs) in (Keeps.OUTPUT, Keeps.BOTH):
+        return False
+    return list(node.meta[M.SHAPES]) == ["out"]
 
 
 def inplace_ok(g, node) -> bool:
-    """May `node` (relu, add) write its result into its first input? Only when nothing else
-    reads that tensor, it is not a graph input or output, it has the output's shape, and its
-    producer's backward does not need it (as torchvision's in-place ReLU and `out += identity`)."""
-    if node.op not in ("relu", "add") or not node.inputs:
+    """May `node` write its result into its first input (if its module can: nn.ReLU, Add)?
+    Only when nothing else reads that tensor, it is not a graph input or output, it has the
+    output's shape, and its producer's backward does not need it (as torchvision's in-place
+    ReLU and `out += identity`)."""
+    if not node.inputs:
         return False
     ref = node.inputs[0]
     src = g.nodes[ref.node]
-    if src.op not in _OVERWRITABLE or list(src.meta[M.SHAPES]) != ["out"]:
+    if not overwritable(src):
         return False
     if ref in g.outputs.values() or sum(1 for n in g.consumers(src.id) for r in n.inputs if r.node == src.id) != 1:
         return False
@@ -57,7 +66,8 @@ def inplace_ok(g, node) -> bool:
 
 
 def lower_graph_node(g, node, inplace: bool = True):
-    """lower_node plus the in-place choice the graph allows."""
+    """lower_node plus the in-place choice the graph allows (set_inplace switches only the
+    modules that can run in place)."""
     mod = lower_node(node)
     if inplace and inplace_ok(g, node):
         from archviz.backends.torch.modules import set_inplace
@@ -79,7 +89,7 @@ def to_torch(model, *, seed: int | None = None, dtype=None, device=None, train: 
     for name in g.inputs:
         env[(name, "out")] = graph.placeholder(name)
     for node in g.topo_order():
-        if node.op == "input":
+        if node.is_input:
             continue
         mod = lower_graph_node(g, node, inplace)
         modules[node.id] = mod
@@ -130,7 +140,7 @@ def token_inputs(model) -> dict:
     g = model.graph
     out = {}
     for name, nid in g.inputs.items():
-        nums = [c.attrs["num"] for c in g.consumers(nid) if c.op == "embedding"]
+        nums = [v for v in (registry[c.op].token_vocab(c.attrs) for c in g.consumers(nid)) if v is not None]
         if nums:
             out[name] = min(nums)
     return out

@@ -118,7 +118,7 @@ def verify(model, device: str = "auto") -> Verification:
     nodes = []
     mods = dict(gm.named_modules())
     for n in model.graph.topo_order():
-        if n.op == "input":
+        if n.is_input:
             continue
         op = registry[n.op]
         tshapes, tflops = records.get(n.id, ({}, 0))

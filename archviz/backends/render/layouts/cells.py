@@ -14,6 +14,7 @@ from archviz.backends.render.common import FONT, fmt_int, params_of, stack
 from archviz.backends.render.dot import Dot, Html, html_escape
 from archviz.backends.render.layouts.recurrent import need_recurrence, sub
 from archviz.backends.render.seqinfo import rec_info
+from archviz.ops.describe import Cell
 
 GATE, POINT = "#fff2cc", "#fce5cd"
 
@@ -44,10 +45,10 @@ def build_cell(model, opts) -> Dot:
     dot.attrs("node", fontname=FONT, fontsize=11)
     dot.attrs("edge", fontname=FONT, fontsize=9, arrowsize=0.6)
     wd = f"{h}×({h}+{x})"
-    if r.kind == "gru":
+    if r.kind is Cell.GRU:
         _gru(dot, wd, h, x)
     else:
-        {"lstm": _lstm, "rnn": _rnn}[r.kind](dot, wd)
+        {Cell.LSTM: _lstm, Cell.RNN: _rnn}[r.kind](dot, wd)
     desc = (f"{r.title} cell of '{html_escape(n.id)}': hidden size h = {h}, input size x = {x}"
             + (f" (layer 1 of {r.layers}; the layers above read x = {h * (2 if r.bidir else 1)})"
                if r.layers > 1 else "")
@@ -62,13 +63,13 @@ def build_cell(model, opts) -> Dot:
 
 
 _EQUATIONS = {
-    "lstm": "f, i, o = σ(W·[h<SUB>t−1</SUB>; x<SUB>t</SUB>] + b) · g = tanh(W<SUB>g</SUB>·[h<SUB>t−1</SUB>; "
+    Cell.LSTM: "f, i, o = σ(W·[h<SUB>t−1</SUB>; x<SUB>t</SUB>] + b) · g = tanh(W<SUB>g</SUB>·[h<SUB>t−1</SUB>; "
             "x<SUB>t</SUB>] + b<SUB>g</SUB>) · c<SUB>t</SUB> = f ⊙ c<SUB>t−1</SUB> + i ⊙ g · "
             "h<SUB>t</SUB> = o ⊙ tanh(c<SUB>t</SUB>)",
-    "gru": "r, z = σ(W·[h<SUB>t−1</SUB>; x<SUB>t</SUB>] + b) · n = tanh(W<SUB>in</SUB> x<SUB>t</SUB> + "
+    Cell.GRU: "r, z = σ(W·[h<SUB>t−1</SUB>; x<SUB>t</SUB>] + b) · n = tanh(W<SUB>in</SUB> x<SUB>t</SUB> + "
            "b<SUB>in</SUB> + r ⊙ (W<SUB>hn</SUB> h<SUB>t−1</SUB> + b<SUB>hn</SUB>)) · "
            "h<SUB>t</SUB> = (1 − z) ⊙ n + z ⊙ h<SUB>t−1</SUB>",
-    "rnn": "h<SUB>t</SUB> = tanh(W<SUB>xh</SUB> x<SUB>t</SUB> + W<SUB>hh</SUB> h<SUB>t−1</SUB> + b)",
+    Cell.RNN: "h<SUB>t</SUB> = tanh(W<SUB>xh</SUB> x<SUB>t</SUB> + W<SUB>hh</SUB> h<SUB>t−1</SUB> + b)",
 }
 
 
@@ -76,7 +77,7 @@ _EQUATIONS = {
 _GRU_Z = ('<FONT POINT-SIZE="9" COLOR="#444444">z as in torch (Cho et al. 2014): z = 1 keeps h<SUB>t−1</SUB>. '
           'Chung et al. 2014 and the exam write h<SUB>t</SUB> = (1 − z) ⊙ h<SUB>t−1</SUB> + z ⊙ h̃: '
           'their z is 1 − this z</FONT>')
-_CONVENTION = {"gru": [_GRU_Z]}
+_CONVENTION = {Cell.GRU: [_GRU_Z]}
 
 
 def _io(dot, nid, label):

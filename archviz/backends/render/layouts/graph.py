@@ -3,10 +3,11 @@ parameters), repeated blocks collapsed into one box marked ×N, block calls as c
 from __future__ import annotations
 
 from archviz.backends.render.clusters import cluster_tree, emit_tree
-from archviz.backends.render.common import (FILL, FONT, WEIGHT_OPS, dims, fill_for, fmt_int, key_attrs,
+from archviz.backends.render.common import (FILL, FONT, dims, fill_for, fmt_int, is_layer, key_attrs, role_of,
                                             small, weight_summary)
 from archviz.backends.render.dot import Dot, Html, html_escape
 from archviz.backends.render.view import build_view, graph_outputs
+from archviz.ops.describe import Role
 
 
 def local_name(key: str, clusters: tuple) -> str:
@@ -27,7 +28,7 @@ def copies_alike(graph, key: str, members) -> bool:
         rest = nid[len(key) + 1:] if nid.startswith(key + ".") else nid
         copy = rest.split(".", 1)[0]
         n = graph.nodes[nid]
-        if n.op in WEIGHT_OPS:
+        if is_layer(n.op):
             sigs.setdefault(copy, Counter())[(n.op, str(n.attrs.get("kernel")), n.attrs.get("out"))] += 1
     c = list(sigs.values())
     if len(c) < 2:
@@ -91,7 +92,7 @@ def build(model, opts) -> Dot:
     def emit(key):
         u = view.units[key]
         op = g.nodes[u.head].op
-        if op == "input":
+        if role_of(op) is Role.INPUT:
             shp = view.shape(key)
             lab = f"<B>{html_escape(key)}</B>" + (f"<BR/>{small(dims(shp))}" if opts.shapes and shp else "")
             dot.node(key, label=Html(lab), shape="box", style="rounded", color="#888888")

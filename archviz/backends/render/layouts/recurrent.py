@@ -26,7 +26,9 @@ from archviz.backends.render.common import FONT, fmt_int, params_of, stack
 from archviz.backends.render.dot import Dot, Html, html_escape
 from archviz.backends.render.seqinfo import (default_steps, init_formula, init_source, rec_info, recurrent_nodes,
                                              state_chain)
+from archviz.codes import E
 from archviz.errors import UnsupportedError
+from archviz.ops.describe import Cell
 
 X_FILL, H_FILL, Y_FILL, C_FILL = "#fde9c8", "#cfe2f3", "#d9ead3", "#ead1dc"
 SYMBOLS = [("x", "h", "y", "xh", "hh", "hy"), ("y", "s", "ŷ", "ys", "ss", "sŷ")]
@@ -36,7 +38,8 @@ def need_recurrence(graph, layout: str):
     nodes = recurrent_nodes(graph)
     if not nodes:
         raise UnsupportedError(f"the '{layout}' layout draws a recurrent network, and '{graph.name}' has no "
-                               "rnn, lstm, gru or *_cell node", hint="use --layout auto or graph", code="E0514")
+                               "rnn, lstm, gru or *_cell node", hint="use --layout auto or graph",
+                               code=E.LAYOUT_MISMATCH)
     return nodes
 
 
@@ -88,7 +91,7 @@ def build_unrolled(model, opts) -> Dot:
 
     # -- the folded view ------------------------------------------------------------
     r0 = segs[0]
-    lstm_state = r0.kind == "lstm"
+    lstm_state = r0.kind is Cell.LSTM
     dot.node("fold.x", label=Html("x"), fillcolor=X_FILL, group="fold")
     fold_h = "h" + ("" if r0.layers == 1 else f" ×{r0.layers} layers") + (" (both directions)" if r0.bidir else "")
     dot.node("fold.h", label=Html(f"{html_escape(fold_h)}<BR/>{_small(r0.title)}"), fillcolor=H_FILL,

@@ -11,10 +11,11 @@ ports with weight 0, so dot routes them beside the column.
 from __future__ import annotations
 
 from archviz.backends.render.clusters import cluster_tree, emit_tree
-from archviz.backends.render.common import (FONT, WEIGHT_OPS, dims, key_attrs, small,
-                                            textbook)
+from archviz.backends.render.common import FONT, dims, is_layer, key_attrs, merge_kind, role_of, small, textbook
 from archviz.backends.render.dot import Dot, Html, html_escape
 from archviz.backends.render.view import build_view, graph_outputs, fuse
+from archviz.ops import registry
+from archviz.ops.describe import Merge, Role
 
 MAIN_FILL, ACT_FILL, PROJ_FILL, POOL_FILL, OTHER_FILL = "#e8eef7", "#fde9c8", "#f4cccc", "#e2f0d9", "#f3f3f3"
 SKIP = "#c00000"
@@ -41,7 +42,7 @@ def residual_structure(view):
     from one fork, the longest branch being the main path."""
     out = {}
     for key, u in view.units.items():
-        if u.kind != "node" or view.op(key) != "add":
+        if u.kind != "node" or merge_kind(view.op(key)) is not Merge.SUM:
             continue
         ins = view.ordered_inputs(key)
         if len(ins) < 2:
@@ -83,7 +84,7 @@ def _label(view, key, shapes) -> Html:
 def build(model, opts) -> Dot:
     g = model.graph
     mode = "runs" if opts.view_mode == "collapse" else opts.view_mode
-    view = fuse(build_view(g, mode, opts.depth), WEIGHT_OPS)
+    view = fuse(build_view(g, mode, opts.depth), is_layer)
     res = residual_structure(view)
     rankdir = opts.rankdir or "TB"
     port = "e" if rankdir == "TB" else "n"
@@ -117,20 +118,20 @@ def build(model, opts) -> Dot:
         u = view.units[key]
         op = view.op(key)
         grp = None if key in skip_units else "main"
-        if op == "input":
+        if role_of(op) is Role.INPUT:
             shp = view.shape(key)
             dot.node(key, label=key + (f"  {dims(shp)}" if opts.shapes and shp else ""), shape="plaintext",
                      style="", group=grp)
-        elif u.kind == "node" and op == "add":
+        elif u.kind == "node" and merge_kind(op) is Merge.SUM:
             dot.node(key, label="+", shape="circle", fixedsize=True, width=0.28, fillcolor="white", fontsize=12,
                      group=grp)
         elif key in skip_units:
             dot.node(key, label=_label(view, key, opts.shapes), fillcolor=PROJ_FILL, width=1.2)
         else:
             fill = MAIN_FILL
-            if u.kind == "node" and op not in WEIGHT_OPS:
-                fill = ACT_FILL if not u.fused and op in ("relu", "gelu", "silu", "sigmoid", "tanh") else \
-                    POOL_FILL if "pool" in op else OTHER_FILL
+            if u.kind == "node" and not is_layer(op):
+                narrow = role_of(op) is Role.ACTIVATION and not registry[op].passthrough
+                fill = ACT_FILL if not u.fused and narrow else POOL_FILL if role_of(op) is Role.POOL else OTHER_FILL
             dot.node(key, label=_label(view, key, opts.shapes), fillcolor=fill, group=grp,
                      width=1.0 if fill == ACT_FILL else None, peripheries=2 if u.kind != "node" else None)
 

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import networkx as nx
 
+from archviz.codes import E
 from archviz.errors import UnsupportedError
+from archviz.ops.describe import Cell, Merge
 
-from archviz.backends.render.common import (FONT, dims, fmt_int, key_attrs, params_of, stack, textbook,
+from archviz.backends.render.common import (FONT, dims, fmt_int, key_attrs, merge_kind, params_of, stack, textbook,
                                             with_subscripts)
 from archviz.backends.render.dot import Dot, Html, html_escape
 from archviz.backends.render.layouts.recurrent import need_recurrence, sub
@@ -71,7 +73,7 @@ def build_seq2seq(model, opts) -> Dot:
         if enc is None:
             raise UnsupportedError(f"the seq2seq layout draws an encoder feeding a decoder, and the memory of "
                                    f"'{dec.id}' does not come from a recurrent encoder",
-                                   hint="use --layout unrolled or graph", code="E0514")
+                                   hint="use --layout unrolled or graph", code=E.LAYOUT_MISMATCH)
     elif attn is not None:
         pm = _port_map(attn)
         key = pm.get("key", pm.get("query"))
@@ -139,7 +141,7 @@ def build_seq2seq(model, opts) -> Dot:
     else:
         dot.node("ctx", fillcolor=C_FILL, label=Html(
             f"context = final encoder state h<SUB>{S}</SUB>"
-            + (f", c<SUB>{S}</SUB>" if enc.kind == "lstm" else "")))
+            + (f", c<SUB>{S}</SUB>" if enc.kind is Cell.LSTM else "")))
         dot.edge(last_h, "ctx", weight=5)
 
     # the decoder step
@@ -174,7 +176,7 @@ def build_seq2seq(model, opts) -> Dot:
 
             sym = {"ctx": "c<SUB>t</SUB>", "s.t": "s<SUB>t</SUB>"}
             for n in out_nodes:
-                if n.op == "concat":
+                if merge_kind(n.op) is Merge.CONCAT:
                     parts = [sym.get(source(r), html_escape(r.node)) for r in n.inputs]
                     lab = "concat [" + "; ".join(parts) + "]"
                 else:

@@ -16,22 +16,19 @@ from __future__ import annotations
 
 from math import log2
 
-from archviz.backends.render.common import (FONT, UP_OPS, WEIGHT_OPS, dims, key_attrs, out_shape, spatial,
-                                            textbook)
+from archviz.backends.render.common import (FONT, dims, goes_down, goes_up, is_crop, is_layer, key_attrs,
+                                            merge_kind, out_shape, resample, role_of, spatial, textbook)
 from archviz.backends.render.dot import Dot, Html, html_escape
 from archviz.backends.render.levels import node_levels
 from archviz.backends.render.view import build_view, fuse
+from archviz.codes import E
 from archviz.errors import UnsupportedError
+from archviz.ops.describe import Merge, Role
 
 COLORS = {"conv": "#1f4e79", "conv1x1": "#00838f", "down": "#c00000", "up": "#2e7d32", "skip": "#7f7f7f",
           "other": "#444444"}
 ARROW = {"down": "&#x2193;", "up": "&#x2191;"}
 MAP_FILL, COPY_FILL, IN_FILL = "#9cc3e6", "#ffffff", "#ffffff"
-
-
-def _strides(n):
-    st = n.attrs.get("stride") if n.op.startswith("conv") and "transpose" not in n.op else None
-    return tuple(st) if isinstance(st, (tuple, list)) else ((st,) if st else ())
 
 
 def _width(ch) -> int:
@@ -44,7 +41,7 @@ class _Maps:
         self.g = g
         self.units_mode = opts.depth is not None
         v = build_view(g, "depth" if self.units_mode else "expand", opts.depth, split_repeats=True)
-        self.v = fuse(v, WEIGHT_OPS)
+        self.v = fuse(v, is_layer)
         lv, dec = node_levels(g)
         # a block is drawn at the level of its highest-resolution output (a 'down' block
         # that returns its pooled map and its skip sits on the skip's row)
@@ -56,7 +53,7 @@ class _Maps:
         self.dec = {k: dec[self.disp[k]] for k in self.v.units}
         if max(self.level.values(), default=0) < 1:
             raise UnsupportedError(f"'{g.name}' has no resolution levels (no pooling or strided step), "
-                                   "so it cannot be drawn as a U", hint="use --layout graph", code="E0514")
+                                   "so it cannot be drawn as a U", hint="use --layout graph", code=E.LAYOUT_MISMATCH)
         self.shift = -min(self.level.values())
         self.cells: dict = {}       # concat unit -> [(port, input unit, kind)]
         self.absorbed: set = set()
@@ -85,20 +82,20 @@ class _Maps:
     def _absorb(self):
         v = self.v
         for c in v.units:
-            if v.units[c].kind != "node" or self.op(c) != "concat":
+            if v.units[c].kind != "node" or merge_kind(self.op(c)) is not Merge.CONCAT:
                 continue
             cells = []
             for i, src in enumerate(v.ordered_inputs(c)):
                 port = f"c{i}"
                 op = self.op(src)
                 succs = set(v.succs(src))
-                crops = {s for s in succs if s != c and self.op(s) == "center_crop" and set(v.succs(s)) == {c}}
-                if op == "center_crop" and succs == {c}:
+                crops = {s for s in succs if s != c and is_crop(self.op(s)) and set(v.succs(s)) == {c}}
+                if is_crop(op) and succs == {c}:
                     data = v.unit_of[v.node(src).inputs[0].node]
                     cells.append((port, src, "copy"))
                     self.absorbed.add(src)
                     self.into_cell[(data, c)] = (port, "skip", "copy and crop")
-                elif op in UP_OPS and succs <= {c} | crops and v.units[src].kind == "node":
+                elif v.units[src].kind == "node" and goes_up(v.node(src)) and succs <= {c} | crops:
                     data = v.unit_of[v.node(src).inputs[0].node]
                     cells.append((port, src, "map"))
                     self.absorbed.add(src)
@@ -114,21 +111,20 @@ class _Maps:
         if u.kind != "node":
             return f"{u.block} block" if u.block else k
         n = self.v.node(k)
-        if n.op in UP_OPS and n.op != "upsample":
+        if role_of(n.op) is Role.WEIGHT and goes_up(n):
             return f"{textbook(n.op)} {key_attrs(n.op, {'kernel': n.attrs.get('kernel')})}"
-        if n.op in ("conv2d", "conv1d"):
+        if self.is_conv(n):
             ks = key_attrs(n.op, {kk: n.attrs.get(kk) for kk in ("kernel", "stride") if kk in n.attrs})
-            return "conv " + ks + "".join(", " + textbook(self.g.nodes[f].op) for f in u.fused_heads)
+            return textbook(n.op) + " " + ks + "".join(", " + textbook(self.g.nodes[f].op) for f in u.fused_heads)
         base = textbook(n.op) + (" " + key_attrs(n.op, {kk: vv for kk, vv in n.attrs.items() if kk != "out"})
-                                 if n.op not in ("concat",) else "")
+                                 if merge_kind(n.op) is not Merge.CONCAT else "")
         return base.strip().rstrip(",")
 
     def step_label(self, a, b, kind) -> str:
         """Name an arrow after the layer that does the step: for a level change, the
         pooling / strided / up-sampling layer inside either block, else the target."""
         if kind in ("down", "up") and (self.is_block(a) or self.is_block(b)):
-            want = (lambda n: n.op in UP_OPS) if kind == "up" else \
-                (lambda n: "pool" in n.op or any(s > 1 for s in _strides(n)))
+            want = goes_up if kind == "up" else (lambda n: role_of(n.op) is Role.POOL or goes_down(n))
             for k in (b, a):
                 for nid in self.v.units[k].members:
                     n = self.g.nodes[nid]
@@ -138,6 +134,11 @@ class _Maps:
                                                                        if kk in keep})).strip()
         return self.edge_label(b)
 
+    @staticmethod
+    def is_conv(n) -> bool:
+        """A convolution that does not go up (a learned layer with a spatial window)."""
+        return role_of(n.op) is Role.WEIGHT and resample(n) is not None and not goes_up(n)
+
     def kind_of(self, a, b) -> str:
         la, lb = self.level[a], self.level[b]
         if lb > la:
@@ -146,7 +147,7 @@ class _Maps:
             return "up"
         if not self.dec[a] and self.dec[b]:
             return "skip"
-        if self.v.units[b].kind == "node" and self.op(b) in ("conv2d", "conv1d"):
+        if self.v.units[b].kind == "node" and self.is_conv(self.v.node(b)):
             k = self.v.node(b).attrs.get("kernel")
             return "conv1x1" if k in (1, (1,), (1, 1)) else "conv"
         return "conv" if self.v.units[b].kind != "node" else "other"
@@ -177,7 +178,7 @@ class _Maps:
                     + "<TD></TD>" * (len(cells) - 1))
             return Html(f"{tab}<TR>{heads}</TR><TR>{boxes}</TR><TR>{foot}</TR></TABLE>")
         ch = self._channels(k)
-        fill = IN_FILL if op == "input" else MAP_FILL
+        fill = IN_FILL if role_of(op) is Role.INPUT else MAP_FILL
         sub = spatial(shp) if shp is not None and len(shp) >= 3 else (dims(shp, batch=False) if shp else "")
         return Html(f"{tab}{name}{top.format(ch if ch is not None else '')}"
                     f'<TR><TD PORT="m" BORDER="1" BGCOLOR="{fill}" WIDTH="{_width(ch or 1)}" HEIGHT="{h}" '
@@ -212,7 +213,7 @@ def build(model, opts) -> Dot:
             kind = cell[1] or kind
             label = cell[2] or label
         if kind == "skip" and cell is None:
-            crop = any(g.nodes[x].op == "center_crop" for x in v.units[b].members)
+            crop = any(is_crop(g.nodes[x].op) for x in v.units[b].members)
             label = "copy and crop" if crop else "copy"
         edges.append((a, b, port_b, kind, label))
     # edges into cells from absorbed units' sources (up-conv from below, copy from the left)
