@@ -8,7 +8,8 @@ inference graph, where dropout is the identity.
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, NoMacs, NoParams, Op, SameShape, numel, register_op
+from archviz.ops.base import Attr, NoMacs, NoParams, Op, SameShape, register_op
+from archviz.ops.terms import C, Numel
 from archviz.ops.describe import Keeps, Role, lowered
 
 
@@ -18,13 +19,13 @@ class _Act(SameShape, NoParams, NoMacs, Op):
     keeps = Keeps.INPUTS     # most activations' gradient reads their input
     attrs = {}
     per_element = 1
-    elementwise_formula = "numel (one per element)"
+    elementwise_note = " (one per element)"
     samples = [{"attrs": {}, "inputs": [(2, 8, 5, 5)]}, {"attrs": {}, "inputs": [(3, 10)]}]
 
     torch_module = ""   # torch.nn class name; the op's attributes are its keyword arguments
 
-    def count_elementwise(self, a, ins, outs):
-        return self.per_element * numel(ins[0])
+    def elementwise_terms(self, a, ins, outs):
+        return Numel(ins[0]) if self.per_element == 1 else C(self.per_element) * Numel(ins[0])
 
     def torch_spec(self, a, ins, outs):
         return lowered("nn." + self.torch_module, **{k: a[k] for k in self.attrs})
@@ -66,7 +67,7 @@ class Softmax(_Act):
     keeps = Keeps.OUTPUT     # softmax_backward_data reads the output
     attrs = {"dim": Attr("int", -1, "axis to normalise (batch axis is 0)")}
     per_element = 3
-    elementwise_formula = "3 · numel: exp, sum, divide"
+    elementwise_note = ": exp, sum, divide"
 
     def infer_shape(self, a, ins):
         if not -len(ins[0]) <= a.dim < len(ins[0]):
@@ -86,8 +87,7 @@ class Dropout(_Act):
     torch_module = "Dropout"
     doc = "Randomly zero elements with probability p in training; the identity at inference."
     attrs = {"p": Attr("float", 0.5, "drop probability")}
-    per_element = 0
-    elementwise_formula = "0 (identity at inference)"
+    per_element = 0             # the identity at inference
     passthrough = aliases = True
     keeps = Keeps.NOTHING    # at inference (training keeps its mask)
 
@@ -106,6 +106,5 @@ class Identity(_Act):
     torch_module = "Identity"
     doc = "Passes its input through (torch.nn.Identity)."
     per_element = 0
-    elementwise_formula = "0"
     passthrough = aliases = True
     keeps = Keeps.NOTHING

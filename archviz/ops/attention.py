@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import UNBATCHED, Attr, Line, Op, fmt_shape, register_op
+from archviz.ops.terms import C, Fold, Parts, Prod, Tag, V, tight
 from archviz.ops.describe import Keeps, Role, lowered
 
 _SCORE_DOC = {
@@ -60,16 +61,8 @@ class _AttnBase(Op):
     outputs = ("out", "weights")
     input_ports = ("query", "key", "value")
 
-    def explain_macs(self, a, ins, outs):
-        parts = self.mac_parts(a, ins)
-        lines = [Line(f"MACs: {what}", formula, f"{numbers} = {v:,}", v) for what, formula, numbers, v in parts]
-        total = sum(v for *_, v in parts)
-        lines.append(Line("MACs", " + ".join(w for w, *_ in parts) + " (bias adds not counted)",
-                          " + ".join(f"{v:,}" for *_, v in parts) + f" = {total:,}", total))
-        return lines
-
-    def count_macs(self, a, ins, outs):
-        return sum(v for *_, v in self.mac_parts(a, ins))
+    def macs_terms(self, a, ins, outs):
+        return Parts(self.mac_parts(a, ins), " (bias adds not counted)")
 
     def receptive_field(self, a, ins, outs):
         """Output (and weight) row t reads query t and every key and value: global over the
@@ -86,9 +79,6 @@ class _AttnBase(Op):
 @register_op
 class Attention(_AttnBase):
     name = "attention"
-
-    def caption(self, a):
-        return str(a.get("score", ""))
     doc = ("One-head attention over keys/values with a chosen score: dot, scaled_dot, general (Luong), "
            "additive/concat (Bahdanau). Inputs query, key, value (value defaults to key); outputs out and "
            "weights (softmax over the keys).")
@@ -107,6 +97,9 @@ class Attention(_AttnBase):
         {"attrs": {"score": "additive", "dim": 10}, "inputs": [(2, 3, 7), (2, 5, 9), (2, 5, 4)]},
         {"attrs": {"score": "concat", "bias": True}, "inputs": [(2, 6), (2, 5, 9)]},
     ]
+
+    def caption(self, a):
+        return str(a.get("score", ""))
 
     def _a(self, a, ins):
         return a.dim or ins[1][-1]
@@ -153,48 +146,30 @@ class Attention(_AttnBase):
         return []
 
     def mac_parts(self, a, ins):
+        """[(part, MACs term)]: the projections the score needs, the scores, the weighted sum."""
         q, k, v = _qkv(ins)
-        n, tq, tk = q[0], (q[1] if len(q) == 3 else 1), k[1]
-        dq, dk, dv = q[-1], k[-1], v[-1]
+        N, Tq, Tk = V("N", q[0]), V("Tq", q[1] if len(q) == 3 else 1), V("Tk", k[1])
+        dq, dk, dv = V("d_q", q[-1]), V("d_k", k[-1]), V("d_v", v[-1])
         parts = []
         if a.score == "general":
-            parts.append(("query projection W_a q", "N · Tq · d_q · d_k", f"{n} · {tq} · {dq} · {dk}",
-                          n * tq * dq * dk))
-            parts.append(("scores", "N · Tq · Tk · d_k", f"{n} · {tq} · {tk} · {dk}", n * tq * tk * dk))
+            parts += [("query projection W_a q", Prod(N, Tq, dq, dk)), ("scores", Prod(N, Tq, Tk, dk))]
         elif a.score in ("additive", "concat"):
-            A = self._a(a, ins)
-            parts.append(("query projection W_a q", "N · Tq · d_q · A", f"{n} · {tq} · {dq} · {A}", n * tq * dq * A))
-            parts.append(("key projection U_a k", "N · Tk · d_k · A", f"{n} · {tk} · {dk} · {A}", n * tk * dk * A))
-            parts.append(("scores v_aᵀ tanh(·)", "N · Tq · Tk · A", f"{n} · {tq} · {tk} · {A}", n * tq * tk * A))
+            A = V("A", self._a(a, ins))
+            parts += [("query projection W_a q", Prod(N, Tq, dq, A)), ("key projection U_a k", Prod(N, Tk, dk, A)),
+                      ("scores v_aᵀ tanh(·)", Prod(N, Tq, Tk, A))]
         else:
-            parts.append(("scores qᵀk", "N · Tq · Tk · d_k", f"{n} · {tq} · {tk} · {dk}", n * tq * tk * dk))
-        parts.append(("weighted sum α·V", "N · Tq · Tk · d_v", f"{n} · {tq} · {tk} · {dv}", n * tq * tk * dv))
-        return parts
+            parts.append(("scores qᵀk", Prod(N, Tq, Tk, dk)))
+        return parts + [("weighted sum α·V", Prod(N, Tq, Tk, dv))]
 
-    def count_elementwise(self, a, ins, outs):
+    def elementwise_terms(self, a, ins, outs):
         q, k, _ = _qkv(ins)
-        scores = q[0] * (q[1] if len(q) == 3 else 1) * k[1]
-        ew = 3 * scores
+        s = tight(V("N", q[0]), V("Tq", q[1] if len(q) == 3 else 1), V("Tk", k[1]))
+        t = Tag(C(3) * s, "softmax: exp, sum, divide")
         if a.score == "scaled_dot":
-            ew += scores
+            t = t + Tag(s, "the 1/√d_k scale")
         elif a.score in ("additive", "concat"):
-            ew += 2 * scores * self._a(a, ins)
-        return ew
-
-    elementwise_formula = ("softmax 3 · N·Tq·Tk; + N·Tq·Tk (scaled_dot: the scale); "
-                           "+ 2 · N·Tq·Tk·A (additive: add and tanh)")
-
-    def explain_elementwise(self, a, ins, outs):
-        q, k, _ = _qkv(ins)
-        n, tq, tk = q[0], (q[1] if len(q) == 3 else 1), k[1]
-        v = self.count_elementwise(a, ins, outs)
-        formula, nums = "3 · N·Tq·Tk (softmax: exp, sum, divide)", f"3 · {n}·{tq}·{tk}"
-        if a.score == "scaled_dot":
-            formula, nums = formula + " + N·Tq·Tk (the 1/√d_k scale)", nums + f" + {n}·{tq}·{tk}"
-        elif a.score in ("additive", "concat"):
-            formula += " + 2 · N·Tq·Tk·A (the add and the tanh)"
-            nums += f" + 2 · {n}·{tq}·{tk}·{self._a(a, ins)}"
-        return [Line("element-wise ops", formula, f"{nums} = {v:,}", v)]
+            t = t + Tag(C(2) * tight(*s.factors, V("A", self._a(a, ins))), "the add and the tanh")
+        return t
 
     def explain_shape(self, a, ins, outs):
         q, k, v = _qkv(ins)
@@ -216,9 +191,6 @@ class Attention(_AttnBase):
 class MultiheadAttention(_AttnBase):
     name = "multihead_attention"
     label = "multi-head attention"
-
-    def caption(self, a):
-        return f"{a.get('heads')} heads"
     doc = ("Multi-head scaled dot-product attention (torch.nn.MultiheadAttention, batch_first): "
            "E = the query's features, head size E/heads; kdim/vdim from key and value. Inputs query, "
            "key, value (key defaults to query, value to key); outputs out (N, Tq, E) and weights.")
@@ -229,13 +201,15 @@ class MultiheadAttention(_AttnBase):
         "average_weights": Attr("bool", True, "weights averaged over heads (N, Tq, Tk); false: (N, heads, Tq, Tk)"),
     }
     min_inputs, max_inputs = 1, 3
-    elementwise_formula = "N·Tq·E (query scaling) + 3·N·heads·Tq·Tk (softmax) + N·heads·Tq·Tk (head average)"
     samples = [
         {"attrs": {"heads": 4}, "inputs": [(2, 5, 16)]},
         {"attrs": {"heads": 2, "average_weights": False}, "inputs": [(2, 3, 8), (2, 6, 8)]},
         {"attrs": {"heads": 3, "bias": False}, "inputs": [(2, 4, 12), (2, 7, 5), (2, 7, 9)]},
         {"attrs": {"heads": 1}, "inputs": [(1, 3, 6), (1, 4, 6), (1, 4, 6)]},
     ]
+
+    def caption(self, a):
+        return f"{a.get('heads')} heads"
 
     def check(self, a, ins):
         q, k, v = _qkv(ins, self_default=True)
@@ -280,24 +254,19 @@ class MultiheadAttention(_AttnBase):
 
     def mac_parts(self, a, ins):
         q, k, v = _qkv(ins, self_default=True)
-        n, tq, tk, e = q[0], q[1], k[1], q[-1]
-        kd, vd, h = k[-1], v[-1], a.heads
-        return [
-            ("query projection", "N · Tq · E · E", f"{n} · {tq} · {e} · {e}", n * tq * e * e),
-            ("key projection", "N · Tk · kdim · E", f"{n} · {tk} · {kd} · {e}", n * tk * kd * e),
-            ("value projection", "N · Tk · vdim · E", f"{n} · {tk} · {vd} · {e}", n * tk * vd * e),
-            ("scores QKᵀ", "N · heads · Tq · Tk · (E/heads)", f"{n} · {h} · {tq} · {tk} · {e // h}",
-             n * tq * tk * e),
-            ("weighted sum α·V", "N · heads · Tq · Tk · (E/heads)", f"{n} · {h} · {tq} · {tk} · {e // h}",
-             n * tq * tk * e),
-            ("output projection", "N · Tq · E · E", f"{n} · {tq} · {e} · {e}", n * tq * e * e),
-        ]
+        N, Tq, Tk, E, H = V("N", q[0]), V("Tq", q[1]), V("Tk", k[1]), V("E", q[-1]), V("heads", a.heads)
+        head = Fold(E / H)
+        return [("query projection", Prod(N, Tq, E, E)), ("key projection", Prod(N, Tk, V("kdim", k[-1]), E)),
+                ("value projection", Prod(N, Tk, V("vdim", v[-1]), E)),
+                ("scores QKᵀ", Prod(N, H, Tq, Tk, head)), ("weighted sum α·V", Prod(N, H, Tq, Tk, head)),
+                ("output projection", Prod(N, Tq, E, E))]
 
-    def count_elementwise(self, a, ins, outs):
+    def elementwise_terms(self, a, ins, outs):
         q, k, _ = _qkv(ins, self_default=True)
-        n, tq, tk, e = q[0], q[1], k[1], q[-1]
-        scores = n * a.heads * tq * tk
-        return n * tq * e + 3 * scores + (scores if a.average_weights else 0)
+        N, Tq, Tk = V("N", q[0]), V("Tq", q[1]), V("Tk", k[1])
+        scores = tight(N, V("heads", a.heads), Tq, Tk)
+        t = Tag(tight(N, Tq, V("E", q[-1])), "query scaling") + Tag(C(3) * scores, "softmax")
+        return t + Tag(scores, "head average") if a.average_weights else t
 
     def explain_shape(self, a, ins, outs):
         q, k, _ = _qkv(ins, self_default=True)

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 from archviz.codes import E
 from archviz.errors import MissingRuleError, OpError
 from archviz.ops.describe import Keeps, Merge, Recurrence, Role
+from archviz.ops.terms import Line, Parts, Term, V, line  # noqa: F401  (explained numbers)
 from archviz.ops.schema import ATTR_TYPES, REQUIRED, Attr, Attrs, normalise  # noqa: F401  (the attribute schema)
 
 
@@ -60,15 +61,6 @@ class Params:
     def __add__(self, o: "Params") -> "Params":
         return Params(self.trainable + o.trainable, self.non_trainable + o.non_trainable,
                       self.buffers + o.buffers)
-
-
-@dataclass(frozen=True)
-class Line:
-    """One explained number: what, the formula, the formula with numbers, the value."""
-    what: str
-    formula: str
-    numbers: str
-    value: Any
 
 
 def numel(shape) -> int:
@@ -168,17 +160,29 @@ class Op:
     def param_tensors(self, a: Attrs, ins: list) -> list:
         self._missing("param_tensors")
 
+    def macs_terms(self, a: Attrs, ins: list, outs: dict):
+        """The MACs as a Term (archviz.ops.terms) or Parts: one formula gives the count and
+        its explanation."""
+        self._missing("macs_terms")
+
+    def elementwise_terms(self, a: Attrs, ins: list, outs: dict):
+        """The element-wise operations as a Term or Parts (documented per op)."""
+        self._missing("elementwise_terms")
+
     def count_macs(self, a: Attrs, ins: list, outs: dict) -> int:
-        self._missing("count_macs")
+        return int(self.macs_terms(a, ins, outs).value())
 
     def count_elementwise(self, a: Attrs, ins: list, outs: dict) -> int:
-        self._missing("count_elementwise")
+        return int(self.elementwise_terms(a, ins, outs).value())
 
     def explain_shape(self, a: Attrs, ins: list, outs: dict) -> list:
         self._missing("explain_shape")
 
     def explain_macs(self, a: Attrs, ins: list, outs: dict) -> list:
-        self._missing("explain_macs")
+        t = self.macs_terms(a, ins, outs)
+        return t.lines() if isinstance(t, Parts) else [line("MACs", t, self.macs_note)]
+
+    macs_note: ClassVar[str] = ""       # after the MACs formula, e.g. " (bias adds not counted)"
 
     def receptive_field(self, a: Attrs, ins: list, outs: dict):
         self._missing("receptive_field")
@@ -243,17 +247,12 @@ class Op:
         return lines
 
     def explain_elementwise(self, a: Attrs, ins: list, outs: dict) -> list:
-        v = self.count_elementwise(a, ins, outs)
-        if not v:
+        t = self.elementwise_terms(a, ins, outs)
+        if not t.value():
             return []
-        o = outs.get("out") or next(iter(outs.values()))
-        n = numel(o)
-        # the numbers put in: operations per output element × the output's elements, where
-        # the count is a whole multiple of them (it is for all but a few ops)
-        numbers = f"{v // n} · {'·'.join(map(str, o))} = {v:,}" if n and v % n == 0 else f"{v:,}"
-        return [Line("element-wise ops", self.elementwise_formula, numbers, v)]
+        return t.lines() if isinstance(t, Parts) else [line("element-wise ops", t, self.elementwise_note)]
 
-    elementwise_formula: ClassVar[str] = ""
+    elementwise_note: ClassVar[str] = ""   # after the element-wise formula: what the operations are
 
     def explain(self, a: Attrs, ins: list, outs: dict) -> list:
         return (self.explain_shape(a, ins, outs) + self.explain_params(a, ins)
@@ -269,12 +268,10 @@ class NoParams:
 
 class NoMacs:
     """Mixin: the op does no multiply-accumulates (its work is element-wise)."""
+    no_macs_why: ClassVar[str] = "no multiply-accumulates (element-wise work counted apart)"
 
-    def count_macs(self, a, ins, outs):
-        return 0
-
-    def explain_macs(self, a, ins, outs):
-        return [Line("MACs", "no multiply-accumulates (element-wise work counted apart)", "0", 0)]
+    def macs_terms(self, a, ins, outs):
+        return V(self.no_macs_why, 0)
 
 
 class SameShape:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import UNBATCHED, Attr, Line, Op, fmt_shape, register_op
+from archviz.ops.terms import C, Prod, Sum, Tag, V, tight
 from archviz.ops.describe import Cell, Keeps, Recurrence, Role, lowered
 from archviz.ops.recurrent import _BIAS_NOTE, _EW_PER_UNIT, GATES, recurrent_caption
 
@@ -16,6 +17,9 @@ class _Cell(Op):
     role = Role.CELL
     features_last = True
     keeps = Keeps.INPUTS
+    kind = ""
+    min_inputs, max_inputs = 1, 2
+    input_ports = ("x", "h")
 
     @property
     def label(self):
@@ -27,9 +31,6 @@ class _Cell(Op):
     def recurrence(self, a):
         return Recurrence(Cell(self.kind), a.out, a.out, step=True, state_in=self.input_ports[1:],
                           state_out=self.outputs)
-    kind = ""
-    min_inputs, max_inputs = 1, 2
-    input_ports = ("x", "h")
 
     def check(self, a, ins):
         x = ins[0]
@@ -66,20 +67,17 @@ class _Cell(Op):
                               tb))
         return lines
 
-    def count_macs(self, a, ins, outs):
+    def macs_terms(self, a, ins, outs):
         """MACs = N · G·h·(x + h); the W_hh product is computed (on zeros) even with no state."""
-        g = GATES[self.kind]
-        return ins[0][0] * g * a.out * (ins[0][-1] + a.out)
+        G, h = V("G", GATES[self.kind]), V("h", a.out)
+        return V("N", ins[0][0]) * Sum(Tag(tight(G, h, V("x", ins[0][-1])), "W_ih x"), Tag(tight(G, h, h), "W_hh h"))
 
-    def explain_macs(self, a, ins, outs):
-        g = GATES[self.kind]
-        n, x, h = ins[0][0], ins[0][-1], a.out
-        v = self.count_macs(a, ins, outs)
-        return [Line("MACs", "N · (G·h·x (W_ih x) + G·h·h (W_hh h))",
-                     f"{n} · ({g}·{h}·{x} + {g}·{h}·{h}) = {v:,}", v)]
+    def elementwise_terms(self, a, ins, outs):
+        return Prod(C(_EW_PER_UNIT[self.kind]), V("N", ins[0][0]), V("h", a.out))
 
-    def count_elementwise(self, a, ins, outs):
-        return _EW_PER_UNIT[self.kind] * ins[0][0] * a.out
+    @property
+    def elementwise_note(self):
+        return f" ({_EW_PER_UNIT[self.kind]} gate operations per hidden unit; see ops/recurrent.py)"
 
 
     def explain_shape(self, a, ins, outs):
@@ -99,7 +97,6 @@ class RNNCell(_Cell):
     name = "rnn_cell"
     kind = "rnn"
     keeps = Keeps.OUTPUT     # h' is tanh's (or relu's) output, which their backward reads
-    elementwise_formula = "2 · N · h (2 gate operations per hidden unit; see ops/recurrent.py)"
     doc = "One Elman RNN step (torch.nn.RNNCell): h' = tanh(W_ih x + b_ih + W_hh h + b_hh). Inputs: x, optional h."
     attrs = {**_CELL_ATTRS, "nonlinearity": Attr("str", "tanh", "tanh or relu", ("tanh", "relu"))}
     samples = [{"attrs": {"out": 16}, "inputs": [(2, 10)]},
@@ -113,7 +110,6 @@ class RNNCell(_Cell):
 class GRUCell(_Cell):
     name = "gru_cell"
     kind = "gru"
-    elementwise_formula = "11 · N · h (11 gate operations per hidden unit; see ops/recurrent.py)"
     doc = "One GRU step (torch.nn.GRUCell). Inputs: x, optional h."
     attrs = dict(_CELL_ATTRS)
     samples = [{"attrs": {"out": 12}, "inputs": [(2, 9)]},
@@ -127,7 +123,6 @@ class GRUCell(_Cell):
 class LSTMCell(_Cell):
     name = "lstm_cell"
     kind = "lstm"
-    elementwise_formula = "13 · N · h (13 gate operations per hidden unit; see ops/recurrent.py)"
     doc = ("One LSTM step (torch.nn.LSTMCell). Inputs: x, optional h and c (both). "
            "Ports: out (the new h, N × out), c (the new cell state).")
     attrs = dict(_CELL_ATTRS)

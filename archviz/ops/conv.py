@@ -10,6 +10,7 @@ from math import prod
 
 from archviz.errors import OpError
 from archviz.ops.base import UNBATCHED, Attr, Line, Op, conv_out_len, fmt_shape, numel, register_op
+from archviz.ops.terms import C, Fold, Prod, V
 from archviz.ops.describe import Keeps, Role, is_one, kernel_text, lowered, step_text
 
 
@@ -24,6 +25,9 @@ class _ConvBase(Op):
     keeps = Keeps.INPUTS
     nd = 2
     stride_mark = "/"        # a stride divides the resolution
+
+    def elementwise_terms(self, a, ins, outs):
+        return C(0)          # bias adds are not counted (DESIGN: MACs exclude bias; not element-wise work)
 
     def caption(self, a):
         """'3×3, 64, /2' (textbook order: kernel, width, stride, dilation, groups)."""
@@ -78,13 +82,12 @@ class _Conv(_ConvBase):
             t.append(("bias", (a.out,), "param"))
         return t
 
-    def count_macs(self, a, ins, outs):
+    def macs_terms(self, a, ins, outs):
         """MACs = N · C_out · Π out_spatial · (C_in / groups) · Π kernel."""
         o = outs["out"]
-        return numel(o) * (ins[0][1] // a.groups) * prod(a.kernel)
-
-    def count_elementwise(self, a, ins, outs):
-        return 0  # bias adds are not counted (DESIGN: macs exclude bias; not element-wise work)
+        sp = [V(f"{n}_out", d) for n, d in zip(_spatial_names(self.nd), o[2:])]
+        ks = [V(k, d) for k, d in zip(("kh", "kw") if self.nd == 2 else ("k",), a.kernel)]
+        return Prod(V("N", o[0]), V("C_out", o[1]), *sp, Fold(V("C_in", ins[0][1]) / V("groups", a.groups)), *ks)
 
     def explain_shape(self, a, ins, outs):
         x, o = ins[0], outs["out"]
@@ -101,17 +104,6 @@ class _Conv(_ConvBase):
         lines.append(Line("output shape", "(N, out, " + ", ".join(f"{n}_out" for n in _spatial_names(self.nd)) + ")",
                           fmt_shape(o), o))
         return lines
-
-    def explain_macs(self, a, ins, outs):
-        o = outs["out"]
-        cg = ins[0][1] // a.groups
-        v = self.count_macs(a, ins, outs)
-        sp = " · ".join(map(str, o[2:]))
-        ks = " · ".join(map(str, a.kernel))
-        formula = ("N · C_out · H_out · W_out · (C_in / groups) · kh · kw" if self.nd == 2
-                   else "N · C_out · L_out · (C_in / groups) · k")
-        return [Line("MACs", formula,
-                     f"{o[0]} · {o[1]} · {sp} · {cg} · {ks} = {v:,}", v)]
 
     def torch_spec(self, a, ins, outs):
         cls = "nn.Conv2d" if self.nd == 2 else "nn.Conv1d"
@@ -229,13 +221,12 @@ class ConvTranspose2d(_ConvBase):
             t.append(("bias", (a.out,), "param"))
         return t
 
-    def count_macs(self, a, ins, outs):
+    def macs_terms(self, a, ins, outs):
         """Every input element is multiplied by a (C_out/groups)·kh·kw slice of the kernel:
         MACs = N · C_in · H_in · W_in · (C_out / groups) · kh · kw."""
-        return numel(ins[0]) * (a.out // a.groups) * prod(a.kernel)
-
-    def count_elementwise(self, a, ins, outs):
-        return 0
+        x = ins[0]
+        return Prod(V("N", x[0]), V("C_in", x[1]), V("H_in", x[2]), V("W_in", x[3]),
+                    Fold(V("C_out", a.out) / V("groups", a.groups)), V("kh", a.kernel[0]), V("kw", a.kernel[1]))
 
     def explain_shape(self, a, ins, outs):
         x, o = ins[0], outs["out"]
@@ -246,13 +237,6 @@ class ConvTranspose2d(_ConvBase):
                               f"({n} − 1)·{s} − 2·{p} + {d}·({k} − 1) + {op_} + 1 = {o[2 + i]}", o[2 + i]))
         lines.append(Line("output shape", "(N, out, H_out, W_out)", fmt_shape(o), o))
         return lines
-
-    def explain_macs(self, a, ins, outs):
-        x = ins[0]
-        v = self.count_macs(a, ins, outs)
-        return [Line("MACs", "N · C_in · H_in · W_in · (C_out / groups) · kh · kw",
-                     f"{x[0]} · {x[1]} · {x[2]} · {x[3]} · {a.out // a.groups} · {a.kernel[0]} · {a.kernel[1]} = {v:,}",
-                     v)]
 
     def torch_spec(self, a, ins, outs):
         return lowered("nn.ConvTranspose2d", ins[0][1], a.out, kernel_size=tuple(a.kernel), stride=tuple(a.stride),

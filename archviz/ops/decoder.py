@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import Attr, Line, Op, fmt_shape, register_op
+from archviz.ops.terms import Parts
 from archviz.ops.describe import Cell, Keeps, Recurrence, Role, lowered
 from archviz.ops.recurrent import recurrent_caption
 
@@ -41,13 +42,6 @@ class AttentionGRU(Op):
     label = "GRU + attention"
     features_last = True
     keeps = Keeps.INPUTS
-
-    def caption(self, a):
-        return recurrent_caption(a)
-
-    def recurrence(self, a):
-        """A GRU whose input at every step is [x_t; c_t], c_t attended over `memory`."""
-        return Recurrence(Cell.GRU, a.out, a.out, state_in=("h0",), memory="memory")
     doc = ("GRU decoder with additive attention fed back (Bahdanau et al. 2015): per step, "
            "c_i = Σ α_ij h_j with α from v_aᵀ tanh(W_a s_i−1 + U_a h_j), s_i = GRU([y_i−1; c_i], s_i−1). "
            "Inputs x (N, T, E), memory (N, Tk, M), optional h0 (N, h); outputs out (N, T, h), "
@@ -65,6 +59,13 @@ class AttentionGRU(Op):
         {"attrs": {"out": 6}, "inputs": [(2, 4, 5), (2, 7, 8)]},
         {"attrs": {"out": 5, "dim": 3, "score_bias": True, "bias": False}, "inputs": [(3, 2, 4), (3, 6, 2), (3, 5)]},
     ]
+
+    def caption(self, a):
+        return recurrent_caption(a)
+
+    def recurrence(self, a):
+        """A GRU whose input at every step is [x_t; c_t], c_t attended over `memory`."""
+        return Recurrence(Cell.GRU, a.out, a.out, state_in=("h0",), memory="memory")
 
     def _a(self, a):
         return a.dim or a.out
@@ -101,38 +102,18 @@ class AttentionGRU(Op):
         return [("attn." + nm, s, k) for nm, s, k in att.param_tensors(aa, ai)] + \
             [("cell." + nm, s, k) for nm, s, k in cell.param_tensors(ca, ci)]
 
-    def mac_parts(self, a, ins):
+    def macs_terms(self, a, ins, outs):
+        """The attention op's parts (its key projection once, over the memory) and the
+        gru_cell op's MACs over N·T steps of input [y_i−1; c_i]: each formula lives once."""
         (att, aa, ai), (cell, ca, ci) = self._parts(a, ins)
-        n, t, e, m, h = ins[0][0], ins[0][1], ins[0][2], ins[1][-1], a.out
-        parts = [(w.replace("key projection U_a k", "key projection U_a h_j (once)"), f, nums, v)
-                 for w, f, nums, v in att.mac_parts(aa, ai)]
-        v = cell.count_macs(ca, ci, {})
-        parts.append(("GRU cell over [y_i−1; c_i]", "N · T · 3h · (E + M + h)",
-                      f"{n} · {t} · 3·{h} · ({e} + {m} + {h})", v))
-        return parts
+        parts = [(w.replace("key projection U_a k", "key projection U_a h_j (once)"), t) for w, t in att.mac_parts(aa, ai)]
+        parts.append(("GRU cell over [y_i−1; c_i] (N = N·T steps, x = E + M)", cell.macs_terms(ca, ci, {})))
+        return Parts(parts, " (bias adds not counted)", total="key projection + T × (query, scores, context, GRU cell)")
 
-    def count_macs(self, a, ins, outs):
-        return sum(v for *_, v in self.mac_parts(a, ins))
-
-    def explain_macs(self, a, ins, outs):
-        parts = self.mac_parts(a, ins)
-        lines = [Line(f"MACs: {w}", f, f"{nums} = {v:,}", v) for w, f, nums, v in parts]
-        total = sum(v for *_, v in parts)
-        lines.append(Line("MACs", "key projection + T × (query, scores, context, GRU cell) (bias adds not counted)",
-                          " + ".join(f"{v:,}" for *_, v in parts) + f" = {total:,}", total))
-        return lines
-
-    def count_elementwise(self, a, ins, outs):
+    def elementwise_terms(self, a, ins, outs):
         (att, aa, ai), (cell, ca, ci) = self._parts(a, ins)
-        return att.count_elementwise(aa, ai, {}) + cell.count_elementwise(ca, ci, {})
-
-    elementwise_formula = "N · T · (2·Tk·A (add, tanh) + 3·Tk (softmax) + 11·h (GRU gates))"
-
-    def explain_elementwise(self, a, ins, outs):
-        (n, t, _), (_, tk, _) = ins[0], ins[1]
-        v = self.count_elementwise(a, ins, outs)
-        return [Line("element-wise ops", self.elementwise_formula,
-                     f"{n} · {t} · (2·{tk}·{self._a(a)} + 3·{tk} + 11·{a.out}) = {v:,}", v)]
+        return Parts([("attention (additive)", att.elementwise_terms(aa, ai, {})),
+                      ("GRU cell (N = N·T steps)", cell.elementwise_terms(ca, ci, {}))], what="element-wise ops")
 
     def explain_shape(self, a, ins, outs):
         (_, t, e), (_, tk, m) = ins[0], ins[1]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
+from archviz.ops.terms import C, Numel, V
 from archviz.ops.describe import Keeps, Merge, Role, lowered
 
 
@@ -25,13 +26,13 @@ class _Broadcast(NoParams, NoMacs, Op):
     role = Role.MERGE
     attrs = {}
     min_inputs, max_inputs = 2, None
-    elementwise_formula = "(inputs − 1) · numel(out)"
+    elementwise_note = ""
 
     def infer_shape(self, a, ins):
         return {"out": broadcast(ins)}
 
-    def count_elementwise(self, a, ins, outs):
-        return (len(ins) - 1) * numel(outs["out"])
+    def elementwise_terms(self, a, ins, outs):
+        return (V("inputs", len(ins)) - C(1)) * Numel(outs["out"], "numel(out)")
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
@@ -96,8 +97,8 @@ class Concat(NoParams, NoMacs, Op):
                               + " differ on another axis")
         return {"out": tuple(sum(s[i] for s in ins) if i == ax else ins[0][i] for i in range(r))}
 
-    def count_elementwise(self, a, ins, outs):
-        return 0
+    def elementwise_terms(self, a, ins, outs):
+        return C(0)
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import BATCH_AXIS_WHY, Attr, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, numel, register_op
+from archviz.ops.terms import C, Numel, V, tight
 from archviz.ops.describe import Keeps, Role, lowered
 
 
@@ -23,7 +24,7 @@ class _BatchNorm(SameShape, NoMacs, Op):
         "affine": Attr("bool", True, "learn a per-channel scale (weight) and shift (bias)"),
         "track_running_stats": Attr("bool", True, "keep running mean/var buffers"),
     }
-    elementwise_formula = "2 · numel (inference: one multiply and one add per element, statistics folded)"
+    elementwise_note = " (inference: one multiply and one add per element, statistics folded)"
 
     def check(self, a, ins):
         if len(ins[0]) not in self.ranks:
@@ -75,8 +76,8 @@ class _BatchNorm(SameShape, NoMacs, Op):
                   ("num_batches_tracked", (), "buffer")]
         return t
 
-    def count_elementwise(self, a, ins, outs):
-        return 2 * numel(ins[0])
+    def elementwise_terms(self, a, ins, outs):
+        return C(2) * Numel(ins[0])
 
     def torch_spec(self, a, ins, outs):
         cls = "nn.BatchNorm2d" if len(ins[0]) == 4 else "nn.BatchNorm1d"
@@ -121,7 +122,7 @@ class LayerNorm(SameShape, NoMacs, Op):
         "elementwise_affine": Attr("bool", True, "learn weight and bias over the normalised shape"),
         "bias": Attr("bool", True, "learn the bias (with elementwise_affine)"),
     }
-    elementwise_formula = "numel · (5 + 2 if affine): mean, centre, square, variance sum, divide; scale, shift"
+    elementwise_note = ": mean, centre, square, variance sum, divide (5); scale, shift (2, if affine)"
     samples = [{"attrs": {}, "inputs": [(2, 10, 64)]}, {"attrs": {"dims": 3}, "inputs": [(1, 4, 6, 6)]}]
 
     def infer_shape(self, a, ins):
@@ -141,8 +142,8 @@ class LayerNorm(SameShape, NoMacs, Op):
                 t.append(("bias", shape, "param"))
         return t
 
-    def count_elementwise(self, a, ins, outs):
-        return numel(ins[0]) * (5 + (2 if a.elementwise_affine else 0))
+    def elementwise_terms(self, a, ins, outs):
+        return Numel(ins[0]) * (C(5) + C(2)) if a.elementwise_affine else Numel(ins[0]) * C(5)
 
     def torch_spec(self, a, ins, outs):
         return lowered("nn.LayerNorm", tuple(ins[0][-a.dims:]), eps=a.eps, elementwise_affine=a.elementwise_affine,
@@ -173,7 +174,7 @@ class LRN(SameShape, NoParams, NoMacs, Op):
         "beta": Attr("float", 0.75, "beta"),
         "k": Attr("float", 2.0, "k"),
     }
-    elementwise_formula = "numel · (2n + 3): n squares, n − 1 adds, scale, add k, power, divide"
+    elementwise_note = ": n squares, n − 1 adds, scale, add k, power, divide"
     samples = [{"attrs": {}, "inputs": [(1, 96, 55, 55)]}, {"attrs": {"size": 3}, "inputs": [(2, 7, 4, 4)]}]
 
     def infer_shape(self, a, ins):
@@ -190,8 +191,8 @@ class LRN(SameShape, NoParams, NoMacs, Op):
                      f"a_c / ({g(a.k)} + {g(a.alpha)}·Σ a_c'²)^{g(a.beta)} with n = {a.size} "
                      "(worked on numbers: archviz eval lrn)", None)] + super().explain(a, ins, outs)
 
-    def count_elementwise(self, a, ins, outs):
-        return numel(ins[0]) * (2 * a.size + 3)
+    def elementwise_terms(self, a, ins, outs):
+        return Numel(ins[0]) * (tight(C(2), V("n", a.size)) + C(3))
 
     def torch_spec(self, a, ins, outs):
         """torch.nn.LocalResponseNorm computes a / (k + alpha/n · Σ a²)^beta: pass alpha·n so the

@@ -11,6 +11,7 @@ from math import gcd, prod
 
 from archviz.errors import OpError
 from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, conv_out_len, fmt_shape, numel, register_op
+from archviz.ops.terms import C, Prod, V
 from archviz.ops.describe import Keeps, Role, is_one, kernel_text, lowered, pair, step_text
 
 
@@ -93,7 +94,7 @@ class MaxPool2d(_Pool):
     label = "max pool"
     doc = "2-D max pooling (torch.nn.MaxPool2d); overlapping windows when stride < kernel."
     attrs = {**_POOL_ATTRS, "dilation": Attr("pos_int2", 1, "window dilation")}
-    elementwise_formula = "N · C · H_out · W_out · (kh · kw − 1) comparisons"
+    elementwise_note = " comparisons"
     samples = [
         {"attrs": {"kernel": 3, "stride": 2}, "inputs": [(1, 96, 55, 55)]},
         {"attrs": {"kernel": 2}, "inputs": [(2, 3, 9, 8)]},
@@ -101,8 +102,8 @@ class MaxPool2d(_Pool):
         {"attrs": {"kernel": [3, 2], "stride": [2, 1], "dilation": 2}, "inputs": [(1, 2, 12, 10)]},
     ]
 
-    def count_elementwise(self, a, ins, outs):
-        return numel(outs["out"]) * (prod(a.kernel) - 1)
+    def elementwise_terms(self, a, ins, outs):
+        return _nchw(outs["out"], "_out") * ((V("kh", a.kernel[0]) * V("kw", a.kernel[1])) - C(1))
 
     def torch_spec(self, a, ins, outs):
         k, s, p, d = self._geom(a)
@@ -117,20 +118,27 @@ class AvgPool2d(_Pool):
     label = "avg pool"
     doc = "2-D average pooling (torch.nn.AvgPool2d)."
     attrs = {**_POOL_ATTRS, "count_include_pad": Attr("bool", True, "count padded zeros in the average")}
-    elementwise_formula = "N · C · H_out · W_out · kh · kw  (kh·kw − 1 adds and one divide per output)"
+    elementwise_note = "  (kh·kw − 1 adds and one divide per output)"
     samples = [
         {"attrs": {"kernel": 2, "stride": 2}, "inputs": [(1, 8, 16, 16)]},
         {"attrs": {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True}, "inputs": [(2, 3, 10, 11)]},
     ]
 
-    def count_elementwise(self, a, ins, outs):
-        return numel(outs["out"]) * prod(a.kernel)
+    def elementwise_terms(self, a, ins, outs):
+        return _nchw(outs["out"], "_out") * V("kh", a.kernel[0]) * V("kw", a.kernel[1])
 
     def torch_spec(self, a, ins, outs):
         k, s, p, _ = self._geom(a)
         return lowered("nn.AvgPool2d", tuple(k), stride=tuple(s), padding=tuple(p), ceil_mode=a.ceil_mode,
                     count_include_pad=a.count_include_pad)
 
+
+
+def _nchw(shape, suffix: str = ""):
+    """N · C · H · W (or L, or D · H · W) of a shape, each axis a named term."""
+    sp = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(len(shape) - 2) or \
+        tuple(f"S{i}" for i in range(len(shape) - 2))
+    return Prod(V("N", shape[0]), V("C", shape[1]), *(V(n + suffix, d) for n, d in zip(sp, shape[2:])))
 
 
 def bins_total(n: int, o: int) -> int:
@@ -152,7 +160,8 @@ class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
     keeps = Keeps.INPUTS
     doc = "Adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)."
     attrs = {"size": Attr("pos_int2", doc="output size, s or [h, w]")}
-    elementwise_formula = "N · C · Σ over output cells of the cell's bin area (bins may overlap)"
+    elementwise_note = ("  (Σbin: the bins' sizes along an axis, in + out − gcd(in, out); bins may overlap; "
+                        "one add per element of a bin, one divide per output)")
     samples = [{"attrs": {"size": 6}, "inputs": [(1, 256, 13, 13)]},
                {"attrs": {"size": [3, 2]}, "inputs": [(2, 4, 7, 5)]}]
 
@@ -166,9 +175,10 @@ class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
                              if tuple(a.size) == (1, 1) else ""))
         return {"out": (x[0], x[1], *a.size)}
 
-    def count_elementwise(self, a, ins, outs):
+    def elementwise_terms(self, a, ins, outs):
         x = ins[0]
-        return x[0] * x[1] * bins_total(x[2], a.size[0]) * bins_total(x[3], a.size[1])
+        return Prod(V("N", x[0]), V("C", x[1]), V("Σbin_h", bins_total(x[2], a.size[0])),
+                    V("Σbin_w", bins_total(x[3], a.size[1])))
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
@@ -202,7 +212,7 @@ class GlobalAvgPool(NoParams, NoMacs, Op):
     keeps = Keeps.INPUTS
     doc = "Average over all spatial positions, keeping (N, C, 1, 1) (torch.nn.AdaptiveAvgPool2d(1))."
     attrs = {}
-    elementwise_formula = "N · C · H · W  (H·W − 1 adds and one divide per channel)"
+    elementwise_note = "  (one add per element less one, and one divide, per channel)"
     samples = [{"attrs": {}, "inputs": [(2, 512, 7, 7)]}]
 
     def infer_shape(self, a, ins):
@@ -211,8 +221,8 @@ class GlobalAvgPool(NoParams, NoMacs, Op):
             raise OpError(f"expects an input with spatial axes (N, C, ...), got {fmt_shape(x)}")
         return {"out": (x[0], x[1]) + (1,) * (len(x) - 2)}
 
-    def count_elementwise(self, a, ins, outs):
-        return numel(ins[0])
+    def elementwise_terms(self, a, ins, outs):
+        return _nchw(ins[0])
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]

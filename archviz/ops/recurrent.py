@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import MAX_LAYERS, UNBATCHED, Attr, Line, NoMacs, Op, fmt_shape, register_op
+from archviz.ops.terms import C, Fold, Parts, Prod, Sum, Tag, V, tight
 from archviz.ops.describe import Cell, Keeps, Recurrence, Role, lowered
 
 GATES = {c.value: c.gates for c in Cell}     # gate sets per kind (W_ih has G·h rows)
@@ -65,15 +66,10 @@ _BIAS_NOTE = {
 class Embedding(NoMacs, Op):
     name = "embedding"
     family = "recurrent"
+    no_macs_why = "a table lookup (one-hot × W without the multiplications)"
     role = Role.EMBEDDING
     features_last = True
     keeps = Keeps.INPUTS     # the token ids (to scatter the gradient into the table)
-
-    def caption(self, a):
-        return f"{a.get('num')} → {a.get('dim')}"
-
-    def token_vocab(self, a):
-        return a.num
     doc = ("Table lookup of integer token ids (torch.nn.Embedding): (N, ...) → (N, ..., dim); "
            "weight (num, dim).")
     attrs = {
@@ -81,9 +77,14 @@ class Embedding(NoMacs, Op):
         "dim": Attr("pos_int", doc="embedding dimension"),
         "padding_idx": Attr("int", None, "index whose embedding is fixed at zero (still a parameter)"),
     }
-    elementwise_formula = "0 (a gather)"
     samples = [{"attrs": {"num": 50, "dim": 8}, "inputs": [(2, 7)]},
                {"attrs": {"num": 12, "dim": 5, "padding_idx": 0}, "inputs": [(3, 4, 2)]}]
+
+    def caption(self, a):
+        return f"{a.get('num')} → {a.get('dim')}"
+
+    def token_vocab(self, a):
+        return a.num
 
     def check(self, a, ins):
         if a.padding_idx is not None and not -a.num <= a.padding_idx < a.num:
@@ -96,15 +97,13 @@ class Embedding(NoMacs, Op):
     def param_tensors(self, a, ins):
         return [("weight", (a.num, a.dim), "param")]
 
-    def count_elementwise(self, a, ins, outs):
-        return 0
+    def elementwise_terms(self, a, ins, outs):
+        return C(0)
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
         return [Line("output shape", "(N, ..., dim): one dim-vector per token id", fmt_shape(o), o)]
 
-    def explain_macs(self, a, ins, outs):
-        return [Line("MACs", "a table lookup (one-hot × W without the multiplications)", "0", 0)]
 
     def torch_spec(self, a, ins, outs):
         return lowered("nn.Embedding", a.num, a.dim, padding_idx=a.padding_idx)
@@ -130,6 +129,11 @@ class _Recurrent(Op):
     role = Role.RECURRENT
     features_last = True
     keeps = Keeps.BOTH       # cuDNN's backward reads the input and the output sequence
+    kind = ""                 # rnn / gru / lstm
+    min_inputs, max_inputs = 1, 2
+    outputs = ("out", "h")
+    input_ports = ("x", "h0")
+    torch_class = ""
 
     @property
     def label(self):
@@ -142,11 +146,6 @@ class _Recurrent(Op):
         d, ho = self._dims(a)
         return Recurrence(Cell(self.kind), a.out, ho, a.num_layers, d, state_in=self.input_ports[1:],
                           state_out=self.outputs[1:])
-    kind = ""                 # rnn / gru / lstm
-    min_inputs, max_inputs = 1, 2
-    outputs = ("out", "h")
-    input_ports = ("x", "h0")
-    torch_class = ""
 
     def static_batch(self, a):
         """torch's exporter builds the zero initial states with the traced batch size."""
@@ -250,36 +249,27 @@ class _Recurrent(Op):
         _, ho = self._dims(a)
         return g * a.out * (xin + ho) + (a.get("proj_size") or 0) * a.out
 
-    def count_macs(self, a, ins, outs):
-        """MACs = N · T · D · Σ_layers [G·h·(x_l + h_out) (+ h·p)]."""
+    def macs_terms(self, a, ins, outs):
+        """MACs = N · T · D · Σ_layers [G·h·(x_l + h_out) (+ h·p)], one part per layer."""
         n, t = ins[0][0], ins[0][1]
-        d, _ = self._dims(a)
-        return n * t * d * sum(self._layer_step_macs(a, xin) for _, xin in self._layers(a, ins[0][-1]))
-
-    def explain_macs(self, a, ins, outs):
-        n, t = ins[0][0], ins[0][1]
-        g = GATES[self.kind]
-        d, ho = self._dims(a)
-        proj = a.get("proj_size") or 0
-        lines = []
+        g, (d, ho), proj = GATES[self.kind], self._dims(a), a.get("proj_size") or 0
+        G, h = V("G", g), V("h", a.out)
+        parts = []
         for l, xin in self._layers(a, ins[0][-1]):
-            per_step = self._layer_step_macs(a, xin)
-            v = n * t * d * per_step
-            pf = " + h·p" if proj else ""
-            pn = f" + {a.out}·{proj}" if proj else ""
-            lines.append(Line(
-                f"MACs: layer {l}",
-                f"N · T · D · (G·h·x (W_ih x_t) + G·h·h_out (W_hh h_t−1){pf})   per step × T",
-                f"{n} · {t} · {d} · ({g}·{a.out}·{xin} + {g}·{a.out}·{ho}{pn}) = {n} · {t} · {d} · {per_step:,} "
-                f"= {v:,}", v))
-        v = self.count_macs(a, ins, outs)
-        lines.append(Line("MACs", "Σ layers (bias adds not counted)", f"{v:,}", v))
-        return lines
+            step = Sum(Tag(tight(G, h, V("x", xin)), "W_ih x_t"), Tag(tight(G, h, V("h_out", ho)), "W_hh h_t−1"),
+                       *([tight(h, V("p", proj))] if proj else []))
+            head = Prod(V("N", n), V("T", t), V("D", d))
+            parts.append((f"layer {l}", head * step, "   per step × T", (head * Fold(step, result=True),)))
+        return Parts(parts, " (bias adds not counted)", total="Σ layers")
 
-    def count_elementwise(self, a, ins, outs):
+    def elementwise_terms(self, a, ins, outs):
         n, t = ins[0][0], ins[0][1]
         d, _ = self._dims(a)
-        return _EW_PER_UNIT[self.kind] * n * t * d * a.num_layers * a.out
+        return Prod(C(_EW_PER_UNIT[self.kind]), V("N", n), V("T", t), V("D", d), V("L", a.num_layers), V("h", a.out))
+
+    @property
+    def elementwise_note(self):
+        return f" ({_EW_PER_UNIT[self.kind]} gate operations per hidden unit and step; see ops/recurrent.py)"
 
 
     def explain_shape(self, a, ins, outs):
@@ -328,7 +318,6 @@ _SEQ_ATTRS = {
 class RNN(_Recurrent):
     name = "rnn"
     kind = "rnn"
-    elementwise_formula = "2 · N · T · D · L · h (2 gate operations per hidden unit and step; see ops/recurrent.py)"
     torch_class = "SeqRNN"
     doc = ("Elman RNN over (N, T, F) (torch.nn.RNN, batch_first): h_t = tanh(W_ih x_t + b_ih + W_hh h_t−1 "
            "+ b_hh). Ports: out (N, T, D·h), h (L·D, N, h). Inputs: x, optional h0.")
@@ -348,7 +337,6 @@ class RNN(_Recurrent):
 class GRU(_Recurrent):
     name = "gru"
     kind = "gru"
-    elementwise_formula = "11 · N · T · D · L · h (11 gate operations per hidden unit and step; see ops/recurrent.py)"
     torch_class = "SeqGRU"
     doc = ("GRU over (N, T, F) (torch.nn.GRU, batch_first): reset r, update z, candidate n; "
            "h_t = (1 − z)⊙n + z⊙h_t−1. Ports: out (N, T, D·h), h (L·D, N, h). Inputs: x, optional h0.")
@@ -364,7 +352,6 @@ class GRU(_Recurrent):
 class LSTM(_Recurrent):
     name = "lstm"
     kind = "lstm"
-    elementwise_formula = "13 · N · T · D · L · h (13 gate operations per hidden unit and step; see ops/recurrent.py)"
     torch_class = "SeqLSTM"
     outputs = ("out", "h", "c")
     input_ports = ("x", "h0", "c0")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from archviz.errors import OpError
 from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, register_op
+from archviz.ops.terms import C
 from archviz.ops.describe import Keeps, Role, lowered
 
 
@@ -18,10 +19,9 @@ class _SeqOp(NoParams, NoMacs, Op):
     role = Role.SEQUENCE
     features_last = True     # (N, T, F): axis 1 is time
     keeps = Keeps.NOTHING
-    elementwise_formula = "0 (a view or copy)"
 
-    def count_elementwise(self, a, ins, outs):
-        return 0
+    def elementwise_terms(self, a, ins, outs):
+        return C(0)
 
 
 def _axis(axis, x):

@@ -10,6 +10,7 @@ from math import prod
 
 from archviz.errors import OpError
 from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
+from archviz.ops.terms import C, Numel, Prod, V
 from archviz.ops.describe import Keeps, Role, kernel_text, lowered, step_text
 
 
@@ -26,8 +27,8 @@ class Input(NoParams, NoMacs, Op):
     def infer_shape(self, a, ins):
         return {"out": (a.batch, *a.shape)}
 
-    def count_elementwise(self, a, ins, outs):
-        return 0
+    def elementwise_terms(self, a, ins, outs):
+        return C(0)
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
@@ -53,8 +54,8 @@ class Flatten(NoParams, NoMacs, Op):
             raise OpError(f"cannot flatten axes {a.start_dim}..{a.end_dim} of a {r}-D input {fmt_shape(x)}")
         return {"out": (*x[:s], prod(x[s:e + 1]), *x[e + 1:])}
 
-    def count_elementwise(self, a, ins, outs):
-        return 0
+    def elementwise_terms(self, a, ins, outs):
+        return C(0)
 
     def explain_shape(self, a, ins, outs):
         x, o = ins[0], outs["out"]
@@ -82,6 +83,11 @@ class Flatten(NoParams, NoMacs, Op):
 class Linear(Op):
     name = "linear"
     family = "dense"
+    doc = "y = x·Wᵀ + b over the last axis (torch.nn.Linear)."
+    attrs = {"out": Attr("pos_int", doc="output features"), "bias": Attr("bool", True, "add a learned bias")}
+    samples = [{"attrs": {"out": 10}, "inputs": [(4, 32)]},
+               {"attrs": {"out": 7, "bias": False}, "inputs": [(2, 5, 12)]}]
+    # what consumers ask (archviz.ops.describe)
     role = Role.WEIGHT
     label = "fc"
     features_last = True
@@ -89,10 +95,6 @@ class Linear(Op):
 
     def caption(self, a):
         return str(a["out"]) if "out" in a else ""
-    doc = "y = x·Wᵀ + b over the last axis (torch.nn.Linear)."
-    attrs = {"out": Attr("pos_int", doc="output features"), "bias": Attr("bool", True, "add a learned bias")}
-    samples = [{"attrs": {"out": 10}, "inputs": [(4, 32)]},
-               {"attrs": {"out": 7, "bias": False}, "inputs": [(2, 5, 12)]}]
 
     def infer_shape(self, a, ins):
         x = ins[0]
@@ -106,22 +108,17 @@ class Linear(Op):
             t.append(("bias", (a.out,), "param"))
         return t
 
-    def count_macs(self, a, ins, outs):
+    def macs_terms(self, a, ins, outs):
         """MACs = (rows: N · Π middle axes) · in_features · out_features."""
-        return numel(ins[0]) * a.out
+        x = ins[0]
+        return Prod(Numel(x[:-1], "rows"), V("in_features", x[-1]), V("out_features", a.out))
 
-    def count_elementwise(self, a, ins, outs):
-        return 0
+    def elementwise_terms(self, a, ins, outs):
+        return C(0)
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
         return [Line("output shape", "(..., out)", fmt_shape(o), o)]
-
-    def explain_macs(self, a, ins, outs):
-        x = ins[0]
-        rows = numel(x[:-1])
-        v = self.count_macs(a, ins, outs)
-        return [Line("MACs", "rows · in_features · out_features", f"{rows} · {x[-1]} · {a.out} = {v:,}", v)]
 
     def torch_spec(self, a, ins, outs):
         return lowered("nn.Linear", ins[0][-1], a.out, bias=a.bias)
@@ -180,8 +177,8 @@ class Pad(NoParams, NoMacs, Op):
                 raise OpError(f"padding leaves axis {ax} empty", attr="pads")
         return {"out": tuple(x)}
 
-    def count_elementwise(self, a, ins, outs):
-        return 0
+    def elementwise_terms(self, a, ins, outs):
+        return C(0)
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
@@ -231,8 +228,8 @@ class CenterCrop(NoParams, NoMacs, Op):
     def offsets(self, ins):
         return [(d1 - d2) // 2 for d1, d2 in zip(ins[0][2:], ins[1][2:])]
 
-    def count_elementwise(self, a, ins, outs):
-        return 0
+    def elementwise_terms(self, a, ins, outs):
+        return C(0)
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
@@ -283,6 +280,18 @@ class Upsample(NoParams, NoMacs, Op):
     family = "shape"
     role = Role.RESAMPLE
     keeps = Keeps.NOTHING    # nearest and bilinear backward need only the sizes
+    doc = ("Upsample (N, C, H, W) by `scale` or to `size` (torch.nn.Upsample): "
+           "H_out = ⌊H · scale⌋, the product taken in floating point as torch does "
+           "(11 · 15/11 gives 14).")
+    attrs = {"scale": Attr("scale2", None, "scale factor, s or [sh, sw]"),
+             "size": Attr("int2_opt", None, "output size (instead of scale)"),
+             "mode": Attr("str", "nearest", "nearest or bilinear", ("nearest", "bilinear")),
+             "align_corners": Attr("bool", None, "bilinear only (default false); torch refuses it, "
+                                                 "even false, in nearest mode")}
+    elementwise_note = " (bilinear: 4 multiplies and 3 adds per output; nearest is a gather: 0)"
+    samples = [{"attrs": {"scale": 2}, "inputs": [(1, 3, 5, 7)]},
+               {"attrs": {"size": [9, 4], "mode": "bilinear"}, "inputs": [(2, 2, 4, 4)]},
+               {"attrs": {"scale": [2, 3], "mode": "bilinear", "align_corners": True}, "inputs": [(1, 2, 5, 3)]}]
 
     def caption(self, a):
         """'×2', '×2, bilinear' or '→ 9×4'."""
@@ -297,18 +306,6 @@ class Upsample(NoParams, NoMacs, Op):
         maps = self.receptive_field(a, ins, outs)["out"][0]
         return tuple(1 / m.ratio if m.ratio else Fraction(m_out, n)
                      for m, n, m_out in zip(maps, ins[0][2:], outs["out"][2:]))
-    doc = ("Upsample (N, C, H, W) by `scale` or to `size` (torch.nn.Upsample): "
-           "H_out = ⌊H · scale⌋, the product taken in floating point as torch does "
-           "(11 · 15/11 gives 14).")
-    attrs = {"scale": Attr("scale2", None, "scale factor, s or [sh, sw]"),
-             "size": Attr("int2_opt", None, "output size (instead of scale)"),
-             "mode": Attr("str", "nearest", "nearest or bilinear", ("nearest", "bilinear")),
-             "align_corners": Attr("bool", None, "bilinear only (default false); torch refuses it, "
-                                                 "even false, in nearest mode")}
-    elementwise_formula = "nearest: 0 (a gather); bilinear: 7 · numel(out) (4 multiplies, 3 adds)"
-    samples = [{"attrs": {"scale": 2}, "inputs": [(1, 3, 5, 7)]},
-               {"attrs": {"size": [9, 4], "mode": "bilinear"}, "inputs": [(2, 2, 4, 4)]},
-               {"attrs": {"scale": [2, 3], "mode": "bilinear", "align_corners": True}, "inputs": [(1, 2, 5, 3)]}]
 
     def check(self, a, ins):
         if a.align_corners is not None and a.mode == "nearest":
@@ -329,8 +326,8 @@ class Upsample(NoParams, NoMacs, Op):
             return {"out": (*x[:2], *a.size)}
         return {"out": (*x[:2], *(upsample_len(n, s) for n, s in zip(x[2:], a.scale)))}
 
-    def count_elementwise(self, a, ins, outs):
-        return 0 if a.mode == "nearest" else 7 * numel(outs["out"])
+    def elementwise_terms(self, a, ins, outs):
+        return C(0) if a.mode == "nearest" else C(7) * Numel(outs["out"], "numel(out)")
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
