@@ -1,5 +1,5 @@
 """Activations and other shape-preserving element-wise ops: relu, leaky_relu, elu, gelu,
-silu, sigmoid, tanh, hardswish, softmax, dropout, identity.
+silu, sigmoid, tanh, hardswish, relu6, softmax, dropout, identity.
 
 Element-wise count: one operation per output element per application of the function
 (softmax: three — exp, the sum, the divide).  Dropout counts 0: archviz analyses the
@@ -57,6 +57,7 @@ _act("silu", "SiLU", "x·σ(x) (torch.nn.SiLU).", label="SiLU")
 _act("sigmoid", "Sigmoid", "1 / (1 + e⁻ˣ) (torch.nn.Sigmoid).", label="σ", keeps=Keeps.OUTPUT)
 _act("tanh", "Tanh", "tanh(x) (torch.nn.Tanh).", label="tanh", keeps=Keeps.OUTPUT)
 _act("hardswish", "Hardswish", "x·relu6(x + 3)/6 (torch.nn.Hardswish).")
+_act("relu6", "ReLU6", "min(max(0, x), 6) (torch.nn.ReLU6).", label="ReLU6")
 
 
 @register_op

@@ -116,12 +116,11 @@ class Embedding(NoMacs, Op):
 
 # -- whole-sequence recurrences ----------------------------------------------------------
 def recurrent_caption(a) -> str:
-    """'128' or '128, 2 layers' (the hidden size first)."""
-    extra = []
-    for k in ("num_layers", "bidirectional"):
-        if a.get(k) not in (None, False, 1):
-            extra.append(f"{a[k]} layers" if k != "bidirectional" else "bidirectional")
-    return ", ".join([str(a["out"])] + extra) if "out" in a else ""
+    """'128', '128, 2 layers' or '128, bidirectional' (the hidden size first)."""
+    if "out" not in a:
+        return ""
+    extra = [f"{a['num_layers']} layers"] if a.get("num_layers", 1) not in (None, 1) else []
+    return ", ".join([str(a["out"])] + extra + (["bidirectional"] if a.get("bidirectional") is True else []))
 
 
 class _Recurrent(Op):

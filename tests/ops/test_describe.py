@@ -138,3 +138,12 @@ def test_overwriting_the_output_in_place_is_safe_exactly_as_declared(op, a, ins,
     elif op.backward_keeps(a) is Keeps.OUTPUT:
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             _grads(mod, ins, inplace=True)
+
+
+def test_recurrent_caption_names_bidirectional():
+    """A bidirectional recurrence says so in a figure (it was dropped: True == 1 in Python,
+    so `bidirectional not in (None, False, 1)` was never true)."""
+    lstm = registry["lstm"]
+    assert lstm.caption({"out": 128, "num_layers": 2, "bidirectional": True}) == "128, 2 layers, bidirectional"
+    assert lstm.caption({"out": 128, "num_layers": 1, "bidirectional": False}) == "128"
+    assert registry["gru_cell"].caption({"out": 6}) == "6"

@@ -49,6 +49,7 @@ REFS["silu"] = _one(lambda a: nn.SiLU())
 REFS["sigmoid"] = _one(lambda a: nn.Sigmoid())
 REFS["tanh"] = _one(lambda a: nn.Tanh())
 REFS["hardswish"] = _one(lambda a: nn.Hardswish())
+REFS["relu6"] = _one(lambda a: lambda x: torch.clamp(x, 0.0, 6.0))     # its definition, not nn.ReLU6
 REFS["softmax"] = _one(lambda a: nn.Softmax(dim=a.dim))
 REFS["dropout"] = _one(lambda a: nn.Dropout(p=a.p))
 REFS["identity"] = _one(lambda a: nn.Identity())
