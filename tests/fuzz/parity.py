@@ -468,7 +468,7 @@ GENERATORS = {
     "global_avgpool": g_gap, "upsample": g_upsample,
     "batchnorm2d": g_bn(4, 4), "batchnorm1d": g_bn(2, 3), "layernorm": g_layernorm, "lrn": g_lrn,
     "relu": g_act(), "sigmoid": g_act(), "tanh": g_act(), "silu": g_act(), "hardswish": g_act(),
-    "identity": g_act(),
+    "identity": g_act(), "relu6": g_act(),
     "leaky_relu": g_act({"negative_slope": lambda d: number(d, [0.01, 0.2, -1.0])}),
     "elu": g_act({"alpha": lambda d: number(d, [1.0, 0.5])}),
     "gelu": g_act({"approximate": lambda d: d.choice(["none", "tanh"])}),
