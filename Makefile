@@ -19,7 +19,8 @@ test: setup
 bench: setup
 	$(PY) tests/benchmarks/bench_summary.py
 
-# The ops and error-code references, generated from the op registry and archviz/codes.py.
+# The ops and error-code references and the spec JSON Schema, generated from the op registry and archviz/codes.py.
 docs:
 	$(PY) -m archviz ops --format markdown > docs/ops.md
 	$(PY) -m archviz errors --format markdown > docs/errors.md
+	$(PY) -m archviz schema -o archviz/schema/spec.schema.json

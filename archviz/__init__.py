@@ -8,11 +8,14 @@ architectures described in YAML specs.
 """
 from __future__ import annotations
 
+import os
+
 __version__ = "0.1.0"
 
 
 def load(path: str, batch: int = 1, dtype: str = "float32", allow_import=None, **params):
-    """Compile and analyse a spec. Keyword arguments override the spec's `params`.
+    """Compile and analyse a spec: a path, or the name of a bundled spec (`"resnet18"`;
+    a local file of that name wins). Keyword arguments override the spec's `params`.
 
     Imports may read the spec's own folder tree and the bundled library; `allow_import`
     (a path or a list of paths, folders or files) allows more."""
@@ -27,7 +30,16 @@ def _load(path, batch: int = 1, dtype: str = "float32", overrides: dict | None =
     from archviz.spec import compile_spec
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"unknown dtype {dtype!r}; one of {', '.join(DTYPE_BYTES)}")
-    g = compile_spec(str(path), overrides=overrides, batch=batch, allow_import=allow_import)
+    from archviz.library import missing_hint, resolve
+    from archviz.codes import E
+    from archviz.errors import SpecError
+    spec = resolve(str(path))
+    try:
+        g = compile_spec(spec, overrides=overrides, batch=batch, allow_import=allow_import)
+    except SpecError as e:      # a name that is neither a file nor a bundled spec: say which are close
+        if e.code == E.UNREADABLE_SPEC and e.hint is None and not os.path.exists(spec):
+            e.hint = missing_hint(str(path))
+        raise
     analyse(g)
     return Model(g, batch=batch, dtype=dtype)
 

@@ -13,7 +13,9 @@ from archviz.errors import ArchvizError
 from archviz.spec.losses import LOSSES
 
 from archviz.clikit import (CONTEXT, Group, _console, batch_opt, dtype_opt, handle_errors,  # noqa: F401
-                            load_model, param_opt, spec_arg, write_atomic)
+                            load_model, output_ext, param_opt, preflight, spec_arg, specs_arg, write_atomic)
+from archviz.clikit import _resolve_spec, complete_spec
+from archviz.library import resolve_dir
 
 
 @click.group(cls=Group, context_settings=CONTEXT)
@@ -34,6 +36,11 @@ def main(traceback, allow_import):
       archviz explain specs/exam_conv_pool.yaml conv
       archviz compare specs/exam_three_3x3.yaml specs/exam_one_7x7.yaml
       archviz report specs -o outputs
+
+    \b
+    Shell completion (commands, options, bundled spec names), e.g. for bash in ~/.bashrc:
+      eval "$(_ARCHVIZ_COMPLETE=bash_source archviz)"
+    zsh: _ARCHVIZ_COMPLETE=zsh_source; fish: _ARCHVIZ_COMPLETE=fish_source archviz | source
     """
     from archviz.spec import roots
     roots.CLI_ALLOW_IMPORT = tuple(allow_import)
@@ -52,7 +59,16 @@ def main(traceback, allow_import):
               help="Write to this file instead of the terminal.")
 @handle_errors
 def summary(spec, batch, params, dtype, depth, fmt, output):
-    """Per-layer table: id, op, output shape, params, MACs, with totals."""
+    """Per-layer table: id, op, output shape, params, MACs, with totals.
+
+    \b
+    Examples:
+      archviz summary resnet18
+      archviz summary specs/resnet50.yaml --depth 1 --batch 8
+      archviz summary unet -f json -o unet.json
+      archviz summary my_net.yaml -p num_classes=10 --dtype bfloat16
+    """
+    preflight(output)
     m = load_model(spec, params, batch, dtype)
     if output:
         write_atomic(output, m.summary("text" if fmt == "table" else fmt, depth))
@@ -71,7 +87,13 @@ def summary(spec, batch, params, dtype, depth, fmt, output):
 @param_opt
 @handle_errors
 def validate(spec, batch, params):
-    """Check a spec and report every problem found in one run."""
+    """Check a spec and report every problem found in one run.
+
+    \b
+    Examples:
+      archviz validate my_net.yaml
+      archviz validate lstm_lm -p T=50
+    """
     m = load_model(spec, params, batch)
     t = m.totals
     click.echo(f"{spec}: ok — {len(m.layers)} layers, {t['params']:,} params, outputs "
@@ -85,14 +107,21 @@ def validate(spec, batch, params):
 @param_opt
 @handle_errors
 def explain(spec, node, batch, params):
-    """Derive each number of a layer (or all layers): the formula, then the numbers put in."""
+    """Derive each number of a layer (or all layers): the formula, then the numbers put in.
+
+    \b
+    Examples:
+      archviz explain exam_conv_pool conv
+      archviz explain resnet18 layer1.0.conv1
+      archviz explain lstm_lm
+    """
     m = load_model(spec, params, batch)
     click.echo(m.explain(node), nl=False)
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("spec_a", type=click.Path(dir_okay=False))
-@click.argument("spec_b", type=click.Path(dir_okay=False))
+@click.argument("spec_a", type=click.Path(dir_okay=False), callback=_resolve_spec, shell_complete=complete_spec)
+@click.argument("spec_b", type=click.Path(dir_okay=False), callback=_resolve_spec, shell_complete=complete_spec)
 @batch_opt
 @param_opt
 @click.option("--pa", "params_a", multiple=True, metavar="NAME=VALUE", help="A spec param for A only (repeatable).")
@@ -108,7 +137,8 @@ def compare(spec_a, spec_b, batch, params, params_a, params_b, only, weights_onl
 
     \b
     Examples:
-      archviz compare specs/exam_three_3x3.yaml specs/exam_one_7x7.yaml
+      archviz compare exam_three_3x3 exam_one_7x7
+      archviz compare resnet34 resnet50 -f json
       archviz compare specs/exam_bottleneck_block.yaml specs/exam_basic_block.yaml --weights
       archviz compare specs/gru_lm.yaml specs/lstm_lm.yaml -p emb=650 -p hidden=650 --only recurrent
       archviz compare specs/resnet50.yaml specs/resnet50.yaml --pa v1=true    # the paper's v1 vs v1.5
@@ -155,7 +185,14 @@ def compare(spec_a, spec_b, batch, params, params_a, params_b, only, weights_onl
 @click.argument("name", required=False)
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "markdown"]), default="table", show_default=True)
 def ops(name, fmt):
-    """Every op with its attributes, types, defaults and docs (from the op registry)."""
+    """Every op with its attributes, types, defaults and docs (from the op registry).
+
+    \b
+    Examples:
+      archviz ops
+      archviz ops conv2d
+      archviz ops --format markdown > ops.md
+    """
     from archviz.backends.opsdoc import ops_markdown, ops_table
     from archviz.ops import registry
     if name and name not in registry:
@@ -198,22 +235,32 @@ def errors(code, fmt):
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("specs", nargs=-1, type=click.Path(exists=True))
+@specs_arg
 @click.option("-o", "--out-dir", type=click.Path(file_okay=False), default="outputs", show_default=True)
 @batch_opt
 @click.option("--diagrams/--no-diagrams", default=True, show_default=True,
               help="Also render diagrams (needs Graphviz's dot).")
 @handle_errors
 def report(specs, out_dir, batch, diagrams):
-    """The main job: for every spec (default: specs/*.yaml) write JSON, CSV, Markdown and
-    explanation reports into OUT_DIR, then print one summary table of all of them.
+    """The main job: for every spec (default: specs/*.yaml, or the bundled library outside a
+    clone) write JSON, CSV, Markdown and explanation reports, the diagram (SVG, PNG) and a
+    self-contained HTML page (NAME.html: sortable table, foldable blocks, the diagram with
+    each box's numbers on hover) into OUT_DIR, with OUT_DIR/index.html linking them all; then
+    print one summary table of all of them.
 
     A failing spec does not stop the run: every failure is listed at the end (exit 1), and
     the outputs it left in OUT_DIR from an earlier run are removed, so OUT_DIR never shows
-    the numbers of a spec that no longer compiles."""
+    the numbers of a spec that no longer compiles.
+
+    \b
+    Examples:
+      archviz report                        # every bundled spec into ./outputs
+      archviz report specs -o outputs
+      archviz report resnet18 my_net.yaml -o out --no-diagrams
+    """
     from archviz.backends.batch import run_reports
     tb = bool(click.get_current_context().find_root().params.get("traceback"))
-    ok = run_reports(list(specs) or ["specs"], out_dir, batch, diagrams, _console(), traceback=tb)
+    ok = run_reports(list(specs) or [resolve_dir("specs")], out_dir, batch, diagrams, _console(), traceback=tb)
     sys.exit(0 if ok else 1)
 
 
@@ -256,6 +303,7 @@ def _lowering_errors(fn):
 @main.command(context_settings=CONTEXT)
 @spec_arg
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              callback=output_ext("py", "onnx", "pt2"),
               help="FILE.py (standalone PyTorch), FILE.onnx (ONNX, opset 17) or FILE.pt2 (torch.export).")
 @batch_opt
 @param_opt
@@ -263,7 +311,15 @@ def _lowering_errors(fn):
 @handle_errors
 @_lowering_errors
 def export(spec, output, batch, params, opset):
-    """Export the lowered model: a readable standalone .py (no archviz import), ONNX or .pt2."""
+    """Export the lowered model: a readable standalone .py (no archviz import), ONNX or .pt2.
+
+    \b
+    Examples:
+      archviz export resnet18 -o resnet18.py && python resnet18.py
+      archviz export specs/unet.yaml -o unet.onnx --batch 2
+      archviz export lstm_lm -o lstm.pt2
+    """
+    preflight(output)
     _need_torch()
     from archviz.backends.torch.export import export_onnx, export_pt2, to_python
     m = load_model(spec, params, batch)
@@ -299,7 +355,14 @@ def verify(spec, batch, params, device, brief):
     stands for. Both sides come from the spec, so a spec that differs from the real model
     (a GPT-2 without its causal mask, a missing shortcut, another activation) passes.
     Comparing with a reference model (e.g. the torchvision or Hugging Face one) is a
-    separate check."""
+    separate check.
+
+    \b
+    Examples:
+      archviz verify resnet18
+      archviz verify specs/unet.yaml --brief
+      archviz verify lstm_lm --device cpu
+    """
     _need_torch()
     from rich.markup import escape
     from rich.table import Table
@@ -353,7 +416,14 @@ def verify(spec, batch, params, device, brief):
 @handle_errors
 @_lowering_errors
 def bench(spec, batch, params, device, dtype, channels_last, use_compile, train, warmup, iters):
-    """Throughput (samples/s) and latency percentiles of the lowered module."""
+    """Throughput (samples/s) and latency percentiles of the lowered module.
+
+    \b
+    Examples:
+      archviz bench resnet18 --batch 8
+      archviz bench resnet50 --device cuda --dtype bfloat16 --channels-last --compile
+      archviz bench unet --train --iters 5
+    """
     _need_torch()
     from rich.progress import Progress
     from archviz.backends.torch.bench import bench as run_bench
@@ -393,7 +463,8 @@ def train_smoke(spec, batch, params, steps, loss, lr, device, plot):
     \b
     Examples:
       archviz train-smoke specs/unet.yaml -p size=252 -p base=8 --loss cross_entropy+dice --plot loss.png
-      archviz train-smoke specs/resnet18.yaml -b 4 --steps 10 -p num_classes=10
+      archviz train-smoke exam_conv_pool
+      archviz train-smoke unet --loss dice --steps 10 -p size=188 -p base=8
     """
     if plot and os.path.splitext(plot)[1].lower() not in (".png", ".svg"):
         raise click.BadParameter(f"'{plot}': the plot is a .png or .svg file", param_hint="--plot")
@@ -435,11 +506,15 @@ def train_smoke(spec, batch, params, steps, loss, lr, device, plot):
 from archviz.backends.render.commands import draw, gallery  # noqa: E402
 from archviz.backends.rf_commands import rf  # noqa: E402
 from archviz.backends.eval_commands import eval_cmd  # noqa: E402
+from archviz.backends.zoo import zoo  # noqa: E402
+from archviz.backends.schema_cmd import schema  # noqa: E402
 
 main.add_command(draw)
 main.add_command(gallery)
 main.add_command(rf)
 main.add_command(eval_cmd)
+main.add_command(zoo)
+main.add_command(schema)
 
 
 if __name__ == "__main__":  # pragma: no cover

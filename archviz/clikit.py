@@ -93,6 +93,30 @@ def handle_errors(fn):
     return wrapper
 
 
+def output_ext(*exts: str):
+    """A click callback: an output path whose extension is one of `exts` (checked while the
+    options are parsed, before any work starts; a usage error, exit 2)."""
+    def check(ctx, param, value):
+        if value is None:
+            return value
+        import os
+        ext = os.path.splitext(value)[1].lower().lstrip(".")
+        if ext not in exts:
+            have = f"'.{ext}'" if ext else "no extension"
+            raise click.BadParameter(f"{value!r} has {have}: use {', '.join('.' + e for e in exts)}",
+                                     ctx=ctx, param=param)
+        return value
+    return check
+
+
+def preflight(*paths) -> None:
+    """Output paths checked before any work: a folder on the way that is a file is E0801."""
+    from archviz.backends.files import preflight as _pre
+    for p in paths:
+        if p:
+            _pre(p)
+
+
 def _overrides(values) -> dict:
     from archviz.spec import parse_override
     out = {}
@@ -105,7 +129,37 @@ def _overrides(values) -> dict:
     return out
 
 
-spec_arg = click.argument("spec", type=click.Path())   # missing or a folder: a spec error (E0106, exit 1)
+def _resolve_spec(ctx, param, value):
+    """A spec argument: a path, or the name of a bundled spec (`resnet18`); a local path wins."""
+    from archviz.library import resolve
+    return resolve(value) if value is not None else value
+
+
+def _resolve_dirs(ctx, param, value):
+    """report/gallery's SPECS: paths (folders or files) or bundled names; none = `specs`."""
+    import os
+
+    from archviz.library import resolve_dir
+    for v in value:
+        if not os.path.exists(resolve_dir(v)):
+            raise click.BadParameter(f"'{v}' is neither a file, a folder nor a bundled spec "
+                                     "(`archviz zoo` lists them)", ctx=ctx, param=param)
+    return tuple(resolve_dir(v) for v in value)
+
+
+def complete_spec(ctx, param, incomplete):
+    """Shell completion of a spec argument: the bundled names, then the shell's own files."""
+    from click.shell_completion import CompletionItem
+
+    from archviz.library import names
+    out = [CompletionItem(n) for n in names() if n.startswith(incomplete)]
+    return out + [CompletionItem(incomplete, type="file")]
+
+
+# missing or a folder: a spec error (E0106, exit 1)
+spec_arg = click.argument("spec", type=click.Path(), callback=_resolve_spec, shell_complete=complete_spec)
+specs_arg = click.argument("specs", nargs=-1, type=click.Path(), callback=_resolve_dirs,
+                           shell_complete=complete_spec)
 param_opt = click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
                          help="Override a spec param (repeatable), e.g. -p num_classes=10 -p 'widths=[32,64,128,256]'.")
 batch_opt = click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,

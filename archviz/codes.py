@@ -134,6 +134,8 @@ class E:
     UNREACHABLE = Code("W0701", "SpecWarning", "layers whose output reaches no graph output (still counted)")
     UNUSED_INPUT = Code("W0702", "SpecWarning", "an input no output uses")
     UNTRAINABLE = Code("W0703", "SpecWarning", "a layer torch runs at inference but cannot train at these shapes")
+    SUSPICIOUS_USE = Code("W0704", "SpecWarning", "a use torch runs but that is almost always a mistake "
+                                                 "(linear on a 4-D feature map without flatten)")
 
     # -- 08: output files
     OUTPUT = Code("E0800", "OutputError", "an output file cannot be written")

@@ -141,8 +141,34 @@ class Model:
         return render_summary(self, fmt, depth)
 
     def explain(self, node: str | None = None) -> str:
+        """Each number's formula with the numbers put in (a str; shown as a block in a notebook)."""
         from archviz.backends.explain import explain_text
-        return explain_text(self, node)
+        from archviz.backends.notebook import Explanation
+        return Explanation(explain_text(self, node))
+
+    # -- notebooks -----------------------------------------------------------
+    def _repr_html_(self) -> str:
+        """The summary with collapsible blocks (Jupyter shows it when the model is displayed)."""
+        from archviz.backends.html import summary_html
+        return summary_html(self)
+
+    def draw(self, layout: str = "auto", **options):
+        """The diagram (archviz.backends.notebook.Diagram: SVG in a notebook, .save(path)).
+        Options as `archviz draw`: depth, expand, unroll, rankdir, shapes."""
+        from archviz.backends.notebook import Diagram
+        from archviz.backends.render import detect_layout, to_dot
+        chosen = detect_layout(self) if layout == "auto" else layout
+        return Diagram(to_dot(self, chosen, **options), chosen, self.name)
+
+    def rf(self):
+        """Receptive fields per layer (a table in a notebook; text elsewhere)."""
+        from archviz.backends.notebook import ReceptiveFields
+        return ReceptiveFields(self)
+
+    def compare(self, other: "Model"):
+        """This model's totals beside `other`'s, with the ratios (A / B), exact and as numbers."""
+        from archviz.backends.notebook import Comparison
+        return Comparison(self, other)
 
     def __repr__(self) -> str:
         t = self.totals

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# One-time set-up on a fresh machine: Graphviz's `dot`, then archviz with its extras.
+# One-time set-up on a fresh machine: Graphviz's `dot` and chromium, then archviz with its extras.
 # torch is installed first and pinned (2.13.0, CPU): a looser requirement would pull a
 # multi-GB CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if ! command -v dot >/dev/null 2>&1; then
+# Graphviz draws the diagrams; Debian's chromium runs the HTML report's tests (headless).
+APT=""
+command -v dot >/dev/null 2>&1 || APT="$APT graphviz"
+{ command -v chromium >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromium ]; } || APT="$APT chromium"
+if [ -n "$APT" ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq graphviz >/dev/null
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $APT >/dev/null
   else
-    echo "warning: Graphviz 'dot' not found and apt-get unavailable; diagrams will be skipped" >&2
+    echo "warning:$APT not found and apt-get unavailable; diagrams or the browser tests will be skipped" >&2
   fi
 fi
 need_install=0
@@ -26,5 +30,5 @@ if [ $need_install = 1 ]; then
     $PY -m pip install -q torch==2.13.0
   fi
 fi
-$PY -c "import archviz, click, rich, networkx, yaml, graphviz, pytest, hypothesis, onnx" 2>/dev/null \
+$PY -c "import archviz, click, rich, networkx, yaml, graphviz, pytest, hypothesis, onnx, jsonschema, nbclient, nbformat, ipykernel" 2>/dev/null \
   || $PY -m pip install -q -e ".[torch,dev]"

@@ -158,7 +158,8 @@ def test_an_earlier_expect_is_reported_before_the_shape_error_it_explains(tmp_pa
 def test_a_repeat_that_blows_the_layer_budget_is_refused_after_a_few_copies(monkeypatch):
     """Fuzz repro 11: `-p depths=[100000,1,1,1]` on resnet18 expanded ~14,000 blocks (21 s,
     645 MB) before the budget stopped it; two copies show it cannot fit."""
-    from archviz.spec.compile import MAX_LAYERS, Compiler
+    from archviz.spec.budget import MAX_LAYERS
+    from archviz.spec.compile import Compiler
     calls = []
     real = Compiler._call
     monkeypatch.setattr(Compiler, "_call", lambda self, *a: calls.append(1) or real(self, *a))
@@ -226,9 +227,9 @@ def test_a_port_of_a_bypassed_node_is_a_located_error(tmp_path):
 def test_the_budget_never_refuses_a_repeat_that_fits(tmp_path, monkeypatch, text, layers):
     """The early refusal is a lower bound from copies with equal values, never a guess from
     the first copies (the estimate 'smallest copy so far × the rest' refused both)."""
-    monkeypatch.setattr("archviz.spec.compile.MAX_LAYERS", 2_000)
+    monkeypatch.setattr("archviz.spec.budget.MAX_LAYERS", 2_000)
     m = archviz.load(spec(tmp_path, text))
     assert len(m.layers) == layers
-    monkeypatch.setattr("archviz.spec.compile.MAX_LAYERS", layers - 1)
+    monkeypatch.setattr("archviz.spec.budget.MAX_LAYERS", layers - 1)
     [e] = errors_of(spec(tmp_path, text, "b.yaml"))
     assert e.code == "E0135"

@@ -174,7 +174,8 @@ def test_report_writes_every_file_and_a_table(tmp_path, spec):
     r = run("report", spec, "-o", str(out), "--no-diagrams")
     assert r.exit_code == 0, r.output
     names = sorted(os.listdir(out))
-    assert names == ["tiny.csv", "tiny.explain.txt", "tiny.json", "tiny.md", "tiny.summary.txt"]
+    assert names == ["index.html", "tiny.csv", "tiny.explain.txt", "tiny.html", "tiny.json", "tiny.md",
+                     "tiny.summary.txt"]
     assert json.loads((out / "tiny.json").read_text())["totals"]["params"] == PARAMS
     assert "tiny" in r.output
 

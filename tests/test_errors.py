@@ -354,7 +354,7 @@ def test_a_long_chain_of_bypassed_nodes_is_not_a_loop(tmp_path):
 
 
 def test_repeat_count_is_bounded(tmp_path):
-    from archviz.spec.compile import MAX_LAYERS
+    from archviz.spec.budget import MAX_LAYERS
     p = write(tmp_path, "  - {id: r, op: relu, repeat: 100000000}\n")
     e = one_error(p)
     assert e.code == "E0133" and e.message == f"repeat count 100,000,000 is out of bounds (at most {MAX_LAYERS:,})"
@@ -364,7 +364,7 @@ def test_repeat_count_is_bounded(tmp_path):
 def test_nested_repeats_are_bounded_by_the_layer_budget(tmp_path, monkeypatch):
     # 1,000 copies of a block of 1,000 layers: each repeat is small, the product is not.
     # (the budget is lowered for the test: the mechanism, not the constant, is under test)
-    monkeypatch.setattr("archviz.spec.compile.MAX_LAYERS", MAX_LAYERS := 5_000)
+    monkeypatch.setattr("archviz.spec.budget.MAX_LAYERS", MAX_LAYERS := 5_000)
     p = write(tmp_path, """\
         archviz: 1
         name: t

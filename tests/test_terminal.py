@@ -69,6 +69,7 @@ def _commands(tmp):
         (["ops"], 0), (["ops", "conv2d"], 0), (["ops", "--format", "markdown"], 0),
         (["draw", CONV, "-o", os.path.join(tmp, "d.dot")], 0),
         (["report", CONV, "-o", os.path.join(tmp, "rep"), "--no-diagrams"], 0),
+        (["zoo"], 0), (["summary", "seq2seq_bahdanau"], 0), (["explain", "rnn_exam"], 0),
         # errors: a spec error with its source line, a missing file, usage errors
         (["summary", bad], 1), (["validate", bad], 1), (["explain", bad], 1), (["rf", bad], 1),
         (["validate", os.path.join(tmp, "missing.yaml")], 1),
@@ -77,7 +78,7 @@ def _commands(tmp):
         (["--help"], 0),
     ]
     for c in ("summary", "validate", "explain", "compare", "ops", "report", "draw", "gallery", "rf",
-              "export", "verify", "bench", "train-smoke"):
+              "export", "verify", "bench", "train-smoke", "zoo"):
         cmds.append(([c, "--help"], 0))
     if HAS_DOT:
         cmds.append((["gallery", CONV, "-o", os.path.join(tmp, "gal")], 0))

@@ -22,6 +22,7 @@ from archviz.ops.base import fmt_shape
 
 REPORT_SUFFIXES = (".json", ".csv", ".md", ".summary.txt", ".explain.txt")
 DIAGRAM_SUFFIXES = (".svg", ".png")
+PAGE_SUFFIXES = (".html",)         # the spec's page of the HTML report (backends/html.py)
 
 
 def collect_specs(paths: list[str]) -> list[str]:
@@ -63,9 +64,55 @@ def write_reports(model, out_dir: str, stem: str) -> list[str]:
     return list(files)
 
 
+def write_page(model, out_dir: str, stem: str, svg_path: str | None, diagrams: bool, skipped: str | None):
+    """STEM.html: the spec's self-contained page, with its diagram inline where it was drawn.
+    Returns (stem, model, layout) for the index."""
+    from archviz.backends.html import page_html
+    from archviz.backends.render import detect_layout
+    svg = None
+    if svg_path:
+        with open(svg_path, encoding="utf-8") as f:
+            svg = f.read()
+    note = ("diagrams were not drawn (--no-diagrams)" if not diagrams else
+            f"no diagram: {skipped}" if skipped else "the diagram failed (see the run's messages)")
+    write_atomic(os.path.join(out_dir, stem + ".html"), page_html(model, svg, diagram_note=note))
+    return stem, model, detect_layout(model)
+
+
 def _failed(failures, out_dir, path, stem, e, suffixes):
     gone = remove_stale(out_dir, stem, suffixes)
     failures.append((path, e, gone))
+
+
+def _draw_and_page(m, out_dir, path, stem, renderer, diagrams, skipped, failures, pages, traceback):
+    """The spec's diagram (when drawn) and its HTML page; a failure of either is listed and
+    removes only its own outputs. Returns (renderer, skipped): no renderer once Graphviz is
+    found missing, and why."""
+    from archviz.backends.render.engine import GraphvizMissingError
+    svg = None
+    if renderer is not None:
+        try:
+            renderer(m, out_dir, stem)
+            svg = os.path.join(out_dir, stem + ".svg")
+        except GraphvizMissingError as e:
+            skipped, renderer = str(e), None
+        except OutputError:
+            raise
+        except ArchvizError as e:
+            _failed(failures, out_dir, path, stem, e, DIAGRAM_SUFFIXES)
+        except Exception as e:
+            if traceback:
+                raise
+            _failed(failures, out_dir, path, stem, internal_error(path, e), DIAGRAM_SUFFIXES)
+    try:
+        pages.append(write_page(m, out_dir, stem, svg, diagrams, skipped))
+    except OutputError:
+        raise
+    except Exception as e:
+        if traceback:
+            raise
+        _failed(failures, out_dir, path, stem, internal_error(path, e), PAGE_SUFFIXES)
+    return renderer, skipped
 
 
 def run_reports(paths, out_dir, batch, diagrams, console, traceback: bool = False) -> bool:
@@ -79,10 +126,10 @@ def run_reports(paths, out_dir, batch, diagrams, console, traceback: bool = Fals
     renderer = None
     skipped_diagrams = None
     stopped = None
-    from archviz.backends.render.engine import GraphvizMissingError
     if diagrams:
         from archviz.backends.render import render_gallery_item as renderer  # noqa: N813
-    every = REPORT_SUFFIXES + DIAGRAM_SUFFIXES
+    every = REPORT_SUFFIXES + DIAGRAM_SUFFIXES + PAGE_SUFFIXES
+    pages = []              # (stem, model, layout) of the specs whose page was written
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task("analysing specs", total=len(specs))
         for path in specs:
@@ -105,24 +152,15 @@ def run_reports(paths, out_dir, batch, diagrams, console, traceback: bool = Fals
                     _failed(failures, out_dir, path, stem, internal_error(path, e), every)
                     prog.advance(task)
                     continue
-                if renderer is not None:
-                    try:
-                        renderer(m, out_dir, stem)
-                    except GraphvizMissingError as e:
-                        skipped_diagrams = str(e)
-                        renderer = None
-                    except OutputError:
-                        raise
-                    except ArchvizError as e:
-                        _failed(failures, out_dir, path, stem, e, DIAGRAM_SUFFIXES)
-                    except Exception as e:
-                        if traceback:
-                            raise
-                        _failed(failures, out_dir, path, stem, internal_error(path, e), DIAGRAM_SUFFIXES)
+                renderer, skipped_diagrams = _draw_and_page(m, out_dir, path, stem, renderer, diagrams,
+                                                            skipped_diagrams, failures, pages, traceback)
             except OutputError as e:
                 stopped = (path, e)
                 break
             prog.advance(task)
+    if results and stopped is None:
+        from archviz.backends.html import index_html
+        write_atomic(os.path.join(out_dir, "index.html"), index_html(pages, failures))
     t = Table(title=f"archviz — {len(results)} specs (batch {batch}) → {out_dir}/", header_style="bold cyan")
     for c, j in (("spec", "left"), ("layers", "right"), ("params", "right"), ("MACs", "right"),
                  ("output", "left")):
@@ -136,6 +174,8 @@ def run_reports(paths, out_dir, batch, diagrams, console, traceback: bool = Fals
         console.print(f"[yellow]diagrams skipped:[/yellow] {skipped_diagrams}", highlight=False)
     elif diagrams and results:
         console.print(f"diagrams and the gallery index: {os.path.join(out_dir, 'gallery.md')}", highlight=False)
+    if results and stopped is None:
+        console.print(f"HTML report: {os.path.join(out_dir, 'index.html')}", highlight=False)
     print_failures(console, failures)
     if stopped is not None:
         console.print(f"[red]stopped at {stopped[0]}[/red] ({specs.index(stopped[0]) + 1} of {len(specs)}): "

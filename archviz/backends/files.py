@@ -67,6 +67,20 @@ def _kind(path: str):
     return what, st
 
 
+def preflight(path: str) -> None:
+    """Refuse, before any work starts, an output path that cannot be written because a
+    folder on its way is a file (the message write_atomic would give at the end)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    probe = folder
+    while probe and not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if probe and os.path.exists(probe) and not os.path.isdir(probe):
+        raise _fail(path, f"'{probe}' is a file, not a folder")
+
+
 def _make_parents(shown: str, folder: str) -> None:
     """Make `folder` (and its parents); a located message when a part is a file."""
     probe = folder

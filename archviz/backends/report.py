@@ -171,14 +171,18 @@ LARGE_TABLE = 400
 
 def plain_table(title: str, columns, rows, footer=None, caption=None) -> str:
     """A long table as aligned text: the same title, columns (name, justify) and cells as
-    the rich table, without the box."""
+    the rich table, without the box. A cell may hold several lines (a name broken to fit
+    a narrow terminal): its row then takes as many lines."""
     heads = [c for c, _ in columns]
-    widths = [max(len(str(r[i])) for r in [heads, *rows, *([footer] if footer else [])])
+    widths = [max(len(part) for r in [heads, *rows, *([footer] if footer else [])] for part in str(r[i]).split("\n"))
               for i in range(len(columns))]
 
     def line(cells):
-        return "  ".join(str(c).rjust(w) if j == "right" else str(c).ljust(w)
-                         for c, w, (_, j) in zip(cells, widths, columns)).rstrip()
+        cols = [str(c).split("\n") for c in cells]
+        return "\n".join("  ".join((c[k] if k < len(c) else "").rjust(w) if j == "right"
+                                   else (c[k] if k < len(c) else "").ljust(w)
+                                   for c, w, (_, j) in zip(cols, widths, columns)).rstrip()
+                         for k in range(max(len(c) for c in cols)))
     rule = "  ".join("─" * w for w in widths)
     out = [title, line(heads), rule, *map(line, rows)]
     if footer:
@@ -186,6 +190,69 @@ def plain_table(title: str, columns, rows, footer=None, caption=None) -> str:
     if caption:
         out.append(caption)
     return "\n".join(out)
+
+
+# a table's frame: one rule per column and at each edge, one space of padding each side
+def _frame(ncols: int) -> int:
+    return ncols + 1 + 2 * ncols
+
+
+def break_name(text: str, width: int) -> str:
+    """`text` (an id like layer1.0.downsample.0, an op like attention_gru ×2) in lines of at
+    most `width` characters, broken after '.', '_', '-', '×' or a space, the places where a
+    reader sees a word end; a part longer than the line alone is cut where it must be."""
+    if len(text) <= width or width < 1:
+        return text
+    import re
+    parts = re.findall(_PARTS, text)
+    lines, cur = [], ""
+    for p in parts:
+        if cur and len(cur) + len(p.rstrip()) > width:
+            lines.append(cur.rstrip())
+            cur = ""
+        while len(p.rstrip()) > width:
+            lines.append(p[:width])
+            p = p[width:]
+        cur += p
+    if cur.strip():
+        lines.append(cur.rstrip())
+    return "\n".join(lines)
+
+
+_PARTS = r"[^._\-× ]*[._\-× ]|[^._\-× ]+$"
+
+
+def _longest_part(texts) -> int:
+    import re
+    return max([len(p) for t in texts for p in re.findall(_PARTS, str(t))] or [1])
+
+
+def fit_names(body, heads, width: int, footer=(), frame: int | None = None):
+    """(rows, column widths or None) so that the table fits `width` columns: numbers keep
+    their width, the shape wraps after its commas, and the id, op and RF columns are
+    broken between the parts of a name (after '.', '_', '-', '×' or a space). What gives
+    way, in turn: the shape down to 13 columns, the ids down to their longest part, the
+    ops, then the receptive fields, down to theirs, the shape down to its longest number;
+    past that a name is cut where it must be. (rows, None) when the table fits as it is."""
+    allrows = [heads, *body, *([footer] if footer else [])]
+    w = [max(len(str(r[i])) for r in allrows) for i in range(len(heads))]
+    avail = width - (_frame(len(heads)) if frame is None else frame)
+    if sum(w) <= avail:
+        return body, None
+    shape_min = max([len(x) for x in heads[2].split()] + [len(tok) for r in body for tok in r[2].split(" ")])
+    part = (lambda i: _longest_part([r[i] for r in allrows]))      # noqa: E731
+    floors = [(2, max(shape_min, 13)), (0, part(0)), (1, part(1)), (5, part(5)), (2, shape_min),
+              (0, 4), (1, 4)]
+    for col, floor in floors:
+        excess = sum(w) - avail
+        if excess <= 0:
+            break
+        w[col] = max(min(w[col], floor), w[col] - excess)
+    import textwrap
+    rows = [(break_name(r[0], w[0]), break_name(r[1], w[1]),
+             "\n".join(textwrap.wrap(r[2], w[2], break_long_words=False)) or r[2], r[3], r[4],
+             break_name(r[5], w[5])) for r in body]
+    return rows, w
 
 
 def print_table(con, title, columns, rows, footer=None, caption=None, **style) -> None:
@@ -211,13 +278,17 @@ def print_summary(con, model, depth=None) -> None:
     rf, warn = _rf_texts(model, depth)
     caption = rf.get("__failed__") or (f"RF: {len({nid for nid, _ in warn})} misaligned merge(s), e.g. "
                                        f"{warn[0][1]} — see `archviz rf`" if warn else None)
-    # numbers and shapes never wrap mid-digit in a narrow terminal: the id and op columns fold
-    columns = [("id", "left", {"overflow": "fold", "min_width": 8}),
-               ("op", "left", {"style": "magenta", "overflow": "fold", "min_width": 7}),
+    columns = [("id", "left", {"no_wrap": True}), ("op", "left", {"style": "magenta", "no_wrap": True}),
                ("output shape", "left"), ("params", "right", {"no_wrap": True}),
                ("MACs", "right", {"no_wrap": True}), ("RF", "right", {"no_wrap": True})]
     body = [(r.id, r.label, fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}", rf.get(r.id, ""))
             for r in rows(model, depth)]
+    footer = ("total", "", "", f"{t['params']:,}", f"{t['macs']:,}", "")
+    plain = len(body) > LARGE_TABLE        # aligned text: two spaces between columns, no frame
+    body, widths = fit_names(body, [c[0] for c in columns], con.width, footer,
+                             frame=2 * (len(columns) - 1) if plain else None)
+    if widths:
+        columns = [(c[0], c[1], {**(c[2] if len(c) > 2 else {}), "width": w}) for c, w in zip(columns, widths)]
     print_table(con, f"{model.name}  —  batch {model.batch}, input {ins}", columns, body,
                 footer=("total", "", "", f"{t['params']:,}", f"{t['macs']:,}", ""), caption=caption,
                 title_style="bold", header_style="bold cyan")
@@ -257,3 +328,15 @@ def render_table_text(model, depth=None, width: int = 110) -> str:
     con = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     print_summary(con, model, depth)
     return con.export_text()
+
+
+def compare_rows(a, b) -> list[tuple[str, int, int, "Fraction | None"]]:
+    """Totals of two models side by side with the exact ratio a / b (None where b is 0)."""
+    from fractions import Fraction
+    ta, tb = a.totals, b.totals
+    return [(k, ta[k], tb[k], None if tb[k] == 0 else Fraction(ta[k], tb[k]))
+            for k in ("params", "macs", "flops", "elementwise_ops", "param_bytes", "activation_bytes")]
+
+
+def fmt_ratio(r) -> str:
+    return "—" if r is None else f"{float(r):.4g}×"

@@ -6,7 +6,9 @@ import json
 
 import click
 
-from archviz.clikit import CONTEXT, _console, batch_opt, handle_errors, load_model, param_opt, spec_arg
+from archviz.backends.rf_table import _cell, rf_rows  # noqa: F401  (rf_rows: the table's rows)
+from archviz.clikit import (CONTEXT, _console, batch_opt, handle_errors, load_model, output_ext, param_opt,
+                            preflight, spec_arg)
 from archviz.codes import E
 
 
@@ -21,39 +23,6 @@ def _parse_position(text: str | None):
     if not vals:
         raise click.BadParameter("give one index per axis, e.g. 10,12", param_hint="--position")
     return vals
-
-
-def _cell(sums, key, fmt=str):
-    vals = []
-    for s in sums:
-        if s["global"]:
-            vals.append("global" if key == "size" else "—")
-            continue
-        if key == "size":
-            v = str(s["size_min"]) if s["size_min"] == s["size_max"] else f"{s['size_min']}–{s['size_max']}"
-        else:
-            v = "—" if s.get(key) is None else fmt(s[key])
-        vals.append(v)
-    return vals[0] if len(set(vals)) == 1 else " × ".join(vals)
-
-
-def rf_rows(model):
-    """Per layer: (id, op, shape, size, jump, start, centre, σ, note)."""
-    from archviz.ops.base import fmt_shape
-    from archviz.passes import rf as RF
-    num = RF._num
-    RF.ensure(model.graph)
-    out = []
-    for l in model.layers:
-        sums, note = RF.layer_rf(l.node)
-        if sums is None:
-            out.append((l.id, l.op, fmt_shape(l.output_shape), "—", "", "", "", "", note or ""))
-            continue
-        sig = _cell([dict(x, erf_sigma=None) if x["size_max"] == 1 else x for x in sums], "erf_sigma",
-                    lambda x: f"{x:.3g}")
-        out.append((l.id, l.op, fmt_shape(l.output_shape), _cell(sums, "size"), _cell(sums, "jump", num),
-                    _cell(sums, "start", num), _cell(sums, "centre", num), "" if sig == "—" else sig, ""))
-    return out
 
 
 def _default_node(model):
@@ -73,7 +42,8 @@ def _default_node(model):
 @click.option("--position", default=None, metavar="I,J", help="An output position of the layer (one index per "
               "axis): the exact input region it reads (torch's indices, clipped) and its theoretical field.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.{png,svg}",
-              help="Draw the input grid with the layer's region and, nested inside, those of the layers before it.")
+              callback=output_ext("png", "svg"), help="Draw the input grid with the layer's region and, nested "
+              "inside, those of the layers before it.")
 @click.option("--input", "input_name", default=None, help="The input whose axes are used (default: the first "
               "with spatial axes (N, C, H, W) or a time axis read by sequence ops).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -81,10 +51,9 @@ def _default_node(model):
 @param_opt
 @handle_errors
 def rf(spec, node, position, plot, input_name, fmt, batch, params):
-    """Receptive fields: for every layer, the input region one output position sees, per
-    axis — size (min–max where it depends on the position, after upsampling), jump (the
-    effective stride, exact), start and centre of output position 0 (padding included), and
-    for single-path linear stacks the effective-RF spread σ, an estimate (Luo et al. 2016).
+    """Receptive fields: for every layer, the input region one output position sees, per axis — size (min–max
+    where it depends on the position, after upsampling), jump (the effective stride, exact), start and centre of
+    output position 0 (padding included), and σ, the effective-RF spread of single-path linear stacks (an estimate).
 
     \b
     Examples:
@@ -94,6 +63,8 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
     """
     from archviz.errors import RefError, did_you_mean
     from archviz.passes import rf as RF, rf_exact
+    pos = _parse_position(position)
+    preflight(plot)
     m = load_model(spec, params, batch)
     try:
         ctx = RF.ensure(m.graph, input_name)
@@ -103,7 +74,6 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
     if not ctx.axes:
         click.echo(f"{m.name}: {ctx.note}")
         return
-    pos = _parse_position(position)
     if node is not None and node not in m.graph.nodes:
         raise RefError(f"no node '{node}' in {m.name}", code=E.UNKNOWN_NODE,
                        hint=did_you_mean(node, m.graph.nodes) or "run `archviz rf SPEC` to see the ids")

@@ -150,6 +150,11 @@ class Op:
         """Raise OpError where torch runs the layer at inference (what archviz analyses) but
         cannot train it at these shapes (batch norm with one value per channel); optional."""
 
+    def lint(self, a: Attrs, ins: list) -> str | None:
+        """A use that torch runs but that is almost always a mistake (a linear layer on a 4-D
+        feature map): the message of a spec warning (W0704), or None; optional."""
+        return None
+
     # -- rules (override) ----------------------------------------------------
     def _missing(self, rule: str):
         raise MissingRuleError(f"op '{self.name}' has no '{rule}' rule", code=E.MISSING_RULE)

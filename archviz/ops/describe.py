@@ -46,6 +46,8 @@ class Role(Enum):
     SEQUENCE = "sequence"        # select a step, reverse time
     RECURRENT = "recurrent"      # a whole sequence
     CELL = "cell"                # one time step
+    REDUCE = "reduce"            # mean, sum or max over axes
+    CONTRACT = "contract"        # a product of its inputs as matrices (matmul)
 
 
 # roles a reader names in a figure ("conv 3×3, 64"): the head of a fused conv·BN·ReLU box

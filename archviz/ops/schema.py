@@ -23,7 +23,7 @@ ATTR_TYPES = {
     "float": "number", "bool": "true/false", "str": "string",
     "int2": "integer or [h, w]", "pos_int2": "integer >= 1 or [h, w]",
     "padding2": "integer, [h, w], [top, bottom, left, right]... see docs, or 'same'/'valid'",
-    "int1": "integer or [l]", "padding1": "integer, 'same' or 'valid'", "ints": "list of integers", "scale2": "number or [h, w]",
+    "int1": "integer or [l]", "padding1": "integer, 'same' or 'valid'", "ints": "list of integers", "axes": "axis or [axes] (negative from the end)", "scale2": "number or [h, w]",
     "int2_opt": "integer, [h, w] or null",
 }
 
@@ -125,6 +125,11 @@ def coerce(attr: Attr, v, n2: int = 2):
         if not isinstance(v, list) or not all(_is_int(x) for x in v):
             raise ValueError(f"expected a list of integers, got {v!r}")
         return tuple(v)
+    if t == "axes":
+        vals = v if isinstance(v, list) else [v]
+        if not vals or not all(_is_int(x) for x in vals):
+            raise ValueError(f"expected an axis or a list of axes (integers), got {v!r}")
+        return tuple(vals)
     if t == "scale2":
         vals = list(v) if isinstance(v, list) else [v, v]
         if len(vals) != 2 or not all(_is_num(x) and x > 0 for x in vals):

@@ -102,6 +102,16 @@ class Linear(Op):
             raise OpError(f"expects (N, ..., features), got {fmt_shape(x)} (a 1-D input: {UNBATCHED})")
         return {"out": (*x[:-1], a.out)}
 
+    def lint(self, a, ins):
+        """torch's Linear acts on the last axis only; on (N, C, H, W) that mixes W alone, which
+        is almost always a missing flatten (or global pooling) before a classifier."""
+        x = ins[0]
+        if len(x) >= 4:
+            return (f"linear on a {len(x)}-D input {fmt_shape(x)} acts on the last axis only "
+                    f"({x[-1]} features), once per position of the others; add a flatten (or a global "
+                    f"pooling) before it if it is meant to see the whole feature map")
+        return None
+
     def param_tensors(self, a, ins):
         t = [("weight", (a.out, ins[0][-1]), "param")]
         if a.bias:

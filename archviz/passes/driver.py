@@ -53,6 +53,8 @@ def shapes_pass(g: LayerGraph) -> list:
         try:
             _shape_node(g, node)
         except ArchvizError as e:
+            from archviz.passes.hints import batch_hint
+            batch_hint(g, node, e)
             if failed:
                 from archviz.errors import MultipleErrors
                 raise MultipleErrors(failed + [e]) from None
@@ -113,6 +115,8 @@ def analyse(g: LayerGraph) -> LayerGraph:
         raise errs[0] if len(errs) == 1 else MultipleErrors(errs)
     cost_pass(g)
     training_warnings(g)
+    from archviz.passes.hints import lint_warnings
+    lint_warnings(g)
     return g
 
 

@@ -23,6 +23,8 @@ FORMAT_VERSION = 1
 TOP_KEYS = ("archviz", "name", "doc", "params", "inputs", "blocks", "nodes", "outputs",
             "imports", "defaults", "loss")
 BLOCK_KEYS = ("params", "inputs", "nodes", "outputs", "defaults", "doc")
+NODE_KEYS = ("id", "op", "in", "repeat", "when", "bypass", "expect", "doc", "frozen")
+OUTPUT_KEYS = ("from", "expect", "doc")
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PARAM_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": list,
                 "any": object}
@@ -65,6 +67,9 @@ class FileLoader:
     # -- files -------------------------------------------------------------------
     def load_file(self, path: str, stack: tuple = (), span: Span | None = None,
                   top: bool = False) -> SpecFile | None:
+        """The spec file at `path` (an import when `stack` names the files importing it),
+        loaded once, with its imports and blocks; None (the problem recorded) when it cannot
+        be read as a spec. Problems of the spec the user named are raised."""
         if top:
             if "\0" in path:
                 raise SpecError(f"spec file not found: {show_path(path)} (a file name cannot contain a NUL)",
@@ -77,6 +82,37 @@ class FileLoader:
             return None
         if real in self.files:
             return self.files[real]
+        data = self._read_file(path, stack, span)
+        if data is None:
+            return None
+        sf = SpecFile(path=path, data=data)
+        self.files[real] = sf
+        for key in data:
+            if key not in TOP_KEYS:
+                self.error(SpecError(f"unknown top-level key '{key}'", data.key_span(key), code=E.UNKNOWN_KEY,
+                                     hint=did_you_mean(key, TOP_KEYS) or "allowed: " + ", ".join(TOP_KEYS)))
+        ver = data.get("archviz", FORMAT_VERSION)
+        if ver != FORMAT_VERSION:
+            self.error(SpecError(f"unsupported spec format version {short_repr(ver)}", data.span_of("archviz"),
+                                 code=E.FORMAT_VERSION, hint=f"this archviz reads 'archviz: {FORMAT_VERSION}'"))
+        self._load_params(sf, top)
+        self._load_defaults(sf.defaults, data, "defaults")
+        self._load_imports(sf, stack + (real,))
+        blocks = data.get("blocks") or {}
+        if not isinstance(blocks, dict):
+            self.error(SpecError("'blocks' must be a mapping of block name to block",
+                                 data.span_of("blocks"), code=E.BAD_SECTION))
+            blocks = {}
+        for name, bd in blocks.items():
+            b = self._load_block(sf, name, bd, blocks.span_of(name), blocks.key_span(name))
+            if b is not None:
+                sf.blocks[name] = b
+        return sf
+
+    def _read_file(self, path: str, stack: tuple, span: Span | None) -> LocDict | None:
+        """The YAML mapping of a spec file. A problem with the spec the user named is raised;
+        one with an import (`stack` non-empty) is recorded, pointing at the import, and
+        gives None."""
         if not os.path.exists(path):
             if not stack:       # the spec itself, not an import
                 raise SpecError(f"spec file not found: {show_path(path)}", code=E.UNREADABLE_SPEC)
@@ -116,18 +152,13 @@ class FileLoader:
             err.notes.append(f"imported at {span}")
             self.error(err)
             return None
-        sf = SpecFile(path=path, data=data)
-        self.files[real] = sf
-        for key in data:
-            if key not in TOP_KEYS:
-                self.error(SpecError(f"unknown top-level key '{key}'", data.key_span(key), code=E.UNKNOWN_KEY,
-                                     hint=did_you_mean(key, TOP_KEYS) or "allowed: " + ", ".join(TOP_KEYS)))
-        ver = data.get("archviz", FORMAT_VERSION)
-        if ver != FORMAT_VERSION:
-            self.error(SpecError(f"unsupported spec format version {short_repr(ver)}", data.span_of("archviz"),
-                                 code=E.FORMAT_VERSION, hint=f"this archviz reads 'archviz: {FORMAT_VERSION}'"))
-        self._load_params(sf, top)
-        self._load_defaults(sf.defaults, data, "defaults")
+        return data
+
+    def _load_imports(self, sf: SpecFile, stack: tuple) -> None:
+        """The files `sf` imports, loaded into sf.imports by their `as:` names; `stack` ends
+        with `sf`'s own real path. The name of an import that does not load stays in
+        sf.failed_imports, so the ops that name it add no errors of their own."""
+        data = sf.data
         for i, imp in enumerate(self._list(data, "imports")):
             isp = data["imports"].span_of(i)
             if not isinstance(imp, dict) or "path" not in imp or "as" not in imp:
@@ -154,25 +185,15 @@ class FileLoader:
                 continue
             if bad:
                 continue
-            ipath = os.path.join(os.path.dirname(path), imp["path"])
+            ipath = os.path.join(os.path.dirname(sf.path), imp["path"])
             refused = self._refused_import(ipath, imp["path"], imp.span_of("path"))
             if refused is not None:
                 self.error(refused)
                 continue
-            sub = self.load_file(ipath, stack + (real,), imp.span_of("path"))
+            sub = self.load_file(ipath, stack, imp.span_of("path"))
             if sub is not None:
                 sf.imports[imp["as"]] = sub
                 sf.failed_imports.discard(imp["as"])
-        blocks = data.get("blocks") or {}
-        if not isinstance(blocks, dict):
-            self.error(SpecError("'blocks' must be a mapping of block name to block",
-                                 data.span_of("blocks"), code=E.BAD_SECTION))
-            blocks = {}
-        for name, bd in blocks.items():
-            b = self._load_block(sf, name, bd, blocks.span_of(name), blocks.key_span(name))
-            if b is not None:
-                sf.blocks[name] = b
-        return sf
 
     def _refused_import(self, ipath: str, written: str, span: Span | None) -> SpecError | None:
         """An import outside the folders imports may read (the top spec's folder tree, the

@@ -12,10 +12,10 @@ CLI_ALLOW_IMPORT: tuple = ()
 
 
 def library_dir() -> str | None:
-    """The bundled architecture library (the repository's specs/ folder), if present: a
-    source checkout or an editable install has it; a wheel does not ship it."""
-    d = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "specs")
-    return d if os.path.isdir(d) else None
+    """The bundled architecture library (archviz.library): the repository's specs/ folder in a
+    source checkout or an editable install, archviz/specs/ in an installed wheel."""
+    from archviz.library import library_dir as _dir
+    return _dir()
 
 
 def import_roots(top_path: str, allow_import=None) -> tuple:

@@ -240,6 +240,29 @@ def _too_deep(span) -> SpecError:
                           "check the brackets and the indentation")
 
 
+# an unquoted reference with brackets (enc[3], enc[3].skip) inside a flow collection
+_BRACKET_REF = re.compile(r"(?<![\"'\w.])([A-Za-z_][\w.]*\[[^\]\[]*\](?:\.\w+)?)")
+
+
+def _syntax_hint(text: str, mark, msg: str) -> str | None:
+    """A hint for the YAML traps a spec writer falls into: a tab where YAML wants spaces,
+    and `stage[3]` unquoted inside {...} or [...], where YAML reads '[' as a new list."""
+    if not mark:
+        return None
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    if _char_at(text, mark.line, mark.column) == "\t" or "\t" in line[:len(line) - len(line.lstrip())]:
+        return "YAML indents with spaces, not tabs"
+    if "expected ','" in msg or "expected ',' or" in msg or "flow" in msg:
+        for m in _BRACKET_REF.finditer(line):
+            if m.start() <= mark.column <= m.end() + 1:
+                return (f"inside {{...}} or [...], YAML reads '[' as the start of a list: quote the "
+                        f"reference, \"{m.group(1)}\"")
+    if "\t" in line:
+        return "a tab in this line: YAML separates with spaces"
+    return None
+
+
 def load_yaml(text: str, filename: str):
     """Parse `text` (from `filename`) into LocDict/LocList/scalars. Raises SpecError."""
     try:
@@ -250,9 +273,7 @@ def load_yaml(text: str, filename: str):
         msg = (e.problem or e.context or "invalid YAML").strip()
         if "maximum nesting depth" in msg:      # libyaml >= 0.2.6 stops far nesting itself, while scanning
             raise _too_deep(span) from None
-        hint = None
-        if mark and _char_at(text, mark.line, mark.column) == "\t":
-            hint = "YAML indents with spaces, not tabs"
+        hint = _syntax_hint(text, mark, msg)
         raise SpecError(f"YAML syntax error: {msg}", span, code=E.YAML_SYNTAX, hint=hint,
                         notes=[f"{e.context} (line {e.context_mark.line + 1})"]
                         if e.context and e.context_mark and e.problem else None) from None

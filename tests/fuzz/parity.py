@@ -462,7 +462,67 @@ def g_attention_gru(d):
     return a, ins
 
 
+def g_permute(d):
+    x = shape(d, 2, 5, 1, 4)
+    r = len(x) + 1
+    rest = list(range(1, r))
+    for i in range(len(rest) - 1, 0, -1):            # a shuffle drawn through d
+        j = d.integers(0, i)
+        rest[i], rest[j] = rest[j], rest[i]
+    dims = [0] + rest
+    if rare(d, 5):                                   # invalid or batch-moving now and then
+        dims = [d.integers(-r - 1, r) for _ in range(d.integers(r - 1, r + 1))]
+    return {"dims": dims}, [x]
+
+
+def g_transpose(d):
+    x = shape(d, 2, 5, 1, 4)
+    r = len(x) + 1
+    return {"dim0": d.integers(-r, r - 1) if rare(d, 4) else d.integers(1, r - 1),
+            "dim1": d.integers(-r - 1, r) if rare(d, 6) else d.integers(1, r - 1)}, [x]
+
+
+def g_reshape(d):
+    x = shape(d, 2, 5, 1, 4)
+    n = 1
+    for v in x:
+        n *= v
+    if rare(d, 5):
+        new = [d.integers(-1, 6) for _ in range(d.integers(1, 3))]
+    else:
+        divs = [k for k in range(1, n + 1) if n % k == 0]
+        k = d.choice(divs)
+        new = [k, n // k] if d.integers(0, 1) else [k, -1]
+    return {"shape": new}, [x]
+
+
+def g_reduce(d):
+    x = shape(d, 2, 5, 1, 4)
+    r = len(x) + 1
+    dims = [d.integers(1, r - 1) for _ in range(d.integers(1, 2))]
+    if rare(d, 5):
+        dims = [d.integers(-r - 1, r) for _ in range(d.integers(1, 2))]
+    a = {"dims": dims if len(dims) > 1 or d.integers(0, 1) else dims[0]}
+    if d.integers(0, 1):
+        a["keepdim"] = d.choice([True, False])
+    return a, [x]
+
+
+def g_matmul(d):
+    batch = shape(d, 1, 3, 1, 3)
+    n, k, m = d.integers(1, 4), d.integers(1, 4), d.integers(1, 4)
+    a = batch + [n, k]
+    b = [d.choice([v, 1]) for v in batch] + [k if not rare(d, 6) else k + 1, m]
+    if rare(d, 8):
+        a = a[-2:] if d.integers(0, 1) else a[-1:]
+    return {}, [a, b]
+
+
 GENERATORS = {
+    "permute": g_permute, "transpose": g_transpose, "reshape": g_reshape,
+    "mean": g_reduce, "sum": g_reduce, "max": g_reduce, "matmul": g_matmul,
+    "scale": g_act({"by": lambda d: number(d, [0.5, 0.125, 2.0])}),
+    "relu6": g_act(),
     "conv2d": g_conv2d, "conv1d": g_conv1d, "conv_transpose2d": g_conv_t,
     "maxpool2d": g_pool(True), "avgpool2d": g_pool(False), "adaptive_avgpool2d": g_adaptive,
     "global_avgpool": g_gap, "upsample": g_upsample,
@@ -573,7 +633,35 @@ def _adaptive_shortcut(op, a, ins):
     return op == "adaptive_avgpool2d" and len(ins[0]) not in (3, 4) and size in (1, [1, 1])
 
 
+def _norm_axes(v, r):
+    vs = v if isinstance(v, list) else [v]
+    return [x % r for x in vs if -r <= x < r]
+
+
+def _moves_batch(op, a, ins):
+    """permute / transpose that moves axis 0, the batch (torch runs it)."""
+    r = len(ins[0])
+    if op == "permute":
+        dims = _norm_axes(a["dims"], r)
+        return len(dims) == len(a["dims"]) == r and sorted(dims) == list(range(r)) and dims[0] != 0
+    if op == "transpose":
+        d0, d1 = _norm_axes(a["dim0"], r), _norm_axes(a["dim1"], r)
+        return bool(d0 and d1) and 0 in (d0[0], d1[0]) and d0 != d1
+    return False
+
+
+def _reduces_batch(op, a, ins):
+    return op in ("mean", "sum", "max") and 0 in _norm_axes(a["dims"], len(ins[0]))
+
+
+def _matmul_not_batched(op, a, ins):
+    return op == "matmul" and any(len(s) < 3 for s in ins)
+
+
 DELIBERATE = [
+    ("permute or transpose that moves the batch axis", _moves_batch, "moves the batch axis"),
+    ("a reduction over the batch axis", _reduces_batch, "batch axis"),
+    ("matmul of an input without a batch of matrices", _matmul_not_batched, "batch axis and a matrix"),
     ("a 0-D result (no batch axis left)", _zero_d, "0-D"),
     ("layernorm over the batch axis", _dims_reach_batch, "batch axis"),
     ("an unbatched input (axis 0 is always the batch)", _unbatched, "unbatched"),

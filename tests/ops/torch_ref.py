@@ -108,6 +108,25 @@ def _concat(a, ins):
     return (lambda *xs: torch.cat(xs, dim=a.axis)), _xs(ins)
 
 
+# -- tensor ops (torch's functions, as their docs define them) ---------------------------
+REFS["permute"] = _one(lambda a: lambda x: torch.permute(x, tuple(a.dims)))
+REFS["transpose"] = _one(lambda a: lambda x: torch.transpose(x, a.dim0, a.dim1))
+REFS["reshape"] = _one(lambda a: lambda x: torch.reshape(x, (x.shape[0], *a.shape)))
+def _axes(v):
+    return tuple(v) if isinstance(v, (list, tuple)) else (v,)
+
+
+REFS["mean"] = _one(lambda a: lambda x: torch.mean(x, dim=_axes(a.dims), keepdim=a.keepdim))
+REFS["sum"] = _one(lambda a: lambda x: torch.sum(x, dim=_axes(a.dims), keepdim=a.keepdim))
+REFS["max"] = _one(lambda a: lambda x: torch.amax(x, dim=_axes(a.dims), keepdim=a.keepdim))
+REFS["scale"] = _one(lambda a: lambda x: x * float(a.by))
+
+
+@ref("matmul")
+def _matmul(a, ins):
+    return (lambda x, y: torch.matmul(x, y)), _xs(ins)
+
+
 # -- normalisation ---------------------------------------------------------------------
 def _bn(cls):
     def fn(a, ins):
@@ -387,7 +406,7 @@ def _attention_gru(a, ins):
 # (run with grad enabled and oneDNN off, so that nn.LSTM and nn.MultiheadAttention take
 # their decomposed paths instead of fused kernels the counter cannot see)
 FLOP_COUNTED = {"conv1d", "conv2d", "conv_transpose2d", "linear", "rnn", "gru", "lstm", "rnn_cell", "attention_gru",
-                "gru_cell", "lstm_cell", "attention", "multihead_attention"}
+                "gru_cell", "lstm_cell", "attention", "multihead_attention", "matmul"}
 
 # ops that are not layers and need no reference
 NO_REF = {"input"}

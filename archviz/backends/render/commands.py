@@ -7,7 +7,8 @@ import sys
 import click
 
 from archviz.backends.render.options import LAYOUTS, MAX_UNROLL, SMALL
-from archviz.clikit import CONTEXT, _console, batch_opt, handle_errors, load_model, param_opt, spec_arg
+from archviz.clikit import CONTEXT, _console, batch_opt, handle_errors, load_model, param_opt, preflight, spec_arg, specs_arg
+from archviz.library import resolve_dir
 
 
 @click.command(context_settings=CONTEXT)
@@ -55,6 +56,7 @@ def draw(spec, output, layout, depth, expand, unroll, rankdir, no_shapes, batch,
         fmt = format_of(output)
     except UnsupportedError as e:  # an unknown extension is a usage error (exit 2)
         raise click.BadParameter(f"{e.message}; use .svg, .png, .pdf or .dot", param_hint="-o/--output") from None
+    preflight(output)
     from archviz.backends.render.detect import structure_mismatch
     from archviz.backends.render.options import DrawOptions, ignored_options
     m = load_model(spec, params, batch)
@@ -80,14 +82,20 @@ def draw(spec, output, layout, depth, expand, unroll, rankdir, no_shapes, batch,
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("specs", nargs=-1, type=click.Path(exists=True))
+@specs_arg
 @click.option("-o", "--out-dir", type=click.Path(file_okay=False), default="outputs", show_default=True)
 @batch_opt
 @handle_errors
 def gallery(specs, out_dir, batch):
     """Draw every spec (default: specs/*.yaml) into OUT_DIR as SVG and PNG with the auto
-    layout, and write OUT_DIR/gallery.md: each picture beside its summary."""
+    layout, and write OUT_DIR/gallery.md: each picture beside its summary.
+
+    \b
+    Examples:
+      archviz gallery
+      archviz gallery resnet18 unet lstm_lm -o pictures
+    """
     from archviz.backends.batch import run_gallery
     tb = bool(click.get_current_context().find_root().params.get("traceback"))
-    ok = run_gallery(list(specs) or ["specs"], out_dir, batch, _console(stderr=True), traceback=tb)
+    ok = run_gallery(list(specs) or [resolve_dir("specs")], out_dir, batch, _console(stderr=True), traceback=tb)
     sys.exit(0 if ok else 1)

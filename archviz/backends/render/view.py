@@ -129,22 +129,45 @@ def _repeat_block(graph, key: str) -> str:
 
 def build_view(graph, mode: str = "collapse", depth: int | None = None, split_repeats: bool = False) -> View:
     """Group the graph's nodes into units (see the module doc). `split_repeats` (depth mode):
-    a repeat group cut by the depth is drawn as its copies, not as one box."""
+    a repeat group cut by the depth is drawn as its copies, not as one box.  Each node into
+    its unit first, then the containers the units sit in, the edges between units, and
+    which members each unit shows to the outside."""
     v = View(graph)
-    leaf_repeats = {r for r in graph.repeats
-                    if not any(o != r and o.startswith(r + ".") for o in graph.repeats)}
     runs = _Runs(graph) if mode == "runs" else None
+    place = _placer(graph, mode, depth, split_repeats, runs)
     order = graph.topo_order()
     for n in order:
-        chain = containers_of(graph, n.id)
-        key, kind, clusters = n.id, "node", [c for c, _ in chain]
+        key, kind, clusters = place(n.id)
+        if key not in v.units:
+            v.units[key] = _new_unit(graph, key, kind, clusters, runs)
+        v.units[key].members.append(n.id)
+        v.unit_of[n.id] = key
+    _add_containers(v, runs)
+    external = _add_edges(v, order, runs)
+    outputs = {r.node for r in graph.outputs.values()}
+    for u in v.units.values():
+        outs = [m for m in u.members if m in external or m in outputs]
+        u.outputs = outs or [u.members[-1]]
+        u.out_node = u.outputs[-1]
+        if u.kind == "node" and runs is not None:
+            u.out_node = u.members[0]
+    return v
+
+
+def _placer(graph, mode: str, depth, split_repeats: bool, runs):
+    """nid -> (unit key, unit kind, its container keys outermost first), by the mode."""
+    leaf_repeats = {r for r in graph.repeats
+                    if not any(o != r and o.startswith(r + ".") for o in graph.repeats)}
+
+    def place(nid: str) -> tuple:
+        chain = containers_of(graph, nid)
+        key, kind, clusters = nid, "node", [c for c, _ in chain]
         if mode == "collapse":
             for i, (c, k) in enumerate(chain):
                 if k == "repeat" and c in leaf_repeats:
-                    key, kind, clusters = c, "repeat", [x for x, _ in chain[:i]]
-                    break
+                    return c, "repeat", [x for x, _ in chain[:i]]
         elif mode == "depth" and depth is not None:
-            parts = n.id.split(".")
+            parts = nid.split(".")
             cut = depth
             if split_repeats and ".".join(parts[:cut]) in graph.repeats:
                 cut += 1
@@ -153,33 +176,41 @@ def build_view(graph, mode: str = "collapse", depth: int | None = None, split_re
                 kind = "repeat" if key in graph.repeats else "call"
                 clusters = [c for c, _ in chain if len(c.split(".")) < cut]
         elif mode == "runs":
-            key = runs.canon(n.id)
+            key = runs.canon(nid)
             clusters = [c for c in runs.clusters(key)]
-        if key not in v.units:
-            u = Unit(key, [], kind, tuple(clusters))
-            if kind == "repeat":
-                u.count, u.block = graph.repeats[key], _repeat_block(graph, key)
-            elif kind == "call":
-                u.block = graph.calls.get(key, "")
-            if mode == "runs" and key in runs.run_len:
-                u.count = runs.run_len[key]
-            v.units[key] = u
-        v.units[key].members.append(n.id)
-        v.unit_of[n.id] = key
-    # containers
+        return key, kind, clusters
+    return place
+
+
+def _new_unit(graph, key: str, kind: str, clusters: list, runs) -> Unit:
+    u = Unit(key, [], kind, tuple(clusters))
+    if kind == "repeat":
+        u.count, u.block = graph.repeats[key], _repeat_block(graph, key)
+    elif kind == "call":
+        u.block = graph.calls.get(key, "")
+    if runs is not None and key in runs.run_len:
+        u.count = runs.run_len[key]
+    return u
+
+
+def _add_containers(v: View, runs) -> None:
+    graph = v.graph
     for u in v.units.values():
         for c in u.clusters:
             if c in v.containers:
                 continue
-            if mode == "runs":
+            if runs is not None:
                 v.containers[c] = runs.container(c)
             elif c in graph.repeats:
                 v.containers[c] = Container(c, "repeat", _repeat_block(graph, c), graph.repeats[c])
             else:
                 v.containers[c] = Container(c, "call", graph.calls.get(c, ""))
-    # edges (one per pair of units; the ports they carry, other than 'out', as its label)
+
+
+def _add_edges(v: View, order: list, runs) -> set:
+    """One edge per pair of units, the ports it carries (other than 'out') as its label;
+    returns the nodes read from another unit."""
     seen: dict = {}
-    outputs = {r.node for r in graph.outputs.values()}
     external = set()
     for n in order:
         b = v.unit_of[n.id]
@@ -201,13 +232,7 @@ def build_view(graph, mode: str = "collapse", depth: int | None = None, split_re
                 continue
             seen[(a, b)] = len(v.edges)
             v.edges.append((a, b, port))
-    for u in v.units.values():
-        outs = [m for m in u.members if m in external or m in outputs]
-        u.outputs = outs or [u.members[-1]]
-        u.out_node = u.outputs[-1]
-        if u.kind == "node" and mode == "runs":
-            u.out_node = u.members[0]
-    return v
+    return external
 
 
 class _Runs:

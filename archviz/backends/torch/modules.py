@@ -100,3 +100,22 @@ class Pad(nn.Module):
         if self.mode == "constant":
             return F.pad(x, self.pads, mode="constant", value=self.value)
         return F.pad(x, self.pads, mode=self.mode)
+
+
+class Call(nn.Module):
+    """A tensor method or torch function as a module: ``x.permute(*args)`` (method=True) or
+    ``torch.matmul(*inputs, *args, **kwargs)``; ops whose lowering is one call need no class
+    of their own."""
+
+    def __init__(self, fn: str, *args, method: bool = False, **kwargs):
+        super().__init__()
+        self.fn, self.args, self.method, self.kwargs = fn, args, method, kwargs
+
+    def forward(self, *xs):
+        if self.method:
+            return getattr(xs[0], self.fn)(*self.args, *xs[1:], **self.kwargs)
+        return getattr(torch, self.fn)(*xs, *self.args, **self.kwargs)
+
+    def extra_repr(self) -> str:
+        return f"{'x.' if self.method else 'torch.'}{self.fn}{self.args or ''}"
+

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from archviz.backends.render.common import FONT, fmt_int, params_of, stack
 from archviz.backends.render.dot import Dot, Html, html_escape
-from archviz.backends.render.seqinfo import (default_steps, init_formula, init_source, rec_info, recurrent_nodes,
-                                             state_chain)
+from archviz.backends.render.layouts.unrolled import H, J, JOIN, X, XH, Y, rows, segments
+from archviz.backends.render.seqinfo import init_formula, init_source, rec_info, recurrent_nodes, state_chain
 from archviz.codes import E
 from archviz.errors import UnsupportedError
 from archviz.ops.describe import Cell
@@ -62,12 +62,30 @@ def weight_dims(r) -> tuple:
 
 
 def build_unrolled(model, opts) -> Dot:
+    """The model first (:mod:`unrolled`: rows, columns, chains), then its DOT: the folded
+    view, each segment's boxes, initial states and edges, the rows, the note."""
     g = model.graph
-    recs = [rec_info(g, n) for n in need_recurrence(g, "unrolled")]
-    segs = state_chain(g, recs)
-    steps = [default_steps(g, segs[0], opts.unroll)] + [opts.unroll or s.steps for s in segs[1:]]
-    cols = [_columns(T, opts.unroll) for T in steps]
-    n_cols = sum(len(c) for c in cols)
+    recs = state_chain(g, [rec_info(g, n) for n in need_recurrence(g, "unrolled")])
+    segs = segments(g, recs, opts.unroll)
+    dot = _new_dot(g, sum(len(s.columns) for s in segs))
+    fold = _emit_fold(dot, recs[0])
+    for s in segs:
+        for c in s.columns:
+            _emit_column(dot, s, c)
+        _emit_inits(dot, s)
+        if s.index == 0:
+            dot.edge("unfold", s.chains[(1, False)][0], style="invis", weight=5)
+        for j, c in enumerate(s.columns):
+            _emit_column_edges(dot, s, j, c)
+    for key, ids in rows(segs, fold).items():
+        with dot.subgraph(f"row.{key if isinstance(key, str) else f'{key[0]}{key[1]}'}", rank="same"):
+            for i in ids:
+                dot.node(i)
+    dot.set(fontsize=11, labelloc="b", labeljust="c", label=Html(_note(g, recs, [s.steps for s in segs])))
+    return dot
+
+
+def _new_dot(g, n_cols: int) -> Dot:
     big = n_cols > 60
     dot = Dot(g.name, comment=f"archviz unrolled layout of '{g.name}': rankdir=BT, rows x / h (per layer, "
               "direction) / y via rank=same, one group per time step, folded view on the left",
@@ -75,214 +93,116 @@ def build_unrolled(model, opts) -> Dot:
               splines="spline", **({"nslimit": 2, "nslimit1": 2, "mclimit": 0.3, "searchsize": 10} if big else {}))
     dot.attrs("node", fontname=FONT, fontsize=12, shape="box", style="rounded,filled")
     dot.attrs("edge", fontname=FONT, fontsize=10, arrowsize=0.7)
+    return dot
 
-    rows: dict = {"x": [], "y": []}
-    layers = max(s.layers for s in segs)
-    row_keys = [(l, d) for l in range(1, layers + 1) for d in ("f", "b")
-                if d == "f" or any(s.bidir and l <= s.layers for s in segs)]
-    for k in row_keys:
-        rows[k] = []
-    # a stacked bidirectional layer reads [h→; h←] of the layer below: one junction point
-    # per step between the layers (instead of four crossing edges, one of which dot routed
-    # around the last column's initial state)
-    for l in range(2, layers + 1):
-        if any(s.bidir and l <= s.layers for s in segs):
-            rows[(l, "j")] = []
 
-    # -- the folded view ------------------------------------------------------------
-    r0 = segs[0]
-    lstm_state = r0.kind is Cell.LSTM
+def _emit_fold(dot: Dot, r0) -> dict:
+    """The folded network left of the unrolled one, with its W_hh self-loop; its boxes by row."""
     dot.node("fold.x", label=Html("x"), fillcolor=X_FILL, group="fold")
     fold_h = "h" + ("" if r0.layers == 1 else f" ×{r0.layers} layers") + (" (both directions)" if r0.bidir else "")
     dot.node("fold.h", label=Html(f"{html_escape(fold_h)}<BR/>{_small(r0.title)}"), fillcolor=H_FILL,
              group="fold")
     dot.edge("fold.x", "fold.h", label=wlabel("xh", 1, 1, False), weight=10)
     dot.edge("fold.h", "fold.h", label=wlabel("hh", 1, 1, False))
-    rows["x"].append("fold.x")
-    rows[(1, "f")].append("fold.h")
+    out = {X: ["fold.x"], (1, "f"): ["fold.h"], Y: []}
     if r0.head is not None:
         dot.node("fold.y", label=Html("y"), fillcolor=Y_FILL, group="fold")
         dot.edge("fold.h", "fold.y", label=wlabel("hy", 1, 1, False), weight=10)
-        rows["y"].append("fold.y")
+        out[Y].append("fold.y")
     dot.node("unfold", label="unfold\n⟹", shape="plaintext", style="", fontcolor="#555555", fontsize=11)
-    rows[(1, "f")].append("unfold")
+    out[(1, "f")].append("unfold")
     dot.edge("fold.h", "unfold", style="invis", weight=5)
-
-    def sid(si, l, d, t):
-        return f"s{si}.h{l}{d}.{t}"
-
-    def jid(si, l, t):
-        return f"s{si}.j{l}.{t}"
-
-    prev_last = None
-    for si, (r, T) in enumerate(zip(segs, steps)):
-        X, H, Y, WX, WH, WY = SYMBOLS[min(si, 1)]
-        dirs = ("f", "b") if r.bidir else ("f",)
-        ts = cols[si]
-        init_from = init_source(g, segs[si - 1], r) if si > 0 else None
-        if si > 0 and (init_from is None or init_from.via):
-            # s_0 computed from an encoder state (Bahdanau's tanh(W_s ←h_1)), not handed over
-            # as it is: its own dashed box says how, instead of an arrow from h_T
-            prev_last = None
-        for t in ts:
-            grp = f"c{si}.{t}"
-            if t == GAP:    # the elided steps: one column of '…'
-                ids = [f"s{si}.x.{t}"] + [sid(si, l, d, t) for l in range(1, r.layers + 1) for d in dirs]
-                keys = ["x"] + [(l, d) for l in range(1, r.layers + 1) for d in dirs]
-                if r.bidir:
-                    for l in range(2, r.layers + 1):
-                        dot.node(jid(si, l, t), shape="point", style="invis", width=0.01, group=grp)
-                        rows[(l, "j")].append(jid(si, l, t))
-                if r.head is not None and not r.head_last:
-                    ids.append(f"s{si}.y.{t}")
-                    keys.append("y")
-                for i, k in zip(ids, keys):
-                    dot.node(i, label="…", shape="plaintext", style="", fontsize=16, group=grp)
-                    rows[k].append(i)
-                continue
-            xt = t - 1 if si > 0 else t
-            # bidirectional: each node's out-edges keep their written order (x → h→ before
-            # x → h←, h→ → junction before the invisible h→ → h←), so every backward state
-            # sits right of its column and every edge passing a row passes it on the same side
-            od = {"ordering": "out"} if r.bidir else {}
-            dot.node(f"s{si}.x.{t}", label=Html(sub(X, _tt(xt, si))), fillcolor=X_FILL, group=grp, **od)
-            rows["x"].append(f"s{si}.x.{t}")
-            if r.attends:   # c_t beside the step's input: the cell reads [x_t; c_t]
-                dot.node(f"s{si}.c.{t}", label=Html(sub("c", t)), fillcolor=C_FILL)
-                rows["x"].append(f"s{si}.c.{t}")
-                dot.edge(f"s{si}.x.{t}", f"s{si}.c.{t}", style="invis")
-            for l in range(1, r.layers + 1):
-                for d in dirs:
-                    sup = (f"({l})" if r.layers > 1 else "") + ("←" if d == "b" else ("→" if r.bidir else ""))
-                    lab = (stack([sub(H, t, sup), _small(sub('c', t, ''), raw=True)], pad=1) if lstm_state
-                           else sub(H, t, sup))
-                    # backward states sit beside the column, so edges from x_t and to y_t
-                    # pass them diagonally instead of crossing the forward state
-                    dot.node(sid(si, l, d, t), label=Html(lab), fillcolor=H_FILL, group=grp if d == "f" else None,
-                             **od)
-                    rows[(l, d)].append(sid(si, l, d, t))
-                if r.bidir and l < r.layers:
-                    dot.node(jid(si, l + 1, t), shape="point", width=0.07, color="#444444", group=grp, **od)
-                    rows[(l + 1, "j")].append(jid(si, l + 1, t))
-            if r.head is not None and (t == T or not r.head_last):
-                dot.node(f"s{si}.y.{t}", label=Html(sub(Y, t)), fillcolor=Y_FILL, group=grp)
-                rows["y"].append(f"s{si}.y.{t}")
-        # initial states
-        for l in range(1, r.layers + 1):
-            for d in dirs:
-                init = sid(si, l, d, 0 if d == "f" else T + 1)
-                if d == "f" and si > 0 and prev_last is not None:
-                    continue
-                t0 = 0 if d == "f" else "T+1"
-                lab = sub(H, t0) + (f", {sub('c', t0)}" if lstm_state else "")
-                if si > 0 and d == "f" and init_from is not None:
-                    lab += " = " + init_formula(init_from)
-                dot.node(init, label=Html(lab), style="rounded,dashed", fillcolor="white")
-                rows[(l, d)].insert(0 if d == "f" and si == 0 else len(rows[(l, d)]), init)
-        if si == 0:
-            dot.edge("unfold", sid(0, 1, "f", 0), style="invis", weight=5)
-        # edges: the column of step t is x, then each layer's forward (and backward) state,
-        # then y; an edge that skips a row (x → h← past h→) does not rank, invisible edges
-        # between neighbours in the column do, so every row stays one rank high
-        for j, t in enumerate(ts):
-            t_prev = ts[j - 1] if j > 0 else 0
-            t_next = ts[j + 1] if j + 1 < len(ts) else T + 1
-            col = [f"s{si}.x.{t}"]
-            for l in range(1, r.layers + 1):
-                col += ([jid(si, l, t)] if r.bidir and l > 1 else []) + [sid(si, l, d, t) for d in dirs]
-            has_y = r.head is not None and (t == T or not r.head_last)
-            if has_y:
-                col.append(f"s{si}.y.{t}")
-            if t == GAP:
-                for a, b in zip(col, col[1:]):
-                    dot.edge(a, b, style="invis", weight=10)
-                for l in range(1, r.layers + 1):
-                    dot.edge(sid(si, l, "f", t_prev), sid(si, l, "f", t), weight=10)
-                    if r.bidir:
-                        dot.edge(sid(si, l, "b", t), sid(si, l, "b", t_next), dir="back", weight=10)
-                continue
-            pos = {c: i for i, c in enumerate(col)}
-            vertical = []
-            for l in range(1, r.layers + 1):
-                for d in dirs:
-                    back = d == "b"
-                    if l == 1:
-                        vertical.append((col[0], sid(si, l, d, t), wlabel(WX, l, r.layers, back), True))
-                    elif r.bidir:
-                        vertical.append((jid(si, l, t), sid(si, l, d, t), wlabel(WX, l, r.layers, back), True))
-                    else:
-                        vertical.append((sid(si, l - 1, d, t), sid(si, l, d, t), wlabel(WX, l, r.layers, back), True))
-                if r.bidir and l > 1:
-                    for d2 in dirs:     # both directions of the layer below meet at the junction
-                        vertical.append((sid(si, l - 1, d2, t), jid(si, l, t), None, "join"))
-            if has_y:
-                for d in dirs:
-                    vertical.append((sid(si, r.layers, d, t), col[-1], wlabel(WY, 1, 1, d == "b"), True))
-            linked = set()
-            for a, b, lab, straight in vertical:
-                near = pos[b] - pos[a] == 1
-                if near:
-                    linked.add((a, b))
-                join = {"arrowhead": "none"} if straight == "join" else {}
-                if near:
-                    dot.edge(a, b, label=lab, weight=10, **join)
-                elif lab is None:
-                    dot.edge(a, b, weight=1, **join)
-                else:
-                    # an edge that passes a row: a mid-edge label would sit ON that row,
-                    # beside the row's own W_hh labels; it goes next to the arrowhead instead
-                    dot.edge(a, b, headlabel=lab, labeldistance=2, labelangle=-35, weight=1)
-            for a, b in zip(col, col[1:]):
-                if (a, b) not in linked:
-                    dot.edge(a, b, style="invis", weight=1 if b.startswith(f"s{si}.h") and ".h" in b and "b." in b
-                             else 10)
-            for l in range(1, r.layers + 1):
-                src = sid(si, l, "f", t_prev)
-                if j == 0 and si > 0 and prev_last is not None:
-                    src = prev_last.get(l, prev_last[max(prev_last)])
-                if r.bidir:
-                    # the backward states sit half a column right, so a mid-edge W_hh label
-                    # would sit on the next column's vertical edge: each label goes beside its
-                    # own arrowhead (forward: below, left of h_t; backward: above, right of h_t←)
-                    dot.edge(src, sid(si, l, "f", t), headlabel=wlabel(WH, l, r.layers, False), labelangle=-30,
-                             labeldistance=2.2, weight=10)
-                    dot.edge(sid(si, l, "b", t), sid(si, l, "b", t_next), taillabel=wlabel(WH, l, r.layers, True),
-                             labelangle=-30, labeldistance=2.2, dir="back", weight=10)
-                else:
-                    dot.edge(src, sid(si, l, "f", t), label=wlabel(WH, l, r.layers, False), weight=10)
-            if r.attends:
-                # c_t = Σ_j α_tj h_j with α_t scored by the PREVIOUS state: a dashed query from
-                # s_{t−1} (s_0 for the first step), then c_t into the step beside x_t
-                dot.edge(f"s{si}.c.{t}", sid(si, 1, "f", t), weight=1)
-                q = sid(si, r.layers, "f", t_prev)
-                if j == 0 and prev_last is not None:
-                    q = prev_last.get(r.layers, prev_last[max(prev_last)])
-                dot.edge(q, f"s{si}.c.{t}", style="dashed", color="gray40", constraint=False)
-        prev_last = {l: sid(si, l, "f", T) for l in range(1, r.layers + 1)}
-
-    for key, ids in rows.items():
-        with dot.subgraph(f"row.{key if isinstance(key, str) else f'{key[0]}{key[1]}'}", rank="same"):
-            for i in ids:
-                dot.node(i)
-    dot.set(fontsize=11, labelloc="b", labeljust="c", label=Html(_note(g, segs, steps)))
-    return dot
+    return out
 
 
-GAP = "gap"
-FULL_STEPS = 6     # a longer sequence is drawn as steps 1, 2, 3, …, T (unless --unroll asks)
+def _emit_column(dot: Dot, s, c) -> None:
+    """The boxes of one column, bottom to top (an elided column: its junctions, then '…')."""
+    r, (X_, H_, Y_) = s.rec, SYMBOLS[min(s.index, 1)][:3]
+    if c.gap:
+        for slot in c.slots:
+            if slot.kind == J:
+                dot.node(slot.id, shape="point", style="invis", width=0.01, group=c.group)
+        for slot in c.slots:
+            if slot.kind != J:
+                dot.node(slot.id, label="…", shape="plaintext", style="", fontsize=16, group=c.group)
+        return
+    # bidirectional: each node's out-edges keep their written order (x → h→ before
+    # x → h←, h→ → junction before the invisible h→ → h←), so every backward state
+    # sits right of its column and every edge passing a row passes it on the same side
+    od = {"ordering": "out"} if r.bidir else {}
+    lstm = r.kind is Cell.LSTM      # its memory cell c_t beside h_t
+    for slot in c.slots:
+        if slot.kind == X:
+            x_t = c.t - 1 if s.index > 0 else c.t     # a decoder reads the previous target
+            dot.node(slot.id, label=Html(sub(X_, x_t)), fillcolor=X_FILL, group=c.group, **od)
+            if c.context:   # c_t beside the step's input: the cell reads [x_t; c_t]
+                dot.node(c.context, label=Html(sub("c", c.t)), fillcolor=C_FILL)
+                dot.edge(slot.id, c.context, style="invis")
+        elif slot.kind == H:
+            sup = (f"({slot.layer})" if r.layers > 1 else "") + ("←" if slot.back else ("→" if r.bidir else ""))
+            lab = stack([sub(H_, c.t, sup), _small(sub('c', c.t, ''), raw=True)], pad=1) if lstm else sub(H_, c.t, sup)
+            # backward states sit beside the column, so edges from x_t and to y_t
+            # pass them diagonally instead of crossing the forward state
+            dot.node(slot.id, label=Html(lab), fillcolor=H_FILL, group=None if slot.back else c.group, **od)
+        elif slot.kind == J:
+            dot.node(slot.id, shape="point", width=0.07, color="#444444", group=c.group, **od)
+        else:
+            dot.node(slot.id, label=Html(sub(Y_, c.t)), fillcolor=Y_FILL, group=c.group)
 
 
-def _columns(T: int, unroll) -> list:
-    """Time steps to draw: all of them up to FULL_STEPS (or when --unroll chose T), else
-    the first three, an ellipsis column and the last (labelled with the real T), as the
-    seq2seq layout elides a long source."""
-    if unroll or T <= FULL_STEPS:
-        return list(range(1, T + 1))
-    return [1, 2, 3, GAP, T]
+def _emit_inits(dot: Dot, s) -> None:
+    """The dashed initial states h_0 (and h_T+1 of a backward chain); a decoder's s_0 made
+    from an encoder state (Bahdanau's tanh(W_s ←h_1)) says how, instead of an arrow."""
+    H_, lstm = SYMBOLS[min(s.index, 1)][1], s.rec.kind is Cell.LSTM
+    for _l, back, nid in s.inits:
+        t0 = "T+1" if back else 0
+        lab = sub(H_, t0) + (f", {sub('c', t0)}" if lstm else "")
+        if s.index > 0 and not back and s.init_from is not None:
+            lab += " = " + init_formula(s.init_from)
+        dot.node(nid, label=Html(lab), style="rounded,dashed", fillcolor="white")
 
 
-def _tt(t, si):
-    return t if si == 0 else (f"{t}" if t > 0 else "0")
+def _emit_column_edges(dot: Dot, s, j: int, c) -> None:
+    """Up the column (W_xh, W_hy, the junctions), the invisible spacers that keep every row
+    one rank high, the W_hh chains into and out of the column, the attention's query."""
+    r, (_X, _H, _Y, WX, WH, WY) = s.rec, SYMBOLS[min(s.index, 1)]
+    linked = set()
+    for e in ([] if c.gap else c.vertical(r.layers, s.dirs)):
+        lab = None if e.kind == JOIN else (wlabel(WX, e.layer, r.layers, e.back) if e.kind == XH
+                                           else wlabel(WY, 1, 1, e.back))
+        join = {"arrowhead": "none"} if e.kind == JOIN else {}
+        if e.near:
+            linked.add((e.a, e.b))
+            dot.edge(e.a, e.b, label=lab, weight=10, **join)
+        elif lab is None:
+            dot.edge(e.a, e.b, weight=1, **join)
+        else:
+            # an edge that passes a row: a mid-edge label would sit ON that row,
+            # beside the row's own W_hh labels; it goes next to the arrowhead instead
+            dot.edge(e.a, e.b, headlabel=lab, labeldistance=2, labelangle=-35, weight=1)
+    for a, b, w in c.spacers(linked):
+        dot.edge(a, b, style="invis", weight=w)
+    for l in range(1, r.layers + 1):
+        fwd, bwd = s.chains[(l, False)], s.chains.get((l, True))
+        if c.gap:
+            dot.edge(fwd[j], fwd[j + 1], weight=10)
+            if bwd:
+                dot.edge(bwd[j], bwd[j + 1], dir="back", weight=10)
+        elif bwd:
+            # the backward states sit half a column right, so a mid-edge W_hh label
+            # would sit on the next column's vertical edge: each label goes beside its
+            # own arrowhead (forward: below, left of h_t; backward: above, right of h_t←)
+            dot.edge(fwd[j], fwd[j + 1], headlabel=wlabel(WH, l, r.layers, False), labelangle=-30,
+                     labeldistance=2.2, weight=10)
+            dot.edge(bwd[j], bwd[j + 1], taillabel=wlabel(WH, l, r.layers, True), labelangle=-30,
+                     labeldistance=2.2, dir="back", weight=10)
+        else:
+            dot.edge(fwd[j], fwd[j + 1], label=wlabel(WH, l, r.layers, False), weight=10)
+    if c.context:
+        # c_t = Σ_j α_tj h_j with α_t scored by the PREVIOUS state: a dashed query from
+        # s_{t−1} (s_0 for the first step), then c_t into the step beside x_t
+        dot.edge(c.context, s.chains[(1, False)][j + 1], weight=1)
+        dot.edge(s.chains[(r.layers, False)][j], c.context, style="dashed", color="gray40", constraint=False)
 
 
 def _small(text, raw=False):

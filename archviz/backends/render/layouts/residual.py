@@ -10,6 +10,8 @@ ports with weight 0, so dot routes them beside the column.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from archviz.backends.render.clusters import cluster_tree, emit_tree
 from archviz.backends.render.common import FONT, dims, is_layer, key_attrs, merge_kind, role_of, small, textbook
 from archviz.backends.render.dot import Dot, Html, html_escape
@@ -81,19 +83,67 @@ def _label(view, key, shapes) -> Html:
     return Html("<BR/>".join(rows))
 
 
+MAIN, IDENTITY, INTO_SKIP, OUT_OF_SKIP, SKIP_PATH = "main", "identity", "into_skip", "out_of_skip", "skip_path"
+
+
+@dataclass
+class Bypasses:
+    """The picture's model: every '+' with its fork, main chain and skip chains
+    (:func:`residual_structure`), the units drawn on a skip arc (a projection), and the fork
+    points, each living with the first '+' it forks into."""
+    res: dict
+    skip_units: set = field(default_factory=set)
+    forks: dict = field(default_factory=dict)       # fork unit -> the '+' it lives with
+
+    @classmethod
+    def of(cls, view) -> "Bypasses":
+        res = residual_structure(view)
+        b = cls(res, {k for _, _, skips in res.values() for c in skips for k in c})
+        for a, (f, _, _) in res.items():
+            b.forks.setdefault(f, a)
+        return b
+
+    def point(self, unit: str) -> str:
+        """Where an edge out of `unit` starts: its fork point when it forks."""
+        return unit + "#fork" if unit in self.forks else unit
+
+    def kind(self, a: str, b: str) -> str:
+        """What the view's edge a → b is in the picture."""
+        if b in self.res and a == self.res[b][0] and any(not c for c in self.res[b][2]):
+            return IDENTITY                 # the fork straight into its '+'
+        if b in self.skip_units and a in self.forks:
+            return INTO_SKIP                # the fork into a projection
+        if a in self.skip_units and b in self.res:
+            return OUT_OF_SKIP              # a projection into its '+'
+        if a in self.skip_units or b in self.skip_units:
+            return SKIP_PATH
+        return MAIN
+
+
 def build(model, opts) -> Dot:
+    """The bypasses first (forks, '+', projections), then the DOT: the units in their
+    clusters, the edges by kind, the graph's outputs."""
     g = model.graph
     mode = "runs" if opts.view_mode == "collapse" else opts.view_mode
     view = fuse(build_view(g, mode, opts.depth), is_layer)
-    res = residual_structure(view)
+    bp = Bypasses.of(view)
     rankdir = opts.rankdir or "TB"
-    port = "e" if rankdir == "TB" else "n"
-    skip_units = {k for _, _, skips in res.values() for c in skips for k in c}
-    fork_of_add = {a: f for a, (f, _, _) in res.items()}
-    forks = {}
-    for a, f in fork_of_add.items():
-        forks.setdefault(f, a)            # the point lives with the first block it forks into
-    big = len(view.units) > 250
+    dot = _new_dot(g, rankdir, big=len(view.units) > 250)
+    items = [(view.units[k].clusters, ("unit", k)) for k in view.units]
+    items += [(view.units[a].clusters, ("fork", f)) for f, a in bp.forks.items()]
+    index = {k: i for i, k in enumerate(view.units)}
+    items.sort(key=lambda t: (index[t[1][1]], t[1][0] == "fork"))
+    emit_tree(dot, cluster_tree(items), lambda item: _emit_item(dot, view, bp, opts.shapes, item),
+              lambda c: _cluster_attrs(view, c))
+    _emit_edges(dot, view, bp, "e" if rankdir == "TB" else "n")
+    for name, ref, src, oid, shp in graph_outputs(view):
+        dot.node(oid, label=name + (f"  {dims(shp)}" if opts.shapes and shp else ""), shape="plaintext",
+                 style="", group="main")
+        dot.edge(bp.point(src), oid, weight=10)
+    return dot
+
+
+def _new_dot(g, rankdir: str, big: bool) -> Dot:
     dot = Dot(g.name, comment=f"archviz residual layout of '{g.name}': main column (group=main, weight=10), "
               "bypass arcs through east ports (weight=0)",
               rankdir=rankdir, fontname=FONT, nodesep=0.35, ranksep=0.22, splines="spline", newrank=True,
@@ -101,70 +151,64 @@ def build(model, opts) -> Dot:
     dot.attrs("node", shape="box", style="rounded,filled", fillcolor=MAIN_FILL, fontname=FONT, fontsize=10,
               height=0.35, width=1.9, margin="0.1,0.04")
     dot.attrs("edge", arrowsize=0.6, fontname=FONT, fontsize=9)
+    return dot
 
-    def point(f):
-        return f + "#fork"
 
-    items = [(view.units[k].clusters, ("unit", k)) for k in view.units]
-    items += [(view.units[a].clusters, ("fork", f)) for f, a in forks.items()]
-    index = {k: i for i, k in enumerate(view.units)}
-    items.sort(key=lambda t: (index[t[1][1]], t[1][0] == "fork"))
+def _emit_item(dot: Dot, view, bp: Bypasses, shapes: bool, item) -> None:
+    """A fork point, or a unit's box by what it is: an input, a '+', a projection on a skip
+    arc, a main-path box (fused layer, activation, pool, other; a block drawn double)."""
+    kind, key = item
+    if kind == "fork":
+        dot.node(bp.point(key), label="", shape="point", width=0.05, group="main", style="")
+        return
+    u = view.units[key]
+    op = view.op(key)
+    grp = None if key in bp.skip_units else "main"
+    if role_of(op) is Role.INPUT:
+        shp = view.shape(key)
+        dot.node(key, label=key + (f"  {dims(shp)}" if shapes and shp else ""), shape="plaintext",
+                 style="", group=grp)
+    elif u.kind == "node" and merge_kind(op) is Merge.SUM:
+        dot.node(key, label="+", shape="circle", fixedsize=True, width=0.28, fillcolor="white", fontsize=12,
+                 group=grp)
+    elif key in bp.skip_units:
+        dot.node(key, label=_label(view, key, shapes), fillcolor=PROJ_FILL, width=1.2)
+    else:
+        fill = MAIN_FILL
+        if u.kind == "node" and not is_layer(op):
+            narrow = role_of(op) is Role.ACTIVATION and not registry[op].passthrough
+            fill = ACT_FILL if not u.fused and narrow else POOL_FILL if role_of(op) is Role.POOL else OTHER_FILL
+        dot.node(key, label=_label(view, key, shapes), fillcolor=fill, group=grp,
+                 width=1.0 if fill == ACT_FILL else None, peripheries=2 if u.kind != "node" else None)
 
-    def emit(item):
-        kind, key = item
-        if kind == "fork":
-            dot.node(point(key), label="", shape="point", width=0.05, group="main", style="")
-            return
-        u = view.units[key]
-        op = view.op(key)
-        grp = None if key in skip_units else "main"
-        if role_of(op) is Role.INPUT:
-            shp = view.shape(key)
-            dot.node(key, label=key + (f"  {dims(shp)}" if opts.shapes and shp else ""), shape="plaintext",
-                     style="", group=grp)
-        elif u.kind == "node" and merge_kind(op) is Merge.SUM:
-            dot.node(key, label="+", shape="circle", fixedsize=True, width=0.28, fillcolor="white", fontsize=12,
-                     group=grp)
-        elif key in skip_units:
-            dot.node(key, label=_label(view, key, opts.shapes), fillcolor=PROJ_FILL, width=1.2)
-        else:
-            fill = MAIN_FILL
-            if u.kind == "node" and not is_layer(op):
-                narrow = role_of(op) is Role.ACTIVATION and not registry[op].passthrough
-                fill = ACT_FILL if not u.fused and narrow else POOL_FILL if role_of(op) is Role.POOL else OTHER_FILL
-            dot.node(key, label=_label(view, key, opts.shapes), fillcolor=fill, group=grp,
-                     width=1.0 if fill == ACT_FILL else None, peripheries=2 if u.kind != "node" else None)
 
-    def cattrs(c):
-        info = view.containers[c]
-        if info.kind == "run":
-            lab = f"{info.label}: {info.block} ×{info.count}" if info.count > 1 else f"{info.label}: {info.block}"
-            return dict(label=lab, labeljust="r", labelloc="b", style="rounded,dashed", color="#7a5fa8",
-                        fontcolor="#7a5fa8", fontname=FONT, fontsize=10, penwidth=1.2)
-        if info.kind == "repeat":
-            return dict(label=f"{c}: {info.block} ×{info.count}", labeljust="r", style="rounded,dashed",
-                        color="#7a5fa8", fontcolor="#7a5fa8", fontname=FONT, fontsize=10)
-        return dict(label=f"{c}: {info.block}", labeljust="r", style="rounded", color="#bbbbbb",
-                    fontcolor="#666666", fontname=FONT, fontsize=10)
+def _cluster_attrs(view, c) -> dict:
+    info = view.containers[c]
+    if info.kind == "run":
+        lab = f"{info.label}: {info.block} ×{info.count}" if info.count > 1 else f"{info.label}: {info.block}"
+        return dict(label=lab, labeljust="r", labelloc="b", style="rounded,dashed", color="#7a5fa8",
+                    fontcolor="#7a5fa8", fontname=FONT, fontsize=10, penwidth=1.2)
+    if info.kind == "repeat":
+        return dict(label=f"{c}: {info.block} ×{info.count}", labeljust="r", style="rounded,dashed",
+                    color="#7a5fa8", fontcolor="#7a5fa8", fontname=FONT, fontsize=10)
+    return dict(label=f"{c}: {info.block}", labeljust="r", style="rounded", color="#bbbbbb",
+                fontcolor="#666666", fontname=FONT, fontsize=10)
 
-    emit_tree(dot, cluster_tree(items), emit, cattrs)
 
+def _emit_edges(dot: Dot, view, bp: Bypasses, port: str) -> None:
+    """The view's edges by kind: the main column straight and heavy, the skip arcs red
+    through the side ports, weightless where they bypass; the fork points on the column."""
     for a, b, lab in view.edges:
-        src = point(a) if a in forks else a
-        if b in res and a == fork_of_add[b] and any(not c for c in res[b][2]):
-            dot.edge((src, None, port), (b, None, port), color=SKIP, weight=0, penwidth=1.2)
-        elif b in skip_units and a in forks:
-            dot.edge((src, None, port), b, color=SKIP, penwidth=1.2)
-        elif a in skip_units and b in res:
+        kind = bp.kind(a, b)
+        if kind == IDENTITY:
+            dot.edge((bp.point(a), None, port), (b, None, port), color=SKIP, weight=0, penwidth=1.2)
+        elif kind == INTO_SKIP:
+            dot.edge((bp.point(a), None, port), b, color=SKIP, penwidth=1.2)
+        elif kind == OUT_OF_SKIP:
             dot.edge(a, (b, None, port), color=SKIP, penwidth=1.2)
-        elif a in skip_units or b in skip_units:
+        elif kind == SKIP_PATH:
             dot.edge(a, b, color=SKIP, penwidth=1.2)
         else:
-            dot.edge(src, b, weight=10, label=lab or None)
-    for f in forks:
-        dot.edge(f, point(f), arrowhead="none", weight=10)
-    for name, ref, src, oid, shp in graph_outputs(view):
-        dot.node(oid, label=name + (f"  {dims(shp)}" if opts.shapes and shp else ""), shape="plaintext",
-                 style="", group="main")
-        dot.edge(point(src) if src in forks else src, oid, weight=10)
-    return dot
+            dot.edge(bp.point(a), b, weight=10, label=lab or None)
+    for f in bp.forks:
+        dot.edge(f, bp.point(f), arrowhead="none", weight=10)

@@ -14,6 +14,7 @@ what makes dot shift every level inwards into a U.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from math import log2
 
 from archviz.backends.render.common import (FONT, dims, goes_down, goes_up, is_crop, is_layer, key_attrs,
@@ -186,23 +187,25 @@ class _Maps:
                     f'<TR><TD><FONT POINT-SIZE="8">{html_escape(sub)}</FONT></TD></TR></TABLE>')
 
 
-def build(model, opts) -> Dot:
-    m = _Maps(model, opts)
-    v, g = m.v, m.g
-    keys = [k for k in v.units if k not in m.absorbed]
-    dot = Dot(g.name, comment=f"archviz unet layout of '{g.name}': one rank=same row per resolution level, "
-              "contracting path left, expansive path right, copy-and-crop as flat edges",
-              rankdir="TB", fontname=FONT, nodesep=0.12, ranksep=0.35, splines="spline", newrank=True)
-    dot.attrs("node", shape="plain", fontname=FONT)
-    dot.attrs("edge", arrowsize=0.6, penwidth=1.4)
+@dataclass(frozen=True)
+class Arrow:
+    """One arrow of the U: from unit a into unit b (at `port`, a concat's cell or the map
+    'm'), its kind (down, up, skip, conv, conv1x1, other) and the label the legend shows."""
+    a: str
+    b: str
+    port: str
+    kind: str
+    label: str
 
-    # edges (decided first: vertical ones give the nodes their groups)
-    edges, legend = [], {}
-    groups: dict = {}
+
+def _arrows(m: _Maps) -> list:
+    """The arrows between drawn units, in the order of their targets then sources: the
+    view's edges (into a concat's cell where it has one) and the arrows into cells from the
+    sources of the units a cell absorbed (an up-conv from below, a copy from the left)."""
+    v, g = m.v, m.g
+    out = []
     for a, b, _lab in v.edges:
-        if b in m.absorbed:
-            continue
-        if a in m.absorbed:
+        if b in m.absorbed or a in m.absorbed:
             continue
         cell = m.into_cell.get((a, b))
         kind = m.kind_of(a, b)
@@ -215,52 +218,88 @@ def build(model, opts) -> Dot:
         if kind == "skip" and cell is None:
             crop = any(is_crop(g.nodes[x].op) for x in v.units[b].members)
             label = "copy and crop" if crop else "copy"
-        edges.append((a, b, port_b, kind, label))
-    # edges into cells from absorbed units' sources (up-conv from below, copy from the left)
+        out.append(Arrow(a, b, port_b, kind, label))
     for (src, c), (port, kind, label) in m.into_cell.items():
-        if kind in ("up", "skip") and not any(e[0] == src and e[1] == c for e in edges):
-            edges.append((src, c, port, kind, label))
+        if kind in ("up", "skip") and not any(e.a == src and e.b == c for e in out):
+            out.append(Arrow(src, c, port, kind, label))
     index = {k: i for i, k in enumerate(v.units)}
-    edges.sort(key=lambda e: (index[e[1]], index[e[0]]))
-    n_group = 0
-    for a, b, _p, kind, _l in edges:
-        if kind in ("down", "up") and not (m.is_block(a) or m.is_block(b)) and a not in groups and b not in groups:
-            n_group += 1
-            groups[a] = groups[b] = f"{kind}{n_group}"
-    # rows
-    by_level: dict = {}
-    for k in keys:
-        by_level.setdefault(m.level[k], []).append(k)
-    deepest = max(by_level)
-    for lvl in sorted(by_level):
-        # contracting path first, then the expansive path, each in topological order
-        by_level[lvl].sort(key=lambda k: (m.dec[k], index[k]))
-        with dot.subgraph(f"level{lvl + m.shift}", rank="same"):
-            for k in by_level[lvl]:
-                dot.node(k, label=m.box(k), group=groups.get(k))
-    def out_port(a):
-        return m.cells[a][-1][0] if a in m.cells else "m"
+    return sorted(out, key=lambda e: (index[e.b], index[e.a]))
 
-    for a, b, port_b, kind, label in edges:
-        color = COLORS[kind]
-        legend.setdefault((kind, label), color)
-        corner = m.is_block(a) or m.is_block(b)
-        if kind == "down":
-            if corner:
-                dot.edge((a, None, "se"), (b, None, "nw"), color=color, weight=10)
-            else:
-                dot.edge((a, None, "s"), (b, None, "n"), color=color, weight=4)
-        elif kind == "up":
-            if corner:
-                dot.edge((b, None if port_b == "m" else port_b, "sw"), (a, None, "ne"), color=color, dir="back",
-                         weight=10)
-            else:
-                dot.edge((b, port_b, "s"), (a, None, "n"), color=color, dir="back", weight=4)
-        elif kind == "skip":
-            dot.edge((a, out_port(a), "e"), (b, port_b, "w"), color=color, penwidth=2)
+
+def _groups(m: _Maps, arrows: list) -> dict:
+    """A group per vertical arrow between two maps, so dot keeps it straight."""
+    groups: dict = {}
+    n = 0
+    for e in arrows:
+        if (e.kind in ("down", "up") and not (m.is_block(e.a) or m.is_block(e.b))
+                and e.a not in groups and e.b not in groups):
+            n += 1
+            groups[e.a] = groups[e.b] = f"{e.kind}{n}"
+    return groups
+
+
+def _levels(m: _Maps) -> dict:
+    """The rows, top (finest resolution) down: level -> its units, the contracting path
+    first, then the expansive path, each in topological order."""
+    index = {k: i for i, k in enumerate(m.v.units)}
+    by_level: dict = {}
+    for k in m.v.units:
+        if k not in m.absorbed:
+            by_level.setdefault(m.level[k], []).append(k)
+    return {lvl: sorted(by_level[lvl], key=lambda k: (m.dec[k], index[k])) for lvl in sorted(by_level)}
+
+
+def build(model, opts) -> Dot:
+    """The arrows, their groups and the rows first, then the DOT: one rank=same row per
+    level, the arrows by kind, the legend beside the deepest row."""
+    m = _Maps(model, opts)
+    arrows = _arrows(m)
+    groups = _groups(m, arrows)
+    levels = _levels(m)
+    g = m.g
+    dot = Dot(g.name, comment=f"archviz unet layout of '{g.name}': one rank=same row per resolution level, "
+              "contracting path left, expansive path right, copy-and-crop as flat edges",
+              rankdir="TB", fontname=FONT, nodesep=0.12, ranksep=0.35, splines="spline", newrank=True)
+    dot.attrs("node", shape="plain", fontname=FONT)
+    dot.attrs("edge", arrowsize=0.6, penwidth=1.4)
+    for lvl, keys in levels.items():
+        with dot.subgraph(f"level{lvl + m.shift}", rank="same"):
+            for k in keys:
+                dot.node(k, label=m.box(k), group=groups.get(k))
+    for e in arrows:
+        _emit_arrow(dot, m, e)
+    _emit_legend(dot, arrows, levels[max(levels)])
+    return dot
+
+
+def _emit_arrow(dot: Dot, m: _Maps, e: Arrow) -> None:
+    """Down and up arrows vertical (through the corners between blocks, which makes dot
+    shift every level inwards into a U); the others flat, out of a concat's last cell."""
+    color = COLORS[e.kind]
+    corner = m.is_block(e.a) or m.is_block(e.b)
+    out_port = m.cells[e.a][-1][0] if e.a in m.cells else "m"
+    if e.kind == "down":
+        if corner:
+            dot.edge((e.a, None, "se"), (e.b, None, "nw"), color=color, weight=10)
         else:
-            dot.edge((a, out_port(a), "e"), (b, port_b, "w"), color=color)
-    # legend, beside the deepest row
+            dot.edge((e.a, None, "s"), (e.b, None, "n"), color=color, weight=4)
+    elif e.kind == "up":
+        if corner:
+            dot.edge((e.b, None if e.port == "m" else e.port, "sw"), (e.a, None, "ne"), color=color, dir="back",
+                     weight=10)
+        else:
+            dot.edge((e.b, e.port, "s"), (e.a, None, "n"), color=color, dir="back", weight=4)
+    elif e.kind == "skip":
+        dot.edge((e.a, out_port, "e"), (e.b, e.port, "w"), color=color, penwidth=2)
+    else:
+        dot.edge((e.a, out_port, "e"), (e.b, e.port, "w"), color=color)
+
+
+def _emit_legend(dot: Dot, arrows: list, deepest: list) -> None:
+    """One line per kind and label of arrow, in order of appearance, beside the deepest row."""
+    legend: dict = {}
+    for e in arrows:
+        legend.setdefault((e.kind, e.label), COLORS[e.kind])
     rows = []
     for (kind, label), color in legend.items():
         arrow = ARROW.get(kind, "&#x2192;")
@@ -268,6 +307,5 @@ def build(model, opts) -> Dot:
     if rows:
         dot.node("legend", label=Html('<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2">'
                                       + "".join(rows) + "</TABLE>"), fontsize=11)
-        dot.rank_same([by_level[deepest][0], "legend"])
-        dot.edge(by_level[deepest][-1], "legend", style="invis")
-    return dot
+        dot.rank_same([deepest[0], "legend"])
+        dot.edge(deepest[-1], "legend", style="invis")

@@ -1,0 +1,65 @@
+"""The layer budget of a compiled graph: MAX_LAYERS, and the lower bound on the layers a
+`repeat` will have that refuses one that cannot fit after a few copies.
+
+MAX_LAYERS is read as `budget.MAX_LAYERS` wherever it is checked, so a test may lower it
+in this one place.
+"""
+from __future__ import annotations
+
+from collections import ChainMap, Counter
+
+from archviz.errors import ArchvizError
+from archviz.spec.expr import expression_budget
+from archviz.spec.files import NODE_KEYS
+
+# Bound on a compiled graph, as expressions bound their exponents: a typo such as
+# `repeat: 100000000` is an error in milliseconds, not minutes of expansion and GBs of memory.
+MAX_LAYERS = 100_000
+
+
+class CopyBudget:
+    """A lower bound on the layers a repeat will have, from the copies expanded so far, so a
+    repeat that cannot fit the layer budget is refused after a few copies, never wrongly.
+
+    Copies whose `when:` and attribute values are equal expand to the same number of
+    layers (a block sees only its params), so once the first copies show the repeat may not
+    fit, every copy's values are evaluated (cheap: no expansion) and the copies still to
+    come are counted at the sizes of the equal copies already expanded (unknown: 0)."""
+
+    def __init__(self, compiler, nd, scope, var, n):
+        self.c, self.nd, self.scope, self.var, self.n = compiler, nd, scope, var, n
+        self.grown: list = []           # layers added by each copy so far
+        self.fewest = None              # their minimum, kept as they come (min() of the list was quadratic)
+        self.keys = None                # per copy, what decides its size (None: unknown)
+        self.sizes: dict = {}           # key -> layers of a copy with that key
+        self.left = None                # key -> copies still to expand
+
+    def expanded(self, k: int, grew: int, now: int) -> int:
+        self.grown.append(grew)
+        self.fewest = grew if self.fewest is None else min(self.fewest, grew)
+        if self.keys is None:
+            if not k or now + self.fewest * (self.n - k - 1) <= MAX_LAYERS:
+                return now          # fits even if the rest are like the smallest so far
+            self.keys = self._keys()
+            self.sizes = {self.keys[j]: g for j, g in enumerate(self.grown) if self.keys[j] is not None}
+            self.left = Counter(key for key in self.keys[k + 1:] if key is not None)
+        else:
+            key = self.keys[k]
+            if key is not None:
+                self.sizes[key] = grew
+                self.left[key] -= 1
+        return now + sum(self.sizes[key] * m for key, m in self.left.items() if key in self.sizes)
+
+    def _keys(self) -> list:
+        items = [(a, v) for a, v in self.nd.items() if a not in NODE_KEYS or a == "when"]
+        if not self.var:
+            return [0] * self.n         # no index: every copy is the same
+        keys = []
+        with expression_budget(None):   # not charged: these values are computed again when used
+            for k in range(self.n):
+                vars_k = ChainMap({self.var: k}, self.scope.vars)
+                try:
+                    keys.append(repr([(a, self.c._eval(v, vars_k, None)) for a, v in items]))
+                except ArchvizError:
+                    keys.append(None)
+        return keys

@@ -1,0 +1,216 @@
+"""Expanding a node list: each node's op (a registered op or a block), its `repeat:`
+copies, `when:` and `expect:`, and the graph nodes of primitive ops with their attributes.
+"""
+from __future__ import annotations
+
+from collections import ChainMap
+
+from archviz.codes import E
+from archviz.errors import ArchvizError, SpecError, did_you_mean
+from archviz.ir.graph import Node
+from archviz.ops import registry
+from archviz.ops.schema import normalise
+from archviz.spec import budget
+from archviz.spec.files import _ID, _NO_DEFAULT, NODE_KEYS, _unknown_attr
+from archviz.spec.refs import AliasB, NodeB, RepeatB, Scope, Sym
+from archviz.spec.yamlload import LocDict, LocList
+
+_REPEAT_ZERO = "0 copies are allowed only when the node's `when:` is false, e.g. `when: \"${n > 0}\"`"
+
+
+class NodeExpander:
+    """Mixin of :class:`archviz.spec.compile.Compiler`: expanding nodes into the graph."""
+
+    def expand(self, nodes, scope: Scope, prev: Sym | None, nodes_span=None) -> Sym | None:
+        """Expand a node list into the graph. Returns a Sym for the last node."""
+        for i, nd in enumerate(nodes):
+            nsp = nodes.span_of(i) if isinstance(nodes, LocList) else None
+            if not isinstance(nd, LocDict):
+                self.error(SpecError("a node is a mapping {id: ..., op: ..., ...}", nsp, code=E.NODE_NOT_MAPPING), scope)
+                continue
+            try:
+                prev = self._node(nd, scope, prev)
+            except ArchvizError as e:
+                self.error(e, scope)
+        return prev
+
+    def _node(self, nd: LocDict, scope: Scope, prev: Sym | None) -> Sym | None:
+        nid = nd.get("id")
+        if not isinstance(nid, str) or not _ID.match(nid):
+            raise SpecError("a node needs an 'id' that is an identifier (letters, digits, _)"
+                            if nid is None else f"node id {nid!r} is not an identifier (letters, digits, _; "
+                            "no dots: ids of expanded blocks are joined with dots for you)",
+                            nd.span_of("id", nd.span), code=E.BAD_NODE_ID)
+        if nid in scope.names:
+            b = scope.block
+            if b is not None and nid in b.inputs and nid not in scope.name_spans:
+                implicit = b.data.get("inputs") is None
+                raise SpecError(f"node id '{nid}' is the name of an input of block '{b.name}'"
+                                + (" (a block that declares no `inputs` reads one input named x)" if implicit else ""),
+                                nd.span_of("id"), code=E.DUPLICATE_NODE,
+                                hint="rename the node" + (", or name the block's input: `inputs: [image]`"
+                                                          if implicit else ""))
+            raise SpecError(f"duplicate node id '{nid}'", nd.span_of("id"), code=E.DUPLICATE_NODE,
+                            notes=[f"first defined at {scope.name_spans.get(nid)}"])
+        scope.name_spans[nid] = nd.span_of("id")
+        try:
+            return self._node_body(nd, nid, scope, prev)
+        except ArchvizError:
+            # The node is broken, but its name stays bound (to its input), so the nodes that
+            # read it do not add "unknown node" errors of their own.
+            if nid not in scope.names:
+                scope.names[nid] = AliasB(prev, broken=True) if prev else NodeB(scope.prefix + nid, "?")
+            raise
+
+    def _node_body(self, nd: LocDict, nid: str, scope: Scope, prev: Sym | None) -> Sym | None:
+        opname = nd.get("op")
+        if not isinstance(opname, str):
+            raise SpecError(f"node '{nid}' needs an 'op'", nd.span, code=E.MISSING_OP)
+        kind, target = self._lookup_op(opname, scope)
+        if kind is None:
+            cands = list(registry) + list(scope.file.blocks) + \
+                [f"{ns}.{b}" for ns, f in scope.file.imports.items() for b in f.blocks]
+            err = SpecError(f"unknown op '{opname}'", nd.span_of("op"), code=E.UNKNOWN_OP,
+                            hint=did_you_mean(opname, cands) or "run `archviz ops` for the list of ops")
+            err.follows = opname.split(".")[0] in scope.file.failed_imports and "." in opname
+            raise err
+        ins = self._inputs(nd, scope, prev, kind, target)
+        frozen = nd.get("frozen", False)
+        if not isinstance(frozen, bool):
+            raise SpecError(f"'frozen' must be true or false, got {frozen!r}", nd.span_of("frozen"), code=E.BAD_ATTR)
+        through = self._bypass_index(nd, ins, kind, target)
+        n, var = self._repeat(nd, scope)
+        if n == 0:      # `repeat: 0` with `when:` false: the node is absent, its name its input
+            sp = nd.span_of("repeat")
+            try:
+                off = "when" in nd and not self._when(nd, nid, scope.vars, scope, ins)
+            except ArchvizError:
+                off = False
+            if not off:
+                raise SpecError("repeat count must be an integer >= 1, got 0", sp, code=E.BAD_REPEAT,
+                                hint=_REPEAT_ZERO)
+            self._need_bypass(nd, nid, ins, through)
+            scope.names[nid] = AliasB(ins[through or 0], bypassed=nid)
+            return Sym(binding=scope.names[nid], text=nid, span=nd.span_of("id"))
+        copies = []
+        cur = ins
+        bound = budget.CopyBudget(self, nd, scope, var, n)
+        for k in range(n):
+            before = len(self.graph)
+            # an overlay, not a copy: copying every param for every copy is quadratic
+            vars_k = ChainMap({var: k}, scope.vars) if var else scope.vars
+            cid = f"{nid}.{k}" if n > 1 or "repeat" in nd else nid
+            if "when" in nd and not self._when(nd, nid, vars_k, scope, cur):
+                self._need_bypass(nd, nid, cur, through)
+                b = AliasB(cur[through or 0], bypassed=cid)   # the name stands for the input it passes
+            elif kind == "op":
+                b = self._primitive(nd, scope, vars_k, cid, target, cur)
+            else:
+                b = self._call(nd, scope, vars_k, cid, target, cur)
+            copies.append(b)
+            cur = [Sym(binding=b, text=cid)] + cur[1:]     # the next copy reads this one; other inputs stay
+            at_least = bound.expanded(k, len(self.graph) - before, len(self.graph))
+            if at_least > budget.MAX_LAYERS:
+                at_least -= len(self.graph.inputs)      # the graph's inputs are nodes, not layers
+                # refused in milliseconds, not after minutes of expansion and GBs of memory
+                raise SpecError(f"'{nid}' repeats {n:,} copies: the spec would expand to at least {at_least:,} "
+                                f"layers, more than {budget.MAX_LAYERS:,}", nd.span_of("repeat", nd.span), code=E.TOO_MANY_LAYERS,
+                                hint="check this `repeat` count (and the params it is computed from)")
+        binding = RepeatB(copies) if "repeat" in nd else copies[0]
+        real = sum(not isinstance(b, AliasB) for b in copies)
+        if "repeat" in nd and real:
+            self.graph.repeats[scope.prefix + nid] = real
+        scope.names[nid] = binding
+        out = Sym(binding=binding, text=nid, span=nd.span_of("id"))
+        if "expect" in nd and not isinstance(copies[-1], AliasB):    # a bypassed node asserts nothing
+            self._add_expect(out, nd["expect"], nd.span_of("expect"), scope)
+        return out
+
+
+    def _lookup_op(self, opname: str, scope: Scope):
+        if opname in registry and opname != "input":
+            return "op", registry[opname]
+        if opname in scope.file.blocks:
+            return "block", scope.file.blocks[opname]
+        if "." in opname:
+            ns, bname = opname.split(".", 1)
+            f = scope.file.imports.get(ns)
+            if f is not None and bname in f.blocks:
+                return "block", f.blocks[bname]
+        return None, None
+
+    def _repeat(self, nd, scope) -> tuple:
+        if "repeat" not in nd:
+            return 1, None
+        r = nd["repeat"]
+        sp = nd.span_of("repeat")
+        var = None
+        if isinstance(r, dict):
+            var = r.get("var")
+            if var is not None and (not isinstance(var, str) or not _ID.match(var)):
+                raise SpecError("repeat `var` must be an identifier", r.span_of("var"), code=E.BAD_REPEAT)
+            for k in r:
+                if k not in ("n", "var"):
+                    raise SpecError(f"unknown key '{k}' in repeat", r.key_span(k), code=E.BAD_REPEAT,
+                                    hint="repeat: N or repeat: {n: N, var: NAME}")
+            sp = r.span_of("n", sp)
+            r = r.get("n")
+        n = self._eval(r, scope.vars, sp, scope)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0 or (n == 0 and "when" not in nd):
+            raise SpecError(f"repeat count must be an integer >= 1, got {n!r}", sp, code=E.BAD_REPEAT,
+                            hint=_REPEAT_ZERO if n == 0 else None)
+        if n > budget.MAX_LAYERS:
+            raise SpecError(f"repeat count {n:,} is out of bounds (at most {budget.MAX_LAYERS:,})", sp, code=E.BAD_REPEAT)
+        return n, var
+
+    def _attr_values(self, nd, vars_k, scope, skip=NODE_KEYS):
+        """Evaluated attributes and their spans; an attribute whose expression failed (the
+        error is recorded) is left out of `raw` and named in `spans` only."""
+        raw, spans = {}, {}
+        for k, v in nd.items():
+            if k in skip:
+                continue
+            spans[k] = nd.span_of(k)
+            raw[k] = self._try_eval(v, vars_k, spans[k], scope, default=_NO_DEFAULT)
+            if raw[k] is _NO_DEFAULT:
+                del raw[k]
+        return raw, spans
+
+    def _primitive(self, nd, scope, vars_k, cid, op, ins) -> NodeB:
+        if len(self.graph) >= budget.MAX_LAYERS:
+            raise SpecError(f"the spec expands to more than {budget.MAX_LAYERS:,} layers", nd.span_of("id", nd.span),
+                            code=E.TOO_MANY_LAYERS, hint="check the `repeat` counts of this node and the blocks around it")
+        raw, spans = self._attr_values(nd, vars_k, scope)
+        failed = {k for k in spans if k not in raw}     # expression errors, reported already
+        for k in [k for k in spans if k not in op.attrs]:   # the caret goes under the key
+            self.error(_unknown_attr(k, op, nd.key_span(k)), scope)
+            raw.pop(k, None)
+        for k, (v, sp) in scope.defaults.get(op.name, {}).items():
+            if k not in raw and k not in failed:
+                spans[k] = sp
+                v = self._try_eval(v, vars_k, sp, scope, default=_NO_DEFAULT)
+                if v is _NO_DEFAULT:
+                    failed.add(k)
+                else:
+                    raw[k] = v
+        desc = f"'{nd['id']}' ({op.name})"
+        attrs, errs = normalise(op, raw, spans, nd.span, desc)
+        for e in errs:
+            if e.code == E.MISSING_ATTR and any(e.message.endswith(f"attribute '{k}'") for k in failed):
+                continue    # "missing required attribute" would only repeat that error
+            self.error(e, scope)
+        frozen = nd.get("frozen", False)
+        gid = scope.prefix + cid
+        node = Node(id=gid, op=op.name, attrs=attrs, scope=scope.path, span=nd.span_of("op", nd.span),
+                    attr_spans=spans, notes=list(scope.notes), frozen=bool(frozen))
+        node.meta["doc"] = nd.get("doc")
+        raw_in = nd.get("in")
+        node.input_spans = [s.span or nd.span for s in ins]
+        if isinstance(raw_in, dict):
+            node.input_ports = list((op.input_ports or ())[:len(ins)])
+        try:
+            self.graph.add_node(node)
+        except ArchvizError as e:
+            self.error(e, scope)
+        self._pending.append(("node", node, list(ins)))
+        return NodeB(gid, op.name)
