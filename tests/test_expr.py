@@ -3,6 +3,7 @@ arithmetic, bounded sizes, located errors, and never `eval`."""
 from __future__ import annotations
 
 import builtins
+import math
 from fractions import Fraction
 
 import pytest
@@ -252,3 +253,42 @@ def test_unterminated_expression():
 def test_has_expr():
     assert has_expr("${a}") and has_expr("x${a}y")
     assert not has_expr("$a") and not has_expr("{a}") and not has_expr(3) and not has_expr(None)
+
+
+# -- math functions: exact where the answer is exact (checked against math / the definitions)
+@pytest.mark.parametrize("text, want", [
+    ("sqrt(64)", 8), ("sqrt(9/4)", Fraction(3, 2)), ("log2(1024)", 10), ("log2(1/8)", -3),
+    ("log(1000, 10)", 3), ("log(1)", 0), ("exp(0)", 1), ("round(5/2)", 2), ("round(7/2)", 4),
+    ("round(2.5)", 2), ("int(round(1.5 * 64 / 8) * 8)", 96),
+])
+def test_math_functions_exact(text, want):
+    got = evaluate(text, {})
+    assert got == want and type(got) is type(want)
+
+
+@pytest.mark.parametrize("text, want", [
+    ("sqrt(2)", math.sqrt(2)), ("log(10)", math.log(10)), ("log2(48)", math.log2(48)), ("exp(1)", math.e),
+    ("round(3.14159, 2)", 3.14),
+])
+def test_math_functions_inexact_are_floats(text, want):
+    got = evaluate(text, {})
+    assert isinstance(got, float) and got == pytest.approx(want, rel=1e-15)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("sqrt(-1)", "negative"), ("log(0)", "not defined"), ("log(8, 1)", "base 1"), ("exp(100000)", "beyond"),
+])
+def test_math_function_domain_errors(text, words):
+    with pytest.raises(ExpressionError, match=words):
+        evaluate(text, {})
+
+
+def test_a_non_integer_width_is_a_located_error_not_truncated(tmp_path):
+    import archviz
+    from archviz.errors import ArchvizError
+    p = tmp_path / "s.yaml"
+    p.write_text("archviz: 1\nname: s\ninputs: {x: {shape: [3, 8, 8]}}\nnodes:\n"
+                 "  - {id: c, op: conv2d, out: '${sqrt(2) * 10}', kernel: 3}\n")
+    with pytest.raises(ArchvizError) as ei:
+        archviz.load(str(p))
+    assert ei.value.span is not None and ei.value.span.line == 5 and "integer" in str(ei.value)

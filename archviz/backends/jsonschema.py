@@ -65,6 +65,9 @@ def attr_schema(attr) -> dict:
         out["anyOf"].insert(0, {"type": "string", "enum": ["same", "valid"]})
     elif t == "ints":
         out = _or_expr({"type": "array", "items": _or_expr({"type": "integer"})})
+    elif t == "axes":
+        out = {"anyOf": [{"type": "integer"}, {"type": "array", "items": _or_expr({"type": "integer"}), "minItems": 1},
+                         {"$ref": "#/definitions/expr"}]}
     elif t == "scale2":
         pos = {"type": "number", "exclusiveMinimum": 0}
         out = {"anyOf": [pos, {"type": "array", "items": _or_expr(pos), "minItems": 2, "maxItems": 2},
@@ -88,7 +91,7 @@ def node_ops() -> list[str]:
 
 
 def _node_keys() -> dict:
-    from archviz.spec.compile import NODE_KEYS
+    from archviz.spec.files import NODE_KEYS
     ref = {"type": "string", "description": "a node: id, id.port, id[k] or id[k].port"}
     keys = {
         "id": {"anyOf": [ID, {"$ref": "#/definitions/expr"}], "description": "the node's name (an identifier)"},

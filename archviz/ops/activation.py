@@ -1,5 +1,6 @@
 """Activations and other shape-preserving element-wise ops: relu, leaky_relu, elu, gelu,
-silu, sigmoid, tanh, hardswish, relu6, softmax, dropout, identity.
+silu, sigmoid, tanh, hardswish, relu6, hardsigmoid, softplus, mish, hardtanh, softmax,
+dropout, stochastic_depth, identity.
 
 Element-wise count: one operation per output element per application of the function
 (softmax: three — exp, the sum, the divide).  Dropout counts 0: archviz analyses the
@@ -58,6 +59,45 @@ _act("sigmoid", "Sigmoid", "1 / (1 + e⁻ˣ) (torch.nn.Sigmoid).", label="σ", k
 _act("tanh", "Tanh", "tanh(x) (torch.nn.Tanh).", label="tanh", keeps=Keeps.OUTPUT)
 _act("hardswish", "Hardswish", "x·relu6(x + 3)/6 (torch.nn.Hardswish).")
 _act("relu6", "ReLU6", "min(max(0, x), 6) (torch.nn.ReLU6).", label="ReLU6")
+_act("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (torch.nn.Hardsigmoid).")
+_act("softplus", "Softplus", "log(1 + exp(beta·x)) / beta, x itself where beta·x > threshold (torch.nn.Softplus).",
+     {"beta": Attr("float", 1.0, "beta"), "threshold": Attr("float", 20.0, "above it the identity")})
+_act("mish", "Mish", "x·tanh(softplus(x)) (torch.nn.Mish; Misra 2019).", label="Mish")
+
+
+@register_op
+class Hardtanh(_Act):
+    name = "hardtanh"
+    torch_module = "Hardtanh"
+    doc = "x clipped to [min_val, max_val] (torch.nn.Hardtanh)."
+    attrs = {"min_val": Attr("float", -1.0, "the lower bound"), "max_val": Attr("float", 1.0, "the upper bound")}
+
+    def check(self, a, ins):
+        if not a.max_val > a.min_val:
+            raise OpError(f"max_val={a.max_val} must be greater than min_val={a.min_val} (as torch asserts)",
+                          attr="max_val")
+
+
+@register_op
+class StochasticDepth(_Act):
+    name = "stochastic_depth"
+    torch_module = ""
+    doc = ("Drops its input with probability p in training — per example ('row') or for the whole batch "
+           "('batch') — and scales what survives by 1/(1 − p) (torchvision.ops.StochasticDepth; Huang et al. "
+           "2016, \"Deep Networks with Stochastic Depth\"); the identity at inference, so 0 element-wise ops.")
+    attrs = {"p": Attr("float", doc="drop probability, in [0, 1]"),
+             "mode": Attr("str", "row", "row (per example) or batch", ("row", "batch"))}
+    samples = [{"attrs": {"p": 0.1}, "inputs": [(2, 8, 5, 5)]}, {"attrs": {"p": 0.2, "mode": "batch"}, "inputs": [(3, 10)]}]
+    per_element = 0             # the identity at inference
+    passthrough = aliases = True
+    keeps = Keeps.NOTHING       # at inference (training keeps its mask)
+
+    def check(self, a, ins):
+        if not 0 <= a.p <= 1:
+            raise OpError(f"p={a.p} must be in [0, 1] (as torchvision checks)", attr="p")
+
+    def torch_spec(self, a, ins, outs):
+        return lowered("StochasticDepth", a.p, a.mode)
 
 
 @register_op

@@ -3,7 +3,10 @@
 Allowed: int/float/str/bool/None literals, names bound in the scope, `+ - * / // % **`,
 unary `- + not`, comparisons (chains too), `and`/`or`, `x if c else y`, list/tuple
 literals, indexing (`widths[s]`, negative indices too), and the calls `min`, `max`,
-`abs`, `floor`, `ceil`, `int`, `len`, `range`-free.
+`abs`, `floor`, `ceil`, `round`, `int`, `len`, `sqrt`, `log`, `log2`, `exp`, `range`-free.
+
+`sqrt`, `log`, `log2` are exact where the answer is (sqrt(64) is the int 8, log2(1/8) is −3,
+log(1000, 10) is 3) and a float otherwise; `round` rounds half to even, as Python's.
 
 Exactness: `/` on integers gives a :class:`fractions.Fraction` (an int when it divides
 evenly), so `${c / 2}` with c = 64 is the int 32, never 32.0.  Sizes are bounded so a
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import ast
 import contextvars
-import math
 import operator
 import re
 import warnings
@@ -32,6 +34,7 @@ from fractions import Fraction
 
 from archviz.codes import E
 from archviz.errors import ExpressionError, Span, did_you_mean, short_repr
+from archviz.spec.exprfuncs import FUNCTIONS
 
 MAX_EXPONENT = 64
 MAX_INT_BITS = 8192        # about 2,500 decimal digits; far below int->str's 4,300-digit limit
@@ -173,18 +176,6 @@ _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.Lt
         ast.Gt: operator.gt, ast.GtE: operator.ge}
 
 
-def _floor(x):
-    return math.floor(x)
-
-
-def _ceil(x):
-    return math.ceil(x)
-
-
-FUNCTIONS = {"min": min, "max": max, "abs": abs, "floor": _floor, "ceil": _ceil,
-             "int": int, "len": len}
-
-
 @lru_cache(maxsize=4096)
 def _checked(stripped: str):
     """The parsed tree of an expression that passed the whitelist check, or None where it
@@ -278,7 +269,7 @@ class _Walker:
         what = _SYNTAX_NAMES.get(type(node).__name__, f"'{type(node).__name__}'")
         return self.err(node, f"{what} is not allowed in an expression",
                         hint="expressions allow arithmetic, comparisons, if-else, "
-                             "indexing and min/max/abs/floor/ceil/int/len")
+                             "indexing and " + "/".join(FUNCTIONS))
 
     def _check_call(self, n):
         if not isinstance(n.func, ast.Name):    # obj.method(...), f(x)(y), ...: only plain names are called

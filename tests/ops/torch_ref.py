@@ -50,6 +50,20 @@ REFS["sigmoid"] = _one(lambda a: nn.Sigmoid())
 REFS["tanh"] = _one(lambda a: nn.Tanh())
 REFS["hardswish"] = _one(lambda a: nn.Hardswish())
 REFS["relu6"] = _one(lambda a: lambda x: torch.clamp(x, 0.0, 6.0))     # its definition, not nn.ReLU6
+REFS["hardsigmoid"] = _one(lambda a: lambda x: torch.clamp(x + 3.0, 0.0, 6.0) / 6.0)
+REFS["softplus"] = _one(lambda a: nn.Softplus(beta=float(a.beta), threshold=float(a.threshold)))
+REFS["mish"] = _one(lambda a: lambda x: x * torch.tanh(F.softplus(x)))
+REFS["hardtanh"] = _one(lambda a: nn.Hardtanh(float(a.min_val), float(a.max_val)))
+
+
+def _stochastic_depth(a):
+    """torchvision.ops.stochastic_depth's checks, then the identity (inference)."""
+    if not 0.0 <= float(a.p) <= 1.0 or a.mode not in ("row", "batch"):
+        raise ValueError(f"bad stochastic depth p={a.p} mode={a.mode}")
+    return lambda x: x
+
+
+REFS["stochastic_depth"] = _one(_stochastic_depth)
 REFS["softmax"] = _one(lambda a: nn.Softmax(dim=a.dim))
 REFS["dropout"] = _one(lambda a: nn.Dropout(p=a.p))
 REFS["identity"] = _one(lambda a: nn.Identity())

@@ -119,3 +119,23 @@ class Call(nn.Module):
     def extra_repr(self) -> str:
         return f"{'x.' if self.method else 'torch.'}{self.fn}{self.args or ''}"
 
+
+class StochasticDepth(nn.Module):
+    """Stochastic depth (Huang et al. 2016), as torchvision.ops.StochasticDepth: in training,
+    zero the input with probability p per example ('row') or for the whole batch ('batch') and
+    scale what survives by 1/(1 − p); the identity at inference."""
+
+    def __init__(self, p: float, mode: str = "row"):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
