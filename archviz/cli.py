@@ -139,9 +139,9 @@ def compare(spec_a, spec_b, batch, params, params_a, params_b, only, weights_onl
     Examples:
       archviz compare exam_three_3x3 exam_one_7x7
       archviz compare resnet34 resnet50 -f json
-      archviz compare specs/exam_bottleneck_block.yaml specs/exam_basic_block.yaml --weights
-      archviz compare specs/gru_lm.yaml specs/lstm_lm.yaml -p emb=650 -p hidden=650 --only recurrent
-      archviz compare specs/resnet50.yaml specs/resnet50.yaml --pa v1=true    # the paper's v1 vs v1.5
+      archviz compare exam_bottleneck_block exam_basic_block --weights
+      archviz compare gru_lm lstm_lm -p emb=650 -p hidden=650 --only recurrent
+      archviz compare resnet50 resnet50 --pa v1=true    # the paper's v1 vs v1.5
     """
     from archviz.backends import compare as C
     try:
@@ -462,7 +462,7 @@ def train_smoke(spec, batch, params, steps, loss, lr, device, plot):
 
     \b
     Examples:
-      archviz train-smoke specs/unet.yaml -p size=252 -p base=8 --loss cross_entropy+dice --plot loss.png
+      archviz train-smoke unet -p size=252 -p base=8 --loss cross_entropy+dice --lr 0.01 --plot loss.png
       archviz train-smoke exam_conv_pool
       archviz train-smoke unet --loss dice --steps 10 -p size=188 -p base=8
     """

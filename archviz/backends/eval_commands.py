@@ -169,7 +169,8 @@ def eval_cmd(kind, values, input_file, fmt):
     """A worked numeric example: evaluate one op on given numbers and print every step of the
     arithmetic. Exact fractions where the arithmetic allows (sums, products, ratios, Dice,
     convolution, pooling); float64 where it needs exp, log, tanh, σ or a power, and each
-    such step says so. Values not given take the exam's own numbers.
+    such step says so. Values not given take the exam's own numbers; `-i FILE.yaml` reads
+    them from a small YAML file (a: [5, 8, 10, 6, 4] on one line, i: 3 on the next).
 
     \b
     Examples:
@@ -181,7 +182,6 @@ def eval_cmd(kind, values, input_file, fmt):
       archviz eval dice -v p=[0.9,0.2] -v g=[1,0]        # V-Net's and the plain form
       archviz eval conv -v input=[[1,2,3],[4,5,6],[7,8,9]] -v kernel=[[1,0],[0,-1]]
       archviz eval pool -v kind=avg -v kernel=3 -v stride=2 -v padding=1
-      archviz eval lrn -i values.yaml                    # values from a YAML file (a: [...], i: 3)
     """
     vals = parse_values(kind, values, input_file)
     ev = evaluate(kind, vals)
