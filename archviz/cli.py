@@ -161,24 +161,7 @@ def compare(spec_a, spec_b, batch, params, params_a, params_b, only, weights_onl
             {"quantity": k, "a": ta[k], "b": tb[k], "ratio": None if tb[k] == 0 else ta[k] / tb[k],
              "ratio_exact": None if tb[k] == 0 else str(C.ratio(ta[k], tb[k]))} for k in ta]}, indent=2))
         return
-    from rich.table import Table
-    from archviz.ops.base import fmt_shape
-    title = f"{a.name} vs {b.name} (batch {batch})" + (f" — {sel}" if sel else "")
-    t = Table(title=title, header_style="bold cyan")
-    t.add_column("quantity")
-    t.add_column(a.name if a.name != b.name else "A " + " ".join(params_a), justify="right")
-    t.add_column(b.name if a.name != b.name else "B " + " ".join(params_b), justify="right")
-    t.add_column("A / B (exact)", justify="right")
-    for k in ta:
-        t.add_row(k, f"{ta[k]:,}", f"{tb[k]:,}", C.fmt_ratio(ta[k], tb[k]))
-    shp = lambda m: ", ".join(fmt_shape(v) for v in m.output_shapes.values())  # noqa: E731
-    t.add_row("output shape", shp(a), shp(b), "")
-    con = _console()
-    con.print(t)
-    if sel:
-        ids = lambda ls: ", ".join(l.id for l in ls[:8]) + (f", … ({len(ls)} layers)" if len(ls) > 8 else "")  # noqa: E731
-        con.print(f"counted in A: {ids(la)}", markup=False)
-        con.print(f"counted in B: {ids(lb)}", markup=False)
+    C.print_compare(_console(), a, b, (ta, la), (tb, lb), sel, batch, params_a, params_b)
 
 
 @main.command(context_settings=CONTEXT)
@@ -291,7 +274,7 @@ def _lowering_errors(fn):
             return fn(*a, **kw)
         except ArchvizError:
             raise
-        except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
+        except (RuntimeError, ValueError, TypeError, NotImplementedError, AssertionError, IndexError) as e:
             if click.get_current_context().find_root().params.get("traceback"):
                 raise
             from archviz.errors import LoweringError
@@ -472,8 +455,6 @@ def train_smoke(spec, batch, params, steps, loss, lr, device, plot):
     from rich.progress import Progress
     from archviz.backends import losscurve
     from archviz.backends.torch.bench import train_smoke as run
-    from archviz.ops.base import fmt_shape
-    from archviz.spec.losses import describe
     _check_device(device)
     m = load_model(spec, params, batch)
     loss = loss or m.graph.loss or "cross_entropy"
@@ -483,21 +464,7 @@ def train_smoke(spec, batch, params, steps, loss, lr, device, plot):
         losses = run(m, steps=steps, loss=loss, lr=lr, device=device,
                      progress=lambda i, n, l: prog.update(task, completed=i, description=f"{m.name}: {loss} {l:.4f}"))
     down = losses[-1] < losses[0]
-    con.print(f"{m.name}: {loss} over {steps} steps: {losses[0]:.4f} → {losses[-1]:.4f} "
-              + ("[green](going down)[/green]" if down else "[red](not going down)[/red]"))
-    for line in losscurve.report_lines(losses):
-        con.print("  " + line, markup=False, highlight=False)
-    con.print(f"  loss   {describe(loss)}", markup=False, highlight=False)
-    for name, shape in m.output_shapes.items():
-        note = ""
-        if len(shape) == 4:
-            note = f": {shape[1]} classes per pixel over {shape[2]}×{shape[3]} pixels"
-            if min(shape[2:]) < 32:
-                note += " — too small to call a segmentation; give a larger input size"
-        con.print(f"  output {name} {fmt_shape(shape)}{note}", markup=False, highlight=False)
-    if plot:
-        losscurve.write_plot(plot, losses, f"{m.name}: {loss}, lr {lr:g}, batch {batch}")
-        con.print(f"  wrote {plot}", markup=False)
+    losscurve.print_report(con, m, losses, loss, lr, batch, plot)
     if not down:
         sys.exit(1)
 

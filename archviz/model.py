@@ -117,8 +117,8 @@ class Model:
         misaligned merges.  If the pass cannot run at all, `rf` is left out and every entry's
         `rf_note` says why (never silently)."""
         try:
-            from archviz.passes import rf as RF
-            RF.ensure(self.graph)
+            from archviz.passes import rf as RF, run
+            run(self.graph, "rf")
         except Exception as exc:    # receptive fields never break the summary, but say so
             why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"
             for e in entries:

@@ -34,7 +34,7 @@ def _write(path: str, text: str) -> None:
 
 
 def snap_spec(path: str, out: str) -> None:
-    stem = os.path.relpath(path, ROOT).replace(os.sep, "__").removesuffix(".yaml")
+    stem = path.replace(os.sep, "__").removesuffix(".yaml")
     try:
         m = _load(path)
     except ArchvizError as e:
@@ -79,10 +79,10 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__)
         return 2
-    out = argv[0]
+    out = os.path.abspath(argv[0])
     os.makedirs(out, exist_ok=True)
-    specs = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml"))
-                   + glob.glob(os.path.join(ROOT, "tests", "render", "specs", "*.yaml")))
+    os.chdir(ROOT)      # spec paths relative to the checkout: snapshots of two worktrees compare
+    specs = sorted(glob.glob(os.path.join("specs", "*.yaml")) + glob.glob(os.path.join("tests", "render", "specs", "*.yaml")))
     for p in specs:
         snap_spec(p, out)
     snap_samples(out)

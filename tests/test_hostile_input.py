@@ -479,10 +479,10 @@ def test_good_overrides_still_work():
 
 # -- one mistake, one error ----------------------------------------------------------
 def test_a_refused_function_in_a_param_is_one_error(tmp_path):
-    p = write(tmp_path, 'archviz: 1\nparams: {n: "${round(2.5)}"}\ninputs: {x: {shape: [3, 8, 8]}}\n'
+    p = write(tmp_path, 'archviz: 1\nparams: {n: "${hypot(2.5)}"}\ninputs: {x: {shape: [3, 8, 8]}}\n'
                         'nodes:\n  - {id: c, op: conv2d, out: "${n}", kernel: 3}\n  - {id: d, op: conv2d, out: "${n * 2}", kernel: 1}\n')
     e = one_error(p)
-    assert e.code == "E0202" and "'round' is not allowed" in e.message and where(e) == (p, 2, 16)
+    assert e.code == "E0202" and "'hypot' is not allowed" in e.message and where(e) == (p, 2, 16)
 
 
 def test_a_failed_block_param_default_is_one_error(tmp_path):
@@ -490,7 +490,7 @@ def test_a_failed_block_param_default_is_one_error(tmp_path):
         archviz: 1
         blocks:
           b:
-            params: {w: {type: int, default: "${round(2)}"}}
+            params: {w: {type: int, default: "${hypot(2)}"}}
             nodes:
               - {id: c, op: conv2d, out: "${w}", kernel: 3}
         inputs: {x: {shape: [3, 8, 8]}}

@@ -446,7 +446,10 @@ def test_repeat_with_a_variable_and_expressions(tmp_path):
 
 
 @pytest.mark.parametrize("rep,msg", [
-    ("0", "repeat count must be an integer >= 1, got 0"),
+    ("-1", "repeat count must be an integer >= 0, got -1"),
+    ("{n: 2, rows: []}", "one of `n` (a count) and `rows` (a table)"),
+    ("{rows: [1, 2]}", "rows must be a list of mappings"),
+    ("{rows: [{2x: 1}]}", "names must be identifiers"),
     ("two", "got 'two'"),
     ("2.0", "got 2.0"),
     ("{n: 2, var: 3}", "repeat `var` must be an identifier"),
@@ -734,3 +737,25 @@ def test_expression_results_in_shapes(tmp_path):
         nodes: [{id: a, op: relu}]
     """)
     assert archviz.load(p).input_shapes == {"x": (1, 3, 32, 24)}      # 32 * 3 / 4 is the int 24
+
+
+def test_repeat_over_a_table(tmp_path):
+    """`repeat: {rows: [...]}`: one copy per row, the row's names variables of its copy (a
+    network's per-block table written once, as MobileNetV2's (t, c, n, s) table is)."""
+    p = spec(tmp_path, """\
+        archviz: 1
+        name: table
+        params:
+          table: [{c: 8, s: 1}, {c: 16, s: 2}, {c: 32, s: 2}]
+        inputs: {x: {shape: [3, 32, 32]}}
+        nodes:
+          - {id: stage, op: conv2d, repeat: {rows: "${table}", var: i}, out: "${c}", kernel: 3, stride: "${s}",
+             padding: 1, bias: "${i == 0}"}
+          - {id: head, op: conv2d, repeat: {rows: [{k: 1}]}, out: 4, kernel: "${k}"}
+        """)
+    m = archviz.load(p)
+    assert [l.id for l in m.layers] == ["stage.0", "stage.1", "stage.2", "head.0"]
+    assert [l.output_shape for l in m.layers] == [(1, 8, 32, 32), (1, 16, 16, 16), (1, 32, 8, 8), (1, 4, 8, 8)]
+    # conv weights c_out·c_in·3·3, the first with its bias; then the 1×1 head with its bias
+    assert m.totals["params"] == (8 * 3 * 9 + 8) + 16 * 8 * 9 + 32 * 16 * 9 + (4 * 32 + 4)
+    assert [l.id for l in archviz.load(p, table=[]).layers] == ["head.0"]     # no rows: passes x through

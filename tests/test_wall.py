@@ -22,9 +22,7 @@ NAME_ALLOWED: dict = {}
 OPS_TO_BACKENDS_ALLOWED: dict = {}
 IR_TO_OPS_ALLOWED: dict = {}
 CYCLES_ALLOWED: list = []      # 8 before the refactor
-FUNCTIONS_ALLOWED = {
-    "backends/rf_commands.py:rf": 89,
-}
+FUNCTIONS_ALLOWED: dict = {}
 MODULES_ALLOWED: dict = {}
 
 
@@ -121,6 +119,7 @@ def test_checker_flags(snippet, rule):
     "if score in ('additive', 'concat'): pass",
     "op = registry[name]",
     "if n.kind == Cell.LSTM: pass",
+    "if self.mode == 'conv2d': pass",      # a module's own setting that happens to spell an op
 ])
 def test_checker_passes_clean_code(snippet):
     assert wall.name_findings(snippet, NAMES) == []

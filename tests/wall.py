@@ -6,7 +6,8 @@ never decide by its name.  `name_findings(source)` reports every place that does
 a. a comparison with an op-ish side (``X.op``, a name ``op``/``opname``/``op_name``, a call of
    one, or a method call on one) and a string literal, a literal collection or an UPPER_CASE
    name on another side;
-b. a comparison with a string literal that is a registered op's name;
+b. a comparison with a string literal that is a registered op's name (not where the other
+   side is a setting of the object itself, `self.mode == "constant"`: a module's own option);
 c. ``.startswith``/``.endswith`` on an op-ish expression, or ``"x" in <op-ish>``;
 d. a set/list/tuple literal or dict's keys with at least two registered op names making up
    more than half of its strings (a gate's "tanh" label or a DOT id passes);
@@ -43,6 +44,12 @@ def _opish(e) -> bool:
     return False
 
 
+def _own_setting(e) -> bool:
+    """`self.mode`: an object's own option (a torch module's padding mode), not an op's name."""
+    return isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name) and e.value.id == "self" \
+        and e.attr not in ("op", "name", "kind")
+
+
 def _strs(e) -> list:
     if isinstance(e, ast.Constant) and isinstance(e.value, str):
         return [e.value]
@@ -61,7 +68,8 @@ def name_findings(source: str, names: set) -> list:
             if any(map(_opish, sides)) and any(_strs(s) or (isinstance(s, ast.Name) and s.id.isupper())
                                                for s in sides):
                 out.add((n.lineno, "a"))
-            if any(isinstance(s, ast.Constant) and s.value in names for s in sides):
+            if any(isinstance(s, ast.Constant) and s.value in names for s in sides) and \
+                    not any(_own_setting(s) for s in sides):
                 out.add((n.lineno, "b"))
             if any(isinstance(o, (ast.In, ast.NotIn)) for o in n.ops) and _strs(n.left) \
                     and any(map(_opish, n.comparators)):

@@ -113,3 +113,25 @@ def describe(tokens: tuple, weights_only: bool) -> str:
     if weights_only:
         parts.append("weights only (norm layers left out)")
     return "; ".join(parts)
+
+
+def print_compare(con, a, b, sel_a, sel_b, sel: str, batch: int, params_a=(), params_b=()) -> None:
+    """The table of `archviz compare`: each quantity of A and B and the exact ratio, the
+    output shapes, and with a selection the layers counted on each side."""
+    from rich.table import Table
+    from archviz.ops.base import fmt_shape
+    (ta, la), (tb, lb) = sel_a, sel_b
+    t = Table(title=f"{a.name} vs {b.name} (batch {batch})" + (f" — {sel}" if sel else ""), header_style="bold cyan")
+    t.add_column("quantity")
+    t.add_column(a.name if a.name != b.name else "A " + " ".join(params_a), justify="right")
+    t.add_column(b.name if a.name != b.name else "B " + " ".join(params_b), justify="right")
+    t.add_column("A / B (exact)", justify="right")
+    for k in ta:
+        t.add_row(k, f"{ta[k]:,}", f"{tb[k]:,}", fmt_ratio(ta[k], tb[k]))
+    shp = lambda m: ", ".join(fmt_shape(v) for v in m.output_shapes.values())  # noqa: E731
+    t.add_row("output shape", shp(a), shp(b), "")
+    con.print(t)
+    if sel:
+        ids = lambda ls: ", ".join(l.id for l in ls[:8]) + (f", … ({len(ls)} layers)" if len(ls) > 8 else "")  # noqa: E731
+        con.print(f"counted in A: {ids(la)}", markup=False)
+        con.print(f"counted in B: {ids(lb)}", markup=False)

@@ -187,9 +187,10 @@ def pool(v: dict) -> Evaluation:
     if 2 * p > k:
         raise _bad(f"padding {p} is more than half the kernel {k} (torch refuses it)")
     C, H, W = len(x), len(x[0]), len(x[0][0])
-    ev = Evaluation(f"{'Max' if kind == 'max' else 'Average'} pooling {k}×{k}, stride {s}, padding {p}"
+    is_max = kind == POOL_KINDS[0]
+    ev = Evaluation(f"{'Max' if is_max else 'Average'} pooling {k}×{k}, stride {s}, padding {p}"
                     + (" (overlapping: s < k)" if s < k else ""),
-                    ["y[ch, r, c] = " + ("max" if kind == "max" else "mean")
+                    ["y[ch, r, c] = " + ("max" if is_max else "mean")
                      + "_{u, w < k} x[ch, r·s + u − p, c·s + w − p]"],
                     [f"input x: {C} channel(s) of {H}×{W} = {fmt(x)}"])
     Ho = _out_len(H, k, s, p, "window", ev, "H")
@@ -203,7 +204,7 @@ def pool(v: dict) -> Evaluation:
             for c in range(Wo):
                 win = [x[ch][r * s + u - p][c * s + w - p] if 0 <= r * s + u - p < H and 0 <= c * s + w - p < W
                        else None for u in range(k) for w in range(k)]
-                if kind == "max":
+                if is_max:
                     val = max(t for t in win if t is not None)
                     text = "max(" + ", ".join("−∞" if t is None else short(t) for t in win) + ")"
                 else:

@@ -110,3 +110,26 @@ def write_plot(path: str, losses: list[float], title: str) -> None:
         raise GraphvizFailedError("Graphviz failed to draw the loss plot: "
                                   + res.stderr.decode("utf-8", "replace").strip()[-200:])
     write_atomic(path, res.stdout)
+
+
+def print_report(con, m, losses: list[float], loss: str, lr: float, batch: int, plot: str | None) -> None:
+    """What `archviz train-smoke` prints after the steps: first → last, the curve, the
+    spikes, the loss's formula, the output size, and the plot when asked."""
+    from archviz.ops.base import fmt_shape
+    from archviz.spec.losses import describe
+    down = losses[-1] < losses[0]
+    con.print(f"{m.name}: {loss} over {len(losses)} steps: {losses[0]:.4f} → {losses[-1]:.4f} "
+              + ("[green](going down)[/green]" if down else "[red](not going down)[/red]"))
+    for line in report_lines(losses):
+        con.print("  " + line, markup=False, highlight=False)
+    con.print(f"  loss   {describe(loss)}", markup=False, highlight=False)
+    for name, shape in m.output_shapes.items():
+        note = ""
+        if len(shape) == 4:
+            note = f": {shape[1]} classes per pixel over {shape[2]}×{shape[3]} pixels"
+            if min(shape[2:]) < 32:
+                note += " — too small to call a segmentation; give a larger input size"
+        con.print(f"  output {name} {fmt_shape(shape)}{note}", markup=False, highlight=False)
+    if plot:
+        write_plot(plot, losses, f"{m.name}: {loss}, lr {lr:g}, batch {batch}")
+        con.print(f"  wrote {plot}", markup=False)

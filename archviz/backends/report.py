@@ -302,8 +302,8 @@ def _rf_texts(model, depth=None):
     """({row id: receptive field per axis, e.g. '7×7', '188–204×188–204', 'global'}, warnings);
     a group shows its last layer's.  Never fails the summary."""
     try:
-        from archviz.passes import rf as RF
-        RF.ensure(model.graph)
+        from archviz.passes import rf as RF, run
+        run(model.graph, "rf")
         out = {}
         for l in model.layers:
             out[l.id if depth is None else ".".join(l.id.split(".")[:max(depth, 1)])] = RF.short(l.node)

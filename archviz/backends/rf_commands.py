@@ -61,19 +61,40 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
       archviz rf specs/unet.yaml --node head --position 100,100
       archviz rf specs/resnet18.yaml --node layer2.1.relu2 --plot rf.png
     """
-    from archviz.errors import RefError, did_you_mean
-    from archviz.passes import rf as RF, rf_exact
     pos = _parse_position(position)
     preflight(plot)
     m = load_model(spec, params, batch)
+    ctx, node, pos = _target(m, input_name, node, pos, plot)
+    if ctx is None:
+        return
+    exact = theory = None
+    if pos is not None:
+        exact, theory = _fields_at(m, node, pos)
+    if fmt == "json":
+        click.echo(json.dumps(_json(m, ctx, node, pos, exact, theory), indent=2))
+    else:
+        _print_table(m, ctx, node)
+        if node is not None:
+            _print_derivation(m, node)
+        if pos is not None:
+            _print_position(ctx, node, pos, exact, theory)
+    if plot:
+        _plot(m, node, pos, plot)
+
+
+def _target(m, input_name, node, pos, plot):
+    """(the rf pass's Context on the chosen input, the layer, its position) with every option
+    checked; (None, ..) after saying why when the input has no axes."""
+    from archviz.errors import RefError, did_you_mean
+    from archviz.passes import run
     try:
-        ctx = RF.ensure(m.graph, input_name)
+        ctx = run(m.graph, "rf", input=input_name)
     except KeyError:
         raise click.BadParameter(f"no input '{input_name}'; inputs: {', '.join(m.graph.inputs)}",
                                  param_hint="--input") from None
     if not ctx.axes:
         click.echo(f"{m.name}: {ctx.note}")
-        return
+        return None, node, None
     if node is not None and node not in m.graph.nodes:
         raise RefError(f"no node '{node}' in {m.name}", code=E.UNKNOWN_NODE,
                        hint=did_you_mean(node, m.graph.nodes) or "run `archviz rf SPEC` to see the ids")
@@ -84,61 +105,70 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
     if pos is not None and len(pos) != len(ctx.axes):
         raise click.BadParameter(f"give {len(ctx.axes)} indices ({', '.join(a.name for a in ctx.axes)})",
                                  param_hint="--position")
-    exact = theory = None
+    return ctx, node, pos
+
+
+def _fields_at(m, node, pos):
+    """(exact, theoretical) input interval per axis read by one output position."""
+    from archviz.passes import rf_exact
+    try:
+        return rf_exact.field_of(m, node, pos, clip=True), rf_exact.field_of(m, node, pos, clip=False)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--position") from None
+
+
+def _json(m, ctx, node, pos, exact, theory) -> dict:
+    from archviz.passes import rf as RF
+    layers = []
+    for l in m.layers:
+        if node is not None and l.id != node:
+            continue
+        entry, note = RF.layer_json(l.node)
+        d = {"id": l.id, "op": l.op, "rf": entry}
+        if note:
+            d["rf_note"] = note
+        warn = l.node.meta["rf"].warnings
+        if warn:
+            d["rf_warnings"] = list(warn)
+        layers.append(d)
+    out = {"name": m.name, "input": ctx.input, "axes": [a.name for a in ctx.axes],
+           "input_size": [a.size for a in ctx.axes], "layers": layers}
     if pos is not None:
-        try:
-            exact = rf_exact.field_of(m, node, pos, clip=True)
-            theory = rf_exact.field_of(m, node, pos, clip=False)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--position") from None
-    if fmt == "json":
-        layers = []
-        for l in m.layers:
-            if node is not None and l.id != node:
-                continue
-            entry, note = RF.layer_json(l.node)
-            d = {"id": l.id, "op": l.op, "rf": entry}
-            if note:
-                d["rf_note"] = note
-            warn = l.node.meta["rf"].warnings
-            if warn:
-                d["rf_warnings"] = list(warn)
-            layers.append(d)
-        out = {"name": m.name, "input": ctx.input, "axes": [a.name for a in ctx.axes],
-               "input_size": [a.size for a in ctx.axes], "layers": layers}
-        if pos is not None:
-            out["position"] = {"node": node, "index": pos, "exact": [list(x) if x else None for x in exact],
-                               "theoretical": [list(x) if x else None for x in theory]}
-        click.echo(json.dumps(out, indent=2))
-    else:
-        _print_table(m, ctx, node)
-        if node is not None:
-            from archviz.passes.rf_explain import explain_lines
-            con = _console()
-            for line in explain_lines(m, node):
-                con.print(f"  {line.what}:", highlight=False, markup=False)
-                con.print(f"      {line.formula}", markup=False)
-                if line.numbers:
-                    con.print(f"      = {line.numbers}", markup=False)
-        if pos is not None:
-            names = [a.name for a in ctx.axes]
-            click.echo(f"'{node}' at ({', '.join(map(str, pos))}) reads, on input '{ctx.input}':")
-            for nm, e, t in zip(names, exact, theory):
-                if e is None:
-                    click.echo(f"  {nm}: nothing")
-                    continue
-                ex = f"{nm} {e[0]}..{e[1]} ({e[1] - e[0] + 1} positions)"
-                th = "" if t == e else f";  theoretical {t[0]}..{t[1]} ({t[1] - t[0] + 1}, reaching into the padding)"
-                click.echo(f"  {ex}{th}")
-    if plot:
-        from archviz.backends.rfplot import write_plot
-        try:
-            notes = write_plot(m, node, pos, plot)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--plot") from None
-        for n in notes:
-            click.echo(f"note: {n}", err=True)
-        click.echo(f"wrote {plot}", err=True)
+        out["position"] = {"node": node, "index": pos, "exact": [list(x) if x else None for x in exact],
+                           "theoretical": [list(x) if x else None for x in theory]}
+    return out
+
+
+def _print_derivation(m, node):
+    from archviz.passes.rf_explain import explain_lines
+    con = _console()
+    for line in explain_lines(m, node):
+        con.print(f"  {line.what}:", highlight=False, markup=False)
+        con.print(f"      {line.formula}", markup=False)
+        if line.numbers:
+            con.print(f"      = {line.numbers}", markup=False)
+
+
+def _print_position(ctx, node, pos, exact, theory):
+    click.echo(f"'{node}' at ({', '.join(map(str, pos))}) reads, on input '{ctx.input}':")
+    for ax, e, t in zip(ctx.axes, exact, theory):
+        if e is None:
+            click.echo(f"  {ax.name}: nothing")
+            continue
+        ex = f"{ax.name} {e[0]}..{e[1]} ({e[1] - e[0] + 1} positions)"
+        th = "" if t == e else f";  theoretical {t[0]}..{t[1]} ({t[1] - t[0] + 1}, reaching into the padding)"
+        click.echo(f"  {ex}{th}")
+
+
+def _plot(m, node, pos, plot):
+    from archviz.backends.rfplot import write_plot
+    try:
+        notes = write_plot(m, node, pos, plot)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--plot") from None
+    for n in notes:
+        click.echo(f"note: {n}", err=True)
+    click.echo(f"wrote {plot}", err=True)
 
 
 def _print_table(m, ctx, node):

@@ -20,9 +20,9 @@ def _cell(sums, key, fmt=str):
 def rf_rows(model):
     """Per layer: (id, op, shape, size, jump, start, centre, σ, note)."""
     from archviz.ops.base import fmt_shape
-    from archviz.passes import rf as RF
+    from archviz.passes import rf as RF, run
     num = RF._num
-    RF.ensure(model.graph)
+    run(model.graph, "rf")
     out = []
     for l in model.layers:
         sums, note = RF.layer_rf(l.node)

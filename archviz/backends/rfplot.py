@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 from archviz.backends.png import PNGError, png_bytes, png_decode
 from archviz.errors import ArchvizError
 from archviz.ir import meta as M
-from archviz.passes import rf as RF
+from archviz.passes import rf as RF, run
 from archviz.passes import rf_exact
 
 PALETTE = [(214, 39, 40), (255, 127, 14), (188, 189, 34), (44, 160, 44), (23, 190, 207),
@@ -42,7 +42,7 @@ def _port_of(g, nid):
 def spine(g, node_id: str) -> list[tuple[str, str]]:
     """(node, port) from ``node_id`` back to the primary input, each time through the input
     whose field is largest (the main path)."""
-    ctx = RF.ensure(g)
+    ctx = run(g, "rf")
     out = [(node_id, _port_of(g, node_id))]
     seen = {node_id}
     cur = g.nodes[node_id]
@@ -66,7 +66,7 @@ def spine(g, node_id: str) -> list[tuple[str, str]]:
 def regions(model, node_id: str, position=None) -> tuple[list, list[Region]]:
     """(axes, regions outermost first) for the plot; consecutive equal regions merge."""
     g = model.graph
-    ctx = RF.ensure(g)
+    ctx = run(g, "rf")
     if not ctx.axes:
         raise ValueError(ctx.note)
     boxes = rf_exact.backward_boxes(g, node_id, position, clip=True)
@@ -111,7 +111,7 @@ def _title(model, node_id, position, axes):
                 ([L.ah] if L.two_d else []) + [L.aw], ([(L.h0, L.h1)] if L.two_d else []) + [(L.w0, L.w1)]))
     except ValueError:
         pass
-    return (f"{model.name}: receptive field of '{node_id}'{pos} on input '{RF.ensure(model.graph).input}' "
+    return (f"{model.name}: receptive field of '{node_id}'{pos} on input '{run(model.graph, 'rf').input}' "
             f"({dims}{shown})")
 
 

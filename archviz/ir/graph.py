@@ -72,6 +72,7 @@ class LayerGraph:
         self.source: str | None = None
         self.g = nx.MultiDiGraph()
         self._topo: list[str] | None = None
+        self.done: dict = {}                   # pass name -> what the pass driver recorded
 
     # -- building -------------------------------------------------------------
     def add_node(self, node: Node) -> Node:

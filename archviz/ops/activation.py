@@ -73,7 +73,7 @@ class Hardtanh(_Act):
     attrs = {"min_val": Attr("float", -1.0, "the lower bound"), "max_val": Attr("float", 1.0, "the upper bound")}
 
     def check(self, a, ins):
-        if not a.max_val > a.min_val:
+        if a.max_val <= a.min_val:          # torch's own test (so a NaN bound passes, as in torch)
             raise OpError(f"max_val={a.max_val} must be greater than min_val={a.min_val} (as torch asserts)",
                           attr="max_val")
 

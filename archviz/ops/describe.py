@@ -46,6 +46,8 @@ class Role(Enum):
     SEQUENCE = "sequence"        # select a step, reverse time
     RECURRENT = "recurrent"      # a whole sequence
     CELL = "cell"                # one time step
+    PARAMETER = "parameter"      # a learned tensor of its own (a class token, a position embedding)
+    BUFFER = "buffer"            # a fixed tensor (a sinusoidal position table)
     REDUCE = "reduce"            # mean, sum or max over axes
     CONTRACT = "contract"        # a product of its inputs as matrices (matmul)
 

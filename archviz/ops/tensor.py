@@ -1,4 +1,5 @@
-"""Tensor ops: permute, transpose, reshape; mean, sum, max over axes; matmul; scale.
+"""Tensor ops: permute, transpose, reshape; mean, sum, max over axes; matmul; scale; and
+tensors of their own: parameter (learned) and constant (fixed, a buffer).
 
 Sources: torch.permute / transpose / reshape / mean / sum / amax / matmul documentation.
 
@@ -336,3 +337,79 @@ class Scale(NoParams, NoMacs, Op):
     def receptive_field(self, a, ins, outs):
         from archviz.ops import rfmaps as R
         return {"out": [R.pointwise(ins[0])]}
+
+
+class _OwnTensor(NoParams, NoMacs, Op):
+    """A tensor of the layer's own, the same for every example: its output is the tensor
+    expanded over the batch of its input, which it reads for its batch size only."""
+    family = "tensor"
+    size_inputs = (0,)
+    keeps = Keeps.NOTHING
+    aliases = True              # an expanded view of the one tensor
+
+    def _shape(self, a):
+        if not a.shape or any(d < 1 for d in a.shape):
+            raise OpError(f"shape {list(a.shape)}: every size must be >= 1", attr="shape")
+        return tuple(a.shape)
+
+    def check(self, a, ins):
+        self._shape(a)
+
+    def infer_shape(self, a, ins):
+        return {"out": (ins[0][0], *self._shape(a))}
+
+    def explain_shape(self, a, ins, outs):
+        o = outs["out"]
+        return [Line("output shape", "(N, *shape): the one tensor for every example of the batch", fmt_shape(o), o)]
+
+    def elementwise_terms(self, a, ins, outs):
+        return C(0)             # expanded over the batch: a view, no work
+
+    def receptive_field(self, a, ins, outs):
+        """It reads no position of its input (only its batch size)."""
+        return {"out": [None]}
+
+
+@register_op
+class Parameter(_OwnTensor):
+    name = "parameter"
+    role = Role.PARAMETER
+    doc = ("A learned tensor of `shape` (torch.nn.Parameter), the same for every example: ViT's class token "
+           "and position embedding, ConvNeXt's layer scale (with mul). `in:` gives the batch only.")
+    attrs = {"shape": Attr("ints", doc="the tensor's shape (no batch axis)"),
+             "init": Attr("str", "zeros", "zeros, ones or normal (std 0.02) at construction",
+                          ("zeros", "ones", "normal"))}
+    samples = [{"attrs": {"shape": [1, 8]}, "inputs": [(2, 5, 8)]},
+               {"attrs": {"shape": [4, 1, 1], "init": "ones"}, "inputs": [(3, 4, 6, 6)]}]
+
+    def param_tensors(self, a, ins):
+        return [("weight", self._shape(a), "param")]
+
+    def torch_spec(self, a, ins, outs):
+        return lowered("OwnTensor", self._shape(a), a.init, True)
+
+
+@register_op
+class Constant(_OwnTensor):
+    name = "constant"
+    role = Role.BUFFER
+    doc = ("A fixed tensor of `shape`, a buffer (not a parameter): zeros, ones, or the sinusoidal position "
+           "table of Vaswani et al. 2017, §3.5, for shape [T, d]: PE(t, 2i) = sin(t / 10000^(2i/d)), "
+           "PE(t, 2i+1) = cos(t / 10000^(2i/d)). `in:` gives the batch only.")
+    attrs = {"shape": Attr("ints", doc="the tensor's shape (no batch axis)"),
+             "init": Attr("str", "sinusoid", "sinusoid (shape [T, d], d even), zeros or ones",
+                          ("sinusoid", "zeros", "ones"))}
+    samples = [{"attrs": {"shape": [6, 8]}, "inputs": [(2, 6, 8)]},
+               {"attrs": {"shape": [3], "init": "ones"}, "inputs": [(4, 3)]}]
+
+    def check(self, a, ins):
+        shape = self._shape(a)
+        if a.init == "sinusoid" and (len(shape) != 2 or shape[1] % 2):
+            raise OpError(f"a sinusoidal table has shape [T, d] with d even, got {list(shape)}", attr="shape")
+
+    def param_tensors(self, a, ins):
+        return [("table", self._shape(a), "buffer")]
+
+    def torch_spec(self, a, ins, outs):
+        return lowered("OwnTensor", self._shape(a), a.init, False)
+

@@ -1,8 +1,15 @@
 """The pass driver: runs each pass over the graph in stable topological order and turns
 an op rule's plain :class:`OpError` into a located :class:`ShapeError` that names the
 node, its op, the spec location, the inputs (shape and producer) and the block
-expansion stack."""
+expansion stack.
+
+The passes are a table (:data:`PASSES`): each declares what it requires and what it
+provides.  :func:`run` runs what a pass requires first and records on the graph what is
+done (``g.done``), so asking twice does nothing; :func:`analyse` runs them all."""
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
 
 from archviz.codes import E
 from archviz.errors import ArchvizError, MissingRuleError, OpError, ShapeError
@@ -10,6 +17,7 @@ from archviz.ir import meta as M
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import registry
 from archviz.ops.base import fmt_shape, numel
+from archviz.passes import rf as RF
 
 
 def node_error(node: Node, e: OpError, ins=None, cls=ShapeError) -> ArchvizError:
@@ -107,19 +115,6 @@ def cost_pass(g: LayerGraph) -> None:
         node.meta[M.ACT_ELEMS] = sum(numel(s) for s in outs.values())
 
 
-def analyse(g: LayerGraph) -> LayerGraph:
-    """Run every static pass. Raises the first ArchvizError (expect failures are collected)."""
-    errs = shapes_pass(g)
-    if errs:
-        from archviz.errors import MultipleErrors
-        raise errs[0] if len(errs) == 1 else MultipleErrors(errs)
-    cost_pass(g)
-    training_warnings(g)
-    from archviz.passes.hints import lint_warnings
-    lint_warnings(g)
-    return g
-
-
 def training_warnings(g: LayerGraph) -> None:
     """A layer torch runs at inference but cannot train at these shapes (its op's train_check:
     batch norm with one value per channel) is a warning, not an error: archviz analyses the
@@ -132,3 +127,104 @@ def training_warnings(g: LayerGraph) -> None:
             g.warnings.append(SpecWarning(f"'{node.id}' ({node.op}): torch cannot train it at these shapes: "
                                           f"{e.message}", node.attr_spans.get(e.attr) if e.attr else node.span,
                                           code=E.UNTRAINABLE, hint=e.hint))
+
+
+def _shapes(g: LayerGraph) -> None:
+    """The shape pass, raising the `expect:`s that failed (all of them)."""
+    errs = shapes_pass(g)
+    if errs:
+        from archviz.errors import MultipleErrors
+        raise errs[0] if len(errs) == 1 else MultipleErrors(errs)
+
+
+def _lint(g: LayerGraph) -> None:
+    from archviz.passes.hints import lint_warnings
+    lint_warnings(g)
+
+
+def _rf(g: LayerGraph, input: str | None = None):
+    return RF.rf_pass(g, input)
+
+
+def _rf_check(g: LayerGraph, input: str | None = None) -> None:
+    if input is not None and input not in g.inputs:
+        raise KeyError(input)
+
+
+@dataclass(frozen=True)
+class Pass:
+    """A pass: ``run(g, **options)`` writes the ``provides`` keys of every node's meta once
+    the passes named in ``requires`` are done, and returns its result; ``check(g, **options)``
+    refuses bad options before any work.  A pass that must never break the analysis
+    (``optional``) has its failure recorded, and :func:`analyse` goes on without it; asking
+    for it later raises that failure again."""
+    name: str
+    run: Callable
+    requires: tuple = ()
+    provides: tuple = ()
+    optional: bool = False
+    check: Callable | None = None
+
+
+@dataclass
+class Done:
+    """What :func:`run` records in ``g.done[name]``: the options the pass ran with (those
+    given, not None), and its result or its failure."""
+    options: dict = field(default_factory=dict)
+    result: object = None
+    error: BaseException | None = None
+
+    def answers(self, options: dict) -> bool:
+        """A result answers every request whose given options it ran with (rf asked for no
+        input answers with the input it has); a failure answers only the same request."""
+        if self.error is not None:
+            return options == self.options
+        return all(self.options.get(k) == v for k, v in options.items())
+
+
+PASSES = {p.name: p for p in (
+    Pass("shapes", _shapes, provides=(M.SHAPES, M.IN_SHAPES)),
+    Pass("cost", cost_pass, ("shapes",), (M.PARAMS, M.MACS, M.ELEMENTWISE, M.ACT_ELEMS)),
+    Pass("training", training_warnings, ("shapes",)),       # adds to g.warnings
+    Pass("lint", _lint, ("shapes",)),                       # adds to g.warnings
+    Pass("rf", _rf, ("shapes",), (M.RF,), optional=True, check=_rf_check),   # option: input (its name)
+)}
+
+
+def run(g: LayerGraph, name: str, **options):
+    """Run pass `name` on `g` (after what it requires) unless it is done for these options;
+    its result (rf: the Context).  ``run(g, "rf", input="b")`` re-runs the receptive-field
+    pass on input b's axes; ``run(g, "rf")`` takes it for whichever input it last ran."""
+    p = PASSES[name]
+    options = {k: v for k, v in options.items() if v is not None}
+    done = g.done.get(name)
+    if done is not None and done.answers(options):
+        if done.error is not None:
+            raise done.error
+        return done.result
+    if p.check is not None:
+        p.check(g, **options)
+    for r in p.requires:
+        run(g, r)
+    g.done.pop(name, None)          # its results are being overwritten (no pass requires rf)
+    try:
+        result = p.run(g, **options)
+    except Exception as e:
+        if p.optional:
+            g.done[name] = Done(options, error=e)
+        raise
+    g.done[name] = Done(options, result)
+    return result
+
+
+def analyse(g: LayerGraph) -> LayerGraph:
+    """Run every pass of the table. Raises the first ArchvizError (expect failures are
+    collected); an optional pass's failure is recorded, not raised (receptive fields never
+    break a summary: the model says why they are missing)."""
+    for name, p in PASSES.items():
+        try:
+            run(g, name)
+        except Exception:
+            if not p.optional:
+                raise
+    return g

@@ -70,18 +70,9 @@ def has_rule(op: Op) -> bool:
     return type(op).receptive_field is not Op.receptive_field
 
 
-def ensure(g, input_name: str | None = None) -> Context:
-    """Run the pass if it has not run on this graph (it is idempotent and cheap)."""
-    for n in g.nodes.values():
-        rec = n.meta.get(M.RF)
-        if rec is None or (input_name is not None and rec.ctx.input != input_name):
-            return rf_pass(g, input_name)
-        return rec.ctx
-    return Context(None, [])
-
-
 def rf_pass(g, input_name: str | None = None) -> Context:
-    """Compute ``node.meta["rf"]`` for every node. Never raises for a missing rule."""
+    """Compute ``node.meta["rf"]`` for every node. Never raises for a missing rule.  Run by
+    the pass driver (``archviz.passes.driver.run(g, "rf", input=...)``), after shapes."""
     ctx = choose_axes(g, input_name)
     states: dict = {}
     for node in g.topo_order():
@@ -353,8 +344,7 @@ def short(node) -> str:
 
 
 def warnings(g) -> list[tuple[str, str]]:
-    """(node id, message) for every misaligned merge."""
-    ensure(g)
+    """(node id, message) for every misaligned merge (of a graph the pass has run on)."""
     return [(n.id, w) for n in g.topo_order() for w in n.meta[M.RF].warnings]
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from archviz.ir import meta as M
 from archviz.ops import rfmaps as R
-from archviz.passes.rf import _graph, ensure
+from archviz.passes.driver import run
+from archviz.passes.rf import _graph
 
 
 def field_of(model, node_id: str, position=None, *, port: str | None = None, clip: bool = True):
@@ -24,7 +25,7 @@ def field_of(model, node_id: str, position=None, *, port: str | None = None, cli
     the output does not depend on is None.
     """
     g = _graph(model)
-    ctx = ensure(g)
+    ctx = run(g, "rf")
     boxes = backward_boxes(g, node_id, position, port=port, clip=clip)
     res = boxes.get((g.inputs[ctx.input], "out")) if ctx.axes else None
     if res is None:
@@ -34,7 +35,7 @@ def field_of(model, node_id: str, position=None, *, port: str | None = None, cli
 
 def start_box(g, node_id: str, position=None, port: str | None = None, clip: bool = True):
     """(port, box) of one output position: the position on the axes' dims, whole elsewhere."""
-    ctx = ensure(g)
+    ctx = run(g, "rf")
     if not ctx.axes:
         raise ValueError(ctx.note)
     node = g.nodes[node_id]
@@ -73,7 +74,7 @@ def backward_boxes(g, node_id: str, position=None, *, port: str | None = None, c
     port, box = start_box(g, node_id, position, port, clip)
     if box is None:
         return {}
-    ctx = ensure(g)
+    ctx = run(g, "rf")
     primary = g.inputs[ctx.input]
     pending = {(node_id, port): [[iv] for iv in box]}
     done = {}
@@ -129,7 +130,7 @@ def _input_box(d: R.Deps, b, in_shape, clip: bool, tab: set):
 def theoretical_field(model, node_id: str, position, port: str | None = None):
     """The forward pass's field of one output position, per axis ((lo, hi), 'global' or None)."""
     g = _graph(model)
-    ctx = ensure(g)
+    ctx = run(g, "rf")
     rec = g.nodes[node_id].meta[M.RF]
     port = port or ("out" if "out" in rec.fields else next(iter(rec.fields)))
     fields = rec.fields[port]

@@ -6,7 +6,8 @@ from fractions import Fraction
 
 from archviz.ir import meta as M
 from archviz.ops import rfmaps as R
-from archviz.passes.rf import _graph, ensure
+from archviz.passes.driver import run
+from archviz.passes.rf import _graph
 from archviz.passes.rf_field import Axis, Field, _num, summarize
 
 
@@ -15,7 +16,7 @@ def explain_lines(model, node_id: str) -> list:
     axes with the same derivation (a square kernel on a square input) share their lines."""
     from archviz.ops.base import Line
     g = _graph(model)
-    ctx = ensure(g)
+    ctx = run(g, "rf")
     node = g.nodes[node_id]
     if not ctx.axes:
         return []

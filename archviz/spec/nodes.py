@@ -15,7 +15,7 @@ from archviz.spec.files import _ID, _NO_DEFAULT, NODE_KEYS, _unknown_attr
 from archviz.spec.refs import AliasB, NodeB, RepeatB, Scope, Sym
 from archviz.spec.yamlload import LocDict, LocList
 
-_REPEAT_ZERO = "0 copies are allowed only when the node's `when:` is false, e.g. `when: \"${n > 0}\"`"
+_REPEAT_HINT = "repeat: N, repeat: {n: N, var: NAME} or repeat: {rows: [{name: value, ...}, ...], var: NAME}"
 
 
 class NodeExpander:
@@ -79,16 +79,8 @@ class NodeExpander:
         if not isinstance(frozen, bool):
             raise SpecError(f"'frozen' must be true or false, got {frozen!r}", nd.span_of("frozen"), code=E.BAD_ATTR)
         through = self._bypass_index(nd, ins, kind, target)
-        n, var = self._repeat(nd, scope)
-        if n == 0:      # `repeat: 0` with `when:` false: the node is absent, its name its input
-            sp = nd.span_of("repeat")
-            try:
-                off = "when" in nd and not self._when(nd, nid, scope.vars, scope, ins)
-            except ArchvizError:
-                off = False
-            if not off:
-                raise SpecError("repeat count must be an integer >= 1, got 0", sp, code=E.BAD_REPEAT,
-                                hint=_REPEAT_ZERO)
+        n, var, rows = self._repeat(nd, scope)
+        if n == 0:      # `repeat: 0` (or no rows): the node is absent, its name stands for its input
             self._need_bypass(nd, nid, ins, through)
             scope.names[nid] = AliasB(ins[through or 0], bypassed=nid)
             return Sym(binding=scope.names[nid], text=nid, span=nd.span_of("id"))
@@ -98,7 +90,8 @@ class NodeExpander:
         for k in range(n):
             before = len(self.graph)
             # an overlay, not a copy: copying every param for every copy is quadratic
-            vars_k = ChainMap({var: k}, scope.vars) if var else scope.vars
+            own = {**(rows[k] if rows else {}), **({var: k} if var else {})}
+            vars_k = ChainMap(own, scope.vars) if own else scope.vars
             cid = f"{nid}.{k}" if n > 1 or "repeat" in nd else nid
             if "when" in nd and not self._when(nd, nid, vars_k, scope, cur):
                 self._need_bypass(nd, nid, cur, through)
@@ -140,28 +133,54 @@ class NodeExpander:
         return None, None
 
     def _repeat(self, nd, scope) -> tuple:
+        """(copies, the index variable or None, the rows of a table or None)."""
         if "repeat" not in nd:
-            return 1, None
+            return 1, None, None
         r = nd["repeat"]
         sp = nd.span_of("repeat")
-        var = None
+        var = rows = None
         if isinstance(r, dict):
             var = r.get("var")
             if var is not None and (not isinstance(var, str) or not _ID.match(var)):
                 raise SpecError("repeat `var` must be an identifier", r.span_of("var"), code=E.BAD_REPEAT)
             for k in r:
-                if k not in ("n", "var"):
+                if k not in ("n", "var", "rows"):
                     raise SpecError(f"unknown key '{k}' in repeat", r.key_span(k), code=E.BAD_REPEAT,
-                                    hint="repeat: N or repeat: {n: N, var: NAME}")
-            sp = r.span_of("n", sp)
-            r = r.get("n")
+                                    hint=_REPEAT_HINT)
+            if ("n" in r) == ("rows" in r):
+                raise SpecError("give repeat one of `n` (a count) and `rows` (a table)", sp, code=E.BAD_REPEAT,
+                                hint=_REPEAT_HINT)
+            if "rows" in r:
+                rows = self._rows(r["rows"], r.span_of("rows", sp), scope)
+                r = len(rows)
+            else:
+                sp = r.span_of("n", sp)
+                r = r.get("n")
         n = self._eval(r, scope.vars, sp, scope)
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0 or (n == 0 and "when" not in nd):
-            raise SpecError(f"repeat count must be an integer >= 1, got {n!r}", sp, code=E.BAD_REPEAT,
-                            hint=_REPEAT_ZERO if n == 0 else None)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise SpecError(f"repeat count must be an integer >= 0, got {n!r}", sp, code=E.BAD_REPEAT,
+                            hint=_REPEAT_HINT)
         if n > budget.MAX_LAYERS:
             raise SpecError(f"repeat count {n:,} is out of bounds (at most {budget.MAX_LAYERS:,})", sp, code=E.BAD_REPEAT)
-        return n, var
+        return n, var, rows
+
+    def _rows(self, value, sp, scope) -> list:
+        """A table for `repeat: {rows: ...}`: a list (literal or from an expression) of mappings
+        from names to values; each row's names are variables of its copy."""
+        rows = self._eval(value, scope.vars, sp, scope)
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise SpecError(f"repeat rows must be a list of mappings {{name: value}}, got {type(rows).__name__}",
+                            sp, code=E.BAD_REPEAT, hint=_REPEAT_HINT)
+        if len(rows) > budget.MAX_LAYERS:
+            raise SpecError(f"{len(rows):,} rows are out of bounds (at most {budget.MAX_LAYERS:,})", sp,
+                            code=E.BAD_REPEAT)
+        out = []
+        for row in rows:
+            bad = [k for k in row if not isinstance(k, str) or not _ID.match(k)]
+            if bad:
+                raise SpecError(f"a row's names must be identifiers, got {bad[0]!r}", sp, code=E.BAD_REPEAT)
+            out.append(dict(row))
+        return out
 
     def _attr_values(self, nd, vars_k, scope, skip=NODE_KEYS):
         """Evaluated attributes and their spans; an attribute whose expression failed (the

@@ -136,6 +136,45 @@ REFS["max"] = _one(lambda a: lambda x: torch.amax(x, dim=_axes(a.dims), keepdim=
 REFS["scale"] = _one(lambda a: lambda x: x * float(a.by))
 
 
+class _Own(nn.Module):
+    """A tensor of the layer's own expanded over the batch (from the op docs, not archviz)."""
+
+    def __init__(self, value, learned):
+        super().__init__()
+        if learned:
+            self.weight = nn.Parameter(value)
+        else:
+            self.register_buffer("table", value)
+
+    def forward(self, x):
+        v = self.weight if hasattr(self, "weight") else self.table
+        return v.unsqueeze(0).expand(x.shape[0], *v.shape)
+
+
+def _sinusoid(t, d):
+    """Vaswani et al. 2017, §3.5, term by term (pairs of sin and cos: d must be even)."""
+    import math
+    if d % 2 or t < 1:
+        raise ValueError(f"a sinusoidal table needs T >= 1 and an even d, got {t}, {d}")
+    return torch.tensor([[math.sin(p / 10000 ** (i / d)) if i % 2 == 0 else math.cos(p / 10000 ** ((i - 1) / d))
+                          for i in range(d)] for p in range(t)])
+
+
+@ref("parameter")
+def _parameter(a, ins):
+    return _Own(torch.zeros(tuple(a.shape)), True), _xs(ins)
+
+
+@ref("constant")
+def _constant(a, ins):
+    shape = tuple(a.shape)
+    if a.init == "sinusoid":
+        value = _sinusoid(*shape)
+    else:
+        value = torch.ones(shape) if a.init == "ones" else torch.zeros(shape)
+    return _Own(value, False), _xs(ins)
+
+
 @ref("matmul")
 def _matmul(a, ins):
     return (lambda x, y: torch.matmul(x, y)), _xs(ins)

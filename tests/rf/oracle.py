@@ -18,7 +18,7 @@ from torch import nn
 
 from archviz.backends.torch.lower import to_torch
 from archviz.ir import meta as M
-from archviz.passes import rf as RF
+from archviz.passes import rf as RF, run
 from archviz.passes.rf_exact import field_of
 
 
@@ -80,7 +80,7 @@ class _Stop(Exception):
 def oracle_boxes(model, node_id: str, positions: list, port: str = "out", gm=None, seed: int = 0):
     """Per position (one per axis of the primary input): the per-axis (lo, hi) box of the
     non-zero input gradient, or None per axis if the gradient is zero."""
-    ctx = RF.ensure(model.graph)
+    ctx = run(model.graph, "rf")
     gx = input_gradient(model, node_id, [[pos] for pos in positions], port, gm, seed)
     out = []
     for s in range(len(positions)):
@@ -102,7 +102,7 @@ def input_gradient(model, node_id: str, seed_sets: list, port: str = "out", gm=N
     Everything is positive (see the module docstring), so nothing cancels: the non-zero set
     of a sample is the union of its positions' sets."""
     g = model.graph
-    ctx = RF.ensure(g)
+    ctx = run(g, "rf")
     node = g.nodes[node_id]
     fields = node.meta[M.RF].fields[port]
     gm = gm or prepared(model, seed)

@@ -55,7 +55,6 @@ def oracle_mean_centres(m, nids, P, o0=6):
 @pytest.mark.parametrize("skip,aligned", [(ALIGNED, True), (SHIFTED, False)])
 def test_position_dependent_merge_warns_only_when_shifted_on_average(skip, aligned):
     m = u_net_level(skip)
-    RF.ensure(m.graph)
     f = m.graph.nodes["cat"].meta["rf"].fields["out"][0]
     assert f.P == 2
     # the up path's centre alternates around the skip path's at every position (so a check of
@@ -103,7 +102,6 @@ def test_a_field_with_holes_is_compared_where_it_exists():
          "output_padding": 1},
         {"id": "m", "op": "add", "in": ["a", "b"]},
     ], shape=(2, 8, 8))
-    RF.ensure(m.graph)
     gm = prepared(m)
     for t in (2, 4):                                   # the oracle: both read x_{t/2} at even t
         assert oracle_boxes(m, "a", [(t, t)], gm=gm)[0] == [(t // 2, t // 2)] * 2

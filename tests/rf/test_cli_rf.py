@@ -121,3 +121,40 @@ def test_sequence_table():
     from archviz.backends.rf_commands import rf_rows
     (row,) = rf_rows(m)
     assert row[3] == "1–5"
+
+
+TWO_INPUTS = """archviz: 1
+name: two_inputs
+inputs: {a: {shape: [1, 8, 8]}, b: {shape: [1, 12, 11]}}
+nodes:
+  - {id: ca, op: conv2d, in: a, out: 1, kernel: 3}
+  - {id: cb, op: conv2d, in: b, out: 1, kernel: 5, stride: 2}
+outputs: {ya: {from: ca}, yb: {from: cb}}
+"""
+
+
+def test_chosen_input(tmp_path, cli):
+    """`--input b` re-runs the pass on b's axes, and the position and the plot use them too.
+    By hand (torch.nn.Conv2d: output o reads o·s − p .. o·s − p + k − 1): cb (k 5, s 2, p 0)
+    at (2, 3) reads H 4..8 and W 6..10 of b; r = 5, j = 2, start = −p = 0 (Distill 2019)."""
+    p = tmp_path / "two_inputs.yaml"
+    p.write_text(TWO_INPUTS)
+    d = json.loads(cli(str(p), "-f", "json").output)
+    assert d["input"] == "a" and d["input_size"] == [8, 8]           # the first spatial input
+    r = cli(str(p), "-f", "json", "--input", "b", "--node", "cb", "--position", "2,3")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["input"] == "b" and d["input_size"] == [12, 11]
+    (layer,) = d["layers"]
+    assert layer["rf"][0] == {"axis": "H", "size_min": 5, "size_max": 5, "jump": 2, "start": 0, "global": False}
+    assert d["position"]["exact"] == [[4, 8], [6, 10]] == d["position"]["theoretical"]
+    d = json.loads(cli(str(p), "-f", "json", "--input", "b").output)
+    assert {l["id"]: l["rf"] for l in d["layers"]}["ca"] is None      # ca does not read b
+    r = cli(str(p), "--input", "b", "--node", "cb", "--position", "2,3", "--plot", str(tmp_path / "b.svg"))
+    assert r.exit_code == 0, r.output
+    assert "on input 'b' (12 × 11)" in (tmp_path / "b.svg").read_text()
+
+
+def test_unknown_input(spec, cli):
+    r = cli(spec, "--input", "nope")
+    assert r.exit_code == 2 and "no input 'nope'; inputs: x" in r.output

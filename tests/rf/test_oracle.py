@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from archviz.errors import ArchvizError  # noqa: E402
-from archviz.passes import rf as RF  # noqa: E402
+from archviz.passes import rf as RF, run  # noqa: E402
 from archviz.passes.rf_exact import field_of  # noqa: E402
 
 from .helpers import model_of  # noqa: E402
@@ -27,7 +27,6 @@ torch.set_num_threads(min(4, torch.get_num_threads()))
 
 def every_position(m, nid, port="out"):
     """All positions of the node's output: (i, i) along the longer axis, the other wrapping."""
-    RF.ensure(m.graph)
     node = m.graph.nodes[nid]
     fields = node.meta["rf"].fields[port]
     shape = node.meta["shapes"][port]
@@ -36,7 +35,6 @@ def every_position(m, nid, port="out"):
 
 
 def check(m, nid, positions=None, port="out", gm=None, interior=False):
-    RF.ensure(m.graph)
     positions = positions or every_position(m, nid, port)
     got = oracle_boxes(m, nid, positions, port=port, gm=gm)
     want = static_boxes(m, nid, positions, port=port)
@@ -44,7 +42,7 @@ def check(m, nid, positions=None, port="out", gm=None, interior=False):
         assert o == [x and tuple(x) for x in s], f"{nid} at {pos}: oracle {o}, static {s}"
         if interior:             # where the theoretical field fits in the input, it is the exact one
             th = field_of(m, nid, pos, port=port, clip=False)
-            ctx = RF.ensure(m.graph)
+            ctx = run(m.graph, "rf")
             if all(t and 0 <= t[0] and t[1] < ax.size for t, ax in zip(th, ctx.axes)):
                 assert o == [tuple(t) for t in th], f"{nid} at {pos}: oracle {o}, theory {th}"
     return got
@@ -94,7 +92,7 @@ def test_conv1d_and_groups():
     m = model_of([{"id": "c", "op": "conv1d", "out": 4, "kernel": 3, "stride": 2, "padding": 1, "groups": 2},
                   {"id": "d", "op": "conv1d", "out": 4, "kernel": 2, "dilation": 3, "groups": 4}],
                  shape=(4, 17))
-    assert [a.name for a in RF.ensure(m.graph).axes] == ["L"]
+    assert [a.name for a in run(m.graph, "rf").axes] == ["L"]
     check(m, "d", interior=True)
 
 
@@ -250,7 +248,6 @@ def test_global_fields_cover_the_input():
     m = model_of([{"id": "c", "op": "conv2d", "out": 2, "kernel": 3, "stride": 2},
                   {"id": "fl", "op": "flatten"}, {"id": "fc", "op": "linear", "out": 3},
                   {"id": "gap", "op": "global_avgpool", "in": "c"}], shape=(2, 11, 9))
-    RF.ensure(m.graph)
     for nid in ("fc", "gap"):
         assert all(s["global"] for s in RF.layer_rf(m.graph.nodes[nid])[0])
         assert check(m, nid, positions=[(0, 0)])[0] == [(0, 10), (0, 8)]
@@ -294,7 +291,6 @@ def test_broadcast_gates():
         {"id": "cg", "op": "mul", "in": ["c", "col"]},
         {"id": "out", "op": "conv2d", "in": "cg", "out": 2, "kernel": 3, "stride": 2},
     ], shape=(2, 10, 9))
-    RF.ensure(m.graph)
     assert all(s["global"] for s in RF.layer_rf(m.graph.nodes["se"])[0])
     h, w = RF.layer_rf(m.graph.nodes["cg"])[0]
     # H: the column mean reads every row of c, whose 3×3 padding reaches one row past each end

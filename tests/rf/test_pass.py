@@ -18,7 +18,7 @@ from archviz.errors import ArchvizError
 from archviz.ir import meta as M
 from archviz.ops import registry
 from archviz.ops.base import Op
-from archviz.passes import rf as RF
+from archviz.passes import rf as RF, run
 from archviz.passes.rf_exact import field_of, theoretical_field
 
 from .helpers import model_of
@@ -28,7 +28,6 @@ _DEEP = int(os.environ.get("ARCHVIZ_HYPOTHESIS_EXAMPLES", "0"))
 
 
 def rf_of(m, nid):
-    RF.ensure(m.graph)
     sums, note = RF.layer_rf(m.graph.nodes[nid])
     assert sums is not None, note
     return sums
@@ -73,7 +72,6 @@ def test_exam_specs(name, size):
     if not os.path.exists(path):
         pytest.skip(f"{name}.yaml not in specs/")
     m = archviz.load(path)
-    RF.ensure(m.graph)
     last = [l for l in m.layers if RF.layer_rf(l.node)[0]][-1]
     assert all(s["size_max"] == size for s in rf_of(m, last.id))
 
@@ -192,7 +190,6 @@ def test_forward_equals_backward_theory(steps):
     except ArchvizError:
         assume(False)
     g = m.graph
-    RF.ensure(g)
     for l in m.layers:
         fields = l.node.meta[M.RF].fields["out"]
         h, w = l.output_shape[2:]
@@ -206,7 +203,7 @@ def test_forward_equals_backward_theory(steps):
             back = field_of(m, l.id, pos, clip=False)
             assert [x and tuple(x) for x in back] == [x and tuple(x) for x in theory], (l.id, pos)
             exact = field_of(m, l.id, pos, clip=True)
-            for e, t, ax in zip(exact, theory, RF.ensure(g).axes):   # exact ⊆ theory, inside the input
+            for e, t, ax in zip(exact, theory, run(g, "rf").axes):   # exact ⊆ theory, inside the input
                 if e is not None and not any(s[0] == "pad" and s[3] == "reflect" for s in steps):
                     assert t is not None and t[0] <= e[0] <= e[1] <= t[1] and 0 <= e[0] and e[1] < ax.size
         for f in fields:                      # periodic fields repeat: field(o + P) = field(o) + J
@@ -287,7 +284,7 @@ def test_sequences_causal_prefix_and_global():
                   {"id": "rev", "op": "reverse", "in": "x"}, {"id": "rnn2", "op": "gru", "in": "rev", "out": 3},
                   {"id": "bi", "op": "lstm", "in": "x", "out": 3, "bidirectional": True},
                   {"id": "pick", "op": "select_step", "in": "x", "index": 2}], inputs=inputs)
-    ctx = RF.ensure(m.graph)
+    ctx = run(m.graph, "rf")
     assert [a.name for a in ctx.axes] == ["T"] and ctx.layout == "sequence"
     for nid in ("rnn", "fc"):
         s = rf_of(m, nid)[0]

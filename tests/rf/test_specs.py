@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 
 import archviz  # noqa: E402
 from archviz.errors import ArchvizError  # noqa: E402
-from archviz.passes import rf as RF  # noqa: E402
+from archviz.passes import rf as RF, run  # noqa: E402
 from archviz.passes.rf_exact import field_of  # noqa: E402
 
 from .oracle import input_gradient, oracle_boxes, prepared, static_boxes  # noqa: E402
@@ -43,7 +43,7 @@ def spatial_specs():
     out = []
     for p in SPECS:
         m = archviz.load(p)
-        if RF.ensure(m.graph).layout == "channels-first":
+        if run(m.graph, "rf").layout == "channels-first":
             out.append(p)
     return out
 
@@ -79,7 +79,6 @@ def positions_of(m, nid, rng):
 def test_spec_matches_oracle(path):
     rng = random.Random(os.path.basename(path))
     m = small(path)
-    RF.ensure(m.graph)
     gm = prepared(m)
     nodes, globals_ = pick_nodes(m, rng)
     assert nodes, "no layer keeps the spatial axes"
@@ -90,7 +89,7 @@ def test_spec_matches_oracle(path):
         for p, o, s in zip(pos, got, want):
             assert o == [x and tuple(x) for x in s], f"{nid} at {p}: oracle {o}, static {s}"
     for nid in globals_:                        # every output element sees the whole input
-        ctx = RF.ensure(m.graph)
+        ctx = run(m.graph, "rf")
         got = oracle_boxes(m, nid, [(0,) * len(ctx.axes)], gm=gm)
         assert got[0] == [(0, a.size - 1) for a in ctx.axes]
 
@@ -134,7 +133,6 @@ def test_unet_along_a_whole_axis():
     if not os.path.exists(path):
         pytest.skip("specs/unet.yaml not written yet")
     m = archviz.load(path, base=1)                 # the paper's sizes; one channel per base unit
-    RF.ensure(m.graph)
     head = [l.id for l in m.layers][-1]
     n = m.graph.nodes[head].meta["shapes"]["out"][2]
     assert (m.graph.nodes[m.graph.inputs["image"]].meta["shapes"]["out"][2], n) == (572, 388)

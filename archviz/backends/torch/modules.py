@@ -139,3 +139,36 @@ class StochasticDepth(nn.Module):
             noise.div_(survival)
         return x * noise
 
+
+class OwnTensor(nn.Module):
+    """A tensor of the layer's own, expanded over the batch of its input (read for its size
+    only): a learned `weight` (nn.Parameter) or a fixed `table` (a buffer: zeros, ones or the
+    sinusoidal position table of Vaswani et al. 2017, §3.5)."""
+
+    def __init__(self, shape, init: str = "zeros", learned: bool = True):
+        super().__init__()
+        shape = tuple(shape)
+        if init == "sinusoid":
+            t, d = shape
+            pos = torch.arange(t, dtype=torch.float64).unsqueeze(1)
+            freq = torch.pow(10000.0, -torch.arange(0, d, 2, dtype=torch.float64) / d)
+            value = torch.zeros(t, d, dtype=torch.float64)
+            value[:, 0::2] = torch.sin(pos * freq)
+            value[:, 1::2] = torch.cos(pos * freq)
+            value = value.to(torch.get_default_dtype())
+        elif init == "normal":
+            value = torch.randn(shape) * 0.02
+        else:
+            value = torch.ones(shape) if init == "ones" else torch.zeros(shape)
+        if learned:
+            self.weight = nn.Parameter(value)
+        else:
+            self.register_buffer("table", value)
+        self.learned = learned
+
+    def forward(self, x):
+        v = self.weight if self.learned else self.table
+        if not torch.is_grad_enabled():     # a view of a leaf under no_grad keeps requires_grad
+            v = v.detach()                  # without a grad_fn, which torch's module hooks refuse
+        return v.expand(x.shape[0], *v.shape)
+
