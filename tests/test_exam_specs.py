@@ -8,7 +8,7 @@ import os
 import pytest
 
 import archviz
-from archviz.passes import rf as RF
+from archviz.passes import rf as RF, run
 
 SPECS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "specs")
 
@@ -18,7 +18,7 @@ def load(name, **kw):
 
 
 def rf_size(m):
-    RF.ensure(m.graph)
+    run(m.graph, "rf")
     last = [l for l in m.layers if RF.layer_rf(l.node)[0]][-1]
     sums, _ = RF.layer_rf(last.node)
     assert len({s["size_max"] for s in sums}) == 1
