@@ -124,38 +124,44 @@ def explain(spec, node, batch, params):
 @click.argument("spec_b", type=click.Path(dir_okay=False), callback=_resolve_spec, shell_complete=complete_spec)
 @batch_opt
 @param_opt
+@click.option("--pa", "params_a", multiple=True, metavar="NAME=VALUE", help="A spec param for A only (repeatable).")
+@click.option("--pb", "params_b", multiple=True, metavar="NAME=VALUE", help="A spec param for B only (repeatable).")
+@click.option("--only", multiple=True, metavar="SELECTION",
+              help="Count only these layers: op families (conv, recurrent, norm, ...), roles or op names "
+                   "(gru, lstm), comma-separated or repeated.")
+@click.option("--weights", "weights_only", is_flag=True, help="Weights only: leave out normalisation layers.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @handle_errors
-def compare(spec_a, spec_b, batch, params, fmt):
-    """Two specs side by side with ratios (A / B), e.g. three 3×3 convolutions vs one 7×7.
+def compare(spec_a, spec_b, batch, params, params_a, params_b, only, weights_only, fmt):
+    """Two specs side by side with exact ratios (A / B), e.g. three 3×3 convolutions vs one 7×7.
 
     \b
     Examples:
       archviz compare exam_three_3x3 exam_one_7x7
       archviz compare resnet34 resnet50 -f json
+      archviz compare exam_bottleneck_block exam_basic_block --weights
+      archviz compare gru_lm lstm_lm -p emb=650 -p hidden=650 --only recurrent
+      archviz compare resnet50 resnet50 --pa v1=true    # the paper's v1 vs v1.5
     """
-    from archviz.backends.report import compare_rows, fmt_ratio
-    a = load_model(spec_a, params, batch)
-    b = load_model(spec_b, params, batch)
-    rows = compare_rows(a, b)
+    from archviz.backends import compare as C
+    try:
+        tokens = C.check_selection(only)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--only") from None
+    a = load_model(spec_a, params + params_a, batch)
+    b = load_model(spec_b, params + params_b, batch)
+    ta, la = C.totals(a, tokens, weights_only)
+    tb, lb = C.totals(b, tokens, weights_only)
+    sel = C.describe(tokens, weights_only)
     if fmt == "json":
         import json
-        click.echo(json.dumps({"a": a.name, "b": b.name, "rows": [
-            {"quantity": k, "a": va, "b": vb, "ratio": None if r is None else float(r),
-             "ratio_exact": None if r is None else str(r)} for k, va, vb, r in rows]}, indent=2))
+        click.echo(json.dumps({"a": a.name, "b": b.name, "selection": sel or None,
+                               "layers_a": [l.id for l in la] if sel else None,
+                               "layers_b": [l.id for l in lb] if sel else None, "rows": [
+            {"quantity": k, "a": ta[k], "b": tb[k], "ratio": None if tb[k] == 0 else ta[k] / tb[k],
+             "ratio_exact": None if tb[k] == 0 else str(C.ratio(ta[k], tb[k]))} for k in ta]}, indent=2))
         return
-    from rich.table import Table
-    from archviz.ops.base import fmt_shape
-    t = Table(title=f"{a.name} vs {b.name} (batch {batch})", header_style="bold cyan")
-    t.add_column("quantity")
-    t.add_column(a.name, justify="right")
-    t.add_column(b.name, justify="right")
-    t.add_column("A / B", justify="right")
-    for k, va, vb, r in rows:
-        t.add_row(k, f"{va:,}", f"{vb:,}", fmt_ratio(r))
-    shp = lambda m: ", ".join(fmt_shape(v) for v in m.output_shapes.values())  # noqa: E731
-    t.add_row("output shape", shp(a), shp(b), "")
-    _console().print(t)
+    C.print_compare(_console(), a, b, (ta, la), (tb, lb), sel, batch, params_a, params_b)
 
 
 @main.command(context_settings=CONTEXT)
@@ -424,21 +430,30 @@ def bench(spec, batch, params, device, dtype, channels_last, use_compile, train,
 @param_opt
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--loss", type=click.Choice(LOSSES), default=None,
-              help="Loss (default: the spec's `loss:`, else cross_entropy). dice = soft Dice.")
+              help="Loss (default: the spec's `loss:`, else cross_entropy). dice = dice_vnet, V-Net's soft "
+                   "Dice with the squared denominator; dice_plain = the plain soft Dice (see `archviz eval dice`).")
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the loss curve into FILE.png or FILE.svg.")
 @handle_errors
 @_lowering_errors
-def train_smoke(spec, batch, params, steps, loss, lr, device):
-    """A few Adam steps on one synthetic batch: the loss should go down.
+def train_smoke(spec, batch, params, steps, loss, lr, device, plot):
+    """A few Adam steps on one synthetic batch: the loss should go down. Prints the whole
+    curve (a sparkline), the spikes (steps where the loss jumped back up) and the output
+    size the loss was computed on.
 
     \b
     Examples:
+      archviz train-smoke unet -p size=252 -p base=8 --loss cross_entropy+dice --lr 0.01 --plot loss.png
       archviz train-smoke exam_conv_pool
       archviz train-smoke unet --loss dice --steps 10 -p size=188 -p base=8
     """
+    if plot and os.path.splitext(plot)[1].lower() not in (".png", ".svg"):
+        raise click.BadParameter(f"'{plot}': the plot is a .png or .svg file", param_hint="--plot")
     _need_torch()
     from rich.progress import Progress
+    from archviz.backends import losscurve
     from archviz.backends.torch.bench import train_smoke as run
     _check_device(device)
     m = load_model(spec, params, batch)
@@ -448,21 +463,23 @@ def train_smoke(spec, batch, params, steps, loss, lr, device):
         task = prog.add_task(f"{m.name}: {loss}", total=steps)
         losses = run(m, steps=steps, loss=loss, lr=lr, device=device,
                      progress=lambda i, n, l: prog.update(task, completed=i, description=f"{m.name}: {loss} {l:.4f}"))
-    con.print(f"{m.name}: {loss} over {steps} steps: {losses[0]:.4f} → {losses[-1]:.4f} "
-              + ("[green](going down)[/green]" if losses[-1] < losses[0] else "[red](not going down)[/red]"))
-    if not losses[-1] < losses[0]:
+    down = losses[-1] < losses[0]
+    losscurve.print_report(con, m, losses, loss, lr, batch, plot)
+    if not down:
         sys.exit(1)
 
 
 # Commands of other backends (they import the helpers above, so they come last).
 from archviz.backends.render.commands import draw, gallery  # noqa: E402
 from archviz.backends.rf_commands import rf  # noqa: E402
+from archviz.backends.eval_commands import eval_cmd  # noqa: E402
 from archviz.backends.zoo import zoo  # noqa: E402
 from archviz.backends.schema_cmd import schema  # noqa: E402
 
 main.add_command(draw)
 main.add_command(gallery)
 main.add_command(rf)
+main.add_command(eval_cmd)
 main.add_command(zoo)
 main.add_command(schema)
 

@@ -81,6 +81,10 @@ class E:
     BAD_IMPORT = Code("E0153", "SpecError", "a malformed import entry {path: FILE, as: NAME}")
     IMPORT_OUTSIDE = Code("E0154", "ImportSpecError", "an import outside the folders a spec may read")
     TOO_DEEP = Code("E0160", "SpecError", "YAML nested deeper than archviz reads")
+    EVAL_VALUE = Code("E0170", "SpecError", "a value `archviz eval` cannot use (its shape, range or kind)")
+    EVAL_FILE = Code("E0171", "SpecError", "an `archviz eval --input` file that is not a mapping of names to values")
+    EVAL_NAME = Code("E0172", "SpecError", "a name the `archviz eval` kind does not take")
+    NOTHING_SELECTED = Code("E0173", "SpecError", "a `--only` selection of `archviz compare` that matches no layer of a model")
 
     # -- 02: `${...}` expressions
     EXPRESSION = Code("E0200", "ExpressionError", "a problem in a `${...}` expression")

@@ -218,7 +218,8 @@ def run_gallery(paths, out_dir: str, batch: int, console, traceback: bool = Fals
             try:
                 m = archviz.load(path, batch=batch)
                 layout = detect_layout(m)
-                text = to_dot(m, layout)
+                from archviz.backends.render.options import teaching_expand
+                text = to_dot(m, layout, expand=teaching_expand(m, layout))
                 data = {fmt: render_bytes(text, fmt) for fmt in ("svg", "png")}   # both, then write
                 for fmt, b in data.items():
                     write_file(os.path.join(out_dir, f"{stem}.{fmt}"), b)

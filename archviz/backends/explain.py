@@ -24,6 +24,8 @@ def explain_node(model, nid: str) -> list[str]:
         out.append(f"  attributes: {attrs}")
     for r, s in zip(n.inputs, ins):
         out.append(f"  input  {fmt_shape(s)} from {r}")
+    from archviz.backends.context import lines as context_lines
+    out += [f"  {c}" for c in context_lines(model, nid)]
     for line in op.explain(n.attrs, ins, outs) + _rf_lines(model, nid):
         out.append(f"  {line.what}:")
         out.append(f"      {line.formula}")

@@ -292,6 +292,9 @@ def print_summary(con, model, depth=None) -> None:
     print_table(con, f"{model.name}  —  batch {model.batch}, input {ins}", columns, body,
                 footer=("total", "", "", f"{t['params']:,}", f"{t['macs']:,}", ""), caption=caption,
                 title_style="bold", header_style="bold cyan")
+    from archviz.backends.context import lines as context_lines
+    for line in context_lines(model):
+        con.print(line, markup=False, highlight=False)
     con.print(totals_table(model))
 
 

@@ -103,7 +103,16 @@ def regions(model, node_id: str, position=None) -> tuple[list, list[Region]]:
 def _title(model, node_id, position, axes):
     pos = "" if position is None else " at (" + ", ".join(map(str, position)) + ")"
     dims = " × ".join(str(a.size) for a in axes)
-    return f"{model.name}: receptive field of '{node_id}'{pos} on input '{run(model.graph, 'rf').input}' ({dims})"
+    shown = ""
+    try:
+        L = _Layout(axes, regions(model, node_id, position)[1])
+        if L.cropped:
+            shown = ", shown: " + ", ".join(f"{a.name} {lo}..{hi}" for a, (lo, hi) in zip(
+                ([L.ah] if L.two_d else []) + [L.aw], ([(L.h0, L.h1)] if L.two_d else []) + [(L.w0, L.w1)]))
+    except ValueError:
+        pass
+    return (f"{model.name}: receptive field of '{node_id}'{pos} on input '{run(model.graph, 'rf').input}' "
+            f"({dims}{shown})")
 
 
 def _legend(regs, axes):
@@ -117,38 +126,62 @@ def _legend(regs, axes):
 
 
 # -- geometry shared by SVG and PNG -----------------------------------------------------------
+def _window(n: int, lo: int, hi: int) -> tuple[int, int]:
+    """The cells shown on an axis of n: the region lo..hi with as much again around it, when
+    that is under half of the axis (a 5×5 field is the point of the figure, not the 56×56
+    grid around it); else the whole axis."""
+    pad = max(2, (hi - lo + 2) // 2)
+    w0, w1 = max(0, lo - pad), min(n - 1, hi + pad)
+    return (w0, w1) if (w1 - w0 + 1) * 2 <= n else (0, n - 1)
+
+
 class _Layout:
     def __init__(self, axes, regs):
         self.two_d = len(axes) >= 2
         if self.two_d:
             self.ah, self.aw = axes[-2], axes[-1]
             self.ih, self.iw = len(axes) - 2, len(axes) - 1
-            nh, nw = self.ah.size, self.aw.size
         else:
             self.aw = axes[0]
             self.iw = 0
-            nh, nw = 1, self.aw.size
+        full = [(0, a.size - 1) for a in axes]
+        if regs:                        # crop to the outermost region (its theoretical field)
+            full = [_window(a.size, min(t[0], e[0]), max(t[1], e[1]))
+                    for a, t, e in zip(axes, regs[0].theory, regs[0].exact)]
+        self.w0, self.w1 = full[self.iw]
+        self.h0, self.h1 = full[self.ih] if self.two_d else (0, 0)
+        nh, nw = self.h1 - self.h0 + 1, self.w1 - self.w0 + 1
         self.nh, self.nw = nh, nw
+        self.cropped = any(w != (0, a.size - 1) for w, a in zip(full, axes))
         self.cs = max(1, min(28, 640 // max(nh, nw)))
         over = 0
         if regs:
             t = regs[0].theory
-            sizes = [self.aw.size] + ([self.ah.size] if self.two_d else [])
-            idx = [self.iw] + ([self.ih] if self.two_d else [])
-            for i, n in zip(idx, sizes):
-                over = max(over, -t[i][0], t[i][1] - (n - 1))
+            idx = [(self.iw, self.w0, self.w1)] + ([(self.ih, self.h0, self.h1)] if self.two_d else [])
+            for i, lo, hi in idx:
+                over = max(over, lo - t[i][0], t[i][1] - hi)
         self.margin = 12 + min(max(over, 0) * self.cs, 80)
+        self.tick = tick_step(self.cs)
+        self.lab = 30 if self.tick else 0      # room for the axis indices, left of and above the grid
         self.top = 34
         self.bar_h = max(6, min(self.cs, 16))
         grid_h = nh * self.cs
-        self.height = self.top + self.margin * 2 + grid_h + (0 if self.two_d else (len(regs) + 1) * (self.bar_h + 4))
-        self.width = self.margin * 2 + nw * self.cs + LEGEND_W
+        self.height = (self.top + self.lab + self.margin * 2 + grid_h
+                       + (0 if self.two_d else (len(regs) + 1) * (self.bar_h + 4)))
+        self.width = self.lab + self.margin * 2 + nw * self.cs + LEGEND_W
 
     def x(self, i):
-        return self.margin + i * self.cs
+        return self.lab + self.margin + (i - self.w0) * self.cs
 
     def y(self, i):
-        return self.top + self.margin + i * self.cs
+        return self.top + self.lab + self.margin + (i - self.h0) * self.cs
+
+    def grid(self):
+        """(x0, y0, x1, y1) of the cells shown."""
+        return self.x(self.w0), self.y(self.h0), self.x(self.w1 + 1), self.y(self.h1 + 1)
+
+    def ticks(self, lo, hi):
+        return [i for i in range(lo, hi + 1) if self.tick and i % self.tick == 0]
 
     def rect(self, reg_box):
         """Pixel rectangle (x0, y0, x1, y1) of a region box (2-D) on the grid."""
@@ -157,8 +190,19 @@ class _Layout:
 
     def bar(self, k, reg_box):
         lo, hi = reg_box[self.iw]
-        y0 = self.y(1) + 6 + k * (self.bar_h + 4)
+        y0 = self.y(self.h0 + 1) + 6 + k * (self.bar_h + 4)
         return self.x(lo), y0, self.x(hi + 1), y0 + self.bar_h
+
+
+def tick_step(cs: int) -> int:
+    """Label every k-th index, k in 1, 2, 5, 10, 20, 50, ...: the fewest that leave 26 pixels
+    for a label (three digits); 0 (no labels) when the cells are under 2 pixels."""
+    if cs < 2:
+        return 0
+    k = 1
+    while k * cs < 26:
+        k = k * 5 // 2 if str(k)[0] == "2" else k * 2
+    return k
 
 
 def _hex(c):
@@ -172,12 +216,19 @@ def to_svg(model, node_id: str, position=None) -> str:
            f'viewBox="0 0 {L.width} {L.height}" font-family="sans-serif" font-size="12">',
            f'<rect width="{L.width}" height="{L.height}" fill="white"/>',
            f'<text x="8" y="20" font-size="14" font-weight="bold">{escape(_title(model, node_id, position, axes))}</text>']
-    gx0, gy0, gx1, gy1 = L.x(0), L.y(0), L.x(L.nw), L.y(L.nh)
+    gx0, gy0, gx1, gy1 = L.grid()
     out.append(f'<rect x="{gx0}" y="{gy0}" width="{gx1 - gx0}" height="{gy1 - gy0}" fill="#f4f4f4" stroke="#888"/>')
     if L.cs >= 6:
-        path = "".join(f"M{L.x(i)} {gy0}V{gy1}" for i in range(1, L.nw)) + \
-            "".join(f"M{gx0} {L.y(i)}H{gx1}" for i in range(1, L.nh))
+        path = "".join(f"M{L.x(i)} {gy0}V{gy1}" for i in range(L.w0 + 1, L.w1 + 1)) + \
+            "".join(f"M{gx0} {L.y(i)}H{gx1}" for i in range(L.h0 + 1, L.h1 + 1))
         out.append(f'<path d="{path}" stroke="#d0d0d0" stroke-width="1" fill="none"/>')
+    for i in L.ticks(L.w0, L.w1):       # axis indices: W above the grid, H left of it
+        out.append(f'<text x="{L.x(i) + L.cs / 2}" y="{gy0 - 6}" font-size="10" text-anchor="middle">{i}</text>')
+    if L.two_d:
+        for i in L.ticks(L.h0, L.h1):
+            out.append(f'<text x="{gx0 - 5}" y="{L.y(i) + L.cs / 2 + 4}" font-size="10" text-anchor="end">{i}</text>')
+        out.append(f'<text x="{gx0 - 5}" y="{gy0 - 6}" font-size="10" text-anchor="end" fill="#555">'
+                   f'{escape(L.ah.name)}↓ {escape(L.aw.name)}→</text>')
     for k, r in enumerate(regs):
         c = _hex(r.color)
         x0, y0, x1, y1 = L.rect(r.exact) if L.two_d else L.bar(k, r.exact)
@@ -262,13 +313,21 @@ def _raster(L: _Layout, regs) -> tuple[int, int, bytearray]:
                     else:
                         fill(ax, ay + s, bx, min(by, ay + s + dash), c)
 
-    gx0, gy0, gx1, gy1 = L.x(0), L.y(0), L.x(L.nw), L.y(L.nh)
+    gx0, gy0, gx1, gy1 = L.grid()
     fill(gx0, gy0, gx1, gy1, (244, 244, 244))
     if L.cs >= 6:
-        for i in range(1, L.nw):
+        for i in range(L.w0 + 1, L.w1 + 1):
             fill(L.x(i), gy0, L.x(i) + 1, gy1, (208, 208, 208))
-        for i in range(1, L.nh):
+        for i in range(L.h0 + 1, L.h1 + 1):
             fill(gx0, L.y(i), gx1, L.y(i) + 1, (208, 208, 208))
+    ink = (51, 51, 51)
+    for i in L.ticks(L.w0, L.w1):       # axis indices: W above the grid, H left of it
+        text = str(i)
+        _digits(fill, text, L.x(i) + L.cs // 2 - _text_w(text) // 2, gy0 - 14, ink)
+    if L.two_d:
+        for i in L.ticks(L.h0, L.h1):
+            text = str(i)
+            _digits(fill, text, gx0 - 4 - _text_w(text), L.y(i) + L.cs // 2 - 5, ink)
     outline(gx0 - 1, gy0 - 1, gx1 + 1, gy1 + 1, (136, 136, 136), 1)
     t = 2 if L.cs >= 4 else 1
     for k, r in enumerate(regs):
@@ -279,6 +338,27 @@ def _raster(L: _Layout, regs) -> tuple[int, int, bytearray]:
         box = L.rect(regs[0].theory) if L.two_d else L.bar(0, regs[0].theory)
         outline(*box, regs[0].color, 1, dash=5)
     return w, h, img
+
+
+# -- axis indices: a 3×5 pixel font, drawn at twice its size ------------------------------------
+_GLYPHS = {"0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
+           "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001001001001",
+           "8": "111101111101111", "9": "111101111001111", "-": "000000111000000"}
+
+
+def _text_w(text: str) -> int:
+    return len(text) * 8 - 2
+
+
+def _digits(fill, text: str, x: int, y: int, color) -> None:
+    for k, ch in enumerate(text):
+        g = _GLYPHS.get(ch)
+        if g is None:
+            continue
+        for b in range(15):
+            if g[b] == "1":
+                px, py = x + k * 8 + (b % 3) * 2, y + (b // 3) * 2
+                fill(px, py, px + 2, py + 2, color)
 
 
 # -- text through Graphviz ---------------------------------------------------------------------

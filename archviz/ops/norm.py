@@ -182,6 +182,15 @@ class LRN(SameShape, NoParams, NoMacs, Op):
             raise OpError(f"expects (N, C, ...) with at least one spatial axis, got {fmt_shape(ins[0])}")
         return {"out": tuple(ins[0])}
 
+    def explain(self, a, ins, outs):
+        """The function first: the paper's formula with this layer's constants (a worked
+        example on numbers: `archviz eval lrn`)."""
+        g = lambda v: f"{float(v):g}"  # noqa: E731
+        return [Line("function", "b_c = a_c / (k + α·Σ a_c'²)^β over channels c' = c − ⌊n/2⌋ .. c + ⌊(n − 1)/2⌋ "
+                     "(Krizhevsky et al. 2012, §3.3; α not divided by n)",
+                     f"a_c / ({g(a.k)} + {g(a.alpha)}·Σ a_c'²)^{g(a.beta)} with n = {a.size} "
+                     "(worked on numbers: archviz eval lrn)", None)] + super().explain(a, ins, outs)
+
     def elementwise_terms(self, a, ins, outs):
         return Numel(ins[0]) * (tight(C(2), V("n", a.size)) + C(3))
 

@@ -59,7 +59,7 @@ def test_verify_cli_exits_1_naming_the_node(seg, monkeypatch):
     assert "head" in r.output and "c1" in r.output     # both conv2d nodes disagree, each named
 
 
-@pytest.mark.parametrize("loss", ["cross_entropy", "dice", "cross_entropy+dice"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "dice", "dice_plain", "cross_entropy+dice", "cross_entropy+dice_plain"])
 def test_train_smoke_cli_every_loss_goes_down(seg, loss):
     r = run("train-smoke", seg, "-b", "2", "--steps", "8", "--loss", loss, "--lr", "0.01")
     assert r.exit_code == 0, r.output

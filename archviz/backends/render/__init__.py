@@ -57,7 +57,8 @@ def render_gallery_item(model, out_dir: str, stem: str) -> list:
     from archviz.backends.render.engine import render_bytes, write_file
     from archviz.backends.render.gallery import update_index
     layout = detect_layout(model)
-    text = _builder(layout)(model, DrawOptions(layout=layout)).source()
+    from archviz.backends.render.options import teaching_expand
+    text = _builder(layout)(model, DrawOptions(layout=layout, expand=teaching_expand(model, layout))).source()
     data = {f"{stem}.{fmt}": render_bytes(text, fmt) for fmt in ("svg", "png")}  # both, then write
     files = []
     for name, b in data.items():

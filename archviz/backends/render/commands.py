@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from archviz.backends.render.options import LAYOUTS, MAX_UNROLL
+from archviz.backends.render.options import LAYOUTS, MAX_UNROLL, SMALL
 from archviz.clikit import CONTEXT, _console, batch_opt, handle_errors, load_model, param_opt, preflight, spec_arg, specs_arg
 from archviz.library import resolve_dir
 
@@ -21,7 +21,10 @@ from archviz.library import resolve_dir
                    "else graph.")
 @click.option("--depth", "-d", type=click.IntRange(min=1), default=None,
               help="Draw blocks cut to this many id parts as single boxes (layer1.0.conv1 → layer1 at 1).")
-@click.option("--expand", is_flag=True, help="Draw every layer; blocks become clusters (no ×N boxes).")
+@click.option("--expand/--collapse", default=None,
+              help="Draw every layer, blocks as clusters (--expand), or a repeated block as one ×N box "
+                   f"(--collapse). Default: expanded for a network of at most {SMALL} layers (a teaching "
+                   "example: three stacked 3×3 convolutions are the point of the figure), else collapsed.")
 @click.option("--unroll", type=click.IntRange(min=1, max=MAX_UNROLL), default=None, metavar="T",
               help=f"Time steps to unroll, 1 to {MAX_UNROLL} (unrolled layout; default: the sequence length, "
                    "the spec's T, drawn 1, 2, 3, ..., T when long). seq2seq: encoder steps to draw.")
@@ -64,6 +67,9 @@ def draw(spec, output, layout, depth, expand, unroll, rankdir, no_shapes, batch,
         if why:
             click.echo(f"warning: --layout {chosen} does not match the structure of '{m.name}': {why} "
                        f"(--layout auto picks {auto})", err=True)
+    if expand is None:      # small teaching examples draw every layer
+        from archviz.backends.render.options import teaching_expand
+        expand = depth is None and teaching_expand(m, chosen)
     opts = DrawOptions(layout=chosen, depth=depth, expand=expand, unroll=unroll, rankdir=rankdir,
                        shapes=not no_shapes)
     ignored = ignored_options(chosen, opts)

@@ -12,6 +12,16 @@ LAYOUTS = ("auto", "graph", "residual", "unet", "unrolled", "cell", "seq2seq")
 # 1, 2, 3, ..., T without --unroll). Also what keeps --unroll 10**9 from exhausting memory.
 MAX_UNROLL = 64
 
+# A network of at most this many layers draws expanded by default (a teaching example: three
+# stacked 3×3 convolutions are the point of the figure, not one "conv ×3" box).
+SMALL = 16
+
+
+def teaching_expand(model, layout: str) -> bool:
+    """The default of --expand/--collapse: expanded for a small network in a layout that
+    collapses repeats (graph, residual)."""
+    return layout in ("graph", "residual") and len(model.layers) <= SMALL
+
 
 @dataclass(frozen=True)
 class DrawOptions:

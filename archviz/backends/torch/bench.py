@@ -49,34 +49,58 @@ def classes_and_targets(out, gen=None):
     return out, tgt
 
 
-def soft_dice_loss(logits, target, eps: float = 1.0):
-    """Soft Dice (Milletari et al. 2016, V-Net): 1 − (2·Σ p·g + ε) / (Σ p + Σ g + ε), averaged over
-    classes; p = softmax probabilities over the class axis, g = one-hot targets."""
+def segmentation_targets(x, out_shape):
+    """Targets a segmentation network can learn: blobs of the input's first channel (a 9×9
+    mean), the centre H×W of it (a network of unpadded convolutions, as U-Net, sees the
+    centre of its input; a larger output is resized), cut into C classes at its quantiles so
+    every class covers about the same share of pixels. (Random labels per pixel would be
+    noise to memorise, not a segmentation.)"""
+    import torch
+    import torch.nn.functional as F
+    n, c, h, w = out_shape
+    m = F.avg_pool2d(x[:, :1].float(), 9, stride=1, padding=4, count_include_pad=False)
+    H, W = m.shape[-2:]
+    if h <= H and w <= W:
+        top, left = (H - h) // 2, (W - w) // 2
+        m = m[..., top:top + h, left:left + w]
+    else:
+        m = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
+    m = m[:, 0]
+    qs = torch.quantile(m.flatten(), torch.linspace(0, 1, c + 1, device=m.device)[1:-1])
+    return torch.bucketize(m.contiguous(), qs).clamp_(0, c - 1)
+
+
+def soft_dice_loss(logits, target, eps: float = 1.0, form: str = "plain"):
+    """Soft Dice per class, averaged over classes; p = softmax probabilities over the class
+    axis, g = one-hot targets (archviz.spec.losses):
+    plain: 1 − (2·Σ p·g + ε) / (Σ p + Σ g + ε);
+    vnet (Milletari et al. 2016, V-Net, eq. 1): 1 − (2·Σ p·g + ε) / (Σ p² + Σ g² + ε)."""
     import torch
     import torch.nn.functional as F
     probs = torch.softmax(logits, dim=1)
     onehot = F.one_hot(target, probs.shape[1]).movedim(-1, 1).to(probs.dtype)
     dims = (0,) + tuple(range(2, probs.dim()))
     inter = (probs * onehot).sum(dims)
-    denom = probs.sum(dims) + onehot.sum(dims)
+    if form == "vnet":
+        denom = (probs * probs).sum(dims) + (onehot * onehot).sum(dims)
+    elif form == "plain":
+        denom = probs.sum(dims) + onehot.sum(dims)
+    else:
+        raise ValueError(f"unknown Dice form {form!r}: vnet or plain")
     return (1 - (2 * inter + eps) / (denom + eps)).mean()
-
-
 
 
 def loss_fn(name: str):
     import torch.nn.functional as F
+    from archviz.spec.losses import resolve
 
-    def ce(out, tgt):
-        return F.cross_entropy(out, tgt)
-
-    if name == "cross_entropy":
-        return ce
-    if name == "dice":
-        return soft_dice_loss
-    if name == "cross_entropy+dice":
-        return lambda out, tgt: ce(out, tgt) + soft_dice_loss(out, tgt)
-    raise ValueError(f"unknown loss {name!r}; one of {', '.join(LOSSES)}")
+    parts = {"cross_entropy": lambda out, tgt: F.cross_entropy(out, tgt),
+             "dice_vnet": lambda out, tgt: soft_dice_loss(out, tgt, form="vnet"),
+             "dice_plain": lambda out, tgt: soft_dice_loss(out, tgt, form="plain")}
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; one of {', '.join(LOSSES)}")
+    fns = [parts[p] for p in resolve(name).split("+")]
+    return lambda out, tgt: sum(f(out, tgt) for f in fns)
 
 
 def _inputs(model, device, dtype):
@@ -157,6 +181,8 @@ def train_smoke(model, *, steps=20, loss="cross_entropy", lr=1e-3, device="cpu",
         out0 = gm(*xs)
     out0 = out0 if isinstance(out0, torch.Tensor) else next(iter(out0.values()))
     _, tgt = classes_and_targets(out0, gen)
+    if out0.dim() == 4 and xs and xs[0].dim() == 4 and xs[0].is_floating_point():
+        tgt = segmentation_targets(xs[0], out0.shape)
     fn = loss_fn(loss)
     opt = torch.optim.Adam(gm.parameters(), lr=lr)
     losses = []

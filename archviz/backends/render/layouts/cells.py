@@ -57,7 +57,8 @@ def build_cell(model, opts) -> Dot:
                f"attention context over '{html_escape(r.memory_src)}' scored by h<SUB>t−1</SUB>" if r.attends else "")
             + f" · {fmt_int(params_of(n))} params in all")
     dot.set(fontsize=10, labelloc="b", labeljust="c",
-            label=Html(stack([_EQUATIONS[r.kind], f'<FONT POINT-SIZE="9" COLOR="#444444">{desc}</FONT>'])))
+            label=Html(stack([_EQUATIONS[r.kind]] + _CONVENTION.get(r.kind, [])
+                             + [f'<FONT POINT-SIZE="9" COLOR="#444444">{desc}</FONT>'])))
     return dot
 
 
@@ -70,6 +71,13 @@ _EQUATIONS = {
            "h<SUB>t</SUB> = (1 − z) ⊙ n + z ⊙ h<SUB>t−1</SUB>",
     Cell.RNN: "h<SUB>t</SUB> = tanh(W<SUB>xh</SUB> x<SUB>t</SUB> + W<SUB>hh</SUB> h<SUB>t−1</SUB> + b)",
 }
+
+
+# the GRU's z has two conventions (archviz eval gru; docs/exam.md): say which one is drawn
+_GRU_Z = ('<FONT POINT-SIZE="9" COLOR="#444444">z as in torch (Cho et al. 2014): z = 1 keeps h<SUB>t−1</SUB>. '
+          'Chung et al. 2014 and the exam write h<SUB>t</SUB> = (1 − z) ⊙ h<SUB>t−1</SUB> + z ⊙ h̃: '
+          'their z is 1 − this z</FONT>')
+_CONVENTION = {Cell.GRU: [_GRU_Z]}
 
 
 def _io(dot, nid, label):

@@ -243,8 +243,9 @@ def _note(g, segs, steps) -> str:
                          f'[{sub(X, "t" if si == 0 else "t−1")}; c<SUB>t</SUB>]</FONT>')
     if len(segs) > 1:
         src = init_source(g, segs[0], segs[1])
-        how = (f"s<SUB>0</SUB> = {init_formula(src)}" if src is not None and src.via else
-               "the encoder's final state initialises the decoder (s<SUB>0</SUB> from h<SUB>T</SUB>)")
+        how = (f"s<SUB>0</SUB> = {init_formula(src)}, the encoder summary" if src is not None and src.via else
+               "the encoder's final state, the context vector, initialises the decoder (s<SUB>0</SUB> from "
+               "h<SUB>T</SUB>)" + ("" if any(r.attends for r in segs) else ": all it sees of the source"))
         lines.append(f'<FONT POINT-SIZE="9" COLOR="#444444">{how}; decoder inputs are the previous target '
                      'tokens (teacher forcing)</FONT>')
     return stack(lines)
