@@ -10,8 +10,6 @@ from fractions import Fraction
 
 import click
 
-from archviz.backends import evaluate as EV
-from archviz.backends import evaluate_grid as G
 from archviz.clikit import CONTEXT, handle_errors
 from archviz.codes import E
 
@@ -26,6 +24,20 @@ class Mode:
     required: tuple = ()
 
 
+def _bad(message: str):
+    from archviz.backends import evaluate as EV
+    return EV._bad(message)
+
+
+def _lazy(module: str, name: str):
+    """archviz.backends.MODULE.NAME, imported when first called (the CLI starts without them)."""
+    def call(*args, **kwargs):
+        import importlib
+        return getattr(importlib.import_module(f"archviz.backends.{module}"), name)(*args, **kwargs)
+    call.__name__ = name
+    return call
+
+
 @dataclass(frozen=True)
 class Kind:
     fn: object
@@ -34,31 +46,31 @@ class Kind:
 
 
 KINDS = {
-    "lrn": Kind(EV.lrn, "LRN on the activations at one position (the exam's U3 Q1 example by default)", (
+    "lrn": Kind(_lazy("evaluate", "lrn"), "LRN on the activations at one position (the exam's U3 Q1 example by default)", (
         Mode(("a", "i", "n", "k", "alpha", "beta"), "{a: [5, 8, 10, 6, 4], i: 3, n: 5, k: 2, alpha: 0.0001, beta: 0.75}"),)),
-    "attention": Kind(EV.attention, "dot-product scores → softmax weights → context (the exam's U4 Q5 example)", (
+    "attention": Kind(_lazy("evaluate", "attention"), "dot-product scores → softmax weights → context (the exam's U4 Q5 example)", (
         Mode(("query", "keys", "values", "scaled"),
              "{query: [0.5, 0.2, -0.1, 0.7], keys: [[0.3, -0.2, 0.5, 0.1], [0.5, 0.4, 0.2, -0.3], "
              "[0.7, 0.1, -0.4, 0.6]], scaled: false}"),
         Mode(("scores", "values"), "{}", ("scores",), ("scores", "values")))),
-    "lstm": Kind(EV.lstm, "one LSTM step from gate values (the exam's U4 Q2 example) or from weights", (
+    "lstm": Kind(_lazy("evaluate", "lstm"), "one LSTM step from gate values (the exam's U4 Q2 example) or from weights", (
         Mode(("c", "f", "i", "g", "o"), "{c: [0.8, -0.5, 0.3, 0.9], f: [0.1, 0.2, 0.9, 0.3], "
              "i: [0.8, 0.3, 0.0, 1.0], g: [0.9, -0.7, 0.4, 0.6], o: [1.0, 0.5, 0.1, 0.9]}"),
         Mode(("x", "h", "c", "W", "U", "b_ih", "b_hh"), "{}", ("x", "W", "U"), ("x", "h", "c", "W", "U")))),
-    "gru": Kind(EV.gru, "one GRU step, torch's or the seed's z convention (the exam's U4 Q3 example) or from weights", (
+    "gru": Kind(_lazy("evaluate", "gru"), "one GRU step, torch's or the seed's z convention (the exam's U4 Q3 example) or from weights", (
         Mode(("h", "candidate", "z", "convention"),
              "{h: [0.5, -0.3, 0.7], candidate: [0.8, 0.4, -0.6], z: [0.7, 0.2, 0.9], convention: torch}"),
         Mode(("x", "h", "W", "U", "b_ih", "b_hh", "convention"), "{convention: torch}", ("x", "W", "U"),
              ("x", "h", "W", "U")))),
-    "dice": Kind(G.dice, "soft Dice loss, V-Net's squared form and the plain form", (
+    "dice": Kind(_lazy("evaluate_grid", "dice"), "soft Dice loss, V-Net's squared form and the plain form", (
         Mode(("p", "g", "eps"), "{p: [[0.9, 0.6], [0.2, 0.1]], g: [[1, 1], [0, 0]], eps: 0}"),)),
-    "cross_entropy": Kind(G.cross_entropy, "pixel-wise binary cross-entropy", (
+    "cross_entropy": Kind(_lazy("evaluate_grid", "cross_entropy"), "pixel-wise binary cross-entropy", (
         Mode(("p", "g"), "{p: [[0.9, 0.6], [0.2, 0.1]], g: [[1, 1], [0, 0]]}"),)),
-    "conv": Kind(G.conv, "a 2-D convolution on a small input (the exam's 1×1 example of U3 Q4)", (
+    "conv": Kind(_lazy("evaluate_grid", "conv"), "a 2-D convolution on a small input (the exam's 1×1 example of U3 Q4)", (
         Mode(("input", "kernel", "bias", "stride", "padding"),
              "{input: [[[100]], [[150]], [[200]]], kernel: [[[[0.5]], [[-0.3]], [[0.2]]], "
              "[[[0.1]], [[0.6]], [[-0.2]]]], stride: 1, padding: 0}"),)),
-    "pool": Kind(G.pool, "max or average pooling on a small input", (
+    "pool": Kind(_lazy("evaluate_grid", "pool"), "max or average pooling on a small input", (
         Mode(("input", "kernel", "stride", "padding", "kind"),
              "{input: [[1, 3, 2, 4], [5, 6, 1, 2], [7, 2, 9, 0], [3, 4, 1, 8]], kernel: 2, kind: max}"),)),
 }
@@ -73,7 +85,7 @@ def exact(v):
         return Fraction(v)
     if isinstance(v, float):
         if v != v or v in (float("inf"), float("-inf")):
-            raise EV._bad(f"{v} is not a finite number")
+            raise _bad(f"{v} is not a finite number")
         return Fraction(repr(v))
     if isinstance(v, str):
         try:
@@ -83,10 +95,10 @@ def exact(v):
     if isinstance(v, list):
         return [exact(x) for x in v]
     if isinstance(v, dict):
-        raise EV._bad("a value is a number or a (nested) list of numbers, not a mapping")
+        raise _bad("a value is a number or a (nested) list of numbers, not a mapping")
     if v is None:
         return None
-    raise EV._bad(f"cannot read {v!r} as a number")
+    raise _bad(f"cannot read {v!r} as a number")
 
 
 def _load(text: str, where: str):
@@ -142,7 +154,7 @@ def parse_values(kind: str, pairs, input_file: str | None) -> dict:
     return out
 
 
-def evaluate(kind: str, values: dict) -> EV.Evaluation:
+def evaluate(kind: str, values: dict) -> "Evaluation":
     return KINDS[kind].fn(values)
 
 
