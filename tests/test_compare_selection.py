@@ -78,18 +78,13 @@ def test_selection_errors():
     assert r.exit_code == 1 and "E0173" in r.output and "gru_lm" in r.output
 
 
-class _Op:
-    def __init__(self, name, family, role=None):
-        self.name, self.family = name, family
-        if role:
-            self.role = role
-
-
-def test_roles_take_precedence_once_ops_declare_them():
-    emb, gru = _Op("embedding", "recurrent", "embedding"), _Op("gru", "recurrent", "recurrent")
-    roles = {"embedding", "recurrent"}
+def test_roles_take_precedence_over_families():
+    from archviz.ops import registry
+    emb, gru = registry["embedding"], registry["gru"]
+    roles = C.known_roles()
+    assert emb.family == gru.family == "recurrent"          # the family would take both
     assert C.matches(gru, "recurrent", roles) and not C.matches(emb, "recurrent", roles)
-    # without roles (today's ops) a family matches
-    assert C.matches(_Op("embedding", "recurrent"), "recurrent", set())
+    # a token that is no role matches a family, or an op's name
+    assert "dense" not in roles and C.matches(registry["linear"], "dense", roles)
     assert C.matches(gru, "gru", roles)
-    assert C.is_norm(_Op("lrn", "norm")) and not C.is_norm(_Op("conv2d", "conv"))
+    assert C.is_norm(registry["lrn"]) and not C.is_norm(registry["conv2d"])

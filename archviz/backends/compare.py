@@ -1,11 +1,10 @@
 """`archviz compare`: two models side by side, optionally on a selection of their layers,
 with exact ratios A / B.
 
-A selection (``--only``) names op families (`conv`, `recurrent`, `norm`, …), op roles
-(where the ops declare one: DESIGN.md, "Ops describe themselves") or op names (`gru`,
-`lstm`); ``--weights`` leaves out normalisation layers (their scale and shift are
-parameters, not weights). The matching is :func:`matches`, in one place, so roles plug in
-without touching the command.
+A selection (``--only``) names op roles (`recurrent`, `norm`, … as the ops declare them:
+archviz.ops.describe.Role), op families (`conv`, `dense`) or op names (`gru`, `lstm`);
+``--weights`` leaves out normalisation layers (their scale and shift are parameters, not
+weights). The matching is :func:`matches`, in one place.
 """
 from __future__ import annotations
 
@@ -13,33 +12,27 @@ from fractions import Fraction
 
 from archviz.codes import E
 from archviz.errors import SpecError
+from archviz.ops.describe import Role
 
 QUANTITIES = ("params", "macs", "flops", "elementwise_ops", "param_bytes", "activation_bytes")
 SELECTED_QUANTITIES = ("params", "macs", "flops", "elementwise_ops")
 
 
-def _role(op) -> str | None:
-    """The op's role by name (archviz.ops.describe.Role's value), or None."""
-    r = getattr(op, "role", None)
-    r = getattr(r, "value", r)
-    return r if isinstance(r, str) and r else None
-
-
 def known_roles() -> set:
-    from archviz.ops import registry
-    return {r for r in (_role(op) for op in registry.values()) if r}
+    """Every op's role, by name (archviz.ops.describe.Role's values)."""
+    return {r.value for r in Role}
 
 
 def matches(op, token: str, roles: set) -> bool:
-    """A token that is a role some op declares matches by role (so `recurrent` leaves out an
-    embedding once ops declare roles); any other token matches the op's family or name."""
+    """A token that is a role matches by the op's role (so `recurrent` leaves out an
+    embedding: its role is `embedding`); any other token matches the op's family or name."""
     if token in roles:
-        return _role(op) == token or op.name == token
+        return op.role.value == token or op.name == token
     return token in (op.family, op.name)
 
 
 def is_norm(op) -> bool:
-    return (_role(op) or op.family) == "norm"
+    return op.role is Role.NORM
 
 
 def selection_words() -> list[str]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+from archviz.errors import OpError
+from archviz.ops.base import conv_out_len
 from archviz.backends.evaluate import Evaluation, _bad, _int, _mat, _vec, dot, dot_text, fmt, paren, short
 
 
@@ -106,15 +108,26 @@ def _chw(v, name):
 
 
 def _out_len(n, k, s, p, what, ev=None, axis="H"):
-    if n + 2 * p < k:
-        raise _bad(f"the {k}-wide {what} does not fit a padded input of {n + 2 * p}")
-    o = (n + 2 * p - k) // s + 1
+    try:
+        o = conv_out_len(n, k, s, 2 * p)        # the ops' own output-size rule
+    except OpError:
+        raise _bad(f"the {k}-wide {what} does not fit a padded input of {n + 2 * p}") from None
     if ev is not None:
         ev.step(f"{axis}_out = ⌊({axis}_in + 2p − k) / s⌋ + 1 = ⌊({n} + 2·{p} − {k}) / {s}⌋ + 1 = {o}")
     return o
 
 
 MAX_SHOWN = 16      # output elements whose sums are written out in full
+
+
+def _grid_result(ev, y, shown: int, more: str = ""):
+    """Say how many output values were not written out, and give the output (channels ×
+    rows × columns) as the result."""
+    if shown > MAX_SHOWN:
+        ev.step(f"… {shown - MAX_SHOWN} more output values{more}")
+    ev.result = [f"output {len(y)}×{len(y[0])}×{len(y[0][0])}: {fmt(y)}   (exact)"]
+    ev.values = {"output": y}
+    return ev
 
 
 def conv(v: dict) -> Evaluation:
@@ -164,11 +177,7 @@ def conv(v: dict) -> Evaluation:
                 row.append(val)
             rows.append(row)
         y.append(rows)
-    if shown > MAX_SHOWN:
-        ev.step(f"… {shown - MAX_SHOWN} more output values, each the same sum")
-    ev.result = [f"output {len(K)}×{Ho}×{Wo}: {fmt(y)}   (exact)"]
-    ev.values = {"output": y}
-    return ev
+    return _grid_result(ev, y, shown, ", each the same sum")
 
 
 POOL_KINDS = ("max", "avg")
@@ -216,8 +225,4 @@ def pool(v: dict) -> Evaluation:
                 row.append(val)
             rows.append(row)
         y.append(rows)
-    if shown > MAX_SHOWN:
-        ev.step(f"… {shown - MAX_SHOWN} more output values")
-    ev.result = [f"output {C}×{Ho}×{Wo}: {fmt(y)}   (exact)"]
-    ev.values = {"output": y}
-    return ev
+    return _grid_result(ev, y, shown)

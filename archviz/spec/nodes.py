@@ -7,7 +7,7 @@ from collections import ChainMap
 
 from archviz.codes import E
 from archviz.errors import ArchvizError, SpecError, did_you_mean
-from archviz.ir.graph import Node
+from archviz.ir.graph import INPUT_OP, Node
 from archviz.ops import registry
 from archviz.ops.schema import normalise
 from archviz.spec import budget
@@ -121,7 +121,7 @@ class NodeExpander:
 
 
     def _lookup_op(self, opname: str, scope: Scope):
-        if opname in registry and opname != "input":
+        if opname in registry and opname != INPUT_OP:
             return "op", registry[opname]
         if opname in scope.file.blocks:
             return "block", scope.file.blocks[opname]

@@ -736,18 +736,22 @@ def op_swap_op(t, rng, ctx):
     return f"op of {where}[{i}] ({nd.get('id')}): {old!r} -> {new!r}"
 
 
-def op_attr(t, rng, ctx):
+def _set_attr(t, rng, ctx, value):
+    """One attribute of a random op node set to value(rng, its Attr)."""
     nodes = [x for x in all_nodes(t) if isinstance(x[2].get("op"), str) and x[2]["op"] in ctx.ops]
     if not nodes:
         return None
     where, i, nd = rng.choice(nodes)
-    op = ctx.ops[nd["op"]]
-    attrs = getattr(op, "attrs", None) or {}
+    attrs = getattr(ctx.ops[nd["op"]], "attrs", None) or {}
     if not attrs:
         return None
     k = rng.choice(sorted(attrs))
-    nd[k] = _attr_value(rng, attrs[k])
+    nd[k] = value(rng, attrs[k])
     return f"attr {where}[{i}] ({nd.get('id')}, {nd['op']}).{k} -> {nd[k]!r:.40}"
+
+
+def op_attr(t, rng, ctx):
+    return _set_attr(t, rng, ctx, _attr_value)
 
 
 def op_add_node(t, rng, ctx):
@@ -1020,16 +1024,7 @@ def g_sample(t, rng, ctx):
 
 
 def g_attr(t, rng, ctx):
-    nodes = [x for x in all_nodes(t) if isinstance(x[2].get("op"), str) and x[2]["op"] in ctx.ops]
-    if not nodes:
-        return None
-    where, i, nd = rng.choice(nodes)
-    attrs = getattr(ctx.ops[nd["op"]], "attrs", None) or {}
-    if not attrs:
-        return None
-    k = rng.choice(sorted(attrs))
-    nd[k] = _plausible(rng, attrs[k])
-    return f"attr {where}[{i}] ({nd.get('id')}, {nd['op']}).{k} -> {nd[k]!r:.40}"
+    return _set_attr(t, rng, ctx, _plausible)
 
 
 def g_when(t, rng, ctx):
