@@ -26,7 +26,6 @@ import queue
 import resource
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -39,7 +38,8 @@ def worker(seed: int, start: int, count: int, inject: dict | None = None) -> Non
     import torch
     torch.set_num_threads(1)
     from tests.fuzz.parity import Case, Node, case_for, judge
-    directory = tempfile.mkdtemp(prefix="archviz-parity-")
+    from tests.scratch import scratch_dir
+    directory = scratch_dir("archviz-parity-")
     # warm up (lazy imports of the lowering, verify, explain), so a case's time is its own
     judge(Case(2, {"x0": [3, 6, 6], "x1": [4, 3]}, [Node("n0", "conv2d", ["x0"], {"out": 2, "kernel": 3}),
                                                      Node("n1", "lstm", ["x1"], {"out": 2})]), directory)
@@ -212,7 +212,8 @@ def show_case(seed: int, index: int) -> None:
     from tests.fuzz.parity import case_for, judge
     case = case_for(seed, index)
     print(case.spec())
-    v = judge(case, tempfile.mkdtemp(prefix="archviz-parity-"))
+    from tests.scratch import scratch_dir
+    v = judge(case, scratch_dir("archviz-parity-"))
     print(f"{'agree' if v.agree else 'DISAGREE'}: {v.klass}" + (f" — {v.detail}" if v.detail else ""))
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import itertools
 import os
-import tempfile
 from fractions import Fraction
 
 import archviz
 from archviz.errors import ArchvizError
+from tests.scratch import scratch_dir
 
-_DIR = tempfile.mkdtemp(prefix="archviz-ops-")
+_DIR = scratch_dir("archviz-ops-")
 _COUNT = itertools.count()
 
 

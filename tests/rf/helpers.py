@@ -4,11 +4,11 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import tempfile
 
 import archviz
+from tests.scratch import scratch_dir
 
-_DIR = tempfile.mkdtemp(prefix="archviz-rf-")
+_DIR = scratch_dir("archviz-rf-")
 _COUNT = itertools.count()
 
 
