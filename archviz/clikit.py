@@ -172,6 +172,10 @@ def load_model(spec, params, batch=1, dtype="float32"):
     import archviz
     # the overrides as a dict: `-p batch=3` names a spec param, never load()'s batch argument
     m = archviz._load(spec, batch, dtype, _overrides(params))
+    # the model lives until the command ends: its objects leave the collector's generations,
+    # so the collections that writing the output triggers do not walk them again (issue 17)
+    import gc
+    gc.freeze()
     for w in m.warnings:        # on stderr, so JSON on stdout stays clean
         click.echo(format_error(w), err=True)
     return m

@@ -94,8 +94,9 @@ REPROS = {
     "01": (NEST + "doc: " + "[" * 50000 + "]" * 50000 + "\n", "E0160", f"deeper than {MAX_DEPTH} levels"),
     # 02: 1,200 nested flow lists: RecursionError in the loader
     "02": (NEST + "doc: " + "[" * 1200 + "]" * 1200 + "\n", "E0160", f"deeper than {MAX_DEPTH} levels"),
-    # 02b: 3,000 nested block sequences; 4.5 MB of indentation, over the file size bound
-    "02b": (NEST + "doc:\n" + "".join(" " * i + "- \n" for i in range(3000)), "E0106",
+    # 02b: nested block sequences, as many as take more than the file size bound in
+    # indentation (3,000 took 4.5 MB when the bound was 4 MiB; 6,000 take 18 MB)
+    "02b": (NEST + "doc:\n" + "".join(" " * i + "- \n" for i in range(int((2 * MAX_FILE_BYTES) ** 0.5) + 200)), "E0106",
             f"at most {MAX_FILE_BYTES:,} bytes"),
     # 02b, smaller: 1,500 nested block sequences (1.1 MB): the nesting bound
     "02b-1500": (NEST + "doc:\n" + "".join(" " * i + "- \n" for i in range(1500)), "E0160",

@@ -74,9 +74,9 @@ _SPECIAL_FLOAT = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-
 
 # Bounds on what a spec file may ask of the loader (each is an error that names it):
 MAX_DEPTH = 64              # nesting of mappings and lists; the library's specs nest at most 6 deep
-MAX_FILE_BYTES = 4 << 20    # 4 MiB: 1,000x the library's largest spec (unet, 3 KB); about 50,000
-#                             one-line layers (ResNet-152 written out flat is ~40 KB). It loads in
-#                             a few seconds: the bound keeps a mistaken file from taking minutes
+MAX_FILE_BYTES = 16 << 20   # 16 MiB: a graph of MAX_LAYERS (100,000) layers written out one per line
+#                             (an imported or unrolled network) takes 4-5 MB; the library's largest
+#                             spec takes a few KB. The bound keeps a mistaken file from taking minutes
 MAX_INT_DIGITS = 2_000      # an integer literal; expressions bound theirs at 8,192 bits (2,467 digits)
 
 

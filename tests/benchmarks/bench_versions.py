@@ -1,13 +1,19 @@
 #!/usr/bin/env python
-"""Benchmark (a script, not a test): the same `archviz summary` runs on two checkouts, as a
-ratio measured in one run, interleaved (A, B, A, B, ...) so that load on the machine falls
-on both alike.
+"""Benchmark (a script, not a test): the same whole-process archviz commands on two
+checkouts, as ratios measured in one run, interleaved (A B, then B A, ...) so that load on
+the machine falls on both alike.
 
-    git worktree add /tmp/before <commit>
-    python tests/benchmarks/bench_versions.py /tmp/before . --runs 7
+    git worktree add /tmp/before <commit>        # or: git archive <commit> | tar -x -C /tmp/before
+    python tests/benchmarks/bench_versions.py /tmp/before . --runs 5
+    python tests/benchmarks/bench_versions.py /tmp/before . --cases dag10000,resnet50 --runs 9
 
-Cases: resnet152 (the largest bundled spec), and a generated 5,000-node conv/relu chain.
-Each figure is the median of --runs whole processes (`python -m archviz summary SPEC -f json`).
+Cases (issue 17): `summary SPEC -f json` of generated specs (gen_specs.py: a conv/relu
+chain and a DAG of residual adds, 1,000, 10,000 and 100,000 layers, written out flat), of
+specs/resnet50.yaml and specs/resnet152.yaml; `summary` and `rf` as tables and as JSON
+(resnet152, the 10,000-layer DAG), and `report` over the bundled specs (--no-diagrams:
+Graphviz is not archviz's cost). Each figure is the median over --runs of the wall time and
+of the peak RSS of the whole process (os.wait4's ru_maxrss); B/A is the ratio of the medians.
+Output goes to /dev/null (tables: COLUMNS=160, as in a pipe).
 """
 from __future__ import annotations
 
@@ -19,23 +25,43 @@ import sys
 import tempfile
 import time
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import gen_specs  # noqa: E402
 
-def chain_spec(n: int) -> str:
-    lines = ["archviz: 1", "name: chain", "inputs: {x: {shape: [8, 32, 32]}}", "nodes:"]
-    for i in range(n):
-        lines.append(f"  - {{id: c{i}, op: conv2d, out: 8, kernel: 3, padding: 1}}" if i % 2 == 0
-                     else f"  - {{id: r{i}, op: relu}}")
-    return "\n".join(lines) + "\n"
+GENERATED = [(k, n) for n in (1000, 10_000, 100_000) for k in ("chain", "dag")]
 
 
-def run_once(root: str, spec: str) -> float:
+def cases(tmp: str, out_dir: str) -> dict:
+    c = {}
+    for kind, n in GENERATED:
+        path = os.path.join(tmp, f"{kind}{n}.yaml")
+        c[f"{kind}{n}"] = lambda p=path, kind=kind, n=n: (gen_specs.write(kind, n, p),
+                                                          ["summary", p, "-f", "json"])[1]
+    for net in ("resnet50", "resnet152"):
+        c[net] = lambda net=net: ["summary", f"specs/{net}.yaml", "-f", "json"]
+    for fmt in ("table", "json"):
+        c[f"resnet152-summary-{fmt}"] = lambda fmt=fmt: ["summary", "specs/resnet152.yaml", "-f", fmt]
+        c[f"resnet152-rf-{fmt}"] = lambda fmt=fmt: ["rf", "specs/resnet152.yaml"] + (["-f", "json"] if fmt == "json" else [])
+        c[f"dag10000-rf-{fmt}"] = lambda fmt=fmt: ["rf", os.path.join(tmp, "dag10000.yaml")] + (
+            ["-f", "json"] if fmt == "json" else [])
+    c["report"] = lambda: ["report", "specs", "-o", out_dir, "--no-diagrams"]
+    return c
+
+
+def run_once(root: str, args: list) -> tuple[float, int]:
+    """(seconds, peak RSS in MB) of one whole process."""
+    env = {**os.environ, "PYTHONPATH": root, "COLUMNS": "160"}
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "archviz", "summary", spec, "-f", "json"], cwd=root,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                       env={**os.environ, "PYTHONPATH": root})
-    if r.returncode:
-        raise SystemExit(f"{root}: {r.stderr}")
-    return time.perf_counter() - t0
+    p = subprocess.Popen([sys.executable, "-m", "archviz", *args], cwd=root, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    dt = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode:
+        raise SystemExit(f"{root}: archviz {' '.join(args)} failed:\n{err.decode()[-2000:]}")
+    return dt, ru.ru_maxrss // 1024
 
 
 def main() -> None:
@@ -43,21 +69,34 @@ def main() -> None:
     ap.add_argument("a", help="checkout A (the baseline)")
     ap.add_argument("b", help="checkout B")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--chain", type=int, default=5000)
+    ap.add_argument("--cases", default=None, help="comma-separated case names (default: all)")
+    ap.add_argument("--runs-100k", type=int, default=None, help="runs of the 100,000-layer cases (default: --runs)")
     args = ap.parse_args()
     a, b = os.path.abspath(args.a), os.path.abspath(args.b)
     with tempfile.TemporaryDirectory() as tmp:
-        chain = os.path.join(tmp, "chain.yaml")
-        with open(chain, "w") as f:
-            f.write(chain_spec(args.chain))
-        cases = {"resnet152": "specs/resnet152.yaml", f"chain {args.chain}": chain}
-        for name, spec in cases.items():
-            ta, tb = [], []
-            for _ in range(args.runs):
-                ta.append(run_once(a, spec))
-                tb.append(run_once(b, spec))
-            ma, mb = statistics.median(ta), statistics.median(tb)
-            print(f"{name:>12}: A {ma:.3f} s   B {mb:.3f} s   B/A = {mb / ma:.3f}")
+        table = cases(tmp, os.path.join(tmp, "out"))
+        gen_specs.write("dag", 10_000, os.path.join(tmp, "dag10000.yaml"))
+        names = args.cases.split(",") if args.cases else list(table)
+        unknown = [n for n in names if n not in table]
+        if unknown:
+            raise SystemExit(f"unknown case(s) {unknown}; one of {', '.join(table)}")
+        print(f"A = {a}\nB = {b}\npython {sys.version.split()[0]}, {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.2f}; medians of whole processes, interleaved")
+        print(f"{'case':>24} {'runs':>4} {'A s':>8} {'B s':>8} {'B/A':>6} {'A MB':>7} {'B MB':>7} {'B/A':>6}")
+        for name in names:
+            cmd = table[name]()
+            runs = args.runs_100k if args.runs_100k and "100000" in name else args.runs
+            ta, tb, ma, mb = [], [], [], []
+            for i in range(runs):
+                order = [(a, ta, ma), (b, tb, mb)] if i % 2 == 0 else [(b, tb, mb), (a, ta, ma)]
+                for root, ts, ms in order:
+                    t, m = run_once(root, cmd)
+                    ts.append(t)
+                    ms.append(m)
+            t_a, t_b = statistics.median(ta), statistics.median(tb)
+            m_a, m_b = statistics.median(ma), statistics.median(mb)
+            print(f"{name:>24} {runs:>4} {t_a:8.3f} {t_b:8.3f} {t_b / t_a:6.3f} {m_a:7.0f} {m_b:7.0f} {m_b / m_a:6.3f}",
+                  flush=True)
 
 
 if __name__ == "__main__":
