@@ -13,7 +13,7 @@ from archviz.errors import ArchvizError
 from archviz.spec.losses import LOSSES
 
 from archviz.clikit import (CONTEXT, Group, _console, batch_opt, dtype_opt, handle_errors,  # noqa: F401
-                            load_model, output_ext, param_opt, preflight, spec_arg, specs_arg, write_atomic)
+                            indent_opt, load_model, output_ext, param_opt, preflight, spec_arg, specs_arg, write_atomic)
 from archviz.clikit import _resolve_spec, complete_spec
 from archviz.library import resolve_dir
 
@@ -55,10 +55,11 @@ def main(traceback, allow_import):
               help="Collapse blocks: keep ids to this many dot-separated parts (layer1.0.conv1 → layer1 at 1).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
               show_default=True, help="Output format. JSON is a stable contract (see README).")
+@indent_opt
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of the terminal.")
 @handle_errors
-def summary(spec, batch, params, dtype, depth, fmt, output):
+def summary(spec, batch, params, dtype, depth, fmt, indent, output):
     """Per-layer table: id, op, output shape, params, MACs, with totals.
 
     \b
@@ -66,19 +67,22 @@ def summary(spec, batch, params, dtype, depth, fmt, output):
       archviz summary resnet18
       archviz summary specs/resnet50.yaml --depth 1 --batch 8
       archviz summary unet -f json -o unet.json
+      archviz summary resnet18 -f json --indent 2     # indented (default: compact)
       archviz summary my_net.yaml -p num_classes=10 --dtype bfloat16
     """
+    if indent is not None and fmt != "json":
+        raise click.BadParameter("--indent is for JSON (-f json)", param_hint="--indent")
     preflight(output)
     m = load_model(spec, params, batch, dtype)
     if output:
-        write_atomic(output, m.summary("text" if fmt == "table" else fmt, depth))
+        write_atomic(output, m.summary("text" if fmt == "table" else fmt, depth, indent))
         click.echo(f"wrote {output}", err=True)
         return
     if fmt == "table":
         from archviz.backends.report import print_summary
         print_summary(_console(), m, depth)
     else:
-        click.echo(m.summary(fmt, depth), nl=False)
+        click.echo(m.summary(fmt, depth, indent), nl=False)
 
 
 @main.command(context_settings=CONTEXT)

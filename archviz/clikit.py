@@ -19,14 +19,20 @@ class Group(click.Group):
     after every cleanup has run, with one line and no traceback."""
 
     def main(self, *args, **kwargs):
+        import gc
+
         from archviz.terminal import Terminated, exit_code, setup_streams, signals_handled
         setup_streams()
+        thawed = not gc.get_freeze_count()
         with signals_handled():
             try:
                 return super().main(*args, **kwargs)
             except Terminated as e:          # during option parsing: click lets it through
                 _interrupted(e)
                 sys.exit(exit_code(e))
+            finally:        # what load_model froze goes back to the collector (a caller's process goes on)
+                if thawed and gc.get_freeze_count():
+                    gc.unfreeze()
 
     def invoke(self, ctx):
         from archviz.terminal import Terminated, exit_code
@@ -164,6 +170,8 @@ param_opt = click.option("-p", "--param", "params", multiple=True, metavar="NAME
                          help="Override a spec param (repeatable), e.g. -p num_classes=10 -p 'widths=[32,64,128,256]'.")
 batch_opt = click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
                          help="Batch size N (shapes include it; MACs scale with it).")
+indent_opt = click.option("--indent", type=click.IntRange(min=0, max=16), default=None, metavar="N",
+                          help="JSON: indent by N spaces (default: compact, one line; the same document).")
 dtype_opt = click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)),
                          default="float32", show_default=True, help="Element type for the memory figures.")
 
@@ -173,7 +181,8 @@ def load_model(spec, params, batch=1, dtype="float32"):
     # the overrides as a dict: `-p batch=3` names a spec param, never load()'s batch argument
     m = archviz._load(spec, batch, dtype, _overrides(params))
     # the model lives until the command ends: its objects leave the collector's generations,
-    # so the collections that writing the output triggers do not walk them again (issue 17)
+    # so the collections that writing the output triggers do not walk them again (issue 17);
+    # Group.main gives them back when the command ends
     import gc
     gc.freeze()
     for w in m.warnings:        # on stderr, so JSON on stdout stays clean

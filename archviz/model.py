@@ -136,9 +136,11 @@ class Model:
         import json
         return json.dumps(self.to_dict(), indent=indent)
 
-    def summary(self, fmt: str = "text", depth: int | None = None) -> str:
+    def summary(self, fmt: str = "text", depth: int | None = None, indent: int | None = None) -> str:
+        """The summary as text: "text" (the table), "json" (compact; `indent` spaces when
+        given), "csv" or "markdown"."""
         from archviz.backends.report import render_summary
-        return render_summary(self, fmt, depth)
+        return render_summary(self, fmt, depth, indent)
 
     def explain(self, node: str | None = None) -> str:
         """Each number's formula with the numbers put in (a str; shown as a block in a notebook)."""

@@ -2,12 +2,11 @@
 one output position, and the picture.  Register with ``main.add_command(rf)``."""
 from __future__ import annotations
 
-import json
 
 import click
 
 from archviz.backends.rf_table import _cell, rf_rows  # noqa: F401  (rf_rows: the table's rows)
-from archviz.clikit import (CONTEXT, _console, batch_opt, handle_errors, load_model, output_ext, param_opt,
+from archviz.clikit import (CONTEXT, _console, batch_opt, handle_errors, indent_opt, load_model, output_ext, param_opt,
                             preflight, spec_arg)
 from archviz.codes import E
 
@@ -47,10 +46,11 @@ def _default_node(model):
 @click.option("--input", "input_name", default=None, help="The input whose axes are used (default: the first "
               "with spatial axes (N, C, H, W) or a time axis read by sequence ops).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@indent_opt
 @batch_opt
 @param_opt
 @handle_errors
-def rf(spec, node, position, plot, input_name, fmt, batch, params):
+def rf(spec, node, position, plot, input_name, fmt, indent, batch, params):
     """Receptive fields: for every layer, the input region one output position sees, per axis — size (min–max
     where it depends on the position, after upsampling), jump (the effective stride, exact), start and centre of
     output position 0 (padding included), and σ, the effective-RF spread of single-path linear stacks (an estimate).
@@ -61,6 +61,8 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
       archviz rf specs/unet.yaml --node head --position 100,100
       archviz rf specs/resnet18.yaml --node layer2.1.relu2 --plot rf.png
     """
+    if indent is not None and fmt != "json":
+        raise click.BadParameter("--indent is for JSON (-f json)", param_hint="--indent")
     pos = _parse_position(position)
     preflight(plot)
     m = load_model(spec, params, batch)
@@ -71,7 +73,8 @@ def rf(spec, node, position, plot, input_name, fmt, batch, params):
     if pos is not None:
         exact, theory = _fields_at(m, node, pos)
     if fmt == "json":
-        click.echo(json.dumps(_json(m, ctx, node, pos, exact, theory), indent=2))
+        from archviz.backends.report import dumps
+        click.echo(dumps(_json(m, ctx, node, pos, exact, theory), indent), nl=False)
     else:
         _print_table(m, ctx, node)
         if node is not None:
