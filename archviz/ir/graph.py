@@ -22,7 +22,7 @@ Shape = tuple  # tuple[int, ...], batch dimension first
 INPUT_OP = "input"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ref:
     """An edge end: output `port` of node `node`."""
     node: str
@@ -32,7 +32,7 @@ class Ref:
         return self.node if self.port == "out" else f"{self.node}.{self.port}"
 
 
-@dataclass
+@dataclass(slots=True)      # no __dict__ per layer (issue 17)
 class Node:
     id: str
     op: str

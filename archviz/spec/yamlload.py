@@ -33,10 +33,11 @@ from archviz.errors import Span, SpecError
 
 
 class LocDict(dict):
-    span: Span | None = None
+    __slots__ = ("span", "spans", "key_spans")      # no __dict__ per mapping of a large spec
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
+        self.span: Span | None = None
         self.spans: dict = {}
         self.key_spans: dict = {}
 
@@ -48,10 +49,11 @@ class LocDict(dict):
 
 
 class LocList(list):
-    span: Span | None = None
+    __slots__ = ("span", "spans")
 
     def __init__(self, *a):
         super().__init__(*a)
+        self.span: Span | None = None
         self.spans: list = []
 
     def span_of(self, i: int) -> Span | None:
