@@ -242,7 +242,8 @@ def merge(rec: NodeRF, node, ax: Axis, contribs: list, out_shape) -> Field | Non
     dim = dims.pop()
     n = out_shape[dim]
     names = [str(node.inputs[i]) for i, _ in contribs]
-    if all(f.kind == "periodic" for f in fs) and len({f.jump for f in fs}) == 1:
+    # equal jumps J/P, compared as J·P' = J'·P (exact, without a Fraction per field)
+    if all(f.kind == "periodic" for f in fs) and all(f.J * fs[0].P == fs[0].J * f.P for f in fs):
         P = 1
         for f in fs:
             P = _lcm(P, f.P)
@@ -275,6 +276,10 @@ def _warn_centres(rec, node, ax, names, fs, P):
     # positions of a strided transposed convolution) is not compared where it has none
     common = [t for t in range(P) if all(f.at(t) is not None for f in fs)]
     if not common:
+        return
+    # the mean centre is Σ (lo + hi) / (2·len(common)): the same denominator for every input, so
+    # equal sums are equal centres (most merges are aligned: no Fraction is made for them)
+    if len({sum(sum(f.at(t)) for t in common) for f in fs}) <= 1:
         return
     cs = [(nm, sum(Fraction(sum(f.at(t)), 2) for t in common) / len(common)) for nm, f in zip(names, fs)]
     if len({c for _, c in cs}) <= 1:
