@@ -179,53 +179,80 @@ def _build(events, file: str):
     """LocDict/LocList/scalars from a YAML event stream, without recursion: the nesting is
     counted as it is read, and a document nested deeper than MAX_DEPTH is an error at the
     first collection past the limit (a recursive composer would overflow the stack first:
-    libyaml's C composer crashes the process at about 50,000 levels)."""
+    libyaml's C composer crashes the process at about 50,000 levels).
+
+    One pass over the events does everything (the anchor, alias and tag refusals, the
+    scalars, the spans); it dispatches on the event's class, and the common case (a plain
+    scalar: a name or a number, in a flow mapping) takes the fewest steps (issue 17)."""
     root = _NOTHING
     stack: list = []        # [container, pending key (or _NOTHING), key span, start mark]
     docs = []
+    Scalar, MapStart, SeqStart = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    MapEnd, SeqEnd, DocStart, Alias = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.DocumentStartEvent, yaml.AliasEvent
+    top = None              # stack[-1]
+    in_map = False          # top is a LocDict
     for ev in events:
-        if getattr(ev, "anchor", None) is not None or getattr(ev, "tag", None) is not None \
-                or type(ev) is yaml.AliasEvent:
+        cls = type(ev)
+        if cls is Scalar:
+            if ev.anchor is not None or ev.tag is not None:
+                raise _event_error(file, ev)
+            if in_map and top[1] is _NOTHING:
+                top[1], top[2] = _key(ev, top[0], file)
+                continue
+            sm = ev.start_mark
+            text = ev.value
+            style = ev.style
+            if not style and len(text) <= 64:       # a plain scalar, short: no digit limit to check
+                value = _scalar(ev)
+            else:
+                value = _scalar_at(ev, file)
+            em = ev.end_mark
+            if style != '"' and style != "'":
+                vspan = Span(file, sm.line + 1, sm.column + 1, em.column + 1 if em.line == sm.line else None)
+            else:
+                vspan = _value_span(file, ev)
+        elif cls is MapStart or cls is SeqStart:
+            if ev.anchor is not None or ev.tag is not None:
+                raise _event_error(file, ev)
+            if in_map and top[1] is _NOTHING:
+                raise SpecError("mapping keys must be plain scalars", _span(file, ev.start_mark), code=E.BAD_KEY)
+            if len(stack) >= MAX_DEPTH:
+                raise _too_deep(_span(file, ev.start_mark))
+            in_map = cls is MapStart
+            top = [LocDict() if in_map else LocList(), _NOTHING, None, ev.start_mark]
+            stack.append(top)
+            continue
+        elif cls is MapEnd or cls is SeqEnd:
+            value, _, _, start = stack.pop()
+            value.span = vspan = _span(file, start, ev.end_mark)
+            if stack:
+                top = stack[-1]
+                in_map = type(top[0]) is LocDict
+            else:
+                top, in_map = None, False
+        elif cls is Alias:
             raise _event_error(file, ev)
-        if isinstance(ev, yaml.DocumentStartEvent):
+        elif cls is DocStart:
             docs.append(ev.start_mark.line + 1)
             if len(docs) > 1:
                 raise SpecError("YAML syntax error: found a second document", _span(file, ev.start_mark),
                                 code=E.YAML_SYNTAX, notes=["a spec file holds a single document (the first starts "
                                                            f"on line {docs[0]})"])
             continue
-        top = stack[-1] if stack else None
-        if top is not None and isinstance(top[0], LocDict) and top[1] is _NOTHING \
-                and not isinstance(ev, yaml.MappingEndEvent):
-            if not isinstance(ev, yaml.ScalarEvent):
-                raise SpecError("mapping keys must be plain scalars", _span(file, ev.start_mark), code=E.BAD_KEY)
-            top[1], top[2] = _key(ev, top[0], file)
-            continue
-        if isinstance(ev, yaml.ScalarEvent):
-            value, vspan = _scalar_at(ev, file), _value_span(file, ev)
-        elif isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-            if len(stack) >= MAX_DEPTH:
-                raise _too_deep(_span(file, ev.start_mark))
-            c = LocList() if isinstance(ev, yaml.SequenceStartEvent) else LocDict()
-            stack.append([c, _NOTHING, None, ev.start_mark])
-            continue
-        elif isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-            value, _, _, start = stack.pop()
-            value.span = vspan = _span(file, start, ev.end_mark)
-            top = stack[-1] if stack else None
         else:       # stream start / end, document end
             continue
         if top is None:
             root = value
-        elif isinstance(top[0], LocList):
+        elif in_map:
+            c = top[0]
+            key = top[1]
+            c[key] = value
+            c.spans[key] = vspan
+            c.key_spans[key] = top[2]
+            top[1] = _NOTHING
+        else:
             top[0].append(value)
             top[0].spans.append(vspan)
-        else:
-            key = top[1]
-            top[0][key] = value
-            top[0].spans[key] = vspan
-            top[0].key_spans[key] = top[2]
-            top[1] = _NOTHING
     return None if root is _NOTHING else root
 
 
