@@ -173,6 +173,9 @@ def _key(event, container: "LocDict", file: str):
 
 
 _NOTHING = object()
+# a plain scalar that starts with none of these and is none of those is a name (a str key)
+_NOT_A_NAME_START = _NUMBER_START | {"<"}
+_NOT_NAMES = frozenset(("~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE"))
 
 
 def _build(events, file: str):
@@ -197,7 +200,14 @@ def _build(events, file: str):
             if ev.anchor is not None or ev.tag is not None:
                 raise _event_error(file, ev)
             if in_map and top[1] is _NOTHING:
-                top[1], top[2] = _key(ev, top[0], file)
+                text = ev.value
+                if not ev.style and text and text[0] not in _NOT_A_NAME_START and text not in _NOT_NAMES \
+                        and text not in top[0]:     # a plain name, new in its mapping: the key itself
+                    sm, em = ev.start_mark, ev.end_mark
+                    top[1] = text
+                    top[2] = Span(file, sm.line + 1, sm.column + 1, em.column + 1 if em.line == sm.line else None)
+                else:
+                    top[1], top[2] = _key(ev, top[0], file)
                 continue
             sm = ev.start_mark
             text = ev.value
