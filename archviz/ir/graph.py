@@ -5,13 +5,17 @@ id (``layer1.0.conv1``), the block-call scope path, the spec span of the node an
 attribute, and a ``meta`` dict where passes write their results (keys in
 :mod:`archviz.ir.meta`).  The networkx MultiDiGraph mirrors the edges for graph
 algorithms (topological order, cycles, layouts); the node list is the source of truth.
+
+The graph's own algorithms (stable topological order, acyclicity, what reaches an output,
+consumers) read the nodes' inputs and a successor list kept beside them; the networkx graph
+(``g``) is built only when a consumer asks for it (the sequence layouts), so a
+100,000-layer graph does not pay for it in time and memory (issue 17).
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any
-
-import networkx as nx
 
 from archviz.codes import E
 from archviz.errors import ArchvizError, RefError, Span, SpecError, short_repr
@@ -70,7 +74,8 @@ class LayerGraph:
         self.params: dict[str, Any] = {}       # resolved spec params
         self.loss: str | None = None
         self.source: str | None = None
-        self.g = nx.MultiDiGraph()
+        self._g = None                         # networkx MultiDiGraph, built when asked for
+        self._succ: dict[str, list[str]] = {}  # node id -> consumers' ids, one per edge, edge order
         self._topo: list[str] | None = None
         self.done: dict = {}                   # pass name -> what the pass driver recorded
 
@@ -85,18 +90,35 @@ class LayerGraph:
                            notes=[f"first defined at {self.nodes[node.id].span}"])
         node.order = len(self.nodes)
         self.nodes[node.id] = node
-        self.g.add_node(node.id)
+        self._succ[node.id] = []
+        self._g = None
         self._topo = None
         return node
 
     def connect(self) -> None:
         """(Re)build the edge set from the nodes' ordered inputs."""
-        self.g.remove_edges_from(list(self.g.edges))
+        succ = self._succ = {k: [] for k in self.nodes}
         for n in self.nodes.values():
-            for i, ref in enumerate(n.inputs):
-                if ref.node in self.nodes:
-                    self.g.add_edge(ref.node, n.id, key=i, port=ref.port, index=i)
+            for ref in n.inputs:
+                if ref.node in succ:
+                    succ[ref.node].append(n.id)
+        self._g = None
         self._topo = None
+
+    @property
+    def g(self):
+        """The edges as a networkx MultiDiGraph (edge key = input index, with `port` and
+        `index`), for graph algorithms of the backends; built on first use."""
+        if self._g is None:
+            import networkx as nx
+            g = nx.MultiDiGraph()
+            g.add_nodes_from(self.nodes)
+            for n in self.nodes.values():
+                for i, ref in enumerate(n.inputs):
+                    if ref.node in self.nodes:
+                        g.add_edge(ref.node, n.id, key=i, port=ref.port, index=i)
+            self._g = g
+        return self._g
 
     # -- queries -------------------------------------------------------------
     def __len__(self) -> int:
@@ -108,25 +130,54 @@ class LayerGraph:
     def __getitem__(self, nid: str) -> Node:
         return self.nodes[nid]
 
+    def _kahn(self) -> list[str]:
+        """Kahn's algorithm taking the earliest node in spec order among those ready: the
+        lexicographically smallest topological order by spec order (networkx's
+        lexicographical_topological_sort with that key gives the same, unique, order). On a
+        cycle, the nodes before it only."""
+        nodes, succ = self.nodes, self._succ
+        indeg = {k: 0 for k in nodes}
+        for outs in succ.values():
+            for v in outs:
+                indeg[v] += 1
+        ready = [(n.order, k) for k, n in nodes.items() if not indeg[k]]
+        heapq.heapify(ready)
+        out = []
+        while ready:
+            _, k = heapq.heappop(ready)
+            out.append(k)
+            for v in succ[k]:
+                indeg[v] -= 1
+                if not indeg[v]:
+                    heapq.heappush(ready, (nodes[v].order, v))
+        return out
+
     def topo_order(self) -> list[Node]:
         """Stable topological order: spec order wherever the edges allow it."""
         if self._topo is None:
-            order = {k: n.order for k, n in self.nodes.items()}
-            self._topo = list(nx.lexicographical_topological_sort(self.g, key=order.__getitem__))
+            order = self._kahn()
+            if len(order) < len(self.nodes):        # a cycle: networkx says so, as before
+                import networkx as nx
+                key = {k: n.order for k, n in self.nodes.items()}
+                order = list(nx.lexicographical_topological_sort(self.g, key=key.__getitem__))
+            self._topo = order
         return [self.nodes[k] for k in self._topo]
 
     def unreached(self) -> list[str]:
         """Ids of the nodes (graph inputs included) whose output reaches no graph output, in
         spec order: a branch that a bypass or a wrong reference cut off."""
         live = set()
-        for r in self.outputs.values():
-            if r.node in self.nodes and r.node not in live:
-                live.add(r.node)
-                live |= nx.ancestors(self.g, r.node)
+        todo = [r.node for r in self.outputs.values() if r.node in self.nodes]
+        while todo:
+            k = todo.pop()
+            if k in live:
+                continue
+            live.add(k)
+            todo.extend(r.node for r in self.nodes[k].inputs if r.node in self.nodes and r.node not in live)
         return [k for k in self.nodes if k not in live]
 
     def consumers(self, nid: str) -> list[Node]:
-        return [self.nodes[v] for v in dict.fromkeys(self.g.successors(nid))]
+        return [self.nodes[v] for v in dict.fromkeys(self._succ[nid])]
 
     # -- invariants ----------------------------------------------------------
     def lint(self, reg) -> list[ArchvizError]:
@@ -153,7 +204,11 @@ class LayerGraph:
                     want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
                     problems.append(RefError(f"'{n.id}' ({n.op}) takes {want} input(s), got {k}",
                                              n.span, code=E.INPUT_COUNT))
-        if not nx.is_directed_acyclic_graph(self.g):
+        order = self._kahn()
+        if len(order) == len(self.nodes):
+            self._topo = order
+        else:
+            import networkx as nx
             cyc = nx.find_cycle(self.g)
             path = [e[0] for e in cyc] + [cyc[0][0]]
             first = self.nodes[cyc[0][1]]
