@@ -97,6 +97,12 @@ class Model:
     # -- contract ------------------------------------------------------------
     def to_dict(self) -> dict:
         """The stable JSON contract (see README, 'JSON output')."""
+        d = self.json_head()
+        d["layers"] = list(self.layer_entries())
+        return d
+
+    def json_head(self) -> dict:
+        """The contract's keys before `layers` (which comes last)."""
         return {
             "name": self.name,
             "batch": self.batch,
@@ -106,31 +112,33 @@ class Model:
             "totals": self.totals,
             "warnings": [{"code": w.code, "message": w.message, "at": str(w.span) if w.span else None}
                          for w in self.warnings],
-            "layers": self._with_rf([{"id": l.id, "op": l.op, "inputs": l.inputs, "output_shape": list(l.output_shape),
-                                      "params": l.params.total, "macs": l.macs, "flops": l.flops}
-                                     for l in self.layers]),
         }
 
-    def _with_rf(self, entries: list) -> list:
-        """Add `rf` to each layer entry: one object per spatial axis {axis, size_min, size_max,
-        jump, start, global} (archviz.passes.rf), or null with `rf_note`; `rf_warnings` for
-        misaligned merges.  If the pass cannot run at all, `rf` is left out and every entry's
-        `rf_note` says why (never silently)."""
+    def layer_entries(self):
+        """The contract's `layers`, one entry at a time (a writer need not hold them all).
+        `rf` of each layer: one object per spatial axis {axis, size_min, size_max, jump, start,
+        global} (archviz.passes.rf), or null with `rf_note`; `rf_warnings` for misaligned
+        merges.  If the pass cannot run at all, `rf` is left out and every entry's `rf_note`
+        says why (never silently)."""
+        failed = None
         try:
             from archviz.passes import rf as RF, run
             run(self.graph, "rf")
         except Exception as exc:    # receptive fields never break the summary, but say so
             why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"
-            for e in entries:
-                e["rf_note"] = f"receptive-field pass failed: {why}"
-            return entries
-        for e, l in zip(entries, self.layers):
-            e["rf"], note = RF.layer_json(l.node)
-            if e["rf"] is None and note:
-                e["rf_note"] = note
-            if l.node.meta[M.RF].warnings:
-                e["rf_warnings"] = list(l.node.meta[M.RF].warnings)
-        return entries
+            failed = f"receptive-field pass failed: {why}"
+        for l in self.layers:
+            e = {"id": l.id, "op": l.op, "inputs": l.inputs, "output_shape": list(l.output_shape),
+                 "params": l.params.total, "macs": l.macs, "flops": l.flops}
+            if failed is not None:
+                e["rf_note"] = failed
+            else:
+                e["rf"], note = RF.layer_json(l.node)
+                if e["rf"] is None and note:
+                    e["rf_note"] = note
+                if l.node.meta[M.RF].warnings:
+                    e["rf_warnings"] = list(l.node.meta[M.RF].warnings)
+            yield e
 
     def to_json(self, indent: int | None = 2) -> str:
         import json

@@ -103,3 +103,29 @@ def test_graph_algorithms_agree_with_networkx():
         for k in g.nodes:
             assert [c.id for c in g.consumers(k)] == list(dict.fromkeys(nxg.successors(k)))
         assert sorted(g.g.edges(keys=True)) == sorted(nxg.edges(keys=True))
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 512])
+def test_the_streamed_json_is_the_documents_text(tmp_path, chunk):
+    # the writer that encodes layers a chunk at a time gives exactly json.dumps of to_dict()
+    import json
+
+    from archviz.backends.report import _stream_json
+    for spec in ("specs/unet.yaml", "specs/seq2seq_bahdanau.yaml", "specs/exam_one_5x5.yaml"):
+        m = archviz.load(os.path.join(os.path.dirname(os.path.dirname(__file__)), spec))
+        assert _stream_json(m, chunk) == json.dumps(m.to_dict(), separators=(",", ":")) + "\n"
+
+
+def test_the_streamed_json_when_receptive_fields_fail(monkeypatch):
+    import json
+
+    from archviz.backends.report import _stream_json
+    from archviz.passes import rf as RF
+
+    def broken(g, input_name=None):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(RF, "rf_pass", broken)
+    m = archviz.load(os.path.join(os.path.dirname(os.path.dirname(__file__)), "specs/exam_one_5x5.yaml"))
+    d = json.loads(_stream_json(m, 1))
+    assert d == m.to_dict() and d["layers"]
+    assert all(e["rf_note"] == "receptive-field pass failed: RuntimeError: boom" and "rf" not in e for e in d["layers"])

@@ -98,11 +98,30 @@ def render_summary(model, fmt: str = "table", depth: int | None = None, indent: 
 
 
 def render_json(model, depth=None, indent: int | None = None) -> str:
+    if depth is None and indent is None:
+        return _stream_json(model)
     d = model.to_dict()
     if depth is not None:
         d["depth"] = depth
         d["layers"] = [r.to_json() for r in rows(model, depth)]
     return dumps(d, indent)
+
+
+def _stream_json(model, chunk: int = 512) -> str:
+    """model.to_dict() as compact JSON, its layers encoded a chunk at a time: the document
+    of a 100,000-layer graph is never held as Python objects, only its text (issue 17)."""
+    import json
+    from itertools import islice
+    enc = json.JSONEncoder(separators=(",", ":")).encode
+    head = enc(model.json_head())
+    parts = [head[:-1], ',"layers":[']
+    entries = model.layer_entries()
+    sep = ""
+    while batch := list(islice(entries, chunk)):
+        parts.append(sep + enc(batch)[1:-1])
+        sep = ","
+    parts.append("]}\n")
+    return "".join(parts)
 
 
 def dumps(doc, indent: int | None = None) -> str:
