@@ -7,6 +7,7 @@ from fractions import Fraction
 from archviz.ir import meta as M
 from archviz.ops import rfmaps as R
 from archviz.passes.driver import run
+from archviz.passes import rf as RF
 from archviz.passes.rf import _graph
 from archviz.passes.rf_field import Axis, Field, _num, summarize
 
@@ -25,7 +26,7 @@ def explain_lines(model, node_id: str) -> list:
     fields = rec.fields.get(port)
     if fields is None:
         return [Line("receptive field", f"does not depend on input '{ctx.input}'", "", None)]
-    contribs = rec.contribs.get(port) or [[] for _ in ctx.axes]
+    contribs = RF.contribs(g, node, port)
     per_axis = [_axis_lines(node, ax, fields[a], contribs[a]) for a, ax in enumerate(ctx.axes)]
     lines, done = [], set()
     for a, ax in enumerate(ctx.axes):

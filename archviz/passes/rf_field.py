@@ -113,7 +113,6 @@ class NodeRF:
     deps: dict = dc_field(default_factory=dict)     # port -> [Deps | None per input]
     reason: str | None = None                       # why the rule could not be applied
     warnings: list = dc_field(default_factory=list)
-    contribs: dict = dc_field(default_factory=dict)  # port -> per axis [(input index, Field in, map)]
 
 
 def _num(x):
