@@ -393,6 +393,7 @@ class All(Map):
 # -- per-input dependencies ---------------------------------------------------------
 class Deps:
     """One input's dependence: for each input dim, (output dim or None, Map)."""
+    __slots__ = ("dims",)       # one per input of every layer
 
     def __init__(self, dims):
         self.dims = tuple(dims)
