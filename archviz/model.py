@@ -17,7 +17,7 @@ from archviz.ops.base import Params
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 
 
-@dataclass
+@dataclass(slots=True)      # one per layer
 class Layer:
     id: str
     op: str

@@ -48,7 +48,7 @@ UNBATCHED = ("torch would read it as one unbatched example; archviz's axis 0 is 
 BATCH_AXIS_WHY = ("the batch axis is implicit in a spec and set by --batch, and a layer's parameters "
                   "never depend on it (torch accepts this; archviz refuses it on purpose)")
 
-@dataclass
+@dataclass(slots=True)      # one per layer
 class Params:
     trainable: int = 0
     non_trainable: int = 0
