@@ -73,7 +73,9 @@ class ShapeReader:
                 raise ShapeError(f"'{top}' ({node.op}): {e.message}", at or node.span, code=E.OP_REFUSED, hint=e.hint,
                                  notes=notes + node.notes + [f"its shape is read by shape({text}) at {span}"]) from None
             except MissingRuleError as e:
-                raise SpecError(f"cannot read the shape of '{gid}': {e.message}", span, code=e.code) from None
+                e.message = f"cannot read the shape of '{gid}': {e.message}"
+                e.span = e.span or span
+                raise
             except (KeyError, TypeError) as e:     # attributes left out by an error reported already
                 if not self.errors:
                     raise
@@ -83,6 +85,6 @@ class ShapeReader:
     def _broken(self, span, message) -> ArchvizError:
         """A shape read that fails because a node above it is broken: that node's own error
         is reported (one mistake, one error); alone, this one is."""
-        err = SpecError(message, span, code=E.OP_REFUSED)
+        err = ShapeError(message, span, code=E.OP_REFUSED)
         err.follows = bool(self.errors)
         return err
