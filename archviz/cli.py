@@ -81,6 +81,10 @@ def summary(spec, batch, params, dtype, depth, fmt, indent, output):
     if fmt == "table":
         from archviz.backends.report import print_summary
         print_summary(_console(), m, depth)
+    elif fmt == "json" and depth is None and indent is None:     # written as it is encoded
+        from archviz.backends.report import json_parts
+        for part in json_parts(m):
+            click.echo(part, nl=False)
     else:
         click.echo(m.summary(fmt, depth, indent), nl=False)
 

@@ -108,20 +108,24 @@ def render_json(model, depth=None, indent: int | None = None) -> str:
 
 
 def _stream_json(model, chunk: int = 512) -> str:
-    """model.to_dict() as compact JSON, its layers encoded a chunk at a time: the document
-    of a 100,000-layer graph is never held as Python objects, only its text (issue 17)."""
+    return "".join(json_parts(model, chunk))
+
+
+def json_parts(model, chunk: int = 512):
+    """model.to_dict() as compact JSON text, in parts: its layers are encoded a chunk at a
+    time, so the document of a 100,000-layer graph is never held as Python objects, and a
+    writer that writes each part as it comes never holds its whole text (issue 17)."""
     import json
     from itertools import islice
     enc = json.JSONEncoder(separators=(",", ":")).encode
     head = enc(model.json_head())
-    parts = [head[:-1], ',"layers":[']
+    yield head[:-1] + ',"layers":['
     entries = model.layer_entries()
     sep = ""
     while batch := list(islice(entries, chunk)):
-        parts.append(sep + enc(batch)[1:-1])
+        yield sep + enc(batch)[1:-1]
         sep = ","
-    parts.append("]}\n")
-    return "".join(parts)
+    yield "]}\n"
 
 
 def dumps(doc, indent: int | None = None) -> str:

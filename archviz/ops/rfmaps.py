@@ -22,6 +22,7 @@ input dim.  Pure Python with exact Fractions; no torch.
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from math import gcd
 
 from archviz.ops.rfmaps_core import ENUM_CAP, Map, _clamp, _per_position, _points, union  # noqa: F401 (union)
@@ -403,8 +404,15 @@ class Deps:
 
 
 def pointwise(shape) -> Deps:
-    """Element-wise: every dim passes through."""
-    return Deps([(i, IDENTITY) for i in range(len(shape))])
+    """Element-wise: every dim passes through. (Deps are never changed once made: layers of
+    the same rank share one, as they share IDENTITY; a 100,000-layer graph keeps one, not
+    100,000.)"""
+    return _pointwise(len(shape))
+
+
+@lru_cache(maxsize=64)
+def _pointwise(rank: int) -> Deps:
+    return Deps([(i, IDENTITY) for i in range(rank)])
 
 
 def spatial(shape, maps, channels: Map | None = None) -> Deps:
@@ -433,7 +441,13 @@ def everything(shape) -> Deps:
 
 
 def broadcast(shape, out_shape) -> Deps:
-    """numpy/torch broadcasting: trailing dims align; a size-1 dim broadcast reads index 0."""
+    """numpy/torch broadcasting: trailing dims align; a size-1 dim broadcast reads index 0.
+    Shared between the layers of the same shapes (see pointwise)."""
+    return _broadcast(tuple(shape), tuple(out_shape))
+
+
+@lru_cache(maxsize=1024)
+def _broadcast(shape: tuple, out_shape: tuple) -> Deps:
     off = len(out_shape) - len(shape)
     dims = []
     for i, n in enumerate(shape):
