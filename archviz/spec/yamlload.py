@@ -178,15 +178,20 @@ _NOT_A_NAME_START = _NUMBER_START | {"<"}
 _NOT_NAMES = frozenset(("~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE"))
 
 
-def _build(events, file: str):
-    """LocDict/LocList/scalars from a YAML event stream, without recursion: the nesting is
-    counted as it is read, and a document nested deeper than MAX_DEPTH is an error at the
-    first collection past the limit (a recursive composer would overflow the stack first:
-    libyaml's C composer crashes the process at about 50,000 levels).
+def _document_start(docs: list, ev, file: str) -> None:
+    docs.append(ev.start_mark.line + 1)
+    if len(docs) > 1:
+        raise SpecError("YAML syntax error: found a second document", _span(file, ev.start_mark),
+                        code=E.YAML_SYNTAX, notes=["a spec file holds a single document (the first starts "
+                                                   f"on line {docs[0]})"])
 
-    One pass over the events does everything (the anchor, alias and tag refusals, the
-    scalars, the spans); it dispatches on the event's class, and the common case (a plain
-    scalar: a name or a number, in a flow mapping) takes the fewest steps (issue 17)."""
+
+def _build(events, file: str):
+    """LocDict/LocList/scalars from a YAML event stream, without recursion: nesting deeper
+    than MAX_DEPTH is an error at the first collection past it (libyaml's recursive C
+    composer crashes the process at about 50,000 levels). One pass does everything (the
+    anchor, alias and tag refusals, the scalars, the spans), dispatching on the event's
+    class; a plain name or number takes the fewest steps (issue 17)."""
     root = _NOTHING
     stack: list = []        # [container, pending key (or _NOTHING), key span, start mark]
     docs = []
@@ -243,11 +248,7 @@ def _build(events, file: str):
         elif cls is Alias:
             raise _event_error(file, ev)
         elif cls is DocStart:
-            docs.append(ev.start_mark.line + 1)
-            if len(docs) > 1:
-                raise SpecError("YAML syntax error: found a second document", _span(file, ev.start_mark),
-                                code=E.YAML_SYNTAX, notes=["a spec file holds a single document (the first starts "
-                                                           f"on line {docs[0]})"])
+            _document_start(docs, ev, file)
             continue
         else:       # stream start / end, document end
             continue
