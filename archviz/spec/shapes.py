@@ -44,26 +44,29 @@ class ShapeReader:
         """The output shapes (batch first) of graph node `gid`, shaping the ancestors it needs
         (iteratively: a chain of any length)."""
         memo = self._shape_memo
-        stack, on_stack = [gid], {gid}
+        # Depth first; `open_` holds the nodes whose inputs are being shaped. Everything above
+        # an open node on the stack descends from it, so an input that is open is a cycle; a
+        # node merely waiting on the stack (a sibling, or read twice) is not.
+        stack, open_ = [gid], set()
         while stack:
             top = stack[-1]
             if top in memo:
                 stack.pop()
-                on_stack.discard(top)
                 continue
             node = self.graph.nodes.get(top)
             if node is None:
                 raise self._broken(span, f"'{top}' has no shape (its definition failed)")
             refs = [self.resolve(s) for s in self._node_syms.get(top, ())]
-            todo = [r.node for r in refs if r.node not in memo]
+            todo = list(dict.fromkeys(r.node for r in refs if r.node not in memo))
             if todo:
                 for t in todo:
-                    if t in on_stack:
+                    if t in open_ or t == top:
                         raise RefError(f"cannot read the shape of '{gid}': it depends on itself through '{t}'",
                                        span, code=E.CYCLE)
-                    on_stack.add(t)
-                    stack.append(t)
+                open_.add(top)
+                stack.extend(todo)
                 continue
+            open_.discard(top)
             ins = [memo[r.node][r.port] for r in refs]
             try:
                 memo[top] = registry[node.op].evaluate(node.attrs, ins)
