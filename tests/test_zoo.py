@@ -318,3 +318,16 @@ def test_vit_encoder_block_is_the_papers(tmp_path):
     shape = (5, 16)
     m = _block(tmp_path, "vit", "{id: b, op: f.encoder_block, heads: 4, mlp_dim: 32}", shape)
     _same_function(m, _vit_block_ref(torch, 16, 4, 32).requires_grad_(False), shape)
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("torchvision") is not None,
+                    reason="torchvision is installed: the script would run the full comparison")
+def test_the_torchvision_comparison_skips_cleanly_without_torchvision():
+    import subprocess
+    import sys
+    script = os.path.join(ROOT, "tests", "benchmarks", "zoo_functional.py")
+    r = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": ROOT})
+    assert r.returncode == 0 and r.stdout.startswith("skipped: torchvision is not installed"), r.stdout + r.stderr
+    r = subprocess.run([sys.executable, script, "resnet"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "unknown model(s): resnet" in r.stderr
