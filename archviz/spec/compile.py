@@ -22,12 +22,13 @@ from archviz.spec.losses import LOSSES
 from archviz.spec.nodes import NodeExpander
 from archviz.spec.ports import PortBinder
 from archviz.spec.refs import NodeB, RefResolver, Scope, Sym
+from archviz.spec.share import WeightSharer
 from archviz.spec.yamlload import LocDict, LocList, load_yaml
 
 _FAILED = object()
 
 
-class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller):
+class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller, WeightSharer):
     """One compilation: the files it loaded, the graph it builds and the problems it found.
     Its methods live with their concept: files.py (files, params, blocks), refs.py
     (references), nodes.py (node lists, repeat, primitive ops), ports.py (inputs, ports,
@@ -43,6 +44,7 @@ class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller):
         self.graph: LayerGraph | None = None
         self.expects: list = []       # (Sym, dims, span, dim spans, scope)
         self._pending: list = []      # (node, [Sym])
+        self._shares: list = []       # `share:` of each node copy (archviz.spec.share)
 
     # -- errors ------------------------------------------------------------------
     def error(self, err: ArchvizError, scope: Scope | None = None) -> None:
@@ -139,6 +141,7 @@ class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller):
         last = self.expand(nodes, scope, first, nodes_span=data.span_of("nodes"))
         self._outputs(data, scope, last)
         self._resolve_pending()
+        self._resolve_shares()
         if not self.errors:
             g.connect()
             for e in g.lint(registry):

@@ -1,0 +1,124 @@
+"""The ties pass: each `share:` (archviz.spec.share) checked against the tensors the two
+nodes have at their shapes, and resolved to the tensor that owns the storage.
+
+After it, ``node.meta[M.TIES]`` maps each tensor the node shares to (owner id, owner's
+tensor, shape), following chains (c shares b, b shares a: c's weight is a's), and the cost
+pass counts a shared tensor once, at its owner, as torch's ``parameters()`` and
+``buffers()`` deduplicate one tensor held by two modules.  A sharing layer still computes:
+its MACs and element-wise work are its own.
+"""
+from __future__ import annotations
+
+from archviz.codes import E
+from archviz.errors import RefError, ShapeError, SpecError
+from archviz.ir import meta as M
+from archviz.ir.graph import LayerGraph, Node
+from archviz.ops import registry
+from archviz.ops.base import Params, fmt_shape, numel
+
+
+def tensors(node: Node) -> dict:
+    """{name: (shape, kind)} of a shaped node's parameters and buffers."""
+    from archviz.passes.driver import run_rule
+    op = registry[node.op]
+    ins = node.meta[M.IN_SHAPES]
+    return {n: (tuple(s), k) for n, s, k in run_rule(node, op.param_tensors, node.attrs, ins, ins=ins)}
+
+
+def _names(ts: dict) -> str:
+    return ", ".join(ts) if ts else "none"
+
+
+def ties_pass(g: LayerGraph) -> None:
+    direct: dict = {}       # (node id, tensor) -> (owner id, owner's tensor, Tie)
+    for node in g.nodes.values():
+        node.meta[M.TIES] = {}
+        if not node.ties:
+            continue
+        mine = tensors(node)
+        for t in node.ties:
+            owner = g.nodes[t.owner]
+            theirs = tensors(owner)
+            if t.param is None:
+                if not mine and t.lenient:
+                    continue
+                if not mine:
+                    raise _err(RefError, node, t, f"'{node.id}' ({node.op}) has no parameters to share",
+                               E.SHARE_NO_PARAM)
+                lost = [n for n in mine if n not in theirs]
+                if lost:
+                    both = [n for n in mine if n in theirs]
+                    raise _err(RefError, node, t, f"'{t.written}' ({owner.op}) has no parameter '{lost[0]}'",
+                               E.SHARE_NO_PARAM, f"its parameters: {_names(theirs)}" + (
+                                   "; share some of them by name: share: {" + ", ".join(f"{n}: {t.written}" for n in both) + "}"
+                                   if both and not t.lenient else ""))
+                pairs = [(n, n) for n in mine]
+            else:
+                if t.param not in mine:
+                    raise _err(RefError, node, t, f"'{node.id}' ({node.op}) has no parameter '{t.param}'",
+                               E.SHARE_NO_PARAM, f"its parameters: {_names(mine)}")
+                other = t.owner_param or t.param
+                if other not in theirs:
+                    raise _err(RefError, node, t, f"'{t.written}' ({owner.op}) has no parameter '{other}'",
+                               E.SHARE_NO_PARAM, f"its parameters: {_names(theirs)}")
+                pairs = [(t.param, other)]
+            for p, q in pairs:
+                (s1, k1), (s2, k2) = mine[p], theirs[q]
+                if k1 != k2:
+                    what = {"param": "a parameter", "buffer": "a buffer"}
+                    raise _err(RefError, node, t, f"'{node.id}.{p}' is {what[k1]} but '{t.written}.{q}' is "
+                               f"{what[k2]}", E.SHARE_KIND, "a parameter shares a parameter, a buffer a buffer")
+                if s1 != s2:
+                    raise _err(ShapeError, node, t, f"'{node.id}' shares '{p}' with '{t.written}.{q}', but their "
+                               f"shapes differ: {fmt_shape(s1)} and {fmt_shape(s2)}", E.SHARE_SHAPE,
+                               "shared tensors are one tensor: they need the same shape (a linear head "
+                               "tied to an embedding (num, dim) takes dim features in and gives out = num)")
+                if k1 == "param" and node.frozen != owner.frozen:
+                    which = (owner, node) if owner.frozen else (node, owner)
+                    raise _err(SpecError, node, t, f"'{p}' is frozen in '{which[0].id}' but trainable in "
+                               f"'{which[1].id}': a shared parameter is one tensor", E.SHARE_FROZEN,
+                               "mark both nodes frozen: true, or neither")
+                direct[(node.id, p)] = (owner.id, q, t)
+    for key, (_o, _q, t) in direct.items():
+        path, cur = [key], key
+        while cur in direct:
+            cur = direct[cur][:2]
+            if cur in path:
+                nodes = [n for n, _ in path[path.index(cur):]] + [cur[0]]
+                raise _err(RefError, g.nodes[key[0]], t, "a cycle of shared weights: " + " -> ".join(nodes),
+                           E.SHARE_CYCLE, "one node owns the weights: take `share:` off it")
+            path.append(cur)
+        node = g.nodes[key[0]]
+        node.meta[M.TIES][key[1]] = (cur[0], cur[1], tensors(node)[key[1]][0])
+
+
+def own_params(node: Node, p: Params) -> Params:
+    """The node's Params less the tensors it shares (counted at their owners)."""
+    ties = node.meta.get(M.TIES)
+    if not ties:
+        return p
+    kinds = tensors(node)
+    out = Params(p.trainable, p.non_trainable, p.buffers)
+    for name, (_o, _q, shape) in ties.items():
+        n = numel(shape)
+        if kinds[name][1] == "buffer":
+            out.buffers -= n
+        elif node.frozen:
+            out.non_trainable -= n
+        else:
+            out.trainable -= n
+    return out
+
+
+def users(g: LayerGraph, nid: str) -> dict:
+    """{tensor of node nid: [(node id, its tensor)]}: the layers that share nid's tensors."""
+    out: dict = {}
+    for n in g.nodes.values():
+        for p, (o, q, _s) in (n.meta.get(M.TIES) or {}).items():
+            if o == nid:
+                out.setdefault(q, []).append((n.id, p))
+    return out
+
+
+def _err(cls, node: Node, tie, message: str, code, hint: str | None = None):
+    return cls(message, tie.span or node.span, code=code, hint=hint, notes=list(node.notes))
