@@ -276,37 +276,48 @@ def _err(tmp_path, nodes: str, inputs="{x: {shape: [5, 8]}}"):
     return one_error(str(p))
 
 
-@pytest.mark.parametrize("nodes, code, words, line, col, hint", [
-    # a tie between different shapes: (8, 8) is not (4, 8)
+# each case: nodes, code, words of the message, the line and the text the caret is under (its
+# last occurrence on that line), words of the hint
+@pytest.mark.parametrize("nodes, code, words, line, at, hint", [
+    # a tie between different shapes: (4, 8) is not (8, 8)
     ("  - {id: a, op: linear, out: 8}\n  - {id: b, op: linear, out: 4, share: a}\n",
-     E.SHARE_SHAPE, "'b' shares 'weight' with 'a.weight', but their shapes differ: (4, 8) and (8, 8)", 6, 45,
+     E.SHARE_SHAPE, "'b' shares 'weight' with 'a.weight', but their shapes differ: (4, 8) and (8, 8)", 6, "a}",
      "the same shape"),
     ("  - {id: a, op: linear, out: 8}\n  - {id: b, op: linear, out: 8, share: c}\n",
-     E.UNKNOWN_NODE, "unknown node 'c'", 6, 45, "did you mean"),
+     E.UNKNOWN_NODE, "unknown node 'c'", 6, "c}", "names in scope: x, a, b"),
     ("  - {id: a, op: linear, out: 8}\n  - {id: b, op: relu, share: a}\n",
-     E.SHARE_NO_PARAM, "'b' (relu) has no parameters to share", 6, 35, None),
+     E.SHARE_NO_PARAM, "'b' (relu) has no parameters to share", 6, "a}", None),
     ("  - {id: a, op: embedding, num: 9, dim: 8}\n  - {id: b, op: linear, out: 9, share: a}\n",
-     E.SHARE_NO_PARAM, "'a' (embedding) has no parameter 'bias'", 6, 45, "share: {weight: a}"),
+     E.SHARE_NO_PARAM, "'a' (embedding) has no parameter 'bias'", 6, "a}", "share: {weight: a}"),
     ("  - {id: a, op: linear, out: 8}\n  - {id: b, op: linear, out: 8, share: {scale: a}}\n",
-     E.SHARE_NO_PARAM, "'b' (linear) has no parameter 'scale'", 6, 46, "weight, bias"),
+     E.SHARE_NO_PARAM, "'b' (linear) has no parameter 'scale'", 6, "a}", "weight, bias"),
+    ("  - {id: a, op: linear, out: 8}\n  - {id: b, op: linear, out: 8, share: {weight: a.scale}}\n",
+     E.SHARE_NO_PARAM, "'a' (linear) has no parameter 'scale'", 6, "a.scale", "weight, bias"),
     ("  - {id: a, op: linear, out: 8, share: a}\n",
-     E.SHARE_CYCLE, "'a' shares its weights with itself", 5, 41, None),
+     E.SHARE_CYCLE, "'a' shares its weights with itself", 5, "a}", None),
     ("  - {id: a, op: linear, out: 8, share: b}\n  - {id: b, op: linear, out: 8, share: a}\n",
-     E.SHARE_CYCLE, "a cycle of shared weights: a -> b -> a", 5, 41, "owns"),
+     E.SHARE_CYCLE, "a cycle of shared weights: a -> b -> a", 5, "b}", "owns"),
     ("  - {id: a, op: linear, out: 8, when: false}\n  - {id: b, op: linear, out: 8, share: a}\n",
-     E.SHARE_NO_PARAM, "'a' is bypassed (when: false)", 6, 45, None),
+     E.SHARE_NO_PARAM, "'a' is bypassed (when: false)", 6, "a}", None),
+    ("  - {id: a, op: linear, out: 8}\n  - {id: b, op: linear, out: 8, share: x}\n",
+     E.SHARE_NO_PARAM, "'x' is an input of the spec", 6, "x}", None),
     ("  - {id: a, op: linear, out: 8}\n  - {id: b, op: linear, out: 8, share: [a]}\n",
-     E.BAD_SHARE, "share", 6, 45, "share: NODE"),
+     E.BAD_SHARE, "`share` must name a node", 6, "[a]", "share: NODE"),
+    ("  - {id: a, op: linear, out: 8}\n  - {id: b, op: linear, out: 8, share: a.out.x-1}\n",
+     E.BAD_SHARE, "malformed `share` reference", 6, "a.out", "share: NODE"),
     ("  - {id: a, op: linear, out: 8, frozen: true}\n  - {id: b, op: linear, out: 8, share: a}\n",
-     E.SHARE_FROZEN, "frozen in 'a' but trainable in 'b'", 6, 45, "frozen"),
+     E.SHARE_FROZEN, "frozen in 'a' but trainable in 'b'", 6, "a}", "frozen"),
     ("  - {id: a, op: batchnorm1d}\n  - {id: p, op: parameter, in: a, shape: [8]}\n"
      "  - {id: b, op: constant, in: a, init: ones, shape: [8], share: {table: p.weight}}\n",
-     E.SHARE_KIND, "a buffer", 7, 70, None),
+     E.SHARE_KIND, "'b.table' is a buffer but 'p.weight' is a parameter", 7, "p.weight", "a buffer a buffer"),
 ])
-def test_share_errors_are_located(tmp_path, nodes, code, words, line, col, hint):
+def test_share_errors_are_located(tmp_path, nodes, code, words, line, at, hint):
     e = _err(tmp_path, nodes)
     assert e.code == code, str(e)
     assert words in e.message, e.message
-    assert e.span is not None and (e.span.line, e.span.col) == (line, col), str(e.span)
+    text = (tmp_path / "e.yaml").read_text().splitlines()[line - 1]
+    assert e.span is not None and (e.span.line, e.span.col) == (line, text.rindex(at) + 1), str(e.span)
     if hint:
         assert hint in (e.hint or ""), e.hint
+    from archviz.errors import format_error
+    assert f"error[{code}]" in format_error(e)       # compiler style, with its code
