@@ -321,3 +321,63 @@ def test_share_errors_are_located(tmp_path, nodes, code, words, line, at, hint):
         assert hint in (e.hint or ""), e.hint
     from archviz.errors import format_error
     assert f"error[{code}]" in format_error(e)       # compiler style, with its code
+
+
+TRANSFORMER = """\
+archviz: 1
+name: transformer_base
+doc: Vaswani et al. 2017, base model, with one embedding shared by source, target and output (§3.4)
+params: {vocab: 37000, d: 512, heads: 8, ff: 2048, N: 6, S: 10, T: 9}
+blocks:
+  enc:
+    params: {d: {type: int}, heads: {type: int}, ff: {type: int}}
+    inputs: [x]
+    nodes:
+      - {id: self_attn, op: multihead_attention, heads: "${heads}"}
+      - {id: add1, op: add, in: [x, self_attn]}
+      - {id: norm1, op: layernorm}
+      - {id: linear1, op: linear, out: "${ff}"}
+      - {id: act, op: relu}
+      - {id: linear2, op: linear, out: "${d}"}
+      - {id: add2, op: add, in: [norm1, linear2]}
+      - {id: norm2, op: layernorm}
+  dec:
+    params: {d: {type: int}, heads: {type: int}, ff: {type: int}}
+    inputs: [x, memory]
+    nodes:
+      - {id: self_attn, op: multihead_attention, in: x, heads: "${heads}"}
+      - {id: add1, op: add, in: [x, self_attn]}
+      - {id: norm1, op: layernorm}
+      - {id: multihead_attn, op: multihead_attention, in: {query: norm1, key: memory, value: memory},
+         heads: "${heads}"}
+      - {id: add2, op: add, in: [norm1, multihead_attn]}
+      - {id: norm2, op: layernorm}
+      - {id: linear1, op: linear, out: "${ff}"}
+      - {id: act, op: relu}
+      - {id: linear2, op: linear, out: "${d}"}
+      - {id: add3, op: add, in: [norm2, linear2]}
+      - {id: norm3, op: layernorm}
+inputs:
+  src: {shape: ["${S}"], dtype: int64}
+  tgt: {shape: ["${T}"], dtype: int64}
+nodes:
+  - {id: src_embed, op: embedding, in: src, num: "${vocab}", dim: "${d}"}
+  - {id: encoder, op: enc, repeat: "${N}", d: "${d}", heads: "${heads}", ff: "${ff}"}
+  - {id: enc_norm, op: layernorm}
+  - {id: tgt_embed, op: embedding, in: tgt, num: "${vocab}", dim: "${d}", share: src_embed}
+  - {id: decoder, op: dec, in: [tgt_embed, enc_norm], repeat: "${N}", d: "${d}", heads: "${heads}", ff: "${ff}"}
+  - {id: dec_norm, op: layernorm}
+  - {id: generator, op: linear, out: "${vocab}", bias: false, share: src_embed}
+"""
+
+
+def test_transformer_base_with_shared_embeddings(tmp_path):
+    torch = pytest.importorskip("torch")
+    with torch.device("meta"):      # torch's own count, without 44M floats of storage
+        body = sum(p.numel() for p in torch.nn.Transformer(512, 8, 6, 6, 2048, batch_first=True).parameters())
+    table = 37000 * 512
+    tied = _load(tmp_path, TRANSFORMER)
+    untied = _load(tmp_path, TRANSFORMER.replace(", share: src_embed", ""), "u.yaml")
+    assert tied.totals["params"] == body + table == 63_084_544
+    assert untied.totals["params"] == body + 3 * table == 100_972_544
+    assert tied.totals["macs"] == untied.totals["macs"]     # sharing saves memory, not work
