@@ -381,3 +381,81 @@ def test_transformer_base_with_shared_embeddings(tmp_path):
     assert tied.totals["params"] == body + table == 63_084_544
     assert untied.totals["params"] == body + 3 * table == 100_972_544
     assert tied.totals["macs"] == untied.totals["macs"]     # sharing saves memory, not work
+
+
+TOWERS = """\
+archviz: 1
+name: towers
+blocks:
+  tower:
+    params: {w: {type: int}}
+    nodes:
+      - {id: conv, op: conv2d, out: "${w}", kernel: 3, padding: 1}
+      - {id: bn, op: batchnorm2d}
+      - {id: relu, op: relu}
+      - {id: pool, op: global_avgpool}
+      - {id: flat, op: flatten}
+      - {id: fc, op: linear, out: 5}
+inputs: {a: {shape: [3, 8, 8]}, b: {shape: [3, 8, 8]}}
+nodes:
+  - {id: left, op: tower, in: a, w: 6}
+  - {id: right, op: tower, in: b, w: 6, share: left}
+  - {id: both, op: concat, axis: 1, in: [left, right]}
+  - {id: head, op: linear, out: 5, share: "left"}
+"""
+
+
+def test_a_block_call_shares_another_call(tmp_path):
+    torch = pytest.importorskip("torch")
+    from archviz.backends.torch.lower import to_torch
+    text = TOWERS.replace('  - {id: head, op: linear, out: 5, share: "left"}\n', "")
+    m = _load(tmp_path, text)
+    nn = torch.nn
+    tower = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(6, 5))
+    # torch's siamese network: one tower module called on both inputs
+    assert m.totals["params"] == sum(p.numel() for p in tower.parameters())
+    assert m.totals["buffers"] == sum(b.numel() for b in tower.buffers())
+    d = json.loads(m.summary("json"))
+    assert next(l for l in d["layers"] if l["id"] == "right.conv")["shared"] == {"weight": "left.conv.weight",
+                                                                                 "bias": "left.conv.bias"}
+    assert "shared" not in next(l for l in d["layers"] if l["id"] == "right.relu")
+    d1 = json.loads(m.summary("json", depth=1))
+    right = next(l for l in d1["layers"] if l["id"] == "right")
+    assert right["params"] == 0 and right["shared"]["fc.weight"] == "left.fc.weight"
+    assert "0 ↔ left" in m.summary("table", depth=1)
+    gm = to_torch(m, seed=0).eval()
+    assert gm.right.fc.weight is gm.left.fc.weight and gm.right.bn.running_var is gm.left.bn.running_var
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        out = gm(x, x)
+    out = out["out"] if isinstance(out, dict) else out
+    assert torch.equal(out[:, :5], out[:, 5:])
+
+
+def test_a_layer_cannot_share_a_call(tmp_path):
+    from tests.spec_errors import one_error
+    p = tmp_path / "t.yaml"
+    p.write_text(TOWERS)
+    e = one_error(str(p))
+    assert e.code == E.BAD_SHARE and "'left' is a call of block 'tower'" in e.message and e.span.line == 18
+
+
+def test_a_chain_of_shares_is_one_tensor(tmp_path):
+    text = """\
+archviz: 1
+name: chain
+inputs: {x: {shape: [4]}}
+nodes:
+  - {id: c, op: linear, out: 4, share: b}
+  - {id: b, op: linear, out: 4, share: a}
+  - {id: a, op: linear, out: 4}
+"""
+    m = _load(tmp_path, text)
+    assert m.totals["params"] == 20
+    assert json.loads(m.summary("json"))["layers"][0]["shared"] == {"weight": "a.weight", "bias": "a.bias"}
+    torch = pytest.importorskip("torch")
+    from archviz.backends.torch.lower import to_torch
+    gm = to_torch(m)
+    assert gm.c.weight is gm.a.weight and gm.b.bias is gm.a.bias
+    assert sum(p.numel() for p in gm.parameters()) == 20
