@@ -11,12 +11,12 @@ MARK = "↔"      # in a params cell: the layer shares weights with the layer na
 
 def shared(node) -> dict:
     """{tensor: 'owner.tensor'} of a layer (empty when it shares nothing)."""
-    return {p: f"{o}.{q}" for p, (o, q, _s) in (node.meta.get(M.TIES) or {}).items()}
+    return {p: f"{o}.{q}" for p, (o, q, _s, _k) in (node.meta.get(M.TIES) or {}).items()}
 
 
 def owners(node) -> list:
     """The layers whose tensors this one shares, in order, once each."""
-    return list(dict.fromkeys(o for o, _q, _s in (node.meta.get(M.TIES) or {}).values()))
+    return list(dict.fromkeys(o for o, _q, _s, _k in (node.meta.get(M.TIES) or {}).values()))
 
 
 def params_cell(n: int, nodes) -> str:
@@ -35,7 +35,7 @@ def lines(model, limit: int = 8) -> list[str]:
     for l in model.layers:
         ties = l.node.meta.get(M.TIES) or {}
         if ties:
-            what = ", ".join(f"{l.id}.{p} is {o}.{q} {fmt_shape(s)}" for p, (o, q, s) in ties.items())
+            what = ", ".join(f"{l.id}.{p} is {o}.{q} {fmt_shape(s)}" for p, (o, q, s, _k) in ties.items())
             out.append(f"{MARK} shared weights: {what} (counted once, at the owner)")
     if len(out) > limit:
         out = out[:limit] + [f"{MARK} … {len(out) - limit} more sharing layers (`archviz explain` names each)"]
@@ -50,7 +50,7 @@ def explain_lines(model, nid: str) -> list[str]:
     ties = node.meta.get(M.TIES) or {}
     if ties:
         out.append("  shared weights (share:):")
-        for p, (o, q, s) in ties.items():
+        for p, (o, q, s, _k) in ties.items():
             out.append(f"      {p} {fmt_shape(s)}: shared with {o}.{q} (one tensor), counted at {o}")
         p = node.meta[M.PARAMS]
         out.append(f"      params counted here = {p.total:,} (+ {p.buffers:,} buffers)" if p.buffers

@@ -6,4 +6,4 @@ MACS = "macs"                # int
 ELEMENTWISE = "elementwise"  # int
 ACT_ELEMS = "activation_elements"  # int, elements of all output tensors
 RF = "rf"                    # receptive field (issue: receptive fields)
-TIES = "ties"                # dict param -> (owner id, owner param, shape): the tensors it shares
+TIES = "ties"                # dict tensor -> (owner id, owner's tensor, shape, kind): the tensors it shares

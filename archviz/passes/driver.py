@@ -137,6 +137,10 @@ def _shapes(g: LayerGraph) -> None:
         raise errs[0] if len(errs) == 1 else MultipleErrors(errs)
 
 
+def _ties(g: LayerGraph) -> None:
+    SH.ties_pass(g, run_rule)
+
+
 def _lint(g: LayerGraph) -> None:
     from archviz.passes.hints import lint_warnings
     lint_warnings(g)
@@ -184,7 +188,7 @@ class Done:
 
 PASSES = {p.name: p for p in (
     Pass("shapes", _shapes, provides=(M.SHAPES, M.IN_SHAPES)),
-    Pass("ties", SH.ties_pass, ("shapes",), (M.TIES,)),
+    Pass("ties", _ties, ("shapes",), (M.TIES,)),
     Pass("cost", cost_pass, ("shapes", "ties"), (M.PARAMS, M.MACS, M.ELEMENTWISE, M.ACT_ELEMS)),
     Pass("training", training_warnings, ("shapes",)),       # adds to g.warnings
     Pass("lint", _lint, ("shapes",)),                       # adds to g.warnings

@@ -17,9 +17,9 @@ from archviz.ops import registry
 from archviz.ops.base import Params, fmt_shape, numel
 
 
-def tensors(node: Node) -> dict:
-    """{name: (shape, kind)} of a shaped node's parameters and buffers."""
-    from archviz.passes.driver import run_rule
+def tensors(node: Node, run_rule) -> dict:
+    """{name: (shape, kind)} of a shaped node's parameters and buffers (`run_rule`: the
+    driver's, which locates an op rule's failure at the node)."""
     op = registry[node.op]
     ins = node.meta[M.IN_SHAPES]
     return {n: (tuple(s), k) for n, s, k in run_rule(node, op.param_tensors, node.attrs, ins, ins=ins)}
@@ -29,16 +29,17 @@ def _names(ts: dict) -> str:
     return ", ".join(ts) if ts else "none"
 
 
-def ties_pass(g: LayerGraph) -> None:
+def ties_pass(g: LayerGraph, run_rule) -> None:
     direct: dict = {}       # (node id, tensor) -> (owner id, owner's tensor, Tie)
+    shapes: dict = {}       # (node id, tensor) -> (shape, kind)
     for node in g.nodes.values():
         node.meta[M.TIES] = {}
         if not node.ties:
             continue
-        mine = tensors(node)
+        mine = tensors(node, run_rule)
         for t in node.ties:
             owner = g.nodes[t.owner]
-            theirs = tensors(owner)
+            theirs = tensors(owner, run_rule)
             if t.param is None:
                 if not mine and t.lenient:
                     continue
@@ -79,6 +80,7 @@ def ties_pass(g: LayerGraph) -> None:
                                f"'{which[1].id}': a shared parameter is one tensor", E.SHARE_FROZEN,
                                "mark both nodes frozen: true, or neither")
                 direct[(node.id, p)] = (owner.id, q, t)
+                shapes[(node.id, p)] = mine[p]
     for key, (_o, _q, t) in direct.items():
         path, cur = [key], key
         while cur in direct:
@@ -89,7 +91,7 @@ def ties_pass(g: LayerGraph) -> None:
                            E.SHARE_CYCLE, "one node owns the weights: take `share:` off it")
             path.append(cur)
         node = g.nodes[key[0]]
-        node.meta[M.TIES][key[1]] = (cur[0], cur[1], tensors(node)[key[1]][0])
+        node.meta[M.TIES][key[1]] = (cur[0], cur[1], *shapes[key])
 
 
 def own_params(node: Node, p: Params) -> Params:
@@ -97,11 +99,10 @@ def own_params(node: Node, p: Params) -> Params:
     ties = node.meta.get(M.TIES)
     if not ties:
         return p
-    kinds = tensors(node)
     out = Params(p.trainable, p.non_trainable, p.buffers)
-    for name, (_o, _q, shape) in ties.items():
+    for _o, _q, shape, kind in ties.values():
         n = numel(shape)
-        if kinds[name][1] == "buffer":
+        if kind == "buffer":
             out.buffers -= n
         elif node.frozen:
             out.non_trainable -= n
@@ -114,7 +115,7 @@ def users(g: LayerGraph, nid: str) -> dict:
     """{tensor of node nid: [(node id, its tensor)]}: the layers that share nid's tensors."""
     out: dict = {}
     for n in g.nodes.values():
-        for p, (o, q, _s) in (n.meta.get(M.TIES) or {}).items():
+        for p, (o, q, _s, _k) in (n.meta.get(M.TIES) or {}).items():
             if o == nid:
                 out.setdefault(q, []).append((n.id, p))
     return out

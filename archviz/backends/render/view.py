@@ -367,7 +367,7 @@ def tie_edges(view) -> list:
     from archviz.ir import meta as M
     out: dict = {}
     for nid, b in view.unit_of.items():
-        for p, (o, _q, _s) in (view.graph.nodes[nid].meta.get(M.TIES) or {}).items():
+        for p, (o, _q, _s, _k) in (view.graph.nodes[nid].meta.get(M.TIES) or {}).items():
             a = view.unit_of.get(o)
             if a is not None and a != b:
                 names = out.setdefault((a, b), [])

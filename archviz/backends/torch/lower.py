@@ -114,7 +114,7 @@ def to_torch(model, *, seed: int | None = None, dtype=None, device=None, train: 
 def ties(g) -> list:
     """[(node id, its tensor, owner id, owner's tensor)] of every shared tensor (`share:`,
     resolved by archviz.passes.share), in graph order."""
-    return [(n.id, p, o, q) for n in g.topo_order() for p, (o, q, _s) in (n.meta.get(M.TIES) or {}).items()]
+    return [(n.id, p, o, q) for n in g.topo_order() for p, (o, q, _s, _k) in (n.meta.get(M.TIES) or {}).items()]
 
 
 def tie_weights(g, modules: dict) -> None:
