@@ -188,7 +188,7 @@ class Done:
 
 PASSES = {p.name: p for p in (
     Pass("shapes", _shapes, provides=(M.SHAPES, M.IN_SHAPES)),
-    Pass("ties", _ties, ("shapes",), (M.TIES,)),
+    Pass("ties", _ties, ("shapes",), (M.TIES, M.TIED_BY)),
     Pass("cost", cost_pass, ("shapes", "ties"), (M.PARAMS, M.MACS, M.ELEMENTWISE, M.ACT_ELEMS)),
     Pass("training", training_warnings, ("shapes",)),       # adds to g.warnings
     Pass("lint", _lint, ("shapes",)),                       # adds to g.warnings

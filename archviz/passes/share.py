@@ -34,6 +34,7 @@ def ties_pass(g: LayerGraph, run_rule) -> None:
     shapes: dict = {}       # (node id, tensor) -> (shape, kind)
     for node in g.nodes.values():
         node.meta[M.TIES] = {}
+        node.meta[M.TIED_BY] = {}
         if not node.ties:
             continue
         mine = tensors(node, run_rule)
@@ -81,17 +82,24 @@ def ties_pass(g: LayerGraph, run_rule) -> None:
                                "mark both nodes frozen: true, or neither")
                 direct[(node.id, p)] = (owner.id, q, t)
                 shapes[(node.id, p)] = mine[p]
+    root: dict = {}         # (node id, tensor) -> the (owner id, tensor) holding it, chains followed
     for key, (_o, _q, t) in direct.items():
-        path, cur = [key], key
-        while cur in direct:
-            cur = direct[cur][:2]
-            if cur in path:
-                nodes = [n for n, _ in path[path.index(cur):]] + [cur[0]]
-                raise _err(RefError, g.nodes[key[0]], t, "a cycle of shared weights: " + " -> ".join(nodes),
-                           E.SHARE_CYCLE, "one node owns the weights: take `share:` off it")
+        path, seen, cur = [], set(), key
+        while cur in direct and cur not in root:
+            if cur in seen:
+                loop = path[path.index(cur):]
+                raise _err(RefError, g.nodes[loop[0][0]], direct[loop[0]][2], "a cycle of shared weights: "
+                           + " -> ".join([n for n, _ in loop] + [cur[0]]), E.SHARE_CYCLE,
+                           "one node owns the weights: take `share:` off it")
+            seen.add(cur)
             path.append(cur)
-        node = g.nodes[key[0]]
-        node.meta[M.TIES][key[1]] = (cur[0], cur[1], *shapes[key])
+            cur = direct[cur][:2]
+        end = root.get(cur, cur)
+        for k in path:
+            root[k] = end
+    for key, (o, q) in root.items():
+        g.nodes[key[0]].meta[M.TIES][key[1]] = (o, q, *shapes[key])
+        g.nodes[o].meta[M.TIED_BY].setdefault(q, []).append(key)
 
 
 def own_params(node: Node, p: Params) -> Params:
@@ -113,12 +121,7 @@ def own_params(node: Node, p: Params) -> Params:
 
 def users(g: LayerGraph, nid: str) -> dict:
     """{tensor of node nid: [(node id, its tensor)]}: the layers that share nid's tensors."""
-    out: dict = {}
-    for n in g.nodes.values():
-        for p, (o, q, _s, _k) in (n.meta.get(M.TIES) or {}).items():
-            if o == nid:
-                out.setdefault(q, []).append((n.id, p))
-    return out
+    return g.nodes[nid].meta.get(M.TIED_BY) or {}
 
 
 def _err(cls, node: Node, tie, message: str, code, hint: str | None = None):
