@@ -459,3 +459,20 @@ nodes:
     gm = to_torch(m)
     assert gm.c.weight is gm.a.weight and gm.b.bias is gm.a.bias
     assert sum(p.numel() for p in gm.parameters()) == 20
+
+
+def test_the_owner_may_be_an_expression(tmp_path):
+    # two weight sets alternating over six copies (copy i uses set i % 2)
+    text = """\
+archviz: 1
+name: alternating
+inputs: {x: {shape: [4]}}
+nodes:
+  - {id: even, op: linear, out: 4}
+  - {id: odd, op: linear, out: 4}
+  - {id: layer, op: linear, out: 4, repeat: {n: 6, var: i}, share: "${'even' if i % 2 == 0 else 'odd'}"}
+"""
+    m = _load(tmp_path, text)
+    assert m.totals["params"] == 2 * 20
+    d = {l["id"]: l.get("shared", {}).get("weight") for l in json.loads(m.summary("json"))["layers"]}
+    assert [d[f"layer.{i}"] for i in range(6)] == ["even.weight", "odd.weight"] * 3
