@@ -476,3 +476,21 @@ nodes:
     assert m.totals["params"] == 2 * 20
     d = {l["id"]: l.get("shared", {}).get("weight") for l in json.loads(m.summary("json"))["layers"]}
     assert [d[f"layer.{i}"] for i in range(6)] == ["even.weight", "odd.weight"] * 3
+
+
+def test_a_call_shares_only_a_call_built_the_same_way(tmp_path):
+    from tests.spec_errors import one_error
+    text = TOWERS.replace('  - {id: head, op: linear, out: 5, share: "left"}\n', "").replace(
+        "      - {id: bn, op: batchnorm2d}", "      - {id: bn, op: batchnorm2d, when: \"${w > 6}\"}").replace(
+        "{id: right, op: tower, in: b, w: 6, share: left}", "{id: right, op: tower, in: b, w: 8, share: left}")
+    p = tmp_path / "t.yaml"
+    p.write_text(text)
+    e = one_error(str(p))
+    assert e.code == E.SHARE_NO_PARAM and "'left' has no layer 'bn' to share with 'right.bn'" in e.message
+    assert e.span.line == 16
+    # built the same way but wider: the first tensor that differs is a located shape error
+    p.write_text(TOWERS.replace('  - {id: head, op: linear, out: 5, share: "left"}\n', "").replace(
+        "in: b, w: 6, share: left", "in: b, w: 8, share: left"))
+    e = one_error(str(p))
+    assert e.code == E.SHARE_SHAPE and "'right.conv' shares 'weight' with 'left.conv.weight'" in e.message
+    assert e.span.line == 16

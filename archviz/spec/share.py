@@ -87,10 +87,12 @@ class WeightSharer:
                             members.setdefault(c, []).append(n.id)
                 mine, theirs = members.get(binding.call_id, []), set(members.get(owner.call_id, []))
                 for nid in mine:
-                    other = owner.call_id + nid[len(binding.call_id):]
-                    if other in theirs:     # (a layer left out by `when:` in one call only has none)
-                        self._tie(nid, Tie(None, other, None, span, sym.text + nid[len(binding.call_id):],
-                                           lenient=True))
+                    rest = nid[len(binding.call_id):]
+                    if owner.call_id + rest not in theirs:
+                        raise RefError(f"'{sym.text}' has no layer '{rest[1:]}' to share with "
+                                       f"'{binding.call_id}{rest}' (bypassed or left out in that call)", span,
+                                       code=E.SHARE_NO_PARAM, hint="a call shares a call built the same way")
+                    self._tie(nid, Tie(None, owner.call_id + rest, None, span, sym.text + rest, lenient=True))
             except ArchvizError as e:
                 self.error(e, sym.scope)
 
