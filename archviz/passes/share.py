@@ -2,7 +2,8 @@
 nodes have at their shapes, and resolved to the tensor that owns the storage.
 
 After it, ``node.meta[M.TIES]`` maps each tensor the node shares to (owner id, owner's
-tensor, shape), following chains (c shares b, b shares a: c's weight is a's), and the cost
+tensor, shape, kind), following chains (c shares b, b shares a: c's weight is a's), the
+owner's ``meta[M.TIED_BY]`` names the layers that share each of its tensors, and the cost
 pass counts a shared tensor once, at its owner, as torch's ``parameters()`` and
 ``buffers()`` deduplicate one tensor held by two modules.  A sharing layer still computes:
 its MACs and element-wise work are its own.
