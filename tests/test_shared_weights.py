@@ -494,3 +494,31 @@ def test_a_call_shares_only_a_call_built_the_same_way(tmp_path):
     e = one_error(str(p))
     assert e.code == E.SHARE_SHAPE and "'right.conv' shares 'weight' with 'left.conv.weight'" in e.message
     assert e.span.line == 16
+
+
+def test_lstm_lm_tied_is_pytorchs_word_language_model(tmp_path):
+    """PyTorch's examples/word_language_model RNNModel(LSTM, ntoken, ninp, nhid, nlayers,
+    tie_weights=True): encoder = nn.Embedding, rnn = nn.LSTM, decoder = nn.Linear(nhid, ntoken)
+    with `self.decoder.weight = self.encoder.weight` (its bias stays its own)."""
+    torch = pytest.importorskip("torch")
+    from archviz.backends.torch.lower import to_torch
+    nn = torch.nn
+    V, d, L = 50, 12, 2
+    encoder, rnn, decoder = nn.Embedding(V, d), nn.LSTM(d, d, L), nn.Linear(d, V)
+    decoder.weight = encoder.weight
+    want = sum(p.numel() for p in nn.ModuleList([encoder, rnn, decoder]).parameters())
+    tied = archviz.load("lstm_lm", T=7, vocab=V, emb=d, hidden=d, layers=L, tied=True)
+    untied = archviz.load("lstm_lm", T=7, vocab=V, emb=d, hidden=d, layers=L)
+    assert tied.totals["params"] == want == untied.totals["params"] - V * d
+    gm = to_torch(tied)
+    assert gm.decoder.weight is gm.embed.weight and sum(p.numel() for p in gm.parameters()) == want
+    # the paper's condition: a tie needs the embedding and hidden sizes equal
+    with pytest.raises(archviz.errors.ArchvizError) as ei:
+        archviz.load("lstm_lm", emb=400, tied=True)
+    assert ei.value.code == E.SHARE_SHAPE and "(10000, 650) and (10000, 400)" in ei.value.message
+    assert ei.value.span.file.endswith("lstm_lm.yaml")
+
+
+def test_share_false_shares_nothing(tmp_path):
+    text = GPT.replace("bias: false, share: wte", "bias: false, share: false")
+    assert _load(tmp_path, text).totals["params"] == gpt2_params(97, 8, 16, 2) + 97 * 16

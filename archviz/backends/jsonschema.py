@@ -110,9 +110,10 @@ def _node_keys() -> dict:
         "frozen": {"anyOf": [{"type": "boolean"}, {"$ref": "#/definitions/expr"}],
                    "description": "non-trainable parameters"},
         "share": {"description": "weights of another node used as this node's own: NODE (all, by name), or "
-                            "{PARAM: NODE} / {PARAM: NODE.PARAM}",
-                  "anyOf": [{"type": "string"}, {"type": "object", "additionalProperties": {"type": "string"},
-                                                 "minProperties": 1}]},
+                            "{PARAM: NODE} / {PARAM: NODE.PARAM}; false shares nothing",
+                  "anyOf": [{"type": "string"}, {"const": False},
+                            {"type": "object", "minProperties": 1,
+                             "additionalProperties": {"anyOf": [{"type": "string"}, {"const": False}]}}]},
     }
     assert set(keys) == set(NODE_KEYS), "the schema's node keys drifted from archviz.spec.compile.NODE_KEYS"
     return keys

@@ -4,6 +4,7 @@
     share: wte                      every tensor of the node is wte's of the same name
     share: {weight: wte}            only `weight` (the node keeps its other tensors)
     share: {weight: wte.weight}     naming the owner's tensor (when its name differs)
+    share: "${'wte' if tied else false}"    false (literal or computed) shares nothing
 
 The owner is a reference as in `in:` (`enc[0]` names a copy of a repeat; a repeated node
 shares with the same owner in every copy).  A call of a block may share a call of the same
@@ -27,7 +28,7 @@ from archviz.spec.yamlload import LocDict
 _OWNER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(-?\d+)\])?((?:\.[A-Za-z_][A-Za-z0-9_]*)*)$")
 _PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 SHARE_HINT = ("share: NODE (every parameter, by name), share: {PARAM: NODE} or "
-              "share: {PARAM: NODE.PARAM}")
+              "share: {PARAM: NODE.PARAM}; false shares nothing")
 
 
 class WeightSharer:
@@ -38,9 +39,13 @@ class WeightSharer:
         if "share" not in nd or isinstance(binding, AliasB):    # a bypassed copy shares nothing
             return
         raw, sp = nd["share"], nd.span_of("share")
+        if isinstance(raw, str) and has_expr(raw):
+            raw = substitute(raw, vars_k, sp)
+        if raw is False:        # `share: false` (or an expression giving false): nothing shared
+            return
         if isinstance(raw, str):
             items = [(None, raw, sp)]
-        elif isinstance(raw, LocDict) and raw and all(isinstance(v, str) for v in raw.values()):
+        elif isinstance(raw, LocDict) and raw and all(isinstance(v, (str, bool)) for v in raw.values()):
             items = [(k, v, raw.span_of(k)) for k, v in raw.items()]
         else:
             raise SpecError(f"`share` must name a node or map parameters to nodes, got {raw!r}", sp,
@@ -49,8 +54,13 @@ class WeightSharer:
             if param is not None and not (isinstance(param, str) and _PARAM.match(param)):
                 raise SpecError(f"'{param}' is not a parameter name", raw.key_span(param), code=E.BAD_SHARE,
                                 hint=SHARE_HINT)
-            if has_expr(text):
+            if isinstance(text, str) and has_expr(text):
                 text = substitute(text, vars_k, span)
+            if text is False:
+                continue
+            if not isinstance(text, str):
+                raise SpecError(f"`share` names a node (or is false), got {text!r}", span, code=E.BAD_SHARE,
+                                hint=SHARE_HINT)
             m = _OWNER.match(str(text))
             if not m:
                 raise SpecError(f"malformed `share` reference '{text}'", span, code=E.BAD_SHARE, hint=SHARE_HINT)
