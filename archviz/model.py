@@ -97,7 +97,7 @@ class Model:
     # -- contract ------------------------------------------------------------
     def to_dict(self) -> dict:
         """The stable JSON contract (see README, 'JSON output')."""
-        from archviz.backends.sharing import shared
+        from archviz.backends.sharing import json_keys
         return {
             "name": self.name,
             "batch": self.batch,
@@ -109,7 +109,7 @@ class Model:
                          for w in self.warnings],
             "layers": self._with_rf([{"id": l.id, "op": l.op, "inputs": l.inputs, "output_shape": list(l.output_shape),
                                       "params": l.params.total, "macs": l.macs, "flops": l.flops,
-                                      **({"shared": shared(l.node)} if l.node.meta.get(M.TIES) else {})}
+                                      **json_keys(l.node)}
                                      for l in self.layers]),
         }
 

@@ -228,7 +228,9 @@ def test_summary_json_and_explain_mark_the_tie(tmp_path):
     head = next(l for l in d["layers"] if l["id"] == "lm_head")
     assert head["params"] == 0
     assert head["shared"] == {"weight": "wte.weight"}
-    assert "shared" not in next(l for l in d["layers"] if l["id"] == "wte")
+    wte = next(l for l in d["layers"] if l["id"] == "wte")
+    assert "shared" not in wte and wte["shared_by"] == {"weight": ["lm_head.weight"]}
+    assert not {"shared", "shared_by"} & set(next(l for l in d["layers"] if l["id"] == "ln_f"))
     assert d["totals"]["params"] == gpt2_params(97, 8, 16, 2)
     text = m.summary("table")
     assert "lm_head" in text and "wte.weight" in text

@@ -14,6 +14,22 @@ def shared(node) -> dict:
     return {p: f"{o}.{q}" for p, (o, q, _s, _k) in (node.meta.get(M.TIES) or {}).items()}
 
 
+def shared_by(node) -> dict:
+    """{tensor: ['layer.tensor', ...]} of an owner: the layers that share its tensors."""
+    return {q: [f"{n}.{p}" for n, p in who] for q, who in (node.meta.get(M.TIED_BY) or {}).items()}
+
+
+def json_keys(node) -> dict:
+    """The keys a layer's JSON entry gains: `shared` (what it shares) and `shared_by` (who
+    shares its tensors), each only where there is something to say."""
+    out = {}
+    if node.meta.get(M.TIES):
+        out["shared"] = shared(node)
+    if node.meta.get(M.TIED_BY):
+        out["shared_by"] = shared_by(node)
+    return out
+
+
 def owners(node) -> list:
     """The layers whose tensors this one shares, in order, once each."""
     return list(dict.fromkeys(o for o, _q, _s, _k in (node.meta.get(M.TIES) or {}).values()))
