@@ -44,25 +44,28 @@ class ShapeReader:
         """The output shapes (batch first) of graph node `gid`, shaping the ancestors it needs
         (iteratively: a chain of any length)."""
         memo = self._shape_memo
-        stack, on_stack = [gid], {gid}
+        stack, open_ = [gid], set()     # open_: nodes whose inputs are being shaped (the path)
         while stack:
             top = stack[-1]
             if top in memo:
                 stack.pop()
-                on_stack.discard(top)
+                open_.discard(top)
                 continue
             node = self.graph.nodes.get(top)
             if node is None:
                 raise self._broken(span, f"'{top}' has no shape (its definition failed)")
-            refs = [self.resolve(s) for s in self._node_syms.get(top, ())]
+            try:
+                refs = [self.resolve(s) for s in self._node_syms.get(top, ())]
+            except RefError as e:
+                raise RefError(f"cannot read the shape of '{gid}': '{top}' reads a node that is not defined "
+                               f"before this point ({e.message})", span, code=E.UNKNOWN_NODE,
+                               hint="shape() can read only what is computed from nodes above it") from None
             todo = [r.node for r in refs if r.node not in memo]
             if todo:
-                for t in todo:
-                    if t in on_stack:
-                        raise RefError(f"cannot read the shape of '{gid}': it depends on itself through '{t}'",
-                                       span, code=E.CYCLE)
-                    on_stack.add(t)
-                    stack.append(t)
+                if top in open_:
+                    raise RefError(f"cannot read the shape of '{gid}': '{top}' depends on itself", span, code=E.CYCLE)
+                open_.add(top)
+                stack.extend(todo)
                 continue
             ins = [memo[r.node][r.port] for r in refs]
             try:
@@ -73,7 +76,9 @@ class ShapeReader:
                 raise ShapeError(f"'{top}' ({node.op}): {e.message}", at or node.span, code=E.OP_REFUSED, hint=e.hint,
                                  notes=notes + node.notes + [f"its shape is read by shape({text}) at {span}"]) from None
             except MissingRuleError as e:
-                raise SpecError(f"cannot read the shape of '{gid}': {e.message}", span, code=e.code) from None
+                e.message = f"cannot read the shape of '{gid}': {e.message}"
+                e.span = e.span or span
+                raise
             except (KeyError, TypeError) as e:     # attributes left out by an error reported already
                 if not self.errors:
                     raise
@@ -83,6 +88,6 @@ class ShapeReader:
     def _broken(self, span, message) -> ArchvizError:
         """A shape read that fails because a node above it is broken: that node's own error
         is reported (one mistake, one error); alone, this one is."""
-        err = SpecError(message, span, code=E.OP_REFUSED)
+        err = ShapeError(message, span, code=E.OP_REFUSED)
         err.follows = bool(self.errors)
         return err
