@@ -1,5 +1,23 @@
-"""GPT-2 against Hugging Face's GPT2LMHeadModel (random init from a small config, eval, float64)."""
-import torch, transformers, archviz
+"""Same function, not just the same counts: specs/gpt2.yaml against Hugging Face's
+GPT2LMHeadModel (random init from a small config, eval, float64), and the full-size count
+on the meta device.  Outside the project's dependencies: run it in a scratch venv with
+transformers, from the checkout's root:
+
+    PYTHONPATH=$PWD /path/to/venv/bin/python tests/benchmarks/llm_functional.py
+
+Result (transformers 5.25.0, torch 2.14.1): max |delta| 4.4e-16, 108,544 = 108,544 params;
+GPT2Config() on meta: 124,439,808.  GPT-2's Conv1D weights are (in, out): transposed here.
+"""
+import sys
+
+import torch
+
+try:
+    import transformers
+except ImportError:
+    sys.exit("transformers is not installed (a scratch venv only; never a dependency of archviz)")
+
+import archviz
 from archviz.backends.torch.lower import to_torch
 torch.manual_seed(0)
 cfg = transformers.GPT2Config(vocab_size=100, n_positions=32, n_embd=64, n_layer=2, n_head=4)
@@ -27,7 +45,6 @@ x = torch.randint(0, 100, (2, 20))
 with torch.no_grad():
     d = (gm(x) - ref(x).logits).abs().max().item()
 print("gpt2 (small config) max |delta| =", d, "| params", sum(p.numel() for p in gm.parameters()), "vs HF", sum(p.numel() for p in ref.parameters()))
-big = transformers.GPT2LMHeadModel.__new__(transformers.GPT2LMHeadModel)
 with torch.device("meta"):
     full = transformers.GPT2LMHeadModel(transformers.GPT2Config())
 print("HF GPT-2 small on meta:", sum(p.numel() for p in full.parameters()))
