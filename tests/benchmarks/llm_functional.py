@@ -5,8 +5,12 @@ transformers, from the checkout's root:
 
     PYTHONPATH=$PWD /path/to/venv/bin/python tests/benchmarks/llm_functional.py
 
-Result (transformers 5.25.0, torch 2.14.1): max |delta| 4.4e-16, 108,544 = 108,544 params;
-GPT2Config() on meta: 124,439,808.  GPT-2's Conv1D weights are (in, out): transposed here.
+Results (transformers 5.25.0, torch 2.14.1): GPT-2 max |delta| 4.4e-16 (float64), 108,544 =
+108,544 params; GPT2Config() on meta: 124,439,808.  Llama with grouped-query attention (4 query
+heads over 2 key/value heads): max |delta| 1.5e-7 in float32, 6.1e-8 in float64 (both sides turn
+RoPE's angles in float32), 102,720 = 102,720 params; the Llama-2-7B config on meta:
+6,738,415,616.  GPT-2's Conv1D weights are (in, out): transposed here; Llama's state dict
+loads as is, its keys without the leading "model.".
 """
 import sys
 
@@ -48,3 +52,29 @@ print("gpt2 (small config) max |delta| =", d, "| params", sum(p.numel() for p in
 with torch.device("meta"):
     full = transformers.GPT2LMHeadModel(transformers.GPT2Config())
 print("HF GPT-2 small on meta:", sum(p.numel() for p in full.parameters()))
+
+
+# -- Llama (grouped-query attention, RoPE, RMSNorm, SwiGLU) ---------------------------------------
+cfg = transformers.LlamaConfig(vocab_size=128, hidden_size=64, intermediate_size=160, num_hidden_layers=2,
+                               num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-5,
+                               max_position_embeddings=64, rope_theta=10000.0)
+for dtype in (torch.float64, torch.float32):
+    torch.manual_seed(0)
+    ref = transformers.LlamaForCausalLM(cfg).to(dtype).eval()
+    m = archviz.load("specs/llama.yaml", batch=2, vocab=128, d_model=64, layers=2, heads=4, kv_heads=2,
+                     ffn=160, seq=20)
+    gm = to_torch(m, seed=1).to(dtype).eval()
+    sd = {k.removeprefix("model."): v for k, v in ref.state_dict().items()}
+    missing = set(gm.state_dict()) - set(sd)
+    assert not missing, missing
+    gm.load_state_dict({k: sd[k] for k in gm.state_dict()}, strict=True)
+    x = torch.randint(0, 128, (2, 20))
+    with torch.no_grad():
+        d = (gm(x) - ref(x).logits).abs().max().item()
+    print(f"llama (small config, GQA 4/2, {dtype}) max |delta| = {d:.3g}",
+          "| params", sum(p.numel() for p in gm.parameters()), "vs HF", sum(p.numel() for p in ref.parameters()))
+with torch.device("meta"):
+    full = transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+        num_key_value_heads=32))
+print("HF Llama-2-7B config on meta:", sum(p.numel() for p in full.parameters()))
