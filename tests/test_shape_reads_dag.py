@@ -57,3 +57,19 @@ nodes:
   - {id: b, op: linear, in: a, out: 4}
   - {id: c, op: linear, in: b, out: "${shape(b)[0]}"}
 """)
+
+
+def test_a_read_past_a_node_with_no_inputs_is_that_nodes_error(tmp_path):
+    """`in: []` on a pool (found by the spec fuzzer on shufflenet_v2_x1_0): the pool's own
+    error is reported, and a later shape read is not an uncaught IndexError."""
+    with pytest.raises(ArchvizError) as e:
+        _load(tmp_path, """\
+archviz: 1
+name: empty_in
+inputs:
+  x: {shape: [4, 8, 8]}
+nodes:
+  - {id: pool, op: maxpool2d, kernel: 2, in: []}
+  - {id: conv, op: conv2d, out: "${shape(pool)[0]}", kernel: 1}
+""")
+    assert "pool" in str(e.value)
