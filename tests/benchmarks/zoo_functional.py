@@ -61,6 +61,7 @@ EXPECTED = {
     "efficientnet_b0": (5_288_548, 42_065, 385_814_752),
     "convnext_tiny": (28_589_128, 0, 4_455_531_264),
     "vit_b_16": (86_567_656, 0, 17_563_828_224),
+    "shufflenet_v2_x1_0": (2_278_604, 16_236, 144_907_992),
 }
 
 
@@ -136,8 +137,15 @@ def map_vit_b_16(key: str, tv) -> str:
     raise KeyError(key)
 
 
+def map_shufflenet_v2_x1_0(key: str, tv) -> str:
+    """The spec's ids are torchvision's module names with "_" for "." (conv1.0 is conv1_0,
+    stage2.0.branch2.3 is stage2.0.branch2_3)."""
+    return re.sub(r"(conv1|conv5|branch1|branch2)\.(\d+)", r"\1_\2", key)
+
+
 MAPPINGS = {"mobilenet_v2": map_mobilenet_v2, "efficientnet_b0": map_efficientnet_b0,
-            "convnext_tiny": map_convnext_tiny, "vit_b_16": map_vit_b_16}
+            "convnext_tiny": map_convnext_tiny, "vit_b_16": map_vit_b_16,
+            "shufflenet_v2_x1_0": map_shufflenet_v2_x1_0}
 SQUEEZED = {"class_token", "encoder.pos_embedding"}      # torchvision's leading 1 of (1, ., D)
 
 
