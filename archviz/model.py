@@ -127,9 +127,10 @@ class Model:
         except Exception as exc:    # receptive fields never break the summary, but say so
             why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"
             failed = f"receptive-field pass failed: {why}"
+        from archviz.backends.sharing import json_keys
         for l in self.layers:
             e = {"id": l.id, "op": l.op, "inputs": l.inputs, "output_shape": list(l.output_shape),
-                 "params": l.params.total, "macs": l.macs, "flops": l.flops}
+                 "params": l.params.total, "macs": l.macs, "flops": l.flops, **json_keys(l.node)}
             if failed is not None:
                 e["rf_note"] = failed
             else:

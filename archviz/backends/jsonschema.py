@@ -98,17 +98,27 @@ def _node_keys() -> dict:
         "op": {"type": "string", "description": "an op (`archviz ops`), a block of this file, or ns.block"},
         "in": {"description": "inputs: omitted = the previous node; a list = ordered; a mapping = named ports",
                "anyOf": [ref, {"type": "array", "items": ref}, {"type": "object", "additionalProperties": ref}]},
-        "repeat": {"description": "n chained copies: N, or {n: N, var: NAME}",
+        "repeat": {"description": "n chained copies: N, {n: N, var: NAME}, or one copy per row of a table: "
+                                  "{rows: [{name: value, ...}, ...], var: NAME}",
                    "anyOf": [{"type": "integer", "minimum": 0}, {"$ref": "#/definitions/expr"},
                              {"type": "object", "properties": {"n": _or_expr({"type": "integer", "minimum": 0}),
                                                                "var": ID},
-                              "required": ["n"], "additionalProperties": False}]},
+                              "required": ["n"], "additionalProperties": False},
+                             {"type": "object", "properties": {"rows": _or_expr({"type": "array",
+                                                                                 "items": {"type": "object"}}),
+                                                               "var": ID},
+                              "required": ["rows"], "additionalProperties": False}]},
         "when": {"description": "false = bypassed", "anyOf": [{"type": "boolean"}, {"$ref": "#/definitions/expr"}]},
         "bypass": {"type": "string", "description": "the input a bypassed node passes on"},
         "expect": {"$ref": "#/definitions/shape", "description": "the output shape, without the batch"},
         "doc": {"type": "string"},
         "frozen": {"anyOf": [{"type": "boolean"}, {"$ref": "#/definitions/expr"}],
                    "description": "non-trainable parameters"},
+        "share": {"description": "weights of another node used as this node's own: NODE (all, by name), or "
+                            "{PARAM: NODE} / {PARAM: NODE.PARAM}; false shares nothing",
+                  "anyOf": [{"type": "string"}, {"const": False},
+                            {"type": "object", "minProperties": 1,
+                             "additionalProperties": {"anyOf": [{"type": "string"}, {"const": False}]}}]},
     }
     assert set(keys) == set(NODE_KEYS), "the schema's node keys drifted from archviz.spec.compile.NODE_KEYS"
     return keys
