@@ -74,8 +74,23 @@ def _exp(x):
         raise ValueError(f"exp({x}) is beyond a float's range") from None
 
 
+# Python's round(q, n) of an int or a Fraction computes 10**|n| first: round(1, 10**9) never
+# ends. An expression's ints and Fractions have at most MAX_INT_BITS (8,192) bits, or the
+# 4,300 digits of a literal, so |q| < 10**4300 and its denominator is below 2**8192. Hence
+# n < -_ROUND_DIGITS rounds q to 0, as n = -_ROUND_DIGITS does; and for n > _ROUND_DIGITS,
+# q is its own rounding if its decimal digits end (they end within 8,192 places), else the
+# exact answer's denominator passes 2**8192 at both n -- the same answer, or the same error.
+_ROUND_DIGITS = 10_000
+
+
 def _round(x, ndigits=None):
-    return round(Fraction(x) if isinstance(x, (int, Fraction)) else x, ndigits) if ndigits is not None else round(x)
+    if ndigits is None:
+        return round(x)
+    if isinstance(x, (int, Fraction)):
+        if isinstance(ndigits, int):
+            ndigits = max(-_ROUND_DIGITS, min(_ROUND_DIGITS, ndigits))
+        return round(Fraction(x), ndigits)
+    return round(x, ndigits)
 
 
 FUNCTIONS = {"min": min, "max": max, "abs": abs, "floor": _floor, "ceil": _ceil, "round": _round,
