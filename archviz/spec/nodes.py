@@ -151,7 +151,7 @@ class NodeExpander:
                 raise SpecError("give repeat one of `n` (a count) and `rows` (a table)", sp, code=E.BAD_REPEAT,
                                 hint=_REPEAT_HINT)
             if "rows" in r:
-                rows = self._rows(r["rows"], r.span_of("rows", sp), scope)
+                rows = self._rows(r["rows"], r.span_of("rows", sp), scope, var)
                 r = len(rows)
             else:
                 sp = r.span_of("n", sp)
@@ -164,13 +164,19 @@ class NodeExpander:
             raise SpecError(f"repeat count {n:,} is out of bounds (at most {budget.MAX_LAYERS:,})", sp, code=E.BAD_REPEAT)
         return n, var, rows
 
-    def _rows(self, value, sp, scope) -> list:
+    def _rows(self, value, sp, scope, var) -> list:
         """A table for `repeat: {rows: ...}`: a list (literal or from an expression) of mappings
         from names to values; each row's names are variables of its copy."""
         rows = self._eval(value, scope.vars, sp, scope)
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise SpecError(f"repeat rows must be a list of mappings {{name: value}}, got {type(rows).__name__}",
+        bad = [i for i, r in enumerate(rows) if not isinstance(r, dict)] if isinstance(rows, list) else None
+        if bad is None or bad:
+            t = type(rows[bad[0]]).__name__ if bad else ""
+            got = f"row {bad[0]} is {'an' if t[:1] in 'aeiou' else 'a'} {t}" if bad else f"got {type(rows).__name__}"
+            raise SpecError(f"repeat rows must be a list of mappings {{name: value}}; {got}",
                             sp, code=E.BAD_REPEAT, hint=_REPEAT_HINT)
+        if var is not None and any(var in r for r in rows):
+            raise SpecError(f"'{var}' is both a name of the rows and the repeat's `var` (the copy's index)", sp,
+                            code=E.BAD_REPEAT, hint="rename one of them")
         if len(rows) > budget.MAX_LAYERS:
             raise SpecError(f"{len(rows):,} rows are out of bounds (at most {budget.MAX_LAYERS:,})", sp,
                             code=E.BAD_REPEAT)
