@@ -175,6 +175,19 @@ def test_a_repeat_that_blows_the_layer_budget_is_refused_after_a_few_copies(monk
     assert len(archviz.load("specs/resnet18.yaml", depths=[1000, 1, 1, 1]).layers) == 7034
 
 
+def test_the_budget_evaluates_only_the_values_that_name_the_copy(monkeypatch):
+    """Fuzz seed 30, case 565: resnet152 with -p depths=[100000,1,1,1] took over 10 s in the
+    budget, which evaluated all four attributes of each of the 100,000 copies (400,000
+    evaluations). Only `proj: "${i == 0}"` names the index: one evaluation per copy."""
+    from archviz.spec.compile import Compiler
+    calls = []
+    real = Compiler._eval
+    monkeypatch.setattr(Compiler, "_eval", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    [e] = errors_of("specs/resnet50.yaml", depths=[100000, 1, 1, 1])
+    assert e.code == "E0135" and "'layer1' repeats 100,000 copies" in e.message
+    assert 100_000 <= len(calls) < 101_000
+
+
 def test_a_port_of_a_bypassed_node_is_a_located_error(tmp_path):
     """Fuzz finding: an output `from: rnn.h` of a bypassed rnn resolved to port 'h' of the
     graph input, and `validate` died on a KeyError."""
@@ -224,6 +237,21 @@ def test_a_port_of_a_bypassed_node_is_a_located_error(tmp_path):
      nodes:
        - {id: b, op: deep, d: "${max(1, 300 - 100*i)}", repeat: {n: 600, var: i}}
      """, 300 + 200 + 100 + 597),
+    # a table without `var`: its rows still differ (the budget took every copy for the first:
+    # 700 + 700 + 2 × 700 > 2,000, where the rows make 700 + 700 + 1 + 1)
+    ("""\
+     archviz: 1
+     name: t
+     inputs:
+       x: {shape: [8]}
+     blocks:
+       deep:
+         params: {d: {type: int}}
+         nodes:
+           - {id: l, op: linear, out: 8, repeat: "${d}"}
+     nodes:
+       - {id: b, op: deep, d: "${d}", repeat: {rows: [{d: 700}, {d: 700}, {d: 1}, {d: 1}]}}
+     """, 700 + 700 + 1 + 1),
 ])
 def test_the_budget_never_refuses_a_repeat_that_fits(tmp_path, monkeypatch, text, layers):
     """The early refusal is a lower bound from copies with equal values, never a guess from

@@ -6,6 +6,7 @@ in this one place.
 """
 from __future__ import annotations
 
+import re
 from collections import ChainMap, Counter
 
 from archviz.errors import ArchvizError
@@ -26,8 +27,8 @@ class CopyBudget:
     fit, every copy's values are evaluated (cheap: no expansion) and the copies still to
     come are counted at the sizes of the equal copies already expanded (unknown: 0)."""
 
-    def __init__(self, compiler, nd, scope, var, n):
-        self.c, self.nd, self.scope, self.var, self.n = compiler, nd, scope, var, n
+    def __init__(self, compiler, nd, scope, var, n, rows=None):
+        self.c, self.nd, self.scope, self.var, self.n, self.rows = compiler, nd, scope, var, n, rows
         self.grown: list = []           # layers added by each copy so far
         self.fewest = None              # their minimum, kept as they come (min() of the list was quadratic)
         self.keys = None                # per copy, what decides its size (None: unknown)
@@ -50,16 +51,36 @@ class CopyBudget:
                 self.left[key] -= 1
         return now + sum(self.sizes[key] * m for key, m in self.left.items() if key in self.sizes)
 
+    def _own(self, k: int) -> dict:
+        """The names copy k sees of its own: its row of the table, its index (as nodes.py)."""
+        return {**(self.rows[k] if self.rows else {}), **({self.var: k} if self.var else {})}
+
     def _keys(self) -> list:
-        items = [(a, v) for a, v in self.nd.items() if a not in NODE_KEYS or a == "when"]
-        if not self.var:
-            return [0] * self.n         # no index: every copy is the same
+        names = ({self.var} if self.var else set()) | {n for r in self.rows or () for n in r}
+        # only a value whose text names one of the copy's own names can differ between copies
+        # (expressions reach names only by writing them): the others need no evaluation
+        word = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(names))) + r")\b") if names else None
+        items = [(a, v) for a, v in self.nd.items()
+                 if (a not in NODE_KEYS or a == "when") and word and _mentions(v, word)]
+        if not items:
+            return [0] * self.n         # every copy has the same values
         keys = []
         with expression_budget(None):   # not charged: these values are computed again when used
             for k in range(self.n):
-                vars_k = ChainMap({self.var: k}, self.scope.vars)
+                vars_k = ChainMap(self._own(k), self.scope.vars)
                 try:
                     keys.append(repr([(a, self.c._eval(v, vars_k, None)) for a, v in items]))
                 except ArchvizError:
                     keys.append(None)
         return keys
+
+
+def _mentions(v, word) -> bool:
+    """Whether an expression in v (a text, or lists and mappings of them) names a word."""
+    if isinstance(v, str):
+        return "${" in v and word.search(v) is not None
+    if isinstance(v, dict):
+        return any(_mentions(x, word) for x in v.values())
+    if isinstance(v, (list, tuple)):
+        return any(_mentions(x, word) for x in v)
+    return False

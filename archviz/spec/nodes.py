@@ -86,7 +86,7 @@ class NodeExpander:
             return Sym(binding=scope.names[nid], text=nid, span=nd.span_of("id"))
         copies = []
         cur = ins
-        bound = budget.CopyBudget(self, nd, scope, var, n)
+        bound = budget.CopyBudget(self, nd, scope, var, n, rows)
         for k in range(n):
             before = len(self.graph)
             # an overlay, not a copy: copying every param for every copy is quadratic
