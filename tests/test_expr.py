@@ -260,6 +260,8 @@ def test_has_expr():
     ("sqrt(64)", 8), ("sqrt(9/4)", Fraction(3, 2)), ("log2(1024)", 10), ("log2(1/8)", -3),
     ("log(1000, 10)", 3), ("log(1)", 0), ("exp(0)", 1), ("round(5/2)", 2), ("round(7/2)", 4),
     ("round(2.5)", 2), ("int(round(1.5 * 64 / 8) * 8)", 96),
+    # a base 1/b: (1/2)**-3 == 8, (1/10)**2 == 1/100 (log(8, 1/2) was the float -3.0)
+    ("log(8, 1/2)", -3), ("log(1/100, 1/10)", 2), ("log(1, 1/3)", 0),
 ])
 def test_math_functions_exact(text, want):
     got = evaluate(text, {})

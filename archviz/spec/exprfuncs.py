@@ -52,8 +52,11 @@ def _exact_log(x, base: int):
 def _log(x, base=None):
     if x <= 0 or (base is not None and (base <= 0 or base == 1)):
         raise ValueError(f"log of {x}" + (f" in base {base}" if base is not None else "") + " is not defined")
-    if base is not None and isinstance(x, (int, Fraction)) and isinstance(base, int) and base >= 2:
-        k = _exact_log(x, base)
+    if base is not None and isinstance(x, (int, Fraction)) and isinstance(base, (int, Fraction)):
+        b = Fraction(base)
+        # log(x, b) for an int b >= 2; log(x, 1/b) = -log(x, b)
+        k = _exact_log(x, b.numerator) if b.denominator == 1 else \
+            (None if b.numerator != 1 else _exact_log(1 / Fraction(x), b.denominator))
         if k is not None:
             return k
     if x == 1:
