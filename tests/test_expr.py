@@ -277,6 +277,13 @@ def test_math_functions_inexact_are_floats(text, want):
     assert isinstance(got, float) and got == pytest.approx(want, rel=1e-15)
 
 
+def test_a_wrong_number_of_arguments_names_the_function_as_written():
+    for text, name in (("round(1, 2, 3)", "round()"), ("sqrt()", "sqrt()"), ("log(8, 2, 3)", "log()")):
+        with pytest.raises(ExpressionError) as ei:
+            evaluate(text, {})
+        assert name in ei.value.message and "_" not in ei.value.message.split("(")[0], ei.value.message
+
+
 @pytest.mark.parametrize("text, words", [
     ("sqrt(-1)", "negative"), ("log(0)", "not defined"), ("log(8, 1)", "base 1"), ("exp(100000)", "beyond"),
 ])

@@ -98,3 +98,7 @@ def _round(x, ndigits=None):
 
 FUNCTIONS = {"min": min, "max": max, "abs": abs, "floor": _floor, "ceil": _ceil, "round": _round,
              "int": int, "len": len, "sqrt": _sqrt, "log": _log, "log2": _log2, "exp": _exp}
+
+for _name, _fn in FUNCTIONS.items():     # "round() takes ... arguments", not "_round() ..."
+    if _fn.__name__.startswith("_"):
+        _fn.__qualname__ = _name
