@@ -1,7 +1,7 @@
 """The op registry. Importing this package registers every built-in op."""
 from archviz.ops.base import (REQUIRED, Attr, Attrs, Line, Op, Params, conv_out_len, register_op,
                               registry)
-from archviz.ops import activation, conv, merge, norm, pool, shape, tensor  # noqa: F401  (registration)
+from archviz.ops import activation, conv, merge, norm, parts, pool, shape, tensor  # noqa: F401  (registration)
 from archviz.ops import attention, cells, decoder, recurrent, sequence  # noqa: F401  (registration: sequence models)
 
 __all__ = ["REQUIRED", "Attr", "Attrs", "Line", "Op", "Params", "conv_out_len", "register_op", "registry"]

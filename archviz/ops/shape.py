@@ -290,9 +290,12 @@ class Upsample(NoParams, NoMacs, Op):
     family = "shape"
     role = Role.RESAMPLE
     keeps = Keeps.NOTHING    # nearest and bilinear backward need only the sizes
-    doc = ("Upsample (N, C, H, W) by `scale` or to `size` (torch.nn.Upsample): "
-           "H_out = ⌊H · scale⌋, the product taken in floating point as torch does "
+    doc = ("Upsample (N, C, H, W) by `scale`, to `size`, or to the spatial size of a second input "
+           "(`in: [x, skip]`: F.interpolate(x, size=skip.shape[2:]), as a decoder meets its skip) "
+           "(torch.nn.Upsample): H_out = ⌊H · scale⌋, the product taken in floating point as torch does "
            "(11 · 15/11 gives 14).")
+    max_inputs = 2
+    size_inputs = (1,)       # a second input gives only the target size
     attrs = {"scale": Attr("scale2", None, "scale factor, s or [sh, sw]"),
              "size": Attr("int2_opt", None, "output size (instead of scale)"),
              "mode": Attr("str", "nearest", "nearest or bilinear", ("nearest", "bilinear")),
@@ -301,7 +304,8 @@ class Upsample(NoParams, NoMacs, Op):
     elementwise_note = " (bilinear: 4 multiplies and 3 adds per output; nearest is a gather: 0)"
     samples = [{"attrs": {"scale": 2}, "inputs": [(1, 3, 5, 7)]},
                {"attrs": {"size": [9, 4], "mode": "bilinear"}, "inputs": [(2, 2, 4, 4)]},
-               {"attrs": {"scale": [2, 3], "mode": "bilinear", "align_corners": True}, "inputs": [(1, 2, 5, 3)]}]
+               {"attrs": {"scale": [2, 3], "mode": "bilinear", "align_corners": True}, "inputs": [(1, 2, 5, 3)]},
+               {"attrs": {"mode": "bilinear"}, "inputs": [(2, 3, 4, 5), (2, 1, 9, 11)]}]
 
     def caption(self, a):
         """'×2', '×2, bilinear' or '→ 9×4'."""
@@ -330,8 +334,17 @@ class Upsample(NoParams, NoMacs, Op):
             raise OpError(f"expects (N, C, H, W), got {fmt_shape(x)}"
                           + (" (torch also interpolates a 3-D (N, C, L) or 5-D (N, C, D, H, W) input with one "
                              "scale or size for every axis; archviz does not support that)" if len(x) in (3, 5) else ""))
+        if len(ins) == 2:
+            like = ins[1]
+            if a.scale is not None or a.size is not None:
+                raise OpError("a second input gives the size: leave out `scale` and `size`",
+                              attr="scale" if a.scale is not None else "size")
+            if len(like) != 4:
+                raise OpError(f"the second input gives the size (N, C, H, W); got {fmt_shape(like)}", input_index=1)
+            return {"out": (*x[:2], *like[2:])}
         if (a.scale is None) == (a.size is None):
-            raise OpError("give exactly one of `scale` and `size`", attr="scale")
+            raise OpError("give exactly one of `scale` and `size` (or a second input whose size to take)",
+                          attr="scale")
         if a.size is not None:
             return {"out": (*x[:2], *a.size)}
         return {"out": (*x[:2], *(upsample_len(n, s) for n, s in zip(x[2:], a.scale)))}
@@ -341,6 +354,8 @@ class Upsample(NoParams, NoMacs, Op):
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]
+        if len(ins) == 2:
+            return [Line("output shape", "(N, C) of x, (H, W) of the second input", fmt_shape(o), o)]
         if a.size is not None:
             return [Line("output shape", "(N, C, size_h, size_w)", fmt_shape(o), o)]
         x = ins[0]
@@ -358,6 +373,8 @@ class Upsample(NoParams, NoMacs, Op):
         kw = {"mode": a.mode}
         if a.mode == "bilinear":
             kw["align_corners"] = bool(a.align_corners)
+        if len(ins) == 2:
+            return lowered("UpsampleLike", **kw)
         if a.size is not None:
             return lowered("nn.Upsample", size=tuple(a.size), **kw)
         return lowered("nn.Upsample", scale_factor=tuple(float(s) for s in a.scale), **kw)
@@ -367,12 +384,12 @@ class Upsample(NoParams, NoMacs, Op):
         position-dependent (see archviz.ops.rfmaps.Nearest / Bilinear)."""
         from archviz.ops import rfmaps as R
         x, o = ins[0], outs["out"]
-        sc = a.scale if a.size is None else (None,) * (len(x) - 2)
+        sc = a.scale if a.scale is not None else (None,) * (len(x) - 2)
         if a.mode == "nearest":
             maps = [R.Nearest(n, m, s) for n, m, s in zip(x[2:], o[2:], sc)]
         elif a.mode == "bilinear":
             maps = [R.Bilinear(n, m, bool(a.align_corners), s) for n, m, s in zip(x[2:], o[2:], sc)]
         else:
             raise NotImplementedError(f"no receptive-field rule for mode '{a.mode}'")
-        return {"out": [maps]}
+        return {"out": [maps] + [None] * (len(ins) - 1)}      # a second input: its size only
 

@@ -26,6 +26,11 @@ class BlockCaller:
             return self._stub_call(block, ins, call_id)
         raw, spans = self._attr_values(nd, vars_k, scope)
         bvars = ChainMap({}, block.file.params)      # the call's params over its file's
+        callee = Scope(file=block.file, prefix=call_id + ".", vars=bvars, defaults=block.defaults,
+                       notes=[f"'{call_id}' calls block '{block.name}' defined at {block.span}"] + scope.notes,
+                       path=scope.path + (call_id,), blocks=scope.blocks + (here,), block=block)
+        for i, name in enumerate(block.inputs if ins else ()):   # missing inputs (reported below) read the last one given
+            callee.names[name] = AliasB(ins[min(i, len(ins) - 1)])
         complete = True
         for k in raw:
             if k not in block.params:
@@ -45,7 +50,8 @@ class BlockCaller:
                                      hint=f"add {pname}: VALUE ({ptype}) to the call"), scope)
                 continue
             else:
-                v = self._try_eval(default, bvars, psp, scope, default=FAILED)   # FAILED: reads of it add no error
+                # in the block's scope: shape(x) of a default reads the block's input x
+                v = self._try_eval(default, bvars, psp, callee, default=FAILED)   # FAILED: reads of it add no error
             want = _PARAM_TYPES.get(ptype, object)
             if v is not None and v is not FAILED and (not isinstance(v, want) or
                                                       (ptype in ("int", "float") and isinstance(v, bool))):
@@ -61,11 +67,6 @@ class BlockCaller:
         if not complete:    # expanding the body would only repeat the problem as other errors
             return self._stub_call(block, ins, call_id)
         self.graph.calls[call_id] = block.name
-        callee = Scope(file=block.file, prefix=call_id + ".", vars=bvars, defaults=block.defaults,
-                       notes=[f"'{call_id}' calls block '{block.name}' defined at {block.span}"] + scope.notes,
-                       path=scope.path + (call_id,), blocks=scope.blocks + (here,), block=block)
-        for i, name in enumerate(block.inputs):   # missing inputs (reported above) read the last one given
-            callee.names[name] = AliasB(ins[min(i, len(ins) - 1)])
         first = Sym(binding=callee.names[block.inputs[0]], text=block.inputs[0]) if ins else None
         last = self.expand(block.nodes, callee, first)
         outs = {}

@@ -22,16 +22,18 @@ from archviz.spec.losses import LOSSES
 from archviz.spec.nodes import NodeExpander
 from archviz.spec.ports import PortBinder
 from archviz.spec.refs import NodeB, RefResolver, Scope, Sym
+from archviz.spec.shapes import ShapeReader
 from archviz.spec.yamlload import LocDict, LocList, load_yaml
 
 _FAILED = object()
 
 
-class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller):
+class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller, ShapeReader):
     """One compilation: the files it loaded, the graph it builds and the problems it found.
     Its methods live with their concept: files.py (files, params, blocks), refs.py
     (references), nodes.py (node lists, repeat, primitive ops), ports.py (inputs, ports,
-    bypass), calls.py (block calls), budget.py (the layer budget); this module collects the
+    bypass), calls.py (block calls), shapes.py (`shape(x)` in expressions), budget.py (the
+    layer budget); this module collects the
     problems, evaluates `${...}` and reads the spec's inputs, outputs and loss."""
 
     def __init__(self, overrides: dict | None = None, batch: int = 1):
@@ -43,6 +45,8 @@ class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller):
         self.graph: LayerGraph | None = None
         self.expects: list = []       # (Sym, dims, span, dim spans, scope)
         self._pending: list = []      # (node, [Sym])
+        self._node_syms: dict = {}    # graph id -> its inputs as [Sym] (shape reads resolve them early)
+        self._shape_memo: dict = {}   # graph id -> output shapes, for shape reads
 
     # -- errors ------------------------------------------------------------------
     def error(self, err: ArchvizError, scope: Scope | None = None) -> None:
@@ -59,7 +63,8 @@ class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller):
     def _eval(self, value, vars: dict, span: Span | None, scope: Scope | None = None):
         """Substitute `${...}` recursively in a value (lists too). Errors are recorded."""
         if isinstance(value, str) and has_expr(value):
-            return substitute(value, vars, span)
+            with self.reading(scope):
+                return substitute(value, vars, span)
         if isinstance(value, list):
             out = []
             for i, v in enumerate(value):

@@ -4,6 +4,8 @@ Allowed: int/float/str/bool/None literals, names bound in the scope, `+ - * / //
 unary `- + not`, comparisons (chains too), `and`/`or`, `x if c else y`, list/tuple
 literals, indexing (`widths[s]`, negative indices too), and the calls `min`, `max`,
 `abs`, `floor`, `ceil`, `round`, `int`, `len`, `sqrt`, `log`, `log2`, `exp`, `range`-free.
+`shape(x)` reads the shape of node `x` (without the batch axis) while a spec is compiled:
+the compiler lends the reader (:func:`reading_shapes`); elsewhere it is an error.
 
 `sqrt`, `log`, `log2` are exact where the answer is (sqrt(64) is the int 8, log2(1/8) is −3,
 log(1000, 10) is 3) and a float otherwise; `round` rounds half to even, as Python's.
@@ -46,6 +48,10 @@ _SYNTAX_NAMES = {
     "Dict": "a dict", "Set": "a set", "Starred": "unpacking (*x)", "NamedExpr": "an assignment (:=)",
     "JoinedStr": "an f-string", "Await": "await", "Yield": "yield", "YieldFrom": "yield",
 }
+# shape(NAME): a node's shape, read through the compiler (see reading_shapes)
+READERS = ("shape",)
+_ALLOWED_CALLS = tuple(FUNCTIONS) + READERS
+_reader: contextvars.ContextVar = contextvars.ContextVar("archviz_shape_reader", default=None)
 _WHOLE = re.compile(r"^\$\{(.*)\}$", re.S)
 _PART = re.compile(r"\$\{(.*?)\}", re.S)
 
@@ -269,17 +275,22 @@ class _Walker:
         what = _SYNTAX_NAMES.get(type(node).__name__, f"'{type(node).__name__}'")
         return self.err(node, f"{what} is not allowed in an expression",
                         hint="expressions allow arithmetic, comparisons, if-else, "
-                             "indexing and " + "/".join(FUNCTIONS))
+                             "indexing and " + "/".join(_ALLOWED_CALLS))
 
     def _check_call(self, n):
         if not isinstance(n.func, ast.Name):    # obj.method(...), f(x)(y), ...: only plain names are called
             raise self.err(n.func, "calling a method or a computed function is not allowed: only a function named directly",
-                           hint="allowed functions: " + ", ".join(FUNCTIONS))
-        if n.func.id not in FUNCTIONS:
+                           hint="allowed functions: " + ", ".join(_ALLOWED_CALLS))
+        if n.func.id not in _ALLOWED_CALLS:
             raise self.err(n.func, f"function '{n.func.id}' is not allowed",
-                           hint="allowed functions: " + ", ".join(FUNCTIONS))
+                           hint="allowed functions: " + ", ".join(_ALLOWED_CALLS))
         if n.keywords:
             raise self.err(n, "keyword arguments are not allowed")
+        if n.func.id in READERS and (len(n.args) != 1 or not (
+                isinstance(n.args[0], ast.Name) or
+                (isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str)))):
+            raise self.err(n, f"{n.func.id}() takes one node: a name, shape(x), or a reference in quotes, "
+                              "shape('enc[2].skip')", hint="index the result for one axis: ${shape(x)[0]}")
 
     def visit(self, node):
         meth = getattr(self, "v_" + type(node).__name__, None)
@@ -307,7 +318,7 @@ class _Walker:
             return True
         if n.id in ("false", "False"):
             return False
-        if n.id in FUNCTIONS:
+        if n.id in _ALLOWED_CALLS:
             raise self.err(n, f"'{n.id}' is a function; call it: {n.id}(...)")
         raise self.err(n, f"unknown name '{n.id}' in expression", code=E.UNKNOWN_NAME,
                        hint=did_you_mean(n.id, self.scope) or
@@ -394,8 +405,31 @@ class _Walker:
 
     def v_Call(self, n):
         self._check_call(n)
+        if n.func.id in READERS:
+            return self._read_shape(n)
         args = [self.visit(a) for a in n.args]
         return self._apply(n, FUNCTIONS[n.func.id], *args)
+
+
+    def _read_shape(self, n):
+        reader = _reader.get()
+        arg = n.args[0]
+        ref = arg.id if isinstance(arg, ast.Name) else arg.value
+        if reader is None:
+            raise self.err(n, "shape() reads a node's shape while a spec is compiled: in a node's attributes, "
+                              "a block call's params, `when:` or `repeat:`")
+        return _check_size(list(reader(ref, self.err(arg, "").span)), self.memo)
+
+
+@contextmanager
+def reading_shapes(reader):
+    """Lend `shape(NAME)` a reader inside the block: `reader(ref_text, span)` returns the shape
+    (without the batch axis) of the node `ref_text` names, or raises a located error."""
+    token = _reader.set(reader)
+    try:
+        yield
+    finally:
+        _reader.reset(token)
 
 
 def has_expr(value) -> bool:

@@ -238,4 +238,5 @@ class NodeExpander:
         except ArchvizError as e:
             self.error(e, scope)
         self._pending.append(("node", node, list(ins)))
+        self._node_syms[gid] = list(ins)
         return NodeB(gid, op.name)

@@ -18,7 +18,8 @@ from archviz.spec.expr import has_expr, substitute
 if TYPE_CHECKING:
     from archviz.spec.files import BlockDef, SpecFile
 
-_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(-?\d+)\])?(?:\.([A-Za-z_][A-Za-z0-9_]*))?$")
+# name, name[k] (a copy of a repeat), name.port; a port may be a number (the parts of a split: s.0)
+_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(-?\d+)\])?(?:\.([A-Za-z_][A-Za-z0-9_]*|\d+))?$")
 
 
 # -- bindings -----------------------------------------------------------------------
@@ -120,7 +121,8 @@ class RefResolver:
             elif isinstance(b, NodeB):
                 port = sym.port or "out"
                 if b.op in registry:
-                    ports = registry[b.op].output_ports()
+                    node = self.graph.nodes.get(b.gid) if self.graph is not None else None
+                    ports = registry[b.op].output_ports(node.attrs if node is not None else None)
                     if port not in ports and bypassed:
                         raise RefError(f"'{first.text}' does not exist: '{bypassed[0]}' is bypassed (when: false) "
                                        f"and stands for '{bypassed[1]}' ({b.op}), which has no output '{port}'",

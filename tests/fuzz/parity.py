@@ -132,6 +132,10 @@ class Case:
             else:
                 ins = n.ins[0] if len(n.ins) == 1 else _yaml([Raw(r) for r in n.ins])
             lines.append(f"  - {{id: {n.id}, op: {n.op}, in: {ins}" + (f", {body}" if body else "") + "}")
+        last = self.nodes[-1]
+        ports = _parts_of(last)
+        if ports:           # an op whose outputs are parts (split, chunk): each one an output
+            lines.append("outputs: {" + ", ".join(f"p{p}: {last.id}.{p}" for p in ports) + "}")
         return "\n".join(lines) + "\n"
 
     def short(self) -> str:
@@ -224,7 +228,12 @@ def g_upsample(d):
     if d.integers(0, 2) == 0:
         a["align_corners"] = d.choice([True, False])
     rank = 4 if not rare(d, 10) else d.choice([3, 5])
-    return a, [shape(d, rank, rank, 1, 12)]
+    x = shape(d, rank, rank, 1, 12)
+    if rare(d, 5):                       # to the size of a second input (scale and size left out)
+        if d.integers(0, 3):
+            a.pop("size", None), a.pop("scale", None)
+        return a, [x, shape(d, 4, 4, 1, 12) if not rare(d, 8) else shape(d, 3, 5, 1, 6)]
+    return a, [x]
 
 
 def g_bn(rank_lo, rank_hi):
@@ -527,10 +536,67 @@ def g_own(inits):
     return g
 
 
+
+def _cut_dim(d, r):
+    return d.integers(1, r - 1) if not rare(d, 6) else d.integers(-r - 1, r)
+
+
+def g_split(d):
+    x = shape(d, 2, 5, 1, 7)
+    r = len(x) + 1
+    dim = _cut_dim(d, r)
+    n = x[dim % r - 1] if -r <= dim < r and dim % r else x[0]
+    cuts = sorted(d.integers(1, max(n - 1, 1)) for _ in range(d.integers(0, 2)))
+    sizes = [b - a for a, b in zip([0] + cuts, cuts + [n])]
+    if rare(d, 5):                                   # not adding up, or an empty part
+        sizes[-1] += d.choice([-1, 1])
+    return {"sizes": sizes, "dim": dim}, [x]
+
+
+def g_chunk(d):
+    x = shape(d, 2, 5, 1, 7)
+    r = len(x) + 1
+    return {"chunks": size(d, 1, 4), "dim": _cut_dim(d, r)}, [x]
+
+
+def g_slice(d):
+    x = shape(d, 2, 5, 1, 7)
+    r = len(x) + 1
+    a = {"dim": _cut_dim(d, r)}
+    if d.integers(0, 2):
+        a["start"] = d.integers(-8, 7)
+    if d.integers(0, 2):
+        a["end"] = d.integers(-8, 8)
+    if d.integers(0, 2):
+        a["step"] = size(d, 1, 3)
+    return a, [x]
+
+
+def g_channel_shuffle(d):
+    g = size(d, 1, 4)
+    c = max(g, 1) * d.integers(1, 3) if not rare(d, 5) else d.integers(1, 7)
+    return {"groups": g}, [[c] + shape(d, 2, 4, 1, 5)]
+
+
+def g_pixel(unshuffle: bool):
+    def g(d):
+        r = size(d, 1, 3)
+        k = max(r, 1)
+        rank = 4 if not rare(d, 6) else d.choice([3, 5])
+        if unshuffle:
+            dims = [d.integers(1, 3)] + [k * d.integers(1, 3) if not rare(d, 6) else d.integers(1, 5) for _ in range(2)]
+        else:
+            dims = [k * k * d.integers(1, 2) if not rare(d, 6) else d.integers(1, 9), d.integers(1, 4), d.integers(1, 4)]
+        return {"factor": r}, [[d.integers(1, 2)] * (rank - 4) + dims if rank >= 4 else dims]
+    return g
+
+
 GENERATORS = {
     "parameter": g_own(["zeros", "ones", "normal"]), "constant": g_own(["sinusoid", "zeros", "ones"]),
     "permute": g_permute, "transpose": g_transpose, "reshape": g_reshape,
     "mean": g_reduce, "sum": g_reduce, "max": g_reduce, "matmul": g_matmul,
+    "split": g_split, "chunk": g_chunk, "slice": g_slice, "channel_shuffle": g_channel_shuffle,
+    "pixel_shuffle": g_pixel(False), "pixel_unshuffle": g_pixel(True),
     "scale": g_act({"by": lambda d: number(d, [0.5, 0.125, 2.0])}),
     "relu6": g_act(), "hardsigmoid": g_act(), "mish": g_act(),
     "softplus": g_act({"beta": lambda d: number(d, [1.0, 2.0, 0.5]), "threshold": lambda d: number(d, [20.0, 1.0])}),
@@ -591,7 +657,8 @@ def generate(d, op: str | None = None) -> Case:
         if ports and len(n.ins) <= len(ports) and d.integers(0, 2) == 0:
             n.by_port = True
     kind = KIND_OF.get(op, None)
-    for _ in range(d.integers(0, 2) if d.integers(0, 2) == 0 else 0):
+    parts = "out" not in registry[op].output_ports(None)      # a split's parts: no chain after it
+    for _ in range(d.integers(0, 2) if d.integers(0, 2) == 0 and not parts else 0):
         nxt = d.choice(FOLLOW.get(kind) or FOLLOW[VEC if len(dims[0]) < 2 else IMAGE])
         a, _ = GENERATORS[nxt](d)
         if isinstance(a, list):
@@ -603,6 +670,18 @@ def generate(d, op: str | None = None) -> Case:
         if n.op == "embedding" and n.ins[0] in inputs:
             case.tokens[n.ins[0]] = n.attrs["num"]
     return case
+
+
+def _parts_of(n) -> list:
+    """The output ports of a node whose op has no 'out' port (a split's parts); [] otherwise."""
+    from archviz.ops import registry
+    op = registry[n.op]
+    if "out" in op.output_ports(None):
+        return []
+    try:
+        return list(op.output_ports(op.attrs_of(n.attrs)))
+    except Exception:
+        return ["0"]
 
 
 # -- the judge -----------------------------------------------------------------------------------
@@ -625,7 +704,8 @@ def _unbatched(op, a, ins):
     r = len(ins[0])
     return (op in ("rnn", "gru", "lstm", "conv1d", "multihead_attention") and r == 2) or \
         (op in ("rnn_cell", "gru_cell", "lstm_cell", "linear") and r == 1) or \
-        (op in ("conv2d", "conv_transpose2d", "maxpool2d", "avgpool2d", "adaptive_avgpool2d") and r == 3)
+        (op in ("conv2d", "conv_transpose2d", "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "pixel_shuffle",
+                "pixel_unshuffle") and r == 3)
 
 
 def _unused_attention_attr(op, a, ins):
@@ -673,10 +753,28 @@ def _matmul_not_batched(op, a, ins):
     return op == "matmul" and any(len(s) < 3 for s in ins)
 
 
+def _cuts_batch(op, a, ins):
+    return op in ("split", "chunk", "slice") and _norm_axes(a.get("dim", 1), len(ins[0])) == [0]
+
+
+def _chunk_fewer(op, a, ins):
+    """torch.chunk returns fewer parts than asked where ⌈n / chunks⌉ parts cover the axis."""
+    if op != "chunk" or not isinstance(a.get("chunks"), int) or a["chunks"] < 1:
+        return False
+    ax = _norm_axes(a.get("dim", 1), len(ins[0]))
+    if not ax:
+        return False
+    n = ins[0][ax[0]]
+    step = -(-n // a["chunks"])
+    return -(-n // step) != a["chunks"]
+
+
 DELIBERATE = [
     ("permute or transpose that moves the batch axis", _moves_batch, "moves the batch axis"),
     ("a reduction over the batch axis", _reduces_batch, "batch axis"),
     ("matmul of an input without a batch of matrices", _matmul_not_batched, "batch axis and a matrix"),
+    ("a split, chunk or slice along the batch axis", _cuts_batch, "batch axis"),
+    ("a chunk count torch would silently lower (fewer parts than asked)", _chunk_fewer, "refused on purpose"),
     ("a 0-D result (no batch axis left)", _zero_d, "0-D"),
     ("layernorm over the batch axis", _dims_reach_batch, "batch axis"),
     ("an unbatched input (axis 0 is always the batch)", _unbatched, "unbatched"),
@@ -785,7 +883,8 @@ def run_torch(case: Case, train: bool = False) -> dict:
         out[n.id] = (in_shapes, shapes, params, bufs, fc.get_total_flops())
         for p, t in ports.items():
             env[f"{n.id}.{p}"] = t.detach()
-        env[n.id] = env[f"{n.id}.out"]
+        if f"{n.id}.out" in env:
+            env[n.id] = env[f"{n.id}.out"]
     return out
 
 

@@ -133,8 +133,8 @@ def test_overwriting_the_output_in_place_is_safe_exactly_as_declared(op, a, ins,
     if overwritable(_node(op, a, ins, outs)):
         want = _grads(mod, ins, inplace=False)
         got = _grads(mod, ins, inplace=True)
-        for w, g in zip(want, got):
-            assert torch.equal(w, g), op.name
+        for w, g in zip(want, got):     # an input read for its size only has no gradient either way
+            assert (w is None and g is None) or torch.equal(w, g), op.name
     elif op.backward_keeps(a) is Keeps.OUTPUT:
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             _grads(mod, ins, inplace=True)

@@ -135,6 +135,14 @@ REFS["sum"] = _one(lambda a: lambda x: torch.sum(x, dim=_axes(a.dims), keepdim=a
 REFS["max"] = _one(lambda a: lambda x: torch.amax(x, dim=_axes(a.dims), keepdim=a.keepdim))
 REFS["scale"] = _one(lambda a: lambda x: x * float(a.by))
 
+# parts: torch.split / torch.chunk return tuples; archviz's ports are the parts' indices
+REFS["split"] = _one(lambda a: lambda x: {str(k): t for k, t in enumerate(torch.split(x, list(a.sizes), a.dim))})
+REFS["chunk"] = _one(lambda a: lambda x: {str(k): t for k, t in enumerate(torch.chunk(x, a.chunks, a.dim))})
+REFS["slice"] = _one(lambda a: lambda x: torch.ops.aten.slice.Tensor(x, a.dim, a.start, a.end, a.step))  # x[.., s:e:k]
+REFS["channel_shuffle"] = _one(lambda a: nn.ChannelShuffle(a.groups))     # torch's native kernel
+REFS["pixel_shuffle"] = _one(lambda a: nn.PixelShuffle(a.factor))
+REFS["pixel_unshuffle"] = _one(lambda a: lambda x: F.pixel_unshuffle(x, a.factor))
+
 
 class _Own(nn.Module):
     """A tensor of the layer's own expanded over the batch (from the op docs, not archviz)."""
@@ -260,6 +268,10 @@ def _upsample(a, ins):
         kw["align_corners"] = a.align_corners
     size = None if a.size is None else tuple(a.size)
     scale = None if a.scale is None else tuple(float(s) for s in a.scale)
+    if len(ins) == 2:       # to the spatial size of a second tensor (its values unused)
+        if size is not None or scale is not None:
+            raise ValueError("only one of size or scale_factor should be defined")
+        return (lambda x, like: F.interpolate(x, size=tuple(like.shape[2:]), **kw)), _xs(ins)
     return nn.Upsample(size=size, scale_factor=scale, **kw), _xs(ins)      # torch checks exactly one
 
 

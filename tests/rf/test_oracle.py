@@ -298,3 +298,56 @@ def test_broadcast_gates():
     gm = prepared(m)
     for nid in ("se", "cg", "out"):
         check(m, nid, gm=gm)
+
+
+# -- taking tensors apart: split parts, slices, shuffles (issue 12) ---------------------------------------
+def test_split_parts_and_slices():
+    m = model_of([
+        {"id": "c0", "op": "conv2d", "out": 4, "kernel": 3, "padding": 1},
+        {"id": "s", "op": "split", "sizes": [3, 6], "dim": 2},              # along H: rows 0-2 and 3-8
+        {"id": "a", "op": "conv2d", "in": "s.1", "out": 2, "kernel": 3},
+        {"id": "sl", "op": "slice", "in": "c0", "dim": 3, "start": 1, "end": -1, "step": 3},
+        {"id": "b", "op": "conv2d", "in": "sl", "out": 2, "kernel": [1, 2]},
+    ], shape=(2, 9, 11))
+    gm = prepared(m)
+    check(m, "s", gm=gm, port="1")
+    check(m, "s", gm=gm, port="0")
+    for nid in ("a", "sl", "b"):
+        check(m, nid, gm=gm)
+
+
+@pytest.mark.parametrize("r", [2, 3])
+def test_pixel_shuffle_and_unshuffle(r):
+    m = model_of([
+        {"id": "c0", "op": "conv2d", "out": 2 * r * r, "kernel": 3, "padding": 1},
+        {"id": "ps", "op": "pixel_shuffle", "factor": r},
+        {"id": "c", "op": "conv2d", "out": 2, "kernel": 3, "padding": 1},
+        {"id": "pu", "op": "pixel_unshuffle", "factor": r},
+        {"id": "c2", "op": "conv2d", "out": 2, "kernel": 2},
+    ], shape=(2, 5, 4))
+    gm = prepared(m)
+    for nid in ("ps", "c", "pu", "c2"):
+        check(m, nid, gm=gm)
+
+
+def test_channel_shuffle_keeps_positions():
+    m = model_of([
+        {"id": "c0", "op": "conv2d", "out": 6, "kernel": 3, "padding": 1},
+        {"id": "sh", "op": "channel_shuffle", "groups": 3},
+        {"id": "c", "op": "conv2d", "out": 2, "kernel": 3, "stride": 2},
+    ], shape=(2, 8, 7))
+    gm = prepared(m)
+    for nid in ("sh", "c"):
+        check(m, nid, gm=gm)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_upsample_to_another_nodes_size(mode):
+    m = model_of([
+        {"id": "skip", "op": "conv2d", "out": 2, "kernel": 3, "padding": 1},
+        {"id": "down", "op": "maxpool2d", "kernel": 2},
+        {"id": "c", "op": "conv2d", "out": 2, "kernel": 3, "padding": 1},
+        {"id": "up", "op": "upsample", "in": ["c", "skip"], "mode": mode},
+    ], shape=(2, 11, 9))
+    gm = prepared(m)
+    check(m, "up", gm=gm)

@@ -62,7 +62,8 @@ def inplace_ok(g, node) -> bool:
         return False
     if ref in g.outputs.values() or sum(1 for n in g.consumers(src.id) for r in n.inputs if r.node == src.id) != 1:
         return False
-    return tuple(src.meta[M.SHAPES]["out"]) == tuple(node.meta[M.SHAPES]["out"])
+    out = node.meta[M.SHAPES].get("out")        # (a split's parts are views: never in place)
+    return out is not None and tuple(src.meta[M.SHAPES]["out"]) == tuple(out)
 
 
 def lower_graph_node(g, node, inplace: bool = True):

@@ -172,3 +172,64 @@ class OwnTensor(nn.Module):
             v = v.detach()                  # without a grad_fn, which torch's module hooks refuse
         return v.expand(x.shape[0], *v.shape)
 
+
+
+class Split(nn.Module):
+    """torch.split(x, sizes, dim) as a dict of parts {'0': …, '1': …} (one output port each)."""
+
+    def __init__(self, sizes, dim: int):
+        super().__init__()
+        self.sizes, self.dim = list(sizes), dim
+
+    def forward(self, x):
+        return {str(k): t for k, t in enumerate(torch.split(x, self.sizes, self.dim))}
+
+    def extra_repr(self) -> str:
+        return f"sizes={self.sizes}, dim={self.dim}"
+
+
+class Slice(nn.Module):
+    """x[..., start:stop:step] along `dim` (basic slicing: a view)."""
+
+    def __init__(self, dim: int, start: int, stop: int, step: int = 1):
+        super().__init__()
+        self.dim, self.start, self.stop, self.step = dim, start, stop, step
+
+    def forward(self, x):
+        return x[(slice(None),) * self.dim + (slice(self.start, self.stop, self.step),)]
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, [{self.start}:{self.stop}:{self.step}]"
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle (Zhang et al. 2018), as torchvision writes it: view the
+    channels as (groups, C/groups), swap the two, flatten back (exportable to ONNX, unlike
+    torch's native channel_shuffle)."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c = x.shape[0], x.shape[1]
+        rest = x.shape[2:]
+        return x.reshape(n, self.groups, c // self.groups, *rest).transpose(1, 2).reshape(n, c, *rest)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
+
+
+class UpsampleLike(nn.Module):
+    """F.interpolate(x, size=like.shape[2:]): upsample to the spatial size of another tensor
+    (a decoder meeting its skip connection)."""
+
+    def __init__(self, mode: str = "nearest", align_corners: bool | None = None):
+        super().__init__()
+        self.mode, self.align_corners = mode, align_corners
+
+    def forward(self, x, like):
+        return F.interpolate(x, size=like.shape[2:], mode=self.mode, align_corners=self.align_corners)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}"

@@ -36,6 +36,19 @@ def copies_alike(graph, key: str, members) -> bool:
     return all(x == c[1] for x in c[2:]) and not (c[1] - c[0])
 
 
+def per_copy(key: str, members) -> str:
+    """' (13 each)' when every copy of repeat `key` has as many layers; ' (15, then 11 each)'
+    when only the first differs (a stage's down-sampling copy); '' otherwise."""
+    from collections import Counter
+    sizes = Counter((nid[len(key) + 1:] if nid.startswith(key + ".") else nid).split(".", 1)[0] for nid in members)
+    n = list(sizes.values())
+    if len(set(n)) == 1:
+        return f" ({n[0]} each)"
+    if len(set(n[1:])) == 1:
+        return f" ({n[0]}, then {n[1]} each)"
+    return ""
+
+
 def unit_label(view, key: str, shapes: bool) -> Html:
     u = view.units[key]
     g = view.graph
@@ -52,10 +65,9 @@ def unit_label(view, key: str, shapes: bool) -> Html:
         mark = f" ×{u.count}" if alike else ""
         rows.append(f"<B>{name}{mark}</B>")
         n_layers = len(u.members)
-        each = n_layers // u.count if u.kind == "repeat" and u.count and n_layers % u.count == 0 else 0
-        # the total always; per copy when every copy has as many layers
-        count = f"{n_layers} layer{'' if n_layers == 1 else 's'}" + (f" ({each} each)" if each and u.count > 1
-                                                                     else "")
+        # the total always; per copy when every copy has as many layers, or all but the first
+        count = f"{n_layers} layer{'' if n_layers == 1 else 's'}" + (per_copy(key, u.members)
+                                                                     if u.kind == "repeat" and u.count > 1 else "")
         what = u.block or "block"
         if u.kind == "repeat" and not alike:
             what = f"{u.count} × {what}, copies differ"
