@@ -252,6 +252,23 @@ def test_a_port_of_a_bypassed_node_is_a_located_error(tmp_path):
      nodes:
        - {id: b, op: deep, d: "${d}", repeat: {rows: [{d: 700}, {d: 700}, {d: 1}, {d: 1}]}}
      """, 700 + 700 + 1 + 1),
+    # copies of one block with equal values whose sizes differ: each reads its own input's
+    # shape (1,000 features, then 500, 250, 125): 1,001 + 501 + 251 + 126 layers, where
+    # "the rest are like copy 1" claimed at least 1,502 + 2 × 501
+    ("""\
+     archviz: 1
+     name: t
+     inputs:
+       x: {shape: [1000]}
+     blocks:
+       half:
+         inputs: [x]
+         nodes:
+           - {id: r, op: relu, repeat: "${shape(x)[0]}"}
+           - {id: l, op: linear, out: "${shape(x)[0] // 2}"}
+     nodes:
+       - {id: b, op: half, repeat: 4}
+     """, 1001 + 501 + 251 + 126),
 ])
 def test_the_budget_never_refuses_a_repeat_that_fits(tmp_path, monkeypatch, text, layers):
     """The early refusal is a lower bound from copies with equal values, never a guess from
@@ -262,3 +279,18 @@ def test_the_budget_never_refuses_a_repeat_that_fits(tmp_path, monkeypatch, text
     monkeypatch.setattr("archviz.spec.budget.MAX_LAYERS", layers - 1)
     [e] = errors_of(spec(tmp_path, text, "b.yaml"))
     assert e.code == "E0135"
+
+
+@pytest.mark.parametrize("nodes, layers", [
+    ("  - {id: a, op: relu, repeat: 10}\n", 10),
+    ("  - {id: a, op: relu, repeat: 8}\n  - {id: b, op: relu}\n  - {id: c, op: relu}\n", 10),
+])
+def test_the_layer_budget_holds_exactly_max_layers(tmp_path, monkeypatch, nodes, layers):
+    """MAX_LAYERS layers, the graph's input not counted (it is no layer): 10 fit when the
+    budget is 10. The 10th layer was refused as 'more than 10 layers' (the input counted)."""
+    monkeypatch.setattr("archviz.spec.budget.MAX_LAYERS", 10)
+    head = "archviz: 1\nname: t\ninputs:\n  x: {shape: [4]}\nnodes:\n"
+    assert len(archviz.load(spec(tmp_path, head + nodes)).layers) == layers
+    # one layer more: one error, not one for each node after the budget ran out
+    [e] = errors_of(spec(tmp_path, head + nodes + "  - {id: d, op: relu}\n  - {id: e, op: relu}\n", "b.yaml"))
+    assert e.code == "E0135" and e.span.line == 6 + nodes.count("\n") and "more than 10 layers" in e.message

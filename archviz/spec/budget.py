@@ -23,7 +23,7 @@ class CopyBudget:
     repeat that cannot fit the layer budget is refused after a few copies, never wrongly.
 
     Copies whose `when:` and attribute values are equal expand to the same number of
-    layers (a block sees only its params), so once the first copies show the repeat may not
+    layers (a block sees only its params) unless the spec reads shapes, so once the first copies show the repeat may not
     fit, every copy's values are evaluated (cheap: no expansion) and the copies still to
     come are counted at the sizes of the equal copies already expanded (unknown: 0)."""
 
@@ -56,6 +56,8 @@ class CopyBudget:
         return {**(self.rows[k] if self.rows else {}), **({self.var: k} if self.var else {})}
 
     def _keys(self) -> list:
+        if _reads_shapes(self.scope.file, set()):
+            return [None] * self.n      # a copy's size may follow its input's shape: unknown
         names = ({self.var} if self.var else set()) | {n for r in self.rows or () for n in r}
         # only a value whose text names one of the copy's own names can differ between copies
         # (expressions reach names only by writing them): the others need no evaluation
@@ -84,3 +86,16 @@ def _mentions(v, word) -> bool:
     if isinstance(v, (list, tuple)):
         return any(_mentions(x, word) for x in v)
     return False
+
+
+_SHAPE = re.compile(r"\bshape\s*\(")
+
+
+def _reads_shapes(sf, seen: set) -> bool:
+    """Whether a spec file or one it imports reads a shape (`${shape(x)}`): then copies with
+    equal values may differ in size (a block that reads its input's shape), and the copies
+    to come have no known size."""
+    if id(sf) in seen:
+        return False
+    seen.add(id(sf))
+    return _mentions(sf.data, _SHAPE) or any(_reads_shapes(f, seen) for f in sf.imports.values())

@@ -102,9 +102,9 @@ class NodeExpander:
                 b = self._call(nd, scope, vars_k, cid, target, cur)
             copies.append(b)
             cur = [Sym(binding=b, text=cid)] + cur[1:]     # the next copy reads this one; other inputs stay
-            at_least = bound.expanded(k, len(self.graph) - before, len(self.graph))
+            # the graph's inputs are nodes, not layers
+            at_least = bound.expanded(k, len(self.graph) - before, len(self.graph)) - len(self.graph.inputs)
             if at_least > budget.MAX_LAYERS:
-                at_least -= len(self.graph.inputs)      # the graph's inputs are nodes, not layers
                 # refused in milliseconds, not after minutes of expansion and GBs of memory
                 raise SpecError(f"'{nid}' repeats {n:,} copies: the spec would expand to at least {at_least:,} "
                                 f"layers, more than {budget.MAX_LAYERS:,}", nd.span_of("repeat", nd.span), code=E.TOO_MANY_LAYERS,
@@ -202,9 +202,11 @@ class NodeExpander:
         return raw, spans
 
     def _primitive(self, nd, scope, vars_k, cid, op, ins) -> NodeB:
-        if len(self.graph) >= budget.MAX_LAYERS:
-            raise SpecError(f"the spec expands to more than {budget.MAX_LAYERS:,} layers", nd.span_of("id", nd.span),
-                            code=E.TOO_MANY_LAYERS, hint="check the `repeat` counts of this node and the blocks around it")
+        if len(self.graph) - len(self.graph.inputs) >= budget.MAX_LAYERS:     # inputs are no layers
+            e = SpecError(f"the spec expands to more than {budget.MAX_LAYERS:,} layers", nd.span_of("id", nd.span),
+                          code=E.TOO_MANY_LAYERS, hint="check the `repeat` counts of this node and the blocks around it")
+            e.follows, self.over_budget = getattr(self, "over_budget", False), True     # said once
+            raise e
         raw, spans = self._attr_values(nd, vars_k, scope)
         failed = {k for k in spans if k not in raw}     # expression errors, reported already
         for k in [k for k in spans if k not in op.attrs]:   # the caret goes under the key
