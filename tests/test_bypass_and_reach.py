@@ -294,3 +294,16 @@ def test_the_layer_budget_holds_exactly_max_layers(tmp_path, monkeypatch, nodes,
     # one layer more: one error, not one for each node after the budget ran out
     [e] = errors_of(spec(tmp_path, head + nodes + "  - {id: d, op: relu}\n  - {id: e, op: relu}\n", "b.yaml"))
     assert e.code == "E0135" and e.span.line == 6 + nodes.count("\n") and "more than 10 layers" in e.message
+
+
+def test_a_spec_that_reads_shapes_is_still_refused_after_a_few_copies(monkeypatch):
+    """ShuffleNet's unit reads its input's channels (shape(x)), so copies with equal values
+    may differ in size; each still has 10 layers whatever it reads (branch2's 8, the concat,
+    the shuffle: specs/blocks/shufflenet.yaml), so 100,000 copies cannot fit."""
+    from archviz.spec.compile import Compiler
+    calls = []
+    real = Compiler._call
+    monkeypatch.setattr(Compiler, "_call", lambda self, *a: calls.append(1) or real(self, *a))
+    [e] = errors_of("specs/shufflenet_v2_x1_0.yaml", repeats=[100000, 1, 1])
+    assert e.code == "E0135" and "'stage2' repeats 100,000 copies" in e.message
+    assert len(calls) <= 2 + 2      # stage2 twice, then stage3 and stage4

@@ -10,6 +10,8 @@ import re
 from collections import ChainMap, Counter
 
 from archviz.errors import ArchvizError
+from archviz.ir.graph import INPUT_OP
+from archviz.ops import registry
 from archviz.spec.expr import expression_budget
 from archviz.spec.files import NODE_KEYS
 
@@ -34,6 +36,7 @@ class CopyBudget:
         self.keys = None                # per copy, what decides its size (None: unknown)
         self.sizes: dict = {}           # key -> layers of a copy with that key
         self.left = None                # key -> copies still to expand
+        self.least = 0                  # layers each copy has whatever it reads (with shape reads)
 
     def expanded(self, k: int, grew: int, now: int) -> int:
         self.grown.append(grew)
@@ -41,7 +44,12 @@ class CopyBudget:
         if self.keys is None:
             if not k or now + self.fewest * (self.n - k - 1) <= MAX_LAYERS:
                 return now          # fits even if the rest are like the smallest so far
-            self.keys = self._keys()
+            if _reads_shapes(self.scope.file, set()):
+                # equal values, and still a copy's size may follow its input's shape (a block
+                # that reads it): the copies to come count only their unconditional layers
+                self.keys, self.least = [None] * self.n, self._least()
+            else:
+                self.keys = self._keys()
             self.sizes = {self.keys[j]: g for j, g in enumerate(self.grown) if self.keys[j] is not None}
             self.left = Counter(key for key in self.keys[k + 1:] if key is not None)
         else:
@@ -49,15 +57,21 @@ class CopyBudget:
             if key is not None:
                 self.sizes[key] = grew
                 self.left[key] -= 1
-        return now + sum(self.sizes[key] * m for key, m in self.left.items() if key in self.sizes)
+        return now + sum(self.sizes[key] * m for key, m in self.left.items() if key in self.sizes) \
+            + self.least * (self.n - k - 1)
+
+    def _least(self) -> int:
+        """The layers every copy has: 1 for an op, a block's unconditional layers."""
+        if "when" in self.nd:
+            return 0
+        kind, target = self.c._lookup_op(self.nd.get("op"), self.scope)
+        return 1 if kind == "op" else _least_of(target.nodes, target.file, {id(target)}) if kind else 0
 
     def _own(self, k: int) -> dict:
         """The names copy k sees of its own: its row of the table, its index (as nodes.py)."""
         return {**(self.rows[k] if self.rows else {}), **({self.var: k} if self.var else {})}
 
     def _keys(self) -> list:
-        if _reads_shapes(self.scope.file, set()):
-            return [None] * self.n      # a copy's size may follow its input's shape: unknown
         names = ({self.var} if self.var else set()) | {n for r in self.rows or () for n in r}
         # only a value whose text names one of the copy's own names can differ between copies
         # (expressions reach names only by writing them): the others need no evaluation
@@ -99,3 +113,21 @@ def _reads_shapes(sf, seen: set) -> bool:
         return False
     seen.add(id(sf))
     return _mentions(sf.data, _SHAPE) or any(_reads_shapes(f, seen) for f in sf.imports.values())
+
+
+def _least_of(nodes, sf, seen: set) -> int:
+    """Layers a block's node list has whatever its params and input shapes: its ops and the
+    blocks it calls without a `repeat` or a `when` (either may leave a node out)."""
+    total = 0
+    for nd in nodes if isinstance(nodes, list) else ():
+        op = nd.get("op") if isinstance(nd, dict) and "repeat" not in nd and "when" not in nd else None
+        if not isinstance(op, str):
+            continue
+        if op in registry and op != INPUT_OP:
+            total += 1
+            continue
+        ns, _, name = op.rpartition(".")
+        blk = sf.blocks.get(op) if not ns else getattr(sf.imports.get(ns), "blocks", {}).get(name)
+        if blk is not None and id(blk) not in seen:
+            total += _least_of(blk.nodes, blk.file, seen | {id(blk)})
+    return total
