@@ -299,8 +299,11 @@ HOSTILE_EXPR = [
     "sqrt(2 ** 64)", "sqrt(10 ** 64 / 3)", "sqrt(1 / 4)", "log(0)", "log(-1, 2)", "log(8, 1)", "log(8, 1 / 2)",
     "log(10 ** 64, 10)", "log(1000, 10)", "log2(1 / 8)", "log2(0.0)", "log(2, 2.0)", "exp(10 ** 6)",
     "exp(-10 ** 6)", "exp(710)", "exp(0)", "exp(1 / 3)", "round(log(1000, 10))", "int(sqrt(49))",
+    # shape reads: a node's shape while the spec compiles (spec/shapes.py)
+    "shape(x)", "shape(x)[0]", "shape(x)[-1] // 2", "shape(nope)", "shape('x')", "shape('x.0')", "shape(1)",
+    "shape()", "shape(x, x)", "shape(x)[99]", "shape(image)[0]", "shape(conv1)[0]", "shape(self)", "len(shape(x))",
 ]
-EXPR_FUNCS = ["min", "max", "abs", "floor", "ceil", "round", "int", "len", "sqrt", "log", "log2", "exp"]
+EXPR_FUNCS = ["min", "max", "abs", "floor", "ceil", "round", "int", "len", "sqrt", "log", "log2", "exp", "shape"]
 EXPR_NAMES = ["i", "j", "x", "out", "size", "widths", "depths", "num_classes", "stride", "proj", "width",
               *EXPR_FUNCS, "True", "None", "nope", "__builtins__"]
 EXPR_OPS = ["+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", ">", "and", "or", "if 1 else", "@", "&",
