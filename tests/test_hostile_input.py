@@ -607,3 +607,15 @@ def test_many_params_times_many_copies_is_not_quadratic(tmp_path):
     rc, out, secs, peak_kb = run_isolated("validate", p, cwd=tmp_path)
     assert rc == 0 and "20000 layers" in out, out[-500:]
     assert secs < 10 and peak_kb < 500 * 1024, (secs, peak_kb)
+
+
+def test_a_node_reading_its_own_shape_is_one_located_error(tmp_path):
+    """`out: ${shape(c)[0]}` on node c: the read's error was marked as following another one
+    that never came, so nothing was reported and the shape pass met a conv without `out`
+    (AttributeError traceback)."""
+    p = write(tmp_path, "archviz: 1\nname: t\ninputs:\n  x: {shape: [3, 8, 8]}\nnodes:\n"
+                        "  - {id: c, op: conv2d, out: \"${shape(c)[0]}\", kernel: 3}\n")
+    out = cli("validate", p)
+    assert "Traceback" not in out and out.startswith(f"{p}:6:") and "shape(c)" in out, out
+    [e] = errors_of(p)
+    assert e.span.line == 6
