@@ -619,3 +619,15 @@ def test_a_node_reading_its_own_shape_is_one_located_error(tmp_path):
     assert "Traceback" not in out and out.startswith(f"{p}:6:") and "shape(c)" in out, out
     [e] = errors_of(p)
     assert e.span.line == 6
+
+
+def test_reading_the_shape_of_a_node_whose_attribute_failed_is_no_traceback(tmp_path):
+    """Fuzz seed 32, case 417: `out: ${shape(x)[99]}` fails (reported), the node is kept
+    without `out`, and a later shape(c) ran conv's rule on it: AttributeError traceback."""
+    p = write(tmp_path, "archviz: 1\nname: t\ninputs:\n  x: {shape: [3, 8, 8]}\nnodes:\n"
+                        "  - {id: c, op: conv2d, out: \"${shape(x)[99]}\", kernel: 1}\n"
+                        "  - {id: d, op: conv2d, out: \"${shape(c)[0]}\", kernel: 1}\n")
+    out = cli("validate", p)
+    assert "Traceback" not in out and out.startswith(f"{p}:6:") and "index 99" in out, out
+    [e] = errors_of(p)      # one mistake, one error: d's read only follows from it
+    assert e.span.line == 6

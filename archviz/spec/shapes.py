@@ -79,7 +79,7 @@ class ShapeReader:
                 e.message = f"cannot read the shape of '{gid}': {e.message}"
                 e.span = e.span or span
                 raise
-            except (KeyError, TypeError) as e:     # attributes left out by an error reported already
+            except (KeyError, TypeError, AttributeError) as e:     # attributes left out by an error reported already
                 if not self.errors:
                     raise
                 raise self._broken(span, f"cannot read the shape of '{gid}': '{top}' ({node.op}) has no shape ({e})") from None
