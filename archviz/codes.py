@@ -75,6 +75,8 @@ class E:
     RECURSIVE_BLOCK = Code("E0134", "SpecError", "a block that calls itself")
     TOO_MANY_LAYERS = Code("E0135", "SpecError", "more layers after expansion than archviz builds")
     BAD_BYPASS = Code("E0140", "SpecError", "a bypassed node that does not say, or cannot, which input it passes")
+    BAD_SHARE = Code("E0145", "SpecError", "a malformed `share:` (a node, or a mapping of parameter to node)")
+    SHARE_FROZEN = Code("E0146", "SpecError", "a shared parameter frozen in one node and trainable in the other")
     IMPORT = Code("E0150", "ImportSpecError", "a problem with a spec import")
     IMPORT_NOT_FOUND = Code("E0151", "ImportSpecError", "an imported spec file that does not exist")
     IMPORT_CYCLE = Code("E0152", "ImportSpecError", "specs that import each other")
@@ -102,10 +104,14 @@ class E:
     DUPLICATE_ID = Code("E0304", "RefError", "two nodes of the graph with one id")
     INPUT_COUNT = Code("E0305", "RefError", "an op or block given the wrong number of inputs")
     CYCLE = Code("E0306", "RefError", "a node that reads its own output (a cycle)")
+    SHARE_NO_PARAM = Code("E0320", "RefError", "a `share:` naming a parameter (or a node) that has none to share")
+    SHARE_CYCLE = Code("E0321", "RefError", "a node that shares weights with itself, directly or through others")
+    SHARE_KIND = Code("E0322", "RefError", "a parameter shared with a buffer, or a buffer with a parameter")
 
     # -- 04: shapes
     SHAPE = Code("E0400", "ShapeError", "shape inference failed")
     OP_REFUSED = Code("E0401", "ShapeError", "an op's rule refused the node's inputs or attributes")
+    SHARE_SHAPE = Code("E0420", "ShapeError", "shared tensors of different shapes")
     EXPECT = Code("E0450", "ExpectError", "an `expect:` shape assertion did not hold")
     EXPECT_MISMATCH = Code("E0451", "ExpectError", "a node's shape differs from its `expect:`")
 

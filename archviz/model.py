@@ -97,6 +97,7 @@ class Model:
     # -- contract ------------------------------------------------------------
     def to_dict(self) -> dict:
         """The stable JSON contract (see README, 'JSON output')."""
+        from archviz.backends.sharing import json_keys
         return {
             "name": self.name,
             "batch": self.batch,
@@ -107,7 +108,8 @@ class Model:
             "warnings": [{"code": w.code, "message": w.message, "at": str(w.span) if w.span else None}
                          for w in self.warnings],
             "layers": self._with_rf([{"id": l.id, "op": l.op, "inputs": l.inputs, "output_shape": list(l.output_shape),
-                                      "params": l.params.total, "macs": l.macs, "flops": l.flops}
+                                      "params": l.params.total, "macs": l.macs, "flops": l.flops,
+                                      **json_keys(l.node)}
                                      for l in self.layers]),
         }
 

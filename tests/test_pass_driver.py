@@ -32,16 +32,16 @@ def path(tmp_path):
 
 
 def test_the_table():
-    assert set(driver.PASSES) == {"shapes", "cost", "training", "lint", "rf"}
+    assert set(driver.PASSES) == {"shapes", "ties", "cost", "training", "lint", "rf"}
     for name, p in driver.PASSES.items():
         assert p.name == name and all(r in driver.PASSES for r in p.requires)
     assert driver.PASSES["rf"].requires == ("shapes",)          # rf reads shapes, not counts
-    assert driver.PASSES["cost"].requires == ("shapes",)
+    assert driver.PASSES["cost"].requires == ("shapes", "ties")     # a shared tensor counts at its owner
     # only rf takes options, so only rf re-runs: nothing may require it (nothing goes stale)
     assert not any("rf" in p.requires for p in driver.PASSES.values())
 
 
-@pytest.mark.parametrize("name", ["shapes", "cost", "training", "lint", "rf"])
+@pytest.mark.parametrize("name", ["shapes", "ties", "cost", "training", "lint", "rf"])
 def test_a_pass_runs_what_it_requires_and_writes_what_it_provides(path, name):
     """On a freshly compiled graph: exactly the pass and its requirements run, and the
     node.meta keys that appear are exactly what those passes declare."""
@@ -90,7 +90,7 @@ def test_an_unknown_input_fails_alone(path):
 
 def test_analyse_runs_every_pass(path):
     m = archviz.load(path)
-    assert set(m.graph.done) == {"shapes", "cost", "training", "lint", "rf"}
+    assert set(m.graph.done) == {"shapes", "ties", "cost", "training", "lint", "rf"}
     assert all(M.RF in n.meta for n in m.graph.nodes.values())
 
 

@@ -30,6 +30,7 @@ TRUTH = {
     "lstm_cell": (("x", "h", "c"), {"x"}),
     "attention_gru": (("x", "memory", "h0"), {"x", "memory"}),
     "matmul": (("a", "b"), {"a", "b"}),          # a @ b: both required, order matters
+    "sdpa": (("query", "key", "value"), {"query", "key", "value"}),   # F.scaled_dot_product_attention(q, k, v)
 }
 
 
@@ -57,7 +58,7 @@ CASES = [(op, given) for op, (ports, _) in TRUTH.items()
 @pytest.mark.parametrize("op,given", CASES, ids=[f"{o}-{'+'.join(g)}" for o, g in CASES])
 def test_every_subset_of_named_ports(tmp_path, op, given):
     ports, required = TRUTH[op]
-    attrs = {"attention": "", "multihead_attention": ", heads: 1", "matmul": ""}.get(op, ", out: 4")
+    attrs = {"attention": "", "multihead_attention": ", heads: 1", "matmul": "", "sdpa": ""}.get(op, ", out: 4")
     inputs = "".join(f"  src_{p}: {{shape: [3, 4]}}\n" for p in ports)
     mapping = ", ".join(f"{p}: src_{p}" for p in given)
     text = ("archviz: 1\nname: t\ninputs:\n" + inputs + "nodes:\n"

@@ -149,3 +149,17 @@ def test_bad_reads_are_one_located_error(tmp_path, line, message, col):
     assert err.span is not None and err.span.line == 5
     if col is not None:
         assert err.span.col == col
+
+
+def test_a_read_through_a_node_with_a_bad_attribute_is_that_error_alone(tmp_path):
+    """An attribute refused by the schema is left out of the node; a later shape read through
+    it must neither crash (it was an AttributeError) nor add an error of its own."""
+    p = tmp_path / "s.yaml"
+    p.write_text("archviz: 1\nname: nw\ninputs: {q: {shape: [4, 6, 8]}}\nnodes:\n"
+                 "  - {id: a, op: sdpa, in: [q, q, q], mask: causal, window: null}\n"
+                 "  - {id: b, op: relu, in: a}\n"
+                 "  - {id: c, op: linear, out: \"${shape(b)[2]}\"}\n")
+    with pytest.raises(ArchvizError) as ei:
+        archviz.load(str(p))
+    errs = getattr(ei.value, "errors", [ei.value])
+    assert [(e.code, e.span.line) for e in errs] == [("E0113", 5)]

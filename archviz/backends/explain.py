@@ -26,11 +26,19 @@ def explain_node(model, nid: str) -> list[str]:
         out.append(f"  input  {fmt_shape(s)} from {r}")
     from archviz.backends.context import lines as context_lines
     out += [f"  {c}" for c in context_lines(model, nid)]
-    for line in op.explain(n.attrs, ins, outs) + _rf_lines(model, nid):
+    from archviz.backends.sharing import explain_lines as share_lines
+    lines = op.explain(n.attrs, ins, outs) + _rf_lines(model, nid)
+    # what it shares goes under its parameters (the count above is of its tensors, shared or not)
+    at = max((i + 1 for i, ln in enumerate(lines) if ln.what.startswith(("params", "buffers"))), default=0)
+    for i, line in enumerate(lines):
         out.append(f"  {line.what}:")
         out.append(f"      {line.formula}")
         if line.numbers and line.numbers != line.formula:
             out.append(f"      = {line.numbers}")
+        if i + 1 == at:
+            out += share_lines(model, nid)
+    if not at:
+        out += share_lines(model, nid)
     if n.frozen:
         out.append("  (frozen: its parameters count as non-trainable)")
     out += _training_lines(op, n.attrs, ins)

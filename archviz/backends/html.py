@@ -232,7 +232,7 @@ def _cells(rid, r, rf, depth) -> str:
     pad = f' style="padding-left:{8 + 14 * (depth - 1)}px"' if depth > 1 else ""
     short = rid.split(".")[-1] if depth > 1 else rid
     return (f'<span{pad} title="{escape(rid)}">{escape(short)}</span><span class="op">{escape(r.label)}</span>'
-            f'<span>{escape(fmt_shape(r.output_shape))}</span><span class="n">{r.params:,}</span>'
+            f'<span>{escape(fmt_shape(r.output_shape))}</span><span class="n">{escape(r.params_cell)}</span>'
             f'<span class="n">{r.macs:,}</span><span class="rf">{escape(rf).replace("×", "×<wbr>")}</span>')
 
 

@@ -109,6 +109,11 @@ def _node_keys() -> dict:
         "doc": {"type": "string"},
         "frozen": {"anyOf": [{"type": "boolean"}, {"$ref": "#/definitions/expr"}],
                    "description": "non-trainable parameters"},
+        "share": {"description": "weights of another node used as this node's own: NODE (all, by name), or "
+                            "{PARAM: NODE} / {PARAM: NODE.PARAM}; false shares nothing",
+                  "anyOf": [{"type": "string"}, {"const": False},
+                            {"type": "object", "minProperties": 1,
+                             "additionalProperties": {"anyOf": [{"type": "string"}, {"const": False}]}}]},
     }
     assert set(keys) == set(NODE_KEYS), "the schema's node keys drifted from archviz.spec.compile.NODE_KEYS"
     return keys

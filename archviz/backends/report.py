@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from archviz.backends.sharing import shared
 from archviz.errors import ArchvizError
 from archviz.ops.base import fmt_shape
 
@@ -27,6 +28,14 @@ class Row:
     macs: int
     elementwise: int
     repeat: int | None = None      # a collapsed repeat: `op` is what is repeated
+    shared: dict = field(default_factory=dict)     # tensor -> 'owner.tensor' (a group's: 'layer.tensor')
+    nodes: list = field(default_factory=list, repr=False)    # the IR nodes of the row
+
+    @property
+    def params_cell(self) -> str:
+        """The params as a table shows them: `0 ↔ wte` when the row shares weights held outside it."""
+        from archviz.backends.sharing import params_cell
+        return params_cell(self.params, self.nodes)
 
     @property
     def flops(self) -> int:
@@ -42,6 +51,8 @@ class Row:
              "params": self.params, "macs": self.macs, "flops": self.flops}
         if self.repeat is not None:
             d["repeat"] = self.repeat
+        if self.shared:
+            d["shared"] = self.shared
         return d
 
 
@@ -68,6 +79,8 @@ def rows(model, depth: int | None = None) -> list[Row]:
             if src != key and src not in r.inputs:
                 r.inputs.append(src)
         r.output_shape = l.output_shape
+        r.nodes.append(l.node)
+        r.shared.update({(p if key == l.id else f"{l.id[len(key) + 1:]}.{p}"): v for p, v in shared(l.node).items()})
         r.params += l.params.total
         r.macs += l.macs
         r.elementwise += l.elementwise
@@ -158,7 +171,10 @@ def render_markdown(model, depth=None) -> str:
     lines += [f"Inputs: {ins}  ", f"Outputs: {outs}", "",
               "| id | op | output shape | params | MACs |", "|---|---|---|---:|---:|"]
     for r in rows(model, depth):
-        lines.append(f"| `{r.id}` | {r.label} | {fmt_shape(r.output_shape)} | {r.params:,} | {r.macs:,} |")
+        lines.append(f"| `{r.id}` | {r.label} | {fmt_shape(r.output_shape)} | {r.params_cell} | {r.macs:,} |")
+    from archviz.backends.sharing import lines as share_lines
+    ties = share_lines(model)
+    lines += ([""] + [f"{t}  " for t in ties]) if ties else []
     lines += ["", "| total | |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in totals_lines(model)]
     return "\n".join(lines) + "\n"
@@ -281,7 +297,7 @@ def print_summary(con, model, depth=None) -> None:
     columns = [("id", "left", {"no_wrap": True}), ("op", "left", {"style": "magenta", "no_wrap": True}),
                ("output shape", "left"), ("params", "right", {"no_wrap": True}),
                ("MACs", "right", {"no_wrap": True}), ("RF", "right", {"no_wrap": True})]
-    body = [(r.id, r.label, fmt_shape(r.output_shape), f"{r.params:,}", f"{r.macs:,}", rf.get(r.id, ""))
+    body = [(r.id, r.label, fmt_shape(r.output_shape), r.params_cell, f"{r.macs:,}", rf.get(r.id, ""))
             for r in rows(model, depth)]
     footer = ("total", "", "", f"{t['params']:,}", f"{t['macs']:,}", "")
     plain = len(body) > LARGE_TABLE        # aligned text: two spaces between columns, no frame
@@ -293,7 +309,8 @@ def print_summary(con, model, depth=None) -> None:
                 footer=("total", "", "", f"{t['params']:,}", f"{t['macs']:,}", ""), caption=caption,
                 title_style="bold", header_style="bold cyan")
     from archviz.backends.context import lines as context_lines
-    for line in context_lines(model):
+    from archviz.backends.sharing import lines as share_lines
+    for line in context_lines(model) + share_lines(model):
         con.print(line, markup=False, highlight=False)
     con.print(totals_table(model))
 

@@ -32,6 +32,19 @@ class Ref:
         return self.node if self.port == "out" else f"{self.node}.{self.port}"
 
 
+@dataclass(frozen=True)
+class Tie:
+    """`share:` of a node: its tensor `param` is node `owner`'s tensor `owner_param` (one
+    tensor, as torch's `b.weight = a.weight`).  `param` None: every tensor of the node, each
+    the owner's of the same name; `owner_param` None: the owner's tensor of `param`'s name."""
+    param: str | None
+    owner: str
+    owner_param: str | None = None
+    span: Span | None = None
+    written: str = ""           # the owner as the spec names it (enc[0], or a layer of a shared call)
+    lenient: bool = False       # a layer of a shared block call: no tensors, nothing shared
+
+
 @dataclass
 class Node:
     id: str
@@ -45,6 +58,7 @@ class Node:
     input_spans: list = field(default_factory=list)
     expect: Any = None                                  # (list of dims, span, list of spans)
     frozen: bool = False                                # parameters non-trainable
+    ties: list = field(default_factory=list)            # [Tie]: tensors shared with other nodes
     notes: list = field(default_factory=list)           # expansion stack, for errors
     order: int = 0
     meta: dict = field(default_factory=dict)

@@ -27,7 +27,8 @@ MACs, labelled per part (bias adds not counted):
 Element-wise operations: softmax 3 per score (exp, sum, divide); scaled_dot: 1 per score
 (the scale); additive: 2 per score and attention unit (the add and the tanh);
 multihead: the query scaling N·Tq·E, softmax 3·N·heads·Tq·Tk, and with averaged weights
-the head average N·heads·Tq·Tk.  No masks (causal or padding) are modelled.
+the head average N·heads·Tq·Tk; with a causal mask, one more per score (masked work
+is counted dense, as torch computes it).  Padding masks are not modelled.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from archviz.errors import OpError
 from archviz.ops.base import UNBATCHED, Attr, Line, Op, fmt_shape, register_op
 from archviz.ops.terms import C, Fold, Parts, Prod, Tag, V, tight
 from archviz.ops.describe import Keeps, Role, lowered
+from archviz.ops.transformer import MASKS, mask_check, mask_text, time_map
 
 _SCORE_DOC = {
     "dot": "s = qᵀk",
@@ -66,8 +68,21 @@ class _AttnBase(Op):
 
     def receptive_field(self, a, ins, outs):
         """Output (and weight) row t reads query t and every key and value: global over the
-        keys' sequence (no masks are modelled); self-attention with one input is global."""
+        keys' sequence, unless a causal mask (multi-head: `mask`) keeps the prefix 0..t or a
+        window of it; self-attention with one input is global."""
         from archviz.ops import rfmaps as R
+        if a.get("mask", "none") != "none":
+            q, k, v = _qkv(ins, self_default=True)
+            t = time_map(a, q[1], k[1])
+            feats = R.All(q[-1])
+
+            def keys(s):
+                return R.Deps([(0, R.IDENTITY), (None if t.const else 1, t), (None, R.All(s[-1]))])
+            if len(ins) == 1:       # one tensor: query, key and value at once; t reads 0..t
+                return {p: [keys(q)] for p in outs}
+            qd = R.along(q, {len(q) - 1: feats})
+            deps = [qd] + [keys(s) for s in ins[1:]]
+            return {"out": deps, "weights": [qd, keys(k)] + [None] * (len(ins) - 2)}
         if len(ins) == 1:
             return {p: ["global"] for p in outs}
         q = ins[0]
@@ -199,6 +214,8 @@ class MultiheadAttention(_AttnBase):
         "bias": Attr("bool", True, "biases of the in- and out-projections"),
         "dropout": Attr("float", 0.0, "dropout on the weights in training (identity at inference)"),
         "average_weights": Attr("bool", True, "weights averaged over heads (N, Tq, Tk); false: (N, heads, Tq, Tk)"),
+        "mask": Attr("str", "none", "none or causal (query t attends keys 0..t: a decoder, GPT)", MASKS),
+        "window": Attr("pos_int", None, "with mask: causal, a sliding window of this many keys"),
     }
     min_inputs, max_inputs = 1, 3
     samples = [
@@ -206,12 +223,15 @@ class MultiheadAttention(_AttnBase):
         {"attrs": {"heads": 2, "average_weights": False}, "inputs": [(2, 3, 8), (2, 6, 8)]},
         {"attrs": {"heads": 3, "bias": False}, "inputs": [(2, 4, 12), (2, 7, 5), (2, 7, 9)]},
         {"attrs": {"heads": 1}, "inputs": [(1, 3, 6), (1, 4, 6), (1, 4, 6)]},
+        {"attrs": {"heads": 2, "mask": "causal"}, "inputs": [(2, 5, 8)]},
+        {"attrs": {"heads": 2, "mask": "causal", "window": 2, "average_weights": False}, "inputs": [(1, 6, 4)]},
     ]
 
     def caption(self, a):
-        return f"{a.get('heads')} heads"
+        return f"{a.get('heads')} heads" + (f", {mask_text(a)}" if mask_text(a) else "")
 
     def check(self, a, ins):
+        mask_check(a)
         q, k, v = _qkv(ins, self_default=True)
         if len(q) != 3:
             raise OpError(f"query must be (N, Tq, E), got {fmt_shape(q)}"
@@ -266,6 +286,8 @@ class MultiheadAttention(_AttnBase):
         N, Tq, Tk = V("N", q[0]), V("Tq", q[1]), V("Tk", k[1])
         scores = tight(N, V("heads", a.heads), Tq, Tk)
         t = Tag(tight(N, Tq, V("E", q[-1])), "query scaling") + Tag(C(3) * scores, "softmax")
+        if a.mask != "none":
+            t = t + Tag(scores, "mask")
         return t + Tag(scores, "head average") if a.average_weights else t
 
     def explain_shape(self, a, ins, outs):
@@ -281,6 +303,8 @@ class MultiheadAttention(_AttnBase):
         q, k, v = _qkv(ins, self_default=True)
         e = q[-1]
         kw = dict(dropout=float(a.dropout), bias=a.bias, average_weights=a.average_weights)
+        if a.mask != "none":
+            kw.update(mask=a.mask, window=a.window)
         if k[-1] != e or v[-1] != e:
             kw.update(kdim=k[-1], vdim=v[-1])
         return lowered("BatchFirstMHA", e, a.heads, **kw)

@@ -158,6 +158,49 @@ class LayerNorm(SameShape, NoMacs, Op):
 
 
 @register_op
+class RMSNorm(SameShape, NoMacs, Op):
+    name = "rmsnorm"
+    family = "norm"
+    role = Role.NORM
+    label = "RMSNorm"
+    keeps = Keeps.INPUTS
+    features_last = True
+    doc = ("Root-mean-square normalisation over the last `dims` axes (torch.nn.RMSNorm; Zhang & Sennrich "
+           "2019): y = x / sqrt(mean(x²) + eps) · weight, no centring and no bias (Llama, Mistral).")
+    attrs = {
+        "dims": Attr("pos_int", 1, "how many trailing axes to normalise over"),
+        "eps": Attr("float", None, "added to the mean square (default: torch's, the dtype's machine epsilon)"),
+        "elementwise_affine": Attr("bool", True, "learn a weight over the normalised shape"),
+    }
+    elementwise_note = ": square, mean, divide by the root (3); scale (1, if affine)"
+    samples = [{"attrs": {}, "inputs": [(2, 10, 64)]}, {"attrs": {"dims": 2, "eps": 1e-6}, "inputs": [(1, 4, 6, 6)]},
+               {"attrs": {"elementwise_affine": False}, "inputs": [(3, 8)]}]
+
+    def infer_shape(self, a, ins):
+        if a.dims >= len(ins[0]):
+            raise OpError(f"dims={a.dims} reaches the batch axis of the {len(ins[0])}-D input {fmt_shape(ins[0])}: "
+                          f"its weight would be sized by the batch; archviz normalises at most the "
+                          f"{len(ins[0]) - 1} non-batch axes", attr="dims", hint=BATCH_AXIS_WHY)
+        return {"out": tuple(ins[0])}
+
+    def param_tensors(self, a, ins):
+        return [("weight", tuple(ins[0][-a.dims:]), "param")] if a.elementwise_affine else []
+
+    def elementwise_terms(self, a, ins, outs):
+        return Numel(ins[0]) * (C(4) if a.elementwise_affine else C(3))
+
+    def torch_spec(self, a, ins, outs):
+        return lowered("nn.RMSNorm", tuple(ins[0][-a.dims:]), eps=None if a.eps is None else float(a.eps),
+                       elementwise_affine=a.elementwise_affine)
+
+    def receptive_field(self, a, ins, outs):
+        """Every element reads the whole normalised trailing `dims` axes (the mean square)."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        return {"out": [R.along(x, {len(x) - i: R.All(x[-i]) for i in range(1, a.dims + 1)})]}
+
+
+@register_op
 class LRN(SameShape, NoParams, NoMacs, Op):
     name = "lrn"
     family = "norm"

@@ -17,7 +17,7 @@ from archviz.ir import meta as M
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import registry
 from archviz.ops.base import fmt_shape, numel
-from archviz.passes import rf as RF
+from archviz.passes import rf as RF, share as SH
 
 
 def node_error(node: Node, e: OpError, ins=None, cls=ShapeError) -> ArchvizError:
@@ -109,7 +109,7 @@ def cost_pass(g: LayerGraph) -> None:
         op = registry[node.op]
         ins = node.meta[M.IN_SHAPES]
         outs = node.meta[M.SHAPES]
-        node.meta[M.PARAMS] = run_rule(node, op.count_params, node.attrs, ins, node.frozen, ins=ins)
+        node.meta[M.PARAMS] = SH.own_params(node, run_rule(node, op.count_params, node.attrs, ins, node.frozen, ins=ins))
         node.meta[M.MACS] = int(run_rule(node, op.count_macs, node.attrs, ins, outs, ins=ins))
         node.meta[M.ELEMENTWISE] = int(run_rule(node, op.count_elementwise, node.attrs, ins, outs, ins=ins))
         node.meta[M.ACT_ELEMS] = sum(numel(s) for s in outs.values())
@@ -135,6 +135,10 @@ def _shapes(g: LayerGraph) -> None:
     if errs:
         from archviz.errors import MultipleErrors
         raise errs[0] if len(errs) == 1 else MultipleErrors(errs)
+
+
+def _ties(g: LayerGraph) -> None:
+    SH.ties_pass(g, run_rule)
 
 
 def _lint(g: LayerGraph) -> None:
@@ -184,7 +188,8 @@ class Done:
 
 PASSES = {p.name: p for p in (
     Pass("shapes", _shapes, provides=(M.SHAPES, M.IN_SHAPES)),
-    Pass("cost", cost_pass, ("shapes",), (M.PARAMS, M.MACS, M.ELEMENTWISE, M.ACT_ELEMS)),
+    Pass("ties", _ties, ("shapes",), (M.TIES, M.TIED_BY)),
+    Pass("cost", cost_pass, ("shapes", "ties"), (M.PARAMS, M.MACS, M.ELEMENTWISE, M.ACT_ELEMS)),
     Pass("training", training_warnings, ("shapes",)),       # adds to g.warnings
     Pass("lint", _lint, ("shapes",)),                       # adds to g.warnings
     Pass("rf", _rf, ("shapes",), (M.RF,), optional=True, check=_rf_check),   # option: input (its name)

@@ -23,17 +23,18 @@ from archviz.spec.nodes import NodeExpander
 from archviz.spec.ports import PortBinder
 from archviz.spec.refs import NodeB, RefResolver, Scope, Sym
 from archviz.spec.shapes import ShapeReader
+from archviz.spec.share import WeightSharer
 from archviz.spec.yamlload import LocDict, LocList, load_yaml
 
 _FAILED = object()
 
 
-class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller, ShapeReader):
+class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller, ShapeReader, WeightSharer):
     """One compilation: the files it loaded, the graph it builds and the problems it found.
     Its methods live with their concept: files.py (files, params, blocks), refs.py
     (references), nodes.py (node lists, repeat, primitive ops), ports.py (inputs, ports,
-    bypass), calls.py (block calls), shapes.py (`shape(x)` in expressions), budget.py (the
-    layer budget); this module collects the
+    bypass), calls.py (block calls), shapes.py (`shape(x)` in expressions), share.py
+    (`share:`), budget.py (the layer budget); this module collects the
     problems, evaluates `${...}` and reads the spec's inputs, outputs and loss."""
 
     def __init__(self, overrides: dict | None = None, batch: int = 1):
@@ -47,6 +48,7 @@ class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller, S
         self._pending: list = []      # (node, [Sym])
         self._node_syms: dict = {}    # graph id -> its inputs as [Sym] (shape reads resolve them early)
         self._shape_memo: dict = {}   # graph id -> output shapes, for shape reads
+        self._shares: list = []       # `share:` of each node copy (archviz.spec.share)
 
     # -- errors ------------------------------------------------------------------
     def error(self, err: ArchvizError, scope: Scope | None = None) -> None:
@@ -144,6 +146,7 @@ class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller, S
         last = self.expand(nodes, scope, first, nodes_span=data.span_of("nodes"))
         self._outputs(data, scope, last)
         self._resolve_pending()
+        self._resolve_shares()
         if not self.errors:
             g.connect()
             for e in g.lint(registry):

@@ -23,7 +23,7 @@ FORMAT_VERSION = 1
 TOP_KEYS = ("archviz", "name", "doc", "params", "inputs", "blocks", "nodes", "outputs",
             "imports", "defaults", "loss")
 BLOCK_KEYS = ("params", "inputs", "nodes", "outputs", "defaults", "doc")
-NODE_KEYS = ("id", "op", "in", "repeat", "when", "bypass", "expect", "doc", "frozen")
+NODE_KEYS = ("id", "op", "in", "repeat", "when", "bypass", "expect", "doc", "frozen", "share")
 OUTPUT_KEYS = ("from", "expect", "doc")
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PARAM_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": list,

@@ -101,6 +101,7 @@ class NodeExpander:
             else:
                 b = self._call(nd, scope, vars_k, cid, target, cur)
             copies.append(b)
+            self._share(nd, scope, vars_k, b)
             cur = [Sym(binding=b, text=cid)] + cur[1:]     # the next copy reads this one; other inputs stay
             # the graph's inputs are nodes, not layers
             at_least = bound.expanded(k, len(self.graph) - before, len(self.graph)) - len(self.graph.inputs)

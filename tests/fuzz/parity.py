@@ -264,6 +264,16 @@ def g_layernorm(d):
     return a, [shape(d, r, r, 1, 6)]
 
 
+def g_rmsnorm(d):
+    r = d.integers(2, 4)
+    a = {"dims": d.integers(1, r + 1)} if d.integers(0, 3) else {}
+    if d.integers(0, 2) == 0:
+        a["elementwise_affine"] = d.choice([True, False])
+    if d.integers(0, 2) == 0:
+        a["eps"] = number(d, [1e-5, 1e-6])
+    return a, [shape(d, r, r, 1, 6)]
+
+
 def g_lrn(d):
     a = {"size": size(d, 1, 6)} if d.integers(0, 1) else {}
     for k, typical in (("alpha", [1e-4, 0.001]), ("beta", [0.75, 0.5]), ("k", [2.0, 1.0])):
@@ -446,6 +456,7 @@ def g_mha(d):
             a[k] = d.choice([True, False])
     if d.integers(0, 3) == 0:
         a["dropout"] = number(d, [0.0, 0.1, 1.0, 1.5])
+    _mask(d, a)
     r = 3 if not rare(d, 8) else 2
     ins = [shape(d, r, r, 1, 4)[:-1] + [e]]
     if d.integers(0, 1):
@@ -454,6 +465,36 @@ def g_mha(d):
         if d.integers(0, 1):
             ins.append([tk if d.integers(0, 5) else tk + 1, d.integers(1, 6)])
     return a, ins
+
+
+def _mask(d, a):
+    if d.integers(0, 2) == 0:
+        a["mask"] = d.choice(["causal", "none"])
+        if d.integers(0, 2) == 0:
+            a["window"] = size(d, 1, 4)
+
+
+def g_sdpa(d):
+    kv = d.integers(1, 3)
+    hq = max(kv, 1) * d.integers(1, 3) if not rare(d, 6) else d.integers(1, 5)
+    n, t, s, e = d.integers(1, 2), d.integers(1, 6), d.integers(1, 6), d.integers(1, 4)
+    a = {}
+    _mask(d, a)
+    if d.integers(0, 3) == 0:
+        a["scale"] = number(d, [0.5, 0.125])
+    ins = [[hq, t, e], [kv, s, e if not rare(d, 8) else e + 1], [kv, s, d.integers(1, 4)]]
+    if rare(d, 8):
+        ins[0] = ins[0][1:]
+    return a, ins
+
+
+def g_rope(d):
+    a = {}
+    if d.integers(0, 2) == 0:
+        a["fraction"] = d.choice([1.0, 0.5, 0.25, Fraction(1, 3), 0.0])
+    if d.integers(0, 3) == 0:
+        a["base"] = number(d, [10000.0, 500000.0])
+    return a, [[d.integers(1, 3), d.integers(1, 6), d.choice([2, 4, 6, 8, 12, 3])]]
 
 
 def g_attention_gru(d):
@@ -607,7 +648,7 @@ GENERATORS = {
     "conv2d": g_conv2d, "conv1d": g_conv1d, "conv_transpose2d": g_conv_t,
     "maxpool2d": g_pool(True), "avgpool2d": g_pool(False), "adaptive_avgpool2d": g_adaptive,
     "global_avgpool": g_gap, "upsample": g_upsample,
-    "batchnorm2d": g_bn(4, 4), "batchnorm1d": g_bn(2, 3), "layernorm": g_layernorm, "lrn": g_lrn,
+    "batchnorm2d": g_bn(4, 4), "batchnorm1d": g_bn(2, 3), "layernorm": g_layernorm, "rmsnorm": g_rmsnorm, "lrn": g_lrn,
     "relu": g_act(), "sigmoid": g_act(), "tanh": g_act(), "silu": g_act(), "hardswish": g_act(),
     "identity": g_act(),
     "leaky_relu": g_act({"negative_slope": lambda d: number(d, [0.01, 0.2, -1.0])}),
@@ -620,6 +661,7 @@ GENERATORS = {
     "rnn": g_recurrent("rnn"), "gru": g_recurrent("gru"), "lstm": g_recurrent("lstm"),
     "rnn_cell": g_cell("rnn"), "gru_cell": g_cell("gru"), "lstm_cell": g_cell("lstm"),
     "attention": g_attention, "multihead_attention": g_mha, "attention_gru": g_attention_gru,
+    "sdpa": g_sdpa, "rope": g_rope,
 }
 
 # what may follow in a chain, by the kind of tensor an op usually makes
@@ -696,13 +738,14 @@ class Verdict:
 
 # Deliberate refusals: (name, predicate(op, attrs, input shapes torch saw), marker the error must say)
 def _dims_reach_batch(op, a, ins):
-    return op == "layernorm" and a.get("dims", 1) >= len(ins[0])
+    return op in ("layernorm", "rmsnorm") and a.get("dims", 1) >= len(ins[0])
 
 
 def _unbatched(op, a, ins):
     """torch reads an input with one axis fewer than the batched layout as one example."""
     r = len(ins[0])
     return (op in ("rnn", "gru", "lstm", "conv1d", "multihead_attention") and r == 2) or \
+        (op == "sdpa" and r == 3) or \
         (op in ("rnn_cell", "gru_cell", "lstm_cell", "linear") and r == 1) or \
         (op in ("conv2d", "conv_transpose2d", "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "pixel_shuffle",
                 "pixel_unshuffle") and r == 3)
@@ -776,7 +819,7 @@ DELIBERATE = [
     ("a split, chunk or slice along the batch axis", _cuts_batch, "batch axis"),
     ("a chunk count torch would silently lower (fewer parts than asked)", _chunk_fewer, "refused on purpose"),
     ("a 0-D result (no batch axis left)", _zero_d, "0-D"),
-    ("layernorm over the batch axis", _dims_reach_batch, "batch axis"),
+    ("layernorm or rmsnorm over the batch axis", _dims_reach_batch, "batch axis"),
     ("an unbatched input (axis 0 is always the batch)", _unbatched, "unbatched"),
     ("an attention attribute its score does not use", _unused_attention_attr, ("score '", "must be >= 1")),
     ("upsample of a 3-D or 5-D input (not supported)", _upsample_not_2d, "does not support"),

@@ -123,6 +123,12 @@ def _concat(a, ins):
 
 
 # -- tensor ops (torch's functions, as their docs define them) ---------------------------
+@ref("rmsnorm")
+def _rmsnorm(a, ins):
+    eps = None if a.eps is None else float(a.eps)
+    return nn.RMSNorm(tuple(ins[0][-a.dims:]), eps=eps, elementwise_affine=a.elementwise_affine), _xs(ins)
+
+
 REFS["permute"] = _one(lambda a: lambda x: torch.permute(x, tuple(a.dims)))
 REFS["transpose"] = _one(lambda a: lambda x: torch.transpose(x, a.dim0, a.dim1))
 REFS["reshape"] = _one(lambda a: lambda x: torch.reshape(x, (x.shape[0], *a.shape)))
@@ -275,6 +281,41 @@ def _upsample(a, ins):
     return nn.Upsample(size=size, scale_factor=scale, **kw), _xs(ins)      # torch checks exactly one
 
 
+
+@ref("sdpa")
+def _sdpa(a, ins):
+    """torch's own kernel with its own GQA and a float mask of -inf (the docs' math reference)."""
+    def fn(q, k, v):
+        if a.window is not None and (a.mask != "causal" or a.window < 1):   # archviz's op: a window cuts a prefix
+            raise ValueError("a sliding window of at least 1 key needs the causal mask")
+        m = None
+        if a.mask == "causal":
+            t, s = q.shape[-2], k.shape[-2]
+            m = torch.ones(t, s, dtype=torch.bool).tril()
+            if a.window is not None:
+                m = m & ~torch.ones(t, s, dtype=torch.bool).tril(-a.window)
+        scale = None if a.scale is None else float(a.scale)
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        with sdpa_kernel(SDPBackend.MATH):      # the math path: matmuls FlopCounterMode counts (fused kernels: 0)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=scale,
+                                                  enable_gqa=q.shape[1] != k.shape[1])
+    return fn, _xs(ins)
+
+
+@ref("rope")
+def _rope(a, ins):
+    """RoFormer's rotation written as complex multiplication on the (i, i + r/2) pairs."""
+    def fn(x):
+        d = x.shape[-1]
+        r = int(a.fraction * d)
+        if r % 2 or r <= 0 or r != a.fraction * d or not float(a.base) > 0:
+            raise ValueError("rotary dims must be a positive even count, the base positive")
+        t = torch.arange(x.shape[-2], dtype=torch.float64)
+        theta = t[:, None] * float(a.base) ** (-torch.arange(0, r, 2, dtype=torch.float64) / r)
+        z = torch.complex(x[..., :r // 2].double(), x[..., r // 2:r].double()) * torch.polar(torch.ones_like(theta), theta)
+        return torch.cat([z.real.to(x.dtype), z.imag.to(x.dtype), x[..., r:]], dim=-1)
+    return fn, _xs(ins)
+
 # -- recurrent ------------------------------------------------------------------------------
 # Subclasses keep torch's own parameter names (weight_ih_l0, ...) at the top level; only
 # forward changes: the node's inputs positionally, a dict {port: tensor} back.  A 2-D
@@ -408,14 +449,22 @@ def _attention(a, ins):
 
 
 class _MHA(nn.MultiheadAttention):
-    def __init__(self, *args, average, **kw):
+    def __init__(self, *args, average, mask="none", window=None, **kw):
         super().__init__(*args, **kw)
-        self.average = average
+        self.average, self.mask, self.window = average, mask, window
 
     def forward(self, q, k=None, v=None):
         k = q if k is None else k
         v = k if v is None else v
-        out, w = super().forward(q, k, v, need_weights=True, average_attn_weights=self.average)
+        if self.window is not None and (self.mask != "causal" or self.window < 1):  # archviz's attribute
+            raise ValueError("a sliding window of at least 1 key needs the causal mask")
+        m = None
+        if self.mask == "causal":     # torch's own square subsequent mask (float, -inf above the diagonal)
+            t, s = q.shape[1], k.shape[1]
+            m = torch.full((t, s), float("-inf")).triu(1)
+            if self.window is not None:         # and keys more than window - 1 back
+                m = m + torch.full((t, s), float("-inf")).tril(-self.window)
+        out, w = super().forward(q, k, v, need_weights=True, average_attn_weights=self.average, attn_mask=m)
         return {"out": out, "weights": w}
 
 
@@ -425,7 +474,7 @@ def _mha(a, ins):
     kd = ins[1][-1] if len(ins) > 1 else e
     vd = ins[2][-1] if len(ins) > 2 else kd
     return _MHA(e, a.heads, dropout=float(a.dropout), bias=a.bias, kdim=kd, vdim=vd, batch_first=True,
-                average=a.average_weights), _xs(ins)
+                average=a.average_weights, mask=a.mask, window=a.window), _xs(ins)
 
 
 class _BahdanauDecoder(nn.Module):
@@ -471,7 +520,7 @@ def _attention_gru(a, ins):
 # (run with grad enabled and oneDNN off, so that nn.LSTM and nn.MultiheadAttention take
 # their decomposed paths instead of fused kernels the counter cannot see)
 FLOP_COUNTED = {"conv1d", "conv2d", "conv_transpose2d", "linear", "rnn", "gru", "lstm", "rnn_cell", "attention_gru",
-                "gru_cell", "lstm_cell", "attention", "multihead_attention", "matmul"}
+                "gru_cell", "lstm_cell", "attention", "multihead_attention", "matmul", "sdpa"}
 
 # ops that are not layers and need no reference
 NO_REF = {"input"}

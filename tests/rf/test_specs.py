@@ -52,7 +52,7 @@ def pick_nodes(m, rng):
     spatial, merges, glob_ = [], [], []
     for l in m.layers:
         sums, _ = RF.layer_rf(l.node)
-        if not sums:
+        if not sums or "out" not in l.node.meta["rf"].fields:    # a split's parts: checked in test_oracle
             continue
         if all(s["global"] for s in sums):
             glob_.append(l.id)

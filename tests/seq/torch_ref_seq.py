@@ -149,7 +149,13 @@ def _mha(a, ins):
         def forward(self, query, key=None, value=None):
             key = query if key is None else key
             value = key if value is None else value
-            out, w = super().forward(query, key, value, need_weights=True,
+            mask = None
+            if a.mask == "causal":      # position i attends to keys 0..i (and only the last `window` of them)
+                t, s = query.shape[1], key.shape[1]
+                i, j = torch.arange(t)[:, None], torch.arange(s)[None, :]
+                banned = (j > i) | ((j <= i - a.window) if a.window is not None else False)
+                mask = banned               # nn.MultiheadAttention: True = not attended
+            out, w = super().forward(query, key, value, need_weights=True, attn_mask=mask,
                                      average_attn_weights=a.average_weights)
             return {"out": out, "weights": w}
     m.__class__ = Ref

@@ -361,6 +361,29 @@ def fuse(view: View, is_head) -> View:
     return view
 
 
+def tie_edges(view) -> list:
+    """[(owner unit, sharing unit, label)]: the units whose layers share weights (`share:`)
+    held by another unit, once per pair, e.g. ('wte', 'lm_head', 'shares weight')."""
+    from archviz.ir import meta as M
+    out: dict = {}
+    for nid, b in view.unit_of.items():
+        for p, (o, _q, _s, _k) in (view.graph.nodes[nid].meta.get(M.TIES) or {}).items():
+            a = view.unit_of.get(o)
+            if a is not None and a != b:
+                names = out.setdefault((a, b), [])
+                if p not in names:
+                    names.append(p)
+    return [(a, b, "shares " + (", ".join(ns) if len(ns) <= 2 else f"{len(ns)} tensors")) for (a, b), ns in out.items()]
+
+
+def draw_ties(dot, view) -> None:
+    """A dashed, undirected line from each owner to the layer that shares its weights; it
+    does not pull the layout (constraint=false)."""
+    for a, b, lab in tie_edges(view):
+        dot.edge(a, b, style="dashed", color="#7a5fa8", fontcolor="#7a5fa8", dir="none", constraint=False,
+                 label=lab)
+
+
 def graph_outputs(view):
     """The spec's outputs as drawn: (name, ref, the unit that produces it, its box id, shape)."""
     from archviz.backends.render.common import out_shape

@@ -82,7 +82,7 @@ def _access(nid: str) -> str:
 
 
 def to_python(model, spec_path: str | None = None) -> str:
-    from archviz.backends.torch.lower import _class_name, lower_graph_node, token_inputs
+    from archviz.backends.torch.lower import _class_name, lower_graph_node, ties, token_inputs
     g = model.graph
     cls_name = _class_name(model.name)
     custom: dict = {}
@@ -110,6 +110,8 @@ def to_python(model, spec_path: str | None = None) -> str:
         else:
             for p in ports:
                 env[(node.id, p)] = f"{var}[{p!r}]"
+    for nid, p, o, q in ties(g):   # one tensor in two layers: torch's `lm_head.weight = wte.weight`
+        init.append(f"        {_access(nid)}.{p} = {_access(o)}.{q}")
     outs = {k: env[(r.node, r.port)] for k, r in g.outputs.items()}
     if len(outs) == 1:
         fwd.append(f"        return {next(iter(outs.values()))}")

@@ -102,6 +102,7 @@ def to_torch(model, *, seed: int | None = None, dtype=None, device=None, train: 
         else:
             for p in ports:
                 env[(node.id, p)] = graph.call_function(operator.getitem, (out, p))
+    tie_weights(g, modules)
     outs = {k: env[(r.node, r.port)] for k, r in g.outputs.items()}
     graph.output(next(iter(outs.values())) if len(outs) == 1 else outs)
     gm = fx.GraphModule(modules, graph, class_name=_class_name(model.name))
@@ -109,6 +110,22 @@ def to_torch(model, *, seed: int | None = None, dtype=None, device=None, train: 
     if dtype is not None or device is not None:
         gm = gm.to(device=device, dtype=dtype)
     return gm
+
+
+def ties(g) -> list:
+    """[(node id, its tensor, owner id, owner's tensor)] of every shared tensor (`share:`,
+    resolved by archviz.passes.share), in graph order."""
+    return [(n.id, p, o, q) for n in g.topo_order() for p, (o, q, _s, _k) in (n.meta.get(M.TIES) or {}).items()]
+
+
+def tie_weights(g, modules: dict) -> None:
+    """Make each shared tensor the owner's object, as torch's `lm_head.weight = wte.weight`:
+    `parameters()` and `buffers()` then hold it once, and a gradient step moves both uses."""
+    for nid, p, o, q in ties(g):
+        src = modules[o].get_parameter(q) if q in dict(modules[o].named_parameters()) else modules[o].get_buffer(q)
+        *path, leaf = p.split(".")
+        holder = modules[nid].get_submodule(".".join(path)) if path else modules[nid]
+        setattr(holder, leaf, src)
 
 
 def _class_name(name: str) -> str:

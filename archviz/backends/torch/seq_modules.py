@@ -130,9 +130,10 @@ class BatchFirstMHA(nn.MultiheadAttention):
     to torch.utils.flop_counter.
     """
 
-    def __init__(self, embed_dim, num_heads, average_weights: bool = True, **kwargs):
+    def __init__(self, embed_dim, num_heads, average_weights: bool = True, mask: str = "none", window=None,
+                 **kwargs):
         super().__init__(embed_dim, num_heads, batch_first=True, **kwargs)
-        self.average_weights = average_weights
+        self.average_weights, self.mask, self.window = average_weights, mask, window
 
     def forward(self, query, key=None, value=None):
         key = query if key is None else key
@@ -150,6 +151,9 @@ class BatchFirstMHA(nn.MultiheadAttention):
         if not self._qkv_same_embed_dim:
             kw = dict(use_separate_proj_weight=True, q_proj_weight=self.q_proj_weight,
                       k_proj_weight=self.k_proj_weight, v_proj_weight=self.v_proj_weight)
+        keep = attention_mask(self.mask, self.window, query.shape[0], key.shape[0], query.device)
+        if keep is not None:
+            kw["attn_mask"] = ~keep         # nn.MultiheadAttention's boolean mask: True = not attended
         out, w = F.multi_head_attention_forward(
             query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias,
             self.bias_k, self.bias_v, self.add_zero_attn, self.dropout, self.out_proj.weight,
@@ -187,3 +191,58 @@ class AttentionGRU(nn.Module):
             ctxs.append(c)
             ws.append(w)
         return {"out": torch.stack(outs, 1), "context": torch.stack(ctxs, 1), "weights": torch.stack(ws, 1)}
+
+
+def attention_mask(mask: str, window, tq: int, tk: int, device):
+    """The boolean mask F.scaled_dot_product_attention takes (True: attend), or None: causal,
+    query i sees keys j <= i (top-left aligned, as torch's is_causal); a window w keeps
+    only j > i - w."""
+    if mask != "causal":
+        return None
+    i = torch.arange(tq, device=device).unsqueeze(1)
+    j = torch.arange(tk, device=device).unsqueeze(0)
+    keep = j <= i
+    if window is not None:
+        keep = keep & (j > i - window)
+    return keep
+
+
+class SDPA(nn.Module):
+    """F.scaled_dot_product_attention(q, k, v) over (N, H, T, d), with archviz's mask and
+    grouped-query attention (each key/value head repeated over H / H_kv query heads)."""
+
+    def __init__(self, mask: str = "none", window=None, scale=None):
+        super().__init__()
+        self.mask, self.window, self.scale = mask, window, scale
+
+    def forward(self, q, k, v):
+        m = attention_mask(self.mask, self.window, q.shape[-2], k.shape[-2], q.device)
+        g = q.shape[1] // k.shape[1]
+        if g > 1:
+            k, v = k.repeat_interleave(g, dim=1), v.repeat_interleave(g, dim=1)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=self.scale)
+
+    def extra_repr(self) -> str:
+        return f"mask={self.mask!r}" + (f", window={self.window}" if self.window else "")
+
+
+class RoPE(nn.Module):
+    """Rotary position embedding of (N, H, T, d), 'rotate half' layout: the first `rotated`
+    dims, i and i + rotated/2 paired, turn by t · base^(-2i/rotated); the rest pass."""
+
+    def __init__(self, base: float, rotated: int):
+        super().__init__()
+        self.base, self.rotated = base, rotated
+
+    def forward(self, x):
+        r, t = self.rotated, x.shape[-2]
+        inv = self.base ** -(torch.arange(0, r, 2, device=x.device, dtype=torch.float32) / r)
+        ang = torch.arange(t, device=x.device, dtype=torch.float32).unsqueeze(1) * inv
+        ang = torch.cat([ang, ang], dim=-1)
+        cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
+        xr, rest = x[..., :r], x[..., r:]
+        half = torch.cat([-xr[..., r // 2:], xr[..., :r // 2]], dim=-1)
+        return torch.cat([xr * cos + half * sin, rest], dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"base={self.base}, rotated={self.rotated}"

@@ -6,7 +6,7 @@ from archviz.backends.render.clusters import cluster_tree, emit_tree
 from archviz.backends.render.common import (FILL, FONT, dims, fill_for, fmt_int, is_layer, key_attrs, role_of,
                                             small, weight_summary)
 from archviz.backends.render.dot import Dot, Html, html_escape
-from archviz.backends.render.view import build_view, graph_outputs
+from archviz.backends.render.view import build_view, draw_ties, graph_outputs
 from archviz.ops.describe import Role
 
 
@@ -125,6 +125,7 @@ def build(model, opts) -> Dot:
     emit_tree(dot, cluster_tree((view.units[k].clusters, k) for k in view.units), emit, cattrs)
     for a, b, lab in view.edges:
         dot.edge(a, b, label=lab or None)
+    draw_ties(dot, view)
     for name, ref, src, oid, shp in graph_outputs(view):
         lab = f"<B>{html_escape(name)}</B>" + (f"<BR/>{small(dims(shp))}" if opts.shapes and shp else "")
         dot.node(oid, label=Html(lab), shape="box", style="rounded", color="#888888")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from archviz.backends.render.clusters import cluster_tree, emit_tree
 from archviz.backends.render.common import FONT, dims, is_layer, key_attrs, merge_kind, role_of, small, textbook
 from archviz.backends.render.dot import Dot, Html, html_escape
-from archviz.backends.render.view import build_view, graph_outputs, fuse
+from archviz.backends.render.view import build_view, draw_ties, graph_outputs, fuse
 from archviz.ops import registry
 from archviz.ops.describe import Merge, Role
 
@@ -212,3 +212,4 @@ def _emit_edges(dot: Dot, view, bp: Bypasses, port: str) -> None:
             dot.edge(bp.point(a), b, weight=10, label=lab or None)
     for f in bp.forks:
         dot.edge(f, bp.point(f), arrowhead="none", weight=10)
+    draw_ties(dot, view)
