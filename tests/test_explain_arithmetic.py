@@ -34,7 +34,7 @@ def value(expr: str):
         e = e.replace(k, v)
     if not e or not _ARITH.match(e.replace("_ceil", "").replace("_floor", "")):
         return None
-    e = re.sub(r"\d+", lambda m: f"Fraction({m.group(0)})", e)
+    e = re.sub(r"\d+(?:\.\d+)?", lambda m: f"Fraction('{m.group(0)}')", e)    # 0.25 exactly, not 0 . 25
     try:   # only digits, operators and the two rounding functions reach eval
         return eval(e, {"__builtins__": {}}, {"Fraction": Fraction, "_ceil": math.ceil, "_floor": math.floor})
     except (SyntaxError, ZeroDivisionError, TypeError):

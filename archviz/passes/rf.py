@@ -168,6 +168,8 @@ def compose(f_in: Field, od, m: R.Map, out_shape) -> Field | None:
         return Field("flat", dim=od, n=n, src=f_in, map=m)
     if f_in.kind == "flat" and m.is_identity:
         return Field("flat", dim=od, n=n, src=f_in.src, map=f_in.map)
+    if f_in.kind == "table" and m.is_identity and f_in.n == n:     # position o reads o: the same table
+        return Field("table", dim=od, n=n, lo=f_in.lo, hi=f_in.hi)
     if f_in.kind == "periodic" and m.ratio is not None and m.ratio.numerator > 0:
         if m.is_identity:
             return Field("periodic", dim=od, n=n, P=f_in.P, J=f_in.J, lo=f_in.lo, hi=f_in.hi, var12=f_in.var12)

@@ -25,7 +25,7 @@ class Context:
 
 class Field:
     """The receptive field of one axis of one tensor (its kinds: archviz.passes.rf's docstring)."""
-    __slots__ = ("kind", "dim", "n", "P", "J", "lo", "hi", "src", "map", "reason", "var12", "_summary")
+    __slots__ = ("kind", "dim", "n", "P", "J", "lo", "hi", "src", "map", "reason", "var12", "_summary", "_rmq")
 
     def __init__(self, kind, dim=None, n=0, P=1, J=0, lo=None, hi=None, src=None, map=None,
                  reason=None, var12=None):
@@ -33,6 +33,7 @@ class Field:
         # var12: 12 × the effective-RF variance (single-path linear stacks), an exact int
         self.lo, self.hi, self.src, self.map, self.reason, self.var12 = lo, hi, src, map, reason, var12
         self._summary = None
+        self._rmq = None
 
     # -- queries (theoretical fields) --------------------------------------------
     @property
@@ -79,16 +80,36 @@ class Field:
             a, b = max(a, 0), min(b, self.n - 1)
             if a > b:                # wholly outside the tensor (not a negative slice index)
                 return None
-            los = [x for x in self.lo[a:b + 1] if x is not None]
-            if not los:
-                return None
-            return min(los), max(x for x in self.hi[a:b + 1] if x is not None)
+            return self._table_span(a, b)
         if k == "flat":
             s = self.map.span(a, b)
             return None if s is None else self.src.span(*s)
         if k == "fixed":
             return self.lo, self.hi
         return None
+
+    def _table_span(self, a: int, b: int):
+        """min(lo[a..b]), max(hi[a..b]) over the positions that read something, or None: a
+        sparse table built once (n log n), so each query is O(1) — a causal prefix composed
+        with a table asks for every prefix, which scanning made quadratic in the length."""
+        if self._rmq is None:
+            inf = float("inf")
+            lo = [inf if x is None else x for x in self.lo]
+            hi = [-inf if x is None else x for x in self.hi]
+            los, his = [lo], [hi]
+            w = 1
+            while 2 * w <= len(lo):
+                pl, ph = los[-1], his[-1]
+                los.append([min(pl[i], pl[i + w]) for i in range(len(pl) - w)])
+                his.append([max(ph[i], ph[i + w]) for i in range(len(ph) - w)])
+                w *= 2
+            self._rmq = (los, his)
+        los, his = self._rmq
+        j = (b - a + 1).bit_length() - 1
+        lo = min(los[j][a], los[j][b - (1 << j) + 1])
+        if lo == float("inf"):
+            return None
+        return lo, max(his[j][a], his[j][b - (1 << j) + 1])
 
     def positions(self):
         """The positions whose sizes are reported: one period (periodic), every position."""
