@@ -95,6 +95,27 @@ def test_unknown_top_level_key():
     assert any("nodez" in e.message for e in errors)
 
 
+@pytest.mark.parametrize("repeat", ["{rows: [{c: 4, s: 1}, {c: 8, s: 2}], var: i}", "{rows: '${[]}', var: i}",
+                                    "{rows: []}"])
+def test_a_table_repeat_validates(tmp_path, repeat):
+    """`repeat: {rows: ...}` (a table, literal or an expression) passes both (MobileNetV2's spec)."""
+    text = BASE + f"  - {{id: c, op: conv2d, repeat: {repeat}, out: 4, kernel: 1}}\n"
+    assert list(VALIDATOR.iter_errors(_data(text))) == []
+    p = tmp_path / "t.yaml"
+    p.write_text(text)
+    archviz.load(str(p))
+
+
+@pytest.mark.parametrize("repeat", ["{rows: [1, 2]}", "{rows: [], n: 2}", "{rowz: []}"])
+def test_a_bad_table_repeat_is_refused_by_both(tmp_path, repeat):
+    text = BASE + f"  - {{id: c, op: conv2d, repeat: {repeat}, out: 4, kernel: 1}}\n"
+    assert list(VALIDATOR.iter_errors(_data(text))), repeat
+    p = tmp_path / "t.yaml"
+    p.write_text(text)
+    with pytest.raises(ArchvizError):
+        archviz.load(str(p))
+
+
 # Where the schema is looser than archviz, on purpose (documented in `archviz schema --help`
 # and archviz/backends/jsonschema.py): these pass the schema and fail archviz.
 @pytest.mark.parametrize("node", [

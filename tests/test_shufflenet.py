@@ -88,3 +88,14 @@ nodes:
     x = torch.randn(2, inp, 8, 8, dtype=torch.float64)
     with torch.no_grad():
         assert torch.allclose(gm(x), ref(torch.relu(x)), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("widths, params, buffers", [
+    # torchvision 0.29.1: shufflenet_v2_x0_5, _x1_5, _x2_0 (params, buffers), measured in a scratch venv
+    ([24, 48, 96, 192, 1024], 1_366_792, 8_008),
+    ([24, 176, 352, 704, 1024], 3_503_624, 23_496),
+    ([24, 244, 488, 976, 2048], 7_393_996, 33_772),
+])
+def test_the_other_widths_of_the_paper(widths, params, buffers):
+    m = archviz.load(SPEC, widths=widths)
+    assert (m.totals["params"], m.totals["buffers"]) == (params, buffers)

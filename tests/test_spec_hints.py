@@ -132,3 +132,27 @@ def test_the_warning_is_in_the_json_and_on_stderr(tmp_path):
 @pytest.mark.parametrize("name", names())
 def test_no_bundled_spec_trips_the_linear_warning(name):
     assert _w0704(archviz.load(name)) == []
+
+
+# A channels-last MLP on purpose: ConvNeXt's block (Liu et al. 2022, Fig. 4; torchvision CNBlock)
+# permutes (N, C, H, W) to (N, H, W, C) and runs LayerNorm, Linear, GELU, Linear per position.
+CHANNELS_LAST = ("  - {id: nhwc, op: permute, dims: [0, 2, 3, 1]}\n  - {id: ln, op: layernorm}\n"
+                 "  - {id: fc1, op: linear, out: 32}\n  - {id: act, op: gelu}\n  - {id: fc2, op: linear, out: 8}\n")
+
+
+def test_a_channels_last_mlp_after_a_permute_does_not_warn(tmp_path):
+    m = _load(tmp_path, HEAD + "inputs: {image: {shape: [3, 32, 32]}}\n" + CONV + CHANNELS_LAST)
+    assert _w0704(m) == [] and m.output_shapes["out"] == (1, 30, 30, 8)
+
+
+def test_a_linear_on_the_feature_map_after_layers_that_keep_it_still_warns(tmp_path):
+    """conv → LayerNorm over W → GELU → linear: the axes were never moved, the mistake stands."""
+    m = _load(tmp_path, HEAD + "inputs: {image: {shape: [3, 32, 32]}}\n" + CONV +
+              "  - {id: ln, op: layernorm}\n  - {id: act, op: gelu}\n  - {id: fc, op: linear, out: 10}\n")
+    assert [w.message.split("'")[1] for w in _w0704(m)] == ["fc"]
+
+
+def test_a_reshape_that_keeps_the_shape_does_not_excuse_it(tmp_path):
+    m = _load(tmp_path, HEAD + "inputs: {image: {shape: [3, 32, 32]}}\n" + CONV +
+              "  - {id: same, op: reshape, shape: [8, 30, 30]}\n  - {id: fc, op: linear, out: 10}\n")
+    assert len(_w0704(m)) == 1

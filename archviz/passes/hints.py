@@ -4,7 +4,8 @@
   the batch itself): the first layer then fails on a 5-D tensor. When the layer would
   accept its inputs with that axis of 1 left out, the error says so and names the input.
 - An op used in a way torch runs but that is almost always a mistake (op.lint: a linear
-  layer on a 4-D feature map without flatten) is a spec warning, W0704.
+  layer on a 4-D feature map without flatten) is a spec warning, W0704 — not where the
+  axes were reordered on purpose upstream (a channels-last MLP after a permute).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from archviz.errors import ArchvizError, OpError, SpecWarning
 from archviz.ir import meta as M
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import registry
+from archviz.ops.describe import Role
 
 
 def _declared(g: LayerGraph, rank: int) -> list[tuple[str, list]]:
@@ -57,14 +59,37 @@ def batch_hint(g: LayerGraph, node: Node, err: ArchvizError) -> None:
     err.hint = text if not err.hint else f"{err.hint}; {text}"
 
 
+def _axes_moved(g: LayerGraph, node: Node) -> bool:
+    """Were the axes of `node`'s input moved on purpose upstream (a permute to channels-last,
+    as ConvNeXt's block; Liu et al. 2022, Fig. 4)?  Walk back through the layers that keep
+    every axis but the last (element-wise ops, norms, a linear per position) to the first
+    that does not; it moved the axes if it is a shape op whose output is a reordering of its
+    input (the same sizes in another order)."""
+    seen = 0
+    while node.inputs and seen < 10_000:
+        seen += 1
+        src = g.nodes[node.inputs[0].node]
+        ins, out = src.meta.get(M.IN_SHAPES), src.meta.get(M.SHAPES, {}).get("out")
+        if not ins or out is None:
+            return False
+        x = tuple(ins[0])
+        if registry[src.op].role is Role.SHAPE:
+            return tuple(out) != x and sorted(out) == sorted(x)
+        if len(out) != len(x) or tuple(out[:-1]) != x[:-1]:
+            return False
+        node = src
+    return False
+
+
 def lint_warnings(g: LayerGraph) -> None:
-    """W0704 for every node whose op finds its use suspicious (op.lint)."""
+    """W0704 for every node whose op finds its use suspicious (op.lint), unless its input's
+    axes were reordered on purpose upstream (_axes_moved)."""
     for node in g.topo_order():
         ins = node.meta.get(M.IN_SHAPES)
         if ins is None:         # a graph input
             continue
         msg = registry[node.op].lint(node.attrs, ins)
-        if msg:
+        if msg and not _axes_moved(g, node):
             g.warnings.append(SpecWarning(f"'{node.id}' ({node.op}): {msg}", node.span, code=E.SUSPICIOUS_USE,
                                           hint="torch allows it, so this is a warning, not an error"))
 

@@ -68,8 +68,14 @@ class ShapeReader:
                 stack.extend(todo)
                 continue
             ins = [memo[r.node][r.port] for r in refs]
+            op = registry[node.op]
+            lo, hi = op.min_inputs, op.max_inputs
+            if len(ins) < lo or (hi is not None and len(ins) > hi):      # the graph's own check, reached early
+                want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
+                raise RefError(f"'{top}' ({node.op}) takes {want} input(s), got {len(ins)}", node.span,
+                               code=E.INPUT_COUNT, notes=[f"its shape is read by shape({text}) at {span}"])
             try:
-                memo[top] = registry[node.op].evaluate(node.attrs, ins)
+                memo[top] = op.evaluate(node.attrs, ins)
             except OpError as e:     # the error the shape pass would give, at its cause, reached early
                 notes = [f"input {i}: {fmt_shape(s)} from '{r}'" for i, (r, s) in enumerate(zip(refs, ins))]
                 at = node.attr_spans.get(e.attr) if e.attr else None

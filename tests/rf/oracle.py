@@ -5,7 +5,7 @@ gradient, per axis.
 Traps handled: positive weights (uniform in [0.5, 1.5] / fan_in — positive like the
 constant 1/fan_in, and also non-symmetric, so a softmax or a layer norm over channels
 cannot cancel a uniform gradient to exactly 0), zero biases, positive inputs (ReLUs stay
-open), max-pool replaced by a positive window sum of the same geometry (dilation and
+open; ReLU6 and hardtanh, which close above their ceiling, become ReLUs), max-pool replaced by a positive window sum of the same geometry (dilation and
 ceil_mode included; nn.AvgPool2d has no dilation), batch norm and dropout by identity,
 float64.  One output position per sample; all channels of that position are seeded, so
 the box is the hull over channels, as the static field is.
@@ -62,6 +62,8 @@ def prepared(model, seed: int = 0):
             _set(gm, name, WindowSum(mod))
         elif isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout)):
             _set(gm, name, nn.Identity())
+        elif isinstance(mod, nn.Hardtanh):      # ReLU6 too: it saturates (gradient 0) once residual
+            _set(gm, name, nn.ReLU())           # sums pass 6; with positive inputs a ReLU is open
     for name, p in gm.named_parameters():
         leaf = name.rsplit(".", 1)[-1]
         with torch.no_grad():
