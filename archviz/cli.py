@@ -432,15 +432,21 @@ def bench(spec, batch, params, device, dtype, channels_last, use_compile, train,
               f"p90 {r.percentile(90):.2f} ms, p99 {r.percentile(99):.2f} ms ({r.iters} iterations)")
 
 
+def _check_lr(ctx, param, v):
+    if not 0 <= v < float("inf"):       # nan too: torch refuses it only after the model is built
+        raise click.BadParameter(f"{v}: the learning rate is a finite number >= 0")
+    return v
+
+
 @main.command("train-smoke", context_settings=CONTEXT)
 @spec_arg
 @batch_opt
 @param_opt
-@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--steps", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--loss", type=click.Choice(LOSSES), default=None,
               help="Loss (default: the spec's `loss:`, else cross_entropy). dice = dice_vnet, V-Net's soft "
                    "Dice with the squared denominator; dice_plain = the plain soft Dice (see `archviz eval dice`).")
-@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, callback=_check_lr)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Also draw the loss curve into FILE.png or FILE.svg.")

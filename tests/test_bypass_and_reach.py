@@ -175,6 +175,19 @@ def test_a_repeat_that_blows_the_layer_budget_is_refused_after_a_few_copies(monk
     assert len(archviz.load("specs/resnet18.yaml", depths=[1000, 1, 1, 1]).layers) == 7034
 
 
+def test_the_budget_evaluates_only_the_values_that_name_the_copy(monkeypatch):
+    """Fuzz seed 30, case 565: resnet152 with -p depths=[100000,1,1,1] took over 10 s in the
+    budget, which evaluated all four attributes of each of the 100,000 copies (400,000
+    evaluations). Only `proj: "${i == 0}"` names the index: one evaluation per copy."""
+    from archviz.spec.compile import Compiler
+    calls = []
+    real = Compiler._eval
+    monkeypatch.setattr(Compiler, "_eval", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    [e] = errors_of("specs/resnet50.yaml", depths=[100000, 1, 1, 1])
+    assert e.code == "E0135" and "'layer1' repeats 100,000 copies" in e.message
+    assert 100_000 <= len(calls) < 101_000
+
+
 def test_a_port_of_a_bypassed_node_is_a_located_error(tmp_path):
     """Fuzz finding: an output `from: rnn.h` of a bypassed rnn resolved to port 'h' of the
     graph input, and `validate` died on a KeyError."""
@@ -224,6 +237,38 @@ def test_a_port_of_a_bypassed_node_is_a_located_error(tmp_path):
      nodes:
        - {id: b, op: deep, d: "${max(1, 300 - 100*i)}", repeat: {n: 600, var: i}}
      """, 300 + 200 + 100 + 597),
+    # a table without `var`: its rows still differ (the budget took every copy for the first:
+    # 700 + 700 + 2 × 700 > 2,000, where the rows make 700 + 700 + 1 + 1)
+    ("""\
+     archviz: 1
+     name: t
+     inputs:
+       x: {shape: [8]}
+     blocks:
+       deep:
+         params: {d: {type: int}}
+         nodes:
+           - {id: l, op: linear, out: 8, repeat: "${d}"}
+     nodes:
+       - {id: b, op: deep, d: "${d}", repeat: {rows: [{d: 700}, {d: 700}, {d: 1}, {d: 1}]}}
+     """, 700 + 700 + 1 + 1),
+    # copies of one block with equal values whose sizes differ: each reads its own input's
+    # shape (1,000 features, then 500, 250, 125): 1,001 + 501 + 251 + 126 layers, where
+    # "the rest are like copy 1" claimed at least 1,502 + 2 × 501
+    ("""\
+     archviz: 1
+     name: t
+     inputs:
+       x: {shape: [1000]}
+     blocks:
+       half:
+         inputs: [x]
+         nodes:
+           - {id: r, op: relu, repeat: "${shape(x)[0]}"}
+           - {id: l, op: linear, out: "${shape(x)[0] // 2}"}
+     nodes:
+       - {id: b, op: half, repeat: 4}
+     """, 1001 + 501 + 251 + 126),
 ])
 def test_the_budget_never_refuses_a_repeat_that_fits(tmp_path, monkeypatch, text, layers):
     """The early refusal is a lower bound from copies with equal values, never a guess from
@@ -234,3 +279,31 @@ def test_the_budget_never_refuses_a_repeat_that_fits(tmp_path, monkeypatch, text
     monkeypatch.setattr("archviz.spec.budget.MAX_LAYERS", layers - 1)
     [e] = errors_of(spec(tmp_path, text, "b.yaml"))
     assert e.code == "E0135"
+
+
+@pytest.mark.parametrize("nodes, layers", [
+    ("  - {id: a, op: relu, repeat: 10}\n", 10),
+    ("  - {id: a, op: relu, repeat: 8}\n  - {id: b, op: relu}\n  - {id: c, op: relu}\n", 10),
+])
+def test_the_layer_budget_holds_exactly_max_layers(tmp_path, monkeypatch, nodes, layers):
+    """MAX_LAYERS layers, the graph's input not counted (it is no layer): 10 fit when the
+    budget is 10. The 10th layer was refused as 'more than 10 layers' (the input counted)."""
+    monkeypatch.setattr("archviz.spec.budget.MAX_LAYERS", 10)
+    head = "archviz: 1\nname: t\ninputs:\n  x: {shape: [4]}\nnodes:\n"
+    assert len(archviz.load(spec(tmp_path, head + nodes)).layers) == layers
+    # one layer more: one error, not one for each node after the budget ran out
+    [e] = errors_of(spec(tmp_path, head + nodes + "  - {id: d, op: relu}\n  - {id: e, op: relu}\n", "b.yaml"))
+    assert e.code == "E0135" and e.span.line == 6 + nodes.count("\n") and "more than 10 layers" in e.message
+
+
+def test_a_spec_that_reads_shapes_is_still_refused_after_a_few_copies(monkeypatch):
+    """ShuffleNet's unit reads its input's channels (shape(x)), so copies with equal values
+    may differ in size; each still has 10 layers whatever it reads (branch2's 8, the concat,
+    the shuffle: specs/blocks/shufflenet.yaml), so 100,000 copies cannot fit."""
+    from archviz.spec.compile import Compiler
+    calls = []
+    real = Compiler._call
+    monkeypatch.setattr(Compiler, "_call", lambda self, *a: calls.append(1) or real(self, *a))
+    [e] = errors_of("specs/shufflenet_v2_x1_0.yaml", repeats=[100000, 1, 1])
+    assert e.code == "E0135" and "'stage2' repeats 100,000 copies" in e.message
+    assert len(calls) <= 2 + 2      # stage2 twice, then stage3 and stage4

@@ -76,6 +76,10 @@ def test_selection_errors():
     assert r.exit_code == 2 and "recurrent" in r.output
     r = CliRunner().invoke(main, ["compare", spec("gru_lm"), spec("lstm_lm"), "--only", "conv"])
     assert r.exit_code == 1 and "E0173" in r.output and "gru_lm" in r.output
+    # an empty selection (a script's empty variable) selects nothing: it never means "all layers"
+    for empty in ("", ",,", " "):
+        r = CliRunner().invoke(main, ["compare", spec("gru_lm"), spec("lstm_lm"), "--only", empty])
+        assert r.exit_code == 2 and "--only" in r.output and "empty" in r.output, r.output
 
 
 def test_roles_take_precedence_over_families():

@@ -112,3 +112,17 @@ def test_output_folder_checked_before_any_work(args, tmp_path, monkeypatch):
     r = CliRunner().invoke(main, [a.format(f=tmp_path / "file") for a in args])
     assert r.exit_code == 1 and "E0801" in r.output and "is a file, not a folder" in r.output
     assert calls == []
+
+
+@pytest.mark.parametrize("opt, value, words", [
+    ("--lr", "nan", "finite"), ("--lr", "inf", "finite"), ("--lr", "-1", "finite number >= 0"),
+    ("--steps", "1000000000", "10000"),     # a smoke test of 10⁹ Adam steps ran without end
+])
+def test_train_smoke_options_checked_before_any_work(monkeypatch, opt, value, words):
+    """torch refused lr nan or -1 only after the spec was loaded and lowered (10 s here); lr inf
+    trained to a NaN loss and reported 'not going down'."""
+    def boom(*a, **k):
+        raise AssertionError("the spec was loaded before the options were checked")
+    monkeypatch.setattr(archviz, "_load", boom)
+    r = CliRunner().invoke(main, ["train-smoke", "exam_conv_pool", opt, value])
+    assert r.exit_code == 2 and opt in r.output and words in r.output, r.output

@@ -264,3 +264,36 @@ def test_cli_json_and_errors(tmp_path):
     assert bad.exit_code == 1 and "E0172" in bad.output and "v.yaml:2:1" in bad.output
     bad = r.invoke(main, ["eval", "lstm", "-v", "x=[1]"])
     assert bad.exit_code == 2 and "also needs" in bad.output
+
+
+# -- hostile numbers (issue 10): a located error or a right answer, never a traceback or a hang
+@pytest.mark.parametrize("args", [
+    ["lrn", "-v", "a=[1e308, 1e308, 1e308, 1e308, 1e308]"],   # Σa² = 5e616: past float64's 1.8e308
+    ["lrn", "-v", "beta=1e308"],                               # den ** beta overflows
+    ["attention", "-v", "query=[1e300, 1e300, 1e300, 1e300]"],  # scores of 1e600
+    ["lstm", "-v", "c=[1e308, 1e308, 1e308, 1e308]", "-v", "f=[10, 10, 10, 10]"],   # c' = 1e309
+])
+def test_eval_beyond_float64_is_an_error(args):
+    res = CliRunner().invoke(main, ["eval", *args])
+    assert res.exit_code == 1 and "E0170" in res.output and "float64" in res.output, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_eval_exact_values_past_float64_print_their_approximation():
+    """fmt's '≈' of an exact value past float64 (10**400 / 3): 12 digits from the integers."""
+    from archviz.backends.evaluate import fmt
+    want = str(10 ** 400 // 3)[:12]          # 333333333333
+    assert fmt(Fraction(10 ** 400, 3)).endswith(f"(≈ {want[0]}.{want[1:]}e+399)")
+    assert fmt(Fraction(-10 ** 400, 7)).endswith("(≈ -1.42857142857e+399)")      # 1/7 = 0.142857...
+
+
+@pytest.mark.parametrize("args", [
+    ["conv", "-v", "padding=100000"],                          # a 200,001² padded input: hours
+    ["pool", "-v", "kernel=1000000", "-v", "padding=500000", "-v", "stride=1000000"],   # 10¹² window terms
+])
+def test_eval_grids_are_bounded(args):
+    import time
+    t = time.perf_counter()
+    res = CliRunner().invoke(main, ["eval", *args])
+    assert res.exit_code == 1 and "E0170" in res.output and "at most" in res.output, res.output
+    assert time.perf_counter() - t < 2

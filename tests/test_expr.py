@@ -260,6 +260,8 @@ def test_has_expr():
     ("sqrt(64)", 8), ("sqrt(9/4)", Fraction(3, 2)), ("log2(1024)", 10), ("log2(1/8)", -3),
     ("log(1000, 10)", 3), ("log(1)", 0), ("exp(0)", 1), ("round(5/2)", 2), ("round(7/2)", 4),
     ("round(2.5)", 2), ("int(round(1.5 * 64 / 8) * 8)", 96),
+    # a base 1/b: (1/2)**-3 == 8, (1/10)**2 == 1/100 (log(8, 1/2) was the float -3.0)
+    ("log(8, 1/2)", -3), ("log(1/100, 1/10)", 2), ("log(1, 1/3)", 0),
 ])
 def test_math_functions_exact(text, want):
     got = evaluate(text, {})
@@ -275,12 +277,55 @@ def test_math_functions_inexact_are_floats(text, want):
     assert isinstance(got, float) and got == pytest.approx(want, rel=1e-15)
 
 
+def test_a_wrong_number_of_arguments_names_the_function_as_written():
+    for text, name in (("round(1, 2, 3)", "round()"), ("sqrt()", "sqrt()"), ("log(8, 2, 3)", "log()")):
+        with pytest.raises(ExpressionError) as ei:
+            evaluate(text, {})
+        assert name in ei.value.message and "_" not in ei.value.message.split("(")[0], ei.value.message
+
+
 @pytest.mark.parametrize("text, words", [
     ("sqrt(-1)", "negative"), ("log(0)", "not defined"), ("log(8, 1)", "base 1"), ("exp(100000)", "beyond"),
 ])
 def test_math_function_domain_errors(text, words):
     with pytest.raises(ExpressionError, match=words):
         evaluate(text, {})
+
+
+@pytest.mark.parametrize("text, want", [
+    # round(q, n) is the multiple of 10**-n nearest q (ties to even): an int rounds to itself at
+    # n >= 0, and to 0 once 10**-n / 2 exceeds it; a terminating decimal rounds to itself once n
+    # covers its digits. Python computes 10**|n| first, so these took minutes (fuzz, issue 10).
+    ("round(1, 10 ** 9)", 1), ("round(3, -10 ** 9)", 0), ("round(-7, -10 ** 8)", 0),
+    ("round(1 / 2, 10 ** 9)", Fraction(1, 2)), ("round(-3 / 8, 2 ** 62)", Fraction(-3, 8)),
+    ("round(10 ** 64, -10 ** 9)", 0), ("round(1.5, 10 ** 9)", 1.5), ("round(1.5, -10 ** 9)", 0.0),
+])
+def test_round_with_a_huge_ndigits_is_immediate(text, want):
+    import time
+    t = time.perf_counter()
+    got = evaluate(text, {})
+    assert got == want and type(got) is type(want)
+    assert time.perf_counter() - t < 1.0
+
+
+def test_round_with_a_huge_ndigits_of_a_non_terminating_fraction_is_too_large():
+    with pytest.raises(ExpressionError, match="too large") as ei:
+        evaluate("round(1 / 3, 10 ** 9)", {})
+    assert ei.value.code == "E0204"
+
+
+@pytest.mark.parametrize("x", [Fraction(1, 3), Fraction(-2, 7), Fraction(5, 2 ** 40), Fraction(10 ** 40 + 1, 4),
+                               7, -10 ** 30, 0])
+@pytest.mark.parametrize("n", [-10 ** 4 - 7, -45, -3, 0, 1, 2, 17, 60, 10 ** 4 + 3, 12_000])
+def test_round_agrees_with_pythons_fraction_round(x, n):
+    """Python's own Fraction/int round is the truth wherever it finishes."""
+    want = round(Fraction(x), n)
+    try:
+        got = evaluate(f"round(x, {n})", {"x": x})
+    except ExpressionError as e:        # only where the exact answer passes the integer bound
+        assert e.code == "E0204" and max(want.numerator.bit_length(), want.denominator.bit_length()) > 8192
+        return
+    assert got == want
 
 
 def test_a_non_integer_width_is_a_located_error_not_truncated(tmp_path):

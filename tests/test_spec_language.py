@@ -450,6 +450,9 @@ def test_repeat_with_a_variable_and_expressions(tmp_path):
     ("{n: 2, rows: []}", "one of `n` (a count) and `rows` (a table)"),
     ("{rows: [1, 2]}", "rows must be a list of mappings"),
     ("{rows: [{2x: 1}]}", "names must be identifiers"),
+    ("{rows: [{c: 1}, 2]}", "row 1 is an int"),
+    # the copy's index would silently replace the row's value (i = 0, 1, not 7, 9)
+    ("{rows: [{i: 7}, {i: 9}], var: i}", "'i' is both a name of the rows and the repeat's `var`"),
     ("two", "got 'two'"),
     ("2.0", "got 2.0"),
     ("{n: 2, var: 3}", "repeat `var` must be an identifier"),

@@ -44,6 +44,8 @@ def check_selection(only: tuple) -> tuple:
     """The tokens of --only (comma-separated, repeatable), each a family, role or op name."""
     from archviz.errors import did_you_mean
     tokens = tuple(t.strip() for part in only for t in part.split(",") if t.strip())
+    if only and not tokens:     # `--only "$SEL"` with SEL empty must not count every layer
+        raise ValueError("the selection is empty: name op families, roles or ops (e.g. --only conv)")
     words = selection_words()
     for t in tokens:
         if t not in words:

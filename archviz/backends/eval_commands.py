@@ -5,6 +5,7 @@ what is not given takes the exam's own numbers.  Register with ``main.add_comman
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -154,13 +155,36 @@ def parse_values(kind: str, pairs, input_file: str | None) -> dict:
     return out
 
 
+_FLOAT64 = ("a float64 step is past float64's range (about ±1.8e308): eval computes in float64 where it "
+            "needs exp, log, tanh, σ or a power")
+
+
+def _finite(v) -> bool:
+    if isinstance(v, float):
+        return math.isfinite(v)
+    if isinstance(v, (list, tuple)):
+        return all(_finite(x) for x in v)
+    return True
+
+
 def evaluate(kind: str, values: dict) -> "Evaluation":
-    return KINDS[kind].fn(values)
+    """The kind evaluated; a float64 step that overflows (an OverflowError, or an inf or a
+    NaN left in a value) is an error, never a traceback or an 'inf' passed off as a result."""
+    try:
+        ev = KINDS[kind].fn(values)
+    except OverflowError:
+        raise _bad(_FLOAT64) from None
+    if not all(_finite(v) for v in ev.values.values()):
+        raise _bad(_FLOAT64)
+    return ev
 
 
 def _jsonable(v):
     if isinstance(v, Fraction):
-        return {"exact": str(v), "value": float(v)}
+        try:
+            return {"exact": str(v), "value": float(v)}
+        except OverflowError:       # past float64: JSON has no number for it
+            return {"exact": str(v), "value": None}
     if isinstance(v, list):
         return [_jsonable(x) for x in v]
     return v

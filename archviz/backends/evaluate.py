@@ -68,7 +68,7 @@ def fmt(v) -> str:
                 digits += 1
             s = f"{abs(x.numerator) // 10 ** digits}.{abs(x.numerator) % 10 ** digits:0{digits}d}"
             return ("-" if v < 0 else "") + s
-        return f"{v.numerator}/{v.denominator} (≈ {float(v):.12g})"
+        return f"{v.numerator}/{v.denominator} (≈ {_approx(v)})"
     if isinstance(v, float):
         return f"{v:.12g}"
     if isinstance(v, list):
@@ -76,10 +76,21 @@ def fmt(v) -> str:
     return str(v)
 
 
+def _approx(v: Fraction) -> str:
+    """v to 12 significant digits, also past float64's range (10**400 / 3)."""
+    try:
+        return f"{float(v):.12g}"
+    except OverflowError:
+        from decimal import Decimal, localcontext
+        with localcontext() as ctx:
+            ctx.prec = 12
+            return f"{Decimal(v.numerator) / Decimal(v.denominator):.12g}"
+
+
 def short(v) -> str:
     """A number inside a longer formula: a Fraction's decimal value without its p/q."""
     if isinstance(v, Fraction) and "(≈" in fmt(v):
-        return f"{float(v):.12g}"
+        return _approx(v)
     if isinstance(v, list):
         return "[" + ", ".join(short(x) for x in v) + "]"
     return fmt(v)

@@ -118,6 +118,15 @@ def _out_len(n, k, s, p, what, ev=None, axis="H"):
 
 
 MAX_SHOWN = 16      # output elements whose sums are written out in full
+MAX_TERMS = 100_000  # products (convolution) or window elements (pooling) of one worked example
+
+
+def _small(terms: int, what: str):
+    """Refuse an example too large to work by hand before any of it is computed (a padding
+    of 100,000 made a 200,001² grid; a window of 10⁶ × 10⁶, 10¹² terms)."""
+    if terms > MAX_TERMS:
+        raise _bad(f"this {what} takes {terms:,} terms, at most {MAX_TERMS:,}: eval works small examples "
+                   "step by step", hint="`archviz summary` counts the MACs of a whole layer")
 
 
 def _grid_result(ev, y, shown: int, more: str = ""):
@@ -156,6 +165,7 @@ def conv(v: dict) -> Evaluation:
                      f"bias = {fmt(bias)}, stride s = {s}, padding p = {p}"])
     Ho = _out_len(H, kh, s, p, "kernel", ev, "H")
     Wo = _out_len(W, kw, s, p, "kernel", ev, "W")
+    _small(len(K) * Ho * Wo * C * kh * kw, "convolution")
 
     def px(ch, r, c):
         return x[ch][r][c] if 0 <= r < H and 0 <= c < W else Fraction(0)
@@ -204,6 +214,7 @@ def pool(v: dict) -> Evaluation:
                     [f"input x: {C} channel(s) of {H}×{W} = {fmt(x)}"])
     Ho = _out_len(H, k, s, p, "window", ev, "H")
     Wo = _out_len(W, k, s, p, "window", ev, "W")
+    _small(C * Ho * Wo * k * k, "pooling")
     y = []
     shown = 0
     for ch in range(C):

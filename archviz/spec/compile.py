@@ -53,8 +53,8 @@ class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller, S
     # -- errors ------------------------------------------------------------------
     def error(self, err: ArchvizError, scope: Scope | None = None) -> None:
         err.__traceback__ = None    # a collected error keeps no frames (and the values in them) alive
-        if err.follows:     # a consequence of an error reported already: one mistake, one error
-            return
+        if err.follows and self.errors:     # a consequence of an error reported already: one mistake,
+            return                          # one error (but never none: then it is the first)
         if scope is not None and scope.notes:
             err.notes = err.notes + [n for n in scope.notes if n not in err.notes]
         key = (type(err), str(err.span), err.message)

@@ -52,8 +52,11 @@ def _exact_log(x, base: int):
 def _log(x, base=None):
     if x <= 0 or (base is not None and (base <= 0 or base == 1)):
         raise ValueError(f"log of {x}" + (f" in base {base}" if base is not None else "") + " is not defined")
-    if base is not None and isinstance(x, (int, Fraction)) and isinstance(base, int) and base >= 2:
-        k = _exact_log(x, base)
+    if base is not None and isinstance(x, (int, Fraction)) and isinstance(base, (int, Fraction)):
+        b = Fraction(base)
+        # log(x, b) for an int b >= 2; log(x, 1/b) = -log(x, b)
+        k = _exact_log(x, b.numerator) if b.denominator == 1 else \
+            (None if b.numerator != 1 else _exact_log(1 / Fraction(x), b.denominator))
         if k is not None:
             return k
     if x == 1:
@@ -74,9 +77,28 @@ def _exp(x):
         raise ValueError(f"exp({x}) is beyond a float's range") from None
 
 
+# Python's round(q, n) of an int or a Fraction computes 10**|n| first: round(1, 10**9) never
+# ends. An expression's ints and Fractions have at most MAX_INT_BITS (8,192) bits, or the
+# 4,300 digits of a literal, so |q| < 10**4300 and its denominator is below 2**8192. Hence
+# n < -_ROUND_DIGITS rounds q to 0, as n = -_ROUND_DIGITS does; and for n > _ROUND_DIGITS,
+# q is its own rounding if its decimal digits end (they end within 8,192 places), else the
+# exact answer's denominator passes 2**8192 at both n -- the same answer, or the same error.
+_ROUND_DIGITS = 10_000
+
+
 def _round(x, ndigits=None):
-    return round(Fraction(x) if isinstance(x, (int, Fraction)) else x, ndigits) if ndigits is not None else round(x)
+    if ndigits is None:
+        return round(x)
+    if isinstance(x, (int, Fraction)):
+        if isinstance(ndigits, int):
+            ndigits = max(-_ROUND_DIGITS, min(_ROUND_DIGITS, ndigits))
+        return round(Fraction(x), ndigits)
+    return round(x, ndigits)
 
 
 FUNCTIONS = {"min": min, "max": max, "abs": abs, "floor": _floor, "ceil": _ceil, "round": _round,
              "int": int, "len": len, "sqrt": _sqrt, "log": _log, "log2": _log2, "exp": _exp}
+
+for _name, _fn in FUNCTIONS.items():     # "round() takes ... arguments", not "_round() ..."
+    if _fn.__name__.startswith("_"):
+        _fn.__qualname__ = _name

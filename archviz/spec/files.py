@@ -132,6 +132,14 @@ class FileLoader:
                     e.notes.append(f"imported at {span}; the file's text is not shown: it did not load as a spec")
                 self.error(e)
                 return None
+            if isinstance(data, LocDict) and "archviz" not in data and any(k not in TOP_KEYS for k in data):
+                # a YAML file that is no spec (a docker-compose.yml, secrets.yaml): none of
+                # its lines, nor its keys, in the messages
+                self.error(ImportSpecError(f"{show_path(path)} is not an archviz spec: it has no `archviz:` key, and "
+                                           "top-level keys a spec does not have (its text is not shown)",
+                                           Span(path, 1, 1), code=E.NOT_A_MAPPING,
+                                           notes=[f"imported at {span}"] if span else None))
+                return None
             if isinstance(data, LocDict):
                 mark_spec_source(path)
         else:

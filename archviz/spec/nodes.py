@@ -86,7 +86,7 @@ class NodeExpander:
             return Sym(binding=scope.names[nid], text=nid, span=nd.span_of("id"))
         copies = []
         cur = ins
-        bound = budget.CopyBudget(self, nd, scope, var, n)
+        bound = budget.CopyBudget(self, nd, scope, var, n, rows)
         for k in range(n):
             before = len(self.graph)
             # an overlay, not a copy: copying every param for every copy is quadratic
@@ -104,7 +104,7 @@ class NodeExpander:
             self._share(nd, scope, vars_k, b)
             cur = [Sym(binding=b, text=cid)] + cur[1:]     # the next copy reads this one; other inputs stay
             # the graph's inputs are nodes, not layers
-            at_least = bound.expanded(k, len(self.graph) - before, len(self.graph) - len(self.graph.inputs))
+            at_least = bound.expanded(k, len(self.graph) - before, len(self.graph)) - len(self.graph.inputs)
             if at_least > budget.MAX_LAYERS:
                 # refused in milliseconds, not after minutes of expansion and GBs of memory
                 raise SpecError(f"'{nid}' repeats {n:,} copies: the spec would expand to at least {at_least:,} "
@@ -152,7 +152,7 @@ class NodeExpander:
                 raise SpecError("give repeat one of `n` (a count) and `rows` (a table)", sp, code=E.BAD_REPEAT,
                                 hint=_REPEAT_HINT)
             if "rows" in r:
-                rows = self._rows(r["rows"], r.span_of("rows", sp), scope)
+                rows = self._rows(r["rows"], r.span_of("rows", sp), scope, var)
                 r = len(rows)
             else:
                 sp = r.span_of("n", sp)
@@ -165,13 +165,19 @@ class NodeExpander:
             raise SpecError(f"repeat count {n:,} is out of bounds (at most {budget.MAX_LAYERS:,})", sp, code=E.BAD_REPEAT)
         return n, var, rows
 
-    def _rows(self, value, sp, scope) -> list:
+    def _rows(self, value, sp, scope, var) -> list:
         """A table for `repeat: {rows: ...}`: a list (literal or from an expression) of mappings
         from names to values; each row's names are variables of its copy."""
         rows = self._eval(value, scope.vars, sp, scope)
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise SpecError(f"repeat rows must be a list of mappings {{name: value}}, got {type(rows).__name__}",
+        bad = [i for i, r in enumerate(rows) if not isinstance(r, dict)] if isinstance(rows, list) else None
+        if bad is None or bad:
+            t = type(rows[bad[0]]).__name__ if bad else ""
+            got = f"row {bad[0]} is {'an' if t[:1] in 'aeiou' else 'a'} {t}" if bad else f"got {type(rows).__name__}"
+            raise SpecError(f"repeat rows must be a list of mappings {{name: value}}; {got}",
                             sp, code=E.BAD_REPEAT, hint=_REPEAT_HINT)
+        if var is not None and any(var in r for r in rows):
+            raise SpecError(f"'{var}' is both a name of the rows and the repeat's `var` (the copy's index)", sp,
+                            code=E.BAD_REPEAT, hint="rename one of them")
         if len(rows) > budget.MAX_LAYERS:
             raise SpecError(f"{len(rows):,} rows are out of bounds (at most {budget.MAX_LAYERS:,})", sp,
                             code=E.BAD_REPEAT)
@@ -197,9 +203,11 @@ class NodeExpander:
         return raw, spans
 
     def _primitive(self, nd, scope, vars_k, cid, op, ins) -> NodeB:
-        if len(self.graph) - len(self.graph.inputs) >= budget.MAX_LAYERS:     # inputs are not layers
-            raise SpecError(f"the spec expands to more than {budget.MAX_LAYERS:,} layers", nd.span_of("id", nd.span),
-                            code=E.TOO_MANY_LAYERS, hint="check the `repeat` counts of this node and the blocks around it")
+        if len(self.graph) - len(self.graph.inputs) >= budget.MAX_LAYERS:     # inputs are no layers
+            e = SpecError(f"the spec expands to more than {budget.MAX_LAYERS:,} layers", nd.span_of("id", nd.span),
+                          code=E.TOO_MANY_LAYERS, hint="check the `repeat` counts of this node and the blocks around it")
+            e.follows, self.over_budget = getattr(self, "over_budget", False), True     # said once
+            raise e
         raw, spans = self._attr_values(nd, vars_k, scope)
         failed = {k for k in spans if k not in raw}     # expression errors, reported already
         for k in [k for k in spans if k not in op.attrs]:   # the caret goes under the key

@@ -293,9 +293,19 @@ HOSTILE_EXPR = [
     "a" * 100000, "\x00", "\u202e1", "١", "𝟙", "1 if 1", "1 <", "", " ", "${1}", "}", "{", "1 if 0 else 2 if 1 else 3",
     "0.1 + 0.2", "10 ** 64 / 3", "1 / 3 * 3", "-(2 ** 63)", "2 ** 63", "-0.0", "1e-5", "True", "False",
     "'x' if 1 else 'y'", "[1, 2, 3][-1]", "len('abc')", "max(1, 2, 3)", "min([1], [2])", "abs(-3) // 2",
+    # the functions of spec/exprfuncs.py: exact answers, domain errors, huge arguments
+    "round(1, 10 ** 9)", "round(3, -10 ** 9)", "round(1 / 3, 10 ** 6)", "round(1 / 2, 2 ** 62)", "round(2.5)",
+    "round(1e308 * 10)", "round(0.0 / 1, -1)", "round(7, 1.5)", "round('x')", "sqrt(-1)", "sqrt(64)",
+    "sqrt(2 ** 64)", "sqrt(10 ** 64 / 3)", "sqrt(1 / 4)", "log(0)", "log(-1, 2)", "log(8, 1)", "log(8, 1 / 2)",
+    "log(10 ** 64, 10)", "log(1000, 10)", "log2(1 / 8)", "log2(0.0)", "log(2, 2.0)", "exp(10 ** 6)",
+    "exp(-10 ** 6)", "exp(710)", "exp(0)", "exp(1 / 3)", "round(log(1000, 10))", "int(sqrt(49))",
+    # shape reads: a node's shape while the spec compiles (spec/shapes.py)
+    "shape(x)", "shape(x)[0]", "shape(x)[-1] // 2", "shape(nope)", "shape('x')", "shape('x.0')", "shape(1)",
+    "shape()", "shape(x, x)", "shape(x)[99]", "shape(image)[0]", "shape(conv1)[0]", "shape(self)", "len(shape(x))",
 ]
+EXPR_FUNCS = ["min", "max", "abs", "floor", "ceil", "round", "int", "len", "sqrt", "log", "log2", "exp", "shape"]
 EXPR_NAMES = ["i", "j", "x", "out", "size", "widths", "depths", "num_classes", "stride", "proj", "width",
-              "min", "max", "abs", "floor", "ceil", "int", "len", "True", "None", "nope", "__builtins__"]
+              *EXPR_FUNCS, "True", "None", "nope", "__builtins__"]
 EXPR_OPS = ["+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", ">", "and", "or", "if 1 else", "@", "&",
             "<<", "in", "is"]
 
@@ -594,6 +604,30 @@ def op_repeat(t, rng, ctx):
     return f"repeat of {where}[{i}] ({nd.get('id')}) -> {nd['repeat']!r:.60}"
 
 
+def op_rows(t, rng, ctx):
+    """`repeat: {rows: ...}`, a table of copies: hostile tables, rows and names."""
+    nodes = all_nodes(t)
+    if not nodes:
+        return None
+    where, i, nd = rng.choice(nodes)
+    var = rng.choice(["i", "k", None, "", "1", "min", "true"])
+    row = {rng.choice(["k", "c", "i", "out", "min", "true", "1", "", "a b", "__x"]): rng.choice(INTS + ["${2}", "${i}", "${k}"])}
+    rows = rng.choice([[row], [row, row], [], [row] * 200, [row, 3], [row, None], [[1]], [{}], [{"k": {"a": 1}}],
+                       [{"k": [1, 2]}], 3, "x", None, {}, "${[0] * 10}", "${widths}", "${nope}", "${[] * 10}",
+                       [{"k": 1}, {"c": 2}], "${" + rng.choice(HOSTILE_EXPR) + "}"])
+    rep = {"rows": rows}
+    if var is not None:
+        rep["var"] = var
+    if rng.random() < 0.1:
+        rep["n"] = rng.choice([0, 1, 2])
+    nd["repeat"] = rep
+    if rng.random() < 0.5:     # read a row's name somewhere
+        ks = [k for k in nd if k not in ("id", "op", "in", "repeat")]
+        if ks:
+            nd[rng.choice(ks)] = rng.choice(["${k}", "${c}", "${i}", "${out}", "${k + i}", "${min}"])
+    return f"rows of {where}[{i}] ({nd.get('id')}) -> {nd['repeat']!r:.80}"
+
+
 def op_when(t, rng, ctx):
     nodes = all_nodes(t)
     if not nodes:
@@ -630,7 +664,7 @@ def _mutate_expr(inner: str, rng) -> str:
         del toks[j]
     s = " ".join(toks)
     if r > 0.9:
-        s = rng.choice(["min", "max", "abs", "floor", "ceil", "int", "len", "nope"]) + "(" + s + ")"
+        s = rng.choice(EXPR_FUNCS + ["nope"]) + "(" + s + ")"
     elif r > 0.85:
         s = "(" + s + ")" + rng.choice(["[0]", "[99]", "[-1]", " * 10 ** 9", " ** 64", " / 0"])
     return s
@@ -1045,6 +1079,21 @@ def g_repeat(t, rng, ctx):
     return f"repeat of {where}[{i}] ({nd.get('id')}) -> {nd['repeat']!r}"
 
 
+def g_rows(t, rng, ctx):
+    """A small table of copies, each row's name read by an attribute that holds an int."""
+    nodes = all_nodes(t)
+    if not nodes:
+        return None
+    where, i, nd = rng.choice(nodes)
+    ks = [k for k, v in nd.items() if k not in ("id", "op", "in", "repeat", "when", "expect")
+          and isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    rows = [{"k": rng.choice([1, 2, 3, 4, 8])} for _ in range(rng.choice([0, 1, 2, 3]))]
+    nd["repeat"] = {"rows": rows, "var": "j"} if rng.random() < 0.5 else {"rows": rows}
+    if ks:
+        nd[rng.choice(ks)] = "${k}"
+    return f"rows of {where}[{i}] ({nd.get('id')}) -> {nd['repeat']!r:.60}"
+
+
 def g_swap_family(t, rng, ctx):
     nodes = [x for x in all_nodes(t) if isinstance(x[2].get("op"), str) and x[2]["op"] in ctx.ops]
     if not nodes:
@@ -1146,7 +1195,7 @@ def g_ports(t, rng, ctx):
 GENTLE_OPS = {
     "g_sample": (g_sample, 12), "g_attr": (g_attr, 8), "g_when": (g_when, 3), "g_repeat": (g_repeat, 3),
     "g_swap_family": (g_swap_family, 5), "g_insert": (g_insert_same_shape, 3), "g_delete_node": (g_delete_node, 2),
-    "g_param": (g_param, 3), "g_input_shape": (g_input_shape, 3), "g_ports": (g_ports, 3),
+    "g_param": (g_param, 3), "g_input_shape": (g_input_shape, 3), "g_ports": (g_ports, 3), "g_rows": (g_rows, 2),
 }
 
 
@@ -1155,7 +1204,7 @@ STRUCT_OPS = {
     "swap_items": (op_swap_items, 3), "rename_key": (op_rename_key, 3), "add_unknown_key": (op_add_unknown_key, 2),
     "change_type": (op_change_type, 5), "number": (op_number, 7), "deep_nesting": (op_deep_nesting, 1),
     "swap_values": (op_swap_values, 2), "ref": (op_ref, 6), "id": (op_id, 2), "output": (op_output, 3),
-    "expect": (op_expect, 3), "repeat": (op_repeat, 4), "when": (op_when, 4), "expr": (op_expr, 7),
+    "expect": (op_expect, 3), "repeat": (op_repeat, 4), "rows": (op_rows, 2), "when": (op_when, 4), "expr": (op_expr, 7),
     "expr_insert": (op_expr_insert, 3), "swap_op": (op_swap_op, 6), "attr": (op_attr, 10),
     "add_node": (op_add_node, 5), "chain": (op_chain, 6), "imports": (op_imports, 3), "defaults": (op_defaults, 2),
     "params": (op_params, 3), "inputs": (op_inputs, 4), "blocks": (op_blocks, 4), "top": (op_top, 1),

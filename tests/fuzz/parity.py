@@ -987,8 +987,6 @@ def _judge(case, directory, lowering):
         err = e
     except Exception as e:          # noqa: BLE001 — the point: nothing else may escape
         return Verdict(False, "uncaught exception", case.short(), uncaught=f"load: {type(e).__name__}: {e}")
-    if err is not None and err.span is None and not _error_nodes(err):
-        pass    # an unlocated error is still an error; the lead's issue item 5 covers spans
 
     # torch
     try:
