@@ -12,7 +12,7 @@ from archviz.codes import E
 from archviz.errors import ArchvizError
 from archviz.spec.losses import LOSSES
 
-from archviz.clikit import (CONTEXT, Group, _console, batch_opt, dtype_opt, handle_errors,  # noqa: F401
+from archviz.clikit import (CONTEXT, Group, _console, batch_opt, check_indent, dtype_opt, handle_errors,  # noqa: F401
                             indent_opt, load_model, output_ext, param_opt, preflight, spec_arg, specs_arg, write_atomic)
 from archviz.clikit import _resolve_spec, complete_spec
 from archviz.library import resolve_dir
@@ -70,23 +70,19 @@ def summary(spec, batch, params, dtype, depth, fmt, indent, output):
       archviz summary resnet18 -f json --indent 2     # indented (default: compact)
       archviz summary my_net.yaml -p num_classes=10 --dtype bfloat16
     """
-    if indent is not None and fmt != "json":
-        raise click.BadParameter("--indent is for JSON (-f json)", param_hint="--indent")
+    check_indent(indent, fmt)
     preflight(output)
     m = load_model(spec, params, batch, dtype)
     if output:
         write_atomic(output, m.summary("text" if fmt == "table" else fmt, depth, indent))
         click.echo(f"wrote {output}", err=True)
         return
+    from archviz.backends.report import print_summary, summary_parts
     if fmt == "table":
-        from archviz.backends.report import print_summary
         print_summary(_console(), m, depth)
-    elif fmt == "json" and depth is None and indent is None:     # written as it is encoded
-        from archviz.backends.report import json_parts
-        for part in json_parts(m):
+    else:       # JSON is written as it is encoded
+        for part in summary_parts(m, fmt, depth, indent):
             click.echo(part, nl=False)
-    else:
-        click.echo(m.summary(fmt, depth, indent), nl=False)
 
 
 @main.command(context_settings=CONTEXT)

@@ -172,6 +172,12 @@ batch_opt = click.option("--batch", "-b", type=click.IntRange(min=1), default=1,
                          help="Batch size N (shapes include it; MACs scale with it).")
 indent_opt = click.option("--indent", type=click.IntRange(min=0, max=16), default=None, metavar="N",
                           help="JSON: indent by N spaces (default: compact, one line; the same document).")
+def check_indent(indent, fmt: str) -> None:
+    """--indent is for JSON: otherwise a usage error (exit 2) before any work."""
+    if indent is not None and fmt != "json":
+        raise click.BadParameter("--indent is for JSON (-f json)", param_hint="--indent")
+
+
 dtype_opt = click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)),
                          default="float32", show_default=True, help="Element type for the memory figures.")
 

@@ -120,6 +120,13 @@ def render_json(model, depth=None, indent: int | None = None) -> str:
     return dumps(d, indent)
 
 
+def summary_parts(model, fmt: str, depth=None, indent: int | None = None):
+    """The summary's text in parts: compact JSON as it is encoded (json_parts), else whole."""
+    if fmt == "json" and depth is None and indent is None:
+        return json_parts(model)
+    return [render_summary(model, fmt, depth, indent)]
+
+
 def _stream_json(model, chunk: int = 512) -> str:
     return "".join(json_parts(model, chunk))
 

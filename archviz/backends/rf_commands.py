@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from archviz.backends.rf_table import _cell, rf_rows  # noqa: F401  (rf_rows: the table's rows)
-from archviz.clikit import (CONTEXT, _console, batch_opt, handle_errors, indent_opt, load_model, output_ext, param_opt,
+from archviz.clikit import (CONTEXT, _console, batch_opt, check_indent, handle_errors, indent_opt, load_model, output_ext, param_opt,
                             preflight, spec_arg)
 from archviz.codes import E
 
@@ -61,8 +61,7 @@ def rf(spec, node, position, plot, input_name, fmt, indent, batch, params):
       archviz rf specs/unet.yaml --node head --position 100,100
       archviz rf specs/resnet18.yaml --node layer2.1.relu2 --plot rf.png
     """
-    if indent is not None and fmt != "json":
-        raise click.BadParameter("--indent is for JSON (-f json)", param_hint="--indent")
+    check_indent(indent, fmt)
     pos = _parse_position(position)
     preflight(plot)
     m = load_model(spec, params, batch)
