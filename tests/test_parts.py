@@ -134,3 +134,16 @@ def test_upsample_with_a_size_input_and_a_scale_is_an_error(tmp_path):
     with pytest.raises(ArchvizError) as ei:
         _load(tmp_path, text)
     assert "a second input gives the size" in ei.value.message and ei.value.span.line == 7
+
+
+@pytest.mark.parametrize("node", ["{id: s, op: chunk, chunks: 100000000}",
+                                  "{id: s, op: split, sizes: \"${[1] * 5000}\"}"])
+def test_a_hostile_part_count_is_bounded(tmp_path, node):
+    """A chunk of 10^8 parts built 10^8 port names (a MemoryError under a 3 GB limit): each
+    part is an output port, so their number is bounded, with a located error."""
+    text = (f"archviz: 1\nname: big\ninputs: {{x: {{shape: [100000000]}}}}\nnodes:\n  - {node}\n"
+            "outputs: {a: s.0}\n")
+    with pytest.raises(ArchvizError) as ei:
+        _load(tmp_path, text)
+    errs = getattr(ei.value, "errors", [ei.value])
+    assert len(errs) == 1 and "at most 4,096" in errs[0].message and errs[0].span.line == 5

@@ -36,6 +36,9 @@ def _cut_axis(a, x) -> int:
     return ax
 
 
+MAX_PARTS = 4096        # parts of one split or chunk: each is an output port of its own
+
+
 class _AnyPart(tuple):
     """The ports of a split whose part count is not known: every part index, none listed."""
 
@@ -51,7 +54,15 @@ class _Split(_Parts):
         """'0', '1', … one per part; while the count is unknown (no attributes, or an attribute
         whose error is reported), any part index, so a reference to a part adds no error."""
         n = self._count(attrs) if attrs is not None else None
-        return tuple(str(k) for k in range(n)) if isinstance(n, int) and not isinstance(n, bool) else _AnyPart()
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 < n <= MAX_PARTS:
+            return _AnyPart()           # (too many parts: the shape rule says so, at its place)
+        return tuple(str(k) for k in range(n))
+
+    def check(self, a, ins):
+        n = self._count(a)
+        if n > MAX_PARTS:
+            raise OpError(f"{n:,} parts: at most {MAX_PARTS:,} (each part is an output of its own)",
+                          attr="sizes" if "sizes" in self.attrs else "chunks", hint="cut into fewer parts")
 
     def infer_shape(self, a, ins):
         x = ins[0]
