@@ -307,3 +307,27 @@ def test_a_spec_that_reads_shapes_is_still_refused_after_a_few_copies(monkeypatc
     [e] = errors_of("specs/shufflenet_v2_x1_0.yaml", repeats=[100000, 1, 1])
     assert e.code == "E0135" and "'stage2' repeats 100,000 copies" in e.message
     assert len(calls) <= 2 + 2      # stage2 twice, then stage3 and stage4
+
+
+def test_report_files_carry_the_warnings(tmp_path):
+    """W0701 was in the report's JSON and HTML but not in its .md and .summary.txt."""
+    spec = tmp_path / "dead.yaml"
+    spec.write_text(textwrap.dedent("""\
+        archviz: 1
+        name: dead
+        inputs: {x: {shape: [3, 8, 8]}}
+        nodes:
+          - {id: a, op: conv2d, out: 4, kernel: 3}
+          - {id: b, op: conv2d, in: x, out: 2, kernel: 1}
+        outputs: {y: a}
+        """))
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["report", str(spec), "-o", str(out), "--no-diagrams"])
+    assert r.exit_code == 0, r.output
+    for name in ("dead.md", "dead.summary.txt"):
+        text = (out / name).read_text()
+        assert "warning[W0701]" in text and "reach no output: b" in text and f"{spec}:6:" in text
+    clean = tmp_path / "clean.yaml"
+    clean.write_text(spec.read_text().replace("  - {id: b, op: conv2d, in: x, out: 2, kernel: 1}\n", ""))
+    CliRunner().invoke(main, ["report", str(clean), "-o", str(out), "--no-diagrams"])
+    assert "warning" not in (out / "clean.md").read_text()

@@ -56,12 +56,24 @@ def remove_stale(out_dir: str, stem: str, suffixes) -> list[str]:
 def write_reports(model, out_dir: str, stem: str) -> list[str]:
     # every text is made before the first is written: a spec whose explanation fails
     # never leaves new JSON beside an old explanation
-    texts = [model.summary("json"), model.summary("csv"), model.summary("markdown"),
-             model.summary("text"), model.explain()]
+    texts = [model.summary("json"), model.summary("csv"), model.summary("markdown") + _warnings(model, True),
+             model.summary("text") + _warnings(model, False), model.explain()]
     files = dict(zip((stem + s for s in REPORT_SUFFIXES), texts))
     for name, text in files.items():
         write_atomic(os.path.join(out_dir, name), text)
     return list(files)
+
+
+def _warnings(model, markdown: bool) -> str:
+    """The spec's warnings (W07xx) under a report's .md or .summary.txt, as the JSON and the
+    HTML page carry them (the console prints them on stderr); '' when there are none."""
+    ws = model.warnings
+    if not ws:
+        return ""
+    lines = [f"warning[{w.code}]" + (f" at {w.span}" if w.span else "") + f": {w.message}" for w in ws]
+    if markdown:
+        return "\n**Warnings**\n\n" + "".join(f"- {x}\n" for x in lines)
+    return "\n" + "".join(x + "\n" for x in lines)
 
 
 def write_page(model, out_dir: str, stem: str, svg_path: str | None, diagrams: bool, skipped: str | None):
