@@ -107,14 +107,32 @@ class BatchNorm1d(_BatchNorm):
     samples = [{"attrs": {}, "inputs": [(4, 32)]}, {"attrs": {}, "inputs": [(2, 16, 10)]}]
 
 
-@register_op
-class LayerNorm(SameShape, NoMacs, Op):
-    name = "layernorm"
+class _TrailingNorm(SameShape, NoMacs, Op):
+    """Normalises the last `dims` axes (layernorm, rmsnorm): never the batch axis, whose size
+    would size the weight; every element reads the whole normalised axes."""
     family = "norm"
     role = Role.NORM
-    label = "LayerNorm"
     keeps = Keeps.INPUTS
-    features_last = True     # normalises the last axes: a sequence's features
+    features_last = True
+
+    def infer_shape(self, a, ins):
+        if a.dims >= len(ins[0]):
+            raise OpError(f"dims={a.dims} reaches the batch axis of the {len(ins[0])}-D input {fmt_shape(ins[0])}: "
+                          f"its weight would be sized by the batch; archviz normalises at most the "
+                          f"{len(ins[0]) - 1} non-batch axes", attr="dims", hint=BATCH_AXIS_WHY)
+        return {"out": tuple(ins[0])}
+
+    def receptive_field(self, a, ins, outs):
+        """Every element reads the whole normalised trailing `dims` axes (their statistics)."""
+        from archviz.ops import rfmaps as R
+        x = ins[0]
+        return {"out": [R.along(x, {len(x) - i: R.All(x[-i]) for i in range(1, a.dims + 1)})]}
+
+
+@register_op
+class LayerNorm(_TrailingNorm):
+    name = "layernorm"
+    label = "LayerNorm"
     doc = "Layer normalisation over the last `dims` axes (torch.nn.LayerNorm)."
     attrs = {
         "dims": Attr("pos_int", 1, "how many trailing axes to normalise over"),
@@ -124,14 +142,6 @@ class LayerNorm(SameShape, NoMacs, Op):
     }
     elementwise_note = ": mean, centre, square, variance sum, divide (5); scale, shift (2, if affine)"
     samples = [{"attrs": {}, "inputs": [(2, 10, 64)]}, {"attrs": {"dims": 3}, "inputs": [(1, 4, 6, 6)]}]
-
-    def infer_shape(self, a, ins):
-        if a.dims >= len(ins[0]):
-            raise OpError(f"dims={a.dims} reaches the batch axis of the {len(ins[0])}-D input {fmt_shape(ins[0])}: "
-                          f"its weight and bias would be sized by the batch; archviz normalises at most the "
-                          f"{len(ins[0]) - 1} non-batch axes", attr="dims",
-                          hint=BATCH_AXIS_WHY)
-        return {"out": tuple(ins[0])}
 
     def param_tensors(self, a, ins):
         shape = tuple(ins[0][-a.dims:])
@@ -149,22 +159,13 @@ class LayerNorm(SameShape, NoMacs, Op):
         return lowered("nn.LayerNorm", tuple(ins[0][-a.dims:]), eps=a.eps, elementwise_affine=a.elementwise_affine,
                     bias=a.bias)
 
-    def receptive_field(self, a, ins, outs):
-        """Every element reads the whole normalised trailing `dims` axes (mean and variance)."""
-        from archviz.ops import rfmaps as R
-        x = ins[0]
-        return {"out": [R.along(x, {len(x) - i: R.All(x[-i]) for i in range(1, a.dims + 1)})]}
 
 
 
 @register_op
-class RMSNorm(SameShape, NoMacs, Op):
+class RMSNorm(_TrailingNorm):
     name = "rmsnorm"
-    family = "norm"
-    role = Role.NORM
     label = "RMSNorm"
-    keeps = Keeps.INPUTS
-    features_last = True
     doc = ("Root-mean-square normalisation over the last `dims` axes (torch.nn.RMSNorm; Zhang & Sennrich "
            "2019): y = x / sqrt(mean(x²) + eps) · weight, no centring and no bias (Llama, Mistral).")
     attrs = {
@@ -176,13 +177,6 @@ class RMSNorm(SameShape, NoMacs, Op):
     samples = [{"attrs": {}, "inputs": [(2, 10, 64)]}, {"attrs": {"dims": 2, "eps": 1e-6}, "inputs": [(1, 4, 6, 6)]},
                {"attrs": {"elementwise_affine": False}, "inputs": [(3, 8)]}]
 
-    def infer_shape(self, a, ins):
-        if a.dims >= len(ins[0]):
-            raise OpError(f"dims={a.dims} reaches the batch axis of the {len(ins[0])}-D input {fmt_shape(ins[0])}: "
-                          f"its weight would be sized by the batch; archviz normalises at most the "
-                          f"{len(ins[0]) - 1} non-batch axes", attr="dims", hint=BATCH_AXIS_WHY)
-        return {"out": tuple(ins[0])}
-
     def param_tensors(self, a, ins):
         return [("weight", tuple(ins[0][-a.dims:]), "param")] if a.elementwise_affine else []
 
@@ -193,11 +187,6 @@ class RMSNorm(SameShape, NoMacs, Op):
         return lowered("nn.RMSNorm", tuple(ins[0][-a.dims:]), eps=None if a.eps is None else float(a.eps),
                        elementwise_affine=a.elementwise_affine)
 
-    def receptive_field(self, a, ins, outs):
-        """Every element reads the whole normalised trailing `dims` axes (the mean square)."""
-        from archviz.ops import rfmaps as R
-        x = ins[0]
-        return {"out": [R.along(x, {len(x) - i: R.All(x[-i]) for i in range(1, a.dims + 1)})]}
 
 
 @register_op

@@ -12,7 +12,7 @@ axis 0 is always the batch (implicit in a spec), so none of them may cut along i
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, fmt_shape, register_op
+from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, register_op
 from archviz.ops.describe import Keeps, Role, lowered
 from archviz.ops.rfmaps import _Irregular
 from archviz.ops.rfmaps_core import _per_position
@@ -227,7 +227,7 @@ class _ChannelPerm(_Irregular):
 
 
 @register_op
-class ChannelShuffle(_Parts):
+class ChannelShuffle(SameShape, _Parts):
     name = "channel_shuffle"
     doc = ("Interleave the channels of `groups` groups (torch.nn.ChannelShuffle; ShuffleNet, Zhang et al. "
            "2018): view (N, g, C/g, …), swap the two, flatten back. Same shape.")
@@ -242,9 +242,6 @@ class ChannelShuffle(_Parts):
         if x[1] % a.groups:
             raise OpError(f"{x[1]} channels cannot be shuffled in {a.groups} groups", attr="groups",
                           hint="groups must divide the channel count")
-
-    def infer_shape(self, a, ins):
-        return {"out": tuple(ins[0])}
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]

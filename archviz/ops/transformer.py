@@ -14,7 +14,7 @@ Masked work is counted dense, as torch computes it: every score is computed, the
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, fmt_shape, register_op
+from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, register_op
 from archviz.ops.describe import Keeps, Role, lowered
 from archviz.ops.rfmaps import _Irregular
 from archviz.ops.rfmaps_core import _per_position
@@ -150,7 +150,7 @@ class _RotaryPairs(_Irregular):
 
 
 @register_op
-class RoPE(NoParams, NoMacs, Op):
+class RoPE(SameShape, NoParams, NoMacs, Op):
     name = "rope"
     family = "attention"
     role = Role.EMBEDDING
@@ -186,9 +186,6 @@ class RoPE(NoParams, NoMacs, Op):
             raise OpError(f"expects (N, heads, T, d), got {fmt_shape(x)}",
                           hint="reshape (N, T, heads·d) to (N, T, heads, d), then transpose axes 1 and 2")
         self.rotated(a, x)
-
-    def infer_shape(self, a, ins):
-        return {"out": tuple(ins[0])}
 
     def explain_shape(self, a, ins, outs):
         x = ins[0]
