@@ -7,21 +7,37 @@ its spec location and the block expansion stack.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import difflib
 from functools import lru_cache
 
 from archviz.codes import E
 
 
-@dataclass(frozen=True, slots=True)      # one per value of a spec: 100,000s in a large one
 class Span:
-    """A location in a spec file: 1-based line and column, optional end column."""
+    """A location in a spec file: 1-based line and column, optional end column. Immutable
+    by convention, hashable, compared by value (a plain class with slots: a frozen dataclass
+    sets each field through object.__setattr__, 3x as slow to make, and a spec has one per
+    value: 100,000s in a large one, issue 17)."""
 
-    file: str
-    line: int
-    col: int
-    end_col: int | None = None
+    __slots__ = ("file", "line", "col", "end_col")
+
+    def __init__(self, file: str, line: int, col: int, end_col: int | None = None):
+        self.file = file
+        self.line = line
+        self.col = col
+        self.end_col = end_col
+
+    def _key(self) -> tuple:
+        return self.file, self.line, self.col, self.end_col
+
+    def __eq__(self, other):
+        return self._key() == other._key() if type(other) is Span else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Span(file={self.file!r}, line={self.line!r}, col={self.col!r}, end_col={self.end_col!r})"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"

@@ -57,9 +57,10 @@ def shapes_pass(g: LayerGraph) -> list:
     for e in g.expects:
         by_node.setdefault(e[0].node, []).append(e)
     failed: list = []
+    memo: dict = {}
     for node in g.topo_order():
         try:
-            _shape_node(g, node)
+            _shape_node(g, node, memo)
         except ArchvizError as e:
             from archviz.passes.hints import batch_hint
             batch_hint(g, node, e)
@@ -74,14 +75,24 @@ def shapes_pass(g: LayerGraph) -> list:
     return failed
 
 
-def _shape_node(g: LayerGraph, node: Node) -> None:
-    op = registry[node.op]
+def _shape_node(g: LayerGraph, node: Node, memo: dict | None = None) -> None:
     ins = input_shapes(g, node)
+    # op rules are functions of (attrs, input shapes): the layers that share an Attrs (one
+    # per distinct attribute set, archviz.spec.nodes) and read equal shapes share one answer
+    # (issue 17). Failures are not kept: each node raises its own, located error.
+    key = (node.op, id(node.attrs), tuple(ins))
+    hit = memo.get(key) if memo is not None else None
+    if hit is not None:
+        node.meta[M.IN_SHAPES], node.meta[M.SHAPES] = hit
+        return
+    op = registry[node.op]
     node.meta[M.IN_SHAPES] = ins
     node.meta[M.SHAPES] = run_rule(node, op.evaluate, node.attrs, ins, ins=ins)
     for port, s in node.meta[M.SHAPES].items():
         if any(d < 1 for d in s):
             raise node_error(node, OpError(f"output '{port}' has an empty axis: {fmt_shape(s)}"), ins)
+    if memo is not None:
+        memo[key] = ins, node.meta[M.SHAPES]
 
 
 def _expect_error(g: LayerGraph, ref, dims, span, spans, notes):
@@ -104,15 +115,22 @@ def check_expects(g: LayerGraph) -> list:
 
 
 def cost_pass(g: LayerGraph) -> None:
-    """Params, MACs, element-wise ops and activation elements for every node."""
+    """Params, MACs, element-wise ops and activation elements for every node (once per
+    distinct op, Attrs, input shapes and frozen, as the shape pass)."""
+    memo: dict = {}
     for node in g.topo_order():
-        op = registry[node.op]
         ins = node.meta[M.IN_SHAPES]
-        outs = node.meta[M.SHAPES]
-        node.meta[M.PARAMS] = SH.own_params(node, run_rule(node, op.count_params, node.attrs, ins, node.frozen, ins=ins))
-        node.meta[M.MACS] = int(run_rule(node, op.count_macs, node.attrs, ins, outs, ins=ins))
-        node.meta[M.ELEMENTWISE] = int(run_rule(node, op.count_elementwise, node.attrs, ins, outs, ins=ins))
-        node.meta[M.ACT_ELEMS] = sum(numel(s) for s in outs.values())
+        key = (node.op, id(node.attrs), id(ins), node.frozen)     # equal shapes share one list
+        hit = memo.get(key)
+        if hit is None:
+            op = registry[node.op]
+            outs = node.meta[M.SHAPES]
+            hit = memo[key] = (run_rule(node, op.count_params, node.attrs, ins, node.frozen, ins=ins),
+                               int(run_rule(node, op.count_macs, node.attrs, ins, outs, ins=ins)),
+                               int(run_rule(node, op.count_elementwise, node.attrs, ins, outs, ins=ins)),
+                               sum(numel(s) for s in outs.values()))
+        p, node.meta[M.MACS], node.meta[M.ELEMENTWISE], node.meta[M.ACT_ELEMS] = hit
+        node.meta[M.PARAMS] = SH.own_params(node, p)
 
 
 def training_warnings(g: LayerGraph) -> None:

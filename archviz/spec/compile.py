@@ -49,6 +49,7 @@ class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller, S
         self._node_syms: dict = {}    # graph id -> its inputs as [Sym] (shape reads resolve them early)
         self._shape_memo: dict = {}   # graph id -> output shapes, for shape reads
         self._shares: list = []       # `share:` of each node copy (archviz.spec.share)
+        self._attrs_memo: dict = {}   # (op, attribute values) -> the Attrs its layers share
 
     # -- errors ------------------------------------------------------------------
     def error(self, err: ArchvizError, scope: Scope | None = None) -> None:

@@ -202,6 +202,24 @@ class NodeExpander:
                 del raw[k]
         return raw, spans
 
+    def _normalised(self, op, raw: dict, spans: dict, nd) -> tuple:
+        """normalise(), once per distinct attribute set of an op: the layers that write the same
+        values share one Attrs (nothing changes a node's attrs once built), so a large graph
+        holds one per kind of layer, and the passes can answer equal (op, attrs, input shapes)
+        once (issue 17). A set with a problem is not kept: it is checked again, and reported,
+        at every node that writes it."""
+        try:
+            key = (op.name,) + tuple((k, _frozen(v)) for k, v in raw.items())
+            hit = self._attrs_memo.get(key)
+        except TypeError:           # a value that is no plain scalar or list: not shared
+            key = hit = None
+        if hit is not None:
+            return hit, ()
+        attrs, errs = normalise(op, raw, spans, nd.span, f"'{nd['id']}' ({op.name})")
+        if key is not None and not errs:
+            self._attrs_memo[key] = attrs
+        return attrs, errs
+
     def _primitive(self, nd, scope, vars_k, cid, op, ins) -> NodeB:
         if len(self.graph) - len(self.graph.inputs) >= budget.MAX_LAYERS:     # inputs are no layers
             e = SpecError(f"the spec expands to more than {budget.MAX_LAYERS:,} layers", nd.span_of("id", nd.span),
@@ -221,8 +239,7 @@ class NodeExpander:
                     failed.add(k)
                 else:
                     raw[k] = v
-        desc = f"'{nd['id']}' ({op.name})"
-        attrs, errs = normalise(op, raw, spans, nd.span, desc)
+        attrs, errs = self._normalised(op, raw, spans, nd)
         for e in errs:
             if e.code == E.MISSING_ATTR and any(e.message.endswith(f"attribute '{k}'") for k in failed):
                 continue    # "missing required attribute" would only repeat that error
@@ -243,3 +260,20 @@ class NodeExpander:
         self._pending.append(("node", node, list(ins)))
         self._node_syms[gid] = list(ins)
         return NodeB(gid, op.name)
+
+
+_SCALARS = (int, str, bool, type(None))
+
+
+def _frozen(v):
+    """A hashable key for an attribute value that tells apart what normalise tells apart
+    (1, 1.0 and True are equal as dict keys; their types are not). TypeError for a value
+    that is no scalar or list of them."""
+    t = type(v)
+    if t is float:
+        return t, repr(v)       # -0.0 == 0.0
+    if t in _SCALARS:
+        return t, v
+    if t is list:
+        return (list,) + tuple(_frozen(x) for x in v)
+    raise TypeError(t.__name__)
