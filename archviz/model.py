@@ -128,13 +128,14 @@ class Model:
             why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"
             failed = f"receptive-field pass failed: {why}"
         from archviz.backends.sharing import json_keys
+        memo: dict = {}         # one rf entry per field shared by several layers
         for l in self.layers:
             e = {"id": l.id, "op": l.op, "inputs": l.inputs, "output_shape": list(l.output_shape),
                  "params": l.params.total, "macs": l.macs, "flops": l.flops, **json_keys(l.node)}
             if failed is not None:
                 e["rf_note"] = failed
             else:
-                e["rf"], note = RF.layer_json(l.node)
+                e["rf"], note = RF.layer_json(l.node, memo)
                 if e["rf"] is None and note:
                     e["rf_note"] = note
                 if l.node.meta[M.RF].warnings:

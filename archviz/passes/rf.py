@@ -75,6 +75,7 @@ def rf_pass(g, input_name: str | None = None) -> Context:
     the pass driver (``archviz.passes.driver.run(g, "rf", input=...)``), after shapes."""
     ctx = choose_axes(g, input_name)
     states: dict = {}
+    memo: dict = {}         # (op, attrs, input shapes, shapes) -> the node's Deps (see _node)
     for node in g.topo_order():
         rec = NodeRF(ctx)
         node.meta[M.RF] = rec
@@ -94,7 +95,7 @@ def rf_pass(g, input_name: str | None = None) -> Context:
                 rec.fields[p] = states[(node.id, p)] = None
             continue
         try:
-            _node(rec, node, ins, shapes)
+            _node(rec, node, ins, shapes, memo)
         except Exception as e:      # a bug here must not break `summary`: report it, go on
             rec.reason = rec.reason or (f"internal error of the receptive-field pass at '{node.id}': "
                                         f"{type(e).__name__}: {e}")
@@ -105,13 +106,20 @@ def rf_pass(g, input_name: str | None = None) -> Context:
     return ctx
 
 
-def _node(rec: NodeRF, node, ins: list, shapes: dict) -> None:
+def _node(rec: NodeRF, node, ins: list, shapes: dict, memo: dict | None = None) -> None:
     ctx = rec.ctx
     op = registry[node.op]
-    if not has_rule(op):
+    in_shapes = node.meta[M.IN_SHAPES]
+    # a rule is a function of (attrs, input shapes, output shapes), and its Deps are never
+    # changed once made: the layers that share their Attrs and shapes (the shape pass shares
+    # the objects) share one answer (issue 17)
+    key = (node.op, id(node.attrs), id(in_shapes), id(shapes))
+    hit = memo.get(key) if memo is not None else None
+    if hit is not None:
+        rec.deps = hit
+    elif not has_rule(op):
         rec.reason = f"op '{node.op}' has no receptive_field rule (node '{node.id}')"
     else:
-        in_shapes = node.meta[M.IN_SHAPES]
         try:
             raw = op.receptive_field(node.attrs, in_shapes, shapes)
         except Exception as e:
@@ -122,6 +130,8 @@ def _node(rec: NodeRF, node, ins: list, shapes: dict) -> None:
             if len(per) != len(node.inputs):
                 raise ValueError(f"rule gave {len(per)} answers for {len(node.inputs)} inputs")
             rec.deps[p] = [R.normalize(v, s) for v, s in zip(per, in_shapes)]
+        if memo is not None and not rec.reason:
+            memo[key] = rec.deps
     for p, out_shape in shapes.items():
         if rec.reason:
             rec.fields[p] = [Field("unavailable", reason=rec.reason) for _ in ctx.axes]
@@ -179,6 +189,8 @@ def compose(f_in: Field, od, m: R.Map, out_shape) -> Field | None:
         f = f_in.span(*s)
         return None if f is None else Field("fixed", lo=f[0], hi=f[1])
     n = out_shape[od]
+    if m.is_identity and f_in.dim == od and f_in.n == n and f_in.kind in ("periodic", "table", "flat"):
+        return f_in         # position o reads o along the same dim: the same field (fields never change)
     if isinstance(m, R.Unravel):
         return Field("flat", dim=od, n=n, src=f_in, map=m)
     if f_in.kind == "flat" and m.is_identity:
@@ -258,6 +270,15 @@ def merge(rec: NodeRF, node, ax: Axis, contribs: list, out_shape) -> Field | Non
         return Field("unavailable", reason=f"axis {ax.name} is spread over several dims at '{node.id}'")
     dim = dims.pop()
     n = out_shape[dim]
+    f0 = fs[0]
+    if f0.kind == "periodic" and f0.P == 1 and f0.lo[0] is not None and all(
+            f.kind == "periodic" and f.P == 1 and f.J == f0.J and f.lo[0] is not None for f in fs):
+        # affine fields of one jump (most merges: a residual add): the hull is one interval, and
+        # equal lo + hi are equal centres (the general path below, without its loops)
+        if len({f.lo[0] + f.hi[0] for f in fs}) > 1:
+            _warn_centres(rec, node, ax, [str(node.inputs[i]) for i, _ in contribs], fs, 1)
+        return Field("periodic", dim=dim, n=n, P=1, J=f0.J, lo=[min(f.lo[0] for f in fs)],
+                     hi=[max(f.hi[0] for f in fs)])
     names = [str(node.inputs[i]) for i, _ in contribs]
     # equal jumps J/P, compared as J·P' = J'·P (exact, without a Fraction per field)
     if all(f.kind == "periodic" for f in fs) and all(f.J * fs[0].P == fs[0].J * f.P for f in fs):
@@ -338,13 +359,43 @@ def json_value(x):
     return x
 
 
-def layer_json(node):
-    """The `layers[].rf` entry: one object per axis, or None (with a note)."""
+def layer_json(node, memo: dict | None = None):
+    """The `layers[].rf` entry: one object per axis, or None (with a note). `memo` (id of a
+    Field -> its entry) shares the entries of the layers that share a field (an element-wise
+    layer passes its input's on), while the fields live."""
+    rec = node.meta.get(M.RF)
+    fields = rec.fields.get("out") if rec is not None and rec.ctx.axes else None
+    if memo is not None and fields:
+        out = []
+        for f, ax in zip(fields, rec.ctx.axes):
+            e = memo.get(id(f))
+            if e is None or e["axis"] != ax.name:
+                e = _axis_json(f, ax)
+                if e is None:
+                    break
+                memo[id(f)] = e
+            out.append(e)
+        else:
+            return out, None
     sums, note = layer_rf(node)
     if sums is None:
         return None, note
     return [{"axis": s["axis"], "size_min": s["size_min"], "size_max": s["size_max"],
              "jump": json_value(s["jump"]), "start": s["start"], "global": s["global"]} for s in sums], None
+
+
+def _axis_json(f, ax):
+    """layer_json's object of one axis, straight from an affine or global field (what
+    summarize gives, without its Fractions), or None for the other kinds."""
+    if f is None:
+        return None
+    if f.kind == "periodic" and f.P == 1 and f.lo[0] is not None:
+        return {"axis": ax.name, "size_min": f.hi[0] - f.lo[0] + 1, "size_max": f.hi[0] - f.lo[0] + 1,
+                "jump": f.J, "start": f.lo[0], "global": False}
+    if f.kind == "global":
+        return {"axis": ax.name, "size_min": ax.size, "size_max": ax.size, "jump": None, "start": 0,
+                "global": True}
+    return None
 
 
 def short(node) -> str:
