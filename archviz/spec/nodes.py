@@ -78,6 +78,11 @@ class NodeExpander:
         frozen = nd.get("frozen", False)
         if not isinstance(frozen, bool):
             raise SpecError(f"'frozen' must be true or false, got {frozen!r}", nd.span_of("frozen"), code=E.BAD_ATTR)
+        if kind == "op" and not _COPY_KEYS.intersection(nd):
+            # one copy of a primitive op, read as it is (most nodes of a large graph): the loop
+            # below without the copy bookkeeping it would do for this one copy
+            b = scope.names[nid] = self._primitive(nd, scope, scope.vars, nid, target, ins)
+            return Sym(binding=b, text=nid, span=nd.span_of("id"))
         through = self._bypass_index(nd, ins, kind, target)
         n, var, rows = self._repeat(nd, scope)
         if n == 0:      # `repeat: 0` (or no rows): the node is absent, its name stands for its input
@@ -189,15 +194,19 @@ class NodeExpander:
             out.append(dict(row))
         return out
 
-    def _attr_values(self, nd, vars_k, scope, skip=NODE_KEYS):
+    def _attr_values(self, nd, vars_k, scope, skip=frozenset(NODE_KEYS)):
         """Evaluated attributes and their spans; an attribute whose expression failed (the
         error is recorded) is left out of `raw` and named in `spans` only."""
         raw, spans = {}, {}
         for k, v in nd.items():
             if k in skip:
                 continue
-            spans[k] = nd.span_of(k)
-            raw[k] = self._try_eval(v, vars_k, spans[k], scope, default=_NO_DEFAULT)
+            spans[k] = sp = nd.span_of(k)
+            t = type(v)
+            if t is int or t is bool or t is float or v is None or (t is str and "${" not in v):
+                raw[k] = v          # a literal: nothing to evaluate
+                continue
+            raw[k] = self._try_eval(v, vars_k, sp, scope, default=_NO_DEFAULT)
             if raw[k] is _NO_DEFAULT:
                 del raw[k]
         return raw, spans
@@ -246,9 +255,11 @@ class NodeExpander:
             self.error(e, scope)
         frozen = nd.get("frozen", False)
         gid = scope.prefix + cid
+        # notes: the scope's list (a scope's notes never change; neither do a node's)
         node = Node(id=gid, op=op.name, attrs=attrs, scope=scope.path, span=nd.span_of("op", nd.span),
-                    attr_spans=spans, notes=list(scope.notes), frozen=bool(frozen))
-        node.meta["doc"] = nd.get("doc")
+                    attr_spans=spans, notes=scope.notes, frozen=bool(frozen))
+        if "doc" in nd:
+            node.meta["doc"] = nd["doc"]
         raw_in = nd.get("in")
         node.input_spans = [s.span or nd.span for s in ins]
         if isinstance(raw_in, dict):
@@ -263,6 +274,8 @@ class NodeExpander:
 
 
 _SCALARS = (int, str, bool, type(None))
+# the keys of a node that make it more than one plain copy of a primitive op
+_COPY_KEYS = frozenset(("repeat", "when", "bypass", "expect", "share"))
 
 
 def _frozen(v):
