@@ -22,9 +22,12 @@ def load(path: str, batch: int = 1, dtype: str = "float32", allow_import=None, *
     return _load(path, batch, dtype, params, allow_import)
 
 
-def _load(path, batch: int = 1, dtype: str = "float32", overrides: dict | None = None, allow_import=None):
+def _load(path, batch: int = 1, dtype: str = "float32", overrides: dict | None = None, allow_import=None,
+          lazy: bool = False):
     """load() with the overrides as a dict: a param may be named `batch`, `dtype` or
-    `allow_import` (the CLI's -p batch=3 is such a param, not the batch size)."""
+    `allow_import` (the CLI's -p batch=3 is such a param, not the batch size). `lazy`: the
+    lazy passes (receptive fields) run when a reader asks for them (the CLI's commands all
+    ask through the pass driver), not here."""
     from archviz.model import DTYPE_BYTES, Model
     from archviz.passes import analyse
     from archviz.spec import compile_spec
@@ -41,7 +44,7 @@ def _load(path, batch: int = 1, dtype: str = "float32", overrides: dict | None =
             if e.code == E.UNREADABLE_SPEC and e.hint is None and not os.path.exists(spec):
                 e.hint = missing_hint(str(path))
             raise
-        analyse(g)
+        analyse(g, lazy=lazy)
     return Model(g, batch=batch, dtype=dtype)
 
 

@@ -185,7 +185,7 @@ dtype_opt = click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)),
 def load_model(spec, params, batch=1, dtype="float32"):
     import archviz
     # the overrides as a dict: `-p batch=3` names a spec param, never load()'s batch argument
-    m = archviz._load(spec, batch, dtype, _overrides(params))
+    m = archviz._load(spec, batch, dtype, _overrides(params), lazy=True)
     # the model lives until the command ends: its objects leave the collector's generations,
     # so the collections that writing the output triggers do not walk them again (issue 17);
     # Group.main gives them back when the command ends

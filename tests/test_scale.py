@@ -129,3 +129,42 @@ def test_the_streamed_json_when_receptive_fields_fail(monkeypatch):
     d = json.loads(_stream_json(m, 1))
     assert d == m.to_dict() and d["layers"]
     assert all(e["rf_note"] == "receptive-field pass failed: RuntimeError: boom" and "rf" not in e for e in d["layers"])
+
+
+def test_commands_that_show_no_field_leave_the_rf_pass_alone(tmp_path, monkeypatch):
+    # receptive fields are lazy in the CLI (issue 17, item 4): validate pays nothing for them,
+    # and a command that shows them runs the pass once
+    from click.testing import CliRunner
+    from archviz.cli import main
+    from archviz.passes import rf as RF
+    p = tmp_path / "d.yaml"
+    p.write_text(gen_specs.dag_spec(30))
+    calls = []
+    real = RF.rf_pass
+    monkeypatch.setattr(RF, "rf_pass", lambda g, i=None: calls.append(i) or real(g, i))
+    r = CliRunner().invoke(main, ["validate", str(p)])
+    assert r.exit_code == 0 and "30 layers" in r.output and calls == []
+    r = CliRunner().invoke(main, ["summary", str(p), "-f", "json"])
+    assert r.exit_code == 0 and calls == [None]
+    import json
+    assert json.loads(r.output)["layers"][-1]["rf"][0]["size_min"] == 1 + 2 * 10    # ten 3x3 convs
+
+
+def test_equal_attribute_sets_share_one_attrs_and_values_keep_their_types(tmp_path):
+    from archviz.errors import ArchvizError
+    head = "archviz: 1\nname: t\ninputs: {x: {shape: [4, 8, 8]}}\nnodes:\n"
+    p = tmp_path / "a.yaml"
+    p.write_text(head + "  - {id: a, op: conv2d, out: 4, kernel: 3, padding: 1}\n"
+                        "  - {id: b, op: conv2d, out: 4, kernel: 3, padding: 1, frozen: true}\n"
+                        "  - {id: c, op: conv2d, out: 4, kernel: [3, 3], padding: 1}\n")
+    m = archviz.load(str(p))
+    a, b, c = (m.graph.nodes[k] for k in "abc")
+    assert a.attrs is b.attrs and a.attrs == c.attrs       # [3, 3] is written otherwise: its own
+    # one answer for equal (op, attrs, shapes), but frozen is the node's: 4*4*9 + 4 = 148 each
+    assert (m.layer("a").params.trainable, m.layer("b").params.non_trainable) == (148, 148)
+    assert m.totals["trainable_params"] == 2 * 148 and m.totals["non_trainable_params"] == 148
+    # 3 and 3.0 are equal keys of a dict, not equal attributes: 3.0 is refused where 3 is taken
+    p.write_text(head + "  - {id: a, op: conv2d, out: 4, kernel: 3}\n  - {id: b, op: conv2d, out: 4, kernel: 3.0}\n")
+    with pytest.raises(ArchvizError) as e:
+        archviz.load(str(p))
+    assert "'b' (conv2d)" in str(e.value) and "expected an integer" in str(e.value)

@@ -165,7 +165,9 @@ def _lint(g: LayerGraph) -> None:
 
 
 def _rf(g: LayerGraph, input: str | None = None):
-    return RF.rf_pass(g, input)
+    from archviz import _collector_paused      # run when asked, maybe after load's pause: its own
+    with _collector_paused():
+        return RF.rf_pass(g, input)
 
 
 def _rf_check(g: LayerGraph, input: str | None = None) -> None:
@@ -186,6 +188,7 @@ class Pass:
     provides: tuple = ()
     optional: bool = False
     check: Callable | None = None
+    lazy: bool = False          # analyse(g, lazy=True) leaves it to the readers that ask (run())
 
 
 @dataclass
@@ -210,7 +213,9 @@ PASSES = {p.name: p for p in (
     Pass("cost", cost_pass, ("shapes", "ties"), (M.PARAMS, M.MACS, M.ELEMENTWISE, M.ACT_ELEMS)),
     Pass("training", training_warnings, ("shapes",)),       # adds to g.warnings
     Pass("lint", _lint, ("shapes",)),                       # adds to g.warnings
-    Pass("rf", _rf, ("shapes",), (M.RF,), optional=True, check=_rf_check),   # option: input (its name)
+    # option: input (its name); lazy: a command that shows no field (validate, explain's counts,
+    # draw, lowering) never pays for it (issue 17)
+    Pass("rf", _rf, ("shapes",), (M.RF,), optional=True, check=_rf_check, lazy=True),
 )}
 
 
@@ -240,11 +245,14 @@ def run(g: LayerGraph, name: str, **options):
     return result
 
 
-def analyse(g: LayerGraph) -> LayerGraph:
-    """Run every pass of the table. Raises the first ArchvizError (expect failures are
-    collected); an optional pass's failure is recorded, not raised (receptive fields never
-    break a summary: the model says why they are missing)."""
+def analyse(g: LayerGraph, lazy: bool = False) -> LayerGraph:
+    """Run every pass of the table (with `lazy`, not the lazy ones: rf runs when a reader asks
+    for it). Raises the first ArchvizError (expect failures are collected); an optional pass's
+    failure is recorded, not raised (receptive fields never break a summary: the model says
+    why they are missing)."""
     for name, p in PASSES.items():
+        if lazy and p.lazy:
+            continue
         try:
             run(g, name)
         except Exception:
