@@ -91,6 +91,7 @@ class LayerGraph:
         self._g = None                         # networkx MultiDiGraph, built when asked for
         self._succ: dict[str, list[str]] = {}  # node id -> consumers' ids, one per edge, edge order
         self._topo: list[str] | None = None
+        self._topo_nodes: list | None = None   # the nodes of _topo (the passes ask for it often)
         self.done: dict = {}                   # pass name -> what the pass driver recorded
 
     # -- building -------------------------------------------------------------
@@ -107,6 +108,7 @@ class LayerGraph:
         self._succ[node.id] = []
         self._g = None
         self._topo = None
+        self._topo_nodes = None
         return node
 
     def connect(self) -> None:
@@ -118,6 +120,7 @@ class LayerGraph:
                     succ[ref.node].append(n.id)
         self._g = None
         self._topo = None
+        self._topo_nodes = None
 
     @property
     def g(self):
@@ -175,7 +178,11 @@ class LayerGraph:
                 key = {k: n.order for k, n in self.nodes.items()}
                 order = list(nx.lexicographical_topological_sort(self.g, key=key.__getitem__))
             self._topo = order
-        return [self.nodes[k] for k in self._topo]
+            self._topo_nodes = None
+        if self._topo_nodes is None:
+            nodes = self.nodes
+            self._topo_nodes = [nodes[k] for k in self._topo]
+        return list(self._topo_nodes)       # a copy: a caller may change its list
 
     def unreached(self) -> list[str]:
         """Ids of the nodes (graph inputs included) whose output reaches no graph output, in
@@ -221,6 +228,7 @@ class LayerGraph:
         order = self._kahn()
         if len(order) == len(self.nodes):
             self._topo = order
+            self._topo_nodes = None
         else:
             import networkx as nx
             cyc = nx.find_cycle(self.g)

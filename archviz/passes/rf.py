@@ -136,12 +136,32 @@ def _node(rec: NodeRF, node, ins: list, shapes: dict, memo: dict | None = None) 
         if rec.reason:
             rec.fields[p] = [Field("unavailable", reason=rec.reason) for _ in ctx.axes]
             continue
+        same = _passthrough(rec.deps[p], ins, out_shape)
+        if same is not None:
+            rec.fields[p] = same
+            continue
         rows = _rows(ctx, rec.deps[p], ins, out_shape)
         per_axis = [merge(rec, node, ax, [(i, row[a][2]) for i, row in rows], out_shape)
                     for a, ax in enumerate(ctx.axes)]
         rec.fields[p] = None if all(f is None for f in per_axis) else [
             f if f is not None else Field("unavailable", reason="no dependence along this axis")
             for f in per_axis]
+
+
+def _passthrough(deps: list, ins: list, out_shape):
+    """The one input's fields themselves (the list, shared: fields never change) when the node
+    reads it position for position along every axis (an element-wise layer: what _rows and
+    merge would give, without building it again), else None."""
+    if len(deps) != 1 or deps[0] is None or ins[0] is None:
+        return None
+    dims = deps[0].dims
+    for f in ins[0]:
+        if f.kind in ("periodic", "table", "flat"):
+            od, m = dims[f.dim]
+            if od != f.dim or not m.is_identity or out_shape[od] != f.n:
+                return None
+        # unavailable, global, fixed: passed on as they are
+    return ins[0]
 
 
 def _rows(ctx, deps: list, ins: list, out_shape) -> list:
