@@ -12,8 +12,13 @@ chain and a DAG of residual adds, 1,000, 10,000 and 100,000 layers, written out 
 specs/resnet50.yaml and specs/resnet152.yaml; `summary` and `rf` as tables and as JSON
 (resnet152, the 10,000-layer DAG), and `report` over the bundled specs (--no-diagrams:
 Graphviz is not archviz's cost). Each figure is the median over --runs of the wall time and
-of the peak RSS of the whole process (os.wait4's ru_maxrss); B/A is the ratio of the medians.
-Output goes to /dev/null (tables: COLUMNS=160, as in a pipe).
+of the peak RSS of the whole process (os.wait4's ru_maxrss), and of its CPU time (user +
+system: on a busy machine the wall time waits for a core, the CPU time much less); B/A is
+the ratio of the medians.
+Output goes to /dev/null (tables: COLUMNS=160, as in a pipe). Both checkouts are
+byte-compiled first and run with their bytecode caches, as an installed package is
+(PYTHONDONTWRITEBYTECODE, where set, would make every run compile ~100 modules: 0.1-0.3 s
+that is not archviz's). The load average is printed before and after.
 """
 from __future__ import annotations
 
@@ -49,9 +54,10 @@ def cases(tmp: str, out_dir: str) -> dict:
     return c
 
 
-def run_once(root: str, args: list) -> tuple[float, int]:
-    """(seconds, peak RSS in MB) of one whole process."""
+def run_once(root: str, args: list) -> tuple[float, int, float]:
+    """(seconds, peak RSS in MB, CPU seconds: user + system) of one whole process."""
     env = {**os.environ, "PYTHONPATH": root, "COLUMNS": "160"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.perf_counter()
     p = subprocess.Popen([sys.executable, "-m", "archviz", *args], cwd=root, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -61,7 +67,7 @@ def run_once(root: str, args: list) -> tuple[float, int]:
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode:
         raise SystemExit(f"{root}: archviz {' '.join(args)} failed:\n{err.decode()[-2000:]}")
-    return dt, ru.ru_maxrss // 1024
+    return dt, ru.ru_maxrss // 1024, ru.ru_utime + ru.ru_stime
 
 
 def main() -> None:
@@ -73,6 +79,8 @@ def main() -> None:
     ap.add_argument("--runs-100k", type=int, default=None, help="runs of the 100,000-layer cases (default: --runs)")
     args = ap.parse_args()
     a, b = os.path.abspath(args.a), os.path.abspath(args.b)
+    for root in (a, b):
+        subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(root, "archviz")], check=True)
     with tempfile.TemporaryDirectory() as tmp:
         table = cases(tmp, os.path.join(tmp, "out"))
         gen_specs.write("dag", 10_000, os.path.join(tmp, "dag10000.yaml"))
@@ -82,21 +90,25 @@ def main() -> None:
             raise SystemExit(f"unknown case(s) {unknown}; one of {', '.join(table)}")
         print(f"A = {a}\nB = {b}\npython {sys.version.split()[0]}, {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.2f}; medians of whole processes, interleaved")
-        print(f"{'case':>24} {'runs':>4} {'A s':>8} {'B s':>8} {'B/A':>6} {'A MB':>7} {'B MB':>7} {'B/A':>6}")
+        print(f"{'case':>24} {'runs':>4} {'A s':>8} {'B s':>8} {'B/A':>6} {'A MB':>7} {'B MB':>7} {'B/A':>6}"
+              f" {'A cpu':>7} {'B cpu':>7} {'B/A':>6}")
         for name in names:
             cmd = table[name]()
             runs = args.runs_100k if args.runs_100k and "100000" in name else args.runs
-            ta, tb, ma, mb = [], [], [], []
+            ta, tb, ma, mb, ca, cb = [], [], [], [], [], []
             for i in range(runs):
-                order = [(a, ta, ma), (b, tb, mb)] if i % 2 == 0 else [(b, tb, mb), (a, ta, ma)]
-                for root, ts, ms in order:
-                    t, m = run_once(root, cmd)
+                order = [(a, ta, ma, ca), (b, tb, mb, cb)] if i % 2 == 0 else [(b, tb, mb, cb), (a, ta, ma, ca)]
+                for root, ts, ms, cs in order:
+                    t, m, c = run_once(root, cmd)
                     ts.append(t)
                     ms.append(m)
+                    cs.append(c)
             t_a, t_b = statistics.median(ta), statistics.median(tb)
             m_a, m_b = statistics.median(ma), statistics.median(mb)
-            print(f"{name:>24} {runs:>4} {t_a:8.3f} {t_b:8.3f} {t_b / t_a:6.3f} {m_a:7.0f} {m_b:7.0f} {m_b / m_a:6.3f}",
-                  flush=True)
+            c_a, c_b = statistics.median(ca), statistics.median(cb)
+            print(f"{name:>24} {runs:>4} {t_a:8.3f} {t_b:8.3f} {t_b / t_a:6.3f} {m_a:7.0f} {m_b:7.0f} {m_b / m_a:6.3f}"
+                  f" {c_a:7.3f} {c_b:7.3f} {c_b / c_a:6.3f}", flush=True)
+        print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":
