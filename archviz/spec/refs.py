@@ -23,7 +23,7 @@ _REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(-?\d+)\])?(?:\.([A-Za-z_][A-Z
 
 
 # -- bindings -----------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class Sym:
     """A textual reference `name[index].port` in a scope, or a direct binding."""
     scope: Any = None
@@ -35,25 +35,25 @@ class Sym:
     text: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeB:
     gid: str
     op: str
 
 
-@dataclass
+@dataclass(slots=True)
 class RepeatB:
     copies: list
 
 
-@dataclass
+@dataclass(slots=True)
 class CallB:
     block: "BlockDef"
     outputs: dict         # port -> Sym in the callee scope
     call_id: str
 
 
-@dataclass
+@dataclass(slots=True)
 class AliasB:
     target: Sym
     broken: bool = False    # stands in for a node whose error is reported: its ports are not checked
