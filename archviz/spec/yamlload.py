@@ -199,6 +199,9 @@ def _build(events, file: str):
     MapEnd, SeqEnd, DocStart, Alias = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.DocumentStartEvent, yaml.AliasEvent
     top = None              # stack[-1]
     in_map = False          # top is a LocDict
+    # one str per distinct name: the parser makes a new one per scalar, and a large spec
+    # writes the same keys and op names on every line (30 MB of copies at 100,000 layers)
+    names: dict = {}
     for ev in events:
         cls = type(ev)
         if cls is Scalar:
@@ -209,7 +212,7 @@ def _build(events, file: str):
                 if not ev.style and text and text[0] not in _NOT_A_NAME_START and text not in _NOT_NAMES \
                         and text not in top[0]:     # a plain name, new in its mapping: the key itself
                     sm, em = ev.start_mark, ev.end_mark
-                    top[1] = text
+                    top[1] = names.setdefault(text, text)
                     top[2] = Span(file, sm.line + 1, sm.column + 1, em.column + 1 if em.line == sm.line else None)
                 else:
                     top[1], top[2] = _key(ev, top[0], file)
@@ -218,9 +221,11 @@ def _build(events, file: str):
             text = ev.value
             style = ev.style
             if not style and len(text) <= 64:       # a plain scalar, short: no digit limit to check
-                value = _scalar(ev)
+                value = int(text) if text.isdigit() and text.isascii() else _scalar(ev)
             else:
                 value = _scalar_at(ev, file)
+            if type(value) is str:
+                value = names.setdefault(value, value)
             em = ev.end_mark
             if style != '"' and style != "'":
                 vspan = Span(file, sm.line + 1, sm.column + 1, em.column + 1 if em.line == sm.line else None)
