@@ -130,16 +130,21 @@ class Model:
         from archviz.backends.sharing import json_keys
         memo: dict = {}         # one rf entry per field shared by several layers
         for l in self.layers:
+            meta = l.node.meta
+            p = l.params
             e = {"id": l.id, "op": l.op, "inputs": l.inputs, "output_shape": list(l.output_shape),
-                 "params": l.params.total, "macs": l.macs, "flops": l.flops, **json_keys(l.node)}
+                 "params": p.trainable + p.non_trainable, "macs": l.macs, "flops": 2 * l.macs}
+            if M.TIES in meta or M.TIED_BY in meta:
+                e.update(json_keys(l.node))
             if failed is not None:
                 e["rf_note"] = failed
             else:
                 e["rf"], note = RF.layer_json(l.node, memo)
                 if e["rf"] is None and note:
                     e["rf_note"] = note
-                if l.node.meta[M.RF].warnings:
-                    e["rf_warnings"] = list(l.node.meta[M.RF].warnings)
+                warnings = meta[M.RF].warnings
+                if warnings:
+                    e["rf_warnings"] = list(warnings)
             yield e
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -236,11 +236,13 @@ class NodeExpander:
             e.follows, self.over_budget = getattr(self, "over_budget", False), True     # said once
             raise e
         raw, spans = self._attr_values(nd, vars_k, scope)
-        failed = {k for k in spans if k not in raw}     # expression errors, reported already
-        for k in [k for k in spans if k not in op.attrs]:   # the caret goes under the key
+        # expression errors, reported already
+        failed = {k for k in spans if k not in raw} if len(raw) < len(spans) else set()
+        known = op.attrs
+        for k in [k for k in spans if k not in known]:   # the caret goes under the key
             self.error(_unknown_attr(k, op, nd.key_span(k)), scope)
             raw.pop(k, None)
-        for k, (v, sp) in scope.defaults.get(op.name, {}).items():
+        for k, (v, sp) in (scope.defaults.get(op.name) or {}).items():
             if k not in raw and k not in failed:
                 spans[k] = sp
                 v = self._try_eval(v, vars_k, sp, scope, default=_NO_DEFAULT)
@@ -268,8 +270,9 @@ class NodeExpander:
             self.graph.add_node(node)
         except ArchvizError as e:
             self.error(e, scope)
-        self._pending.append(("node", node, list(ins)))
-        self._node_syms[gid] = list(ins)
+        syms = list(ins)        # one list: neither reader changes it
+        self._pending.append(("node", node, syms))
+        self._node_syms[gid] = syms
         return NodeB(gid, op.name)
 
 
