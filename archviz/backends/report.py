@@ -315,8 +315,13 @@ def print_table(con, title, columns, rows, footer=None, caption=None, **style) -
     """Print a table: rich's for a screenful, aligned text past LARGE_TABLE rows.
     `columns` are (name, justify) or (name, justify, rich column options)."""
     if len(rows) > LARGE_TABLE:
-        con.print(plain_table(title, [c[:2] for c in columns], rows, footer, caption),
-                  markup=False, highlight=False, soft_wrap=True)
+        text = plain_table(title, [c[:2] for c in columns], rows, footer, caption)
+        if getattr(con, "record", False) or con.is_terminal:
+            con.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:       # a file or a pipe: the same characters (as the console spells them), without
+            # rich's pass over every character of a 10,000-line text (issue 17)
+            from archviz.terminal import ascii_text
+            con.file.write(ascii_text(text, con.file) + "\n")
         return
     from rich.table import Table
     table = Table(title=title, show_footer=footer is not None, caption=caption, **style)
@@ -362,8 +367,9 @@ def _rf_texts(model, depth=None):
         from archviz.passes import rf as RF, run
         run(model.graph, "rf")
         out = {}
+        memo: dict = {}
         for l in model.layers:
-            out[l.id if depth is None else ".".join(l.id.split(".")[:max(depth, 1)])] = RF.short(l.node)
+            out[l.id if depth is None else ".".join(l.id.split(".")[:max(depth, 1)])] = RF.short(l.node, memo)
         return out, RF.warnings(model.graph)
     except Exception as exc:    # the table still shows; the caption says what failed
         why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"

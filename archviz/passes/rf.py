@@ -418,8 +418,20 @@ def _axis_json(f, ax):
     return None
 
 
-def short(node) -> str:
-    """Compact text for tables: '5×5', '7–11×7–11', 'global', '—'."""
+def short(node, memo: dict | None = None) -> str:
+    """Compact text for tables: '5×5', '7–11×7–11', 'global', '—'. `memo` (id of a fields
+    list -> its text) answers once for the layers that share their fields, while they live."""
+    rec = node.meta.get(M.RF)
+    fields = rec.fields.get("out") if memo is not None and rec is not None and rec.ctx.axes else None
+    if fields:
+        text = memo.get(id(fields))
+        if text is None:
+            text = memo[id(fields)] = _short(node)
+        return text
+    return _short(node)
+
+
+def _short(node) -> str:
     sums, note = layer_rf(node)
     if sums is None:
         return "—" if note and note.startswith("does not") else ("n/a" if note else "—")

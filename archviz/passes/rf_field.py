@@ -163,7 +163,10 @@ def summarize(f: Field | None, ax: Axis) -> dict:
             sizes = [f.hi - f.lo + 1]
         else:
             sizes = [iv[1] - iv[0] + 1 for iv in (f.at(o) for o in f.positions()) if iv is not None]
-        out.update(size_min=min(sizes), size_max=max(sizes), jump=f.jump)
+        # an int where it is one (the jump of an affine field, an even centre): Fractions cost
+        # more to make than the rest of a row (issue 17); equal as numbers either way
+        jump = None if f.kind != "periodic" else f.J if f.P == 1 else Fraction(f.J, f.P)
+        out.update(size_min=min(sizes), size_max=max(sizes), jump=jump)
         _start(out, f.at(0))
         if f.var12 is not None and f.affine:
             out["erf_sigma"] = (f.var12 / 12) ** 0.5
@@ -173,4 +176,5 @@ def summarize(f: Field | None, ax: Axis) -> dict:
 def _start(out, iv):
     if iv is not None:
         out["start"] = iv[0]
-        out["centre"] = Fraction(iv[0] + iv[1], 2)
+        c = iv[0] + iv[1]
+        out["centre"] = c // 2 if c % 2 == 0 else Fraction(c, 2)
