@@ -54,3 +54,21 @@ def test_a_long_rf_table_has_every_row(tmp_path):
     lines = run(tmp_path, n, "rf")
     rows = [l.split() for l in lines if l.startswith("c.")]
     assert len(rows) == n and rows[-1][6] == str(1 + 2 * n)      # id, op, shape (4 words), size
+
+
+def test_a_long_table_reads_the_same_whether_rich_prints_it_or_it_is_written_straight(tmp_path):
+    # a pipe gets the text written as it is (issue 17: rich's pass over a 10,000-line text cost
+    # more than the analysis); a recording console still goes through rich: same characters
+    import io
+
+    from rich.console import Console
+
+    from archviz.backends.report import print_table
+    cols = [("id", "left"), ("size", "right")]
+    rows = [(f"n{k}", f"{k}×{k}") for k in range(LARGE_TABLE + 1)]
+    piped = io.StringIO()
+    print_table(Console(file=piped, width=160), "t — title", cols, rows, footer=("total", "9"), caption="c")
+    rec = Console(file=io.StringIO(), width=160, record=True)
+    print_table(rec, "t — title", cols, rows, footer=("total", "9"), caption="c")
+    assert piped.getvalue() == rec.export_text()
+    assert piped.getvalue().splitlines()[-3:] == ["─────  ───────", "total        9", "c"]   # 400×400: 7 wide
