@@ -62,7 +62,7 @@ class Node:
     input_spans: list = field(default_factory=list)
     expect: Any = None                                  # (list of dims, span, list of spans)
     frozen: bool = False                                # parameters non-trainable
-    ties: list = field(default_factory=list)            # [Tie]: tensors shared with other nodes
+    ties: list | tuple = ()                             # [Tie]: tensors shared with other nodes
     notes: list = field(default_factory=list)           # expansion stack, for errors
     order: int = 0
     meta: dict = field(default_factory=dict)

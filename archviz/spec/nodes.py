@@ -218,7 +218,11 @@ class NodeExpander:
         once (issue 17). A set with a problem is not kept: it is checked again, and reported,
         at every node that writes it."""
         try:
-            key = (op.name,) + tuple((k, _frozen(v)) for k, v in raw.items())
+            types = tuple(map(type, raw.values()))
+            if list in types or float in types:
+                key = (op.name,) + tuple((k, _frozen(v)) for k, v in raw.items())
+            else:       # scalars of these types: equal as keys only when they are equal attributes
+                key = (op.name, tuple(raw.items()), types)
             hit = self._attrs_memo.get(key)
         except TypeError:           # a value that is no plain scalar or list: not shared
             key = hit = None

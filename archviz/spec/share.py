@@ -113,7 +113,8 @@ class WeightSharer:
         if tie.owner == nid:
             raise RefError(f"'{nid.rsplit('.', 1)[-1]}' shares its weights with itself", tie.span,
                            code=E.SHARE_CYCLE, hint="name another node: the one that owns the weights")
-        self.graph.nodes[nid].ties.append(tie)
+        node = self.graph.nodes[nid]
+        node.ties = [*node.ties, tie]       # () until a node shares: no list per layer
 
     def _share_owner(self, sym: Sym):
         """The owner's binding: a layer (NodeB) or a block call (CallB)."""
