@@ -309,7 +309,7 @@ def export(spec, output, batch, params, opset):
     preflight(output)
     _need_torch()
     from archviz.backends.torch.export import export_onnx, export_pt2, to_python
-    m = load_model(spec, params, batch)
+    m = load_model(spec, params, batch, collect=True)
     ext = os.path.splitext(output)[1].lower()
     if ext == ".py":
         write_atomic(output, to_python(m, spec))
@@ -355,7 +355,7 @@ def verify(spec, batch, params, device, brief):
     from rich.table import Table
     from archviz.backends.torch.verify import verify as run_verify
     _check_device(device)
-    m = load_model(spec, params, batch)
+    m = load_model(spec, params, batch, collect=True)
     v = run_verify(m, device)
     t = Table(title=f"verify {m.name} (batch {batch}, device {v.device})", header_style="bold cyan")
     for c in ("node", "op", "shape (torch)", "params", "2×MACs (static)", "FLOPs (torch)", "status"):
@@ -415,7 +415,7 @@ def bench(spec, batch, params, device, dtype, channels_last, use_compile, train,
     from rich.progress import Progress
     from archviz.backends.torch.bench import bench as run_bench
     _check_device(device)
-    m = load_model(spec, params, batch)
+    m = load_model(spec, params, batch, collect=True)
     con = _console()
     with Progress(console=con, transient=True) as prog:
         task = prog.add_task(f"{m.name}: warm-up + {iters} timed steps", total=warmup + iters)
@@ -466,7 +466,7 @@ def train_smoke(spec, batch, params, steps, loss, lr, device, plot):
     from archviz.backends import losscurve
     from archviz.backends.torch.bench import train_smoke as run
     _check_device(device)
-    m = load_model(spec, params, batch)
+    m = load_model(spec, params, batch, collect=True)
     loss = loss or m.graph.loss or "cross_entropy"
     con = _console()
     with Progress(console=con, transient=True) as prog:

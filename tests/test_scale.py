@@ -168,3 +168,16 @@ def test_equal_attribute_sets_share_one_attrs_and_values_keep_their_types(tmp_pa
     with pytest.raises(ArchvizError) as e:
         archviz.load(str(p))
     assert "'b' (conv2d)" in str(e.value) and "expected an integer" in str(e.value)
+
+
+def test_a_command_gives_the_collector_back_as_it_found_it(tmp_path):
+    # load_model pauses the collector and freezes the model for the command (issue 17);
+    # the caller's process (here pytest's) gets both back, also after an error
+    from click.testing import CliRunner
+    from archviz.cli import main
+    p = tmp_path / "d.yaml"
+    p.write_text(gen_specs.dag_spec(30))
+    for args in (["summary", str(p), "-f", "json"], ["validate", str(tmp_path / "missing.yaml")]):
+        assert gc.isenabled() and not gc.get_freeze_count()
+        CliRunner().invoke(main, args)
+        assert gc.isenabled() and not gc.get_freeze_count()
