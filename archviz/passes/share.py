@@ -1,9 +1,9 @@
 """The ties pass: each `share:` (archviz.spec.share) checked against the tensors the two
 nodes have at their shapes, and resolved to the tensor that owns the storage.
 
-After it, ``node.meta[M.TIES]`` (absent: none) maps each tensor the node shares to (owner id, owner's
+After it, ``node.meta[M.TIES]`` maps each tensor the node shares to (owner id, owner's
 tensor, shape, kind), following chains (c shares b, b shares a: c's weight is a's), the
-owner's ``meta[M.TIED_BY]`` (absent: none) names the layers that share each of its tensors, and the cost
+owner's ``meta[M.TIED_BY]`` names the layers that share each of its tensors, and the cost
 pass counts a shared tensor once, at its owner, as torch's ``parameters()`` and
 ``buffers()`` deduplicate one tensor held by two modules.  A sharing layer still computes:
 its MACs and element-wise work are its own.
@@ -34,10 +34,8 @@ def ties_pass(g: LayerGraph, run_rule) -> None:
     direct: dict = {}       # (node id, tensor) -> (owner id, owner's tensor, Tie)
     shapes: dict = {}       # (node id, tensor) -> (shape, kind)
     for node in g.nodes.values():
-        # only a node that shares (or is shared) has the keys: readers take a missing one as
-        # empty, and 100,000 layers keep no 200,000 empty dicts (issue 17)
-        node.meta.pop(M.TIES, None)
-        node.meta.pop(M.TIED_BY, None)
+        node.meta[M.TIES] = {}
+        node.meta[M.TIED_BY] = {}
         if not node.ties:
             continue
         mine = tensors(node, run_rule)
@@ -101,8 +99,8 @@ def ties_pass(g: LayerGraph, run_rule) -> None:
         for k in path:
             root[k] = end
     for key, (o, q) in root.items():
-        g.nodes[key[0]].meta.setdefault(M.TIES, {})[key[1]] = (o, q, *shapes[key])
-        g.nodes[o].meta.setdefault(M.TIED_BY, {}).setdefault(q, []).append(key)
+        g.nodes[key[0]].meta[M.TIES][key[1]] = (o, q, *shapes[key])
+        g.nodes[o].meta[M.TIED_BY].setdefault(q, []).append(key)
 
 
 def own_params(node: Node, p: Params) -> Params:
