@@ -195,6 +195,7 @@ def load_model(spec, params, batch=1, dtype="float32", collect: bool = False):
     import gc
 
     import archviz
+    enabled, thawed = gc.isenabled(), not gc.get_freeze_count()
     # paused from here, so that the millions of objects load made are frozen before any
     # collection walks them (the first one after load's own pause took 0.9 s at 100,000 layers)
     gc.disable()
@@ -203,9 +204,20 @@ def load_model(spec, params, batch=1, dtype="float32", collect: bool = False):
     gc.freeze()
     if collect:
         gc.enable()
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:     # the command's end gives the collector back, whatever group runs it
+        ctx.call_on_close(functools.partial(_collector_back, enabled, thawed))
     for w in m.warnings:        # on stderr, so JSON on stdout stays clean
         click.echo(format_error(w), err=True)
     return m
+
+
+def _collector_back(enabled: bool, thawed: bool) -> None:
+    import gc
+    if thawed and gc.get_freeze_count():
+        gc.unfreeze()
+    if enabled and not gc.isenabled():
+        gc.enable()
 
 
 def write_atomic(path: str, text: str | bytes) -> None:

@@ -197,11 +197,8 @@ def _build(events, file: str):
     docs = []
     Scalar, MapStart, SeqStart = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
     MapEnd, SeqEnd, DocStart, Alias = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.DocumentStartEvent, yaml.AliasEvent
-    top = None              # stack[-1]
-    in_map = False          # top is a LocDict
-    # one str per distinct name: the parser makes a new one per scalar, and a large spec
-    # writes the same keys and op names on every line (30 MB of copies at 100,000 layers)
-    names: dict = {}
+    top, in_map = None, False       # stack[-1], and whether it is a LocDict
+    names: dict = {}        # one str per distinct name (keys, op names: 30 MB of copies at 100k layers)
     for ev in events:
         cls = type(ev)
         if cls is Scalar:
@@ -220,10 +217,8 @@ def _build(events, file: str):
             sm = ev.start_mark
             text = ev.value
             style = ev.style
-            if not style and len(text) <= 64:       # a plain scalar, short: no digit limit to check
-                value = int(text) if text.isdigit() and text.isascii() else _scalar(ev)
-            else:
-                value = _scalar_at(ev, file)
+            value = (int(text) if text.isdigit() and text.isascii() else _scalar(ev)) \
+                if not style and len(text) <= 64 else _scalar_at(ev, file)     # short and plain: no digit limit
             if type(value) is str:
                 value = names.setdefault(value, value)
             em = ev.end_mark
