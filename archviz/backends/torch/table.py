@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from archviz.backends.torch import modules, seq_modules
+from archviz.backends.torch import modules, moe_module, seq_modules
 from archviz.backends.torch.modules import make
 from archviz.codes import E
 from archviz.errors import LoweringError
@@ -17,7 +17,7 @@ def resolve(ctor: str):
     if ctor.startswith("nn."):
         cls = getattr(nn, ctor[3:], None)
     else:
-        cls = getattr(modules, ctor, None) or getattr(seq_modules, ctor, None)
+        cls = getattr(modules, ctor, None) or getattr(seq_modules, ctor, None) or getattr(moe_module, ctor, None)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise LoweringError(f"no torch module '{ctor}' (an op's lowering names it)", code=E.NO_TORCH_RULE)
     return cls
