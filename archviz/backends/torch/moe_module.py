@@ -43,9 +43,7 @@ class MoE(nn.Module):
         w, idx = self.route(h)
         out = torch.zeros_like(h)
         for e, expert in enumerate(self.experts):
-            tok, slot = torch.where(idx == e)
-            if tok.numel() == 0:
-                continue
+            tok, slot = torch.where(idx == e)     # an expert no token chose runs on none (no branch: torch.export)
             tok, slot = tok.to(h.device), slot.to(h.device)
             y = expert(h[tok].reshape(*self.lead, -1, self.d)).reshape(-1, self.d)
             out.index_add_(0, tok, y * w[tok, slot, None])
