@@ -6,7 +6,7 @@
     y = Σ_{i∈S} g_i · expert_i(x)
 
 The expert is written like a node without `id` and `in` (``expert: {op: llama.mlp, ffn: 64}``)
-and compiled into a graph of its own (archviz.ops.body), analysed by the ordinary passes:
+and compiled into a graph of its own (archviz.ir.body, archviz.spec.bodies), analysed by the ordinary passes:
 its params and MACs come from its layers' own rules.
 
 Counting convention: params count the router and every expert; MACs count the router on
@@ -16,9 +16,12 @@ top_k experts.
 """
 from __future__ import annotations
 
-from archviz.errors import OpError
+from archviz.errors import ArchvizError, OpError
 from archviz.ir import meta as M
-from archviz.ops.base import Attr, Line, Op, Params, fmt_shape, register_op, registry
+from archviz.ir.body import BODY_INPUT
+from archviz.ir.graph import INPUT_OP, LayerGraph, Node, Ref
+from archviz.ops.base import Attr, Line, Op, Params, fmt_shape, numel, register_op, registry
+from archviz.ops.schema import Attrs
 from archviz.ops.describe import Keeps, Role, lowered
 from archviz.ops.terms import C, Numel, Parts, Prod, V
 
@@ -90,8 +93,14 @@ class MoE(Op):
                                "out: ${shape(x)[-1]}")
 
     def body(self, a, ins):
-        """The expert's analysed graph on this input (every token, as the analysis sees it)."""
-        return a.expert.at(ins[0])
+        """The expert's analysed graph on this input (every token, as the analysis sees it): the
+        spec's compiler made it (archviz.spec.bodies); an expert given as a mapping outside a
+        spec (Python, the registry samples) is one op, built here by that op's rules."""
+        key = tuple(ins[0])
+        g = a.expert.graphs.get(key)
+        if g is None:
+            g = a.expert.graphs[key] = _one_op(a.expert.written, key)
+        return g
 
     def infer_shape(self, a, ins):
         return {"out": tuple(ins[0])}
@@ -163,4 +172,36 @@ class MoE(Op):
         return {"out": [R.along(x, {len(x) - 1: R.All(x[-1])})]}
 
     def torch_spec(self, a, ins, outs):
-        return lowered("MoE", ins[0][-1], a.experts, a.top_k, a.renormalize, expert=a.expert, in_shape=tuple(ins[0]))
+        # the expert as its analysed graph: the torch backend lowers it like a model, once per expert
+        return lowered("MoE", ins[0][-1], a.experts, a.top_k, a.renormalize, expert=self.body(a, ins),
+                       rank=len(ins[0]))
+
+
+def _one_op(written: dict, in_shape: tuple):
+    """The graph of an expert that is one registered op, outside a spec: its node analysed
+    by the op's own rules (shape, params, MACs, element-wise work), as the cost pass does."""
+    name = written.get("op")
+    op = registry.get(name) if isinstance(name, str) else None
+    if op is None or name == INPUT_OP:
+        raise OpError(f"the expert {{op: {name}}} is not an op: outside a spec an expert is one op "
+                      "(a block is written in a spec)", attr="expert")
+    try:
+        a = op.attrs_of({k: v for k, v in written.items() if k != "op"})
+    except ArchvizError as e:
+        raise OpError(f"the expert {name}: {e.message}", attr="expert", hint=e.hint) from None
+    g = LayerGraph(f"{name} expert")
+    x = g.add_node(Node(BODY_INPUT, INPUT_OP, attrs=Attrs(shape=in_shape[1:], batch=in_shape[0])))
+    x.meta[M.SHAPES] = {"out": in_shape}
+    g.inputs[BODY_INPUT] = BODY_INPUT
+    n = g.add_node(Node(name, name, attrs=a, inputs=[Ref(BODY_INPUT)]))
+    g.outputs["out"] = Ref(name)
+    g.connect()
+    ins = [in_shape]
+    try:
+        outs = op.evaluate(a, ins)
+        n.meta.update({M.IN_SHAPES: ins, M.SHAPES: outs, M.PARAMS: op.count_params(a, ins),
+                       M.MACS: op.count_macs(a, ins, outs), M.ELEMENTWISE: op.count_elementwise(a, ins, outs),
+                       M.ACT_ELEMS: sum(numel(s) for s in outs.values())})
+    except OpError as e:
+        raise OpError(f"the expert {name}: {e.message}", attr="expert", hint=e.hint) from None
+    return g

@@ -7,6 +7,7 @@ from typing import Any
 
 from archviz.codes import E
 from archviz.errors import SpecError, did_you_mean
+from archviz.ir.body import Body
 
 
 class _Required:
@@ -137,7 +138,6 @@ def coerce(attr: Attr, v, n2: int = 2):
             raise ValueError(f"expected a positive number or a list of 2, got {v!r}")
         return tuple(vals)
     if t == "block":
-        from archviz.ops.body import Body
         if isinstance(v, Body):
             return v
         if not isinstance(v, dict) or not isinstance(v.get("op"), str):

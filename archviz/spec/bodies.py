@@ -1,7 +1,7 @@
 """Sub-networks held by a node: an attribute of type "block" (a mixture of experts' `expert`)
 is written like a node without `id` and `in` (``expert: {op: llama.mlp, ffn: "${ffn}"}``)
-and compiled here into a LayerGraph of its own, whose one input `x` has the shape of the
-node's first input; then analysed by the ordinary passes (archviz.ops.body).
+and compiled here into a LayerGraph of its own (archviz.ir.body), whose one input `x` has the
+shape of the node's first input; then analysed by the ordinary passes.
 
 The body is expanded by the same code as any node of the spec (blocks, imports, defaults,
 `${...}` in the caller's params, `shape(x)` reading the body's input), so its errors are
@@ -14,7 +14,8 @@ from archviz.codes import E
 from archviz.errors import ArchvizError, SpecError
 from archviz.ir.graph import INPUT_OP, LayerGraph, Node, Ref
 from archviz.ops import Attrs, registry
-from archviz.ops.body import BODY_INPUT, Body, analyse_body
+from archviz.ir.body import BODY_INPUT, Body
+from archviz.passes.driver import run as run_pass
 from archviz.spec.files import NODE_KEYS
 from archviz.spec.refs import NodeB, Scope, Sym
 from archviz.spec.yamlload import LocDict
@@ -81,7 +82,7 @@ class BodyCompiler:
             if len(self.errors) > before:
                 return None
             g = _renamed(sub, raw["op"])
-            analyse_body(g)
+            run_pass(g, "cost")     # shapes, shared tensors, costs: the layers' own rules
         except ArchvizError as e:
             self.error(e, scope)
             return None

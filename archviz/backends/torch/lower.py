@@ -15,7 +15,7 @@ from archviz.errors import LoweringError, MissingRuleError
 from archviz.ir import meta as M
 from archviz.ops import registry
 from archviz.ops.describe import Keeps
-from archviz.backends.torch.table import module
+from archviz.backends.torch.table import module, register_graph_lowering
 
 
 def check_id(node) -> None:
@@ -115,6 +115,9 @@ def lower_graph(g, class_name: str, inplace: bool = True):
     outs = {k: env[(r.node, r.port)] for k, r in g.outputs.items()}
     graph.output(next(iter(outs.values())) if len(outs) == 1 else outs)
     return fx.GraphModule(modules, graph, class_name=class_name)
+
+
+register_graph_lowering(lower_graph)     # a sub-network argument (an expert) lowers like a model
 
 
 def ties(g) -> list:

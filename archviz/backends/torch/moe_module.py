@@ -17,15 +17,13 @@ from torch import nn
 
 
 class MoE(nn.Module):
-    def __init__(self, d: int, num_experts: int, top_k: int, renormalize: bool = True, expert=None,
-                 in_shape: tuple = ()):
+    def __init__(self, d: int, num_experts: int, top_k: int, renormalize: bool = True, expert=None, rank: int = 3):
+        """`expert`: a function that makes one expert module (a new one, new weights, per call)."""
         super().__init__()
-        from archviz.backends.torch.lower import lower_graph
         self.d, self.num_experts, self.top_k, self.renormalize = d, num_experts, top_k, renormalize
         self.gate = nn.Linear(d, num_experts, bias=False)
-        g = expert.at(in_shape)
-        self.experts = nn.ModuleList(lower_graph(g, "Expert") for _ in range(num_experts))
-        self.lead = (1,) * (len(in_shape) - 2)      # an expert sees its tokens as one sequence of the input's rank
+        self.experts = nn.ModuleList(expert() for _ in range(num_experts))
+        self.lead = (1,) * (rank - 2)       # an expert sees its tokens as one sequence of the input's rank
 
     def route(self, h):
         """(weights, indices), each (tokens, top_k): softmax in at least float32, as Mixtral."""
