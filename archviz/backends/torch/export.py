@@ -82,7 +82,24 @@ def _class_source(cls, seen: dict) -> list[str]:
             out += _class_source(b, seen)
     if cls.__name__ not in seen:
         seen[cls.__name__] = True
-        out.append(inspect.getsource(cls))
+        text = inspect.getsource(cls)
+        out += _helper_functions(cls, text, seen)
+        out.append(text)
+    return out
+
+
+def _helper_functions(cls, text: str, seen: dict) -> list[str]:
+    """Source of the functions of cls's own module that its source calls (SDPA's
+    attention_mask): a copied class must not name a function the file lacks."""
+    import re
+    import sys
+    mod = sys.modules[cls.__module__]
+    out = []
+    for name, fn in vars(mod).items():
+        if inspect.isfunction(fn) and fn.__module__ == mod.__name__ and name not in seen \
+                and re.search(rf"\b{re.escape(name)}\(", text):
+            seen[name] = True
+            out.append(inspect.getsource(fn))
     return out
 
 
