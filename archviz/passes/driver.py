@@ -115,8 +115,9 @@ def check_expects(g: LayerGraph) -> list:
 
 
 def cost_pass(g: LayerGraph) -> None:
-    """Params, MACs, element-wise ops and activation elements for every node (once per
-    distinct op, Attrs, input shapes and frozen, as the shape pass)."""
+    """Params (and the active params per token), MACs, element-wise ops and activation
+    elements for every node (the op's rules once per distinct op, Attrs, input shapes and
+    frozen, as the shape pass; what a node shares is its own)."""
     memo: dict = {}
     for node in g.topo_order():
         ins = node.meta[M.IN_SHAPES]
@@ -126,11 +127,14 @@ def cost_pass(g: LayerGraph) -> None:
             op = registry[node.op]
             outs = node.meta[M.SHAPES]
             hit = memo[key] = (run_rule(node, op.count_params, node.attrs, ins, node.frozen, ins=ins),
+                               run_rule(node, op.active_params, node.attrs, ins, ins=ins),
                                int(run_rule(node, op.count_macs, node.attrs, ins, outs, ins=ins)),
                                int(run_rule(node, op.count_elementwise, node.attrs, ins, outs, ins=ins)),
                                sum(numel(s) for s in outs.values()))
-        p, node.meta[M.MACS], node.meta[M.ELEMENTWISE], node.meta[M.ACT_ELEMS] = hit
-        node.meta[M.PARAMS] = SH.own_params(node, p)
+        full, active, node.meta[M.MACS], node.meta[M.ELEMENTWISE], node.meta[M.ACT_ELEMS] = hit
+        node.meta[M.PARAMS] = own = SH.own_params(node, full)
+        # the params one token uses: all of the node's own, less those it does not route to
+        node.meta[M.ACTIVE] = own.total if active is None else own.total - (full.total - active)
 
 
 def training_warnings(g: LayerGraph) -> None:
@@ -210,7 +214,7 @@ class Done:
 PASSES = {p.name: p for p in (
     Pass("shapes", _shapes, provides=(M.SHAPES, M.IN_SHAPES)),
     Pass("ties", _ties, ("shapes",), (M.TIES, M.TIED_BY)),
-    Pass("cost", cost_pass, ("shapes", "ties"), (M.PARAMS, M.MACS, M.ELEMENTWISE, M.ACT_ELEMS)),
+    Pass("cost", cost_pass, ("shapes", "ties"), (M.PARAMS, M.ACTIVE, M.MACS, M.ELEMENTWISE, M.ACT_ELEMS)),
     Pass("training", training_warnings, ("shapes",)),       # adds to g.warnings
     Pass("lint", _lint, ("shapes",)),                       # adds to g.warnings
     # option: input (its name); lazy: a command that shows no field (validate, explain's counts,

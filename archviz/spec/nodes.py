@@ -194,10 +194,11 @@ class NodeExpander:
             out.append(dict(row))
         return out
 
-    def _attr_values(self, nd, vars_k, scope, skip=frozenset(NODE_KEYS)):
+    def _attr_values(self, nd, vars_k, scope, skip=None):
         """Evaluated attributes and their spans; an attribute whose expression failed (the
         error is recorded) is left out of `raw` and named in `spans` only."""
         raw, spans = {}, {}
+        skip = _SKIP if skip is None else skip
         for k, v in nd.items():
             if k in skip:
                 continue
@@ -217,6 +218,9 @@ class NodeExpander:
         holds one per kind of layer, and the passes can answer equal (op, attrs, input shapes)
         once (issue 17). A set with a problem is not kept: it is checked again, and reported,
         at every node that writes it."""
+        if any(spec.type == "block" for spec in op.attrs.values()):
+            # a node's sub-network is written into its Attrs after (archviz.spec.bodies): its own
+            return normalise(op, raw, spans, nd.span, f"'{nd['id']}' ({op.name})")
         try:
             types = tuple(map(type, raw.values()))
             if list in types or float in types:
@@ -239,7 +243,12 @@ class NodeExpander:
                           code=E.TOO_MANY_LAYERS, hint="check the `repeat` counts of this node and the blocks around it")
             e.follows, self.over_budget = getattr(self, "over_budget", False), True     # said once
             raise e
-        raw, spans = self._attr_values(nd, vars_k, scope)
+        blocks = [k for k, spec in op.attrs.items() if spec.type == "block"]
+        raw, spans = self._attr_values(nd, vars_k, scope, skip=_SKIP | frozenset(blocks)) if blocks \
+            else self._attr_values(nd, vars_k, scope)
+        for k in blocks:            # a sub-network: evaluated where it is compiled (archviz.spec.bodies)
+            if k in nd:
+                raw[k], spans[k] = nd[k], nd.span_of(k)
         # expression errors, reported already
         failed = {k for k in spans if k not in raw} if len(raw) < len(spans) else set()
         known = op.attrs
@@ -264,6 +273,8 @@ class NodeExpander:
         # notes: the scope's list (a scope's notes never change; neither do a node's)
         node = Node(id=gid, op=op.name, attrs=attrs, scope=scope.path, span=nd.span_of("op", nd.span),
                     attr_spans=spans, notes=scope.notes, frozen=bool(frozen))
+        if blocks:
+            self._bodies(nd, scope, vars_k, op, attrs, ins, gid)
         if "doc" in nd:
             node.meta["doc"] = nd["doc"]
         raw_in = nd.get("in")
@@ -281,6 +292,7 @@ class NodeExpander:
 
 
 _SCALARS = (int, str, bool, type(None))
+_SKIP = frozenset(NODE_KEYS)
 # the keys of a node that make it more than one plain copy of a primitive op
 _COPY_KEYS = frozenset(("repeat", "when", "bypass", "expect", "share"))
 
