@@ -18,10 +18,20 @@ from archviz.ops.describe import Keeps
 from archviz.backends.torch.table import module
 
 
+def torch_path(nid: str) -> str:
+    """The qualified module name of node `nid`: '__' in an id stands for '.' (an imported
+    spec's `layer1__0__conv1` lowers to torch's `layer1.0.conv1`, so state-dict keys are the
+    original model's; ids cannot hold dots, the port separator)."""
+    if "__" not in nid:
+        return nid
+    path = ".".join(seg.replace("__", ".") for seg in nid.split("."))
+    return path if all(path.split(".")) else nid
+
+
 def check_id(node) -> None:
     """Every part of a node id becomes a submodule attribute: it must not shadow nn.Module's own."""
     import torch.nn as nn
-    for part in node.id.split("."):
+    for part in torch_path(node.id).split("."):
         if hasattr(nn.Module, part):
             raise LoweringError(f"node id '{node.id}' cannot be a torch submodule name: '{part}' is an "
                                 "attribute of torch.nn.Module", node.span, code=E.TORCH_NAME_CLASH,
@@ -93,9 +103,9 @@ def to_torch(model, *, seed: int | None = None, dtype=None, device=None, train: 
         if node.is_input:
             continue
         mod = lower_graph_node(g, node, inplace)
-        modules[node.id] = mod
+        modules[torch_path(node.id)] = mod
         args = tuple(env[(r.node, r.port)] for r in node.inputs)
-        out = graph.call_module(node.id, args)
+        out = graph.call_module(torch_path(node.id), args)
         ports = node.meta[M.SHAPES]
         if list(ports) == ["out"]:
             env[(node.id, "out")] = out
@@ -122,6 +132,7 @@ def tie_weights(g, modules: dict) -> None:
     """Make each shared tensor the owner's object, as torch's `lm_head.weight = wte.weight`:
     `parameters()` and `buffers()` then hold it once, and a gradient step moves both uses."""
     for nid, p, o, q in ties(g):
+        nid, o = torch_path(nid), torch_path(o)
         src = modules[o].get_parameter(q) if q in dict(modules[o].named_parameters()) else modules[o].get_buffer(q)
         *path, leaf = p.split(".")
         holder = modules[nid].get_submodule(".".join(path)) if path else modules[nid]

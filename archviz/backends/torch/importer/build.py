@@ -1,0 +1,67 @@
+"""From a trace to the spec text: inputs, outputs, the params a user would change."""
+from __future__ import annotations
+
+import re
+
+from archviz.backends.torch.importer import emit
+from archviz.backends.torch.importer.fnmap import tensors_with_ports
+from archviz.codes import E
+from archviz.errors import TorchImportError
+
+_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def spec_name(module, name) -> str:
+    n = name or type(module).__name__
+    n = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", n).lower()
+    return re.sub(r"[^a-z0-9_]+", "_", n).strip("_") or "imported"
+
+
+def outputs_of(tr, out) -> dict:
+    flat = tensors_with_ports(out)
+    if not flat:
+        raise TorchImportError(f"the model returns no tensor ({type(out).__name__})", code=E.TORCH_IMPORT)
+    res = {}
+    for port, x in flat:
+        src = tr.src.get(id(x))
+        if not isinstance(src, tuple):
+            raise TorchImportError(f"the model's output {port!r} is not computed from its inputs "
+                                   f"({getattr(src, 'what', 'an unknown tensor')})", code=E.TORCH_IMPORT)
+        key = port if _ID.match(port) and port not in ("out",) else ("out" if port == "out" else f"out{port}")
+        res[key] = src
+    return res
+
+
+def hyper_params(tr, outputs: dict) -> tuple[dict, dict]:
+    """({name: value}, {(node id, attr): "${name}"}): the classifier's width as num_classes, or
+    the vocabulary when an embedding and the output layer share its size."""
+    recs = {r.id: r for r in tr.recs}
+    params, exprs = {}, {}
+    heads = [recs[n] for n, _p in outputs.values() if n in recs and recs[n].op == "linear"]
+    if len(heads) != 1:
+        return params, exprs
+    width = heads[0].attrs["out"]
+    embs = [r for r in tr.recs if r.op == "embedding" and r.attrs.get("num") == width]
+    key = "vocab" if embs else "num_classes"
+    params[key] = width
+    exprs[(heads[0].id, "out")] = "${%s}" % key
+    for r in embs:
+        exprs[(r.id, "num")] = "${%s}" % key
+    return params, exprs
+
+
+def spec_from_trace(module, inputs: dict, tr, out, name=None) -> str:
+    import torch
+    ins = {}
+    for k, x in inputs.items():
+        if not isinstance(x, torch.Tensor) or x.dim() == 0:
+            raise TorchImportError(f"input '{k}' is not a tensor with a batch axis", code=E.IMPORT_INPUTS)
+        dtype = None if x.dtype.is_floating_point else str(x.dtype).removeprefix("torch.")
+        ins[k] = (tuple(x.shape[1:]), dtype)
+    outs = outputs_of(tr, out)
+    params, exprs = hyper_params(tr, outs)
+    cls = f"{type(module).__module__}.{type(module).__qualname__}"
+    b = next(iter(inputs.values())).shape[0]
+    doc = (f"Imported from torch: {cls} (archviz import, traced on the meta device at batch {b}). Node ids are "
+           "the modules' qualified names, '__' for '.'.")
+    return emit.spec_text(spec_name(module, name), doc, ins, tr.recs, outs, params, exprs)
