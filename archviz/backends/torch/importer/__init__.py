@@ -100,8 +100,8 @@ def unmapped_error(recs) -> TorchImportError:
     bad = [r for r in recs if r.op is None]
     notes = [f"{r.where}: {r.problem}" + (f" [{r.line}]" if r.line else "") + (f" — {r.hint}" if r.hint else "")
              for r in bad]
-    names = sorted({r.where.split(": ", 1)[1] for r in bad})
-    return TorchImportError(f"{len(bad)} call(s) of the model map to no archviz op: {', '.join(names)[:300]}",
+    names = list(dict.fromkeys(r.where for r in bad))
+    return TorchImportError(f"{len(bad)} call(s) of the model map to no archviz op: {'; '.join(names)[:400]}",
                             code=E.IMPORT_UNMAPPED, notes=notes,
                             hint="each note names the module path and the function; map them to archviz ops "
                                  "(python -m archviz ops) or rewrite that part of the model with mapped ones")

@@ -56,6 +56,24 @@ def tensors_with_ports(out) -> list:
     return [(str(k), v) for k, v in enumerate(flat)]
 
 
+def arange_of(name, args, kwargs, out, srcs):
+    """n when `out` holds 0, 1, ..., n-1 (torch.arange(n), or a view or cast of one) made
+    from constants only; else None."""
+    if not isinstance(out, torch.Tensor):
+        return None
+    if name == "arange":
+        nums = [a for a in args if isinstance(a, (int, float))]
+        start, end, step = (0, nums[0], 1) if len(nums) == 1 else (nums + [1])[:3] if nums else (None, None, None)
+        step = kwargs.get("step", step)
+        ok = start == 0 and step == 1 and isinstance(end, int)
+        return end if ok and out.numel() == end else None
+    prior = [getattr(s, "arange", None) for s in srcs]
+    if len(prior) == 1 and prior[0] is not None and out.numel() == prior[0] and name in (
+            "unsqueeze", "view", "reshape", "expand", "to", "long", "int", "type_as", "__getitem__"):
+        return prior[0]
+    return None
+
+
 def passthrough(name, args, kwargs, out) -> bool:
     """Calls that compute nothing archviz counts: a copy, a detach, a no-op cast."""
     if not isinstance(out, torch.Tensor) or not isinstance(args[0] if args else None, torch.Tensor):
@@ -166,15 +184,20 @@ def _getitem(name, args, kwargs, out):
         k = idx.index(Ellipsis)
         idx = idx[:k] + (slice(None),) * (x.dim() - len(idx) + 1) + idx[k + 1:]
     real = [(d, i) for d, i in enumerate(idx) if not (isinstance(i, slice) and i == slice(None))]
-    if len(real) != 1:
-        raise Unmapped(f"indexing with {idx!r} (archviz ops take one slice or one index along one axis)")
-    d, i = real[0]
-    if d == 0:
+    if not real:
+        raise Unmapped(f"indexing with {idx!r} selects everything")
+    if any(d == 0 for d, _i in real):
         raise Unmapped("indexing the batch axis", "archviz keeps the batch axis whole")
-    if isinstance(i, int):
-        return "select_step", clean("select_step", {"index": i, "axis": d}), [x], ["out"]
-    a = {"dim": d, "start": i.start, "end": i.stop, "step": 1 if i.step is None else i.step}
-    return "slice", clean("slice", a), [x], ["out"]
+    steps = []
+    for d, i in reversed(real):     # the last axis first: an index drops its axis, the others keep their numbers
+        if isinstance(i, int):
+            steps.append(("select_step", clean("select_step", {"index": i, "axis": d})))
+        else:
+            a = {"dim": d, "start": i.start, "end": i.stop, "step": 1 if i.step is None else i.step}
+            steps.append(("slice", clean("slice", a)))
+    if len(steps) == 1:
+        return steps[0][0], steps[0][1], [x], ["out"]
+    return "chain", steps, [x], ["out"]
 
 
 def _reduce(op):

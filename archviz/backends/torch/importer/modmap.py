@@ -330,6 +330,27 @@ MODULES = {
 }
 
 
+# torch.nn modules traced into (what they compute between their children is mapped)
+COMPOSITE = (nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.Transformer, nn.TransformerEncoder,
+             nn.TransformerDecoder, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
+
+
+def is_leaf(mod) -> bool:
+    """Recorded whole: a module archviz maps, or a torch.nn layer it does not (reported by name
+    rather than by the functions inside it)."""
+    t = type(mod)
+    return t in MODULES or (t.__module__.startswith("torch.nn.") and t not in COMPOSITE)
+
+
+def mapper(mod):
+    m = MODULES.get(type(mod))
+    if m is None:
+        def m(mod, args, kwargs, out):
+            raise Unmapped(f"torch.nn.{type(mod).__name__} has no archviz op",
+                           "run `python -m archviz ops` for the ops archviz has")
+    return m
+
+
 def _frac(rotated, d):
     from fractions import Fraction
     f = Fraction(rotated, d)

@@ -48,8 +48,9 @@ class Rec:
 class Const:
     """A tensor not made from the inputs: a parameter used directly, a buffer, torch.arange."""
 
-    def __init__(self, what: str, line: str = ""):
+    def __init__(self, what: str, line: str = "", arange: int | None = None):
         self.what, self.line = what, line
+        self.arange = arange        # torch.arange(n) (and views of it): a table's positions 0..n-1
 
 
 def user_line() -> str:
@@ -141,9 +142,9 @@ class Tracer:
     # -- module calls ------------------------------------------------------------
     def pre(self, mod, args, kwargs):
         if self.depth:
-            self.depth += 1 if type(mod) in modmap.MODULES else 0
+            self.depth += 1 if modmap.is_leaf(mod) else 0
             return None
-        if type(mod) in modmap.MODULES:
+        if modmap.is_leaf(mod):
             self.depth = 1
             self._pending.append((args, kwargs))
         else:
@@ -151,7 +152,7 @@ class Tracer:
         return None
 
     def post(self, mod, args, kwargs, out):
-        if type(mod) not in modmap.MODULES:
+        if not modmap.is_leaf(mod):
             if not self.depth:
                 self.stack.pop()
             return None
@@ -164,13 +165,16 @@ class Tracer:
 
     def on_module(self, mod, args, kwargs, out) -> None:
         q = self.names.get(id(mod), "?")
+        pos = self.source(args[0]) if args and isinstance(args[0], torch.Tensor) else None
+        if type(mod) is torch.nn.Embedding and isinstance(pos, Const) and pos.arange is not None:
+            return self._position_table(mod, q, pos.arange, out)
         n = self.calls[id(mod)] = self.calls.get(id(mod), 0) + 1
         nid = self.new_id(q if n == 1 else f"{q}_{n}")
-        where = self.where(f"{type(mod).__module__}.{type(mod).__name__} '{q}'")
+        where = f"{q or '(top)'} ({type(mod).__module__}.{type(mod).__name__})"
         tensors = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
         rec = Rec(nid, None, {}, [], where, user_line())
         try:
-            op, attrs, ins, ports = modmap.MODULES[type(mod)](mod, args, kwargs, out)
+            op, attrs, ins, ports = modmap.mapper(mod)(mod, args, kwargs, out)
             rec.op, rec.attrs = op, attrs
             tensors = ins
         except modmap.Unmapped as u:
@@ -180,6 +184,24 @@ class Tracer:
         self._outputs(rec, out, ports)
         self._ties(rec, mod)
         self.recs.append(rec)
+
+    def _position_table(self, mod, q, n, out) -> None:
+        """`wpe(torch.arange(n))`: the first n rows of a learned position table, the same for
+        every example: a `parameter` node of the table's shape (its tensor is the embedding's
+        weight, same name) and a slice of its first n rows. Its output has a batch axis where
+        torch's broadcasts; the sums that read it are the same."""
+        first = next(iter(self.inputs))
+        nid = self.new_id(q)
+        rec = Rec(nid, "parameter", {"shape": list(mod.weight.shape)}, [(first, "out")],
+                  self.where(f"nn.Embedding '{q}' of torch.arange({n})"), user_line())
+        self._ties(rec, mod)
+        self.recs.append(rec)
+        if n != mod.num_embeddings:
+            rec = Rec(self.new_id(q + "_used", function=True), "slice", {"dim": 1, "end": n},
+                      [(nid, "out")], rec.where, rec.line)
+            self.recs.append(rec)
+        rec.outs["out"] = (1, *out.shape[-2:])
+        self.put(out, (rec.id, "out"))
 
     def _ties(self, rec: Rec, mod) -> None:
         """A tensor met before (tied weights, or a module called again) is shared, not new."""
@@ -200,8 +222,9 @@ class Tracer:
             return                                      # a query (size, dim, shape): nothing computed
         srcs = [self.source(x) for x in flat]
         if not any(isinstance(s, tuple) for s in srcs):  # made from constants only: a constant too
+            n = fnmap.arange_of(name, args, kwargs, out, srcs)
             for o in outs:
-                self.put(o, Const(f"a tensor made in forward by {name}", user_line()))
+                self.put(o, Const(f"a tensor made in forward by {name}", user_line(), n))
             return
         if fnmap.passthrough(name, args, kwargs, out):
             self.put(out, srcs[0] if isinstance(srcs[0], tuple) else next(s for s in srcs if isinstance(s, tuple)))
@@ -215,8 +238,15 @@ class Tracer:
         except fnmap.Unmapped as u:
             rec.problem, rec.hint = u.reason, u.hint
         scope = self.scope()
-        rec.id = self.new_id((scope + "." if scope else "") + fnmap.id_name(name), function=True)
+        base = (scope + "." if scope else "") + fnmap.id_name(name)
+        rec.id = self.new_id(base, function=True)
         self._link(rec, flat)
+        if rec.op == "chain":           # one call, several ops (x[:, :, a:b, c:d]: a slice per axis)
+            steps, rec.op, rec.attrs = rec.attrs, *rec.attrs[0]
+            for op, attrs in steps[1:]:
+                self.recs.append(rec)
+                rec = Rec(self.new_id(base, function=True), op, attrs, [(self.recs[-1].id, "out")], rec.where,
+                          rec.line)
         self._outputs(rec, out, ports)
         self.recs.append(rec)
 
@@ -246,6 +276,7 @@ class Tracer:
     # -- the run ----------------------------------------------------------------------
     def run(self, inputs: dict):
         self.used |= set(inputs)
+        self.inputs = inputs
         for name, x in inputs.items():
             self.put(x, (name, "out"))
         hooks = []
