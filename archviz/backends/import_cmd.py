@@ -74,9 +74,12 @@ def import_cmd(target, output, inputs, kwargs, batch, check):
       archviz import my_lm.py:build --input tokens=128:int64 -o lm.yaml
     """
     preflight(output)
-    from archviz.cli import _need_torch
-    _need_torch()
-    import torch
+    try:
+        import torch
+    except ImportError:
+        from archviz.codes import E
+        from archviz.errors import UnsupportedError
+        raise UnsupportedError("archviz import needs PyTorch: pip install 'archviz[torch]'", code=E.NO_TORCH) from None
     from archviz.backends.torch.importer import import_text, load_text
     from archviz.backends.torch.importer.target import build, find
     fn = find(target)

@@ -35,13 +35,16 @@ def outputs_of(tr, out) -> dict:
 def hyper_params(tr, outputs: dict) -> tuple[dict, dict]:
     """({name: value}, {(node id, attr): "${name}"}): the classifier's width as num_classes, or
     the vocabulary when an embedding and the output layer share its size."""
+    from archviz.ops import registry
+    from archviz.ops.describe import Role
     recs = {r.id: r for r in tr.recs}
     params, exprs = {}, {}
-    heads = [recs[n] for n, _p in outputs.values() if n in recs and recs[n].op == "linear"]
-    if len(heads) != 1:
+    heads = [recs[n] for n, _p in outputs.values()
+             if n in recs and registry[recs[n].op].role is Role.WEIGHT and "out" in recs[n].attrs]
+    if len(heads) != 1 or len(tr.recs) == 1:      # (a model of one layer has no classes to name)
         return params, exprs
     width = heads[0].attrs["out"]
-    embs = [r for r in tr.recs if r.op == "embedding" and r.attrs.get("num") == width]
+    embs = [r for r in tr.recs if registry[r.op].token_vocab(registry[r.op].attrs_of(r.attrs)) == width]
     key = "vocab" if embs else "num_classes"
     params[key] = width
     exprs[(heads[0].id, "out")] = "${%s}" % key

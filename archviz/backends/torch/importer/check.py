@@ -28,7 +28,7 @@ class Check:
     def text(self) -> str:
         out = []
         for what, a, t, ok in self.rows:
-            out.append(f"{'ok  ' if ok else 'DIFF'} {what}: archviz {a}, torch {t}")
+            out.append(f"{'ok  ' if ok else 'DIFF'} {what}: " + (f"archviz {a}, torch {t}" if t != "" else a))
         return "\n".join(out)
 
 

@@ -162,13 +162,17 @@ def _cat(name, args, kwargs, out):
     return "concat", {"axis": _axis(d, out.dim())}, ts, ["out"]
 
 
-def _parts(name, args, kwargs, out):
+def _parts(chunked: bool):
+    return lambda name, args, kwargs, out: _cut(chunked, args, kwargs, out)
+
+
+def _cut(chunked, args, kwargs, out):
     x = args[0]
     d = _arg(args, kwargs, 2, "dim", 0)
     d = _axis(d, x.dim())
     sizes = [t.shape[d] for t in out]
     ports = [str(k) for k in range(len(out))]
-    if name == "chunk":
+    if chunked:
         n = _arg(args, kwargs, 1, "chunks")
         if len(out) == n:
             return "chunk", {"chunks": n, "dim": d}, [x], ports
@@ -197,7 +201,7 @@ def _getitem(name, args, kwargs, out):
             steps.append(("slice", clean("slice", a)))
     if len(steps) == 1:
         return steps[0][0], steps[0][1], [x], ["out"]
-    return "chain", steps, [x], ["out"]
+    return steps[0][0], steps, [x], ["out"]      # several steps: a chain (attrs the list of them)
 
 
 def _reduce(op):
@@ -241,14 +245,14 @@ def _sdpa(name, args, kwargs, out):
     return "sdpa", clean("sdpa", a), [q, k, v], ["out"]
 
 
-def _fpool(op):
+def _fpool(op, maxpool: bool):
     def m(name, args, kwargs, out):
         x = args[0]
         k = _pair(_arg(args, kwargs, 1, "kernel_size"))
         s = _arg(args, kwargs, 2, "stride")
         a = {"kernel": k, "stride": k if s is None or s == [] else _pair(s),
              "padding": _pair(_arg(args, kwargs, 3, "padding", 0))}
-        if op == "maxpool2d":
+        if maxpool:
             a["dilation"] = _pair(_arg(args, kwargs, 4, "dilation", 1))
             a["ceil_mode"] = _arg(args, kwargs, 5, "ceil_mode", False)
         else:
@@ -306,33 +310,36 @@ _MUL = _binary("mul", lambda s: s)
 _DIV = _binary(None, lambda s: _num(1 / s) if s else None)
 _SUB = _binary(None, None)
 
-FUNCTIONS = {
-    **{n: _ADD for n in ("__add__", "__radd__", "__iadd__", "add", "add_")},
-    **{n: _MUL for n in ("__mul__", "__rmul__", "__imul__", "mul", "mul_", "multiply")},
-    **{n: _DIV for n in ("__truediv__", "__itruediv__", "div", "div_", "divide", "__rtruediv__")},
-    **{n: _SUB for n in ("__sub__", "__rsub__", "sub", "subtract", "__isub__", "sub_")},
-    **{n: _matmul for n in ("matmul", "__matmul__", "bmm")},
-    **{n: _cat for n in ("cat", "concat", "concatenate")},
-    **{n: _reshape for n in ("view", "reshape", "unsqueeze", "squeeze", "unflatten", "view_as", "reshape_as")},
-    "flatten": _flatten, "permute": _permute, "transpose": _transpose, "swapaxes": _transpose,
-    "chunk": _parts, "split": _parts, "__getitem__": _getitem, "select": _select, "flip": _flip,
-    "mean": _reduce("mean"), "sum": _reduce("sum"), "amax": _reduce("max"),
-    "softmax": _softmax, "scaled_dot_product_attention": _sdpa,
-    **{n: _act("relu") for n in ("relu", "relu_")},
-    **{n: _act(n.rstrip("_")) for n in ("sigmoid", "sigmoid_", "tanh", "tanh_", "silu", "hardswish",
-                                         "hardsigmoid", "relu6", "mish")},
-    "gelu": _act("gelu", approximate=(1, "approximate", "none")),
-    "leaky_relu": _act("leaky_relu", negative_slope=(1, "negative_slope", 0.01)),
-    "elu": _act("elu", alpha=(1, "alpha", 1.0)),
-    "softplus": _act("softplus", beta=(1, "beta", 1.0), threshold=(2, "threshold", 20.0)),
-    "hardtanh": _act("hardtanh", min_val=(1, "min_val", -1.0), max_val=(2, "max_val", 1.0)),
-    "dropout": _act("dropout", p=(1, "p", 0.5)),
-    "max_pool2d": _fpool("maxpool2d"), "avg_pool2d": _fpool("avgpool2d"),
-    "adaptive_avg_pool2d": _fadaptive, "interpolate": _interpolate, "pad": _pad,
-    "pixel_shuffle": _act("pixel_shuffle", factor=(1, "upscale_factor", None)),
-    "pixel_unshuffle": _act("pixel_unshuffle", factor=(1, "downscale_factor", None)),
-    "channel_shuffle": _act("channel_shuffle", groups=(1, "groups", None)),
-}
+def _rows(*rows) -> dict:
+    """{torch name: mapper} from rows ("name other_name ...", mapper): a torch function, its
+    tensor method, its operator and in-place forms map alike."""
+    return {n: m for names, m in rows for n in names.split()}
+
+
+FUNCTIONS = _rows(
+    ("__add__ __radd__ __iadd__ add add_", _ADD), ("__mul__ __rmul__ __imul__ mul mul_ multiply", _MUL),
+    ("__truediv__ __itruediv__ div div_ divide __rtruediv__", _DIV),
+    ("__sub__ __rsub__ sub subtract __isub__ sub_", _SUB), ("matmul __matmul__ bmm", _matmul),
+    ("cat concat concatenate", _cat), ("view reshape unsqueeze squeeze unflatten view_as reshape_as", _reshape),
+    ("flatten", _flatten), ("permute", _permute), ("transpose swapaxes", _transpose),
+    ("chunk", _parts(True)), ("split", _parts(False)), ("__getitem__", _getitem), ("select", _select),
+    ("flip", _flip), ("mean", _reduce("mean")), ("sum", _reduce("sum")), ("amax", _reduce("max")),
+    ("softmax", _softmax), ("scaled_dot_product_attention", _sdpa),
+    ("relu relu_", _act("relu")), ("sigmoid sigmoid_", _act("sigmoid")), ("tanh tanh_", _act("tanh")),
+    ("silu", _act("silu")), ("hardswish", _act("hardswish")), ("hardsigmoid", _act("hardsigmoid")),
+    ("relu6", _act("relu6")), ("mish", _act("mish")),
+    ("gelu", _act("gelu", approximate=(1, "approximate", "none"))),
+    ("leaky_relu", _act("leaky_relu", negative_slope=(1, "negative_slope", 0.01))),
+    ("elu", _act("elu", alpha=(1, "alpha", 1.0))),
+    ("softplus", _act("softplus", beta=(1, "beta", 1.0), threshold=(2, "threshold", 20.0))),
+    ("hardtanh", _act("hardtanh", min_val=(1, "min_val", -1.0), max_val=(2, "max_val", 1.0))),
+    ("dropout", _act("dropout", p=(1, "p", 0.5))),
+    ("max_pool2d", _fpool("maxpool2d", True)), ("avg_pool2d", _fpool("avgpool2d", False)),
+    ("adaptive_avg_pool2d", _fadaptive), ("interpolate", _interpolate), ("pad", _pad),
+    ("pixel_shuffle", _act("pixel_shuffle", factor=(1, "upscale_factor", None))),
+    ("pixel_unshuffle", _act("pixel_unshuffle", factor=(1, "downscale_factor", None))),
+    ("channel_shuffle", _act("channel_shuffle", groups=(1, "groups", None))),
+)
 
 
 def map_function(name, args, kwargs, out):

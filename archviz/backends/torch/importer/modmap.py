@@ -121,40 +121,41 @@ def _embedding(mod, args, kwargs, out):
                                                 padding_idx=mod.padding_idx)), _first(args, kwargs), ["out"]
 
 
-def _recurrent(mod, args, kwargs, out):
-    if not mod.batch_first:
-        raise Unmapped(f"{type(mod).__name__} with batch_first=False (archviz sequences are (N, T, F))",
-                       "construct it with batch_first=True (and feed (N, T, F))")
-    op = {nn.RNN: "rnn", nn.GRU: "gru", nn.LSTM: "lstm", SM.SeqRNN: "rnn", SM.SeqGRU: "gru",
-          SM.SeqLSTM: "lstm"}[type(mod)]
-    a = dict(out=mod.hidden_size, num_layers=mod.num_layers, bidirectional=mod.bidirectional, bias=mod.bias,
-             dropout=float(mod.dropout))
-    if op == "rnn":
-        a["nonlinearity"] = mod.nonlinearity
-    if op == "lstm":
-        a["proj_size"] = mod.proj_size
-    ins = list(_first(args, kwargs))
-    hx = args[1] if len(args) > 1 else kwargs.get("hx")
-    if isinstance(hx, (tuple, list)):
-        ins += list(hx)
-    elif isinstance(hx, torch.Tensor):
-        ins.append(hx)
-    ins += [a_ for a_ in args[2:] if isinstance(a_, torch.Tensor)]
-    if ins[0].dim() != 3:
-        raise Unmapped(f"an input of {ins[0].dim()} axes (archviz recurrent layers read (N, T, F))")
-    return op, clean(op, a), ins, None if isinstance(out, dict) else list(registry[op].outputs)
+def _recurrent(op: str, extra: str = ""):
+    """nn.RNN / GRU / LSTM (and archviz's Seq* wrappers) as `op`; `extra` names the one
+    attribute of its own (rnn: nonlinearity, lstm: proj_size)."""
+    def m(mod, args, kwargs, out):
+        if not mod.batch_first:
+            raise Unmapped(f"{type(mod).__name__} with batch_first=False (archviz sequences are (N, T, F))",
+                           "construct it with batch_first=True (and feed (N, T, F))")
+        a = dict(out=mod.hidden_size, num_layers=mod.num_layers, bidirectional=mod.bidirectional, bias=mod.bias,
+                 dropout=float(mod.dropout))
+        if extra:
+            a[extra] = getattr(mod, extra)
+        ins = list(_first(args, kwargs))
+        hx = args[1] if len(args) > 1 else kwargs.get("hx")
+        if isinstance(hx, (tuple, list)):
+            ins += list(hx)
+        elif isinstance(hx, torch.Tensor):
+            ins.append(hx)
+        ins += [a_ for a_ in args[2:] if isinstance(a_, torch.Tensor)]
+        if ins[0].dim() != 3:
+            raise Unmapped(f"an input of {ins[0].dim()} axes (archviz recurrent layers read (N, T, F))")
+        return op, clean(op, a), ins, None if isinstance(out, dict) else list(registry[op].outputs)
+    return m
 
 
-def _cell(mod, args, kwargs, out):
-    op = {nn.RNNCell: "rnn_cell", nn.GRUCell: "gru_cell", nn.LSTMCell: "lstm_cell", SM.SeqLSTMCell: "lstm_cell"}[type(mod)]
-    a = dict(out=mod.hidden_size, bias=mod.bias)
-    if op == "rnn_cell":
-        a["nonlinearity"] = mod.nonlinearity
-    ins = list(_first(args, kwargs))
-    rest = list(args[1:]) + [v for k, v in kwargs.items() if k in ("hx", "h", "c")]
-    for h in rest:
-        ins += list(h) if isinstance(h, (tuple, list)) else [h] if isinstance(h, torch.Tensor) else []
-    return op, clean(op, a), ins, None if isinstance(out, dict) else list(registry[op].outputs)
+def _cell(op: str, extra: str = ""):
+    def m(mod, args, kwargs, out):
+        a = dict(out=mod.hidden_size, bias=mod.bias)
+        if extra:
+            a[extra] = getattr(mod, extra)
+        ins = list(_first(args, kwargs))
+        rest = list(args[1:]) + [v for k, v in kwargs.items() if k in ("hx", "h", "c")]
+        for h in rest:
+            ins += list(h) if isinstance(h, (tuple, list)) else [h] if isinstance(h, torch.Tensor) else []
+        return op, clean(op, a), ins, None if isinstance(out, dict) else list(registry[op].outputs)
+    return m
 
 
 def _mha(mod, args, kwargs, out):
@@ -187,22 +188,31 @@ def _archviz_mha(mod, args, kwargs, out):
 
 def _call(mod, args, kwargs, out):
     """archviz's own Call module (permute, transpose, reshape, matmul, scale, mean/sum/amax)."""
-    x = args[0]
-    fn, fa, kw = mod.fn, mod.args, mod.kwargs
-    if fn == "matmul":
-        return "matmul", {}, list(args), ["out"]
-    if fn == "mul":
-        return "scale", {"by": fa[0]}, [x], ["out"]
-    if fn == "permute":
-        return "permute", {"dims": list(fa)}, [x], ["out"]
-    if fn == "transpose":
-        return "transpose", {"dim0": fa[0], "dim1": fa[1]}, [x], ["out"]
-    if fn == "reshape":
-        return "reshape", {"shape": list(out.shape[1:])}, [x], ["out"]
-    if fn in ("mean", "sum", "amax"):
-        op = {"amax": "max"}.get(fn, fn)
-        return op, clean(op, {"dims": list(kw["dim"]), "keepdim": kw.get("keepdim", False)}), [x], ["out"]
-    raise Unmapped(f"archviz's Call of '{fn}'")
+    m = _CALLS.get(mod.fn)
+    if m is None:
+        raise Unmapped(f"archviz's Call of '{mod.fn}'")
+    return m(mod, args, out)
+
+
+def _reduce_call(op):
+    return lambda mod, args, out: (op, clean(op, {"dims": list(mod.kwargs["dim"]),
+                                                  "keepdim": mod.kwargs.get("keepdim", False)}), [args[0]], ["out"])
+
+
+def _rows(*rows) -> dict:
+    return {n: m for names, m in rows for n in names.split()}
+
+
+# Call's torch function → the op (archviz/ops/tensor.py lowers these ops to Call)
+_CALLS = _rows(
+    ("matmul", lambda mod, args, out: ("matmul", {}, list(args), ["out"])),
+    ("mul", lambda mod, args, out: ("scale", {"by": mod.args[0]}, [args[0]], ["out"])),
+    ("permute", lambda mod, args, out: ("permute", {"dims": list(mod.args)}, [args[0]], ["out"])),
+    ("transpose", lambda mod, args, out: ("transpose", {"dim0": mod.args[0], "dim1": mod.args[1]}, [args[0]],
+                                          ["out"])),
+    ("reshape", lambda mod, args, out: ("reshape", {"shape": list(out.shape[1:])}, [args[0]], ["out"])),
+    ("mean", _reduce_call("mean")), ("sum", _reduce_call("sum")), ("amax", _reduce_call("max")),
+)
 
 
 def _adaptive(mod, args, kwargs, out):
@@ -216,11 +226,11 @@ def _adaptive(mod, args, kwargs, out):
     return "adaptive_avgpool2d", clean("adaptive_avgpool2d", {"size": size}), x, ["out"]
 
 
-def _pool(op):
+def _pool(op, maxpool: bool):
     def m(mod, args, kwargs, out):
         a = dict(kernel=_pair(mod.kernel_size), stride=_pair(mod.stride), padding=_pair(mod.padding),
                  ceil_mode=mod.ceil_mode)
-        if op == "maxpool2d":
+        if maxpool:
             if mod.return_indices:
                 raise Unmapped("return_indices=True (the op returns the values only)")
             a["dilation"] = _pair(mod.dilation)
@@ -293,13 +303,13 @@ MODULES = {
     nn.Hardtanh: _act("hardtanh", min_val="min_val", max_val="max_val"),
     nn.Softplus: _act("softplus", beta="beta", threshold="threshold"), nn.Softmax: _act("softmax", dim="dim"),
     nn.Dropout: _act("dropout", p="p"),
-    nn.MaxPool2d: _pool("maxpool2d"), nn.AvgPool2d: _pool("avgpool2d"), nn.AdaptiveAvgPool2d: _adaptive,
+    nn.MaxPool2d: _pool("maxpool2d", True), nn.AvgPool2d: _pool("avgpool2d", False), nn.AdaptiveAvgPool2d: _adaptive,
     nn.Flatten: _act("flatten", start_dim="start_dim", end_dim="end_dim"), nn.Upsample: _upsample,
     nn.PixelShuffle: _act("pixel_shuffle", factor="upscale_factor"),
     nn.PixelUnshuffle: _act("pixel_unshuffle", factor="downscale_factor"),
     nn.ChannelShuffle: _act("channel_shuffle", groups="groups"),
-    nn.RNN: _recurrent, nn.GRU: _recurrent, nn.LSTM: _recurrent,
-    nn.RNNCell: _cell, nn.GRUCell: _cell, nn.LSTMCell: _cell,
+    nn.RNN: _recurrent("rnn", "nonlinearity"), nn.GRU: _recurrent("gru"), nn.LSTM: _recurrent("lstm", "proj_size"),
+    nn.RNNCell: _cell("rnn_cell", "nonlinearity"), nn.GRUCell: _cell("gru_cell"), nn.LSTMCell: _cell("lstm_cell"),
     nn.MultiheadAttention: _mha,
     # archviz's own modules (a lowered spec imports back: the round trip of the library)
     AM.Add: lambda m, a, k, o: ("add", {}, list(a), ["out"]),
@@ -317,7 +327,8 @@ MODULES = {
     AM.UpsampleLike: lambda m, a, k, o: ("upsample", clean("upsample", {"mode": m.mode,
                                                                         "align_corners": m.align_corners}),
                                          list(a), ["out"]),
-    SM.SeqRNN: _recurrent, SM.SeqGRU: _recurrent, SM.SeqLSTM: _recurrent, SM.SeqLSTMCell: _cell,
+    SM.SeqRNN: _recurrent("rnn", "nonlinearity"), SM.SeqGRU: _recurrent("gru"),
+    SM.SeqLSTM: _recurrent("lstm", "proj_size"), SM.SeqLSTMCell: _cell("lstm_cell"),
     SM.SelectStep: lambda m, a, k, o: ("select_step", clean("select_step", {"index": m.index, "axis": m.axis}),
                                        list(a), ["out"]),
     SM.Reverse: lambda m, a, k, o: ("reverse", clean("reverse", {"axis": m.axis}), list(a), ["out"]),

@@ -53,6 +53,12 @@ class Const:
         self.arange = arange        # torch.arange(n) (and views of it): a table's positions 0..n-1
 
 
+def _snake(name: str) -> str:
+    """The id of a model that is one layer (it has no qualified name): its class in snake case."""
+    import re
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
 def user_line() -> str:
     """file:line of the innermost frame outside torch and archviz (the user's code)."""
     f = inspect.currentframe()
@@ -169,7 +175,7 @@ class Tracer:
         if type(mod) is torch.nn.Embedding and isinstance(pos, Const) and pos.arange is not None:
             return self._position_table(mod, q, pos.arange, out)
         n = self.calls[id(mod)] = self.calls.get(id(mod), 0) + 1
-        nid = self.new_id(q if n == 1 else f"{q}_{n}")
+        nid = self.new_id((q or _snake(type(mod).__name__)) if n == 1 else f"{q}_{n}")
         where = f"{q or '(top)'} ({type(mod).__module__}.{type(mod).__name__})"
         tensors = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
         rec = Rec(nid, None, {}, [], where, user_line())
@@ -241,7 +247,7 @@ class Tracer:
         base = (scope + "." if scope else "") + fnmap.id_name(name)
         rec.id = self.new_id(base, function=True)
         self._link(rec, flat)
-        if rec.op == "chain":           # one call, several ops (x[:, :, a:b, c:d]: a slice per axis)
+        if isinstance(rec.attrs, list):     # one call, several ops (x[:, :, a:b, c:d]: a slice per axis)
             steps, rec.op, rec.attrs = rec.attrs, *rec.attrs[0]
             for op, attrs in steps[1:]:
                 self.recs.append(rec)
