@@ -87,7 +87,10 @@ def import_cmd(target, output, inputs, kwargs, batch, check):
     tb = batch if batch > 1 else 2          # traced at batch 2 at least: an op that mixes the batch shows
     xs = {k: torch.empty((tb, *s), dtype=getattr(torch, d), device="meta") for k, (s, d) in inputs.items()}
     name = target.rpartition(":")[2].rpartition(".")[2]
-    text = import_text(model, xs, name)
+    notes: list = []
+    text = import_text(model, xs, name, notes)
+    for n in notes:
+        click.echo(f"warning: {n}", err=True)
     m = load_text(text, batch, "imported")
     if check:
         from archviz.backends.torch.importer.check import check as run_check

@@ -86,7 +86,7 @@ def _run_with(module, tr, metas, state):
 
 def _user_frame(e) -> str:
     import torch
-    tdir = os.path.dirname(torch.__file__)
+    tdir = os.path.dirname(torch.__file__) + os.sep
     own = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))   # archviz/
     last = ""
     for fr in traceback.extract_tb(e.__traceback__):
@@ -107,24 +107,35 @@ def unmapped_error(recs) -> TorchImportError:
                                  "(python -m archviz ops) or rewrite that part of the model with mapped ones")
 
 
-def import_text(module, example_inputs, name: str | None = None) -> str:
-    """The spec text of `module` traced on `example_inputs` (tensors, a tuple or a dict)."""
+def import_text(module, example_inputs, name: str | None = None, notes: list | None = None) -> str:
+    """The spec text of `module` traced on `example_inputs` (tensors, a tuple or a dict); what
+    it leaves out (modules the forward never called) is said in the spec's doc and added to
+    `notes`."""
     from archviz.backends.torch.importer import build
     inputs = name_inputs(module, example_inputs)
     tr, out = run_trace(module, inputs)
     if any(r.op is None for r in tr.recs):
         raise unmapped_error(tr.recs)
+    if tr.unused and notes is not None:
+        notes.append(build.left_out(tr.unused))
     return build.spec_from_trace(module, inputs, tr, out, name)
 
 
 def load_text(text: str, batch: int = 1, name: str = "imported"):
     """Compile and analyse spec text (written to a private temporary file)."""
     from archviz import _load
+    from archviz.errors import MultipleErrors
     with tempfile.TemporaryDirectory(prefix="archviz-import-") as d:
         path = os.path.join(d, f"{name}.yaml")
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
-        return _load(path, batch)
+        try:
+            return _load(path, batch)
+        except ArchvizError as e:   # the importer wrote a spec that does not compile: archviz's bug
+            errs = e.errors if isinstance(e, MultipleErrors) else [e]
+            raise TorchImportError("the imported spec does not compile (a bug in archviz's importer: please "
+                                   "report it with the model)", code=E.TORCH_IMPORT,
+                                   notes=[str(x).replace(path, "spec") for x in errs[:10]]) from None
 
 
 def from_torch(module, example_inputs, name: str | None = None, batch: int | None = None):
@@ -132,22 +143,17 @@ def from_torch(module, example_inputs, name: str | None = None, batch: int | Non
     `archviz.to_spec(model)`."""
     import torch
     inputs = name_inputs(module, example_inputs)
-    text = import_text(module, inputs, name)
+    notes: list = []
+    text = import_text(module, inputs, name, notes)
     first = next(iter(inputs.values()))
     b = batch or (first.shape[0] if isinstance(first, torch.Tensor) and first.dim() else 1)
     model = load_text(text, b, "imported")
     model.spec_text = text
+    model.import_notes = notes
     return model
 
 
 def to_spec(model) -> str:
-    """The spec text of an imported model (or of a model loaded from a spec file)."""
-    text = getattr(model, "spec_text", None)
-    if text is not None:
-        return text
-    span = getattr(model.graph, "source", None) or getattr(model.graph, "path", None)
-    if span and os.path.isfile(str(span)):
-        with open(str(span), encoding="utf-8") as f:
-            return f.read()
-    raise TorchImportError("this model has no spec text (it was neither imported nor loaded from a file)",
-                           code=E.TORCH_IMPORT)
+    """The spec text of an imported model (archviz.to_spec)."""
+    from archviz import to_spec as _to_spec
+    return _to_spec(model)

@@ -53,6 +53,13 @@ def hyper_params(tr, outputs: dict) -> tuple[dict, dict]:
     return params, exprs
 
 
+def left_out(unused: dict) -> str:
+    """The sentence naming what the forward never called (so it is not in the spec)."""
+    names = ", ".join(f"{k} ({v:,})" for k, v in list(unused.items())[:8]) + (", ..." if len(unused) > 8 else "")
+    return (f"Left out: the forward never called {names} (tensor elements), so the spec does not hold their "
+            f"{sum(unused.values()):,} elements.")
+
+
 def spec_from_trace(module, inputs: dict, tr, out, name=None) -> str:
     import torch
     ins = {}
@@ -67,4 +74,6 @@ def spec_from_trace(module, inputs: dict, tr, out, name=None) -> str:
     b = next(iter(inputs.values())).shape[0]
     doc = (f"Imported from torch: {cls} (archviz import, traced on the meta device at batch {b}). Node ids are "
            "the modules' qualified names, '__' for '.'.")
+    if tr.unused:
+        doc += " " + left_out(tr.unused)
     return emit.spec_text(spec_name(module, name), doc, ins, tr.recs, outs, params, exprs)

@@ -75,7 +75,10 @@ def arange_of(name, args, kwargs, out, srcs):
 
 
 def passthrough(name, args, kwargs, out) -> bool:
-    """Calls that compute nothing archviz counts: a copy, a detach, a no-op cast."""
+    """Calls that compute nothing archviz counts: a copy, a detach, a no-op cast, a cat of one."""
+    first = args[0] if args else kwargs.get("tensors")
+    if name in ("cat", "concat", "concatenate") and isinstance(first, (list, tuple)):
+        return len(first) == 1 and isinstance(first[0], torch.Tensor)
     if not isinstance(out, torch.Tensor) or not isinstance(args[0] if args else None, torch.Tensor):
         return False
     x = args[0]

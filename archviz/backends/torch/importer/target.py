@@ -2,6 +2,7 @@
 (a factory or a class), built on the meta device (no weights are allocated)."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -86,11 +87,35 @@ def _load_file(path: str):
     return mod
 
 
+@contextlib.contextmanager
+def weights_on_meta():
+    """Every parameter and buffer a module registers moves to the meta device (no storage), while
+    the factory's other tensor arithmetic runs as written (RegNet computes its widths with torch
+    ops and .tolist(), which a torch.device("meta") context breaks). Each weight exists on the CPU
+    only between its torch.empty and its registration, uninitialised."""
+    from torch import nn
+    reg_p, reg_b = nn.Module.register_parameter, nn.Module.register_buffer
+
+    def param(self, name, p):
+        if p is not None and p.device.type != "meta":
+            p = type(p)(p.data.to("meta"), p.requires_grad)
+        return reg_p(self, name, p)
+
+    def buffer(self, name, t, persistent=True):
+        return reg_b(self, name, None if t is None else t.to("meta"), persistent)
+    nn.Module.register_parameter, nn.Module.register_buffer = param, buffer
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter, nn.Module.register_buffer = reg_p, reg_b
+
+
 def build(fn, kwargs: dict, device: str = "meta"):
-    """fn(**kwargs) built on `device` (meta: no storage); E0612 when it raises or returns no module."""
+    """fn(**kwargs) with its weights on `device` (meta: no storage); E0612 when it raises or
+    returns no module."""
     import torch
     try:
-        with torch.device(device):
+        with weights_on_meta() if device == "meta" else torch.device(device):
             model = fn(**kwargs)
     except Exception as e:
         raise TorchImportError(f"building the model raised {type(e).__name__}: {e} ({_frame(e)})",

@@ -24,7 +24,7 @@ from archviz.backends.torch.importer import fnmap, modmap
 from archviz.codes import E
 from archviz.errors import TorchImportError
 
-_TORCH_DIR = os.path.dirname(torch.__file__)
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _OWN_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # archviz/
 # reading values out of a tensor: the model's control flow depends on data
 _DATA = {"__bool__", "item", "tolist", "__int__", "__float__", "__index__", "nonzero", "any", "all"}
@@ -105,6 +105,8 @@ class Tracer:
             self.names.setdefault(id(m), q)
         self.taken = set(q for q, _ in root.named_modules(remove_duplicate=False))
         self.used: set = set()
+        self.called: set = set()
+        self.unused: dict = {}          # qualified names of the modules the forward called
         self._pending: list = []
         self.calls: dict[int, int] = {}       # id(module) -> calls so far
         self.owner: dict[int, tuple] = {}     # id(param) -> (node id, param name) of its first use
@@ -151,10 +153,12 @@ class Tracer:
             self.depth += 1 if modmap.is_leaf(mod) else 0
             return None
         if modmap.is_leaf(mod):
+            self.called.add(self.names.get(id(mod), "?"))
             self.depth = 1
             self._pending.append((args, kwargs))
         else:
             self.stack.append(self.names.get(id(mod), "?"))
+        self.called.add(self.names.get(id(mod), "?"))
         return None
 
     def post(self, mod, args, kwargs, out):
@@ -292,7 +296,21 @@ class Tracer:
         try:
             with torch.no_grad(), _Mode(self):
                 out = self.root(*inputs.values())
+            self.unused = self._never_called()
         finally:
             for h in hooks:
                 h.remove()
+        return out
+
+    def _never_called(self) -> dict:
+        """{module path: tensor elements} of the modules whose tensors no recorded layer holds
+        (the forward never called them: GoogLeNet's auxiliary classifiers at inference)."""
+        out: dict = {}
+        for q, p in list(self.root.named_parameters()) + list(self.root.named_buffers()):
+            if id(p) in self.owner:
+                continue
+            parts = q.split(".")[:-1]
+            top = next((".".join(parts[:k]) for k in range(1, len(parts) + 1)
+                        if ".".join(parts[:k]) not in self.called), ".".join(parts) or q)
+            out[top] = out.get(top, 0) + p.numel()
         return out
