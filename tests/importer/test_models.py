@@ -34,19 +34,26 @@ def test_the_spec_reads_like_a_hand_written_one():
     assert "params: {vocab: 64}" in text                          # the width a user changes
     assert '{id: wte, op: embedding, in: idx, num: "${vocab}", dim: 32}' in text
     assert "share: {weight: wte}" in text                          # lm_head.weight = wte.weight stays tied
-    assert "{id: h__0__attn__sdpa, op: sdpa" in text and "mask: causal" in text
-    assert "{id: h__0__mlp__1, op: gelu, approximate: tanh}" in text   # defaults left out, the rest kept
+    assert "{id: attn__sdpa, op: sdpa" in text and "mask: causal" in text
+    assert "{id: mlp__1, op: gelu, approximate: tanh}" in text   # defaults left out, the rest kept
+    assert "{id: h, op: gptblock, repeat: 2}" in text             # the ModuleList of blocks: one block, repeated
     # the text compiles on its own, and -p changes the vocabulary everywhere at once
     m = load_text(text.replace("params: {vocab: 64}", "params: {vocab: 100}"), batch=2)
     assert m.output_shapes["out"] == (2, 10, 100)
 
 
-def test_state_dict_keys_and_call_twice():
-    # a ReLU module called twice gets a second node (relu_2); its qualified name stays the module's
+def test_repeated_submodules_become_a_block():
+    # torchvision's layout: layer2 = [BasicBlock with a strided downsample, BasicBlock]; the ReLU
+    # module called twice gets a second node (relu_2); ids stay the qualified names
     model, xs = example("resnet")
     text = to_spec(from_torch(model, xs))
-    assert "{id: layer1__0__relu_2, op: relu}" in text
-    assert "{id: layer2__0__downsample__0, op: conv2d" in text
+    assert "{id: layer2, op: basic_block_2, repeat: {n: 2, var: i}, i: \"${i}\"}" in text
+    assert '{id: conv1, op: conv2d, in: x, out: 16, kernel: 3, stride: "${[2, 1][i]}", padding: 1, bias: false}' in text
+    assert '{id: downsample__0, op: conv2d, in: x, out: 16, kernel: 1, stride: 2, bias: false, when: "${i == 0}"}' \
+        in text
+    assert "{id: relu_2, op: relu}" in text
+    m = load_text(text, batch=2)
+    assert "layer2.0.downsample__0" in m.graph.nodes and "layer2.1.downsample__0" not in m.graph.nodes
 
 
 def test_the_check_is_not_vacuous():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from archviz.backends.torch.importer import emit
+from archviz.backends.torch.importer import emit, repeat
 from archviz.backends.torch.importer.fnmap import tensors_with_ports
 from archviz.codes import E
 from archviz.errors import TorchImportError
@@ -76,4 +76,27 @@ def spec_from_trace(module, inputs: dict, tr, out, name=None) -> str:
            "the modules' qualified names, '__' for '.'.")
     if tr.unused:
         doc += " " + left_out(tr.unused)
-    return emit.spec_text(spec_name(module, name), doc, ins, tr.recs, outs, params, exprs)
+    sname = spec_name(module, name)
+    flat = emit.spec_text(sname, doc, ins, tr.recs, outs, params, exprs)
+    classes = {q: f"{type(m).__module__}.{type(m).__qualname__}" for q, m in module.named_modules()}
+    col = repeat.collapse(tr.recs, outs, classes)
+    if col is None:
+        return flat
+    items, blocks, renames = col
+    text = emit.spec_text(sname, doc, ins, items, outs, params, exprs, blocks, renames)
+    return text if same_graph(flat, text) else flat
+
+
+def same_graph(a: str, b: str) -> bool:
+    """Do two spec texts compile to the same layers (torch path, op, attributes, inputs)?"""
+    from archviz.backends.torch.importer import load_text
+    from archviz.backends.torch.lower import torch_path
+    try:
+        ga, gb = (load_text(t, 2).graph for t in (a, b))
+    except TorchImportError:
+        return False
+
+    def layers(g):
+        return {torch_path(n.id): (n.op, dict(n.attrs), [(torch_path(r.node), r.port) for r in n.inputs])
+                for n in g.topo_order()}
+    return layers(ga) == layers(gb)

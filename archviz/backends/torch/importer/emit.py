@@ -41,32 +41,64 @@ def ref(src) -> str:
     return node if port == "out" else f"{node}.{port}"
 
 
+def node_line(d: dict, prev: str | None, indent: str = "  ") -> str:
+    """One node in flow style; `in:` left out where it is exactly the node before."""
+    parts = []
+    for k, v in d.items():
+        if k == "in":
+            if prev is not None and v == [prev]:
+                continue
+            v = v[0] if len(v) == 1 else v
+        parts.append(f"{k}: {scalar(v)}")
+    return f"{indent}- {{" + ", ".join(parts) + "}"
+
+
+def rec_node(r, exprs: dict, renames: dict) -> dict:
+    d = {"id": r.id, "op": r.op, "in": [ref((renames.get(s[0], s[0]), s[1])) for s in r.inputs]}
+    for k, v in r.attrs.items():
+        d[k] = exprs.get((r.id, k), v)
+    if r.share:
+        d["share"] = r.share
+    return d
+
+
 def spec_text(name: str, doc: str, inputs: dict, recs: list, outputs: dict, params: dict,
-              exprs: dict | None = None) -> str:
-    """inputs: name -> (shape without batch, dtype or None); recs: the mapped trace records;
-    outputs: name -> (node, port); params: the spec's params; exprs: (node id, attr) -> "${...}"."""
-    exprs = exprs or {}
-    lines = ["archviz: 1", f"name: {scalar(name)}", "doc: >"]
-    lines += ["  " + doc]
+              exprs: dict | None = None, blocks: dict | None = None, renames: dict | None = None) -> str:
+    """inputs: name -> (shape without batch, dtype or None); recs: the mapped trace records and
+    block calls (dicts); outputs: name -> (node, port); params: the spec's params; exprs:
+    (node id, attr) -> "${...}"; blocks: name -> block (importer.repeat); renames: {node: call}."""
+    exprs, renames = exprs or {}, renames or {}
+    lines = ["archviz: 1", f"name: {scalar(name)}", "doc: >", "  " + doc]
     if params:
         lines.append("params: " + scalar(params))
     lines.append("inputs:")
     for k, (shape, dtype) in inputs.items():
         lines.append(f"  {k}: {{shape: {scalar(list(shape))}" + (f", dtype: {dtype}" if dtype else "") + "}")
+    if blocks:
+        lines.append("blocks:")
+        for bname, b in blocks.items():
+            lines += [f"  {bname}:", f"    doc: {scalar(b.get('doc', ''))}"]
+            if b["uses_i"]:
+                lines.append("    params: {i: {type: int, doc: the copy's index}}")
+            lines += ["    inputs: [x]", "    nodes:"]
+            prev = None
+            for d in b["nodes"]:
+                lines.append(node_line(d, prev, "      "))
+                prev = d["id"]
+            lines.append(f"    outputs: {{out: {scalar(b['out'])}}}")
     lines.append("nodes:")
     prev = None
     for r in recs:
-        parts = [f"id: {r.id}", f"op: {r.op}"]
-        if not (len(r.inputs) == 1 and prev is not None and r.inputs[0] == (prev, "out")):
-            ins = [ref(s) for s in r.inputs]
-            parts.append("in: " + (scalar(ins[0]) if len(ins) == 1 else scalar(ins)))
-        for k, v in r.attrs.items():
-            parts.append(f"{k}: " + (scalar(exprs[(r.id, k)]) if (r.id, k) in exprs else scalar(v)))
-        if r.share:
-            parts.append("share: " + scalar(r.share))
-        lines.append("  - {" + ", ".join(parts) + "}")
-        prev = r.id
+        if isinstance(r, dict):         # a repeated block's call
+            d = {"id": r["id"], "op": r["op"], "in": [ref((renames.get(r["in"][0], r["in"][0]), r["in"][1]))],
+                 "repeat": {"n": r["repeat"], "var": "i"} if r["uses_i"] else r["repeat"]}
+            if r["uses_i"]:
+                d["i"] = "${i}"
+        else:
+            d = rec_node(r, exprs, renames)
+        lines.append(node_line(d, prev))
+        prev = d["id"]
     lines.append("outputs:")
-    for k, src in outputs.items():
-        lines.append(f"  {k}: {{from: {scalar(ref(src))}}}")
+    for k, (node, port) in outputs.items():
+        lines.append(f"  {k}: {{from: {scalar(ref((renames.get(node, node), port)))}}}")
     return "\n".join(lines) + "\n"
