@@ -133,3 +133,14 @@ def test_meta_module_imports_without_weights():
     m = from_torch(model, xs)
     c = check(model, xs, m)
     assert c.ok and c.max_delta is None          # no weights: counts only
+
+
+def test_a_sequential_model_keeps_its_keys():
+    # a root nn.Sequential names its layers 0, 1, ...: ids _0, _1 (an id cannot start with a digit),
+    # lowered back to the module names 0, 1
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5))
+    xs = {"x": torch.randn(2, 3, 8, 8)}
+    m = from_torch(model, xs)
+    assert "{id: _0, op: conv2d, in: x, out: 4, kernel: 3}" in to_spec(m)
+    assert sorted(archviz.to_torch(m).state_dict()) == sorted(model.state_dict())
+    assert check(model, xs, m).max_delta == 0

@@ -19,13 +19,16 @@ from archviz.backends.torch.table import module
 
 
 def torch_path(nid: str) -> str:
-    """The qualified module name of node `nid`: '__' in an id stands for '.' (an imported
-    spec's `layer1__0__conv1` lowers to torch's `layer1.0.conv1`, so state-dict keys are the
-    original model's; ids cannot hold dots, the port separator)."""
-    if "__" not in nid:
+    """The qualified module name of node `nid`: '__' in an id stands for '.', and a first segment
+    `_N` (N digits) for `N` (an imported spec's `layer1__0__conv1` lowers to torch's `layer1.0.conv1`,
+    `_0` to the `0` of a Sequential, so state-dict keys are the original model's; ids cannot hold
+    dots, the port separator, nor start with a digit)."""
+    if "__" not in nid and "_" != nid[:1]:
         return nid
-    path = ".".join(seg.replace("__", ".") for seg in nid.split("."))
-    return path if all(path.split(".")) else nid
+    segs = [s for seg in nid.split(".") for s in seg.replace("__", ".").split(".")]
+    if segs[0][:1] == "_" and segs[0][1:].isdigit():
+        segs[0] = segs[0][1:]
+    return ".".join(segs) if all(segs) else nid
 
 
 def check_id(node) -> None:

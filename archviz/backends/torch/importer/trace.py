@@ -21,6 +21,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from archviz.backends.torch.importer import fnmap, modmap
+from archviz.backends.torch.lower import torch_path
 from archviz.codes import E
 from archviz.errors import TorchImportError
 
@@ -53,6 +54,17 @@ class Const:
         self.arange = arange        # torch.arange(n) (and views of it): a table's positions 0..n-1
 
 
+def id_of(path: str) -> str:
+    """A node id for a qualified name, the inverse of the lowering's torch_path: '.' → '__', a
+    first segment of digits N → _N; any other character an id cannot hold → '_' (RegNet's
+    `block1-0`: that name's state-dict keys then differ from the model's)."""
+    import re
+    segs = [re.sub(r"[^A-Za-z0-9_]", "_", s) for s in path.split(".")] if path else []
+    if segs and segs[0][:1].isdigit():
+        segs[0] = "_" + segs[0]
+    return "__".join(segs)
+
+
 def _snake(name: str) -> str:
     """The id of a model that is one layer (it has no qualified name): its class in snake case."""
     import re
@@ -82,7 +94,7 @@ class _Mode(TorchFunctionMode):
         name = getattr(func, "__name__", str(func))
         if t.depth:
             return func(*args, **kwargs)
-        if name in _DATA and any(t.known(a) for a in args if isinstance(a, torch.Tensor)):
+        if name in _DATA and any(t.known(a) or a.device.type == "meta" for a in args if isinstance(a, torch.Tensor)):
             raise TorchImportError(
                 f"the model reads a tensor's values ({name}) at {user_line() or 'an unknown line'}: control flow "
                 "that depends on data cannot be traced (meta tensors hold no values)", code=E.IMPORT_DATA_FLOW,
@@ -131,9 +143,9 @@ class Tracer:
         """A node id from a qualified name: '.' becomes '__' (ids cannot hold dots; the lowering
         turns '__' back into '.'); a name taken already gets _2, _3, ... (a function's node
         also avoids the names of the model's modules)."""
-        base = path.replace(".", "__") or "out"
+        base = id_of(path) or "out"
         nid, k = base, 1
-        while nid in self.used or (function and nid.replace("__", ".") in self.taken):
+        while nid in self.used or (function and torch_path(nid) in self.taken):
             k += 1
             nid = f"{base}_{k}"
         self.used.add(nid)
