@@ -2,41 +2,18 @@
 ``main.add_command(import_cmd)``."""
 from __future__ import annotations
 
-import json
-
 import click
 
-from archviz.clikit import CONTEXT, batch_opt, handle_errors, output_ext, preflight, write_atomic
+from archviz.clikit import (CONTEXT, batch_opt, handle_errors, output_ext, preflight, torch_inputs, torch_kwargs,
+                            write_atomic)
 
 
 def _inputs(ctx, param, values):
-    from archviz.backends.torch.importer.target import parse_input
-    out = {}
-    for v in values:
-        try:
-            name, shape, dtype = parse_input(v)
-        except ValueError as e:
-            raise click.BadParameter(str(e), ctx=ctx, param=param) from None
-        if name in out:
-            raise click.BadParameter(f"input '{name}' given twice", ctx=ctx, param=param)
-        out[name] = (shape, dtype)
+    out = torch_inputs(ctx, param, values)
     if not out:
         raise click.BadParameter("give each input of forward, in order: --input image=3x224x224", ctx=ctx,
                                  param=param)
     return out
-
-
-def _kwargs(ctx, param, value):
-    if value is None:
-        return {}
-    try:
-        kw = json.loads(value)
-    except json.JSONDecodeError as e:
-        raise click.BadParameter(f"not JSON: {e}", ctx=ctx, param=param) from None
-    if not isinstance(kw, dict):
-        raise click.BadParameter('a JSON object of keyword arguments, e.g. {"num_classes": 10}', ctx=ctx,
-                                 param=param)
-    return kw
 
 
 def _target(ctx, param, value):
@@ -54,7 +31,7 @@ def _target(ctx, param, value):
               callback=output_ext("yaml", "yml"), help="Write the spec here (default: print it).")
 @click.option("--input", "-i", "inputs", multiple=True, callback=_inputs, metavar="NAME=SHAPE[:DTYPE]",
               help="An input of forward, in order, without the batch: image=3x224x224, tokens=128:int64.")
-@click.option("--kwargs", "kwargs", default=None, callback=_kwargs, metavar="JSON",
+@click.option("--kwargs", "kwargs", default=None, callback=torch_kwargs, metavar="JSON",
               help='Keyword arguments of the callable: \'{"num_classes": 10}\'.')
 @batch_opt
 @click.option("--check", is_flag=True, help="Also build the model on the CPU with random weights and check the "

@@ -132,3 +132,21 @@ def test_help_has_examples():
     r = run("import", "--help")
     assert r.exit_code == 0 and "Examples:" in r.output and "--input image=3x224x224" in r.output
     assert os.path.basename(__file__)
+
+
+def test_analysis_commands_take_a_torch_target(net, tmp_path):
+    # summary, explain, rf and draw import on the fly: no file written, the same numbers
+    r = run("summary", f"{net}:Net", "--input", "x=1x28x28", "--kwargs", '{"classes": 7}', "-f", "json")
+    assert r.exit_code == 0, r.output
+    import json
+    doc = json.loads(r.output)
+    assert doc["totals"]["params"] == 8 * 9 + 8 + 16 + 1352 * 7 + 7
+    r = run("explain", f"{net}:Net", "fc", "--input", "x=1x28x28")
+    assert r.exit_code == 0 and "weight (10, 1352)" in r.output, r.output
+    r = run("rf", f"{net}:Net", "--torch-input", "x=1x28x28")       # rf's own --input names an input
+    assert r.exit_code == 0 and "features__2" in r.output, r.output
+    out = str(tmp_path / "net.svg")
+    r = run("draw", f"{net}:Net", "--input", "x=1x28x28", "-o", out)
+    assert r.exit_code == 0 and os.path.getsize(out) > 0, r.output
+    r = run("summary", f"{net}:Net")
+    assert r.exit_code == 2 and "--input" in r.output

@@ -11,9 +11,9 @@ from __future__ import annotations
 import inspect
 import os
 import re
-import tempfile
 import traceback
 
+from archviz.backends.torch.importer.loadtext import load_text  # noqa: F401  (the package's API)
 from archviz.codes import E
 from archviz.errors import ArchvizError, TorchImportError
 
@@ -119,23 +119,6 @@ def import_text(module, example_inputs, name: str | None = None, notes: list | N
     if tr.unused and notes is not None:
         notes.append(build.left_out(tr.unused))
     return build.spec_from_trace(module, inputs, tr, out, name)
-
-
-def load_text(text: str, batch: int = 1, name: str = "imported"):
-    """Compile and analyse spec text (written to a private temporary file)."""
-    from archviz import _load
-    from archviz.errors import MultipleErrors
-    with tempfile.TemporaryDirectory(prefix="archviz-import-") as d:
-        path = os.path.join(d, f"{name}.yaml")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-        try:
-            return _load(path, batch)
-        except ArchvizError as e:   # the importer wrote a spec that does not compile: archviz's bug
-            errs = e.errors if isinstance(e, MultipleErrors) else [e]
-            raise TorchImportError("the imported spec does not compile (a bug in archviz's importer: please "
-                                   "report it with the model)", code=E.TORCH_IMPORT,
-                                   notes=[str(x).replace(path, "spec") for x in errs[:10]]) from None
 
 
 def from_torch(module, example_inputs, name: str | None = None, batch: int | None = None):

@@ -89,7 +89,7 @@ def spec_from_trace(module, inputs: dict, tr, out, name=None) -> str:
 
 def same_graph(a: str, b: str) -> bool:
     """Do two spec texts compile to the same layers (torch path, op, attributes, inputs)?"""
-    from archviz.backends.torch.importer import load_text
+    from archviz.backends.torch.importer.loadtext import load_text
     from archviz.backends.torch.lower import torch_path
     try:
         ga, gb = (load_text(t, 2).graph for t in (a, b))
