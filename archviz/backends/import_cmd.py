@@ -16,6 +16,12 @@ def _inputs(ctx, param, values):
     return out
 
 
+def add_against(verify_cmd):
+    """verify's --against TARGET (archviz.backends.torch.importer.against), imported only when run."""
+    from archviz.backends.torch.importer.against import add_against as add
+    return add(verify_cmd)
+
+
 def _target(ctx, param, value):
     from archviz.backends.torch.importer.target import split_target
     try:

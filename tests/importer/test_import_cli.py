@@ -150,3 +150,37 @@ def test_analysis_commands_take_a_torch_target(net, tmp_path):
     assert r.exit_code == 0 and os.path.getsize(out) > 0, r.output
     r = run("summary", f"{net}:Net")
     assert r.exit_code == 2 and "--input" in r.output
+
+
+SPEC = textwrap.dedent('''
+    archviz: 1
+    name: handwritten
+    params: {classes: 7}
+    inputs: {image: {shape: [1, 28, 28]}}
+    nodes:
+      - {id: conv, op: conv2d, out: 8, kernel: 3}
+      - {id: bn, op: batchnorm2d}
+      - {id: act, op: relu}
+      - {id: pool, op: maxpool2d, kernel: 2}
+      - {id: flat, op: flatten}
+      - {id: head, op: linear, out: "${classes}"}
+''')
+
+
+def test_verify_against_a_torch_model(net, tmp_path):
+    # a hand-written spec (its own ids) against the model it stands for: counts, then the same
+    # outputs with the model's weights paired in the order the forward uses them
+    spec = tmp_path / "hand.yaml"
+    spec.write_text(SPEC)
+    r = run("verify", str(spec), "--against", f"{net}:Net", "--kwargs", '{"classes": 7}')
+    assert r.exit_code == 0, r.output
+    assert "ok   same function" in r.output and "DIFF" not in r.output
+    # the same spec with another activation has the same counts, not the same function
+    spec.write_text(SPEC.replace("op: relu", "op: tanh"))
+    r = run("verify", str(spec), "--against", f"{net}:Net", "--kwargs", '{"classes": 7}')
+    assert r.exit_code == 1 and "DIFF same function" in r.output and "ok   params" in r.output
+    assert "error[E0616]" in r.output
+    r = run("verify", str(spec), "--against", f"{net}:Net")        # classes 10: the counts differ
+    assert r.exit_code == 1 and "DIFF params" in r.output
+    r = run("verify", str(tmp_path / "none.yaml"), "--against", f"{net}:Net")
+    assert r.exit_code == 1 and "error[E0106]" in r.output
