@@ -126,6 +126,7 @@ class E:
     UNKNOWN_LAYOUT = Code("E0513", "UnsupportedError", "an unknown diagram layout")
     LAYOUT_MISMATCH = Code("E0514", "UnsupportedError", "a graph without the structure the layout draws")
     BAD_UNROLL = Code("E0515", "UnsupportedError", "an `--unroll` outside the steps a diagram shows")
+    NO_FSDP = Code("E0520", "UnsupportedError", "torch refuses FSDP here (its reason is quoted)")
 
     # -- 06: torch lowering
     LOWERING = Code("E0600", "LoweringError", "the spec cannot be lowered to torch")
@@ -134,6 +135,9 @@ class E:
     TORCH_NAME_CLASH = Code("E0603", "LoweringError", "a node id that shadows an attribute of torch.nn.Module")
     CANNOT_TRAIN = Code("E0604", "LoweringError", "a layer torch cannot train at this batch size")
     ONNX_FAILED = Code("E0605", "LoweringError", "torch's ONNX exporter failed")
+    RANK_FAILED = Code("E0620", "LoweringError", "a rank of a distributed train-smoke failed (the others were stopped)")
+    RANK_TIMEOUT = Code("E0621", "LoweringError", "a distributed train-smoke did not finish within its timeout")
+    NOTHING_TO_TRAIN = Code("E0622", "LoweringError", "a spec with no trainable parameter: no loss can go down")
 
     # -- 07: warnings (the spec compiles, but probably not to what was meant)
     WARNING = Code("W0700", "SpecWarning", "a warning about the spec")

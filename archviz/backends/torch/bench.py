@@ -169,27 +169,46 @@ def check_trainable(model) -> None:
             raise err from None
 
 
+def check_has_trainable(model) -> None:
+    """A loss with no trainable parameter under it cannot go down (and torch.optim refuses an
+    empty parameter list with a bare ValueError)."""
+    from archviz.errors import LoweringError
+    if not model.totals.get("trainable_params"):
+        raise LoweringError(f"'{model.name}' has no trainable parameter: no optimizer step can lower its loss",
+                            code=E.NOTHING_TO_TRAIN, hint="train-smoke needs a spec with at least one weight")
+
+
+def first_output(out):
+    """The output a smoke test trains: the module's only output, or its first."""
+    return out if not isinstance(out, dict) else next(iter(out.values()))
+
+
+def synthetic_targets(out0, xs, gen):
+    """Targets for the output `out0` of the inputs `xs`: class indices drawn from `gen`, or
+    for a segmentation network (4-D in, 4-D out) blobs of the input it can learn."""
+    _, tgt = classes_and_targets(out0, gen)
+    if out0.dim() == 4 and xs and xs[0].dim() == 4 and xs[0].is_floating_point():
+        tgt = segmentation_targets(xs[0], out0.shape)
+    return tgt
+
+
 def train_smoke(model, *, steps=20, loss="cross_entropy", lr=1e-3, device="cpu", seed=0, progress=None):
     """`steps` Adam steps on one fixed synthetic batch; returns the list of losses."""
     import torch
     check_trainable(model)
+    check_has_trainable(model)
     from archviz.backends.torch.lower import to_torch
     gm = to_torch(model, seed=seed, train=True).to(device)
     gen = torch.Generator().manual_seed(seed)
     xs = _inputs(model, device, torch.float32)
     with torch.no_grad():
-        out0 = gm(*xs)
-    out0 = out0 if isinstance(out0, torch.Tensor) else next(iter(out0.values()))
-    _, tgt = classes_and_targets(out0, gen)
-    if out0.dim() == 4 and xs and xs[0].dim() == 4 and xs[0].is_floating_point():
-        tgt = segmentation_targets(xs[0], out0.shape)
+        out0 = first_output(gm(*xs))
+    tgt = synthetic_targets(out0, xs, gen)
     fn = loss_fn(loss)
     opt = torch.optim.Adam(gm.parameters(), lr=lr)
     losses = []
     for i in range(steps):
-        out = gm(*xs)
-        out = out if isinstance(out, torch.Tensor) else next(iter(out.values()))
-        logits, _ = classes_and_targets(out)
+        logits, _ = classes_and_targets(first_output(gm(*xs)))
         l = fn(logits, tgt)
         opt.zero_grad(set_to_none=True)
         l.backward()
