@@ -18,14 +18,17 @@ from multiprocessing import connection as mpc
 from archviz.codes import E
 from archviz.errors import LoweringError, UnsupportedError
 
-GRACE_S = 5.0
+GRACE_S = 5.0       # a rank's time to exit after SIGTERM, before SIGKILL; the group's timeout past the run's
+# imported once by the forkserver, before it forks the ranks (DDP's constructor alone imports
+# torch._dynamo: 5 s per rank on a busy 2-core machine)
+PRELOAD = ["torch", "torch.distributed", "torch._dynamo", "torch.nn.parallel", "torch.distributed.fsdp",
+           "archviz.backends.torch.lower", "archviz.backends.torch.bench", "archviz.backends.torch.distributed"]
 
 
 def mp_context():
     """forkserver where the platform has it (torch imported once, in the server; each rank is
     a fork of it), spawn elsewhere: never a plain fork of a parent that may run threads."""
     import torch.multiprocessing as mp
-    from archviz.backends.torch.distributed import PRELOAD
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
@@ -51,9 +54,8 @@ def _entry(rank: int, body, job, conn) -> None:
             body(rank, job, conn.send, finish)
             raise RuntimeError("the rank ended without a result")
         except BaseException as e:     # noqa: BLE001  (everything is reported, then the process ends)
-            from archviz.backends.torch.distributed import _first_line
             kind = getattr(e, "kind", "error")
-            message = str(e) if kind != "error" else f"{type(e).__name__}: {_first_line(e)}"
+            message = str(e) if kind != "error" else f"{type(e).__name__}: {first_line(e)}"
             try:
                 conn.send(("error", rank, time.time(), kind, message))
                 conn.close()
@@ -163,3 +165,8 @@ def _shutdown(procs) -> None:
         if p.is_alive():
             p.kill()
             p.join(GRACE_S)
+
+
+def first_line(e: BaseException) -> str:
+    s = str(e).strip()
+    return s.splitlines()[0] if s else type(e).__name__

@@ -31,17 +31,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 
+from archviz.backends.torch.dist_procs import GRACE_S, first_line, run_ranks
 from archviz.codes import E
-from archviz.errors import LoweringError, UnsupportedError
+from archviz.errors import UnsupportedError
 
 STRATEGIES = ("ddp", "fsdp")
-# imported once by the forkserver, before it forks the ranks (DDP's constructor alone imports
-# torch._dynamo: 5 s per rank on a busy 2-core machine)
-PRELOAD = ["torch", "torch.distributed", "torch._dynamo", "torch.nn.parallel", "torch.distributed.fsdp",
-           "archviz.backends.torch.lower", "archviz.backends.torch.bench", "archviz.backends.torch.distributed"]
 
 
 def max_nproc() -> int:
@@ -155,7 +151,6 @@ def train_smoke_distributed(model, *, nproc: int = 2, strategy: str = "ddp", ste
     with tempfile.TemporaryDirectory(prefix="archviz-dist-") as tmp:
         job = _Job(model, nproc, strategy, steps, loss, float(lr), seed, os.path.join(tmp, "store"),
                    float(timeout), threads, on_start)
-        from archviz.backends.torch.dist_procs import run_ranks
         results = run_ranks(job, _worker, progress)
     ranks = [RankResult(**results[r]) for r in range(nproc)]
     return DistResult(strategy, nproc, model.batch, steps, loss, float(lr), ranks)
@@ -179,13 +174,15 @@ def _worker(rank: int, job: _Job, send, finish) -> None:
     import torch
     import torch.distributed as dist
     torch.set_num_threads(job.threads)
+    # The group's timeout, a little past the run's (whose deadline thus speaks first), ends a rank
+    # stuck in a collective even when the parent is gone (killed, it cannot stop its ranks).
     dist.init_process_group("gloo", init_method=f"file://{job.store}", rank=rank, world_size=job.nproc,
-                            timeout=datetime.timedelta(seconds=job.timeout))
+                            timeout=datetime.timedelta(seconds=job.timeout + GRACE_S))
     if job.on_start is not None:
         job.on_start(rank)
-    gm, xs, tgt, unused = _build(job, rank)
+    gm, xs, tgt, unused, aliasing = _build(job, rank)
     rss0 = _reset_peak_rss()
-    model = _wrap(gm, job.strategy, unused)
+    model = _wrap(gm, job.strategy, unused, aliasing)
     losses, saved, opt = _train(model, xs, tgt, job, lambda i, l: send(("step", rank, i, l)))
     out = dict(rank=rank, losses=losses, activations_bytes=saved, **_state_bytes(gm, opt))
     peak = _peak_rss()
@@ -200,17 +197,42 @@ def _worker(rank: int, job: _Job, send, finish) -> None:
 
 def _build(job: _Job, rank: int):
     """The lowered module (the same initialisation on every rank), this rank's batch and targets,
-    and whether some parameter does not reach the loss (DDP must then look for it)."""
-    import torch
-    from archviz.backends.torch.bench import first_output, synthetic_targets
+    whether some parameter does not reach the loss (DDP must then look for it), and the
+    modules whose output is their own parameter (FSDP must not free it after their forward)."""
+    from archviz.backends.torch.bench import first_output, synthetic_targets, target_generator
     from archviz.backends.torch.lower import example_inputs, to_torch
-    gm = to_torch(job.model, seed=job.seed, train=True)
+    # No in-place adds and ReLUs under FSDP: a unit's output is a view carrying FSDP's
+    # pre-backward hook, and torch warns that an in-place op on it can drop the hook and skip
+    # the all-gather (wrong gradients).
+    gm = to_torch(job.model, seed=job.seed, train=True, inplace=job.strategy != "fsdp")
     xs = example_inputs(job.model, seed=job.seed + rank)
-    out0 = first_output(gm(*xs))
+    aliasing = set()
+    hooks = [m.register_forward_hook(_alias_hook(aliasing)) for m in gm.modules() if _own_params(m)]
+    try:
+        out0 = first_output(gm(*xs))
+    finally:
+        for h in hooks:
+            h.remove()
     reached = _leaves_reached(out0)
     unused = any(id(p) not in reached for p in gm.parameters() if p.requires_grad)
-    tgt = synthetic_targets(out0.detach(), xs, torch.Generator().manual_seed(job.seed + rank))
-    return gm, xs, tgt, unused
+    tgt = synthetic_targets(out0.detach(), xs, target_generator(job.seed + rank))
+    return gm, xs, tgt, unused, aliasing
+
+
+def _own_params(m) -> list:
+    return [p for p in m._parameters.values() if p is not None]
+
+
+def _alias_hook(found: set):
+    """A forward hook that adds id(module) to `found` when an output shares storage with one of
+    the module's own parameters (a learned position table returned as it is)."""
+    def hook(mod, args, out):
+        import torch
+        mine = {p.untyped_storage().data_ptr() for p in _own_params(mod)}
+        outs = out.values() if isinstance(out, dict) else out if isinstance(out, (tuple, list)) else (out,)
+        if any(isinstance(o, torch.Tensor) and o.untyped_storage().data_ptr() in mine for o in outs):
+            found.add(id(mod))
+    return hook
 
 
 def _leaves_reached(out) -> set:
@@ -227,30 +249,36 @@ def _leaves_reached(out) -> set:
     return leaves
 
 
-def _wrap(gm, strategy: str, unused: bool):
+def _wrap(gm, strategy: str, unused: bool, aliasing: set):
     if strategy == "ddp":
         from torch.nn.parallel import DistributedDataParallel as DDP
         return DDP(gm, find_unused_parameters=unused, gradient_as_bucket_view=True)
     try:
         from torch.distributed.fsdp import fully_shard
-        _fully_shard(gm, fully_shard)
+        _fully_shard(gm, fully_shard, aliasing)
     except Exception as e:          # torch's refusal, whatever its class: quoted, not a traceback
-        raise RankFailure("fsdp", f"{type(e).__name__}: {_first_line(e)}") from None
+        raise RankFailure("fsdp", f"{type(e).__name__}: {first_line(e)}") from None
     return gm
 
 
-def _fully_shard(gm, fully_shard) -> None:
-    """One FSDP unit per module that owns parameters (children before their parents), the
-    rest (parameters shared between modules, the root's own) in the root's unit: FSDP needs a
-    shared parameter in one unit."""
+def _fully_shard(gm, fully_shard, aliasing: set) -> None:
+    """One FSDP unit per layer the graph calls (a node of the spec: FSDP gathers a unit's
+    parameters in its forward, so a unit must be a module that is called, not a container,
+    and not a submodule whose parameters its parent reads, as nn.MultiheadAttention reads its
+    out_proj's).  In the root's unit, gathered from forward to backward: parameters shared
+    with a module outside the layer (FSDP needs a shared parameter in one unit), the root's
+    own, and those of layers in `aliasing`, whose output is their parameter (freed after their
+    forward, it crashed the next layer)."""
     owners: dict = {}
     for m in gm.modules():
-        for p in m._parameters.values():
-            if p is not None:
-                owners.setdefault(id(p), set()).add(id(m))
-    for m in reversed(list(gm.modules())):
-        own = [p for p in m._parameters.values() if p is not None]
-        if m is not gm and own and all(len(owners[id(p)]) == 1 for p in own):
+        for p in _own_params(m):
+            owners.setdefault(id(p), set()).add(id(m))
+    called = sorted({n.target for n in gm.graph.find_nodes(op="call_module")}, key=lambda t: -t.count("."))
+    for target in called:
+        m = gm.get_submodule(target)
+        inside = {id(x) for x in m.modules()}
+        params = list(m.parameters())
+        if params and id(m) not in aliasing and all(owners[id(p)] <= inside for p in params):
             fully_shard(m)
     fully_shard(gm)
 
@@ -349,8 +377,3 @@ def _reset_peak_rss():
 
 def _peak_rss():
     return _status_kib("VmHWM")
-
-
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0] if s else type(e).__name__
