@@ -110,6 +110,24 @@ def test_fsdp_shards_a_gpt_with_tied_embeddings_and_a_position_table():
         assert a.losses[0] > 1.0          # random targets, not the input tokens (ln 64 ≈ 4.2 at best)
 
 
+def test_ddp_trains_the_first_output_of_a_two_output_spec():
+    """bert_base returns its sequence output and the pooler's: the loss is on the first, so the
+    pooler's parameters get no gradient (DDP must be told to look for unused parameters, or it
+    waits for their gradients), and Adam keeps no state for them."""
+    m = archviz.load("bert_base", vocab=64, positions=16, types=2, seq=16, d=32, layers=1, heads=2)
+    gm = to_torch(m, seed=0, train=True)
+    out = gm(*example_inputs(m))
+    next(iter(out.values())).sum().backward()                           # torch says which get a gradient
+    used = [p for p in gm.parameters() if p.grad is not None]
+    assert len(used) < len(list(gm.parameters()))
+    r = train_smoke_distributed(m, nproc=2, steps=4, lr=LR)
+    assert r.all_down and r.params_equal
+    for k in r.ranks:
+        assert k.weights_bytes == 4 * m.totals["params"]
+        assert k.grads_bytes == 4 * sum(p.numel() for p in used)
+        assert k.optimizer_bytes == 2 * k.grads_bytes + 4 * len(used)
+
+
 def _gone(pid_dir) -> set:
     """The ranks that noted their pid (a rank may be stopped before it gets there), each
     process neither running nor a zombie (reaped)."""

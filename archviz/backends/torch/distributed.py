@@ -171,9 +171,12 @@ def _worker(rank: int, job: _Job, send, finish) -> None:
     """The body of one rank: join the group, build, wrap, train, measure, compare; then
     `finish(result)`, which reports and ends the process at once (never returns)."""
     import datetime
+    import warnings
     import torch
     import torch.distributed as dist
     torch.set_num_threads(job.threads)
+    # FSDP's caution about in-place ops on a unit's output: the lowering has none under FSDP.
+    warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module .* returned a view tensor")
     # The group's timeout, a little past the run's (whose deadline thus speaks first), ends a rank
     # stuck in a collective even when the parent is gone (killed, it cannot stop its ranks).
     dist.init_process_group("gloo", init_method=f"file://{job.store}", rank=rank, world_size=job.nproc,
@@ -252,13 +255,30 @@ def _leaves_reached(out) -> set:
 def _wrap(gm, strategy: str, unused: bool, aliasing: set):
     if strategy == "ddp":
         from torch.nn.parallel import DistributedDataParallel as DDP
-        return DDP(gm, find_unused_parameters=unused, gradient_as_bucket_view=True)
+        return DDP(_first_output_only(gm), find_unused_parameters=unused, gradient_as_bucket_view=True)
     try:
         from torch.distributed.fsdp import fully_shard
         _fully_shard(gm, fully_shard, aliasing)
     except Exception as e:          # torch's refusal, whatever its class: quoted, not a traceback
         raise RankFailure("fsdp", f"{type(e).__name__}: {first_line(e)}") from None
     return gm
+
+
+def _first_output_only(gm):
+    """`gm` returning the output the loss is computed on, alone: DDP looks for unused
+    parameters from what forward returns, and from every output of a two-output spec (bert's
+    pooler) it found none and said so on stderr."""
+    import torch.nn as nn
+    from archviz.backends.torch.bench import first_output
+
+    class FirstOutput(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *xs):
+            return first_output(self.inner(*xs))
+    return FirstOutput(gm)
 
 
 def _fully_shard(gm, fully_shard, aliasing: set) -> None:
