@@ -60,7 +60,7 @@ def train_smoke(spec, batch, params, steps, loss, lr, device, plot, nproc, strat
       archviz train-smoke exam_conv_pool
       archviz train-smoke unet --loss dice --steps 10 -p size=188 -p base=8
       archviz train-smoke exam_conv_pool -p size=32 -b 2 --nproc 2
-      archviz train-smoke gpt2 -p layers=2 -p d_model=64 -p heads=2 -p seq=16 --nproc 2 --strategy fsdp
+      archviz train-smoke gpt2 -p layers=2 -p d=64 -p heads=2 -p seq=32 --nproc 2 --strategy fsdp --lr 0.01
     """
     if plot and os.path.splitext(plot)[1].lower() not in (".png", ".svg"):
         raise click.BadParameter(f"'{plot}': the plot is a .png or .svg file", param_hint="--plot")
@@ -116,7 +116,7 @@ def print_distributed(con, m, r) -> None:
     memory measured (exact bytes), with what each figure covers."""
     from rich.table import Table
     from archviz.backends.losscurve import sparkline
-    con.print(f"{m.name}: {r.strategy} on {r.nproc} processes (gloo, CPU), batch {r.batch} per rank "
+    con.print(f"{m.name}: {r.strategy} on {r.nproc} process{'es' if r.nproc > 1 else ''} (gloo, CPU), batch {r.batch} per rank "
               f"({r.batch * r.nproc} in all), {r.loss}, {r.steps} steps, lr {r.lr:g}", highlight=False)
     for k in r.ranks:
         word = "[green](going down)[/green]" if k.down else "[red](not going down)[/red]"
