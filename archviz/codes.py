@@ -138,6 +138,8 @@ class E:
     RANK_FAILED = Code("E0620", "LoweringError", "a rank of a distributed train-smoke failed (the others were stopped)")
     RANK_TIMEOUT = Code("E0621", "LoweringError", "a distributed train-smoke did not finish within its timeout")
     NOTHING_TO_TRAIN = Code("E0622", "LoweringError", "a spec with no trainable parameter: no loss can go down")
+    LOSS_OUTPUT = Code("E0623", "LoweringError", "an output a classification loss cannot be computed on "
+                                                 "(no class axis, or one class)")
 
     # -- 07: warnings (the spec compiles, but probably not to what was meant)
     WARNING = Code("W0700", "SpecWarning", "a warning about the spec")

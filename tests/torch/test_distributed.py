@@ -173,6 +173,20 @@ def test_a_spec_without_weights_is_refused_before_any_process():
     assert r.exit_code == 1 and "E0622" in r.output and "Traceback" not in r.output
 
 
+@pytest.mark.parametrize("out, words", [(1, "has one class"), (None, "has no class axis")])
+def test_an_output_no_loss_applies_to_is_refused_before_any_process(tmp_path, out, words):
+    """(N, 1) scores: cross-entropy is 0 whatever the weights; (N,): no class axis at all."""
+    last = "{id: fc, op: linear, out: 1}" if out else "{id: fc, op: linear, out: 2}\n  - {id: s, op: sum, dims: [1]}"
+    p = tmp_path / "reg.yaml"
+    p.write_text(f"archviz: 1\nname: reg\ninputs: {{x: [8]}}\nnodes:\n  - {last}\n")
+    with pytest.raises(LoweringError) as e:
+        train_smoke_distributed(archviz.load(str(p)), nproc=2)
+    assert e.value.code == "E0623" and words in e.value.message
+    for extra in ([], ["--nproc", "2"]):
+        r = CliRunner().invoke(main, ["train-smoke", str(p), *extra])
+        assert r.exit_code == 1 and "E0623" in r.output and words in r.output, r.output
+
+
 @pytest.mark.parametrize("args, words", [
     (["--nproc", "0"], "--nproc"), (["--nproc", "999"], "CPU cores"),
     (["--strategy", "fsdp"], "--nproc N"), (["--nproc", "2", "--device", "cuda"], "CPU (gloo)"),

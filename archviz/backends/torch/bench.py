@@ -189,6 +189,21 @@ def target_generator(seed: int):
     return torch.Generator().manual_seed(TARGET_SEED + seed)
 
 
+def check_loss_output(model, loss: str) -> None:
+    """The trained output (the first) needs a class axis of at least 2 classes: (N, C),
+    (N, C, ...) or a sequence's (N, T, V).  One class makes cross-entropy 0 (and Dice
+    constant) whatever the weights: the loss could not go down."""
+    from archviz.errors import LoweringError
+    from archviz.ops.base import fmt_shape
+    name, shape = next(iter(model.output_shapes.items()))
+    classes = None if len(shape) < 2 else shape[-1] if len(shape) == 3 else shape[1]
+    if classes is None or classes < 2:
+        what = "no class axis" if classes is None else "one class"
+        raise LoweringError(f"output '{name}' {fmt_shape(shape)} has {what}: {loss} needs scores for 2 classes "
+                            f"or more, (N, C), (N, C, ...) or (N, T, V)", code=E.LOSS_OUTPUT,
+                            hint="train-smoke trains the spec's first output; end it with a layer of C >= 2 outputs")
+
+
 def first_output(out):
     """The output a smoke test trains: the module's only output, or its first."""
     return out if not isinstance(out, dict) else next(iter(out.values()))
@@ -208,6 +223,7 @@ def train_smoke(model, *, steps=20, loss="cross_entropy", lr=1e-3, device="cpu",
     import torch
     check_trainable(model)
     check_has_trainable(model)
+    check_loss_output(model, loss)
     from archviz.backends.torch.lower import to_torch
     gm = to_torch(model, seed=seed, train=True).to(device)
     gen = target_generator(seed)

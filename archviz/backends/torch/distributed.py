@@ -40,14 +40,18 @@ from archviz.errors import UnsupportedError
 STRATEGIES = ("ddp", "fsdp")
 
 
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                      # pragma: no cover  (macOS, Windows)
+        return os.cpu_count() or 1
+
+
 def max_nproc() -> int:
     """Each rank is a process with its own torch: at most one per core (two on a one-core
     machine, so the distributed path itself can be tried anywhere)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:                      # pragma: no cover  (macOS, Windows)
-        cores = os.cpu_count() or 1
-    return max(2, cores)
+    return max(2, cores())
 
 
 @dataclass
@@ -120,7 +124,7 @@ class _Job:
 
 def check_args(model, *, nproc: int, strategy: str, steps: int, loss: str, timeout: float) -> None:
     """Everything that can be refused before a process starts."""
-    from archviz.backends.torch.bench import check_has_trainable, check_trainable
+    from archviz.backends.torch.bench import check_has_trainable, check_loss_output, check_trainable
     from archviz.spec.losses import LOSSES
     if strategy not in STRATEGIES:
         raise UnsupportedError(f"unknown strategy {strategy!r}", hint=f"one of {', '.join(STRATEGIES)}",
@@ -133,6 +137,7 @@ def check_args(model, *, nproc: int, strategy: str, steps: int, loss: str, timeo
                                f"{', '.join(LOSSES)}, a timeout > 0 s", code=E.UNSUPPORTED)
     check_trainable(model)
     check_has_trainable(model)
+    check_loss_output(model, loss)
 
 
 def train_smoke_distributed(model, *, nproc: int = 2, strategy: str = "ddp", steps: int = 20,
@@ -147,7 +152,7 @@ def train_smoke_distributed(model, *, nproc: int = 2, strategy: str = "ddp", ste
     (the others stopped), E0621 after `timeout` seconds, UnsupportedError E0520 where torch
     refuses FSDP."""
     check_args(model, nproc=nproc, strategy=strategy, steps=steps, loss=loss, timeout=timeout)
-    threads = max(1, (os.cpu_count() or 1) // nproc)
+    threads = max(1, cores() // nproc)
     with tempfile.TemporaryDirectory(prefix="archviz-dist-") as tmp:
         job = _Job(model, nproc, strategy, steps, loss, float(lr), seed, os.path.join(tmp, "store"),
                    float(timeout), threads, on_start)
