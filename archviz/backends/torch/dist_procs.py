@@ -145,7 +145,11 @@ def _exit_words(p) -> str:
 def _raise_first(errors) -> None:
     t, rank, kind, message = min(errors)
     others = sorted({r for _, r, _, _ in errors} - {rank})
-    notes = [f"rank(s) {', '.join(map(str, others))} failed after it (a consequence)"] if others else []
+    notes = [f"rank(s) {', '.join(map(str, others))} failed too, after it"] if others else []
+    if "without a word" in message:
+        notes.append("a rank that dies before it starts: the program that starts the ranks must be a file "
+                     "that runs nothing on import (`if __name__ == \"__main__\":`), as for any multiprocessing "
+                     "program; its error, if any, is above on stderr")
     if kind == "fsdp":
         raise UnsupportedError(f"torch refuses FSDP here (torch.distributed.fsdp.fully_shard): {message}",
                                code=E.NO_FSDP, hint="use --strategy ddp", notes=notes)
