@@ -6,7 +6,11 @@ gets the batch a one-process train-smoke gets), so the global batch is N × the 
 Every rank starts from the same initialisation (the lowering's seed).  DDP averages the
 gradients over the ranks, so every rank applies the same Adam update and the parameters stay
 equal; FSDP keeps 1/N of each parameter, gradient and optimizer state per rank and gathers
-the parameters layer by layer when it needs them.
+the parameters layer by layer when it needs them (one FSDP unit per layer of the spec; see
+_fully_shard).  The loss is on the spec's first output, as in a one-process train-smoke;
+parameters that do not reach it get no gradient (DDP is told to look for them).  Under FSDP
+the model is lowered without in-place adds and ReLUs (torch's caution about in-place ops on
+a unit's output), which changes the saved activations a little against DDP's.
 
 What each rank measures (bytes, exact ints; what `archviz size --devices N` estimates):
 - ``weights_bytes``: the rank's parameters (FSDP: its shards), ``buffers_bytes`` apart;
@@ -25,7 +29,9 @@ The ranks run in processes started by torch.multiprocessing (forkserver where th
 it, torch imported once in the server; spawn elsewhere).  A rank that fails sends its error
 first and exits; the parent reports that error once, stops the other ranks (which may wait in
 a collective), and reaps every process.  The process group and the whole run share one
-timeout.
+timeout (the group's a little longer, so that a rank whose parent is gone still ends).  As
+for any multiprocessing program, a script that calls train_smoke_distributed must be a file
+guarded by ``if __name__ == "__main__":``.
 """
 from __future__ import annotations
 
