@@ -157,6 +157,12 @@ def test_a_failing_rank_is_reported_once_and_every_process_ends(tmp_path, hook, 
     assert 1 in _gone(tmp_path)
 
 
+def test_a_job_that_cannot_be_sent_to_a_rank_is_a_clear_error():
+    with pytest.raises(LoweringError) as e:
+        train_smoke_distributed(tiny(), nproc=2, steps=1, on_start=lambda rank: None)
+    assert e.value.code == "E0620" and e.value.message.startswith("could not start rank 0: "), e.value.message
+
+
 def test_a_hung_rank_times_out_and_every_process_ends(tmp_path):
     with pytest.raises(LoweringError) as e:
         train_smoke_distributed(tiny(), nproc=2, steps=STEPS, timeout=3, on_start=dist_hooks.Hang(str(tmp_path), 0))

@@ -71,11 +71,16 @@ def run_ranks(job, body, progress=None) -> dict:
     try:
         for rank in range(job.nproc):
             recv, send = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_entry, args=(rank, body, job, send), name=f"archviz-rank{rank}", daemon=True)
-            p.start()
-            send.close()
-            procs.append(p)
             conns[recv] = rank
+            p = ctx.Process(target=_entry, args=(rank, body, job, send), name=f"archviz-rank{rank}", daemon=True)
+            try:
+                p.start()          # pickles the job for the new process
+            except Exception as e:  # noqa: BLE001  (a job that cannot be sent: its reason, not a traceback)
+                raise LoweringError(f"could not start rank {rank}: {type(e).__name__}: {first_line(e)}",
+                                    code=E.RANK_FAILED) from None
+            finally:
+                send.close()
+            procs.append(p)
         return _collect(procs, conns, job.timeout, progress)
     finally:
         _shutdown(procs)
