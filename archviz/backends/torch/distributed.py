@@ -265,8 +265,12 @@ def _leaves_reached(out) -> set:
 
 def _wrap(gm, strategy: str, unused: bool, aliasing: set):
     if strategy == "ddp":
+        import torch
+        import torch.distributed as dist
         from torch.nn.parallel import DistributedDataParallel as DDP
-        return DDP(_first_output_only(gm), find_unused_parameters=unused, gradient_as_bucket_view=True)
+        flag = torch.tensor([int(unused)])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)        # every rank must build DDP alike
+        return DDP(_first_output_only(gm), find_unused_parameters=bool(flag), gradient_as_bucket_view=True)
     try:
         from torch.distributed.fsdp import fully_shard
         _fully_shard(gm, fully_shard, aliasing)
