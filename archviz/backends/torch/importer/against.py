@@ -118,7 +118,7 @@ def _against(spec, batch, params, meta, load_model, console):
 
     from archviz.clikit import format_error
     try:
-        c = compare(load_model(spec, params, batch), meta["against"], meta.get("torch_kwargs", {}))
+        c = compare(load_model(spec, params, batch, collect=True), meta["against"], meta.get("torch_kwargs", {}))
     except ArchvizError as e:
         if click.get_current_context().find_root().params.get("traceback"):
             raise
