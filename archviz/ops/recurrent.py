@@ -41,7 +41,8 @@ lookup: 0 MACs, 0 element-wise operations.
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import MAX_LAYERS, UNBATCHED, Attr, Line, NoMacs, Op, fmt_shape, register_op
+from archviz.ops.base import (MAX_LAYERS, UNBATCHED, Attr, Line, NoMacs, Op, fmt_shape, keep_extra, keep_in, keep_out,
+                              register_op)
 from archviz.ops.terms import C, Fold, Parts, Prod, Sum, Tag, V, tight
 from archviz.ops.describe import Cell, Keeps, Recurrence, Role, lowered
 
@@ -96,6 +97,11 @@ class Embedding(NoMacs, Op):
 
     def param_tensors(self, a, ins):
         return [("weight", (a.num, a.dim), "param")]
+
+    def saved(self, a, ins, outs, need):
+        """The token ids (int64), to scatter the gradient into the table: only for a trainable
+        table (the ids need no gradient)."""
+        return [keep_in(ins, 0, "int64")] if need.weights else []
 
     def elementwise_terms(self, a, ins, outs):
         return C(0)
