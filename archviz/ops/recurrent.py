@@ -267,6 +267,75 @@ class _Recurrent(Op):
             parts.append((f"layer {l}", head * step, "   per step × T", (head * Fold(step, result=True),)))
         return Parts(parts, " (bias adds not counted)", total="Σ layers")
 
+    # -- training (the CPU kernel's step-by-step decomposition, aten/native/RNN.cpp) --------
+    def saved(self, a, ins, outs, need):
+        """What torch's CPU kernel (oneDNN off) keeps, per layer and direction over T steps:
+        RNN each step's output; GRU the hidden gates (3·N·h) and three N·h tensors a step (the
+        candidate, and the two factors its in-place updates needed), and each new state for
+        W_hh; LSTM the gates (4·N·h), tanh(c_t) and c_t−1 a step, and each h_t for W_hh (and
+        the pre-projection h for W_hr).  For trainable weights, each layer's input (layer 0's
+        transposed input is copied per direction unless N = 1) and the initial hidden state;
+        an LSTM always keeps its initial cell state.  Dropout between layers keeps its mask
+        (the activation dtype, as on CPU).  On CUDA, cuDNN keeps a reserve space instead."""
+        n, t, f = ins[0]
+        d, ho = self._dims(a)
+        h, layers, w = a.out, a.num_layers, need.weights
+        steps, nh = layers * d * t, n * h
+        chain = layers * d * (t - 1)            # states carried to a next step
+        out = []
+        if w:
+            out.append(keep_in(ins, 1) if len(ins) > 1 else keep_extra("zero h0", layers * d * n * ho))
+            out.append(keep_in(ins, 0) if n == 1 else keep_extra("layer 0 input, (T, N, F) copies", d * n * t * f))
+            if layers > 1:
+                out.append(keep_extra("inputs of layers 1..L−1", (layers - 1) * n * t * d * ho))
+        if self.kind == "rnn":
+            out.append(keep_extra("step outputs", steps * nh))
+        elif self.kind == "gru":
+            out.append(keep_extra("hidden gates W_hh h + b_hh", steps * 3 * nh))
+            out.append(keep_extra("candidate and in-place factors", steps * 3 * nh))
+            if w:
+                out.append(keep_extra("states h_t read by W_hh", chain * nh))
+        else:
+            out.append(keep_in(ins, 2) if len(ins) > 2 else keep_extra("zero c0", layers * d * n * h))
+            out.append(keep_extra("gates", steps * 4 * nh))
+            out.append(keep_extra("tanh(c_t)", steps * nh))
+            out.append(keep_extra("cell states c_t read by the next step", chain * nh))
+            if w:
+                out.append(keep_extra("states h_t read by W_hh", chain * n * ho))
+                if a.proj_size:
+                    out.append(keep_extra("h before the projection W_hr", steps * nh))
+        if layers > 1 and a.dropout > 0:
+            out.append(keep_extra("dropout masks between layers", (layers - 1) * n * t * d * ho))
+        return out
+
+    def backward_macs_terms(self, a, ins, outs, need):
+        """Per layer: W_ih x over all steps (grad of the layer's input, grad W_ih), W_hh h per
+        step (grad of h_t−1 on every step but the first, and on the first where an initial
+        state needs one; grad W_hh), and an LSTM projection W_hr (grad h, grad W_hr); each
+        at the forward MACs of its product."""
+        n, t = ins[0][0], ins[0][1]
+        g, (d, ho), proj = GATES[self.kind], self._dims(a), a.get("proj_size") or 0
+        w = need.weights
+        h0 = 1 if len(ins) > 1 and need.input(1) else 0
+        G, h, N, T, D = V("G", g), V("h", a.out), V("N", n), V("T", t), V("D", d)
+        parts = []
+        for l, xin in self._layers(a, ins[0][-1]):
+            ih = Prod(N, T, D, G, h, V("x", xin))
+            hh = tight(G, h, V("h_out", ho))
+            if l > 0 or need.input(0):
+                parts.append((f"layer {l}: grad input", ih))
+            if w:
+                parts.append((f"layer {l}: grad W_ih", ih))
+            steps = t - 1 + h0
+            if steps:
+                parts.append((f"layer {l}: grad h_t−1", Prod(N, V("steps", steps), D, hh)))
+            if w:
+                parts.append((f"layer {l}: grad W_hh", Prod(N, T, D, hh)))
+            if proj:
+                hr = Prod(N, T, D, h, V("p", proj))
+                parts += [(f"layer {l}: grad h (W_hr)", hr)] + ([(f"layer {l}: grad W_hr", hr)] if w else [])
+        return Parts(parts)
+
     def elementwise_terms(self, a, ins, outs):
         n, t = ins[0][0], ins[0][1]
         d, _ = self._dims(a)
