@@ -1,0 +1,100 @@
+"""What backward keeps and computes for whole models, against torch (issue 13, oracle 5).
+
+Each spec is lowered (archviz.to_torch, train mode, in-place ReLU and residual adds as the
+lowering chooses them) and run once on CPU with oneDNN off: every tensor autograd saves, seen
+by ``torch.autograd.graph.saved_tensors_hooks``, parameters and buffers excluded, deduplicated by
+storage and counted at its storage's size, must equal archviz.passes.backward.train_costs's
+elements; ``FlopCounterMode`` over forward plus backward (meta device) must equal
+2 × (forward MACs + backward MACs).  The graph inputs (images, token ids) need no gradient.
+
+Exceptions (docs/sizing.md "What backward keeps", and tests/ops/test_backward.py): a dropout
+mask is one bool per element in archviz (CUDA's kernel) but the activation dtype on CPU, so the
+CPU figure reads those masks at the activation dtype; statistics kept in opmath are float32 here.
+"""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import archviz  # noqa: E402
+from archviz.backends.torch.lower import example_inputs, to_torch  # noqa: E402
+from archviz.ir import meta as M  # noqa: E402
+from archviz.passes.backward import train_costs  # noqa: E402
+
+DT = {torch.float32: "act", torch.bool: "bool", torch.int64: "int64"}
+CPU_KIND = {("dropout", "mask"): "act", ("multihead_attention", "dropout mask"): "act"}
+
+MODELS = {
+    "exam_conv_pool": dict(size=32),
+    "exam_basic_block": dict(c=16, size=14),
+    "exam_bottleneck_block": dict(c=32, size=14),
+    "exam_pool": dict(c=8),
+    "exam_transposed_conv": dict(c=8, out=4),
+    "resnet18": dict(size=64),
+    "gpt2": dict(vocab=101, positions=16, seq=12, d=32, layers=2, heads=4),
+    "lstm_lm": dict(T=6, vocab=50, emb=12, hidden=12, layers=2, dropout=0.25),
+    "lstm_classifier": dict(T=7, vocab=40, emb=10, hidden=8, classes=3),
+    "bert_base": dict(vocab=60, positions=16, seq=10, d=32, layers=2, heads=4),
+}
+
+
+def cpu_expected(g) -> dict:
+    """train_costs's elements as the CPU holds them: each kept tensor once, by dtype kind."""
+    out: dict = {}
+    for node in g.topo_order():
+        nb = node.meta.get(M.BACKWARD)
+        for s, _key, n, new in (nb.kept if nb else ()):
+            if new:
+                k = CPU_KIND.get((node.op, s.extra), "act" if s.dtype == "opmath" else s.dtype)
+                out[k] = out.get(k, 0) + n
+    return out
+
+
+def measure(model, device="cpu"):
+    torch.manual_seed(0)
+    m = to_torch(model, seed=0, train=True, device=device)
+    xs = example_inputs(model, device=device)
+    state = {t.untyped_storage().data_ptr() for t in [*m.parameters(), *m.buffers()]}
+    seen: dict = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        if device == "cpu" and st.data_ptr() not in state:
+            seen.setdefault(st.data_ptr(), (st.nbytes() // t.element_size(), DT[t.dtype]))
+        return t
+    with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=False):
+        warnings.simplefilter("ignore")
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), FlopCounterMode(display=False) as fc:
+            y = m(*xs)
+        ys = list(y.values()) if isinstance(y, dict) else [y]
+        ys = [t for t in ys if t.requires_grad]
+        with FlopCounterMode(display=False) as bc:
+            if ys:                      # (a model with no parameters runs no backward)
+                sum(t.float().sum() for t in ys).backward()
+    kinds: dict = {}
+    for n, k in seen.values():
+        kinds[k] = kinds.get(k, 0) + n
+    return kinds, fc.get_total_flops(), bc.get_total_flops()
+
+
+@pytest.mark.parametrize("spec", sorted(MODELS))
+def test_model_saved_bytes_match_torch(spec):
+    model = archviz.load(spec, batch=2, **MODELS[spec])
+    tc = train_costs(model.graph)
+    got, _, _ = measure(model)
+    assert cpu_expected(model.graph) == got
+    assert sum(tc.saved_elems.values()) == sum(got.values())
+
+
+@pytest.mark.parametrize("spec", sorted(MODELS))
+def test_model_train_flops_match_flop_counter(spec):
+    model = archviz.load(spec, batch=2, **MODELS[spec])
+    tc = train_costs(model.graph)
+    _, fwd, bwd = measure(model, device="meta")
+    assert 2 * model.totals["macs"] == fwd
+    assert 2 * tc.backward_macs == bwd
