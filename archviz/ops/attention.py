@@ -57,6 +57,14 @@ def _qkv(ins, self_default=False):
     return q, k, v
 
 
+def _proj_in(ins, i, need):
+    """Input i as a linear projection keeps it: itself, or a contiguous copy of a 3-D input
+    that is not contiguous."""
+    if len(ins[i]) > 2 and need.is_strided(i):
+        return keep_extra(f"input {i}, a contiguous copy", prod(ins[i]))
+    return keep_in(ins, i)
+
+
 class _AttnBase(Op):
     family = "attention"
     role = Role.ATTENTION
@@ -208,7 +216,7 @@ class Attention(_AttnBase):
         out = []
         if a.score in ("additive", "concat"):
             if w:
-                out += [keep_in(ins, 0), keep_in(ins, 1)]
+                out += [_proj_in(ins, 0, need), _proj_in(ins, 1, need)]
             scores = qn or kn or w
             if scores:
                 out.append(keep_extra("tanh(W_a q + U_a k)", n * tq * tk * self._a(a, ins)))
@@ -216,7 +224,7 @@ class Attention(_AttnBase):
             general = a.score == "general"
             qg = qn or (general and w)
             if general and w:
-                out.append(keep_in(ins, 0))
+                out.append(_proj_in(ins, 0, need))
             if kn:
                 out.append(keep_extra("W_a q", n * tq * k[-1]) if general else keep_in(ins, 0))
             if qg:
@@ -358,8 +366,13 @@ class MultiheadAttention(_AttnBase):
 
     def _modes(self, a, ins, need):
         q, k, v = _qkv(ins, self_default=True)
-        mode = "self" if len(ins) == 1 else ("kv" if len(ins) == 2 and k[-1] == q[-1] else "sep")
-        vi = 0 if mode == "self" else (2 if len(ins) > 2 else 1)
+        n = len(ins)        # torch's paths: query is key is value; key is value; else separate
+        kv_same = n == 2 or (n == 3 and need.is_same(1, 2))
+        if n == 1 or (n == 3 and kv_same and need.is_same(0, 1)):
+            mode = "self"
+        else:
+            mode = "kv" if kv_same and k[-1] == q[-1] else "sep"
+        vi = 0 if mode == "self" else (2 if n > 2 and not need.is_same(1, 2) else 1)
         w = need.weights
         qg = need.input(0) or w
         kg = need.input(0 if mode == "self" else 1) or w

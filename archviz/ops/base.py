@@ -137,6 +137,11 @@ class Op:
         split; dropout with p = 0)."""
         return self.train_view
 
+    def strided_out(self, a: Attrs, ins: list, outs: dict, port: str, strided: tuple) -> bool:
+        """Whether output `port` is, in training, a non-contiguous view (`strided[i]`: input i
+        is): a transpose, a batch-first recurrent output; a view keeps its input's layout."""
+        return bool(strided and strided[0]) if self.train_views(a) else False
+
     def backward_keeps(self, a: Attrs) -> Keeps:
         if self.keeps is None:
             self._missing("backward_keeps")

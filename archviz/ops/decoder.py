@@ -27,6 +27,8 @@ the GRU's 11·N·h (see ops/recurrent.py); times T.
 """
 from __future__ import annotations
 
+from math import prod
+
 from archviz.errors import OpError
 from archviz.ops.base import Attr, Line, Op, fmt_shape, keep_extra, keep_in, register_op
 from archviz.ops.terms import C, Parts, Prod, V, tight
@@ -128,7 +130,8 @@ class AttentionGRU(Op):
         att, _ = self._grads(a, ins, need)
         out = []
         if w:
-            out += [keep_in(ins, 1), keep_in(ins, 2) if len(ins) > 2 else keep_extra("zero h0", n * h),
+            mem = keep_extra("memory, a contiguous copy", prod(ins[1])) if need.is_strided(1) else keep_in(ins, 1)
+            out += [mem, keep_in(ins, 2) if len(ins) > 2 else keep_extra("zero h0", n * h),
                     keep_extra("cell inputs [y; c]", t * n * (e + m)), keep_extra("states s_1..s_T−1", (t - 1) * n * h)]
         if att:
             out += [keep_extra("tanh(W_a s + U_a h)", att * n * tk * A), keep_extra("α", att * n * tk), keep_in(ins, 1)]

@@ -268,6 +268,10 @@ class _Recurrent(Op):
         return Parts(parts, " (bias adds not counted)", total="Σ layers")
 
     # -- training (the CPU kernel's step-by-step decomposition, aten/native/RNN.cpp) --------
+    def strided_out(self, a, ins, outs, port, strided):
+        """`out` is the time-major result transposed to batch first: not contiguous when N, T > 1."""
+        return port == "out" and ins[0][0] > 1 and ins[0][1] > 1
+
     def saved(self, a, ins, outs, need):
         """What torch's CPU kernel (oneDNN off) keeps, per layer and direction over T steps:
         RNN each step's output; GRU the hidden gates (3·N·h) and three N·h tensors a step (the

@@ -78,9 +78,20 @@ def keep_extra(name: str, numel: int, dtype: str = "act") -> Saved:
 @dataclass(frozen=True, slots=True)
 class Need:
     """Which gradients a layer's backward computes: `inputs[i]` for input i, `weights` for
-    its parameters."""
+    its parameters.  `same[i]` is the index of the first input that is the same tensor as
+    input i (torch's multi-head attention takes another path for `query is key`); empty when
+    all inputs are distinct.  `strided[i]`: input i is not contiguous, so a linear layer on it
+    (3-D or more) keeps a contiguous copy rather than the input itself."""
     inputs: tuple
     weights: bool = False
+    same: tuple = ()
+    strided: tuple = ()         # strided[i]: input i is a non-contiguous view (a batch-first RNN output)
+
+    def is_strided(self, i: int) -> bool:
+        return i < len(self.strided) and bool(self.strided[i])
+
+    def is_same(self, i: int, j: int) -> bool:
+        return i == j or (bool(self.same) and self.same[i] == self.same[j])
 
     @property
     def any(self) -> bool:

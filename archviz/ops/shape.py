@@ -9,7 +9,7 @@ from fractions import Fraction
 from math import prod
 
 from archviz.errors import OpError
-from archviz.ops.base import (UNBATCHED, Attr, KeepsNothing, Line, NoMacs, NoParams, Op, fmt_shape, keep_in, numel,
+from archviz.ops.base import (UNBATCHED, Attr, KeepsNothing, Line, NoMacs, NoParams, Op, fmt_shape, keep_extra, keep_in, numel,
                               register_op, weight_backward)
 from archviz.ops.terms import C, Numel, Prod, V
 from archviz.ops.describe import Keeps, Role, kernel_text, lowered, step_text
@@ -126,8 +126,12 @@ class Linear(Op):
 
     def saved(self, a, ins, outs, need):
         """Its input, for the weight's gradient (addmm keeps mat1 only where mat2 needs a
-        gradient): nothing when frozen; a 3-D input is kept as a 2-D view of itself."""
-        return [keep_in(ins)] if need.weights else []
+        gradient): nothing when frozen; a 3-D input is kept as a 2-D view of itself, or as a
+        contiguous copy when it is not contiguous (a transposed or batch-first RNN output)."""
+        if not need.weights:
+            return []
+        return [keep_extra("input, a contiguous copy", prod(ins[0])) if len(ins[0]) > 2 and need.is_strided(0)
+                else keep_in(ins)]
 
     def backward_macs_terms(self, a, ins, outs, need):
         """grad input = grad · W, grad weight = gradᵀ · x: each the forward's MACs."""

@@ -50,6 +50,12 @@ class _Reorder(_View):
     def check(self, a, ins):
         self._perm(a, ins[0])
 
+    def strided_out(self, a, ins, outs, port, strided):
+        """Not contiguous once it moves an axis of size > 1 past another (or its input is not)."""
+        x = ins[0]
+        moved = [d for d in self._perm(a, x) if x[d] > 1]
+        return moved != sorted(moved) or bool(strided and strided[0])
+
     def infer_shape(self, a, ins):
         x = ins[0]
         return {"out": tuple(x[d] for d in self._perm(a, x))}

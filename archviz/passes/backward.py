@@ -97,6 +97,7 @@ def train_costs(g: LayerGraph, checkpoint: bool = False) -> TrainCosts:
     order = g.topo_order()
     root = _roots(g, order)
     grad: dict = {}                     # node id -> its outputs need a gradient
+    strided: dict = {}                  # (node id, port) -> a non-contiguous view
     kept: dict = {}                     # key -> (elements, dtype kind, segment or None)
     seg_kept: dict = {}                 # segment -> {key: (elements, kind)}
     seg_inputs: dict = {}               # key -> (elements, kind) read by a segment from outside it
@@ -111,7 +112,13 @@ def train_costs(g: LayerGraph, checkpoint: bool = False) -> TrainCosts:
         ins = [grad[r.node] for r in node.inputs]
         if op.state_output:
             ins = [False] * len(ins)    # read for its size only
-        need = Need(tuple(ins), _trainable(node))
+        first = {}
+        same = tuple(first.setdefault(r, i) for i, r in enumerate(node.inputs))
+        st = tuple(strided.get((r.node, r.port), False) for r in node.inputs)
+        for port in node.meta[M.SHAPES]:
+            if op.strided_out(node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES], port, st):
+                strided[(node.id, port)] = True
+        need = Need(tuple(ins), _trainable(node), same if len(first) < len(same) else (), st if any(st) else ())
         grad[node.id] = need.any
         nb = NodeBackward(need)
         node.meta[M.BACKWARD] = nb

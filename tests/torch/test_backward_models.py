@@ -9,7 +9,8 @@ elements; ``FlopCounterMode`` over forward plus backward (meta device) must equa
 
 Exceptions (docs/sizing.md "What backward keeps", and tests/ops/test_backward.py): a dropout
 mask is one bool per element in archviz (CUDA's kernel) but the activation dtype on CPU, so the
-CPU figure reads those masks at the activation dtype; statistics kept in opmath are float32 here.
+CPU figure reads those masks at the activation dtype; statistics kept in opmath are float32 here;
+FlopCounterMode counts a grouped convolution's weight gradient × groups (grouped_extra).
 """
 from __future__ import annotations
 
@@ -40,6 +41,20 @@ MODELS = {
     "lstm_lm": dict(T=6, vocab=50, emb=12, hidden=12, layers=2, dropout=0.25),
     "lstm_classifier": dict(T=7, vocab=40, emb=10, hidden=8, classes=3),
     "bert_base": dict(vocab=60, positions=16, seq=10, d=32, layers=2, heads=4),
+    "mobilenet_v2": dict(size=32),
+    "shufflenet_v2_x1_0": dict(size=32),
+    "efficientnet_b0": dict(size=32),
+    "convnext_tiny": dict(size=32),
+    "unet": dict(base=4, size=188),
+    "vit_b_16": dict(size=32, layers=2, heads=2, dim=16, mlp_dim=32),
+    "transformer_base": dict(vocab=50, d=16, heads=2, ff=32, layers=2, src_len=7, tgt_len=5),
+    "seq2seq": dict(T_src=5, T_tgt=4, src_vocab=30, tgt_vocab=30, emb=6, hidden=8, layers=2),
+    "seq2seq_luong": dict(T_src=5, T_tgt=4, src_vocab=30, tgt_vocab=30, emb=6, hidden=8, layers=2),
+    "bilstm_tagger": dict(T=6, vocab=30, emb=5, hidden=4, tags=3),
+    "gru_lm": dict(T=5, vocab=30, emb=6, hidden=8, layers=2, dropout=0.2),
+    "rnn_exam": dict(T=4, d_x=5, d_h=6, d_y=7),
+    "llama": dict(vocab=50, d_model=16, layers=2, heads=4, kv_heads=2, ffn=24, seq=6),
+    "seq2seq_bahdanau": dict(T_src=5, T_tgt=4, src_vocab=30, tgt_vocab=30, emb=6, enc_hidden=5, dec_hidden=7, attn=4),
 }
 
 
@@ -97,4 +112,11 @@ def test_model_train_flops_match_flop_counter(spec):
     tc = train_costs(model.graph)
     _, fwd, bwd = measure(model, device="meta")
     assert 2 * model.totals["macs"] == fwd
-    assert 2 * tc.backward_macs == bwd
+    assert 2 * (tc.backward_macs + grouped_extra(model.graph)) == bwd
+
+
+def grouped_extra(g) -> int:
+    """FlopCounterMode counts a grouped convolution's weight gradient as if ungrouped: (groups − 1)
+    × its forward MACs more than the kernel computes (the exception above)."""
+    return sum((n.attrs["groups"] - 1) * n.meta[M.MACS] for n in g.topo_order()
+               if n.op.startswith("conv") and n.attrs.get("groups", 1) > 1 and n.meta[M.BACKWARD].need.weights)
