@@ -16,7 +16,7 @@
   top-level block instance one segment, as ``layer1.0``): a segment keeps only its inputs from
   outside it; its own saved tensors exist again only while its backward runs.  Kept = the tensors
   saved outside segments ∪ the segments' inputs, plus the largest segment's own saved tensors
-  (the peak while it is recomputed; the largest by elements).  Its forward runs again: the
+  not among those (the peak while it is recomputed; the largest by elements).  Its forward runs again: the
   recompute MACs are the segments' forward MACs.
 
 Results: a :class:`TrainCosts`, and per layer ``node.meta[M.BACKWARD]`` (a
@@ -154,8 +154,8 @@ def train_costs(g: LayerGraph, checkpoint: bool = False) -> TrainCosts:
     base = dict(kept)
     for key, v in seg_inputs.items():
         base.setdefault(key, v)
-    peak = max(seg_kept.values(), key=lambda d: sum(n for n, _ in d.values()), default={})
-    peak = [v for k, v in peak.items() if k not in base]
+    own = [[v for k, v in d.items() if k not in base] for d in seg_kept.values()]
+    peak = max(own, key=lambda vs: sum(n for n, _ in vs), default=[])
     return TrainCosts(_by_kind(list(base.values()) + peak), total_macs, True, recompute,
                       len({s for s in seg_of.values() if s is not None}))
 

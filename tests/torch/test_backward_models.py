@@ -120,3 +120,16 @@ def grouped_extra(g) -> int:
     × its forward MACs more than the kernel computes (the exception above)."""
     return sum((n.attrs["groups"] - 1) * n.meta[M.MACS] for n in g.topo_order()
                if n.op.startswith("conv") and n.attrs.get("groups", 1) > 1 and n.meta[M.BACKWARD].need.weights)
+
+
+def test_frozen_layers_match_torch(tmp_path):
+    """Frozen convolutions on the data input run no backward (tests/test_backward_pass.py's spec)."""
+    from tests.test_backward_pass import INLINE_FROZEN_B1, SPEC
+    p = tmp_path / "frozen.yaml"
+    p.write_text(SPEC.replace("  - {id: b1, op: b, in: x}\n", INLINE_FROZEN_B1))
+    model = archviz.load(p, batch=2)
+    tc = train_costs(model.graph)
+    got, _, _ = measure(model)
+    assert cpu_expected(model.graph) == got == tc.saved_elems
+    _, _, bwd = measure(model, device="meta")
+    assert 2 * tc.backward_macs == bwd

@@ -93,6 +93,8 @@ def to_torch(model, *, seed: int | None = None, dtype=None, device=None, train: 
         if node.is_input:
             continue
         mod = lower_graph_node(g, node, inplace)
+        if node.frozen:                 # `frozen: true`: its parameters are not trained
+            mod.requires_grad_(False)
         modules[node.id] = mod
         args = tuple(env[(r.node, r.port)] for r in node.inputs)
         out = graph.call_module(node.id, args)
