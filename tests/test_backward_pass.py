@@ -118,3 +118,12 @@ def test_a_missing_rule_fails_by_name():
         NoRule().saved({}, [(1, 2)], {"out": (1, 2)}, Need((True,)))
     with pytest.raises(MissingRuleError, match="'norule' has no 'backward_macs_terms' rule"):
         NoRule().count_backward_macs({}, [(1, 2)], {"out": (1, 2)}, Need((True,)))
+
+
+def test_share_gives_each_kept_tensor_its_part(spec):
+    """`share(key, n)` (tensor parallelism) scales every kept tensor; the keys name their tensor."""
+    g = archviz.load(spec).graph
+    keys = []
+    tc = train_costs(g, share=lambda key, n: keys.append(key) or n // 2)
+    assert tc.saved_elems == {"act": (5 * MAP + 4) // 2}
+    assert ("x", "out") in keys and ("b1.r1", "out") in keys and ("gap", "out") in keys

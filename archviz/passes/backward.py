@@ -90,8 +90,11 @@ def _segment(node: Node, checkpoint: bool):
     return node.scope[0] if checkpoint and node.scope else None
 
 
-def train_costs(g: LayerGraph, checkpoint: bool = False) -> TrainCosts:
-    """The training step's backward over `g` (analysed: shapes and costs done): see the module doc."""
+def train_costs(g: LayerGraph, checkpoint: bool = False, share=None) -> TrainCosts:
+    """The training step's backward over `g` (analysed: shapes and costs done): see the module doc.
+    `share(key, elements)`, if given, is the part of a kept tensor one device holds (tensor
+    parallelism): `key` is (node id, output port) of the tensor, or (node id, "extra:NAME") of
+    an op-internal one."""
     from archviz.passes.driver import run, run_rule
     run(g, "cost")
     order = g.topo_order()
@@ -127,7 +130,7 @@ def train_costs(g: LayerGraph, checkpoint: bool = False) -> TrainCosts:
             for r in node.inputs:
                 if seg_of.get(r.node) != seg and root[(r.node, r.port)] is not None:
                     key, n = root[(r.node, r.port)]
-                    seg_inputs.setdefault(key, (n, "act"))
+                    seg_inputs.setdefault(key, (share(key, n) if share is not None else n, "act"))
         if not need.any:
             continue
         a, shapes_in, outs = node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES]
@@ -142,6 +145,8 @@ def train_costs(g: LayerGraph, checkpoint: bool = False) -> TrainCosts:
             if ref is None:
                 continue
             key, n = ref
+            if share is not None:
+                n = share(key, n)
             book = seg_kept.setdefault(seg, {}) if seg is not None else kept
             new = key not in book
             book.setdefault(key, (n, s.dtype))
