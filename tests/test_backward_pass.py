@@ -127,3 +127,13 @@ def test_share_gives_each_kept_tensor_its_part(spec):
     tc = train_costs(g, share=lambda key, n: keys.append(key) or n // 2)
     assert tc.saved_elems == {"act": (5 * MAP + 4) // 2}
     assert ("x", "out") in keys and ("b1.r1", "out") in keys and ("gap", "out") in keys
+
+
+def test_explain_shows_what_backward_keeps(spec, frozen_spec):
+    from archviz.backends.explain import explain_node
+    text = "\n".join(explain_node(archviz.load(spec), "b2.c1"))
+    assert "backward keeps (elements):\n      input 0\n      = 256" in text
+    assert "(input 0 also kept by an earlier layer: counted once)" in text      # b1.r2's output
+    assert f"grad input + grad weight\n      = {CONV:,} + {CONV:,} = {2 * CONV:,}" in text
+    frozen = "\n".join(explain_node(archviz.load(frozen_spec), "b1_c1"))
+    assert "training: no backward" in frozen

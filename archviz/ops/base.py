@@ -223,8 +223,9 @@ class Op:
         """Two lines: what backward keeps (elements by source) and its MACs."""
         kept = self.saved(a, ins, outs, need)
         n = sum(s.numel for s in kept)
-        text = " + ".join(f"{s.source} {s.numel:,}" + ("" if s.dtype == "act" else f" ({s.dtype})") for s in kept)
-        lines = [Line("backward keeps (elements)", text or "nothing", f"{n:,}", n)]
+        text = " + ".join(s.source + ("" if s.dtype == "act" else f" ({s.dtype})") for s in kept)
+        nums = " + ".join(f"{s.numel:,}" for s in kept) + (f" = {n:,}" if len(kept) > 1 else "")
+        lines = [Line("backward keeps (elements)", text or "nothing", nums or "0", n)]
         t = self.backward_macs_terms(a, ins, outs, need)
         if isinstance(t, Parts):
             t.what = "backward MACs"
