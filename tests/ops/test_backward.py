@@ -140,3 +140,16 @@ def test_uncounted_ops_have_no_backward_macs(name, idx, mode):
     assert op.count_backward_macs(a, ins, outs, need) == 0
     _, fwd, bwd = measure(op, a, ins, outs, need)
     assert fwd == bwd == 0
+
+
+@pytest.mark.parametrize("name,idx,mode", [c for c in _cases() if c.values[2] == "all"])
+def test_a_kept_output_is_never_overwritten_in_place(name, idx, mode):
+    """The lowering lets a consumer overwrite a one-port layer's output unless `keeps` says the
+    backward reads it (archviz.backends.torch.lower.overwritable): a `saved` rule that keeps the
+    output must agree."""
+    from archviz.ops.describe import Keeps
+    op = registry[name]
+    _, _, _, a, ins, outs = next(c for c in cases() if c[0] == name and c[1] == idx)
+    kept_out = any(s.port is not None for s in op.saved(a, ins, outs, _need(op, a, ins, mode)))
+    if kept_out and list(outs) == ["out"]:
+        assert op.backward_keeps(a) in (Keeps.OUTPUT, Keeps.BOTH)
