@@ -151,5 +151,5 @@ def test_a_kept_output_is_never_overwritten_in_place(name, idx, mode):
     op = registry[name]
     _, _, _, a, ins, outs = next(c for c in cases() if c[0] == name and c[1] == idx)
     kept_out = any(s.port is not None for s in op.saved(a, ins, outs, _need(op, a, ins, mode)))
-    if kept_out and list(outs) == ["out"]:
-        assert op.backward_keeps(a) in (Keeps.OUTPUT, Keeps.BOTH)
+    overwritable = list(outs) == ["out"] and op.backward_keeps(a) not in (Keeps.OUTPUT, Keeps.BOTH)
+    assert not (kept_out and overwritable)
