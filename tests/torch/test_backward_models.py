@@ -1,7 +1,7 @@
 """What backward keeps and computes for whole models, against torch (issue 13, oracle 5).
 
 Each spec is lowered (archviz.to_torch, train mode, in-place ReLU and residual adds as the
-lowering chooses them) and run once on CPU with oneDNN off: every tensor autograd saves, seen
+lowering chooses them) and run once on CPU (oneDNN off for recurrent layers): every tensor autograd saves, seen
 by ``torch.autograd.graph.saved_tensors_hooks``, parameters and buffers excluded, deduplicated by
 storage and counted at its storage's size, must equal archviz.passes.backward.train_costs's
 elements; ``FlopCounterMode`` over forward plus backward (meta device) must equal
@@ -82,7 +82,11 @@ def measure(model, device="cpu"):
         if device == "cpu" and st.data_ptr() not in state:
             seen.setdefault(st.data_ptr(), (st.nbytes() // t.element_size(), DT[t.dtype]))
         return t
-    with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=False):
+    # oneDNN off where a recurrent layer would take its fused LSTM kernel (a workspace of its own
+    # layout, invisible to FlopCounterMode); on elsewhere (the same tensors, faster)
+    from archviz.ops import registry
+    recurrent = any(registry[n.op].recurrence(n.attrs) for n in model.graph.topo_order() if not n.is_input)
+    with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=not recurrent):
         warnings.simplefilter("ignore")
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), FlopCounterMode(display=False) as fc:
             y = m(*xs)
