@@ -76,7 +76,7 @@ class _Cell(Op):
         """As torch's CPU cell (aten/native/RNN.cpp): for trainable weights x and h (zeros when
         not given: LSTMCell's h and c are one zero tensor); RNN its output; GRU the hidden gates
         (3·N·h) and three N·h tensors (the candidate and the factors its in-place updates
-        needed); LSTM the gates (4·N·h), tanh(c') and c."""
+        needed); LSTM the gates (4·N·h), tanh(c') and c (where the gates need a gradient)."""
         n, h, w = ins[0][0], a.out, need.weights
         state = keep_in(ins, 1) if len(ins) > 1 else keep_extra("zero state", n * h)
         out = [keep_in(ins, 0), state] if w else []
@@ -84,8 +84,9 @@ class _Cell(Op):
             return out + [keep_out(outs)]
         if self.kind == "gru":
             return out + [keep_extra("hidden gates", 3 * n * h), keep_extra("candidate and in-place factors", 3 * n * h)]
-        c = keep_in(ins, 2) if len(ins) > 2 else state
-        return out + [keep_extra("gates", 4 * n * h), keep_extra("tanh(c')", n * h), c]
+        gates = w or need.input(0) or need.input(1)      # f·c keeps c where f needs a gradient
+        c = [keep_in(ins, 2) if len(ins) > 2 else state] if gates else []
+        return out + [keep_extra("gates", 4 * n * h), keep_extra("tanh(c')", n * h)] + c
 
     def backward_macs_terms(self, a, ins, outs, need):
         """W_ih x: grad x, grad W_ih; W_hh h: grad h (where a given state needs one), grad W_hh;

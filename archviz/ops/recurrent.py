@@ -300,7 +300,10 @@ class _Recurrent(Op):
             if w:
                 out.append(keep_extra("states h_t read by W_hh", chain * nh))
         else:
-            out.append(keep_in(ins, 2) if len(ins) > 2 else keep_extra("zero c0", layers * d * n * h))
+            if len(ins) < 3:
+                out.append(keep_extra("zero c0", layers * d * n * h))
+            elif w or need.input(0) or need.input(1) or layers > 1:     # f·c0 keeps c0 where f needs a gradient
+                out.append(keep_in(ins, 2))
             out.append(keep_extra("gates", steps * 4 * nh))
             out.append(keep_extra("tanh(c_t)", steps * nh))
             out.append(keep_extra("cell states c_t read by the next step", chain * nh))
@@ -444,6 +447,7 @@ class LSTM(_Recurrent):
         {"attrs": {"out": 6, "num_layers": 2}, "inputs": [(2, 3, 4), (2, 2, 6), (2, 2, 6)]},
         {"attrs": {"out": 9, "proj_size": 4, "bidirectional": True, "num_layers": 2, "bias": False},
          "inputs": [(2, 3, 5)]},
+        {"attrs": {"out": 4}, "inputs": [(2, 3, 5), (1, 2, 4), (1, 2, 4)]},
     ]
 
     def check(self, a, ins):

@@ -6,7 +6,8 @@ autograd keeps, parameters and buffers excluded, deduplicated by storage and cou
 storage's size, must equal the op's `saved` rule (elements per dtype); and ``FlopCounterMode``
 over forward plus backward must equal 2 × (forward MACs + backward MACs) where torch counts the op.
 Each sample runs with every input needing a gradient and trainable weights, and for layers with
-parameters also with data inputs (no input gradient) and with frozen weights.
+parameters also with data inputs (no input gradient) and with frozen weights; a layer with several
+inputs also with only its first, or only its last, input needing a gradient (weights frozen).
 
 Deliberate exceptions (docs/sizing.md, "What backward keeps"), applied here by name:
 - dropout's mask is a bool per element (CUDA's native_dropout); torch on CPU multiplies by a mask
@@ -49,14 +50,19 @@ def _cases():
     for name, i, op, a, ins, outs in cases():
         if name == "input":
             continue
-        for mode in MODES if _params(op, a, ins) else ("all",):
+        modes = MODES if _params(op, a, ins) else ("all",)
+        if len(ins) > 1:            # one input needing a gradient, the others not
+            modes += ("first", "last")
+        for mode in modes:
             yield pytest.param(name, i, mode, id=f"{name}-{i}-{mode}")
 
 
 def _need(op, a, ins, mode) -> Need:
     tok = op.token_vocab(a) is not None
-    inputs = tuple(mode != "data" and not (tok and i == 0) for i in range(len(ins)))
-    return Need(inputs, mode != "frozen" and _params(op, a, ins))
+    n = len(ins)
+    pick = {"data": (), "first": (0,), "last": (n - 1,)}.get(mode, range(n))
+    inputs = tuple(i in pick and not (tok and i == 0) for i in range(n))
+    return Need(inputs, mode not in ("frozen", "first", "last") and _params(op, a, ins))
 
 
 def measure(op, a, ins, outs, need: Need, device="cpu"):
