@@ -71,7 +71,8 @@ class Mul(_Broadcast):
     merge = Merge.PRODUCT
     keeps = Keeps.INPUTS     # each input's gradient is the other input
     doc = "Element-wise product of two or more inputs, broadcasting (gates, attention)."
-    samples = [{"attrs": {}, "inputs": [(2, 16, 4, 4), (2, 16, 1, 1)]}]
+    samples = [{"attrs": {}, "inputs": [(2, 16, 4, 4), (2, 16, 1, 1)]},
+               {"attrs": {}, "inputs": [(2, 1, 4), (2, 3, 1), (1, 3, 4)]}]
 
     def torch_spec(self, a, ins, outs):
         return lowered("Mul")

@@ -112,9 +112,8 @@ def train_costs(g: LayerGraph, checkpoint: bool = False, share=None) -> TrainCos
             grad[node.id] = False
             continue
         op = registry[node.op]
-        ins = [grad[r.node] for r in node.inputs]
-        if op.state_output:
-            ins = [False] * len(ins)    # read for its size only
+        # an input read for its size only (a crop's target, a learned tensor's batch) gets no gradient
+        ins = [grad[r.node] and i not in op.size_inputs for i, r in enumerate(node.inputs)]
         first = {}
         same = tuple(first.setdefault(r, i) for i, r in enumerate(node.inputs))
         st = tuple(strided.get((r.node, r.port), False) for r in node.inputs)
