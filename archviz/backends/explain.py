@@ -59,8 +59,9 @@ def _backward_lines(model, n) -> list[str]:
         if not nb.need.any:
             return ["  training: no backward (no input needs a gradient and no weight is trained)"]
         lines = registry[n.op].explain_backward(n.attrs, n.meta[M.IN_SHAPES], n.meta[M.SHAPES], nb.need)
-    except ArchvizError as exc:
-        return [f"  training: unavailable ({exc.message})"]
+    except Exception as exc:    # explain still shows the other numbers, and says what failed
+        why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"
+        return [f"  training: unavailable ({why})"]
     out = []
     for line in lines:
         out += [f"  {line.what}:", f"      {line.formula}"] + ([f"      = {line.numbers}"] if line.numbers else [])
