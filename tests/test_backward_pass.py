@@ -137,3 +137,29 @@ def test_explain_shows_what_backward_keeps(spec, frozen_spec):
     assert f"grad input + grad weight\n      = {CONV:,} + {CONV:,} = {2 * CONV:,}" in text
     frozen = "\n".join(explain_node(archviz.load(frozen_spec), "b1_c1"))
     assert "training: no backward" in frozen
+
+
+def test_token_ids_read_by_a_segment_are_int64(tmp_path):
+    """A checkpointed block that reads the token ids itself keeps them as int64."""
+    p = tmp_path / "emb_block.yaml"
+    p.write_text("""
+archviz: 1
+name: emb_block
+inputs:
+  tokens: {shape: [5], dtype: int64}
+blocks:
+  e:
+    inputs: [t]
+    nodes:
+      - {id: emb, op: embedding, num: 11, dim: 3}
+    outputs: {out: emb}
+nodes:
+  - {id: b, op: e, in: tokens}
+  - {id: fc, op: linear, out: 2}
+outputs:
+  y: {from: fc}
+""")
+    tc = train_costs(archviz.load(p, batch=2).graph, checkpoint=True)
+    # outside: fc keeps b's output (2·5·3); the segment's input: the ids (2·5, int64); b keeps
+    # nothing more of its own
+    assert tc.saved_elems == {"act": 30, "int64": 10}

@@ -86,6 +86,11 @@ def _roots(g: LayerGraph, order: list) -> dict:
     return root
 
 
+def _token_ids(g: LayerGraph, nid: str) -> bool:
+    """A graph input read by an embedding holds int64 token ids."""
+    return g.nodes[nid].is_input and any(registry[c.op].token_vocab(c.attrs) is not None for c in g.consumers(nid))
+
+
 def _segment(node: Node, checkpoint: bool):
     return node.scope[0] if checkpoint and node.scope else None
 
@@ -101,7 +106,7 @@ def train_costs(g: LayerGraph, checkpoint: bool = False, share=None) -> TrainCos
     root = _roots(g, order)
     grad: dict = {}                     # node id -> its outputs need a gradient
     strided: dict = {}                  # (node id, port) -> a non-contiguous view
-    kept: dict = {}                     # key -> (elements, dtype kind, segment or None)
+    kept: dict = {}                     # key -> (elements, dtype kind), outside segments
     seg_kept: dict = {}                 # segment -> {key: (elements, kind)}
     seg_inputs: dict = {}               # key -> (elements, kind) read by a segment from outside it
     seg_of = {}
@@ -129,7 +134,8 @@ def train_costs(g: LayerGraph, checkpoint: bool = False, share=None) -> TrainCos
             for r in node.inputs:
                 if seg_of.get(r.node) != seg and root[(r.node, r.port)] is not None:
                     key, n = root[(r.node, r.port)]
-                    seg_inputs.setdefault(key, (share(key, n) if share is not None else n, "act"))
+                    kind = "int64" if _token_ids(g, key[0]) else "act"
+                    seg_inputs.setdefault(key, (share(key, n) if share is not None else n, kind))
         if not need.any:
             continue
         a, shapes_in, outs = node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES]
