@@ -158,7 +158,6 @@ def train_costs(g: LayerGraph, checkpoint: bool = False, share=None) -> TrainCos
             nb.kept.append((s, key, n, new))
         nb.macs = int(run_rule(node, op.count_backward_macs, a, shapes_in, outs, need, ins=shapes_in))
         total_macs += nb.macs
-    g.done["backward"] = checkpoint
     if not checkpoint:
         return TrainCosts(_by_kind(kept.values()), total_macs)
     base = dict(kept)
