@@ -16,6 +16,7 @@ from archviz.ops.describe import Keeps, Role, lowered
 
 class _Act(SameShape, NoParams, NoMacs, Op):
     family = "activation"
+    keeps_layout = True      # torch's element-wise output takes its input's strides
     role = Role.ACTIVATION
     keeps = Keeps.INPUTS     # most activations' gradient reads their input
     attrs = {}

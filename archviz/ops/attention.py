@@ -36,6 +36,7 @@ from math import prod
 
 from archviz.errors import OpError
 from archviz.ops.base import UNBATCHED, Attr, Line, Op, fmt_shape, keep_extra, keep_in, keep_out, register_op
+from archviz.ops.saved import TIME_MAJOR
 from archviz.ops.terms import C, Fold, Parts, Prod, Tag, V, tight
 from archviz.ops.describe import Keeps, Role, lowered
 from archviz.ops.transformer import MASKS, mask_check, mask_text, time_map
@@ -382,7 +383,7 @@ class MultiheadAttention(_AttnBase):
     def saved(self, a, ins, outs, need):
         """As F.multi_head_attention_forward keeps them in training (need_weights): each
         in-projection's input (a copy: the batch-first input transposed to (T, N, E) is not
-        contiguous unless N = 1), the projected keys and values (one (3, T, N, E) tensor for
+        contiguous unless N or T is 1), the projected keys and values (one (3, T, N, E) tensor for
         self-attention, (2, Tk, N, E) for a shared key/value input, else two), the scaled
         queries, the softmax's output (the `weights` port unless averaged over heads) and the
         out-projection's input; each only for a gradient that needs it."""
@@ -391,12 +392,14 @@ class MultiheadAttention(_AttnBase):
         n, tq, tk, e = q[0], q[1], k[1], q[-1]
 
         def x(i):
-            return keep_in(ins, i) if n == 1 else keep_extra(f"input {i} (T, N, E) copy", prod(ins[i]))
+            if 1 in ins[i][:2] or need.strided_as(i) == TIME_MAJOR:     # its transpose is contiguous
+                return keep_in(ins, i)
+            return keep_extra(f"input {i} (T, N, E) copy", prod(ins[i]))
         out = []
         if need.weights:
             out += [x(0)] + ([x(1)] if mode != "self" else [])
             if mode == "sep":       # value = key read twice: two copies (one view when N = 1)
-                out.append(x(vi) if vi == 2 or n == 1 else keep_extra("value (T, N, E) copy", prod(ins[1])))
+                out.append(x(vi) if vi == 2 or x(1).input is not None else keep_extra("value (T, N, E) copy", prod(ins[1])))
         if kg:
             out.append(keep_extra("scaled queries", n * tq * e))
         if mode == "self":
@@ -409,8 +412,9 @@ class MultiheadAttention(_AttnBase):
         if ag or vg:
             out.append(keep_extra("attention weights", n * a.heads * tq * tk) if a.average_weights
                        else keep_out(outs, "weights"))
-            if a.dropout > 0:
-                out += [keep_extra("dropout mask", n * a.heads * tq * tk, "bool"),
+            if a.dropout > 0:       # p = 1 multiplies by a zero scalar
+                out += [keep_extra("zero", 1) if a.dropout >= 1 else
+                        keep_extra("dropout mask", n * a.heads * tq * tk, "bool"),
                         keep_extra("dropped weights", n * a.heads * tq * tk)]
         if need.weights:
             out.append(keep_extra("out-projection input", n * tq * e))

@@ -137,10 +137,15 @@ class Op:
         split; dropout with p = 0)."""
         return self.train_view
 
-    def strided_out(self, a: Attrs, ins: list, outs: dict, port: str, strided: tuple) -> bool:
-        """Whether output `port` is, in training, a non-contiguous view (`strided[i]`: input i
-        is): a transpose, a batch-first recurrent output; a view keeps its input's layout."""
-        return bool(strided and strided[0]) if self.train_views(a) else False
+    keeps_layout: ClassVar[bool] = False        # element-wise: its output has its input's strides
+
+    def strided_out(self, a: Attrs, ins: list, outs: dict, port: str, strided: tuple):
+        """Output `port`'s layout in training when it is not contiguous (`strided[i]`: input i's):
+        a transpose (True), a batch-first recurrent output (TIME_MAJOR); a view and an element-wise
+        op (torch's outputs follow their input's strides) keep input 0's; else None."""
+        if self.train_views(a) or self.keeps_layout:
+            return strided[0] if strided else None
+        return None
 
     def backward_keeps(self, a: Attrs) -> Keeps:
         if self.keeps is None:

@@ -45,6 +45,7 @@ from archviz.ops.base import (MAX_LAYERS, UNBATCHED, Attr, Line, NoMacs, Op, fmt
                               register_op)
 from archviz.ops.terms import C, Fold, Parts, Prod, Sum, Tag, V, tight
 from archviz.ops.describe import Cell, Keeps, Recurrence, Role, lowered
+from archviz.ops.saved import TIME_MAJOR
 
 GATES = {c.value: c.gates for c in Cell}     # gate sets per kind (W_ih has G·h rows)
 _EW_PER_UNIT = {"rnn": 2, "gru": 11, "lstm": 13}
@@ -270,7 +271,7 @@ class _Recurrent(Op):
     # -- training (the CPU kernel's step-by-step decomposition, aten/native/RNN.cpp) --------
     def strided_out(self, a, ins, outs, port, strided):
         """`out` is the time-major result transposed to batch first: not contiguous when N, T > 1."""
-        return port == "out" and ins[0][0] > 1 and ins[0][1] > 1
+        return TIME_MAJOR if port == "out" and ins[0][0] > 1 and ins[0][1] > 1 else None
 
     def saved(self, a, ins, outs, need):
         """What torch's CPU kernel (oneDNN off) keeps, per layer and direction over T steps:
@@ -278,7 +279,7 @@ class _Recurrent(Op):
         candidate, and the two factors its in-place updates needed), and each new state for
         W_hh; LSTM the gates (4·N·h), tanh(c_t) and c_t−1 a step, and each h_t for W_hh (and
         the pre-projection h for W_hr).  For trainable weights, each layer's input (layer 0's
-        transposed input is copied per direction unless N = 1) and the initial hidden state;
+        transposed input is copied per direction unless N or T is 1) and the initial hidden state;
         an LSTM always keeps its initial cell state.  Dropout between layers keeps its mask
         (the activation dtype, as on CPU).  On CUDA, cuDNN keeps a reserve space instead."""
         n, t, f = ins[0]
@@ -289,7 +290,8 @@ class _Recurrent(Op):
         out = []
         if w:
             out.append(keep_in(ins, 1) if len(ins) > 1 else keep_extra("zero h0", layers * d * n * ho))
-            out.append(keep_in(ins, 0) if n == 1 else keep_extra("layer 0 input, (T, N, F) copies", d * n * t * f))
+            view = n == 1 or t == 1 or need.strided_as(0) == TIME_MAJOR      # its transpose is contiguous
+            out.append(keep_in(ins, 0) if view else keep_extra("layer 0 input, (T, N, F) copies", d * n * t * f))
             if layers > 1:
                 out.append(keep_extra("inputs of layers 1..L−1", (layers - 1) * n * t * d * ho))
         if self.kind == "rnn":
@@ -311,8 +313,8 @@ class _Recurrent(Op):
                 out.append(keep_extra("states h_t read by W_hh", chain * n * ho))
                 if a.proj_size:
                     out.append(keep_extra("h before the projection W_hr", steps * nh))
-        if layers > 1 and a.dropout > 0:
-            out.append(keep_extra("dropout masks between layers", (layers - 1) * n * t * d * ho))
+        if layers > 1 and a.dropout > 0:        # p = 1 multiplies by a zero scalar
+            out.append(keep_extra("dropout masks between layers", (layers - 1) * (1 if a.dropout == 1 else n * t * d * ho)))
         return out
 
     def backward_macs_terms(self, a, ins, outs, need):

@@ -75,6 +75,11 @@ def keep_extra(name: str, numel: int, dtype: str = "act") -> Saved:
     return Saved(int(numel), extra=name, dtype=dtype)
 
 
+# the layout of a batch-first (N, T, ...) view of a time-major tensor (a recurrent layer's output):
+# transposing its axes 0 and 1 makes it contiguous
+TIME_MAJOR = "time-major"
+
+
 @dataclass(frozen=True, slots=True)
 class Need:
     """Which gradients a layer's backward computes: `inputs[i]` for input i, `weights` for
@@ -85,10 +90,14 @@ class Need:
     inputs: tuple
     weights: bool = False
     same: tuple = ()
-    strided: tuple = ()         # strided[i]: input i is a non-contiguous view (a batch-first RNN output)
+    strided: tuple = ()         # strided[i]: input i's layout when not contiguous (TIME_MAJOR, or True)
 
     def is_strided(self, i: int) -> bool:
         return i < len(self.strided) and bool(self.strided[i])
+
+    def strided_as(self, i: int):
+        """Input i's layout: None (contiguous), TIME_MAJOR or True (another)."""
+        return self.strided[i] if i < len(self.strided) and self.strided[i] else None
 
     def is_same(self, i: int, j: int) -> bool:
         return i == j or (bool(self.same) and self.same[i] == self.same[j])

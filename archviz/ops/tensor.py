@@ -54,7 +54,7 @@ class _Reorder(_View):
         """Not contiguous once it moves an axis of size > 1 past another (or its input is not)."""
         x = ins[0]
         moved = [d for d in self._perm(a, x) if x[d] > 1]
-        return moved != sorted(moved) or bool(strided and strided[0])
+        return True if moved != sorted(moved) or (strided and strided[0]) else None
 
     def infer_shape(self, a, ins):
         x = ins[0]

@@ -105,7 +105,7 @@ def train_costs(g: LayerGraph, checkpoint: bool = False, share=None) -> TrainCos
     order = g.topo_order()
     root = _roots(g, order)
     grad: dict = {}                     # node id -> its outputs need a gradient
-    strided: dict = {}                  # (node id, port) -> a non-contiguous view
+    strided: dict = {}                  # (node id, port) -> its layout when not contiguous
     kept: dict = {}                     # key -> (elements, dtype kind), outside segments
     seg_kept: dict = {}                 # segment -> {key: (elements, kind)}
     seg_inputs: dict = {}               # key -> (elements, kind) read by a segment from outside it
@@ -123,8 +123,9 @@ def train_costs(g: LayerGraph, checkpoint: bool = False, share=None) -> TrainCos
         same = tuple(first.setdefault(r, i) for i, r in enumerate(node.inputs))
         st = tuple(strided.get((r.node, r.port), False) for r in node.inputs)
         for port in node.meta[M.SHAPES]:
-            if op.strided_out(node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES], port, st):
-                strided[(node.id, port)] = True
+            layout = op.strided_out(node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES], port, st)
+            if layout:
+                strided[(node.id, port)] = layout
         need = Need(tuple(ins), _trainable(node), same if len(first) < len(same) else (), st if any(st) else ())
         grad[node.id] = need.any
         nb = NodeBackward(need)
