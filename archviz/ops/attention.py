@@ -365,6 +365,11 @@ class MultiheadAttention(_AttnBase):
                 Line("output 'weights'", "(N, Tq, Tk), averaged over heads" if a.average_weights
                      else "(N, heads, Tq, Tk)", fmt_shape(w), w)]
 
+    def strided_out(self, a, ins, outs, port, strided):
+        """`out` is the time-major result transposed to batch first (N, T > 1)."""
+        q = ins[0]
+        return TIME_MAJOR if port == "out" and q[0] > 1 and q[1] > 1 else None
+
     def _modes(self, a, ins, need):
         q, k, v = _qkv(ins, self_default=True)
         n = len(ins)        # torch's paths: query is key is value; key is value; else separate

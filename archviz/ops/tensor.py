@@ -259,7 +259,7 @@ def _folds(own: tuple, batch: tuple) -> bool:
     for o, b in zip(reversed(own), reversed(batch)):
         strides.append(0 if o != b else stride)
         stride *= o
-    axes = [(b, st) for b, st in zip(reversed(batch), reversed(strides)) if b > 1]
+    axes = [(b, st) for b, st in zip(batch, reversed(strides)) if b > 1]
     return all(st == nst * nb for (_, st), (nb, nst) in zip(axes, axes[1:]))
 
 
@@ -391,6 +391,10 @@ class _OwnTensor(KeepsNothing, NoParams, NoMacs, Op):
     keeps = Keeps.NOTHING
     aliases = True              # an expanded view of the one tensor
     state_output = True         # a view of a parameter or buffer: model state, not an activation
+
+    def strided_out(self, a, ins, outs, port, strided):
+        """Expanded over a batch of more than one: not contiguous (a linear layer copies it)."""
+        return True if ins[0][0] > 1 else None
 
     def _shape(self, a):
         if not a.shape or any(d < 1 for d in a.shape):

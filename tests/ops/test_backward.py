@@ -159,3 +159,16 @@ def test_a_kept_output_is_never_overwritten_in_place(name, idx, mode):
     kept_out = any(s.port is not None for s in op.saved(a, ins, outs, _need(op, a, ins, mode)))
     overwritable = list(outs) == ["out"] and op.backward_keeps(a) not in (Keeps.OUTPUT, Keeps.BOTH)
     assert not (kept_out and overwritable)
+
+
+@pytest.mark.parametrize("a,b", [((2, 3, 2, 2, 2), (2, 1, 1, 2, 1)), ((1, 3, 2, 2, 2), (1, 1, 1, 2, 1)),
+                                 ((2, 1, 4, 3), (2, 5, 3, 2)), ((3, 2, 1, 2, 2), (1, 2, 4, 2, 2))])
+def test_matmul_keeps_broadcast_inputs_as_torch(a, b):
+    """A batch axis expanded from 1 folds into bmm's batch as a view only where the expanded
+    axes merge with the others (stride 0 next to stride 0); else torch copies the input."""
+    op = registry["matmul"]
+    at = op.attrs_of({})
+    outs = op.evaluate(at, [a, b])
+    need = Need((True, True))
+    got, _, _ = measure(op, at, [a, b], outs, need)
+    assert rule_kinds("matmul", op, at, [a, b], outs, need) == got
