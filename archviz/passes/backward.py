@@ -95,11 +95,12 @@ def _segment(node: Node, checkpoint: bool):
     return node.scope[0] if checkpoint and node.scope else None
 
 
-def train_costs(g: LayerGraph, checkpoint: bool = False, share=None) -> TrainCosts:
+def train_costs(g: LayerGraph, checkpoint: bool = False, share=None, inputs_need_grad: bool = False) -> TrainCosts:
     """The training step's backward over `g` (analysed: shapes and costs done): see the module doc.
     `share(key, elements)`, if given, is the part of a kept tensor one device holds (tensor
     parallelism): `key` is (node id, output port) of the tensor, or (node id, "extra:NAME") of
-    an op-internal one."""
+    an op-internal one.  `inputs_need_grad`: the graph's inputs (token ids excepted) need a
+    gradient, as a block's inputs do inside a larger trained model."""
     from archviz.passes.driver import run, run_rule
     run(g, "cost")
     order = g.topo_order()
@@ -114,7 +115,7 @@ def train_costs(g: LayerGraph, checkpoint: bool = False, share=None) -> TrainCos
     for node in order:
         seg_of[node.id] = seg = _segment(node, checkpoint)
         if node.is_input:
-            grad[node.id] = False
+            grad[node.id] = inputs_need_grad and not _token_ids(g, node.id)
             continue
         op = registry[node.op]
         # an input read for its size only (a crop's target, a learned tensor's batch) gets no gradient
