@@ -221,6 +221,12 @@ class Op:
         grad of trainable weights), as torch's kernels compute them."""
         self._missing("backward_macs_terms")
 
+    def inner_graph(self, a: Attrs, ins: list):
+        """(graph, times) where the layer runs an analysed graph of its own, `times` over its
+        input's tokens in all (a mixture of experts: its expert, top_k): archviz.passes.backward
+        adds that graph's backward, as train_costs finds it, `times` over; else None."""
+        return None
+
     def count_backward_macs(self, a: Attrs, ins: list, outs: dict, need: Need) -> int:
         return int(self.backward_macs_terms(a, ins, outs, need).value())
 

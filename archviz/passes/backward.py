@@ -31,7 +31,7 @@ from math import prod
 from archviz.ir import meta as M
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import registry
-from archviz.ops.saved import Need, kind_bytes
+from archviz.ops.saved import Need, Saved, kind_bytes
 
 
 @dataclass(slots=True)
@@ -95,12 +95,14 @@ def _segment(node: Node, checkpoint: bool):
     return node.scope[0] if checkpoint and node.scope else None
 
 
-def train_costs(g: LayerGraph, checkpoint: bool = False, share=None, inputs_need_grad: bool = False) -> TrainCosts:
+def train_costs(g: LayerGraph, checkpoint: bool = False, share=None, inputs_need_grad: bool = False,
+                frozen: bool = False) -> TrainCosts:
     """The training step's backward over `g` (analysed: shapes and costs done): see the module doc.
     `share(key, elements)`, if given, is the part of a kept tensor one device holds (tensor
     parallelism): `key` is (node id, output port) of the tensor, or (node id, "extra:NAME") of
     an op-internal one.  `inputs_need_grad`: the graph's inputs (token ids excepted) need a
-    gradient, as a block's inputs do inside a larger trained model."""
+    gradient, as a block's inputs do inside a larger trained model; `frozen`: no weight is
+    trained."""
     from archviz.passes.driver import run, run_rule
     run(g, "cost")
     order = g.topo_order()
@@ -127,7 +129,8 @@ def train_costs(g: LayerGraph, checkpoint: bool = False, share=None, inputs_need
             layout = op.strided_out(node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES], port, st)
             if layout:
                 strided[(node.id, port)] = layout
-        need = Need(tuple(ins), _trainable(node), same if len(first) < len(same) else (), st if any(st) else ())
+        need = Need(tuple(ins), not frozen and _trainable(node), same if len(first) < len(same) else (),
+                    st if any(st) else ())
         grad[node.id] = need.any
         nb = NodeBackward(need)
         node.meta[M.BACKWARD] = nb
@@ -159,6 +162,16 @@ def train_costs(g: LayerGraph, checkpoint: bool = False, share=None, inputs_need
             book.setdefault(key, (n, s.dtype))
             nb.kept.append((s, key, n, new))
         nb.macs = int(run_rule(node, op.count_backward_macs, a, shapes_in, outs, need, ins=shapes_in))
+        inner = op.inner_graph(a, shapes_in)
+        if inner is not None:           # a graph of its own (experts), `times` over the tokens
+            sub, times = inner[0], inner[1]
+            tc = train_costs(sub, inputs_need_grad=need.input(0), frozen=not need.weights)
+            for kind, n in tc.saved_elems.items():
+                key = (node.id, "extra:inner " + kind)
+                n = share(key, times * n) if share is not None else times * n
+                (seg_kept.setdefault(seg, {}) if seg is not None else kept)[key] = (n, kind)
+                nb.kept.append((Saved(n, extra="inner " + kind, dtype=kind), key, n, True))
+            nb.macs += times * tc.backward_macs
         total_macs += nb.macs
     if not checkpoint:
         return TrainCosts(_by_kind(kept.values()), total_macs)

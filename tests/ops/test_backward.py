@@ -27,6 +27,7 @@ torch = pytest.importorskip("torch")
 
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+import archviz.backends.torch.lower  # noqa: E402,F401  (registers how a sub-network lowers: moe)
 from archviz.backends.torch.table import module  # noqa: E402
 from archviz.ops import registry  # noqa: E402
 from archviz.ops.saved import Need  # noqa: E402
@@ -107,7 +108,27 @@ def rule_kinds(name, op, a, ins, outs, need) -> dict:
         seen.add(key)
         k = CPU_KIND.get((name, s.extra), SAME_AT_FP32.get(s.dtype, s.dtype))
         kinds[k] = kinds.get(k, 0) + s.numel
+    inner = _inner(op, a, ins, need)
+    if inner:                           # a graph of its own (moe's expert), `times` over the tokens
+        tc, times = inner
+        for k, n in tc.saved_elems.items():
+            k = SAME_AT_FP32.get(k, k)
+            kinds[k] = kinds.get(k, 0) + times * n
     return kinds
+
+
+def _inner(op, a, ins, need):
+    """(train_costs of the op's own graph, times) as archviz.passes.backward adds it, or None."""
+    from archviz.passes.backward import train_costs
+    inner = op.inner_graph(a, ins)
+    if inner is None:
+        return None
+    return train_costs(inner[0], inputs_need_grad=need.input(0), frozen=not need.weights), inner[1]
+
+
+def backward_macs(op, a, ins, outs, need) -> int:
+    inner = _inner(op, a, ins, need)
+    return op.count_backward_macs(a, ins, outs, need) + (inner[1] * inner[0].backward_macs if inner else 0)
 
 
 @pytest.mark.parametrize("name,idx,mode", list(_cases()))
@@ -133,7 +154,7 @@ def test_backward_macs_match_flop_counter(name, idx, mode):
     need = _need(op, a, ins, mode)
     _, fwd, bwd = measure(op, a, ins, outs, need, device="meta" if name == "sdpa" else "cpu")
     macs = op.count_macs(a, ins, outs)
-    back = op.count_backward_macs(a, ins, outs, need)
+    back = backward_macs(op, a, ins, outs, need)
     assert 2 * macs == fwd
     assert 2 * (back + _groups_extra(name, a, ins, outs, need)) == bwd
 

@@ -54,6 +54,7 @@ MODELS = {
     "gru_lm": dict(T=5, vocab=30, emb=6, hidden=8, layers=2, dropout=0.2),
     "rnn_exam": dict(T=4, d_x=5, d_h=6, d_y=7),
     "llama": dict(vocab=50, d_model=16, layers=2, heads=4, kv_heads=2, ffn=24, seq=6),
+    "mixtral": dict(vocab=50, d_model=16, layers=2, heads=4, kv_heads=2, ffn=24, seq=6, experts=4, top_k=2),
     "seq2seq_bahdanau": dict(T_src=5, T_tgt=4, src_vocab=30, tgt_vocab=30, emb=6, enc_hidden=5, dec_hidden=7, attn=4),
 }
 
