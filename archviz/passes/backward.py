@@ -103,7 +103,7 @@ def train_costs(g: LayerGraph, checkpoint: bool = False, share=None, inputs_need
     an op-internal one.  `inputs_need_grad`: the graph's inputs (token ids excepted) need a
     gradient, as a block's inputs do inside a larger trained model; `frozen`: no weight is
     trained."""
-    from archviz.passes.driver import run, run_rule
+    from archviz.passes.driver import run
     run(g, "cost")
     order = g.topo_order()
     root = _roots(g, order)
@@ -143,35 +143,7 @@ def train_costs(g: LayerGraph, checkpoint: bool = False, share=None, inputs_need
                     seg_inputs.setdefault(key, (share(key, n) if share is not None else n, kind))
         if not need.any:
             continue
-        a, shapes_in, outs = node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES]
-        for s in run_rule(node, op.saved, a, shapes_in, outs, need, ins=shapes_in):
-            if s.input is not None:
-                r = node.inputs[s.input]
-                ref = root[(r.node, r.port)]
-            elif s.port is not None:
-                ref = root[(node.id, s.port)]
-            else:
-                ref = ((node.id, "extra:" + s.extra), s.numel)
-            if ref is None:
-                continue
-            key, n = ref
-            if share is not None:
-                n = share(key, n)
-            book = seg_kept.setdefault(seg, {}) if seg is not None else kept
-            new = key not in book
-            book.setdefault(key, (n, s.dtype))
-            nb.kept.append((s, key, n, new))
-        nb.macs = int(run_rule(node, op.count_backward_macs, a, shapes_in, outs, need, ins=shapes_in))
-        inner = op.inner_graph(a, shapes_in)
-        if inner is not None:           # a graph of its own (experts), `times` over the tokens
-            sub, times = inner[0], inner[1]
-            tc = train_costs(sub, inputs_need_grad=need.input(0), frozen=not need.weights)
-            for kind, n in tc.saved_elems.items():
-                key = (node.id, "extra:inner " + kind)
-                n = share(key, times * n) if share is not None else times * n
-                (seg_kept.setdefault(seg, {}) if seg is not None else kept)[key] = (n, kind)
-                nb.kept.append((Saved(n, extra="inner " + kind, dtype=kind), key, n, True))
-            nb.macs += times * tc.backward_macs
+        _layer(node, op, nb, root, seg_kept.setdefault(seg, {}) if seg is not None else kept, share)
         total_macs += nb.macs
     if not checkpoint:
         return TrainCosts(_by_kind(kept.values()), total_macs)
@@ -182,6 +154,39 @@ def train_costs(g: LayerGraph, checkpoint: bool = False, share=None, inputs_need
     peak = max(own, key=lambda vs: sum(n for n, _ in vs), default=[])
     return TrainCosts(_by_kind(list(base.values()) + peak), total_macs, True, recompute,
                       len({s for s in seg_of.values() if s is not None}))
+
+
+def _layer(node: Node, op, nb: NodeBackward, root: dict, book: dict, share) -> None:
+    """One layer's backward: each tensor its `saved` rule names, under the key of the tensor it
+    is (into `book` and nb.kept), and its MACs; a graph of its own (inner_graph) added `times` over."""
+    from archviz.passes.driver import run_rule
+    need = nb.need
+    a, shapes_in, outs = node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES]
+    for s in run_rule(node, op.saved, a, shapes_in, outs, need, ins=shapes_in):
+        if s.input is not None:
+            r = node.inputs[s.input]
+            ref = root[(r.node, r.port)]
+        elif s.port is not None:
+            ref = root[(node.id, s.port)]
+        else:
+            ref = ((node.id, "extra:" + s.extra), s.numel)
+        if ref is None:                 # model state
+            continue
+        key, n = ref
+        n = share(key, n) if share is not None else n
+        nb.kept.append((s, key, n, key not in book))
+        book.setdefault(key, (n, s.dtype))
+    nb.macs = int(run_rule(node, op.count_backward_macs, a, shapes_in, outs, need, ins=shapes_in))
+    inner = op.inner_graph(a, shapes_in)
+    if inner is not None:               # a graph of its own (experts), `times` over the tokens
+        sub, times = inner
+        tc = train_costs(sub, inputs_need_grad=need.input(0), frozen=not need.weights)
+        for kind, n in tc.saved_elems.items():
+            key = (node.id, "extra:inner " + kind)
+            n = share(key, times * n) if share is not None else times * n
+            book[key] = (n, kind)
+            nb.kept.append((Saved(n, extra="inner " + kind, dtype=kind), key, n, True))
+        nb.macs += times * tc.backward_macs
 
 
 def _by_kind(items) -> dict:
