@@ -485,6 +485,7 @@ from archviz.backends.rf_commands import rf  # noqa: E402
 from archviz.backends.eval_commands import eval_cmd  # noqa: E402
 from archviz.backends.zoo import zoo  # noqa: E402
 from archviz.backends.schema_cmd import schema  # noqa: E402
+from archviz.backends.size_cmd import size_cmd  # noqa: E402
 
 main.add_command(draw)
 main.add_command(gallery)
@@ -492,6 +493,7 @@ main.add_command(rf)
 main.add_command(eval_cmd)
 main.add_command(zoo)
 main.add_command(schema)
+main.add_command(size_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover

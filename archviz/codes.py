@@ -126,6 +126,8 @@ class E:
     UNKNOWN_LAYOUT = Code("E0513", "UnsupportedError", "an unknown diagram layout")
     LAYOUT_MISMATCH = Code("E0514", "UnsupportedError", "a graph without the structure the layout draws")
     BAD_UNROLL = Code("E0515", "UnsupportedError", "an `--unroll` outside the steps a diagram shows")
+    BAD_SIZE_OPTION = Code("E0520", "UnsupportedError", "an `archviz size` option it cannot take (an unknown "
+                           "optimizer or strategy, devices that do not divide)")
 
     # -- 06: torch lowering
     LOWERING = Code("E0600", "LoweringError", "the spec cannot be lowered to torch")

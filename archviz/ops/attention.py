@@ -281,6 +281,25 @@ class MultiheadAttention(_AttnBase):
                 ("scores QKᵀ", Prod(N, H, Tq, Tk, head)), ("weighted sum α·V", Prod(N, H, Tq, Tk, head)),
                 ("output projection", Prod(N, Tq, E, E))]
 
+    def _causal_self(self, a, ins):
+        if a.get("mask", "none") != "causal" or len(ins) != 1:
+            raise OpError("not causal self-attention: a decoder's attention reads one sequence through a "
+                          "causal mask", attr="mask", hint="decode_step is for decoder-only models (mask: causal)")
+
+    def decode_macs(self, a, ins, outs, tokens, context):
+        """One new token: its q/k/v and output projections (4·E² here, E = embed size), and its
+        scores and weighted sum over the min(context, window) cached keys: 2 · E · keys."""
+        self._causal_self(a, ins)
+        x = ins[0]
+        keys = min(context, a.window) if a.window is not None else context
+        return x[0] * (4 * x[-1] * x[-1] + 2 * x[-1] * keys)
+
+    def kv_cache(self, a, ins, outs):
+        """A causal self-attention layer caches each token's key and value: 2 · E elements."""
+        if a.get("mask", "none") != "causal" or len(ins) != 1:
+            return None
+        return 2 * ins[0][-1], a.window
+
     def elementwise_terms(self, a, ins, outs):
         q, k, _ = _qkv(ins, self_default=True)
         N, Tq, Tk = V("N", q[0]), V("Tq", q[1]), V("Tk", k[1])

@@ -120,6 +120,16 @@ class Op:
     def recurrence(self, a: Attrs) -> Recurrence | None:
         return None
 
+    def tensor_bytes(self, a: Attrs, name: str) -> int | None:
+        """Bytes per element of one of its param_tensors when its dtype is fixed (an int64
+        counter); None: the model's dtype."""
+        return None
+
+    def is_embedding(self, a: Attrs) -> bool:
+        """Whether its params are an embedding table (a token or position table), which
+        `archviz size` counts apart from the rest."""
+        return self.role is Role.EMBEDDING
+
     def token_vocab(self, a: Attrs) -> int | None:
         """The vocabulary size when input 0 holds token ids."""
         return None
@@ -182,6 +192,21 @@ class Op:
 
     def explain_shape(self, a: Attrs, ins: list, outs: dict) -> list:
         self._missing("explain_shape")
+
+    # -- serving a decoder (archviz size): one new token per sequence, keys/values cached ----
+    def decode_macs(self, a: Attrs, ins: list, outs: dict, tokens: int, context: int) -> int:
+        """The MACs of one decode step: each of the N sequences adds one token, with `context`
+        keys and values cached, where the analysed graph runs `tokens` positions at once.  An op
+        without multiply-accumulates costs 0; one with them needs its own rule (raise OpError
+        where it cannot decode: it reads later tokens, or it has no token axis)."""
+        if self.count_macs(a, ins, outs) == 0:
+            return 0
+        self._missing("decode_macs")
+
+    def kv_cache(self, a: Attrs, ins: list, outs: dict) -> tuple | None:
+        """(elements cached per token per sequence, window or None) for a causal self-attention
+        layer: the keys and values a decoder keeps for every earlier token; None for others."""
+        return None
 
     def explain_macs(self, a: Attrs, ins: list, outs: dict) -> list:
         t = self.macs_terms(a, ins, outs)

@@ -261,6 +261,15 @@ class _Recurrent(Op):
             parts.append((f"layer {l}", head * step, "   per step × T", (head * Fold(step, result=True),)))
         return Parts(parts, " (bias adds not counted)", total="Σ layers")
 
+    def decode_macs(self, a, ins, outs, tokens, context):
+        """One step per new token: MACs / T (its state, not a cache, carries the past)."""
+        if a.bidirectional:
+            raise OpError("a bidirectional layer reads later tokens: it cannot decode one token at a time",
+                          attr="bidirectional")
+        if ins[0][1] != tokens:
+            raise OpError(f"runs over {ins[0][1]} steps, not the model's {tokens} tokens")
+        return self.count_macs(a, ins, outs) // tokens
+
     def elementwise_terms(self, a, ins, outs):
         n, t = ins[0][0], ins[0][1]
         d, _ = self._dims(a)

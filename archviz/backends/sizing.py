@@ -1,0 +1,339 @@
+"""`archviz size`: what a model costs to train and to serve, and whether it fits.
+
+Read from the analysed graph (params, MACs, the ops' decode and KV-cache rules, and what
+backward keeps) and the options; nothing here runs the network.  Every figure is an exact
+int (bytes, FLOPs) or None where it does not apply, with the reason in ``notes``; each
+comes with a sentence saying what it counts (``explain``), which the table prints.
+
+Conventions (README, "Sizing a model"):
+- ``--batch`` is the micro-batch of one data-parallel rank: the figures of one device are
+  for that batch, and ``flops`` are for the model at that batch.
+- Mixed precision keeps fp32 master weights (ZeRO's accounting, Rajbhandari et al. 2020):
+  weights and grads in the working dtype, and in the optimizer's state an fp32 copy of
+  every trainable weight beside its fp32 moments.
+- Optimizer state is what ``torch.optim`` keeps after a step: Adam's two moments and a
+  float32 ``step`` scalar per parameter tensor, momentum SGD's buffer, nothing for SGD.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archviz.codes import E
+from archviz.errors import ArchvizError, MissingRuleError, OpError, UnsupportedError
+from archviz.ir import meta as M
+from archviz.dtypes import DTYPE_BYTES
+from archviz.ops import registry
+from archviz.ops.base import numel
+
+OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}     # moments per parameter
+OPTIMIZER_WORDS = {"sgd": "plain SGD keeps no state",
+                   "momentum": "momentum SGD keeps 1 buffer per parameter",
+                   "adam": "adam keeps 2 moments per parameter and a float32 step per tensor",
+                   "adamw": "adamw keeps 2 moments per parameter and a float32 step per tensor"}
+STEP_BYTES = 4            # torch.optim.Adam's `step`: a float32 scalar tensor per parameter
+STRATEGIES = ("ddp", "zero1", "zero2", "zero3", "fsdp")
+STRATEGY_WORDS = {"ddp": "data parallel: every device holds all weights, grads and optimizer state",
+                  "zero1": "ZeRO-1 shards the optimizer state over the data-parallel devices",
+                  "zero2": "ZeRO-2 shards the optimizer state and the grads",
+                  "zero3": "ZeRO-3 shards the optimizer state, the grads and the weights",
+                  "fsdp": "FSDP (full shard) shards the optimizer state, the grads and the weights"}
+SHARDS = {"ddp": (), "zero1": ("optimizer",), "zero2": ("optimizer", "grads"),
+          "zero3": ("optimizer", "grads", "weights"), "fsdp": ("optimizer", "grads", "weights")}
+
+
+@dataclass(frozen=True)
+class SizeOptions:
+    dtype: str = "float32"
+    context: int | None = None          # None: the model's own token count
+    optimizer: str = "adamw"
+    mixed_precision: bool = False
+    checkpointing: bool = False
+    devices: int = 1
+    strategy: str = "ddp"
+    tensor_parallel: int = 1
+    device_memory: int | None = None    # bytes
+
+    def check(self) -> None:
+        """Refuse bad options before any work, each with a hint."""
+        def bad(msg, hint):
+            raise UnsupportedError(msg, code=E.BAD_SIZE_OPTION, hint=hint)
+        if self.dtype not in DTYPE_BYTES:
+            bad(f"unknown dtype '{self.dtype}'", f"one of {', '.join(DTYPE_BYTES)}")
+        if self.optimizer not in OPTIMIZERS:
+            bad(f"unknown optimizer '{self.optimizer}'", f"one of {', '.join(OPTIMIZERS)}")
+        if self.strategy not in STRATEGIES:
+            bad(f"unknown strategy '{self.strategy}'", f"one of {', '.join(STRATEGIES)}")
+        for name, v in (("devices", self.devices), ("tensor_parallel", self.tensor_parallel)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                bad(f"{name} must be a positive integer, got {v!r}", "e.g. --devices 8 --tensor-parallel 2")
+        if self.devices % self.tensor_parallel:
+            bad(f"{self.devices} devices cannot hold tensor-parallel groups of {self.tensor_parallel}",
+                "the devices must be a multiple of the tensor-parallel degree")
+        if self.context is not None and (not isinstance(self.context, int) or self.context < 1):
+            bad(f"context must be a positive integer, got {self.context!r}", "e.g. --context 4096")
+        if self.mixed_precision and self.dtype not in ("float16", "bfloat16"):
+            bad(f"mixed precision computes in a 16-bit dtype, not {self.dtype}",
+                "add --dtype bfloat16 (or float16)")
+        if self.device_memory is not None and self.device_memory < 1:
+            bad("device memory must be positive", "e.g. --device-memory 80GiB")
+
+    @property
+    def data_parallel(self) -> int:
+        return self.devices // self.tensor_parallel
+
+
+@dataclass
+class Sizing:
+    """The figures (``to_dict`` is the JSON contract) and a sentence for each."""
+    name: str
+    batch: int
+    options: SizeOptions
+    context: int | None
+    params: dict
+    flops: dict
+    inference: dict
+    training: dict
+    per_device: dict
+    notes: dict = field(default_factory=dict)       # "section.key" -> why it is null
+    explain: dict = field(default_factory=dict)     # "section.key" -> what it counts
+
+    def to_dict(self) -> dict:
+        o = self.options
+        return _jsonable({
+            "name": self.name, "batch": self.batch, "dtype": o.dtype, "context": self.context,
+            "options": {"optimizer": o.optimizer, "mixed_precision": o.mixed_precision,
+                        "checkpointing": o.checkpointing, "devices": o.devices, "strategy": o.strategy,
+                        "tensor_parallel": o.tensor_parallel, "device_memory": o.device_memory},
+            "params": self.params, "flops": self.flops, "inference": self.inference,
+            "training": self.training, "per_device": self.per_device, "notes": self.notes})
+
+
+def _jsonable(d: dict) -> dict:
+    """A Fraction (a per-token figure that does not divide) as the text "p/q"."""
+    from fractions import Fraction
+    return {k: (_jsonable(v) if isinstance(v, dict) else str(v) if isinstance(v, Fraction) else v)
+            for k, v in d.items()}
+
+
+def token_inputs(graph) -> dict:
+    """Inputs read by an embedding are integer tokens: name -> vocabulary size."""
+    out = {}
+    for name, nid in graph.inputs.items():
+        nums = [v for v in (registry[c.op].token_vocab(c.attrs) for c in graph.consumers(nid)) if v is not None]
+        if nums:
+            out[name] = min(nums)
+    return out
+
+
+def _tokens(model) -> tuple[int | None, str | None]:
+    """T, the positions the model reads per sequence (its token input's length), or the reason
+    there is none."""
+    g = model.graph
+    names = token_inputs(g)
+    if not names:
+        return None, "the model reads no tokens (no input feeds an embedding): per-token figures are for language models"
+    lens = {g.nodes[g.inputs[n]].meta[M.SHAPES]["out"][1:] for n in names}
+    if len(lens) != 1 or len(next(iter(lens))) != 1:
+        return None, f"the token inputs {', '.join(names)} are not one sequence of one length"
+    return next(iter(lens))[0], None
+
+
+# -- params ---------------------------------------------------------------------
+def _own_tensors(model):
+    """(node, op, name, shape, kind) of every parameter and buffer, a shared one once (at its owner)."""
+    for node in model.graph.topo_order():
+        if node.is_input:
+            continue
+        op = registry[node.op]
+        ties = node.meta.get(M.TIES) or {}
+        for name, shape, kind in op.param_tensors(node.attrs, node.meta[M.IN_SHAPES]):
+            if name not in ties:
+                yield node, op, name, shape, kind
+
+
+def param_tensor_count(model) -> int:
+    """Distinct trainable parameter tensors: torch.optim keeps per-tensor state such as
+    Adam's step for each."""
+    return sum(1 for node, _o, _n, _s, kind in _own_tensors(model) if kind != "buffer" and not node.frozen)
+
+
+def state_bytes(model, b: int) -> int:
+    """The bytes of every parameter and buffer at `b` bytes per element, except those of a
+    fixed dtype (BatchNorm's int64 num_batches_tracked)."""
+    return sum(numel(shape) * (op.tensor_bytes(node.attrs, name) or b)
+               for node, op, name, shape, _k in _own_tensors(model))
+
+
+def params_section(model) -> dict:
+    t = model.totals
+    emb = sum(l.params.total for l in model.layers if registry[l.op].is_embedding(l.node.attrs))
+    active = t.get("active_params", t["params"])
+    return {"total": t["params"], "trainable": t["trainable_params"], "embedding": emb,
+            "non_embedding": t["params"] - emb, "active": active}
+
+
+# -- flops and serving -------------------------------------------------------------
+def _decode(model, tokens: int, context: int) -> tuple[int | None, str | None]:
+    macs = 0
+    for node in model.graph.topo_order():
+        if node.is_input:
+            continue
+        op = registry[node.op]
+        try:
+            macs += op.decode_macs(node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES], tokens, context)
+        except (OpError, MissingRuleError) as e:
+            msg = e.message if isinstance(e, OpError) else f"op '{node.op}' has no decode rule"
+            return None, f"'{node.id}' ({node.op}): {msg}"
+    return 2 * macs, None
+
+
+def _kv_cache(model) -> tuple[int, list]:
+    """(elements cached per token per sequence without windows, [(elements, window)] of the
+    windowed layers)."""
+    full, windowed = 0, []
+    for node in model.graph.topo_order():
+        if node.is_input:
+            continue
+        kv = registry[node.op].kv_cache(node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES])
+        if kv is not None:
+            if kv[1] is None:
+                full += kv[0]
+            else:
+                windowed.append(kv)
+    return full, windowed
+
+
+def _per(n: int, d: int):
+    """n / d exactly: an int where it divides, else a Fraction."""
+    from fractions import Fraction
+    return n // d if n % d == 0 else Fraction(n, d)
+
+
+def flops_section(model, o: SizeOptions, tokens, context, costs, s: Sizing) -> dict:
+    fwd = model.totals["flops"]
+    out = {"forward": fwd, "forward_per_token": None, "train_step": None, "decode_step": None}
+    s.explain["flops.forward"] = f"2 × MACs of one forward pass at batch {model.batch} (dense attention, as torch computes it)"
+    if tokens is None:
+        s.notes["flops.forward_per_token"] = s.notes["flops.decode_step"] = s.notes["_tokens"]
+    else:
+        out["forward_per_token"] = _per(fwd, model.batch * tokens)
+        s.explain["flops.forward_per_token"] = f"forward / (batch {model.batch} × {tokens} tokens)"
+        out["decode_step"], why = _decode(model, tokens, context)
+        if why:
+            s.notes["flops.decode_step"] = why
+        else:
+            s.explain["flops.decode_step"] = (f"one new token for each of the {model.batch} sequences, "
+                                              f"attending to {context:,} cached keys")
+    if costs is not None:
+        recompute = _recompute_macs(model) if o.checkpointing else 0
+        out["train_step"] = 2 * (model.totals["macs"] + recompute + costs.backward_macs)
+        s.explain["flops.train_step"] = ("forward + backward, each op by its own backward rule (grad of the input "
+                                         "where one is needed, grad of each trainable weight)"
+                                         + ("; checkpointing runs each block's forward again" if recompute else ""))
+    return out
+
+
+def _recompute_macs(model) -> int:
+    """The MACs checkpointing spends again: the forward of every node inside a top-level block."""
+    return sum(l.macs for l in model.layers if l.node.scope)
+
+
+def inference_section(model, o: SizeOptions, tokens, context, s: Sizing) -> dict:
+    b = DTYPE_BYTES[o.dtype]
+    t = model.totals
+    out = {"weights_bytes": state_bytes(model, b), "kv_cache_bytes_per_token": None, "kv_cache_bytes": None}
+    s.explain["inference.weights_bytes"] = f"params and buffers at {o.dtype} ({b} bytes each)"
+    if tokens is None:
+        s.notes["inference.kv_cache_bytes_per_token"] = s.notes["inference.kv_cache_bytes"] = s.notes["_tokens"]
+        return out
+    full, windowed = _kv_cache(model)
+    if not full and not windowed:
+        s.notes["inference.kv_cache_bytes_per_token"] = s.notes["inference.kv_cache_bytes"] = \
+            "no causal self-attention layer: nothing is cached per token"
+        return out
+    out["kv_cache_bytes_per_token"] = (full + sum(e for e, _ in windowed)) * b
+    out["kv_cache_bytes"] = model.batch * b * (full * context + sum(e * min(context, w) for e, w in windowed))
+    s.explain["inference.kv_cache_bytes_per_token"] = (f"the key and value every causal attention layer keeps for a "
+                                                       f"token, at {o.dtype}")
+    s.explain["inference.kv_cache_bytes"] = (f"{model.batch} sequence(s) × {context:,} tokens"
+                                             + (" (sliding-window layers keep their window)" if windowed else ""))
+    return out
+
+
+def train_costs(model, checkpoint: bool):
+    """What backward keeps and its MACs (archviz.passes.backward)."""
+    from archviz.passes.backward import train_costs as run
+    return run(model.graph, checkpoint=checkpoint)
+
+
+def training_section(model, o: SizeOptions, costs, s: Sizing) -> dict:
+    b = DTYPE_BYTES[o.dtype]
+    t = model.totals
+    p = t["trainable_params"]
+    moments = OPTIMIZERS[o.optimizer]
+    steps = STEP_BYTES * param_tensor_count(model) if o.optimizer.startswith("adam") else 0
+    state_b = 4 if o.mixed_precision else b
+    out = {"weights_bytes": state_bytes(model, b), "grads_bytes": p * b,
+           "optimizer_bytes": p * state_b * (moments + (1 if o.mixed_precision else 0)) + steps,
+           "activations_bytes": costs.saved_bytes(b)}
+    out["total_bytes"] = sum(out.values())
+    s.explain["training.weights_bytes"] = f"params and buffers at {o.dtype}"
+    s.explain["training.grads_bytes"] = f"one grad per trainable param at {o.dtype}"
+    s.explain["training.optimizer_bytes"] = OPTIMIZER_WORDS[o.optimizer] + (
+        ", in float32, beside an fp32 master copy of every trainable weight (mixed precision)"
+        if o.mixed_precision else f", at {o.dtype}")
+    s.explain["training.activations_bytes"] = (
+        "what backward keeps, each op by its own rule, a tensor kept by several ops once"
+        + ("; with checkpointing: each block's input, and one block's tensors while it is recomputed"
+           if o.checkpointing else ""))
+    s.explain["training.total_bytes"] = "weights + grads + optimizer state + activations"
+    return out
+
+
+def per_device_section(model, o: SizeOptions, training: dict, s: Sizing) -> dict:
+    if o.tensor_parallel > 1:
+        raise UnsupportedError("tensor parallelism is not sized yet", code=E.BAD_SIZE_OPTION,
+                               hint="size data-parallel and sharded strategies with --devices and --strategy")
+    d = o.data_parallel
+    shards = SHARDS[o.strategy]
+    out = {"devices": o.devices, "data_parallel": d, "tensor_parallel": o.tensor_parallel, "strategy": o.strategy}
+    for k in ("weights", "grads", "optimizer"):
+        v = training[f"{k}_bytes"]
+        out[f"{k}_bytes"] = -(-v // d) if k in shards else v
+    out["activations_bytes"] = training["activations_bytes"]
+    out["total_bytes"] = sum(out[f"{k}_bytes"] for k in ("weights", "grads", "optimizer", "activations"))
+    out["device_memory_bytes"] = o.device_memory
+    out["fits"] = None if o.device_memory is None else out["total_bytes"] <= o.device_memory
+    out["headroom_bytes"] = None if o.device_memory is None else o.device_memory - out["total_bytes"]
+    for k in ("weights", "grads", "optimizer"):
+        s.explain[f"per_device.{k}_bytes"] = (f"training's {k} / {d} (sharded)" if k in shards
+                                              else f"training's {k}, whole on every device")
+    s.explain["per_device.total_bytes"] = "what one device holds at the peak of a step"
+    s.explain["per_device.strategy"] = STRATEGY_WORDS[o.strategy] + (
+        f" ({d} of them; a shard is rounded up to whole bytes)" if shards else "")
+    s.explain["per_device.activations_bytes"] = f"each device runs its own micro-batch of {model.batch}"
+    return out
+
+
+def size(model, options: SizeOptions | None = None) -> Sizing:
+    """Every figure of `archviz size` for an analysed model."""
+    o = options or SizeOptions(dtype=model.dtype)
+    o.check()
+    tokens, why = _tokens(model)
+    context = o.context if o.context is not None else tokens
+    s = Sizing(model.name, model.batch, o, context, params_section(model), {}, {}, {}, {})
+    if why:
+        s.notes["_tokens"] = why
+    costs = train_costs(model, o.checkpointing)
+    s.flops = flops_section(model, o, tokens, context, costs, s)
+    s.inference = inference_section(model, o, tokens, context, s)
+    s.training = training_section(model, o, costs, s)
+    s.per_device = per_device_section(model, o, s.training, s)
+    s.notes.pop("_tokens", None)
+    s.explain.update({
+        "params.total": "torch's parameters(): every tensor once, a shared one at its owner (buffers apart)",
+        "params.trainable": "those the optimizer updates (frozen layers left out)",
+        "params.embedding": "the embedding tables (token and position), as Hugging Face's exclude_embeddings",
+        "params.non_embedding": "total − embedding (an untied output projection counts here)",
+        "params.active": "the params one token runs through (all of them in a dense model)"})
+    return s
