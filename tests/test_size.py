@@ -240,3 +240,53 @@ def test_memory_amounts():
     assert parse_memory("40GB") == 40 * 10 ** 9
     assert parse_memory("1.5 KiB") == 1536
     assert parse_memory("123") == 123
+
+
+# -- tensor parallelism (Megatron-LM, Shoeybi et al. 2019, §3) ----------------------------
+def _gpt2_tp_params(t, V=50257, P=1024, d=768, L=12):
+    """Per device: the embedding's rows padded to ceil(V/t) (vocabulary-parallel, the tied head
+    with it), the position table and every norm whole; per layer the qkv projection (weight
+    and bias) and the MLP's first linear split by rows, the attention output and the MLP's
+    second linear split by columns with their biases whole."""
+    per_layer = (2 * d + 3 * d * d // t + 3 * d // t + d * d // t + d
+                 + 2 * d + 4 * d * d // t + 4 * d // t + 4 * d * d // t + d)
+    return -(-V // t) * d + P * d + L * per_layer + 2 * d
+
+
+def _llama_tp_params(t, V=32000, d=4096, L=32, h=32, kv=32, f=11008):
+    hd = d // h
+    per_layer = (d * h * hd + 2 * d * kv * hd + h * hd * d + 3 * d * f) // t + 2 * d
+    return 2 * V * d // t + L * per_layer + d
+
+
+@pytest.mark.parametrize("spec, kw, t, want", [
+    ("gpt2", {"seq": 8}, 4, _gpt2_tp_params(4)),
+    ("gpt2", {"seq": 8}, 2, _gpt2_tp_params(2)),
+    ("llama", {"seq": 8}, 2, _llama_tp_params(2)),
+    ("llama", {"seq": 8, "kv_heads": 8}, 8, _llama_tp_params(8, kv=8)),
+])
+def test_tensor_parallel_weights_per_device(spec, kw, t, want):
+    m = archviz.load(spec, **kw)
+    pd = m.size(dtype="bfloat16", devices=t, tensor_parallel=t).per_device
+    assert pd["weights_bytes"] == 2 * want
+    assert pd["data_parallel"] == 1 and pd["tensor_parallel"] == t
+
+
+def test_tensor_parallel_then_zero3():
+    m = archviz.load("llama", seq=8)
+    tp = m.size(dtype="bfloat16", devices=2, tensor_parallel=2).per_device
+    both = m.size(dtype="bfloat16", devices=16, tensor_parallel=2, strategy="zero3").per_device
+    assert both["data_parallel"] == 8
+    assert both["weights_bytes"] == -(-tp["weights_bytes"] // 8)
+
+
+def test_tensor_parallel_refusals_are_located():
+    m = archviz.load("llama", seq=8, kv_heads=4)
+    with pytest.raises(ArchvizError) as e:
+        m.size(devices=8, tensor_parallel=8)
+    assert "4 key/value heads cannot both be split over 8 devices" in e.value.message
+    assert e.value.span is not None and e.value.hint
+    g = archviz.load("gpt2", seq=8)
+    with pytest.raises(ArchvizError) as e:
+        g.size(devices=8, tensor_parallel=8)
+    assert "12 heads cannot be split over 8" in e.value.message

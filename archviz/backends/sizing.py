@@ -151,17 +151,25 @@ def _own_tensors(model):
                 yield node, op, name, shape, kind
 
 
-def param_tensor_count(model) -> int:
-    """Distinct trainable parameter tensors: torch.optim keeps per-tensor state such as
-    Adam's step for each."""
-    return sum(1 for node, _o, _n, _s, kind in _own_tensors(model) if kind != "buffer" and not node.frozen)
-
-
-def state_bytes(model, b: int) -> int:
-    """The bytes of every parameter and buffer at `b` bytes per element, except those of a
-    fixed dtype (BatchNorm's int64 num_batches_tracked)."""
-    return sum(numel(shape) * (op.tensor_bytes(node.attrs, name) or b)
-               for node, op, name, shape, _k in _own_tensors(model))
+def memory_state(model, o: SizeOptions, part=None) -> dict:
+    """Weights, grads and optimizer state in bytes, tensor by tensor; `part(node, name, shape)`
+    is the elements of a tensor one device holds (None: all of them).  A tensor of a fixed
+    dtype (BatchNorm's int64 num_batches_tracked) keeps it; torch.optim keeps a float32 step
+    per trainable tensor for adam/adamw."""
+    b = DTYPE_BYTES[o.dtype]
+    state_b = 4 if o.mixed_precision else b
+    per_param = state_b * (OPTIMIZERS[o.optimizer] + (1 if o.mixed_precision else 0))
+    w = g = opt = tensors = 0
+    for node, op, name, shape, kind in _own_tensors(model):
+        n = numel(shape) if part is None else part(node, name, shape)
+        w += n * (op.tensor_bytes(node.attrs, name) or b)
+        if kind != "buffer" and not node.frozen:
+            g += n * b
+            opt += n * per_param
+            tensors += 1
+    if o.optimizer.startswith("adam"):
+        opt += STEP_BYTES * tensors
+    return {"weights_bytes": w, "grads_bytes": g, "optimizer_bytes": opt}
 
 
 def params_section(model) -> dict:
@@ -240,8 +248,8 @@ def _recompute_macs(model) -> int:
 
 def inference_section(model, o: SizeOptions, tokens, context, s: Sizing) -> dict:
     b = DTYPE_BYTES[o.dtype]
-    t = model.totals
-    out = {"weights_bytes": state_bytes(model, b), "kv_cache_bytes_per_token": None, "kv_cache_bytes": None}
+    out = {"weights_bytes": memory_state(model, o)["weights_bytes"], "kv_cache_bytes_per_token": None,
+           "kv_cache_bytes": None}
     s.explain["inference.weights_bytes"] = f"params and buffers at {o.dtype} ({b} bytes each)"
     if tokens is None:
         s.notes["inference.kv_cache_bytes_per_token"] = s.notes["inference.kv_cache_bytes"] = s.notes["_tokens"]
@@ -260,22 +268,16 @@ def inference_section(model, o: SizeOptions, tokens, context, s: Sizing) -> dict
     return out
 
 
-def train_costs(model, checkpoint: bool):
-    """What backward keeps and its MACs (archviz.passes.backward)."""
+def train_costs(model, checkpoint: bool, share=None):
+    """What backward keeps and its MACs (archviz.passes.backward); `share(key, elements)`: the
+    elements of a kept tensor one device holds."""
     from archviz.passes.backward import train_costs as run
-    return run(model.graph, checkpoint=checkpoint)
+    return run(model.graph, checkpoint=checkpoint, share=share) if share else run(model.graph, checkpoint=checkpoint)
 
 
 def training_section(model, o: SizeOptions, costs, s: Sizing) -> dict:
-    b = DTYPE_BYTES[o.dtype]
-    t = model.totals
-    p = t["trainable_params"]
-    moments = OPTIMIZERS[o.optimizer]
-    steps = STEP_BYTES * param_tensor_count(model) if o.optimizer.startswith("adam") else 0
-    state_b = 4 if o.mixed_precision else b
-    out = {"weights_bytes": state_bytes(model, b), "grads_bytes": p * b,
-           "optimizer_bytes": p * state_b * (moments + (1 if o.mixed_precision else 0)) + steps,
-           "activations_bytes": costs.saved_bytes(b)}
+    out = memory_state(model, o)
+    out["activations_bytes"] = costs.saved_bytes(DTYPE_BYTES[o.dtype])
     out["total_bytes"] = sum(out.values())
     s.explain["training.weights_bytes"] = f"params and buffers at {o.dtype}"
     s.explain["training.grads_bytes"] = f"one grad per trainable param at {o.dtype}"
@@ -290,29 +292,80 @@ def training_section(model, o: SizeOptions, costs, s: Sizing) -> dict:
     return out
 
 
+def tp_plan(model, t: int) -> tuple[dict, dict]:
+    """Megatron-style tensor parallelism over t devices, asked of each op in graph order:
+    ({(node id, tensor name): the axis it is split along, or None}, {(node id, port): split})."""
+    axes, split = {}, {}
+    for node in model.graph.topo_order():
+        if node.is_input:
+            split[(node.id, "out")] = False
+            continue
+        op = registry[node.op]
+        ins = tuple(split[(r.node, r.port)] for r in node.inputs)
+        try:
+            pa, po = op.tensor_parallel(node.attrs, node.meta[M.IN_SHAPES], node.meta[M.SHAPES], ins, t)
+        except OpError as e:
+            raise UnsupportedError(f"tensor parallelism over {t} devices: '{node.id}' ({node.op}): {e.message}",
+                                   node.attr_spans.get(e.attr) if e.attr else node.span, code=E.BAD_SIZE_OPTION,
+                                   hint=e.hint, notes=list(node.notes)) from None
+        for name, axis in pa.items():
+            axes[(node.id, name)] = axis
+        for port, v in po.items():
+            split[(node.id, port)] = v
+    return axes, split
+
+
+def _part(axes: dict, t: int):
+    def part(node, name, shape):
+        axis = axes.get((node.id, name))
+        if axis is None:
+            return numel(shape)
+        return numel(shape) // shape[axis] * -(-shape[axis] // t)
+    return part
+
+
 def per_device_section(model, o: SizeOptions, training: dict, s: Sizing) -> dict:
-    if o.tensor_parallel > 1:
-        raise UnsupportedError("tensor parallelism is not sized yet", code=E.BAD_SIZE_OPTION,
-                               hint="size data-parallel and sharded strategies with --devices and --strategy")
-    d = o.data_parallel
+    d, t = o.data_parallel, o.tensor_parallel
     shards = SHARDS[o.strategy]
-    out = {"devices": o.devices, "data_parallel": d, "tensor_parallel": o.tensor_parallel, "strategy": o.strategy}
+    out = {"devices": o.devices, "data_parallel": d, "tensor_parallel": t, "strategy": o.strategy}
+    if t > 1:
+        axes, split = tp_plan(model, t)
+        mem = memory_state(model, o, _part(axes, t))
+        act = train_costs(model, o.checkpointing, _tp_share(split, t)).saved_bytes(DTYPE_BYTES[o.dtype])
+    else:
+        mem, act = training, training["activations_bytes"]
     for k in ("weights", "grads", "optimizer"):
-        v = training[f"{k}_bytes"]
+        v = mem[f"{k}_bytes"]
         out[f"{k}_bytes"] = -(-v // d) if k in shards else v
-    out["activations_bytes"] = training["activations_bytes"]
+    out["activations_bytes"] = act
     out["total_bytes"] = sum(out[f"{k}_bytes"] for k in ("weights", "grads", "optimizer", "activations"))
     out["device_memory_bytes"] = o.device_memory
     out["fits"] = None if o.device_memory is None else out["total_bytes"] <= o.device_memory
     out["headroom_bytes"] = None if o.device_memory is None else o.device_memory - out["total_bytes"]
+    tp = f"its tensor-parallel part (1/{t} of the split attention and MLP weights), " if t > 1 else "training's "
     for k in ("weights", "grads", "optimizer"):
-        s.explain[f"per_device.{k}_bytes"] = (f"training's {k} / {d} (sharded)" if k in shards
-                                              else f"training's {k}, whole on every device")
+        s.explain[f"per_device.{k}_bytes"] = tp + (f"{k} / {d} (sharded)" if k in shards else f"{k}, whole")
     s.explain["per_device.total_bytes"] = "what one device holds at the peak of a step"
     s.explain["per_device.strategy"] = STRATEGY_WORDS[o.strategy] + (
         f" ({d} of them; a shard is rounded up to whole bytes)" if shards else "")
-    s.explain["per_device.activations_bytes"] = f"each device runs its own micro-batch of {model.batch}"
+    s.explain["per_device.activations_bytes"] = f"each device runs its own micro-batch of {model.batch}" + (
+        f"; the tensors split over the {t} tensor-parallel devices count 1/{t} (the norms' and residuals' whole)"
+        if t > 1 else "")
     return out
+
+
+def _tp_share(split: dict, t: int):
+    """The elements of a kept tensor one tensor-parallel device holds: 1/t (rounded up) of a
+    split one; an op-internal tensor ("extra:…") follows its layer's first output."""
+    first: dict = {}
+    for (nid, _port), v in split.items():
+        first.setdefault(nid, v)
+
+    def share(key, n):
+        node, port = key
+        part = first.get(node, False) if str(port).startswith("extra:") else split.get(key, False)
+        return -(-n // t) if part else n
+    return share
 
 
 def size(model, options: SizeOptions | None = None) -> Sizing:

@@ -281,6 +281,18 @@ class MultiheadAttention(_AttnBase):
                 ("scores QKᵀ", Prod(N, H, Tq, Tk, head)), ("weighted sum α·V", Prod(N, H, Tq, Tk, head)),
                 ("output projection", Prod(N, Tq, E, E))]
 
+    def tensor_parallel(self, a, ins, outs, split, t):
+        """Megatron: the q/k/v projections column-parallel (each device its heads), the output
+        projection row-parallel (its bias whole): a whole input gives a whole output."""
+        if any(split):
+            raise OpError("multi-head attention reads a whole tensor under tensor parallelism")
+        if a.heads % t:
+            raise OpError(f"{a.heads} heads cannot be split over {t} tensor-parallel devices", attr="heads")
+        axis = {"in_proj_weight": 0, "in_proj_bias": 0, "q_proj_weight": 0, "k_proj_weight": 0,
+                "v_proj_weight": 0, "out_proj.weight": 1, "out_proj.bias": None}
+        return ({n: axis[n] for n, _s, _k in self.param_tensors(a, ins)},
+                {p: False for p in outs})
+
     def _causal_self(self, a, ins):
         if a.get("mask", "none") != "causal" or len(ins) != 1:
             raise OpError("not causal self-attention: a decoder's attention reads one sequence through a "

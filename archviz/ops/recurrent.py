@@ -97,6 +97,11 @@ class Embedding(NoMacs, Op):
     def param_tensors(self, a, ins):
         return [("weight", (a.num, a.dim), "param")]
 
+    def tensor_parallel(self, a, ins, outs, split, t):
+        """Megatron's vocabulary-parallel embedding: each device its rows (the vocabulary
+        padded to a multiple of t), the output whole after an all-reduce."""
+        return {"weight": 0}, {"out": False}
+
     def elementwise_terms(self, a, ins, outs):
         return C(0)
 

@@ -113,6 +113,19 @@ class SDPA(NoParams, Op):
         t = Tag(scores, "scale") + Tag(C(3) * scores, "softmax")
         return t + Tag(scores, "mask") if a.mask != "none" else t
 
+    def tensor_parallel(self, a, ins, outs, split, t):
+        """Each device attends with its heads: query, key and value split alike, the key/value
+        heads too (grouped-query attention keeps whole groups on a device)."""
+        if not any(split):
+            return {}, {"out": False}
+        q, k, _ = ins
+        if not all(split):
+            raise OpError("query, key and value must all be split over the tensor-parallel devices")
+        if q[1] % t or k[1] % t:
+            raise OpError(f"{q[1]} query heads and {k[1]} key/value heads cannot both be split over {t} devices",
+                          hint="the tensor-parallel degree must divide the key/value heads")
+        return {}, {"out": True}
+
     def decode_macs(self, a, ins, outs, tokens, context):
         """One new query per sequence against min(context, window) cached keys:
         N · H · keys · (d + d_v)."""
