@@ -290,3 +290,11 @@ def test_tensor_parallel_refusals_are_located():
     with pytest.raises(ArchvizError) as e:
         g.size(devices=8, tensor_parallel=8)
     assert "12 heads cannot be split over 8" in e.value.message
+
+
+def test_notebook_and_text_views():
+    s = archviz.load("llama", **SMALL_LLAMA).size(dtype="bfloat16")
+    text = str(s)
+    assert "kv_cache_bytes_per_token" in text and "(192)" in text
+    html = s._repr_html_()
+    assert "<table" in html and "the key and value every causal attention layer keeps" in html

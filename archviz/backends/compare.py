@@ -85,8 +85,25 @@ def totals(model, tokens: tuple = (), weights_only: bool = False) -> tuple[dict,
     return {k: t[k] for k in SELECTED_QUANTITIES}, layers
 
 
-def ratio(a: int, b: int) -> Fraction | None:
-    return None if b == 0 else Fraction(a, b)
+# the rows `compare --size` adds (archviz size at its defaults): section.figure
+SIZE_ROWS = ("params.embedding", "params.active", "flops.forward_per_token", "flops.train_step",
+             "flops.decode_step", "inference.weights_bytes", "inference.kv_cache_bytes_per_token",
+             "inference.kv_cache_bytes", "training.optimizer_bytes", "training.activations_bytes",
+             "training.total_bytes")
+
+
+def size_totals(model) -> dict:
+    """The sizing rows of one model: figure -> exact int, or None where it does not apply."""
+    d = model.size().to_dict()
+    out = {}
+    for key in SIZE_ROWS:
+        sec, fig = key.split(".")
+        out[key] = d[sec][fig]
+    return out
+
+
+def ratio(a: int | None, b: int | None) -> Fraction | None:
+    return None if a is None or not b else Fraction(a, b)
 
 
 def fmt_ratio(a: int, b: int) -> str:
@@ -122,7 +139,8 @@ def print_compare(con, a, b, sel_a, sel_b, sel: str, batch: int, params_a=(), pa
     t.add_column(b.name if a.name != b.name else "B " + " ".join(params_b), justify="right")
     t.add_column("A / B (exact)", justify="right")
     for k in ta:
-        t.add_row(k, f"{ta[k]:,}", f"{tb[k]:,}", fmt_ratio(ta[k], tb[k]))
+        t.add_row(k, "—" if ta[k] is None else f"{ta[k]:,}", "—" if tb[k] is None else f"{tb[k]:,}",
+                  fmt_ratio(ta[k], tb[k]))
     shp = lambda m: ", ".join(fmt_shape(v) for v in m.output_shapes.values())  # noqa: E731
     t.add_row("output shape", shp(a), shp(b), "")
     con.print(t)

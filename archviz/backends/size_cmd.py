@@ -7,6 +7,7 @@ import re
 import click
 
 from archviz.clikit import CONTEXT, _console, batch_opt, check_indent, handle_errors, indent_opt, load_model, param_opt, spec_arg
+from archviz.backends.sizing import human_bytes, rows
 from archviz.model import DTYPE_BYTES
 
 _UNITS = {"": 1, "b": 1, "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9, "tb": 10 ** 12,
@@ -28,45 +29,6 @@ def parse_memory(text: str | None) -> int | None:
     if n < 1:
         raise click.BadParameter(f"{text!r} is less than one byte", param_hint="--device-memory")
     return int(n)
-
-
-def human_bytes(n: int) -> str:
-    for unit, v in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
-        if abs(n) >= v:
-            return f"{n / v:,.2f} {unit}"
-    return f"{n:,} B"
-
-
-def human_count(n) -> str:
-    for unit, v in (("P", 10 ** 15), ("T", 10 ** 12), ("G", 10 ** 9), ("M", 10 ** 6), ("K", 10 ** 3)):
-        if abs(n) >= v:
-            return f"{float(n) / v:,.2f}{unit}"
-    return f"{float(n):,.6g}" if not isinstance(n, int) else f"{n:,}"
-
-
-ROWS = (("params", ("total", "trainable", "embedding", "non_embedding", "active"), "count"),
-        ("flops", ("forward", "forward_per_token", "train_step", "decode_step"), "count"),
-        ("inference", ("weights_bytes", "kv_cache_bytes_per_token", "kv_cache_bytes"), "bytes"),
-        ("training", ("weights_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes", "total_bytes"), "bytes"),
-        ("per_device", ("weights_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes", "total_bytes"),
-         "bytes"))
-
-
-def rows(s) -> list[tuple[str, str, str, str]]:
-    """(section, figure, value, what it counts) for every figure of a Sizing."""
-    d = s.to_dict()
-    out = []
-    for sec, keys, kind in ROWS:
-        for k in keys:
-            v = d[sec][k]
-            key = f"{sec}.{k}"
-            if v is None:
-                out.append((sec, k, "—", s.notes.get(key, "")))
-                continue
-            shown = (f"{human_bytes(v)}" if kind == "bytes" else f"{human_count(v)}")
-            exact = f"{v:,}" if isinstance(v, int) else str(v)
-            out.append((sec, k, f"{shown}  ({exact})", s.explain.get(key, "")))
-    return out
 
 
 def print_table(s, con) -> None:

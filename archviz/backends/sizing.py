@@ -97,6 +97,21 @@ class Sizing:
     notes: dict = field(default_factory=dict)       # "section.key" -> why it is null
     explain: dict = field(default_factory=dict)     # "section.key" -> what it counts
 
+    def _cells(self):
+        return [r[:3] for r in rows(self)]
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the figures as a table, with what each counts."""
+        from html import escape
+
+        from archviz.backends.notebook import _STYLE, _table
+        return (f"<div class='av'>{_STYLE}<b>{escape(self.name)}: size</b>"
+                f"{_table(('section', 'figure', 'value', 'what it counts'), rows(self), right=(2,))}</div>")
+
+    def __str__(self) -> str:
+        from archviz.backends.notebook import _text_table
+        return _text_table(("section", "figure", "value"), self._cells(), right=(2,))
+
     def to_dict(self) -> dict:
         o = self.options
         return _jsonable({
@@ -390,3 +405,44 @@ def size(model, options: SizeOptions | None = None) -> Sizing:
         "params.non_embedding": "total − embedding (an untied output projection counts here)",
         "params.active": "the params one token runs through (all of them in a dense model)"})
     return s
+
+
+# -- presenting ---------------------------------------------------------------------
+def human_bytes(n: int) -> str:
+    for unit, v in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if abs(n) >= v:
+            return f"{n / v:,.2f} {unit}"
+    return f"{n:,} B"
+
+
+def human_count(n) -> str:
+    for unit, v in (("P", 10 ** 15), ("T", 10 ** 12), ("G", 10 ** 9), ("M", 10 ** 6), ("K", 10 ** 3)):
+        if abs(n) >= v:
+            return f"{float(n) / v:,.2f}{unit}"
+    return f"{float(n):,.6g}" if not isinstance(n, int) else f"{n:,}"
+
+
+ROWS = (("params", ("total", "trainable", "embedding", "non_embedding", "active"), "count"),
+        ("flops", ("forward", "forward_per_token", "train_step", "decode_step"), "count"),
+        ("inference", ("weights_bytes", "kv_cache_bytes_per_token", "kv_cache_bytes"), "bytes"),
+        ("training", ("weights_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes", "total_bytes"), "bytes"),
+        ("per_device", ("weights_bytes", "grads_bytes", "optimizer_bytes", "activations_bytes", "total_bytes"),
+         "bytes"))
+
+
+def rows(s) -> list[tuple[str, str, str, str]]:
+    """(section, figure, value, what it counts) for every figure of a Sizing."""
+    d = {"params": s.params, "flops": s.flops, "inference": s.inference, "training": s.training,
+         "per_device": s.per_device}
+    out = []
+    for sec, keys, kind in ROWS:
+        for k in keys:
+            v = d[sec][k]
+            key = f"{sec}.{k}"
+            if v is None:
+                out.append((sec, k, "—", s.notes.get(key, "")))
+                continue
+            shown = (f"{human_bytes(v)}" if kind == "bytes" else f"{human_count(v)}")
+            exact = f"{v:,}" if isinstance(v, int) else str(v)
+            out.append((sec, k, f"{shown}  ({exact})", s.explain.get(key, "")))
+    return out
