@@ -357,9 +357,10 @@ def per_device_section(model, o: SizeOptions, training: dict, s: Sizing) -> dict
     out["device_memory_bytes"] = o.device_memory
     out["fits"] = None if o.device_memory is None else out["total_bytes"] <= o.device_memory
     out["headroom_bytes"] = None if o.device_memory is None else o.device_memory - out["total_bytes"]
-    tp = f"its tensor-parallel part (1/{t} of the split attention and MLP weights), " if t > 1 else "training's "
     for k in ("weights", "grads", "optimizer"):
-        s.explain[f"per_device.{k}_bytes"] = tp + (f"{k} / {d} (sharded)" if k in shards else f"{k}, whole")
+        what = (f"the {k} of its tensor-parallel part (1/{t} of each split weight, norms whole)" if t > 1
+                else f"training's {k}")
+        s.explain[f"per_device.{k}_bytes"] = what + (f", sharded: / {d}" if k in shards else ", whole on every device")
     s.explain["per_device.total_bytes"] = "what one device holds at the peak of a step"
     s.explain["per_device.strategy"] = STRATEGY_WORDS[o.strategy] + (
         f" ({d} of them; a shard is rounded up to whole bytes)" if shards else "")
