@@ -76,15 +76,17 @@ class Model:
     @property
     def totals(self) -> dict:
         p = Params()
-        macs = ew = act = 0
+        macs = ew = act = active = 0
         for l in self.layers:
             p = p + l.params
+            active += l.node.meta[M.ACTIVE]
             macs += l.macs
             ew += l.elementwise
             act += l.activation_elements
         b = DTYPE_BYTES[self.dtype]
         return {
-            "params": p.total, "trainable_params": p.trainable, "non_trainable_params": p.non_trainable,
+            "params": p.total, "active_params": active,
+            "trainable_params": p.trainable, "non_trainable_params": p.non_trainable,
             "buffers": p.buffers, "macs": macs, "flops": 2 * macs, "elementwise_ops": ew,
             "param_bytes": p.total * b, "activation_bytes": act * b,
         }

@@ -71,9 +71,10 @@ def test_json_contract(spec):
     assert d["inputs"] == {"image": [2, 3, 224, 224]}
     assert d["outputs"] == {"out": [2, 64, 112, 112]}
     t = d["totals"]
-    assert set(t) == {"params", "trainable_params", "non_trainable_params", "buffers", "macs", "flops",
-                      "elementwise_ops", "param_bytes", "activation_bytes"}
+    assert set(t) == {"params", "active_params", "trainable_params", "non_trainable_params", "buffers", "macs",
+                      "flops", "elementwise_ops", "param_bytes", "activation_bytes"}
     assert t["params"] == PARAMS and t["macs"] == 2 * MACS and t["flops"] == 4 * MACS
+    assert t["active_params"] == PARAMS         # a dense model: a token uses every param
     assert all(isinstance(v, int) for v in t.values())
     assert [l["id"] for l in d["layers"]] == ["conv", "relu", "pool"]
     for l in d["layers"]:

@@ -72,6 +72,8 @@ def attr_schema(attr) -> dict:
         pos = {"type": "number", "exclusiveMinimum": 0}
         out = {"anyOf": [pos, {"type": "array", "items": _or_expr(pos), "minItems": 2, "maxItems": 2},
                          {"$ref": "#/definitions/expr"}]}
+    elif t == "block":
+        out = {"type": "object", "required": ["op"], "properties": {"op": {"type": "string"}}}
     elif t == "any":
         out = {}
     else:       # a new attribute type must be described here: never silently 'anything'

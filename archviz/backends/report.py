@@ -190,8 +190,11 @@ def _bytes(n: int) -> str:
 
 def totals_lines(model) -> list[tuple[str, str]]:
     t = model.totals
+    # a mixture of experts: a token runs the router and top_k experts (a dense model: all params)
+    active = [("active params per token", f"{t['active_params']:,} ({_human(t['active_params'])})")] \
+        if t["active_params"] != t["params"] else []
     return [
-        ("params", f"{t['params']:,} ({_human(t['params'])})"),
+        ("params", f"{t['params']:,} ({_human(t['params'])})"), *active,
         ("trainable / non-trainable", f"{t['trainable_params']:,} / {t['non_trainable_params']:,}"),
         ("buffers", f"{t['buffers']:,}"),
         ("MACs", f"{t['macs']:,} ({_human(t['macs'])})"),

@@ -3,6 +3,7 @@ SHAPES = "shapes"            # dict port -> shape tuple (batch first)
 IN_SHAPES = "in_shapes"      # list of input shapes, in input order
 PARAMS = "params"            # archviz.ops.base.Params
 MACS = "macs"                # int
+ACTIVE = "active_params"     # int: the params one token uses (a mixture of experts: router + top_k experts)
 ELEMENTWISE = "elementwise"  # int
 ACT_ELEMS = "activation_elements"  # int, elements of all output tensors
 RF = "rf"                    # receptive field (issue: receptive fields)

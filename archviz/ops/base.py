@@ -283,6 +283,11 @@ class Op:
                 p.trainable += n
         return p
 
+    def active_params(self, a: Attrs, ins: list) -> int | None:
+        """The params one token uses (a mixture of experts: the router and top_k experts);
+        None: all of them."""
+        return None
+
     def explain_params(self, a: Attrs, ins: list) -> list:
         """Generic: one line per parameter tensor (from `param_tensors`), then the sum."""
         tensors = self.param_tensors(a, ins)

@@ -7,6 +7,7 @@ from typing import Any
 
 from archviz.codes import E
 from archviz.errors import SpecError, did_you_mean
+from archviz.ir.body import Body
 
 
 class _Required:
@@ -25,6 +26,7 @@ ATTR_TYPES = {
     "padding2": "integer, [h, w], [top, bottom, left, right]... see docs, or 'same'/'valid'",
     "int1": "integer or [l]", "padding1": "integer, 'same' or 'valid'", "ints": "list of integers", "axes": "axis or [axes] (negative from the end)", "scale2": "number or [h, w]",
     "int2_opt": "integer, [h, w] or null",
+    "block": "{op: BLOCK or OP, its params...}: a sub-network, written as a node without id and in",
 }
 
 
@@ -135,6 +137,12 @@ def coerce(attr: Attr, v, n2: int = 2):
         if len(vals) != 2 or not all(_is_num(x) and x > 0 for x in vals):
             raise ValueError(f"expected a positive number or a list of 2, got {v!r}")
         return tuple(vals)
+    if t == "block":
+        if isinstance(v, Body):
+            return v
+        if not isinstance(v, dict) or not isinstance(v.get("op"), str):
+            raise ValueError(f"expected a mapping {{op: BLOCK, its params...}}, got {_type_name(v)} {v!r}")
+        return Body(v)
     if t == "any":
         return v
     raise ValueError(f"unknown attribute type {t}")

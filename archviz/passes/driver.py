@@ -104,12 +104,17 @@ def check_expects(g: LayerGraph) -> list:
 
 
 def cost_pass(g: LayerGraph) -> None:
-    """Params, MACs, element-wise ops and activation elements for every node."""
+    """Params (and the active params per token), MACs, element-wise ops and activation
+    elements for every node."""
     for node in g.topo_order():
         op = registry[node.op]
         ins = node.meta[M.IN_SHAPES]
         outs = node.meta[M.SHAPES]
-        node.meta[M.PARAMS] = SH.own_params(node, run_rule(node, op.count_params, node.attrs, ins, node.frozen, ins=ins))
+        full = run_rule(node, op.count_params, node.attrs, ins, node.frozen, ins=ins)
+        node.meta[M.PARAMS] = own = SH.own_params(node, full)
+        active = run_rule(node, op.active_params, node.attrs, ins, ins=ins)
+        # the params one token uses: all of the node's own, less those it does not route to
+        node.meta[M.ACTIVE] = own.total if active is None else own.total - (full.total - active)
         node.meta[M.MACS] = int(run_rule(node, op.count_macs, node.attrs, ins, outs, ins=ins))
         node.meta[M.ELEMENTWISE] = int(run_rule(node, op.count_elementwise, node.attrs, ins, outs, ins=ins))
         node.meta[M.ACT_ELEMS] = sum(numel(s) for s in outs.values())
@@ -189,7 +194,7 @@ class Done:
 PASSES = {p.name: p for p in (
     Pass("shapes", _shapes, provides=(M.SHAPES, M.IN_SHAPES)),
     Pass("ties", _ties, ("shapes",), (M.TIES, M.TIED_BY)),
-    Pass("cost", cost_pass, ("shapes", "ties"), (M.PARAMS, M.MACS, M.ELEMENTWISE, M.ACT_ELEMS)),
+    Pass("cost", cost_pass, ("shapes", "ties"), (M.PARAMS, M.ACTIVE, M.MACS, M.ELEMENTWISE, M.ACT_ELEMS)),
     Pass("training", training_warnings, ("shapes",)),       # adds to g.warnings
     Pass("lint", _lint, ("shapes",)),                       # adds to g.warnings
     Pass("rf", _rf, ("shapes",), (M.RF,), optional=True, check=_rf_check),   # option: input (its name)

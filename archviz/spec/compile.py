@@ -15,6 +15,7 @@ from archviz.codes import E
 from archviz.errors import ArchvizError, MultipleErrors, Span, SpecError, SpecWarning, did_you_mean
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import Attrs, registry
+from archviz.spec.bodies import BodyCompiler
 from archviz.spec.calls import BlockCaller
 from archviz.spec.expr import expression_budget, has_expr, substitute
 from archviz.spec.files import _ID, OUTPUT_KEYS, FileLoader, SpecFile
@@ -29,12 +30,12 @@ from archviz.spec.yamlload import LocDict, LocList, load_yaml
 _FAILED = object()
 
 
-class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller, ShapeReader, WeightSharer):
+class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller, BodyCompiler, ShapeReader, WeightSharer):
     """One compilation: the files it loaded, the graph it builds and the problems it found.
     Its methods live with their concept: files.py (files, params, blocks), refs.py
     (references), nodes.py (node lists, repeat, primitive ops), ports.py (inputs, ports,
     bypass), calls.py (block calls), shapes.py (`shape(x)` in expressions), share.py
-    (`share:`), budget.py (the layer budget); this module collects the
+    (`share:`), bodies.py (an attribute that is a sub-network: an expert), budget.py (the layer budget); this module collects the
     problems, evaluates `${...}` and reads the spec's inputs, outputs and loss."""
 
     def __init__(self, overrides: dict | None = None, batch: int = 1):

@@ -208,7 +208,11 @@ class NodeExpander:
                           code=E.TOO_MANY_LAYERS, hint="check the `repeat` counts of this node and the blocks around it")
             e.follows, self.over_budget = getattr(self, "over_budget", False), True     # said once
             raise e
-        raw, spans = self._attr_values(nd, vars_k, scope)
+        blocks = [k for k, spec in op.attrs.items() if spec.type == "block"]
+        raw, spans = self._attr_values(nd, vars_k, scope, skip=NODE_KEYS + tuple(blocks))
+        for k in blocks:            # a sub-network: evaluated where it is compiled (archviz.spec.bodies)
+            if k in nd:
+                raw[k], spans[k] = nd[k], nd.span_of(k)
         failed = {k for k in spans if k not in raw}     # expression errors, reported already
         for k in [k for k in spans if k not in op.attrs]:   # the caret goes under the key
             self.error(_unknown_attr(k, op, nd.key_span(k)), scope)
@@ -231,6 +235,8 @@ class NodeExpander:
         gid = scope.prefix + cid
         node = Node(id=gid, op=op.name, attrs=attrs, scope=scope.path, span=nd.span_of("op", nd.span),
                     attr_spans=spans, notes=list(scope.notes), frozen=bool(frozen))
+        if blocks:
+            self._bodies(nd, scope, vars_k, op, attrs, ins, gid)
         node.meta["doc"] = nd.get("doc")
         raw_in = nd.get("in")
         node.input_spans = [s.span or nd.span for s in ins]

@@ -10,7 +10,10 @@ Results (transformers 5.25.0, torch 2.14.1): GPT-2 max |delta| 4.4e-16 (float64)
 heads over 2 key/value heads): max |delta| 1.5e-7 in float32, 6.1e-8 in float64 (both sides turn
 RoPE's angles in float32), 102,720 = 102,720 params; the Llama-2-7B config on meta:
 6,738,415,616.  BERT (BertModel with its pooler): max |delta| 8.9e-16 in float64, 112,832 =
-112,832 params; BertConfig() on meta: 109,482,240.  GPT-2's Conv1D weights are (in, out): transposed here; Llama's state dict
+112,832 params; BertConfig() on meta: 109,482,240.  Mixtral (4 experts, top 2, grouped-query attention
+4/2; the reference's eager expert loop): max |delta| 1.3e-7 in float32, 5.1e-8 in float64 (RoPE's angles
+in float32 again), 189,248 = 189,248 params (115,520 active per token); MixtralConfig() (Mixtral-8x7B) on
+meta: 46,702,792,704, of which 12,879,925,248 active per token.  GPT-2's Conv1D weights are (in, out): transposed here; Llama's state dict
 loads as is, its keys without the leading "model.".
 """
 import sys
@@ -116,3 +119,40 @@ print(f"bert (small config, float64) max |delta| = {max(d1, d2):.3g} | params", 
 with torch.device("meta"):
     full = transformers.BertModel(transformers.BertConfig())
 print("HF BertModel() on meta:", sum(p.numel() for p in full.parameters()))
+
+
+# -- Mixtral (a sparse mixture of SwiGLU experts, top-2 of 4 here) --------------------------------
+# Hugging Face (transformers 5) fuses each layer's experts: mlp.experts.gate_up_proj (E, 2·ffn, d),
+# gate rows first (its forward chunks them in that order), and mlp.experts.down_proj (E, d, ffn);
+# archviz keeps one module per expert (mlp.experts.{e}.gate_proj / up_proj / down_proj).
+cfg = transformers.MixtralConfig(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2, num_local_experts=4,
+                                 num_experts_per_tok=2, rms_norm_eps=1e-5, max_position_embeddings=64,
+                                 rope_theta=1000000.0, experts_implementation="eager")   # the loop above, not grouped_mm
+for dtype in (torch.float64, torch.float32):
+    torch.manual_seed(0)
+    ref = transformers.MixtralForCausalLM(cfg).to(dtype).eval()
+    m = archviz.load("specs/mixtral.yaml", batch=2, vocab=128, d_model=64, layers=2, heads=4, kv_heads=2,
+                     ffn=96, experts=4, top_k=2, seq=20)
+    gm = to_torch(m, seed=1).to(dtype).eval()
+    sd = {k.removeprefix("model."): v for k, v in ref.state_dict().items()}
+    for i in range(2):
+        p = f"layers.{i}.mlp.experts."
+        gate_up, down = sd.pop(p + "gate_up_proj"), sd.pop(p + "down_proj")
+        for e in range(4):
+            sd[f"{p}{e}.gate_proj.weight"], sd[f"{p}{e}.up_proj.weight"] = gate_up[e].chunk(2, dim=0)
+            sd[f"{p}{e}.down_proj.weight"] = down[e]
+    assert set(sd) == set(gm.state_dict()), set(sd) ^ set(gm.state_dict())
+    gm.load_state_dict(sd, strict=True)
+    x = torch.randint(0, 128, (2, 20))
+    with torch.no_grad():
+        d = (gm(x) - ref(x).logits).abs().max().item()
+    print(f"mixtral (small config, 4 experts top 2, {dtype}) max |delta| = {d:.3g}",
+          "| params", sum(p.numel() for p in gm.parameters()), "vs HF", sum(p.numel() for p in ref.parameters()),
+          "| archviz", m.totals["params"], "active", m.totals["active_params"])
+with torch.device("meta"):
+    full = transformers.MixtralForCausalLM(transformers.MixtralConfig())
+L, E, k = 32, 8, 2
+one_expert = sum(p.numel() for p in full.model.layers[0].mlp.experts.parameters()) // E
+total = sum(p.numel() for p in full.parameters())
+print("HF MixtralConfig() (Mixtral-8x7B) on meta:", total, "active per token:", total - L * (E - k) * one_expert)

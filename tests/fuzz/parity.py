@@ -497,6 +497,21 @@ def g_rope(d):
     return a, [[d.integers(1, 3), d.integers(1, 6), d.choice([2, 4, 6, 8, 12, 3])]]
 
 
+def g_moe(d):
+    """A mixture of experts over linear experts: E and top_k now and then out of range, an
+    expert that does not map d back to d now and then."""
+    f = d.integers(1, 5)
+    e = size(d, 1, 4)
+    k = d.integers(1, max(e, 1)) if not rare(d, 6) else d.choice([0, e + 1, -1])
+    expert = {"op": "linear", "out": f if not rare(d, 8) else f + 1}
+    if d.integers(0, 2) == 0:
+        expert["bias"] = False
+    a = {"experts": e, "top_k": k, "expert": expert}
+    if d.integers(0, 2) == 0:
+        a["renormalize"] = False
+    return a, [shape(d, 2, 3) + [f]]
+
+
 def g_attention_gru(d):
     a = {"out": size(d, 1, 5)}
     if d.integers(0, 2) == 0:
@@ -661,7 +676,7 @@ GENERATORS = {
     "rnn": g_recurrent("rnn"), "gru": g_recurrent("gru"), "lstm": g_recurrent("lstm"),
     "rnn_cell": g_cell("rnn"), "gru_cell": g_cell("gru"), "lstm_cell": g_cell("lstm"),
     "attention": g_attention, "multihead_attention": g_mha, "attention_gru": g_attention_gru,
-    "sdpa": g_sdpa, "rope": g_rope,
+    "sdpa": g_sdpa, "rope": g_rope, "moe": g_moe,
 }
 
 # what may follow in a chain, by the kind of tensor an op usually makes

@@ -30,6 +30,8 @@ def _yaml(v) -> str:
         return f'"${{{v.numerator}/{v.denominator}}}"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_yaml(x) for x in v) + "]"
+    if isinstance(v, dict):             # a sub-network (a mixture of experts' expert)
+        return "{" + ", ".join(f"{k}: {_yaml(x)}" for k, x in v.items()) + "}"
     if isinstance(v, str):
         return f'"{v}"' if v.startswith("${") else repr(v)
     return repr(v)

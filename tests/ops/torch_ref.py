@@ -515,12 +515,42 @@ def _attention_gru(a, ins):
                             a.score_bias), _xs(ins)
 
 
+class _MixtureOfExperts(nn.Module):
+    """Switch / Mixtral routing written token by token from the equations: p = softmax(W_g x),
+    S = top_k(p), g_i = p_i / sum_S p (Mixtral; Switch keeps p_i), y = sum_S g_i E_i(x).  Each
+    expert here is the sample's one op (a linear layer), named as archviz names a one-op expert."""
+
+    def __init__(self, d, E, k, renormalize, expert: dict):
+        super().__init__()
+        assert expert["op"] == "linear", "the moe samples' experts are linear layers"
+        self.k, self.renormalize = k, renormalize
+        self.gate = nn.Linear(d, E, bias=False)
+        self.experts = nn.ModuleList(nn.ModuleDict({"linear": nn.Linear(d, expert["out"], bias=expert.get("bias", True))})
+                                     for _ in range(E))
+
+    def forward(self, x):
+        rows = x.reshape(-1, x.shape[-1])
+        out = []
+        for t in rows:
+            p = torch.softmax(self.gate(t), dim=-1)
+            top, idx = torch.topk(p, self.k)
+            g = top / top.sum() if self.renormalize else top
+            out.append(sum(g[j] * self.experts[int(idx[j])]["linear"](t[None])[0] for j in range(self.k)))
+        return torch.stack(out).reshape(x.shape)
+
+
+@ref("moe")
+def _moe(a, ins):
+    expert = a.expert.written if hasattr(a.expert, "written") else a.expert     # the fuzzer passes the mapping
+    return _MixtureOfExperts(ins[0][-1], a.experts, a.top_k, a.renormalize, expert), _xs(ins)
+
+
 # ops whose MACs torch.utils.flop_counter counts (as 2 FLOPs per MAC); every other op must
 # report 0 MACs and torch must count 0 FLOPs for it
 # (run with grad enabled and oneDNN off, so that nn.LSTM and nn.MultiheadAttention take
 # their decomposed paths instead of fused kernels the counter cannot see)
 FLOP_COUNTED = {"conv1d", "conv2d", "conv_transpose2d", "linear", "rnn", "gru", "lstm", "rnn_cell", "attention_gru",
-                "gru_cell", "lstm_cell", "attention", "multihead_attention", "matmul", "sdpa"}
+                "gru_cell", "lstm_cell", "attention", "multihead_attention", "matmul", "sdpa", "moe"}
 
 # ops that are not layers and need no reference
 NO_REF = {"input"}

@@ -35,7 +35,10 @@ def _lit(v) -> str:
     raise LoweringError(f"cannot write constructor argument {v!r} into a .py file")
 
 
-def _ctor(mod, custom: dict) -> str:
+def _ctor(mod, custom: dict, graphs: dict | None = None) -> str:
+    """The constructor call that rebuilds `mod`.  An argument that lowers a sub-network (a
+    mixture of experts' expert: a function making one module per call) is written as a class
+    of its own, generated like the model's (`graphs`: its source, named _SUB -> its class name)."""
     import torch.nn as nn
     rec = getattr(mod, "_archviz_ctor", None)
     if rec is None:
@@ -47,8 +50,27 @@ def _ctor(mod, custom: dict) -> str:
     else:
         name = cls.__name__
         custom[name] = cls
-    parts = [_lit(a) for a in args] + [f"{k}={_lit(v)}" for k, v in kwargs.items()]
+
+    def lit(v):
+        sub = _subgraph(v)
+        if sub is None or graphs is None:
+            return _lit(v)
+        text = _class_text(sub, _SUB, custom, graphs)       # one class per distinct expert (not per layer)
+        return graphs.setdefault(text, f"Expert{len(graphs) + 1}")
+    parts = [lit(a) for a in args] + [f"{k}={lit(v)}" for k, v in kwargs.items()]
     return f"{name}({', '.join(parts)})"
+
+
+_SUB = "ArchvizSubnetwork"
+
+
+def _subgraph(v):
+    """The LayerGraph a sub-network argument lowers (archviz.backends.torch.table.build), or None."""
+    from functools import partial
+    from archviz.ir.graph import LayerGraph
+    if isinstance(v, partial) and v.args and isinstance(v.args[0], LayerGraph):
+        return v.args[0]
+    return None
 
 
 def _class_source(cls, seen: dict) -> list[str]:
@@ -60,7 +82,24 @@ def _class_source(cls, seen: dict) -> list[str]:
             out += _class_source(b, seen)
     if cls.__name__ not in seen:
         seen[cls.__name__] = True
-        out.append(inspect.getsource(cls))
+        text = inspect.getsource(cls)
+        out += _helper_functions(cls, text, seen)
+        out.append(text)
+    return out
+
+
+def _helper_functions(cls, text: str, seen: dict) -> list[str]:
+    """Source of the functions of cls's own module that its source calls (SDPA's
+    attention_mask): a copied class must not name a function the file lacks."""
+    import re
+    import sys
+    mod = sys.modules[cls.__module__]
+    out = []
+    for name, fn in vars(mod).items():
+        if inspect.isfunction(fn) and fn.__module__ == mod.__name__ and name not in seen \
+                and re.search(rf"\b{re.escape(name)}\(", text):
+            seen[name] = True
+            out.append(inspect.getsource(fn))
     return out
 
 
@@ -81,11 +120,10 @@ def _access(nid: str) -> str:
     return "self." + head + "".join(f"[{p!r}]" for p in rest)
 
 
-def to_python(model, spec_path: str | None = None) -> str:
-    from archviz.backends.torch.lower import _class_name, lower_graph_node, ties, token_inputs
-    g = model.graph
-    cls_name = _class_name(model.name)
-    custom: dict = {}
+def _class_text(g, cls_name: str, custom: dict, graphs: dict) -> str:
+    """The source of an nn.Module class computing analysed graph `g` (its layers are submodules
+    named by their ids, its forward takes the graph's inputs)."""
+    from archviz.backends.torch.lower import lower_graph_node, ties
     init, fwd = [], []
     containers = set()
     used = set(g.inputs)
@@ -100,7 +138,7 @@ def to_python(model, spec_path: str | None = None) -> str:
             if prefix not in containers:
                 containers.add(prefix)
                 init.append(f"        {_access(prefix)} = nn.ModuleDict()")
-        init.append(f"        {_access(node.id)} = {_ctor(mod, custom)}")
+        init.append(f"        {_access(node.id)} = {_ctor(mod, custom, graphs)}")
         var = _var(node.id, used)
         args = ", ".join(env[(r.node, r.port)] for r in node.inputs)
         fwd.append(f"        {var} = {_access(node.id)}({args})")
@@ -117,10 +155,22 @@ def to_python(model, spec_path: str | None = None) -> str:
         fwd.append(f"        return {next(iter(outs.values()))}")
     else:
         fwd.append("        return {" + ", ".join(f"{k!r}: {v}" for k, v in outs.items()) + "}")
+    return (f"class {cls_name}(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            + "\n".join(init) + "\n\n" + f"    def forward(self, {', '.join(g.inputs)}):\n" + "\n".join(fwd) + "\n")
+
+
+def to_python(model, spec_path: str | None = None) -> str:
+    from archviz.backends.torch.lower import _class_name, token_inputs
+    g = model.graph
+    cls_name = _class_name(model.name)
+    custom: dict = {}
+    graphs: dict = {}
+    main_class = _class_text(g, cls_name, custom, graphs)
     seen: dict = {}
     helpers = []
     for c in custom.values():
         helpers += _class_source(c, seen)
+    helpers += [text.replace(f"class {_SUB}(", f"class {name}(", 1) for text, name in graphs.items()]   # before the model
     shapes = model.input_shapes
     src = io.StringIO()
     w = src.write
@@ -133,11 +183,7 @@ def to_python(model, spec_path: str | None = None) -> str:
     w('"""\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n\n')
     for h in helpers:
         w(h.rstrip() + "\n\n\n")
-    w(f"class {cls_name}(nn.Module):\n")
-    w("    def __init__(self):\n        super().__init__()\n")
-    w("\n".join(init) + "\n\n")
-    w(f"    def forward(self, {', '.join(g.inputs)}):\n")
-    w("\n".join(fwd) + "\n\n\n")
+    w(main_class + "\n\n")
     vocab = token_inputs(model)
     w("INPUT_SHAPES = {" + ", ".join(f"{k!r}: {tuple(v)!r}" for k, v in shapes.items()) + "}\n")
     w("TOKEN_VOCAB = {" + ", ".join(f"{k!r}: {v}" for k, v in vocab.items()) + "}  # integer token inputs\n\n\n")

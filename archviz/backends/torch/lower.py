@@ -15,7 +15,7 @@ from archviz.errors import LoweringError, MissingRuleError
 from archviz.ir import meta as M
 from archviz.ops import registry
 from archviz.ops.describe import Keeps
-from archviz.backends.torch.table import module
+from archviz.backends.torch.table import module, register_graph_lowering
 
 
 def check_id(node) -> None:
@@ -79,11 +79,20 @@ def lower_graph_node(g, node, inplace: bool = True):
 def to_torch(model, *, seed: int | None = None, dtype=None, device=None, train: bool = False,
              inplace: bool = True):
     import torch
-    import torch.fx as fx
 
-    g = model.graph
     if seed is not None:
         torch.manual_seed(seed)
+    gm = lower_graph(model.graph, _class_name(model.name), inplace)
+    gm.train(train)
+    if dtype is not None or device is not None:
+        gm = gm.to(device=device, dtype=dtype)
+    return gm
+
+
+def lower_graph(g, class_name: str, inplace: bool = True):
+    """The GraphModule of an analysed LayerGraph (a model's, or an expert's: archviz.ops.body)."""
+    import torch.fx as fx
+
     graph = fx.Graph()
     modules = {}
     env = {}
@@ -105,11 +114,10 @@ def to_torch(model, *, seed: int | None = None, dtype=None, device=None, train: 
     tie_weights(g, modules)
     outs = {k: env[(r.node, r.port)] for k, r in g.outputs.items()}
     graph.output(next(iter(outs.values())) if len(outs) == 1 else outs)
-    gm = fx.GraphModule(modules, graph, class_name=_class_name(model.name))
-    gm.train(train)
-    if dtype is not None or device is not None:
-        gm = gm.to(device=device, dtype=dtype)
-    return gm
+    return fx.GraphModule(modules, graph, class_name=class_name)
+
+
+register_graph_lowering(lower_graph)     # a sub-network argument (an expert) lowers like a model
 
 
 def ties(g) -> list:
