@@ -298,3 +298,20 @@ def test_notebook_and_text_views():
     assert "kv_cache_bytes_per_token" in text and "(192)" in text
     html = s._repr_html_()
     assert "<table" in html and "the key and value every causal attention layer keeps" in html
+
+
+def test_mixtral_active_params_and_decode():
+    """Mixtral-8x7B (HF MixtralForCausalLM on meta: 46,702,792,704 params; active per token =
+    total − 32 layers · 6 unused experts · 176,160,768). Decode by hand, per token: per layer
+    q, o (d²), k, v (d · d/4), the router (d · 8), 2 experts of 3 · d · ffn, and the scores and
+    sum over L keys (32 heads · 128 · 2 · L); then the LM head d · V."""
+    m = archviz.load("mixtral", seq=8)
+    L, d, f = 4096, 4096, 14336
+    s = m.size(context=L)
+    assert s.params["total"] == 46_702_792_704
+    assert s.params["active"] == 46_702_792_704 - 32 * 6 * 176_160_768 == 12_879_925_248
+    per_layer = 2 * d * d + 2 * d * d // 4 + d * 8 + 2 * 3 * d * f + 32 * 128 * 2 * L
+    assert s.flops["decode_step"] == 2 * (32 * per_layer + d * 32000)
+    with pytest.raises(ArchvizError) as e:
+        m.size(devices=2, tensor_parallel=2)
+    assert "mixture of experts" in e.value.message and e.value.hint
