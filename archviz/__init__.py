@@ -71,4 +71,27 @@ def to_torch(model, **kw):
     return _to_torch(model, **kw)
 
 
-__all__ = ["load", "to_torch", "__version__"]
+def from_torch(module, example_inputs, name: str | None = None, batch: int | None = None):
+    """Import a torch module as an analysed Model (needs torch): traced once on the meta device
+    (no weights allocated), each module and function mapped to an archviz op. `example_inputs`:
+    a tensor, a tuple of them (named after forward's parameters) or a dict {name: tensor}; their
+    first axis is the batch. The spec text is `archviz.to_spec(model)`."""
+    from archviz.backends.torch.importer import from_torch as _from_torch
+    return _from_torch(module, example_inputs, name=name, batch=batch)
+
+
+def to_spec(model) -> str:
+    """The spec text (YAML) of a model from `from_torch` (or of one loaded from a file); needs no torch."""
+    text = getattr(model, "spec_text", None)
+    if text is None and model.graph.source and os.path.isfile(model.graph.source):
+        with open(model.graph.source, encoding="utf-8") as f:
+            text = f.read()
+    if text is None:
+        from archviz.codes import E
+        from archviz.errors import TorchImportError
+        raise TorchImportError("this model has no spec text (it was neither imported nor loaded from a file)",
+                               code=E.TORCH_IMPORT)
+    return text
+
+
+__all__ = ["load", "to_torch", "from_torch", "to_spec", "__version__"]

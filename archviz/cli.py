@@ -486,6 +486,7 @@ from archviz.backends.eval_commands import eval_cmd  # noqa: E402
 from archviz.backends.zoo import zoo  # noqa: E402
 from archviz.backends.schema_cmd import schema  # noqa: E402
 from archviz.backends.size_cmd import size_cmd  # noqa: E402
+from archviz.backends.import_cmd import add_against, import_cmd  # noqa: E402
 
 main.add_command(draw)
 main.add_command(gallery)
@@ -494,7 +495,8 @@ main.add_command(eval_cmd)
 main.add_command(zoo)
 main.add_command(schema)
 main.add_command(size_cmd)
-
+main.add_command(import_cmd)
+add_against(verify)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

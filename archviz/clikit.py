@@ -163,7 +163,55 @@ def complete_spec(ctx, param, incomplete):
 
 
 # missing or a folder: a spec error (E0106, exit 1)
-spec_arg = click.argument("spec", type=click.Path(), callback=_resolve_spec, shell_complete=complete_spec)
+def torch_inputs(ctx, param, values) -> dict:
+    """--input NAME=SHAPE[:DTYPE] ... → {name: (shape, dtype)} (a usage error when malformed)."""
+    from archviz.backends.torch.importer.target import parse_input
+    out = {}
+    for v in values:
+        try:
+            name, shape, dtype = parse_input(v)
+        except ValueError as e:
+            raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+        if name in out:
+            raise click.BadParameter(f"input '{name}' given twice", ctx=ctx, param=param)
+        out[name] = (shape, dtype)
+    return out
+
+
+def torch_kwargs(ctx, param, value) -> dict:
+    """--kwargs JSON → the callable's keyword arguments (a usage error unless a JSON object)."""
+    import json
+    if value is None:
+        return {}
+    try:
+        kw = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"not JSON: {e}", ctx=ctx, param=param) from None
+    if not isinstance(kw, dict):
+        raise click.BadParameter('a JSON object of keyword arguments, e.g. {"num_classes": 10}', ctx=ctx,
+                                 param=param)
+    return kw
+
+
+def _torch_meta(ctx, param, value):
+    """--input / --kwargs of a torch TARGET given for SPEC, kept for load_model (not the command's)."""
+    if value:
+        ctx.meta[param.name] = (torch_kwargs if param.name == "torch_kwargs" else torch_inputs)(ctx, param, value)
+    return value
+
+
+def spec_arg(fn):
+    """SPEC: a spec path or bundled name, or a torch TARGET (file.py:callable) with --input
+    (--torch-input where the command has an --input of its own) and --kwargs."""
+    own = {o for p in getattr(fn, "__click_params__", []) for o in getattr(p, "opts", [])}
+    flag = "--torch-input" if "--input" in own else "--input"
+    fn = click.option(flag, "torch_inputs", multiple=True, expose_value=False, callback=_torch_meta,
+                      metavar="NAME=SHAPE[:DTYPE]", help="With a torch TARGET (file.py:callable or "
+                      "package.module:callable) for SPEC: an input of forward, without the batch "
+                      "(image=3x224x224, tokens=128:int64); imported on the fly.")(fn)
+    fn = click.option("--kwargs", "torch_kwargs", default=None, expose_value=False, callback=_torch_meta,
+                      metavar="JSON", help="With a torch TARGET: the callable's keyword arguments.")(fn)
+    return click.argument("spec", type=click.Path(), callback=_resolve_spec, shell_complete=complete_spec)(fn)
 specs_arg = click.argument("specs", nargs=-1, type=click.Path(), callback=_resolve_dirs,
                            shell_complete=complete_spec)
 param_opt = click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
@@ -184,8 +232,17 @@ dtype_opt = click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)),
 
 def load_model(spec, params, batch=1, dtype="float32"):
     import archviz
+    from archviz.backends.torch.importer.onthefly import is_target
     # the overrides as a dict: `-p batch=3` names a spec param, never load()'s batch argument
-    m = archviz._load(spec, batch, dtype, _overrides(params))
+    meta = click.get_current_context().meta
+    if is_target(spec) and "torch_inputs" not in meta:
+        raise click.UsageError(f"{spec} names a torch model: give its inputs, --input NAME=SHAPE[:DTYPE] "
+                               "(--torch-input for rf)")
+    if is_target(spec):
+        from archviz.backends.torch.importer.onthefly import load
+        m = load(spec, meta["torch_inputs"], meta.get("torch_kwargs", {}), batch, _overrides(params))
+    else:
+        m = archviz._load(spec, batch, dtype, _overrides(params))
     # the model lives until the command ends: its objects leave the collector's generations,
     # so the collections that writing the output triggers do not walk them again (issue 17);
     # Group.main gives them back when the command ends

@@ -136,6 +136,17 @@ class E:
     TORCH_NAME_CLASH = Code("E0603", "LoweringError", "a node id that shadows an attribute of torch.nn.Module")
     CANNOT_TRAIN = Code("E0604", "LoweringError", "a layer torch cannot train at this batch size")
     ONNX_FAILED = Code("E0605", "LoweringError", "torch's ONNX exporter failed")
+    # import from torch (archviz import, archviz.from_torch)
+    TORCH_IMPORT = Code("E0610", "TorchImportError", "a torch module cannot be imported as a spec")
+    IMPORT_TARGET = Code("E0611", "TorchImportError",
+                         "an import TARGET (package.module:callable or file.py:callable) that cannot be found")
+    IMPORT_CALL = Code("E0612", "TorchImportError", "the import target raised while building the model")
+    IMPORT_INPUTS = Code("E0613", "TorchImportError", "inputs that do not fit the imported model (its forward raised)")
+    IMPORT_DATA_FLOW = Code("E0614", "TorchImportError",
+                            "control flow or a size that depends on tensor values (it cannot be traced)")
+    IMPORT_UNMAPPED = Code("E0615", "TorchImportError", "modules or functions of the model that map to no archviz op")
+    IMPORT_CHECK = Code("E0616", "TorchImportError",
+                        "the round trip check failed: the imported spec's numbers or outputs differ from torch's")
 
     # -- 07: warnings (the spec compiles, but probably not to what was meant)
     WARNING = Code("W0700", "SpecWarning", "a warning about the spec")

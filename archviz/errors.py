@@ -93,6 +93,11 @@ class LoweringError(ArchvizError):
     code = E.LOWERING
 
 
+class TorchImportError(ArchvizError):
+    """A torch module that cannot be imported as a spec (archviz import, archviz.from_torch)."""
+    code = E.TORCH_IMPORT
+
+
 class SpecWarning(ArchvizError):
     """Not an error: the spec compiles, but probably not to what its author meant (e.g. a
     layer whose output reaches no graph output). Printed like an error, never raised."""

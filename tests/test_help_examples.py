@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from archviz.cli import main
 
 # examples that need torch or run long: parsed, not run here (the torch suite runs these commands)
-NOT_RUN = {"export", "verify", "bench", "train-smoke", "report", "gallery"}
+NOT_RUN = {"export", "verify", "bench", "train-smoke", "report", "gallery", "import"}   # import: a torch model (tests/importer)
 
 
 def examples(name: str) -> list[list[str]]:

@@ -123,7 +123,7 @@ def _access(nid: str) -> str:
 def _class_text(g, cls_name: str, custom: dict, graphs: dict) -> str:
     """The source of an nn.Module class computing analysed graph `g` (its layers are submodules
     named by their ids, its forward takes the graph's inputs)."""
-    from archviz.backends.torch.lower import lower_graph_node, ties
+    from archviz.backends.torch.lower import lower_graph_node, ties, torch_path
     init, fwd = [], []
     containers = set()
     used = set(g.inputs)
@@ -132,16 +132,17 @@ def _class_text(g, cls_name: str, custom: dict, graphs: dict) -> str:
         if node.is_input:
             continue
         mod = lower_graph_node(g, node)
-        parts = node.id.split(".")
+        path = torch_path(node.id)
+        parts = path.split(".")
         for i in range(1, len(parts)):
             prefix = ".".join(parts[:i])
             if prefix not in containers:
                 containers.add(prefix)
                 init.append(f"        {_access(prefix)} = nn.ModuleDict()")
-        init.append(f"        {_access(node.id)} = {_ctor(mod, custom, graphs)}")
+        init.append(f"        {_access(path)} = {_ctor(mod, custom, graphs)}")
         var = _var(node.id, used)
         args = ", ".join(env[(r.node, r.port)] for r in node.inputs)
-        fwd.append(f"        {var} = {_access(node.id)}({args})")
+        fwd.append(f"        {var} = {_access(path)}({args})")
         ports = node.meta[M.SHAPES]
         if list(ports) == ["out"]:
             env[(node.id, "out")] = var
@@ -149,7 +150,7 @@ def _class_text(g, cls_name: str, custom: dict, graphs: dict) -> str:
             for p in ports:
                 env[(node.id, p)] = f"{var}[{p!r}]"
     for nid, p, o, q in ties(g):   # one tensor in two layers: torch's `lm_head.weight = wte.weight`
-        init.append(f"        {_access(nid)}.{p} = {_access(o)}.{q}")
+        init.append(f"        {_access(torch_path(nid))}.{p} = {_access(torch_path(o))}.{q}")
     outs = {k: env[(r.node, r.port)] for k, r in g.outputs.items()}
     if len(outs) == 1:
         fwd.append(f"        return {next(iter(outs.values()))}")

@@ -18,10 +18,23 @@ from archviz.ops.describe import Keeps
 from archviz.backends.torch.table import module, register_graph_lowering
 
 
+def torch_path(nid: str) -> str:
+    """The qualified module name of node `nid`: '__' in an id stands for '.', and a first segment
+    `_N` (N digits) for `N` (an imported spec's `layer1__0__conv1` lowers to torch's `layer1.0.conv1`,
+    `_0` to the `0` of a Sequential, so state-dict keys are the original model's; ids cannot hold
+    dots, the port separator, nor start with a digit)."""
+    if "__" not in nid and "_" != nid[:1]:
+        return nid
+    segs = [s for seg in nid.split(".") for s in seg.replace("__", ".").split(".")]
+    if segs[0][:1] == "_" and segs[0][1:].isdigit():
+        segs[0] = segs[0][1:]
+    return ".".join(segs) if all(segs) else nid
+
+
 def check_id(node) -> None:
     """Every part of a node id becomes a submodule attribute: it must not shadow nn.Module's own."""
     import torch.nn as nn
-    for part in node.id.split("."):
+    for part in torch_path(node.id).split("."):
         if hasattr(nn.Module, part):
             raise LoweringError(f"node id '{node.id}' cannot be a torch submodule name: '{part}' is an "
                                 "attribute of torch.nn.Module", node.span, code=E.TORCH_NAME_CLASH,
@@ -102,9 +115,9 @@ def lower_graph(g, class_name: str, inplace: bool = True):
         if node.is_input:
             continue
         mod = lower_graph_node(g, node, inplace)
-        modules[node.id] = mod
+        modules[torch_path(node.id)] = mod
         args = tuple(env[(r.node, r.port)] for r in node.inputs)
-        out = graph.call_module(node.id, args)
+        out = graph.call_module(torch_path(node.id), args)
         ports = node.meta[M.SHAPES]
         if list(ports) == ["out"]:
             env[(node.id, "out")] = out
@@ -130,6 +143,7 @@ def tie_weights(g, modules: dict) -> None:
     """Make each shared tensor the owner's object, as torch's `lm_head.weight = wte.weight`:
     `parameters()` and `buffers()` then hold it once, and a gradient step moves both uses."""
     for nid, p, o, q in ties(g):
+        nid, o = torch_path(nid), torch_path(o)
         src = modules[o].get_parameter(q) if q in dict(modules[o].named_parameters()) else modules[o].get_buffer(q)
         *path, leaf = p.split(".")
         holder = modules[nid].get_submodule(".".join(path)) if path else modules[nid]

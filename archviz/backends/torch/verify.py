@@ -102,6 +102,7 @@ def _run(model, device: str):
 
 def verify(model, device: str = "auto") -> Verification:
     import torch
+    from archviz.backends.torch.lower import torch_path
     tried = ["meta", "cpu"] if device == "auto" else [device]
     last = None
     for dev in tried:
@@ -121,10 +122,10 @@ def verify(model, device: str = "auto") -> Verification:
         if n.is_input:
             continue
         op = registry[n.op]
-        tshapes, tflops = records.get(n.id, ({}, 0))
+        tshapes, tflops = records.get(torch_path(n.id), ({}, 0))
         sshapes = {k: tuple(v) for k, v in n.meta[M.SHAPES].items()}
         sparams = {name: tuple(s) for name, s, _k in op.param_tensors(n.attrs, n.meta[M.IN_SHAPES])}
-        mod = mods[n.id]
+        mod = mods[torch_path(n.id)]
         tparams = {k: tuple(v.shape) for k, v in
                    list(mod.named_parameters(recurse=True)) + list(mod.named_buffers(recurse=True))}
         c = NodeCheck(n.id, n.op, sshapes, tshapes, 2 * n.meta[M.MACS], int(tflops), sparams, tparams)
