@@ -2,20 +2,17 @@
 exit codes (0 ok, 1 spec/analysis error, 2 usage error)."""
 from __future__ import annotations
 
-import functools
 import os
 import sys
 
 import click
 
-from archviz.codes import E
-from archviz.errors import ArchvizError
-from archviz.spec.losses import LOSSES
 
 from archviz.clikit import (CONTEXT, Group, _console, batch_opt, check_indent, dtype_opt, handle_errors,  # noqa: F401
                             indent_opt, load_model, output_ext, param_opt, preflight, spec_arg, specs_arg, write_atomic)
 from archviz.clikit import _resolve_spec, complete_spec
 from archviz.library import resolve_dir
+from archviz.backends.torch_cli import _check_device, _lowering_errors, _need_torch
 
 
 @click.group(cls=Group, context_settings=CONTEXT)
@@ -251,42 +248,6 @@ def report(specs, out_dir, batch, diagrams):
     sys.exit(0 if ok else 1)
 
 
-def _need_torch():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        from archviz.errors import UnsupportedError
-        raise UnsupportedError("this command needs PyTorch: pip install 'archviz[torch]' "
-                               "(or pip install torch==2.13.0)", code=E.NO_TORCH) from None
-
-
-def _check_device(device: str) -> None:
-    """A clear error for a device torch cannot use here (instead of torch's assertion)."""
-    import torch
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        from archviz.errors import UnsupportedError
-        raise UnsupportedError(f"device '{device}' is not available: this torch "
-                               f"({torch.__version__}) sees no CUDA GPU", code=E.NO_CUDA,
-                               hint="use --device cpu (or meta for verify)")
-
-
-def _lowering_errors(fn):
-    """torch failures inside lowering become LoweringErrors (exit 1, no traceback)."""
-    @functools.wraps(fn)
-    def wrapper(*a, **kw):
-        try:
-            return fn(*a, **kw)
-        except ArchvizError:
-            raise
-        except (RuntimeError, ValueError, TypeError, NotImplementedError, AssertionError, IndexError) as e:
-            if click.get_current_context().find_root().params.get("traceback"):
-                raise
-            from archviz.errors import LoweringError
-            raise LoweringError(f"torch failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
-                                code=E.TORCH_FAILED, hint="run with --traceback for details") from None
-    return wrapper
-
-
 @main.command(context_settings=CONTEXT)
 @spec_arg
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
@@ -428,63 +389,13 @@ def bench(spec, batch, params, device, dtype, channels_last, use_compile, train,
               f"p90 {r.percentile(90):.2f} ms, p99 {r.percentile(99):.2f} ms ({r.iters} iterations)")
 
 
-def _check_lr(ctx, param, v):
-    if not 0 <= v < float("inf"):       # nan too: torch refuses it only after the model is built
-        raise click.BadParameter(f"{v}: the learning rate is a finite number >= 0")
-    return v
-
-
-@main.command("train-smoke", context_settings=CONTEXT)
-@spec_arg
-@batch_opt
-@param_opt
-@click.option("--steps", type=click.IntRange(1, 10_000), default=20, show_default=True)
-@click.option("--loss", type=click.Choice(LOSSES), default=None,
-              help="Loss (default: the spec's `loss:`, else cross_entropy). dice = dice_vnet, V-Net's soft "
-                   "Dice with the squared denominator; dice_plain = the plain soft Dice (see `archviz eval dice`).")
-@click.option("--lr", type=float, default=1e-3, show_default=True, callback=_check_lr)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--plot", type=click.Path(dir_okay=False), default=None,
-              help="Also draw the loss curve into FILE.png or FILE.svg.")
-@handle_errors
-@_lowering_errors
-def train_smoke(spec, batch, params, steps, loss, lr, device, plot):
-    """A few Adam steps on one synthetic batch: the loss should go down. Prints the whole
-    curve (a sparkline), the spikes (steps where the loss jumped back up) and the output
-    size the loss was computed on.
-
-    \b
-    Examples:
-      archviz train-smoke unet -p size=252 -p base=8 --loss cross_entropy+dice --lr 0.01 --plot loss.png
-      archviz train-smoke exam_conv_pool
-      archviz train-smoke unet --loss dice --steps 10 -p size=188 -p base=8
-    """
-    if plot and os.path.splitext(plot)[1].lower() not in (".png", ".svg"):
-        raise click.BadParameter(f"'{plot}': the plot is a .png or .svg file", param_hint="--plot")
-    _need_torch()
-    from rich.progress import Progress
-    from archviz.backends import losscurve
-    from archviz.backends.torch.bench import train_smoke as run
-    _check_device(device)
-    m = load_model(spec, params, batch)
-    loss = loss or m.graph.loss or "cross_entropy"
-    con = _console()
-    with Progress(console=con, transient=True) as prog:
-        task = prog.add_task(f"{m.name}: {loss}", total=steps)
-        losses = run(m, steps=steps, loss=loss, lr=lr, device=device,
-                     progress=lambda i, n, l: prog.update(task, completed=i, description=f"{m.name}: {loss} {l:.4f}"))
-    down = losses[-1] < losses[0]
-    losscurve.print_report(con, m, losses, loss, lr, batch, plot)
-    if not down:
-        sys.exit(1)
-
-
 # Commands of other backends (they import the helpers above, so they come last).
 from archviz.backends.render.commands import draw, gallery  # noqa: E402
 from archviz.backends.rf_commands import rf  # noqa: E402
 from archviz.backends.eval_commands import eval_cmd  # noqa: E402
 from archviz.backends.zoo import zoo  # noqa: E402
 from archviz.backends.schema_cmd import schema  # noqa: E402
+from archviz.backends.train_cmd import train_smoke  # noqa: E402
 from archviz.backends.size_cmd import size_cmd  # noqa: E402
 from archviz.backends.import_cmd import add_against, import_cmd  # noqa: E402
 
@@ -494,9 +405,11 @@ main.add_command(rf)
 main.add_command(eval_cmd)
 main.add_command(zoo)
 main.add_command(schema)
+main.add_command(train_smoke)
 main.add_command(size_cmd)
 main.add_command(import_cmd)
 add_against(verify)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -126,8 +126,9 @@ class E:
     UNKNOWN_LAYOUT = Code("E0513", "UnsupportedError", "an unknown diagram layout")
     LAYOUT_MISMATCH = Code("E0514", "UnsupportedError", "a graph without the structure the layout draws")
     BAD_UNROLL = Code("E0515", "UnsupportedError", "an `--unroll` outside the steps a diagram shows")
-    BAD_SIZE_OPTION = Code("E0520", "UnsupportedError", "an `archviz size` option it cannot take (an unknown "
-                           "optimizer or strategy, devices that do not divide)")
+    NO_FSDP = Code("E0520", "UnsupportedError", "torch refuses FSDP here (its reason is quoted)")
+    BAD_SIZE_OPTION = Code("E0521", "UnsupportedError", "an `archviz size` option it cannot take (an unknown "
+                           "optimizer or strategy, devices that do not divide, a graph tensor parallelism cannot split)")
 
     # -- 06: torch lowering
     LOWERING = Code("E0600", "LoweringError", "the spec cannot be lowered to torch")
@@ -147,6 +148,11 @@ class E:
     IMPORT_UNMAPPED = Code("E0615", "TorchImportError", "modules or functions of the model that map to no archviz op")
     IMPORT_CHECK = Code("E0616", "TorchImportError",
                         "the round trip check failed: the imported spec's numbers or outputs differ from torch's")
+    RANK_FAILED = Code("E0620", "LoweringError", "a rank of a distributed train-smoke failed (the others were stopped)")
+    RANK_TIMEOUT = Code("E0621", "LoweringError", "a distributed train-smoke did not finish within its timeout")
+    NOTHING_TO_TRAIN = Code("E0622", "LoweringError", "a spec with no trainable parameter: no loss can go down")
+    LOSS_OUTPUT = Code("E0623", "LoweringError", "an output a classification loss cannot be computed on "
+                                                 "(no class axis, or one class)")
 
     # -- 07: warnings (the spec compiles, but probably not to what was meant)
     WARNING = Code("W0700", "SpecWarning", "a warning about the spec")

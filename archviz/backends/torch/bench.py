@@ -169,27 +169,73 @@ def check_trainable(model) -> None:
             raise err from None
 
 
+def check_has_trainable(model) -> None:
+    """A loss with no trainable parameter under it cannot go down (and torch.optim refuses an
+    empty parameter list with a bare ValueError)."""
+    from archviz.errors import LoweringError
+    if not model.totals.get("trainable_params"):
+        raise LoweringError(f"'{model.name}' has no trainable parameter: no optimizer step can lower its loss",
+                            code=E.NOTHING_TO_TRAIN, hint="train-smoke needs a spec with at least one weight")
+
+
+# The targets' random stream, apart from the inputs' (example_inputs draws tokens from the
+# seed itself): drawn from the same stream, a language model's targets were its own input
+# tokens, and gpt2 with tied embeddings started at a loss of 0.001 instead of ln(vocab).
+TARGET_SEED = 104_729
+
+
+def target_generator(seed: int):
+    import torch
+    return torch.Generator().manual_seed(TARGET_SEED + seed)
+
+
+def check_loss_output(model, loss: str) -> None:
+    """The trained output (the first) needs a class axis of at least 2 classes: (N, C),
+    (N, C, ...) or a sequence's (N, T, V).  One class makes cross-entropy 0 (and Dice
+    constant) whatever the weights: the loss could not go down."""
+    from archviz.errors import LoweringError
+    from archviz.ops.base import fmt_shape
+    name, shape = next(iter(model.output_shapes.items()))
+    classes = None if len(shape) < 2 else shape[-1] if len(shape) == 3 else shape[1]
+    if classes is None or classes < 2:
+        what = "no class axis" if classes is None else "one class"
+        raise LoweringError(f"output '{name}' {fmt_shape(shape)} has {what}: {loss} needs scores for 2 classes "
+                            f"or more, (N, C), (N, C, ...) or (N, T, V)", code=E.LOSS_OUTPUT,
+                            hint="train-smoke trains the spec's first output; end it with a layer of C >= 2 outputs")
+
+
+def first_output(out):
+    """The output a smoke test trains: the module's only output, or its first."""
+    return out if not isinstance(out, dict) else next(iter(out.values()))
+
+
+def synthetic_targets(out0, xs, gen):
+    """Targets for the output `out0` of the inputs `xs`: class indices drawn from `gen`, or
+    for a segmentation network (4-D in, 4-D out) blobs of the input it can learn."""
+    _, tgt = classes_and_targets(out0, gen)
+    if out0.dim() == 4 and xs and xs[0].dim() == 4 and xs[0].is_floating_point():
+        tgt = segmentation_targets(xs[0], out0.shape)
+    return tgt
+
+
 def train_smoke(model, *, steps=20, loss="cross_entropy", lr=1e-3, device="cpu", seed=0, progress=None):
     """`steps` Adam steps on one fixed synthetic batch; returns the list of losses."""
     import torch
     check_trainable(model)
+    check_has_trainable(model)
+    check_loss_output(model, loss)
     from archviz.backends.torch.lower import to_torch
     gm = to_torch(model, seed=seed, train=True).to(device)
-    gen = torch.Generator().manual_seed(seed)
+    gen = target_generator(seed)
     xs = _inputs(model, device, torch.float32)
     with torch.no_grad():
-        out0 = gm(*xs)
-    out0 = out0 if isinstance(out0, torch.Tensor) else next(iter(out0.values()))
-    _, tgt = classes_and_targets(out0, gen)
-    if out0.dim() == 4 and xs and xs[0].dim() == 4 and xs[0].is_floating_point():
-        tgt = segmentation_targets(xs[0], out0.shape)
+        out0 = first_output(gm(*xs))
+    tgt = synthetic_targets(out0, xs, gen)
     fn = loss_fn(loss)
     opt = torch.optim.Adam(gm.parameters(), lr=lr)
     losses = []
     for i in range(steps):
-        out = gm(*xs)
-        out = out if isinstance(out, torch.Tensor) else next(iter(out.values()))
-        logits, _ = classes_and_targets(out)
+        logits, _ = classes_and_targets(first_output(gm(*xs)))
         l = fn(logits, tgt)
         opt.zero_grad(set_to_none=True)
         l.backward()
