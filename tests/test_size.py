@@ -315,3 +315,15 @@ def test_mixtral_active_params_and_decode():
     with pytest.raises(ArchvizError) as e:
         m.size(devices=2, tensor_parallel=2)
     assert "mixture of experts" in e.value.message and e.value.hint
+
+
+def test_compare_puts_the_sizing_rows_side_by_side():
+    """Llama with 32 key/value heads against 8: the KV cache is exactly 4× (32 / 8)."""
+    r = CliRunner().invoke(main, ["compare", "llama", "llama", "--pb", "kv_heads=8", "--size", "-f", "json"]
+                           + [f"-p{k}={v}" for k, v in SMALL_LLAMA.items() if k != "kv_heads"] + ["-pkv_heads=8"]
+                           + ["--pa", "kv_heads=8", "--pb", "kv_heads=2"])
+    assert r.exit_code == 0, r.output
+    rows = {row["quantity"]: row for row in json.loads(r.output)["rows"]}
+    assert rows["inference.kv_cache_bytes_per_token"]["ratio_exact"] == "4"
+    assert rows["params.active"]["a"] > rows["params.active"]["b"]
+    assert {"flops.decode_step", "training.total_bytes", "params.embedding"} <= set(rows)
