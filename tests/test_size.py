@@ -318,10 +318,9 @@ def test_mixtral_active_params_and_decode():
 
 
 def test_compare_puts_the_sizing_rows_side_by_side():
-    """Llama with 32 key/value heads against 8: the KV cache is exactly 4× (32 / 8)."""
-    r = CliRunner().invoke(main, ["compare", "llama", "llama", "--pb", "kv_heads=8", "--size", "-f", "json"]
-                           + [f"-p{k}={v}" for k, v in SMALL_LLAMA.items() if k != "kv_heads"] + ["-pkv_heads=8"]
-                           + ["--pa", "kv_heads=8", "--pb", "kv_heads=2"])
+    """Llama with 8 key/value heads against 2: the KV cache is exactly 4× (8 / 2)."""
+    r = CliRunner().invoke(main, ["compare", "llama", "llama", "--pa", "kv_heads=8", "--pb", "kv_heads=2", "--size",
+                                  "-f", "json"] + [f"-p{k}={v}" for k, v in SMALL_LLAMA.items() if k != "kv_heads"])
     assert r.exit_code == 0, r.output
     rows = {row["quantity"]: row for row in json.loads(r.output)["rows"]}
     assert rows["inference.kv_cache_bytes_per_token"]["ratio_exact"] == "4"
