@@ -42,6 +42,32 @@ def explain_node(model, nid: str) -> list[str]:
     if n.frozen:
         out.append("  (frozen: its parameters count as non-trainable)")
     out += _training_lines(op, n.attrs, ins)
+    out += _backward_lines(model, n)
+    return out
+
+
+def _backward_lines(model, n) -> list[str]:
+    """What the layer's backward keeps and computes in a training step (archviz.passes.backward);
+    never fails explain."""
+    if n.is_input:
+        return []
+    try:
+        from archviz.passes.backward import train_costs
+        if n.meta.get(M.BACKWARD) is None:
+            train_costs(model.graph)
+        nb = n.meta[M.BACKWARD]
+        if not nb.need.any:
+            return ["  training: no backward (no input needs a gradient and no weight is trained)"]
+        lines = registry[n.op].explain_backward(n.attrs, n.meta[M.IN_SHAPES], n.meta[M.SHAPES], nb.need)
+    except Exception as exc:    # explain still shows the other numbers, and says what failed
+        why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"
+        return [f"  training: unavailable ({why})"]
+    out = []
+    for line in lines:
+        out += [f"  {line.what}:", f"      {line.formula}"] + ([f"      = {line.numbers}"] if line.numbers else [])
+    shared = [s.source for s, _key, _n, new in nb.kept if not new]
+    if shared:
+        out.append(f"      ({', '.join(shared)} also kept by an earlier layer: counted once)")
     return out
 
 

@@ -248,17 +248,12 @@ def flops_section(model, o: SizeOptions, tokens, context, costs, s: Sizing) -> d
             s.explain["flops.decode_step"] = (f"one new token for each of the {model.batch} sequences, "
                                               f"attending to {context:,} cached keys")
     if costs is not None:
-        recompute = _recompute_macs(model) if o.checkpointing else 0
+        recompute = costs.recompute_macs
         out["train_step"] = 2 * (model.totals["macs"] + recompute + costs.backward_macs)
         s.explain["flops.train_step"] = ("forward + backward, each op by its own backward rule (grad of the input "
                                          "where one is needed, grad of each trainable weight)"
                                          + ("; checkpointing runs each block's forward again" if recompute else ""))
     return out
-
-
-def _recompute_macs(model) -> int:
-    """The MACs checkpointing spends again: the forward of every node inside a top-level block."""
-    return sum(l.macs for l in model.layers if l.node.scope)
 
 
 def inference_section(model, o: SizeOptions, tokens, context, s: Sizing) -> dict:

@@ -9,3 +9,4 @@ ACT_ELEMS = "activation_elements"  # int, elements of all output tensors
 RF = "rf"                    # receptive field (issue: receptive fields)
 TIES = "ties"                # dict tensor -> (owner id, owner's tensor, shape, kind): the tensors it shares
 TIED_BY = "tied_by"          # dict tensor -> [(node id, its tensor)]: the layers that share this one's tensor
+BACKWARD = "backward"        # archviz.passes.backward.NodeBackward: what the layer's backward keeps and costs

@@ -9,13 +9,14 @@ inference graph, where dropout is the identity.
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, NoMacs, NoParams, Op, SameShape, register_op
+from archviz.ops.base import Attr, NoMacs, NoParams, Op, SameShape, keep_extra, keep_in, keep_out, register_op
 from archviz.ops.terms import C, Numel
 from archviz.ops.describe import Keeps, Role, lowered
 
 
 class _Act(SameShape, NoParams, NoMacs, Op):
     family = "activation"
+    keeps_layout = True      # torch's element-wise output takes its input's strides
     role = Role.ACTIVATION
     keeps = Keeps.INPUTS     # most activations' gradient reads their input
     attrs = {}
@@ -27,6 +28,10 @@ class _Act(SameShape, NoParams, NoMacs, Op):
 
     def elementwise_terms(self, a, ins, outs):
         return Numel(ins[0]) if self.per_element == 1 else C(self.per_element) * Numel(ins[0])
+
+    def saved(self, a, ins, outs, need):
+        """Its input, or its output where torch's backward reads the result (`keeps`)."""
+        return [keep_out(outs)] if self.keeps is Keeps.OUTPUT else [keep_in(ins)]
 
     def torch_spec(self, a, ins, outs):
         return lowered("nn." + self.torch_module, **{k: a[k] for k in self.attrs})
@@ -96,6 +101,15 @@ class StochasticDepth(_Act):
         if not 0 <= a.p <= 1:
             raise OpError(f"p={a.p} must be in [0, 1] (as torchvision checks)", attr="p")
 
+    def train_views(self, a):
+        return a.p == 0             # p = 0 returns its input
+
+    def saved(self, a, ins, outs, need):
+        """The keep/scale factor it multiplies by: one per example ('row') or one ('batch')."""
+        if a.p == 0:
+            return []
+        return [keep_extra("noise", ins[0][0] if a.mode == "row" else 1)]
+
     def torch_spec(self, a, ins, outs):
         return lowered("StochasticDepth", a.p, a.mode)
 
@@ -141,6 +155,19 @@ class Dropout(_Act):
             raise OpError(f"p={a.p} must be in [0, 1]", attr="p")
         return {"out": tuple(ins[0])}
 
+    def train_views(self, a):
+        return a.p == 0             # p = 0 returns its input
+
+    def saved(self, a, ins, outs, need):
+        """Its keep mask, one bool per element (CUDA's native_dropout; on CPU torch keeps the
+        mask in the activation dtype: docs/sizing.md); p = 1 multiplies by a zero scalar."""
+        if a.p == 0:
+            return []
+        if a.p == 1:
+            return [keep_extra("zero", 1)]
+        from math import prod
+        return [keep_extra("mask", prod(ins[0]), "bool")]
+
 
 @register_op
 class Identity(_Act):
@@ -148,5 +175,8 @@ class Identity(_Act):
     torch_module = "Identity"
     doc = "Passes its input through (torch.nn.Identity)."
     per_element = 0
-    passthrough = aliases = True
+    passthrough = aliases = train_view = True
     keeps = Keeps.NOTHING
+
+    def saved(self, a, ins, outs, need):
+        return []

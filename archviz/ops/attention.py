@@ -32,8 +32,11 @@ is counted dense, as torch computes it).  Padding masks are not modelled.
 """
 from __future__ import annotations
 
+from math import prod
+
 from archviz.errors import OpError
-from archviz.ops.base import UNBATCHED, Attr, Line, Op, fmt_shape, register_op
+from archviz.ops.base import UNBATCHED, Attr, Line, Op, fmt_shape, keep_extra, keep_in, keep_out, register_op
+from archviz.ops.saved import TIME_MAJOR
 from archviz.ops.terms import C, Fold, Parts, Prod, Tag, V, tight
 from archviz.ops.describe import Keeps, Role, lowered
 from archviz.ops.transformer import MASKS, mask_check, mask_text, time_map
@@ -53,6 +56,14 @@ def _qkv(ins, self_default=False):
     k = ins[1] if len(ins) > 1 else (q if self_default else None)
     v = ins[2] if len(ins) > 2 else k
     return q, k, v
+
+
+def _proj_in(ins, i, need):
+    """Input i as a linear projection keeps it: itself, or a contiguous copy of a 3-D input
+    that is not contiguous."""
+    if len(ins[i]) > 2 and need.is_strided(i):
+        return keep_extra(f"input {i}, a contiguous copy", prod(ins[i]))
+    return keep_in(ins, i)
 
 
 class _AttnBase(Op):
@@ -194,6 +205,61 @@ class Attention(_AttnBase):
                 Line("output 'out'", lead + "d_v): Σ_k α_k v_k", fmt_shape(o), o),
                 Line("output 'weights'", lead + "Tk): α = softmax over the keys", fmt_shape(w), w)]
 
+    def saved(self, a, ins, outs, need):
+        """As the lowered module computes it (seq_modules.Attention): the projections' inputs
+        for their weights' gradients, the projected query (general) or tanh(W_a q + U_a k)
+        (additive), each product's operands where the other needs a gradient, the softmax's
+        output (the `weights` port) and the values."""
+        q, k, v = _qkv(ins)
+        vi = 2 if len(ins) > 2 else 1
+        qn, kn, vn, w = need.input(0), need.input(1), need.input(vi), need.weights
+        n, tq, tk = q[0], (q[1] if len(q) == 3 else 1), k[1]
+        out = []
+        if a.score in ("additive", "concat"):
+            if w:
+                out += [_proj_in(ins, 0, need), _proj_in(ins, 1, need)]
+            scores = qn or kn or w
+            if scores:
+                out.append(keep_extra("tanh(W_a q + U_a k)", n * tq * tk * self._a(a, ins)))
+        else:
+            general = a.score == "general"
+            qg = qn or (general and w)
+            if general and w:
+                out.append(_proj_in(ins, 0, need))
+            if kn:
+                out.append(keep_extra("W_a q", n * tq * k[-1]) if general else keep_in(ins, 0))
+            if qg:
+                out.append(keep_in(ins, 1))
+            scores = qg or kn
+        if scores or vn:
+            out.append(keep_out(outs, "weights"))
+        if scores:
+            out.append(keep_in(ins, vi))
+        return out
+
+    def backward_macs_terms(self, a, ins, outs, need):
+        """Each product's gradient for each operand that needs one, at the product's forward MACs:
+        a projection's input and weight, the scores' two operands, α and the values."""
+        vi = 2 if len(ins) > 2 else 1
+        qn, kn, vn, w = need.input(0), need.input(1), need.input(vi), need.weights
+        fwd = dict(self.mac_parts(a, ins))
+        parts = []
+        if a.score in ("additive", "concat"):
+            parts += [(f"grad {x}: W_a q", fwd["query projection W_a q"]) for x, on in (("q", qn), ("W_a", w)) if on]
+            parts += [(f"grad {x}: U_a k", fwd["key projection U_a k"]) for x, on in (("k", kn), ("U_a", w)) if on]
+            scores = qn or kn or w
+            parts += [(f"grad {x}: v_aᵀ tanh", fwd["scores v_aᵀ tanh(·)"]) for x, on in (("tanh", scores), ("v_a", w)) if on]
+        else:
+            general = a.score == "general"
+            qg = qn or (general and w)
+            if general:
+                parts += [(f"grad {x}: W_a q", fwd["query projection W_a q"]) for x, on in (("q", qn), ("W_a", w)) if on]
+            sc = fwd["scores"] if general else fwd["scores qᵀk"]
+            parts += [(f"grad {x}: scores", sc) for x, on in (("q", qg), ("k", kn)) if on]
+            scores = qg or kn
+        parts += [(f"grad {x}: α·V", fwd["weighted sum α·V"]) for x, on in (("α", scores), ("V", vn)) if on]
+        return Parts(parts) if parts else V("no gradient computed", 0)
+
     def torch_spec(self, a, ins, outs):
         q, k, _ = _qkv(ins)
         args = (a.score, q[-1], k[-1])
@@ -329,6 +395,83 @@ class MultiheadAttention(_AttnBase):
                 Line("output 'out'", "(N, Tq, E)", fmt_shape(o), o),
                 Line("output 'weights'", "(N, Tq, Tk), averaged over heads" if a.average_weights
                      else "(N, heads, Tq, Tk)", fmt_shape(w), w)]
+
+    def strided_out(self, a, ins, outs, port, strided):
+        """`out` is the time-major result transposed to batch first (N, T > 1)."""
+        q = ins[0]
+        return TIME_MAJOR if port == "out" and q[0] > 1 and q[1] > 1 else None
+
+    def _modes(self, a, ins, need):
+        q, k, v = _qkv(ins, self_default=True)
+        n = len(ins)        # torch's paths: query is key is value; key is value; else separate
+        kv_same = n == 2 or (n == 3 and need.is_same(1, 2))
+        if n == 1 or (n == 3 and kv_same and need.is_same(0, 1)):
+            mode = "self"
+        else:
+            mode = "kv" if kv_same and k[-1] == q[-1] else "sep"
+        vi = 0 if mode == "self" else (2 if n > 2 and not need.is_same(1, 2) else 1)
+        w = need.weights
+        qg = need.input(0) or w
+        kg = need.input(0 if mode == "self" else 1) or w
+        vg = need.input(vi) or w
+        return mode, vi, qg, kg, vg, qg or kg
+
+    def saved(self, a, ins, outs, need):
+        """As F.multi_head_attention_forward keeps them in training (need_weights): each
+        in-projection's input (a copy: the batch-first input transposed to (T, N, E) is not
+        contiguous unless N or T is 1), the projected keys and values (one (3, T, N, E) tensor for
+        self-attention, (2, Tk, N, E) for a shared key/value input, else two), the scaled
+        queries, the softmax's output (the `weights` port unless averaged over heads) and the
+        out-projection's input; each only for a gradient that needs it."""
+        q, k, v = _qkv(ins, self_default=True)
+        mode, vi, qg, kg, vg, ag = self._modes(a, ins, need)
+        n, tq, tk, e = q[0], q[1], k[1], q[-1]
+
+        def x(i):
+            if 1 in ins[i][:2] or need.strided_as(i) == TIME_MAJOR:     # its transpose is contiguous
+                return keep_in(ins, i)
+            return keep_extra(f"input {i} (T, N, E) copy", prod(ins[i]))
+        out = []
+        if need.weights:
+            out += [x(0)] + ([x(1)] if mode != "self" else [])
+            if mode == "sep":       # value = key read twice: two copies (one view when N = 1)
+                out.append(x(vi) if vi == 2 or x(1).input is not None else keep_extra("value (T, N, E) copy", prod(ins[1])))
+        if kg:
+            out.append(keep_extra("scaled queries", n * tq * e))
+        if mode == "self":
+            out.append(keep_extra("q, k, v projections", 3 * n * tq * e))
+        elif mode == "kv":
+            out.append(keep_extra("k, v projections", 2 * n * tk * e))
+        else:
+            out += ([keep_extra("key projection", n * tk * e)] if qg else []) + (
+                [keep_extra("value projection", n * tk * e)] if ag else [])
+        if ag or vg:
+            out.append(keep_extra("attention weights", n * a.heads * tq * tk) if a.average_weights
+                       else keep_out(outs, "weights"))
+            if a.dropout > 0:       # p = 1 multiplies by a zero scalar
+                out += [keep_extra("zero", 1) if a.dropout >= 1 else
+                        keep_extra("dropout mask", n * a.heads * tq * tk, "bool"),
+                        keep_extra("dropped weights", n * a.heads * tq * tk)]
+        if need.weights:
+            out.append(keep_extra("out-projection input", n * tq * e))
+        return out
+
+    def backward_macs_terms(self, a, ins, outs, need):
+        """Each product's gradient for each operand that needs one, at its forward MACs: the
+        in-projections' inputs and weights, the scores' two operands, α and V, the
+        out-projection's input and weight."""
+        mode, vi, qg, kg, vg, ag = self._modes(a, ins, need)
+        fwd = dict(self.mac_parts(a, ins))
+        w = need.weights
+        xin = {"query projection": need.input(0), "key projection": need.input(0 if mode == "self" else 1),
+               "value projection": need.input(vi)}
+        parts = []
+        for p, on in xin.items():
+            parts += [(f"grad {x}: {p}", fwd[p]) for x, on2 in (("input", on), ("weight", w)) if on2]
+        parts += [(f"grad {x}: scores QKᵀ", fwd["scores QKᵀ"]) for x, on in (("Q", qg), ("K", kg)) if on]
+        parts += [(f"grad {x}: α·V", fwd["weighted sum α·V"]) for x, on in (("α", ag), ("V", vg)) if on]
+        parts += [(f"grad {x}: output projection", fwd["output projection"]) for x, on in (("input", ag or vg), ("weight", w)) if on]
+        return Parts(parts) if parts else V("no gradient computed", 0)
 
     def torch_spec(self, a, ins, outs):
         q, k, v = _qkv(ins, self_default=True)

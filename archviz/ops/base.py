@@ -32,6 +32,7 @@ from archviz.codes import E
 from archviz.errors import MissingRuleError, OpError
 from archviz.ops.describe import Keeps, Merge, Recurrence, Role
 from archviz.ops.terms import Line, Parts, Term, V, line  # noqa: F401  (explained numbers)
+from archviz.ops.saved import Need, Saved, keep_extra, keep_in, keep_out  # noqa: F401  (what backward keeps)
 from archviz.ops.schema import ATTR_TYPES, REQUIRED, Attr, Attrs, normalise  # noqa: F401  (the attribute schema)
 
 
@@ -97,6 +98,8 @@ class Op:
     aliases: ClassVar[bool] = False             # the output may be a view of input 0
     size_inputs: ClassVar[tuple] = ()           # inputs read only for their size
     keeps: ClassVar[Keeps | None] = None        # what backward keeps (see backward_keeps)
+    train_view: ClassVar[bool] = False          # in training its output(s) share input 0's storage
+    state_output: ClassVar[bool] = False        # its output is (a view of) a parameter or buffer
 
     @property
     def title(self) -> str:
@@ -140,6 +143,21 @@ class Op:
     def selects(self, a: Attrs, ins: list) -> tuple | None:
         """(axis, index), both normalised to non-negative, when the op picks one index
         along an axis of input 0 (that axis disappears); else None."""
+        return None
+
+    def train_views(self, a: Attrs) -> bool:
+        """Whether, in training, its output(s) share input 0's storage (views: a reshape, a
+        split; dropout with p = 0)."""
+        return self.train_view
+
+    keeps_layout: ClassVar[bool] = False        # element-wise: its output has its input's strides
+
+    def strided_out(self, a: Attrs, ins: list, outs: dict, port: str, strided: tuple):
+        """Output `port`'s layout in training when it is not contiguous (`strided[i]`: input i's):
+        a transpose (True), a batch-first recurrent output (TIME_MAJOR); a view and an element-wise
+        op (torch's outputs follow their input's strides) keep input 0's; else None."""
+        if self.train_views(a) or self.keeps_layout:
+            return strided[0] if strided else None
         return None
 
     def backward_keeps(self, a: Attrs) -> Keeps:
@@ -245,6 +263,39 @@ class Op:
     def receptive_field(self, a: Attrs, ins: list, outs: dict):
         self._missing("receptive_field")
 
+    # -- training (archviz.ops.saved; asked only where the layer's backward runs) ----------
+    def saved(self, a: Attrs, ins: list, outs: dict, need: Need) -> list:
+        """The tensors autograd keeps for this layer's backward ([Saved]), parameters and
+        buffers excluded, for the gradients `need` asks for."""
+        self._missing("saved")
+
+    def backward_macs_terms(self, a: Attrs, ins: list, outs: dict, need: Need):
+        """The backward pass's MACs as a Term or Parts (grad of each input that needs one,
+        grad of trainable weights), as torch's kernels compute them."""
+        self._missing("backward_macs_terms")
+
+    def inner_graph(self, a: Attrs, ins: list):
+        """(graph, times) where the layer runs an analysed graph of its own, `times` over its
+        input's tokens in all (a mixture of experts: its expert, top_k): archviz.passes.backward
+        adds that graph's backward, as train_costs finds it, `times` over; else None."""
+        return None
+
+    def count_backward_macs(self, a: Attrs, ins: list, outs: dict, need: Need) -> int:
+        return int(self.backward_macs_terms(a, ins, outs, need).value())
+
+    def explain_backward(self, a: Attrs, ins: list, outs: dict, need: Need) -> list:
+        """Two lines: what backward keeps (elements by source) and its MACs."""
+        kept = self.saved(a, ins, outs, need)
+        n = sum(s.numel for s in kept)
+        text = " + ".join(s.source + ("" if s.dtype == "act" else f" ({s.dtype})") for s in kept)
+        nums = " + ".join(f"{s.numel:,}" for s in kept) + (f" = {n:,}" if len(kept) > 1 else "")
+        lines = [Line("backward keeps (elements)", text or "nothing", nums or "0", n)]
+        t = self.backward_macs_terms(a, ins, outs, need)
+        if isinstance(t, Parts):
+            t.what = "backward MACs"
+            return lines + t.lines()
+        return lines + [line("backward MACs", t)]
+
     def torch_spec(self, a: Attrs, ins: list, outs: dict):
         """The torch module computing this op, as data (archviz.ops.describe.TorchSpec)."""
         self._missing("torch_spec")
@@ -330,11 +381,48 @@ class NoParams:
 
 
 class NoMacs:
-    """Mixin: the op does no multiply-accumulates (its work is element-wise)."""
+    """Mixin: the op does no multiply-accumulates (its work is element-wise), forward or
+    backward."""
     no_macs_why: ClassVar[str] = "no multiply-accumulates (element-wise work counted apart)"
 
     def macs_terms(self, a, ins, outs):
         return V(self.no_macs_why, 0)
+
+    def backward_macs_terms(self, a, ins, outs, need):
+        return V(self.no_macs_why, 0)
+
+
+class KeepsNothing:
+    """Mixin: backward keeps no tensor (it moves or sums the gradient: add, concat, views)."""
+
+    def saved(self, a, ins, outs, need):
+        return []
+
+
+class KeepsInput:
+    """Mixin: backward keeps input 0 (most activations: GELU, SiLU, ... read their input)."""
+
+    def saved(self, a, ins, outs, need):
+        return [keep_in(ins, 0)]
+
+
+class KeepsOutput:
+    """Mixin: backward keeps the output (ReLU, sigmoid, tanh, softmax read their result)."""
+
+    def saved(self, a, ins, outs, need):
+        return [keep_out(outs)]
+
+
+def weight_backward(fwd, need: Need, i: int = 0, weight_fwd=None):
+    """Backward MACs of a layer linear in its input and its weight (conv, linear): the
+    gradient of input `i` (if it needs one) and of the weight (if trainable) each cost the
+    forward's MACs (torch's convolution_backward / mm backward)."""
+    parts = []
+    if need.input(i):
+        parts.append(("grad input", fwd))
+    if need.weights:
+        parts.append(("grad weight", weight_fwd if weight_fwd is not None else fwd))
+    return Parts(parts) if parts else V("no gradient computed", 0)
 
 
 class SameShape:

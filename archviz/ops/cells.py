@@ -6,8 +6,8 @@ one step, one layer and one direction.
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import UNBATCHED, Attr, Line, Op, fmt_shape, register_op
-from archviz.ops.terms import C, Prod, Sum, Tag, V, tight
+from archviz.ops.base import UNBATCHED, Attr, Line, Op, fmt_shape, keep_extra, keep_in, keep_out, register_op
+from archviz.ops.terms import C, Parts, Prod, Sum, Tag, V, tight
 from archviz.ops.describe import Cell, Keeps, Recurrence, Role, lowered
 from archviz.ops.recurrent import _BIAS_NOTE, _EW_PER_UNIT, GATES, recurrent_caption
 
@@ -71,6 +71,32 @@ class _Cell(Op):
         """MACs = N · G·h·(x + h); the W_hh product is computed (on zeros) even with no state."""
         G, h = V("G", GATES[self.kind]), V("h", a.out)
         return V("N", ins[0][0]) * Sum(Tag(tight(G, h, V("x", ins[0][-1])), "W_ih x"), Tag(tight(G, h, h), "W_hh h"))
+
+    def saved(self, a, ins, outs, need):
+        """As torch's CPU cell (aten/native/RNN.cpp): for trainable weights x and h (zeros when
+        not given: LSTMCell's h and c are one zero tensor); RNN its output; GRU the hidden gates
+        (3·N·h) and three N·h tensors (the candidate and the factors its in-place updates
+        needed); LSTM the gates (4·N·h), tanh(c') and c (where the gates need a gradient)."""
+        n, h, w = ins[0][0], a.out, need.weights
+        state = keep_in(ins, 1) if len(ins) > 1 else keep_extra("zero state", n * h)
+        out = [keep_in(ins, 0), state] if w else []
+        if self.kind == "rnn":
+            return out + [keep_out(outs)]
+        if self.kind == "gru":
+            return out + [keep_extra("hidden gates", 3 * n * h), keep_extra("candidate and in-place factors", 3 * n * h)]
+        gates = w or need.input(0) or need.input(1)      # f·c keeps c where f needs a gradient
+        c = [keep_in(ins, 2) if len(ins) > 2 else state] if gates else []
+        return out + [keep_extra("gates", 4 * n * h), keep_extra("tanh(c')", n * h)] + c
+
+    def backward_macs_terms(self, a, ins, outs, need):
+        """W_ih x: grad x, grad W_ih; W_hh h: grad h (where a given state needs one), grad W_hh;
+        each at its product's forward MACs."""
+        G, h, N = V("G", GATES[self.kind]), V("h", a.out), V("N", ins[0][0])
+        ih, hh = Prod(N, G, h, V("x", ins[0][-1])), Prod(N, G, h, h)
+        w = need.weights
+        parts = [(p, t) for p, t, on in (("grad x", ih, need.input(0)), ("grad W_ih", ih, w),
+                                         ("grad h", hh, len(ins) > 1 and need.input(1)), ("grad W_hh", hh, w)) if on]
+        return Parts(parts) if parts else V("no gradient computed", 0)
 
     def elementwise_terms(self, a, ins, outs):
         return Prod(C(_EW_PER_UNIT[self.kind]), V("N", ins[0][0]), V("h", a.out))

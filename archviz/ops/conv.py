@@ -9,7 +9,8 @@ from fractions import Fraction
 from math import prod
 
 from archviz.errors import OpError
-from archviz.ops.base import UNBATCHED, Attr, Line, Op, conv_out_len, fmt_shape, numel, register_op
+from archviz.ops.base import (UNBATCHED, Attr, Line, Op, conv_out_len, fmt_shape, keep_in, numel, register_op,
+                              weight_backward)
 from archviz.ops.terms import C, Fold, Prod, V
 from archviz.ops.describe import Keeps, Role, is_one, kernel_text, lowered, step_text
 
@@ -28,6 +29,18 @@ class _ConvBase(Op):
 
     def elementwise_terms(self, a, ins, outs):
         return C(0)          # bias adds are not counted (DESIGN: MACs exclude bias; not element-wise work)
+
+    def saved(self, a, ins, outs, need):
+        """Its input, whichever gradient is asked: torch's convolution autograd saves input and
+        weight together (the weight is a parameter, not counted)."""
+        return [keep_in(ins)]
+
+    def backward_macs_terms(self, a, ins, outs, need):
+        """grad input = a transposed convolution of the output gradient, grad weight = a
+        convolution of the input with it: each the forward's MACs (the weight gradient of a
+        grouped convolution too; torch's FlopCounterMode counts that one as if ungrouped,
+        × groups: docs/sizing.md)."""
+        return weight_backward(self.macs_terms(a, ins, outs), need)
 
     def caption(self, a):
         """'3×3, 64, /2' (textbook order: kernel, width, stride, dilation, groups)."""

@@ -27,9 +27,11 @@ the GRU's 11·N·h (see ops/recurrent.py); times T.
 """
 from __future__ import annotations
 
+from math import prod
+
 from archviz.errors import OpError
-from archviz.ops.base import Attr, Line, Op, fmt_shape, register_op
-from archviz.ops.terms import Parts
+from archviz.ops.base import Attr, Line, Op, fmt_shape, keep_extra, keep_in, register_op
+from archviz.ops.terms import C, Parts, Prod, V, tight
 from archviz.ops.describe import Cell, Keeps, Recurrence, Role, lowered
 from archviz.ops.recurrent import recurrent_caption
 
@@ -109,6 +111,50 @@ class AttentionGRU(Op):
         parts = [(w.replace("key projection U_a k", "key projection U_a h_j (once)"), t) for w, t in att.mac_parts(aa, ai)]
         parts.append(("GRU cell over [y_i−1; c_i] (N = N·T steps, x = E + M)", cell.macs_terms(ca, ci, {})))
         return Parts(parts, " (bias adds not counted)", total="key projection + T × (query, scores, context, GRU cell)")
+
+    def _grads(self, a, ins, need):
+        """(attention steps with a gradient, state steps with a gradient): step 0's scores need
+        one only through trainable weights, the memory or h0; its state only through h0."""
+        t, w = ins[0][1], need.weights
+        h0 = len(ins) > 2 and need.input(2)
+        att0 = w or need.input(1) or h0
+        return t - (0 if att0 else 1), t - (0 if h0 else 1)
+
+    def saved(self, a, ins, outs, need):
+        """As the lowered module (seq_modules.AttentionGRU) keeps it on CPU: per step the
+        tanh(W_a s + U_a h_j) (N·Tk·A) and α (N·Tk), the memory (read by every α·h_j), the
+        GRU cell's hidden gates and three N·h tensors; for trainable weights the memory (U_a),
+        the initial state, each cell input [y; c] and each state read by the next step."""
+        (n, t, e), (_, tk, m) = ins[0], ins[1]
+        h, A, w = a.out, self._a(a), need.weights
+        att, _ = self._grads(a, ins, need)
+        out = []
+        if w:
+            mem = keep_extra("memory, a contiguous copy", prod(ins[1])) if need.is_strided(1) else keep_in(ins, 1)
+            out += [mem, keep_in(ins, 2) if len(ins) > 2 else keep_extra("zero h0", n * h),
+                    keep_extra("cell inputs [y; c]", t * n * (e + m)), keep_extra("states s_1..s_T−1", (t - 1) * n * h)]
+        if att:
+            out += [keep_extra("tanh(W_a s + U_a h)", att * n * tk * A), keep_extra("α", att * n * tk), keep_in(ins, 1)]
+        return out + [keep_extra("hidden gates", t * 3 * n * h), keep_extra("candidate and in-place factors", t * 3 * n * h)]
+
+    def backward_macs_terms(self, a, ins, outs, need):
+        """Each product's gradient for each operand that needs one, at its forward MACs: U_a h_j
+        once; per step W_a s, v_aᵀ tanh, α·h_j and the GRU cell's W_ih [y; c] and W_hh s."""
+        (n, t, e), (_, tk, m) = ins[0], ins[1]
+        h, A, w = a.out, self._a(a), need.weights
+        att, st = self._grads(a, ins, need)
+        N, Tk, M, H, AA, T = V("N", n), V("Tk", tk), V("M", m), V("h", h), V("A", A), V("T", t)
+        ua, wa, va, bm = Prod(N, Tk, M, AA), tight(N, H, AA), tight(N, Tk, AA), tight(N, Tk, M)
+        ih, hh = tight(N, C(3), H, V("E + M", e + m)), tight(N, C(3), H, H)
+        cell_in = t if need.input(0) else att
+        rows = [("grad memory: U_a h_j", ua, 1, need.input(1)), ("grad U_a", ua, 1, w),
+                ("grad s: W_a s", wa, st, True), ("grad W_a", wa, t, w),
+                ("grad tanh: v_aᵀ", va, att, True), ("grad v_a", va, t, w),
+                ("grad α: α·h_j", bm, att, True), ("grad memory: α·h_j", bm, t, need.input(1)),
+                ("grad [y; c]: W_ih", ih, cell_in, True), ("grad W_ih", ih, t, w),
+                ("grad s: W_hh", hh, st, True), ("grad W_hh", hh, t, w)]
+        parts = [(p, term if k == 1 else Prod(V("steps", k), term)) for p, term, k, on in rows if on and k]
+        return Parts(parts) if parts else V("no gradient computed", 0)
 
     def elementwise_terms(self, a, ins, outs):
         (att, aa, ai), (cell, ca, ci) = self._parts(a, ins)

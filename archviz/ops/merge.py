@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
+from math import prod
+
+from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, keep_extra, keep_in, numel, register_op
 from archviz.ops.terms import C, Numel, V
 from archviz.ops.describe import Keeps, Merge, Role, lowered
 
@@ -58,6 +60,9 @@ class Add(_Broadcast):
     def torch_spec(self, a, ins, outs):
         return lowered("Add")
 
+    def saved(self, a, ins, outs, need):
+        return []
+
 
 
 @register_op
@@ -66,10 +71,26 @@ class Mul(_Broadcast):
     merge = Merge.PRODUCT
     keeps = Keeps.INPUTS     # each input's gradient is the other input
     doc = "Element-wise product of two or more inputs, broadcasting (gates, attention)."
-    samples = [{"attrs": {}, "inputs": [(2, 16, 4, 4), (2, 16, 1, 1)]}]
+    samples = [{"attrs": {}, "inputs": [(2, 16, 4, 4), (2, 16, 1, 1)]},
+               {"attrs": {}, "inputs": [(2, 1, 4), (2, 3, 1), (1, 3, 4)]}]
 
     def torch_spec(self, a, ins, outs):
         return lowered("Mul")
+
+    def saved(self, a, ins, outs, need):
+        """x0 · x1 · x2 … left to right: each product keeps its left factor where the right one
+        needs a gradient and the right where the left does (the left is the running product
+        after the first step, a tensor of its own)."""
+        out, left, left_shape, left_grad = [], keep_in(ins, 0), ins[0], need.input(0)
+        for k in range(1, len(ins)):
+            if need.input(k):
+                out.append(left)
+            if left_grad:
+                out.append(keep_in(ins, k))
+            left_shape = broadcast([left_shape, ins[k]])
+            left_grad = left_grad or need.input(k)
+            left = keep_extra(f"product of inputs 0..{k}", prod(left_shape))
+        return out
 
 
 
@@ -99,6 +120,9 @@ class Concat(NoParams, NoMacs, Op):
 
     def elementwise_terms(self, a, ins, outs):
         return C(0)
+
+    def saved(self, a, ins, outs, need):
+        return []
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]

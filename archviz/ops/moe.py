@@ -20,7 +20,7 @@ from archviz.errors import ArchvizError, OpError
 from archviz.ir import meta as M
 from archviz.ir.body import BODY_INPUT
 from archviz.ir.graph import INPUT_OP, LayerGraph, Node, Ref
-from archviz.ops.base import Attr, Line, Op, Params, fmt_shape, numel, register_op, registry
+from archviz.ops.base import Attr, Line, Op, Params, fmt_shape, keep_extra, keep_in, numel, register_op, registry
 from archviz.ops.schema import Attrs
 from archviz.ops.describe import Keeps, Role, lowered
 from archviz.ops.terms import C, Numel, Parts, Prod, V
@@ -174,6 +174,40 @@ class MoE(Op):
     def tensor_parallel(self, a, ins, outs, split, t):
         raise OpError("a mixture of experts under tensor parallelism (expert parallelism) is not sized",
                       hint="size it with data parallelism and a sharded strategy (--strategy zero3)")
+
+    # -- training (archviz.passes.backward adds the experts' own backward: inner_graph) ------
+    def inner_graph(self, a, ins):
+        """The expert, run top_k times over the tokens in all (each token by its top_k)."""
+        return self.body(a, ins), a.top_k
+
+    def saved(self, a, ins, outs, need):
+        """The routing, as the lowering (backends/torch/moe_module.py) keeps it: the router's
+        input (for its weight), the softmax probabilities (opmath), top_k's indices, with
+        renormalize the top_k weights and their sum (opmath), each expert's token and slot
+        indices (one int64 pair per routed token), the experts' outputs (for the weights'
+        gradient), the chosen weights (for the outputs') and the weighted outputs (index_add_
+        keeps its source).  The experts' own tensors come from
+        their graph (inner_graph)."""
+        x = ins[0]
+        tokens, d, k = numel(x[:-1]), x[-1], a.top_k
+        expert_grad = need.input(0) or need.weights
+        out = [keep_in(ins)] if need.weights else []
+        out += [keep_extra("router probabilities", tokens * a.experts, "opmath"),
+                keep_extra("top_k indices", tokens * k, "int64")]
+        if a.renormalize:
+            out += [keep_extra("top_k weights", tokens * k, "opmath"), keep_extra("their sums", tokens, "opmath")]
+        out += [keep_extra("token and slot indices", 2 * tokens * k, "int64"),
+                keep_extra("expert outputs", tokens * k * d),
+                keep_extra("weighted expert outputs (index_add_'s source)", tokens * k * d)]
+        return out + ([keep_extra("chosen weights", tokens * k)] if expert_grad else [])
+
+    def backward_macs_terms(self, a, ins, outs, need):
+        """The router's (grad x, grad W_g, each tokens · d · E); the experts' own are added by
+        archviz.passes.backward from their graph (inner_graph), top_k times."""
+        x = ins[0]
+        r = Prod(Numel(x[:-1], "tokens"), V("d", x[-1]), V("E", a.experts))
+        parts = [(p, r) for p, on in (("router: grad x", need.input(0)), ("router: grad W_g", need.weights)) if on]
+        return Parts(parts) if parts else V("no gradient computed", 0)
 
     def receptive_field(self, a, ins, outs):
         """Each token's output reads that token's features only (the router and the experts

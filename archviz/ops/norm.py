@@ -7,7 +7,10 @@ Networks" (NIPS 2012), section 3.3, for LRN.
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import BATCH_AXIS_WHY, Attr, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, numel, register_op
+from math import prod
+
+from archviz.ops.base import (BATCH_AXIS_WHY, Attr, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, keep_extra,
+                              keep_in, numel, register_op)
 from archviz.ops.terms import C, Numel, V, tight
 from archviz.ops.describe import Keeps, Role, lowered
 
@@ -25,6 +28,13 @@ class _BatchNorm(SameShape, NoMacs, Op):
         "track_running_stats": Attr("bool", True, "keep running mean/var buffers"),
     }
     elementwise_note = " (inference: one multiply and one add per element, statistics folded)"
+
+    def saved(self, a, ins, outs, need):
+        """Its input and the batch's mean and 1/std per channel, in opmath (native_batch_norm's
+        save_mean / save_invstd), whichever gradient is asked; the running statistics are
+        buffers."""
+        c = ins[0][1]
+        return [keep_in(ins), keep_extra("mean", c, "opmath"), keep_extra("1/std", c, "opmath")]
 
     def check(self, a, ins):
         if len(ins[0]) not in self.ranks:
@@ -119,6 +129,10 @@ class _TrailingNorm(SameShape, NoMacs, Op):
     keeps = Keeps.INPUTS
     features_last = True
 
+    def rows(self, a, ins) -> int:
+        """How many normalised groups: the elements of the axes not normalised."""
+        return prod(ins[0][:-a.dims])
+
     def infer_shape(self, a, ins):
         if a.dims >= len(ins[0]):
             raise OpError(f"dims={a.dims} reaches the batch axis of the {len(ins[0])}-D input {fmt_shape(ins[0])}: "
@@ -159,6 +173,12 @@ class LayerNorm(_TrailingNorm):
     def elementwise_terms(self, a, ins, outs):
         return Numel(ins[0]) * (C(5) + C(2)) if a.elementwise_affine else Numel(ins[0]) * C(5)
 
+    def saved(self, a, ins, outs, need):
+        """Its input and each row's mean and 1/std in opmath (native_layer_norm), whichever
+        gradient is asked."""
+        r = self.rows(a, ins)
+        return [keep_in(ins), keep_extra("mean", r, "opmath"), keep_extra("1/std", r, "opmath")]
+
     def torch_spec(self, a, ins, outs):
         return lowered("nn.LayerNorm", tuple(ins[0][-a.dims:]), eps=a.eps, elementwise_affine=a.elementwise_affine,
                     bias=a.bias)
@@ -186,6 +206,17 @@ class RMSNorm(_TrailingNorm):
 
     def elementwise_terms(self, a, ins, outs):
         return Numel(ins[0]) * (C(4) if a.elementwise_affine else C(3))
+
+    def saved(self, a, ins, outs, need):
+        """torch's rms_norm is composite: x · rsqrt(mean(x²) + eps) keeps x and each row's
+        1/rms (in opmath: float32 for 16-bit inputs) where x needs a gradient; the weight's
+        gradient keeps the normalised x (before the weight)."""
+        out = []
+        if need.input(0):
+            out += [keep_in(ins), keep_extra("1/rms", self.rows(a, ins), "opmath")]
+        if a.elementwise_affine and need.weights:
+            out.append(keep_extra("normalised x", prod(ins[0])))
+        return out
 
     def torch_spec(self, a, ins, outs):
         return lowered("nn.RMSNorm", tuple(ins[0][-a.dims:]), eps=None if a.eps is None else float(a.eps),
@@ -229,6 +260,13 @@ class LRN(SameShape, NoParams, NoMacs, Op):
 
     def elementwise_terms(self, a, ins, outs):
         return Numel(ins[0]) * (tight(C(2), V("n", a.size)) + C(3))
+
+    def saved(self, a, ins, outs, need):
+        """torch's local_response_norm is composite: the squares padded by n − 1 channels (read
+        by avg_pool3d), the base k + α·mean and its power (pow, then the division), and the input."""
+        n, x = a.size, ins[0]
+        return [keep_in(ins), keep_extra("padded squares", x[0] * (x[1] + n - 1) * prod(x[2:])),
+                keep_extra("k + α·mean", prod(x)), keep_extra("denominator", prod(x))]
 
     def torch_spec(self, a, ins, outs):
         """torch.nn.LocalResponseNorm computes a / (k + alpha/n · Σ a²)^beta: pass alpha·n so the

@@ -12,7 +12,7 @@ axis 0 is always the batch (implicit in a spec), so none of them may cut along i
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, register_op
+from archviz.ops.base import UNBATCHED, Attr, KeepsNothing, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, register_op
 from archviz.ops.describe import Keeps, Role, lowered
 from archviz.ops.rfmaps import _Irregular
 from archviz.ops.rfmaps_core import _per_position
@@ -20,7 +20,7 @@ from archviz.ops.terms import C
 from archviz.ops.tensor import BATCH, _axis
 
 
-class _Parts(NoParams, NoMacs, Op):
+class _Parts(KeepsNothing, NoParams, NoMacs, Op):
     family = "tensor"
     role = Role.SHAPE
     keeps = Keeps.NOTHING       # moving data: the gradient is moved back, no values needed
@@ -48,7 +48,7 @@ class _AnyPart(tuple):
 
 class _Split(_Parts):
     """Cut along `dim` into parts of the sizes `_sizes(a, x)`; port k is part k."""
-    aliases = True              # each part is a view of the input
+    aliases = train_view = True  # each part is a view of the input
 
     def output_ports(self, attrs=None):
         """'0', '1', … one per part; while the count is unknown (no attributes, or an attribute
@@ -145,6 +145,7 @@ class Chunk(_Split):
 
 @register_op
 class Slice(_Parts):
+    train_view = True
     name = "slice"
     doc = ("x[..., start:end:step, ...] along `dim` (Python/torch slicing: negative from the end, bounds "
            "clamped); select one index with select_step.")

@@ -10,7 +10,8 @@ from fractions import Fraction
 from math import gcd, prod
 
 from archviz.errors import OpError
-from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, conv_out_len, fmt_shape, numel, register_op
+from archviz.ops.base import (UNBATCHED, Attr, Line, NoMacs, NoParams, Op, conv_out_len, fmt_shape, keep_extra,
+                              keep_in, numel, register_op)
 from archviz.ops.terms import C, Prod, V
 from archviz.ops.describe import Keeps, Role, is_one, kernel_text, lowered, pair, step_text
 
@@ -19,6 +20,10 @@ class _Pool(NoParams, NoMacs, Op):
     family = "pool"
     role = Role.POOL
     keeps = Keeps.INPUTS     # max: the input (and indices); avg: autograd saves the input too
+
+    def saved(self, a, ins, outs, need):
+        """Its input (avg_pool2d's and max_pool2d_with_indices' autograd keep it)."""
+        return [keep_in(ins)]
 
     def caption(self, a):
         """'3×3' or '3×3, /2' when the stride is not the kernel."""
@@ -105,6 +110,10 @@ class MaxPool2d(_Pool):
     def elementwise_terms(self, a, ins, outs):
         return _nchw(outs["out"], "_out") * ((V("kh", a.kernel[0]) * V("kw", a.kernel[1])) - C(1))
 
+    def saved(self, a, ins, outs, need):
+        """Its input and the argmax of each window, an int64 per output element."""
+        return [keep_in(ins), keep_extra("indices", prod(outs["out"]), "int64")]
+
     def torch_spec(self, a, ins, outs):
         k, s, p, d = self._geom(a)
         return lowered("nn.MaxPool2d", tuple(k), stride=tuple(s), padding=tuple(p), dilation=tuple(d),
@@ -175,6 +184,10 @@ class AdaptiveAvgPool2d(NoParams, NoMacs, Op):
                              if tuple(a.size) == (1, 1) else ""))
         return {"out": (x[0], x[1], *a.size)}
 
+    def saved(self, a, ins, outs, need):
+        """Its input; nothing for a 1×1 output, which torch computes as a mean."""
+        return [] if all(d == 1 for d in outs["out"][2:]) else [keep_in(ins)]
+
     def elementwise_terms(self, a, ins, outs):
         x = ins[0]
         return Prod(V("N", x[0]), V("C", x[1]), V("Σbin_h", bins_total(x[2], a.size[0])),
@@ -223,6 +236,10 @@ class GlobalAvgPool(NoParams, NoMacs, Op):
 
     def elementwise_terms(self, a, ins, outs):
         return _nchw(ins[0])
+
+    def saved(self, a, ins, outs, need):
+        """Nothing: torch computes it as a mean, whose gradient needs only the shape."""
+        return []
 
     def explain_shape(self, a, ins, outs):
         o = outs["out"]

@@ -41,9 +41,11 @@ lookup: 0 MACs, 0 element-wise operations.
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import MAX_LAYERS, UNBATCHED, Attr, Line, NoMacs, Op, fmt_shape, register_op
+from archviz.ops.base import (MAX_LAYERS, UNBATCHED, Attr, Line, NoMacs, Op, fmt_shape, keep_extra, keep_in, keep_out,
+                              register_op)
 from archviz.ops.terms import C, Fold, Parts, Prod, Sum, Tag, V, tight
 from archviz.ops.describe import Cell, Keeps, Recurrence, Role, lowered
+from archviz.ops.saved import TIME_MAJOR
 
 GATES = {c.value: c.gates for c in Cell}     # gate sets per kind (W_ih has G·h rows)
 _EW_PER_UNIT = {"rnn": 2, "gru": 11, "lstm": 13}
@@ -101,6 +103,11 @@ class Embedding(NoMacs, Op):
         """Megatron's vocabulary-parallel embedding: each device its rows (the vocabulary
         padded to a multiple of t), the output whole after an all-reduce."""
         return {"weight": 0}, {"out": False}
+
+    def saved(self, a, ins, outs, need):
+        """The token ids (int64), to scatter the gradient into the table: only for a trainable
+        table (the ids need no gradient)."""
+        return [keep_in(ins, 0, "int64")] if need.weights else []
 
     def elementwise_terms(self, a, ins, outs):
         return C(0)
@@ -275,6 +282,83 @@ class _Recurrent(Op):
             raise OpError(f"runs over {ins[0][1]} steps, not the model's {tokens} tokens")
         return self.count_macs(a, ins, outs) // tokens
 
+    # -- training (the CPU kernel's step-by-step decomposition, aten/native/RNN.cpp) --------
+    def strided_out(self, a, ins, outs, port, strided):
+        """`out` is the time-major result transposed to batch first: not contiguous when N, T > 1."""
+        return TIME_MAJOR if port == "out" and ins[0][0] > 1 and ins[0][1] > 1 else None
+
+    def saved(self, a, ins, outs, need):
+        """What torch's CPU kernel (oneDNN off) keeps, per layer and direction over T steps:
+        RNN each step's output; GRU the hidden gates (3·N·h) and three N·h tensors a step (the
+        candidate, and the two factors its in-place updates needed), and each new state for
+        W_hh; LSTM the gates (4·N·h), tanh(c_t) and c_t−1 a step, and each h_t for W_hh (and
+        the pre-projection h for W_hr).  For trainable weights, each layer's input (layer 0's
+        transposed input is copied per direction unless N or T is 1) and the initial hidden state;
+        an LSTM always keeps its initial cell state.  Dropout between layers keeps its mask
+        (the activation dtype, as on CPU).  On CUDA, cuDNN keeps a reserve space instead."""
+        n, t, f = ins[0]
+        d, ho = self._dims(a)
+        h, layers, w = a.out, a.num_layers, need.weights
+        steps, nh = layers * d * t, n * h
+        chain = layers * d * (t - 1)            # states carried to a next step
+        out = []
+        if w:
+            out.append(keep_in(ins, 1) if len(ins) > 1 else keep_extra("zero h0", layers * d * n * ho))
+            view = n == 1 or t == 1 or need.strided_as(0) == TIME_MAJOR      # its transpose is contiguous
+            out.append(keep_in(ins, 0) if view else keep_extra("layer 0 input, (T, N, F) copies", d * n * t * f))
+            if layers > 1:
+                out.append(keep_extra("inputs of layers 1..L−1", (layers - 1) * n * t * d * ho))
+        if self.kind == "rnn":
+            out.append(keep_extra("step outputs", steps * nh))
+        elif self.kind == "gru":
+            out.append(keep_extra("hidden gates W_hh h + b_hh", steps * 3 * nh))
+            out.append(keep_extra("candidate and in-place factors", steps * 3 * nh))
+            if w:
+                out.append(keep_extra("states h_t read by W_hh", chain * nh))
+        else:
+            if len(ins) < 3:
+                out.append(keep_extra("zero c0", layers * d * n * h))
+            elif w or need.input(0) or need.input(1) or layers > 1:     # f·c0 keeps c0 where f needs a gradient
+                out.append(keep_in(ins, 2))
+            out.append(keep_extra("gates", steps * 4 * nh))
+            out.append(keep_extra("tanh(c_t)", steps * nh))
+            out.append(keep_extra("cell states c_t read by the next step", chain * nh))
+            if w:
+                out.append(keep_extra("states h_t read by W_hh", chain * n * ho))
+                if a.proj_size:
+                    out.append(keep_extra("h before the projection W_hr", steps * nh))
+        if layers > 1 and a.dropout > 0:        # p = 1 multiplies by a zero scalar
+            out.append(keep_extra("dropout masks between layers", (layers - 1) * (1 if a.dropout == 1 else n * t * d * ho)))
+        return out
+
+    def backward_macs_terms(self, a, ins, outs, need):
+        """Per layer: W_ih x over all steps (grad of the layer's input, grad W_ih), W_hh h per
+        step (grad of h_t−1 on every step but the first, and on the first where an initial
+        state needs one; grad W_hh), and an LSTM projection W_hr (grad h, grad W_hr); each
+        at the forward MACs of its product."""
+        n, t = ins[0][0], ins[0][1]
+        g, (d, ho), proj = GATES[self.kind], self._dims(a), a.get("proj_size") or 0
+        w = need.weights
+        h0 = 1 if len(ins) > 1 and need.input(1) else 0
+        G, h, N, T, D = V("G", g), V("h", a.out), V("N", n), V("T", t), V("D", d)
+        parts = []
+        for l, xin in self._layers(a, ins[0][-1]):
+            ih = Prod(N, T, D, G, h, V("x", xin))
+            hh = tight(G, h, V("h_out", ho))
+            if l > 0 or need.input(0):
+                parts.append((f"layer {l}: grad input", ih))
+            if w:
+                parts.append((f"layer {l}: grad W_ih", ih))
+            steps = t - 1 + h0
+            if steps:
+                parts.append((f"layer {l}: grad h_t−1", Prod(N, V("steps", steps), D, hh)))
+            if w:
+                parts.append((f"layer {l}: grad W_hh", Prod(N, T, D, hh)))
+            if proj:
+                hr = Prod(N, T, D, h, V("p", proj))
+                parts += [(f"layer {l}: grad h (W_hr)", hr)] + ([(f"layer {l}: grad W_hr", hr)] if w else [])
+        return Parts(parts)
+
     def elementwise_terms(self, a, ins, outs):
         n, t = ins[0][0], ins[0][1]
         d, _ = self._dims(a)
@@ -379,6 +463,7 @@ class LSTM(_Recurrent):
         {"attrs": {"out": 6, "num_layers": 2}, "inputs": [(2, 3, 4), (2, 2, 6), (2, 2, 6)]},
         {"attrs": {"out": 9, "proj_size": 4, "bidirectional": True, "num_layers": 2, "bias": False},
          "inputs": [(2, 3, 5)]},
+        {"attrs": {"out": 4}, "inputs": [(2, 3, 5), (1, 2, 4), (1, 2, 4)]},
     ]
 
     def check(self, a, ins):

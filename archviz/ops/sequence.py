@@ -9,12 +9,12 @@ step.  The final state of both directions is the ``h`` port (torch layout (L·D,
 from __future__ import annotations
 
 from archviz.errors import OpError
-from archviz.ops.base import Attr, Line, NoMacs, NoParams, Op, fmt_shape, register_op
+from archviz.ops.base import Attr, KeepsNothing, Line, NoMacs, NoParams, Op, fmt_shape, register_op
 from archviz.ops.terms import C
 from archviz.ops.describe import Keeps, Role, lowered
 
 
-class _SeqOp(NoParams, NoMacs, Op):
+class _SeqOp(KeepsNothing, NoParams, NoMacs, Op):
     family = "sequence"
     role = Role.SEQUENCE
     features_last = True     # (N, T, F): axis 1 is time
@@ -34,7 +34,7 @@ def _axis(axis, x):
 @register_op
 class SelectStep(_SeqOp):
     name = "select_step"
-    aliases = True           # a view of its input
+    aliases = train_view = True           # a view of its input
     doc = ("One time step of a sequence: x[:, index] (torch.select(x, 1, index)); negative indices count "
            "from the end. `axis` selects along another axis (e.g. 0 of a recurrent 'h' state: one layer/direction).")
     attrs = {"index": Attr("int", doc="time step (negative: from the end)"),
@@ -83,6 +83,7 @@ class SelectStep(_SeqOp):
 
 @register_op
 class LastStep(_SeqOp):
+    train_view = True
     name = "last_step"
     aliases = True
     doc = ("The last time step x[:, −1] of (N, T, F) → (N, F) (many-to-one). For a bidirectional "

@@ -9,13 +9,14 @@ from fractions import Fraction
 from math import prod
 
 from archviz.errors import OpError
-from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, fmt_shape, numel, register_op
+from archviz.ops.base import (UNBATCHED, Attr, KeepsNothing, Line, NoMacs, NoParams, Op, fmt_shape, keep_extra, keep_in, numel,
+                              register_op, weight_backward)
 from archviz.ops.terms import C, Numel, Prod, V
 from archviz.ops.describe import Keeps, Role, kernel_text, lowered, step_text
 
 
 @register_op
-class Input(NoParams, NoMacs, Op):
+class Input(KeepsNothing, NoParams, NoMacs, Op):
     name = "input"
     family = "shape"
     role = Role.INPUT
@@ -36,11 +37,11 @@ class Input(NoParams, NoMacs, Op):
 
 
 @register_op
-class Flatten(NoParams, NoMacs, Op):
+class Flatten(KeepsNothing, NoParams, NoMacs, Op):
     name = "flatten"
     family = "shape"
     role = Role.SHAPE
-    aliases = True           # a view of its input
+    aliases = train_view = True           # a view of its input
     keeps = Keeps.NOTHING
     doc = "Merge axes start_dim..end_dim into one (torch.nn.Flatten; default keeps the batch axis)."
     attrs = {"start_dim": Attr("int", 1, "first axis merged"), "end_dim": Attr("int", -1, "last axis merged")}
@@ -123,6 +124,19 @@ class Linear(Op):
         x = ins[0]
         return Prod(Numel(x[:-1], "rows"), V("in_features", x[-1]), V("out_features", a.out))
 
+    def saved(self, a, ins, outs, need):
+        """Its input, for the weight's gradient (addmm keeps mat1 only where mat2 needs a
+        gradient): nothing when frozen; a 3-D input is kept as a 2-D view of itself, or as a
+        contiguous copy when it is not contiguous (a transposed or batch-first RNN output)."""
+        if not need.weights:
+            return []
+        return [keep_extra("input, a contiguous copy", prod(ins[0])) if len(ins[0]) > 2 and need.is_strided(0)
+                else keep_in(ins)]
+
+    def backward_macs_terms(self, a, ins, outs, need):
+        """grad input = grad · W, grad weight = gradᵀ · x: each the forward's MACs."""
+        return weight_backward(self.macs_terms(a, ins, outs), need)
+
     def elementwise_terms(self, a, ins, outs):
         return C(0)
 
@@ -173,6 +187,11 @@ class Pad(NoParams, NoMacs, Op):
              "value": Attr("float", 0, "fill value for constant mode")}
     samples = [{"attrs": {"pads": [1, 2, 3, 4]}, "inputs": [(1, 2, 5, 6)]},
                {"attrs": {"pads": [1, 1, 2, 0], "mode": "reflect"}, "inputs": [(2, 3, 8, 8)]}]
+
+    def saved(self, a, ins, outs, need):
+        """Nothing for constant padding (the gradient is a slice); reflect and replicate keep
+        their input."""
+        return [] if a.mode == "constant" else [keep_in(ins)]
 
     def infer_shape(self, a, ins):
         x = list(ins[0])
@@ -229,12 +248,12 @@ class Pad(NoParams, NoMacs, Op):
 
 
 @register_op
-class CenterCrop(NoParams, NoMacs, Op):
+class CenterCrop(KeepsNothing, NoParams, NoMacs, Op):
     name = "center_crop"
     family = "shape"
     role = Role.SHAPE
     label = "crop"
-    aliases = True           # a slice of its first input
+    aliases = train_view = True           # a slice of its first input
     size_inputs = (1,)       # the second input gives only the target size
     keeps = Keeps.NOTHING
     doc = ("Crop the first input's spatial axes to the second input's size, centred "
@@ -302,7 +321,7 @@ def upsample_len(n: int, scale) -> int:
 
 
 @register_op
-class Upsample(NoParams, NoMacs, Op):
+class Upsample(KeepsNothing, NoParams, NoMacs, Op):
     name = "upsample"
     family = "shape"
     role = Role.RESAMPLE

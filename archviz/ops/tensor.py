@@ -14,7 +14,8 @@ from __future__ import annotations
 from math import prod
 
 from archviz.errors import OpError
-from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, fmt_shape, register_op
+from archviz.ops.base import (UNBATCHED, Attr, KeepsNothing, Line, NoMacs, NoParams, Op, fmt_shape, keep_extra,
+                              keep_in, keep_out, register_op)
 from archviz.ops.describe import Keeps, Role, lowered
 from archviz.ops.terms import C, Numel, Prod, Tag, V
 
@@ -28,11 +29,11 @@ def _axis(axis: int, rank: int, attr: str) -> int:
     return axis % rank
 
 
-class _View(NoParams, NoMacs, Op):
+class _View(KeepsNothing, NoParams, NoMacs, Op):
     """Rearranges elements without computing: a view (or a copy) of its input."""
     family = "tensor"
     role = Role.SHAPE
-    aliases = True
+    aliases = train_view = True
     keeps = Keeps.NOTHING
 
     def elementwise_terms(self, a, ins, outs):
@@ -48,6 +49,12 @@ class _Reorder(_View):
 
     def check(self, a, ins):
         self._perm(a, ins[0])
+
+    def strided_out(self, a, ins, outs, port, strided):
+        """Not contiguous once it moves an axis of size > 1 past another (or its input is not)."""
+        x = ins[0]
+        moved = [d for d in self._perm(a, x) if x[d] > 1]
+        return True if moved != sorted(moved) or (strided and strided[0]) else None
 
     def infer_shape(self, a, ins):
         x = ins[0]
@@ -213,6 +220,9 @@ class Mean(_Reduce):
     torch_fn = "mean"
     keeps = Keeps.NOTHING       # the gradient is 1/n everywhere: only the shape is needed
 
+    def saved(self, a, ins, outs, need):
+        return []
+
     def elementwise_terms(self, a, ins, outs):
         return super().elementwise_terms(a, ins, outs) + Tag(Numel(outs["out"], "numel(out)"), "divides")
 
@@ -224,6 +234,9 @@ class Sum(_Reduce):
     torch_fn = "sum"
     keeps = Keeps.NOTHING
 
+    def saved(self, a, ins, outs, need):
+        return []
+
 
 @register_op
 class Max(_Reduce):
@@ -232,6 +245,22 @@ class Max(_Reduce):
     torch_fn = "amax"
     keeps = Keeps.BOTH          # amax_backward compares the input with the result
     folds = "comparisons"
+
+    def saved(self, a, ins, outs, need):
+        """Its input and its result (amax's backward spreads the gradient over the maxima)."""
+        return [keep_in(ins), keep_out(outs)]
+
+
+def _folds(own: tuple, batch: tuple) -> bool:
+    """Whether batch axes `own`, expanded to `batch` (a size-1 axis to a larger one: stride 0),
+    merge into one axis without a copy: each pair of neighbouring axes of size > 1 has
+    stride(i) = stride(i + 1) · size(i + 1)."""
+    stride, strides = 1, []
+    for o, b in zip(reversed(own), reversed(batch)):
+        strides.append(0 if o != b else stride)
+        stride *= o
+    axes = [(b, st) for b, st in zip(batch, reversed(strides)) if b > 1]
+    return all(st == nst * nb for (_, st), (nb, nst) in zip(axes, axes[1:]))
 
 
 @register_op
@@ -280,6 +309,28 @@ class MatMul(NoParams, Op):
         """One multiply-add per output element and contracted index: numel(out) · k."""
         return Prod(Numel(outs["out"], "numel(out)"), V("k", ins[0][-1]))
 
+    def saved(self, a, ins, outs, need):
+        """Each input where the other needs a gradient, as torch's bmm sees it: broadcast over
+        the batch axes, a view of the input where those axes still fold into one (else a copy)."""
+        batch = outs["out"][:-2]
+        out = []
+        for i, (s, other) in enumerate(((ins[0], 1), (ins[1], 0))):
+            if not need.input(other):
+                continue
+            full = (1,) * (len(batch) + 2 - len(s)) + tuple(s)
+            if _folds(full[:-2], batch):
+                out.append(keep_in(ins, i))
+            else:
+                out.append(keep_extra(f"input {i} broadcast", prod(batch) * prod(s[-2:])))
+        return out
+
+    def backward_macs_terms(self, a, ins, outs, need):
+        """grad a = grad · bᵀ and grad b = aᵀ · grad, each the forward's MACs (bmm backward)."""
+        from archviz.ops.terms import Parts
+        fwd = self.macs_terms(a, ins, outs)
+        parts = [(f"grad {p}", fwd) for i, p in enumerate(("a", "b")) if need.input(i)]
+        return Parts(parts) if parts else V("no gradient computed", 0)
+
     def elementwise_terms(self, a, ins, outs):
         return C(0)
 
@@ -301,7 +352,7 @@ class MatMul(NoParams, Op):
 
 
 @register_op
-class Scale(NoParams, NoMacs, Op):
+class Scale(KeepsNothing, NoParams, NoMacs, Op):
     name = "scale"
     family = "tensor"
     role = Role.ACTIVATION
@@ -332,13 +383,18 @@ class Scale(NoParams, NoMacs, Op):
         return {"out": [R.pointwise(ins[0])]}
 
 
-class _OwnTensor(NoParams, NoMacs, Op):
+class _OwnTensor(KeepsNothing, NoParams, NoMacs, Op):
     """A tensor of the layer's own, the same for every example: its output is the tensor
     expanded over the batch of its input, which it reads for its batch size only."""
     family = "tensor"
     size_inputs = (0,)
     keeps = Keeps.NOTHING
     aliases = True              # an expanded view of the one tensor
+    state_output = True         # a view of a parameter or buffer: model state, not an activation
+
+    def strided_out(self, a, ins, outs, port, strided):
+        """Expanded over a batch of more than one: not contiguous (a linear layer copies it)."""
+        return True if ins[0][0] > 1 else None
 
     def _shape(self, a):
         if not a.shape or any(d < 1 for d in a.shape):

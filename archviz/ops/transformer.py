@@ -13,8 +13,11 @@ Masked work is counted dense, as torch computes it: every score is computed, the
 """
 from __future__ import annotations
 
+from math import prod
+
 from archviz.errors import OpError
-from archviz.ops.base import UNBATCHED, Attr, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, register_op
+from archviz.ops.base import (UNBATCHED, Attr, Line, NoMacs, NoParams, Op, SameShape, fmt_shape, keep_extra,
+                              keep_in, keep_out, register_op)
 from archviz.ops.describe import Keeps, Role, lowered
 from archviz.ops.rfmaps import _Irregular
 from archviz.ops.rfmaps_core import _per_position
@@ -107,6 +110,38 @@ class SDPA(NoParams, Op):
                       ("weighted sum α·V", Prod(N, H, T, S, V("d_v", v[-1])))],
                      " (dense: masked scores are computed, as torch does)")
 
+    def saved(self, a, ins, outs, need):
+        """As torch's CPU kernels keep them.  Key and value heads shared by g > 1 query heads
+        are repeated first (copies).  Equal head sizes take the flash kernel: q, k, v, the
+        output, each query row's logsumexp (in opmath) and, with a mask, the mask as an additive
+        (T, S) tensor.  Otherwise the math path: q and k each scaled by √scale (each where the
+        other needs a gradient), the attention weights and v."""
+        q, k, v = ins
+        g = q[1] // k[1]
+        kk = keep_in(ins, 1) if g == 1 else keep_extra("repeated keys", q[0] * q[1] * k[2] * k[3])
+        vv = keep_in(ins, 2) if g == 1 else keep_extra("repeated values", q[0] * q[1] * v[2] * v[3])
+        if q[-1] == v[-1]:
+            out = [keep_in(ins, 0), kk, vv, keep_out(outs), keep_extra("logsumexp", prod(q[:3]), "opmath")]
+            return out + ([keep_extra("mask", q[2] * k[2])] if a.mask != "none" else [])
+        qn, kn, vn = need.input(0), need.input(1), need.input(2)
+        scores = qn or kn
+        out = ([keep_extra("scaled q", prod(q))] if kn else []) + (
+            [keep_extra("scaled k", q[0] * q[1] * k[2] * k[3])] if qn else [])
+        return out + ([keep_extra("attention weights", prod(q[:3]) * k[2])] if scores or vn else []) + (
+            [vv] if scores else [])
+
+    def backward_macs_terms(self, a, ins, outs, need):
+        """The gradients of the two products, as torch's math kernel (the one FlopCounterMode sees
+        on the meta device): grad q and grad k from the scores QKᵀ, grad α and grad v from α·V,
+        each where needed: 4 · N·H·T·S·d if d = d_v and all are.  The flash kernels also recompute the scores (+N·H·T·S·d)."""
+        q, k, v = ins
+        N, H, T, S = V("N", q[0]), V("H", q[1]), V("T", q[2]), V("S", k[2])
+        qk, av = Prod(N, H, T, S, V("d", q[-1])), Prod(N, H, T, S, V("d_v", v[-1]))
+        qn, kn, vn = need.input(0), need.input(1), need.input(2)
+        parts = [(p, t) for p, t, on in (("grad q (QKᵀ)", qk, qn), ("grad k (QKᵀ)", qk, kn),
+                                         ("grad α (α·V)", av, qn or kn), ("grad v (α·V)", av, vn)) if on]
+        return Parts(parts) if parts else V("no gradient computed", 0)
+
     def elementwise_terms(self, a, ins, outs):
         q, k, _ = ins
         scores = tight(V("N", q[0]), V("H", q[1]), V("T", q[2]), V("S", k[2]))
@@ -195,6 +230,13 @@ class RoPE(SameShape, NoParams, NoMacs, Op):
     samples = [{"attrs": {}, "inputs": [(2, 4, 6, 8)]},
                {"attrs": {"fraction": 0.25, "base": 500000.0}, "inputs": [(1, 2, 5, 16)]}]
     elementwise_note = " (per rotated element: two multiplies and an add, x·cos + rotate_half(x)·sin)"
+
+    def saved(self, a, ins, outs, need):
+        """Its cos and sin tables, (T, r) each: x · cos + rotate_half(x) · sin keeps them for
+        the gradient of x."""
+        x = ins[0]
+        r = self.rotated(a, x)
+        return [keep_extra("cos", x[-2] * r), keep_extra("sin", x[-2] * r)]
 
     def caption(self, a):
         f = a.get("fraction", 1.0)

@@ -6,7 +6,7 @@ ops too: archviz's `check` + `infer_shape` raise :class:`OpError` exactly where 
 raises (at construction or on a real tensor), and otherwise give torch's output shapes.
 The only accepted differences are listed in STRICTER (a layer's parameters never depend on
 the batch; axis 0 is always the batch).  Also: parameter counts do not depend on the input's spatial size or batch, and
-MACs are linear in the batch size (for random windowed ops and for every op's samples).
+MACs (forward and backward) are linear in the batch size (for random windowed ops and for every op's samples).
 """
 from __future__ import annotations
 
@@ -275,6 +275,7 @@ def _with_batch(op, a, inputs, n):
 
 @pytest.mark.parametrize("name,idx", list(_sample_cases()))
 def test_samples_params_fixed_and_macs_linear_in_batch(name, idx):
+    from archviz.ops.saved import all_need
     op = registry[name]
     s = op.samples[idx]
     a, errors = normalise(op, dict(s["attrs"]), {}, None, name)
@@ -286,6 +287,7 @@ def test_samples_params_fixed_and_macs_linear_in_batch(name, idx):
         pytest.skip("the sample indexes its axis 0: it does not type-check with batch 1")
     outs = op.evaluate(a, base)
     m1 = op.count_macs(a, base, outs)
+    b1 = op.count_backward_macs(a, base, outs, all_need(base))
     p1 = op.param_tensors(a, base)
     for n in (2, 3, 8):
         ins = _with_batch(op, a, s["inputs"], n)
@@ -293,6 +295,7 @@ def test_samples_params_fixed_and_macs_linear_in_batch(name, idx):
         outs = op.evaluate(a, ins)
         assert op.param_tensors(a, ins) == p1
         assert op.count_macs(a, ins, outs) == n * m1
+        assert op.count_backward_macs(a, ins, outs, all_need(ins)) == n * b1
 
 
 # -- the other ops: raise parity and shapes on random attributes and inputs -----------------------

@@ -115,6 +115,8 @@ def lower_graph(g, class_name: str, inplace: bool = True):
         if node.is_input:
             continue
         mod = lower_graph_node(g, node, inplace)
+        if node.frozen:                 # `frozen: true`: its parameters are not trained
+            mod.requires_grad_(False)
         modules[torch_path(node.id)] = mod
         args = tuple(env[(r.node, r.port)] for r in node.inputs)
         out = graph.call_module(torch_path(node.id), args)
