@@ -95,6 +95,7 @@ class Sizing:
     training: dict
     per_device: dict
     notes: dict = field(default_factory=dict)       # "section.key" -> why it is null
+    steps_bytes: int = 0                             # adam's step scalars (whole on every device)
     explain: dict = field(default_factory=dict)     # "section.key" -> what it counts
 
     def _cells(self):
@@ -182,9 +183,8 @@ def memory_state(model, o: SizeOptions, part=None) -> dict:
             g += n * b
             opt += n * per_param
             tensors += 1
-    if o.optimizer.startswith("adam"):
-        opt += STEP_BYTES * tensors
-    return {"weights_bytes": w, "grads_bytes": g, "optimizer_bytes": opt}
+    steps = STEP_BYTES * tensors if o.optimizer.startswith("adam") else 0
+    return {"weights_bytes": w, "grads_bytes": g, "optimizer_bytes": opt + steps, "_steps": steps}
 
 
 def params_section(model) -> dict:
@@ -287,6 +287,7 @@ def train_costs(model, checkpoint: bool, share=None):
 
 def training_section(model, o: SizeOptions, costs, s: Sizing) -> dict:
     out = memory_state(model, o)
+    s.steps_bytes = out.pop("_steps")
     out["activations_bytes"] = costs.saved_bytes(DTYPE_BYTES[o.dtype])
     out["total_bytes"] = sum(out.values())
     s.explain["training.weights_bytes"] = f"params and buffers at {o.dtype}"
@@ -341,12 +342,13 @@ def per_device_section(model, o: SizeOptions, training: dict, s: Sizing) -> dict
     if t > 1:
         axes, split = tp_plan(model, t)
         mem = memory_state(model, o, _part(axes, t))
+        steps = mem.pop("_steps")
         act = train_costs(model, o.checkpointing, _tp_share(split, t)).saved_bytes(DTYPE_BYTES[o.dtype])
     else:
-        mem, act = training, training["activations_bytes"]
+        mem, act, steps = training, training["activations_bytes"], s.steps_bytes
     for k in ("weights", "grads", "optimizer"):
-        v = mem[f"{k}_bytes"]
-        out[f"{k}_bytes"] = -(-v // d) if k in shards else v
+        v = mem[f"{k}_bytes"] - (steps if k == "optimizer" else 0)
+        out[f"{k}_bytes"] = (-(-v // d) if k in shards else v) + (steps if k == "optimizer" else 0)
     out["activations_bytes"] = act
     out["total_bytes"] = sum(out[f"{k}_bytes"] for k in ("weights", "grads", "optimizer", "activations"))
     out["device_memory_bytes"] = o.device_memory
@@ -358,7 +360,8 @@ def per_device_section(model, o: SizeOptions, training: dict, s: Sizing) -> dict
         s.explain[f"per_device.{k}_bytes"] = what + (f", sharded: / {d}" if k in shards else ", whole on every device")
     s.explain["per_device.total_bytes"] = "what one device holds at the peak of a step"
     s.explain["per_device.strategy"] = STRATEGY_WORDS[o.strategy] + (
-        f" ({d} of them; a shard is rounded up to whole bytes)" if shards else "")
+        f" ({d} of them; a shard is rounded up to whole bytes; every device keeps adam's step scalars)"
+        if shards else "")
     s.explain["per_device.activations_bytes"] = f"each device runs its own micro-batch of {model.batch}" + (
         f"; the tensors split over the {t} tensor-parallel devices count 1/{t} (the norms' and residuals' whole)"
         if t > 1 else "")
