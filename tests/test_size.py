@@ -346,3 +346,17 @@ def test_per_device_figures_equal_a_distributed_run(strategy):
         assert (r["weights_bytes"], r["grads_bytes"], r["optimizer_bytes"]) == \
             (pd["weights_bytes"], pd["grads_bytes"], pd["optimizer_bytes"])
         assert r["activations_bytes"] == pd["activations_bytes"] + logits
+
+
+@pytest.mark.parametrize("spec, kw", [("llama", SMALL_LLAMA), ("gpt2", SMALL_GPT2), ("resnet18", {"size": 64})])
+def test_train_step_equals_flop_counter_over_forward_and_backward(spec, kw):
+    """FlopCounterMode over one forward and backward of the lowered module on the meta device."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from archviz.backends.torch.lower import example_inputs, to_torch
+    m = archviz.load(spec, batch=2, **kw)
+    gm = to_torch(m, seed=0, train=True, device="meta")
+    with FlopCounterMode(display=False) as fc:
+        gm(*example_inputs(m, device="meta")).sum().backward()
+    assert m.size().flops["train_step"] == fc.get_total_flops()
