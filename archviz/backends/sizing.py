@@ -245,8 +245,9 @@ def flops_section(model, o: SizeOptions, tokens, context, costs, s: Sizing) -> d
         if why:
             s.notes["flops.decode_step"] = why
         else:
-            s.explain["flops.decode_step"] = (f"one new token for each of the {model.batch} sequences, "
-                                              f"attending to {context:,} cached keys")
+            s.explain["flops.decode_step"] = (("one new token" if model.batch == 1 else
+                                               f"one new token for each of the {model.batch} sequences")
+                                              + f", attending to {context:,} cached keys")
     if costs is not None:
         recompute = costs.recompute_macs
         out["train_step"] = 2 * (model.totals["macs"] + recompute + costs.backward_macs)
