@@ -131,9 +131,11 @@ def explain(spec, node, batch, params):
               help="Count only these layers: op families (conv, recurrent, norm, ...), roles or op names "
                    "(gru, lstm), comma-separated or repeated.")
 @click.option("--weights", "weights_only", is_flag=True, help="Weights only: leave out normalisation layers.")
+@click.option("--size", "sizing", is_flag=True, help="Add `archviz size`'s rows (at its defaults): active params, "
+              "FLOPs per token, a training step and a decode step, the KV cache, training memory.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @handle_errors
-def compare(spec_a, spec_b, batch, params, params_a, params_b, only, weights_only, fmt):
+def compare(spec_a, spec_b, batch, params, params_a, params_b, only, weights_only, sizing, fmt):
     """Two specs side by side with exact ratios (A / B), e.g. three 3×3 convolutions vs one 7×7.
 
     \b
@@ -143,6 +145,7 @@ def compare(spec_a, spec_b, batch, params, params_a, params_b, only, weights_onl
       archviz compare exam_bottleneck_block exam_basic_block --weights
       archviz compare gru_lm lstm_lm -p emb=650 -p hidden=650 --only recurrent
       archviz compare resnet50 resnet50 --pa v1=true    # the paper's v1 vs v1.5
+      archviz compare llama llama --pb kv_heads=8 --size -p seq=2048
     """
     from archviz.backends import compare as C
     try:
@@ -153,14 +156,15 @@ def compare(spec_a, spec_b, batch, params, params_a, params_b, only, weights_onl
     b = load_model(spec_b, params + params_b, batch)
     ta, la = C.totals(a, tokens, weights_only)
     tb, lb = C.totals(b, tokens, weights_only)
+    if sizing:
+        ta, tb = {**ta, **C.size_totals(a)}, {**tb, **C.size_totals(b)}
     sel = C.describe(tokens, weights_only)
     if fmt == "json":
         import json
         click.echo(json.dumps({"a": a.name, "b": b.name, "selection": sel or None,
                                "layers_a": [l.id for l in la] if sel else None,
                                "layers_b": [l.id for l in lb] if sel else None, "rows": [
-            {"quantity": k, "a": ta[k], "b": tb[k], "ratio": None if tb[k] == 0 else ta[k] / tb[k],
-             "ratio_exact": None if tb[k] == 0 else str(C.ratio(ta[k], tb[k]))} for k in ta]}, indent=2))
+            C.json_row(k, ta[k], tb[k]) for k in ta]}, indent=2))
         return
     C.print_compare(_console(), a, b, (ta, la), (tb, lb), sel, batch, params_a, params_b)
 
@@ -396,6 +400,7 @@ from archviz.backends.eval_commands import eval_cmd  # noqa: E402
 from archviz.backends.zoo import zoo  # noqa: E402
 from archviz.backends.schema_cmd import schema  # noqa: E402
 from archviz.backends.train_cmd import train_smoke  # noqa: E402
+from archviz.backends.size_cmd import size_cmd  # noqa: E402
 from archviz.backends.import_cmd import add_against, import_cmd  # noqa: E402
 
 main.add_command(draw)
@@ -405,6 +410,7 @@ main.add_command(eval_cmd)
 main.add_command(zoo)
 main.add_command(schema)
 main.add_command(train_smoke)
+main.add_command(size_cmd)
 main.add_command(import_cmd)
 add_against(verify)
 

@@ -127,6 +127,8 @@ class E:
     LAYOUT_MISMATCH = Code("E0514", "UnsupportedError", "a graph without the structure the layout draws")
     BAD_UNROLL = Code("E0515", "UnsupportedError", "an `--unroll` outside the steps a diagram shows")
     NO_FSDP = Code("E0520", "UnsupportedError", "torch refuses FSDP here (its reason is quoted)")
+    BAD_SIZE_OPTION = Code("E0521", "UnsupportedError", "an `archviz size` option it cannot take (an unknown "
+                           "optimizer or strategy, devices that do not divide, a graph tensor parallelism cannot split)")
 
     # -- 06: torch lowering
     LOWERING = Code("E0600", "LoweringError", "the spec cannot be lowered to torch")

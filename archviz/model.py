@@ -14,7 +14,7 @@ from archviz.ir import meta as M
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops.base import Params
 
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+from archviz.dtypes import DTYPE_BYTES  # noqa: F401  (re-exported: archviz.model.DTYPE_BYTES)
 
 
 @dataclass(slots=True)      # one per layer
@@ -183,6 +183,15 @@ class Model:
         """Receptive fields per layer (a table in a notebook; text elsewhere)."""
         from archviz.backends.notebook import ReceptiveFields
         return ReceptiveFields(self)
+
+    def size(self, **options):
+        """What the model costs to train and serve (archviz.backends.sizing.Sizing; its
+        ``to_dict()`` is `archviz size -f json`).  Options as the command's, by their Python
+        names: context, optimizer, mixed_precision, checkpointing, devices, strategy,
+        tensor_parallel, device_memory (bytes); dtype defaults to the model's."""
+        from archviz.backends.sizing import SizeOptions, size
+        options.setdefault("dtype", self.dtype)
+        return size(self, SizeOptions(**options))
 
     def compare(self, other: "Model"):
         """This model's totals beside `other`'s, with the ratios (A / B), exact and as numbers."""

@@ -85,8 +85,30 @@ def totals(model, tokens: tuple = (), weights_only: bool = False) -> tuple[dict,
     return {k: t[k] for k in SELECTED_QUANTITIES}, layers
 
 
-def ratio(a: int, b: int) -> Fraction | None:
-    return None if b == 0 else Fraction(a, b)
+# the rows `compare --size` adds (archviz size at its defaults): section.figure
+SIZE_ROWS = ("params.embedding", "params.active", "flops.forward_per_token", "flops.train_step",
+             "flops.decode_step", "inference.weights_bytes", "inference.kv_cache_bytes_per_token",
+             "inference.kv_cache_bytes", "training.optimizer_bytes", "training.activations_bytes",
+             "training.total_bytes")
+
+
+def size_totals(model) -> dict:
+    """The sizing rows of one model: figure -> exact int, or None where it does not apply."""
+    s = model.size()
+    return {key: getattr(s, key.split(".")[0])[key.split(".")[1]] for key in SIZE_ROWS}
+
+
+def json_row(k: str, a, b) -> dict:
+    """One row of `compare -f json`: a figure that is not an integer (a per-token FLOP count
+    that does not divide) as the text "p/q"."""
+    r = ratio(a, b)
+    show = (lambda v: v if v is None or isinstance(v, int) else str(v))  # noqa: E731
+    return {"quantity": k, "a": show(a), "b": show(b), "ratio": None if r is None else float(r),
+            "ratio_exact": None if r is None else str(r)}
+
+
+def ratio(a: int | None, b: int | None) -> Fraction | None:
+    return None if a is None or not b else Fraction(a, b)
 
 
 def fmt_ratio(a: int, b: int) -> str:
@@ -95,8 +117,12 @@ def fmt_ratio(a: int, b: int) -> str:
     if r is None:
         return "—"
     exact = f"{r.numerator:,}" if r.denominator == 1 else f"{r.numerator:,}/{r.denominator:,}"
-    full = f"{a:,}/{b:,}"
+    full = f"{_num(a)}/{_num(b)}"
     return (f"{full} = " if full != exact and a else "") + f"{exact} ({float(r):.4g}×)"
+
+
+def _num(v) -> str:
+    return "—" if v is None else f"{v:,}" if isinstance(v, int) else str(v)
 
 
 def describe(tokens: tuple, weights_only: bool) -> str:
@@ -122,7 +148,7 @@ def print_compare(con, a, b, sel_a, sel_b, sel: str, batch: int, params_a=(), pa
     t.add_column(b.name if a.name != b.name else "B " + " ".join(params_b), justify="right")
     t.add_column("A / B (exact)", justify="right")
     for k in ta:
-        t.add_row(k, f"{ta[k]:,}", f"{tb[k]:,}", fmt_ratio(ta[k], tb[k]))
+        t.add_row(k, _num(ta[k]), _num(tb[k]), fmt_ratio(ta[k], tb[k]))
     shp = lambda m: ", ".join(fmt_shape(v) for v in m.output_shapes.values())  # noqa: E731
     t.add_row("output shape", shp(a), shp(b), "")
     con.print(t)

@@ -117,6 +117,7 @@ class StochasticDepth(_Act):
 @register_op
 class Softmax(_Act):
     name = "softmax"
+    tp_passes = False          # normalises along an axis: a part of it is not the part of the whole
     torch_module = "Softmax"
     doc = "exp(x_i) / Σ_j exp(x_j) along `dim` (torch.nn.Softmax)."
     keeps = Keeps.OUTPUT     # softmax_backward_data reads the output

@@ -347,6 +347,37 @@ class MultiheadAttention(_AttnBase):
                 ("scores QKᵀ", Prod(N, H, Tq, Tk, head)), ("weighted sum α·V", Prod(N, H, Tq, Tk, head)),
                 ("output projection", Prod(N, Tq, E, E))]
 
+    def tensor_parallel(self, a, ins, outs, split, t):
+        """Megatron: the q/k/v projections column-parallel (each device its heads), the output
+        projection row-parallel (its bias whole): a whole input gives a whole output."""
+        if any(split):
+            raise OpError("multi-head attention reads a whole tensor under tensor parallelism")
+        if a.heads % t:
+            raise OpError(f"{a.heads} heads cannot be split over {t} tensor-parallel devices", attr="heads")
+        axis = {"in_proj_weight": 0, "in_proj_bias": 0, "q_proj_weight": 0, "k_proj_weight": 0,
+                "v_proj_weight": 0, "out_proj.weight": 1, "out_proj.bias": None}
+        return ({n: axis[n] for n, _s, _k in self.param_tensors(a, ins)},
+                {p: False for p in outs})
+
+    def _causal_self(self, a, ins):
+        if a.get("mask", "none") != "causal" or len(ins) != 1:
+            raise OpError("not causal self-attention: a decoder's attention reads one sequence through a "
+                          "causal mask", attr="mask", hint="decode_step is for decoder-only models (mask: causal)")
+
+    def decode_macs(self, a, ins, outs, tokens, context):
+        """One new token: its q/k/v and output projections (4·E² here, E = embed size), and its
+        scores and weighted sum over the min(context, window) cached keys: 2 · E · keys."""
+        self._causal_self(a, ins)
+        x = ins[0]
+        keys = min(context, a.window) if a.window is not None else context
+        return x[0] * (4 * x[-1] * x[-1] + 2 * x[-1] * keys)
+
+    def kv_cache(self, a, ins, outs):
+        """A causal self-attention layer caches each token's key and value: 2 · E elements."""
+        if a.get("mask", "none") != "causal" or len(ins) != 1:
+            return None
+        return 2 * ins[0][-1], a.window
+
     def elementwise_terms(self, a, ins, outs):
         q, k, _ = _qkv(ins, self_default=True)
         N, Tq, Tk = V("N", q[0]), V("Tq", q[1]), V("Tk", k[1])

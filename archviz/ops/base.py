@@ -64,6 +64,9 @@ class Params:
                       self.buffers + o.buffers)
 
 
+_TP_PASS_ROLES = frozenset({Role.ACTIVATION, Role.MERGE, Role.SHAPE, Role.EMBEDDING})
+
+
 def numel(shape) -> int:
     return prod(shape)
 
@@ -122,6 +125,16 @@ class Op:
 
     def recurrence(self, a: Attrs) -> Recurrence | None:
         return None
+
+    def tensor_bytes(self, a: Attrs, name: str) -> int | None:
+        """Bytes per element of one of its param_tensors when its dtype is fixed (an int64
+        counter); None: the model's dtype."""
+        return None
+
+    def is_embedding(self, a: Attrs) -> bool:
+        """Whether its params are an embedding table (a token or position table), which
+        `archviz size` counts apart from the rest."""
+        return self.role is Role.EMBEDDING
 
     def token_vocab(self, a: Attrs) -> int | None:
         """The vocabulary size when input 0 holds token ids."""
@@ -200,6 +213,46 @@ class Op:
 
     def explain_shape(self, a: Attrs, ins: list, outs: dict) -> list:
         self._missing("explain_shape")
+
+    # -- serving a decoder (archviz size): one new token per sequence, keys/values cached ----
+    def decode_macs(self, a: Attrs, ins: list, outs: dict, tokens: int, context: int) -> int:
+        """The MACs of one decode step: each of the N sequences adds one token, with `context`
+        keys and values cached, where the analysed graph runs `tokens` positions at once.  An op
+        without multiply-accumulates costs 0; one with them needs its own rule (raise OpError
+        where it cannot decode: it reads later tokens, or it has no token axis)."""
+        if self.count_macs(a, ins, outs) == 0:
+            return 0
+        self._missing("decode_macs")
+
+    # -- tensor parallelism (archviz size --tensor-parallel T), Megatron-style ------------
+    # whether a tensor split over the devices (its features or heads) passes through this op
+    # unchanged, each device computing its part (element-wise work, sums and products, shape
+    # ops on heads); None: by its role
+    tp_passes: ClassVar[bool | None] = None
+
+    def tensor_parallel(self, a: Attrs, ins: list, outs: dict, split: tuple, t: int) -> tuple:
+        """({param tensor name: the axis it is split along over the t devices, or None: whole},
+        {output port: split}) when input i is split (its features or heads) where split[i]
+        (a device holds ceil(size / t) of the axis: Megatron pads a vocabulary).  Whole inputs: the op is replicated,
+        its params whole.  Split inputs pass through an op without params that says so
+        (tp_passes); any other op needs its own rule (linear: column- or row-parallel)."""
+        split = tuple(s for i, s in enumerate(split) if i not in self.size_inputs)
+        if not any(split):
+            return {n: None for n, _s, _k in self.param_tensors(a, ins)}, {p: False for p in outs}
+        passes = self.tp_passes if self.tp_passes is not None else self.role in _TP_PASS_ROLES
+        if not passes or self.param_tensors(a, ins):
+            raise OpError(f"reads a tensor split over the {t} tensor-parallel devices, and {self.name} has no "
+                          "rule to run on a part of it", hint="Megatron splits the attention and MLP blocks "
+                          "between a column-parallel and a row-parallel linear; keep norms and reductions outside")
+        if not all(split):
+            raise OpError(f"mixes a tensor split over the {t} tensor-parallel devices with a whole one",
+                          hint="a residual add takes the row-parallel linear's (whole) output")
+        return {}, {p: True for p in outs}
+
+    def kv_cache(self, a: Attrs, ins: list, outs: dict) -> tuple | None:
+        """(elements cached per token per sequence, window or None) for a causal self-attention
+        layer: the keys and values a decoder keeps for every earlier token; None for others."""
+        return None
 
     def explain_macs(self, a: Attrs, ins: list, outs: dict) -> list:
         t = self.macs_terms(a, ins, outs)

@@ -164,6 +164,17 @@ class MoE(Op):
                   ("experts", k * V("expert_elementwise", ew))]
         return Parts(parts, what="element-wise ops")
 
+    def decode_macs(self, a, ins, outs, tokens, context):
+        """Per token: the router and top_k experts, each token on its own: MACs / T."""
+        x = ins[0]
+        if len(x) < 3 or x[1] != tokens:
+            raise OpError(f"reads {fmt_shape(x)}, with no token axis of length {tokens} after the batch")
+        return self.count_macs(a, ins, outs) // tokens
+
+    def tensor_parallel(self, a, ins, outs, split, t):
+        raise OpError("a mixture of experts under tensor parallelism (expert parallelism) is not sized",
+                      hint="size it with data parallelism and a sharded strategy (--strategy zero3)")
+
     # -- training (archviz.passes.backward adds the experts' own backward: inner_graph) ------
     def inner_graph(self, a, ins):
         """The expert, run top_k times over the tokens in all (each token by its top_k)."""

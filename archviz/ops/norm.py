@@ -86,6 +86,10 @@ class _BatchNorm(SameShape, NoMacs, Op):
                   ("num_batches_tracked", (), "buffer")]
         return t
 
+    def tensor_bytes(self, a, name):
+        """num_batches_tracked is an int64 counter whatever the model's dtype."""
+        return 8 if name == "num_batches_tracked" else None
+
     def elementwise_terms(self, a, ins, outs):
         return C(2) * Numel(ins[0])
 

@@ -99,6 +99,11 @@ class Embedding(NoMacs, Op):
     def param_tensors(self, a, ins):
         return [("weight", (a.num, a.dim), "param")]
 
+    def tensor_parallel(self, a, ins, outs, split, t):
+        """Megatron's vocabulary-parallel embedding: each device its rows (the vocabulary
+        padded to a multiple of t), the output whole after an all-reduce."""
+        return {"weight": 0}, {"out": False}
+
     def saved(self, a, ins, outs, need):
         """The token ids (int64), to scatter the gradient into the table: only for a trainable
         table (the ids need no gradient)."""
@@ -267,6 +272,15 @@ class _Recurrent(Op):
             head = Prod(V("N", n), V("T", t), V("D", d))
             parts.append((f"layer {l}", head * step, "   per step × T", (head * Fold(step, result=True),)))
         return Parts(parts, " (bias adds not counted)", total="Σ layers")
+
+    def decode_macs(self, a, ins, outs, tokens, context):
+        """One step per new token: MACs / T (its state, not a cache, carries the past)."""
+        if a.bidirectional:
+            raise OpError("a bidirectional layer reads later tokens: it cannot decode one token at a time",
+                          attr="bidirectional")
+        if ins[0][1] != tokens:
+            raise OpError(f"runs over {ins[0][1]} steps, not the model's {tokens} tokens")
+        return self.count_macs(a, ins, outs) // tokens
 
     # -- training (the CPU kernel's step-by-step decomposition, aten/native/RNN.cpp) --------
     def strided_out(self, a, ins, outs, port, strided):

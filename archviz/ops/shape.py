@@ -144,6 +144,23 @@ class Linear(Op):
         o = outs["out"]
         return [Line("output shape", "(..., out)", fmt_shape(o), o)]
 
+    def tensor_parallel(self, a, ins, outs, split, t):
+        """Megatron: a whole input makes it column-parallel (weight rows and bias split, the
+        output split: an LM head's vocabulary padded to a multiple of t); a split input
+        row-parallel (weight columns split, the bias whole, the output whole after an
+        all-reduce)."""
+        if split[0]:
+            return {"weight": 1, "bias": None}, {"out": False}
+        return {"weight": 0, "bias": 0}, {"out": True}
+
+    def decode_macs(self, a, ins, outs, tokens, context):
+        """Per token: applied to each position on its own, so one token costs MACs / T."""
+        x = ins[0]
+        if len(x) < 3 or x[1] != tokens:
+            raise OpError(f"reads {fmt_shape(x)}, with no token axis of length {tokens} after the batch: "
+                          "it does not run once per token")
+        return self.count_macs(a, ins, outs) // tokens
+
     def torch_spec(self, a, ins, outs):
         return lowered("nn.Linear", ins[0][-1], a.out, bias=a.bias)
 

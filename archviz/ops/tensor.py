@@ -427,12 +427,17 @@ class Parameter(_OwnTensor):
            "and position embedding, ConvNeXt's layer scale (with mul). `in:` gives the batch only.")
     attrs = {"shape": Attr("ints", doc="the tensor's shape (no batch axis)"),
              "init": Attr("str", "zeros", "zeros, ones or normal (std 0.02) at construction",
-                          ("zeros", "ones", "normal"))}
+                          ("zeros", "ones", "normal")),
+             "embedding": Attr("bool", False, "a learned position table: `archviz size` counts it with the "
+                               "embeddings (as Hugging Face counts GPT-2's wpe, an nn.Embedding)")}
     samples = [{"attrs": {"shape": [1, 8]}, "inputs": [(2, 5, 8)]},
                {"attrs": {"shape": [4, 1, 1], "init": "ones"}, "inputs": [(3, 4, 6, 6)]}]
 
     def param_tensors(self, a, ins):
         return [("weight", self._shape(a), "param")]
+
+    def is_embedding(self, a):
+        return bool(a.embedding)
 
     def torch_spec(self, a, ins, outs):
         return lowered("OwnTensor", self._shape(a), a.init, True)

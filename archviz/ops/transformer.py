@@ -148,6 +148,36 @@ class SDPA(NoParams, Op):
         t = Tag(scores, "scale") + Tag(C(3) * scores, "softmax")
         return t + Tag(scores, "mask") if a.mask != "none" else t
 
+    def tensor_parallel(self, a, ins, outs, split, t):
+        """Each device attends with its heads: query, key and value split alike, the key/value
+        heads too (grouped-query attention keeps whole groups on a device)."""
+        if not any(split):
+            return {}, {"out": False}
+        q, k, _ = ins
+        if not all(split):
+            raise OpError("query, key and value must all be split over the tensor-parallel devices")
+        if q[1] % t or k[1] % t:
+            raise OpError(f"{q[1]} query heads and {k[1]} key/value heads cannot both be split over {t} devices",
+                          hint="the tensor-parallel degree must divide the key/value heads")
+        return {}, {"out": True}
+
+    def decode_macs(self, a, ins, outs, tokens, context):
+        """One new query per sequence against min(context, window) cached keys:
+        N · H · keys · (d + d_v)."""
+        q, k, v = ins
+        if a.mask != "causal":
+            raise OpError("not causal: a decoder's attention has a causal mask", attr="mask",
+                          hint="decode_step is for decoder-only models (mask: causal)")
+        keys = min(context, a.window) if a.window is not None else context
+        return q[0] * q[1] * keys * (q[-1] + v[-1])
+
+    def kv_cache(self, a, ins, outs):
+        """Per token: its key (H_kv · d) and value (H_kv · d_v) elements."""
+        if a.mask != "causal":
+            return None
+        _, k, v = ins
+        return k[1] * k[-1] + v[1] * v[-1], a.window
+
     def torch_spec(self, a, ins, outs):
         return lowered("SDPA", a.mask, a.window, None if a.scale is None else float(a.scale))
 

@@ -324,7 +324,7 @@ def _train(model, xs, tgt, job: _Job, report):
     from archviz.backends.torch.bench import classes_and_targets, first_output, loss_fn
     fn = loss_fn(job.loss)
     opt = torch.optim.Adam(model.parameters(), lr=job.lr)
-    losses, saved = [], _SavedBytes()
+    losses, saved = [], _SavedBytes(model.buffers())
     for i in range(job.steps):
         with torch.autograd.graph.saved_tensors_hooks(saved.pack if i == 0 else _keep, _keep):
             logits, _ = classes_and_targets(first_output(model(*xs)))
@@ -343,14 +343,16 @@ def _keep(t):
 
 class _SavedBytes:
     """Bytes autograd saves for backward, once per storage, parameters (and views of them:
-    a linear layer saves its weight's transpose) left out: they are the weights."""
+    a linear layer saves its weight's transpose) and buffers (batch norm saves its running
+    statistics) left out: they are the model's state, not activations."""
 
-    def __init__(self):
+    def __init__(self, buffers=()):
         self.storages: dict = {}
+        self.state = {b.untyped_storage().data_ptr() for b in buffers}
 
     def pack(self, t):
         base = t._base if t._base is not None else t
-        if not (base.is_leaf and base.requires_grad):
+        if not (base.is_leaf and base.requires_grad) and t.untyped_storage().data_ptr() not in self.state:
             s = t.untyped_storage()
             self.storages[s.data_ptr()] = s.nbytes()
         return t
