@@ -60,6 +60,29 @@ def left_out(unused: dict) -> str:
             f"{sum(unused.values()):,} elements.")
 
 
+def sub_blocks(recs) -> dict:
+    """{name: block} of the sub-networks the ops hold (modmap.SubBlock: the moe op's expert),
+    each attribute replaced by {op: name}; equal sub-networks share one block."""
+    from archviz.backends.torch.importer.modmap import SubBlock
+    from archviz.ops import registry
+    blocks: dict = {}
+    for r in recs:
+        for key, v in list(r.attrs.items()):
+            if not isinstance(v, SubBlock):
+                continue
+            base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", v.cls).lower()
+            base = re.sub(r"[^a-z0-9_]+", "_", base).strip("_") or "block"
+            base += "_block" if base in registry else ""
+            name, k = base, 1
+            while name in blocks and (blocks[name]["nodes"], blocks[name]["out"]) != (v.nodes, v.out):
+                k += 1
+                name = f"{base}_{k}"
+            blocks.setdefault(name, {"doc": f"{v.cls}: the {key} of {r.id.replace('__', '.')} (and of each op holding "
+                                            "the same network)", "nodes": v.nodes, "out": v.out, "uses_i": False})
+            r.attrs[key] = {"op": name}
+    return blocks
+
+
 def spec_from_trace(module, inputs: dict, tr, out, name=None) -> str:
     import torch
     ins = {}
@@ -69,6 +92,7 @@ def spec_from_trace(module, inputs: dict, tr, out, name=None) -> str:
         dtype = None if x.dtype.is_floating_point else str(x.dtype).removeprefix("torch.")
         ins[k] = (tuple(x.shape[1:]), dtype)
     outs = outputs_of(tr, out)
+    subs = sub_blocks(tr.recs)
     params, exprs = hyper_params(tr, outs)
     cls = f"{type(module).__module__}.{type(module).__qualname__}"
     b = next(iter(inputs.values())).shape[0]
@@ -77,13 +101,13 @@ def spec_from_trace(module, inputs: dict, tr, out, name=None) -> str:
     if tr.unused:
         doc += " " + left_out(tr.unused)
     sname = spec_name(module, name)
-    flat = emit.spec_text(sname, doc, ins, tr.recs, outs, params, exprs)
+    flat = emit.spec_text(sname, doc, ins, tr.recs, outs, params, exprs, subs)
     classes = {q: f"{type(m).__module__}.{type(m).__qualname__}" for q, m in module.named_modules()}
-    col = repeat.collapse(tr.recs, outs, classes)
+    col = repeat.collapse(tr.recs, outs, classes, set(subs))
     if col is None:
         return flat
     items, blocks, renames = col
-    text = emit.spec_text(sname, doc, ins, items, outs, params, exprs, blocks, renames)
+    text = emit.spec_text(sname, doc, ins, items, outs, params, exprs, {**subs, **blocks}, renames)
     return text if same_graph(flat, text) else flat
 
 

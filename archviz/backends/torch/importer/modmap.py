@@ -362,9 +362,47 @@ def mapper(mod):
     return m
 
 
+class SubBlock:
+    """A sub-network an op holds (the moe op's `expert`), imported from a submodule's own graph:
+    build.py writes it as a block of the spec and the attribute as {op: that block}."""
+
+    def __init__(self, cls: str, nodes: list, out: str):
+        self.cls, self.nodes, self.out = cls, nodes, out
+
+    def __eq__(self, o) -> bool:
+        return isinstance(o, SubBlock) and (o.nodes, o.out) == (self.nodes, self.out)
+
+
+def _structure(m) -> list:
+    """What makes two submodules the same network: each module's class, code (a GraphModule's
+    forward) and settings, each tensor's name, shape and dtype."""
+    mods = [(q, type(s).__name__, getattr(s, "code", None) if isinstance(s, torch.fx.GraphModule) else None,
+             s.extra_repr()) for q, s in m.named_modules()]
+    return mods + [(q, tuple(t.shape), t.dtype) for q, t in list(m.named_parameters()) + list(m.named_buffers())]
+
+
+class Sub:
+    """A request in a mapper's attrs: import `module`, called on a tensor shaped like `x`, as a
+    block (trace.Tracer does it and puts the SubBlock in its place); `what` names it in errors."""
+
+    def __init__(self, module, x, what: str):
+        self.module, self.x, self.what = module, x, what
+
+
 def _moe(mod, args, kwargs, out):
-    raise Unmapped("archviz's MoE (the moe op's lowering): writing its experts back as the op's `expert:` is "
-                   "not done yet", "a known gap of the importer (docs/import.md)")
+    """archviz's MoE (the moe op's lowering): the expert is the first expert's own graph, a block."""
+    _only_positional(mod, args, kwargs)
+    x = _first(args, kwargs)
+    first = _structure(mod.experts[0])
+    for k, e in enumerate(mod.experts):
+        other = _structure(e)
+        if other != first:
+            diff = next((f"{a} vs {b}" for a, b in zip(other, first) if a != b), f"{len(other)} vs {len(first)} parts")
+            raise Unmapped(f"experts.{k} differs from experts.0 ({diff}): the moe op's experts are copies of one "
+                           "block", "give every expert the same layers and sizes")
+    attrs = clean("moe", dict(experts=mod.num_experts, top_k=mod.top_k, renormalize=mod.renormalize))
+    attrs["expert"] = Sub(mod.experts[0], x[0], "its expert (experts.0)")
+    return "moe", attrs, x, ["out"]
 
 
 MODULES[moe_module.MoE] = _moe

@@ -149,9 +149,10 @@ def _rel(src, prefix, prev_out, outside):
     raise _Abort("an input outside the copy")
 
 
-def collapse(recs, outputs, classes: dict):
+def collapse(recs, outputs, classes: dict, taken=()):
     """(items, blocks, renames) with each run that can be a repeated block made one, or None when
-    there is none. items: recs and block calls in order; renames: {last id of a run: P}."""
+    there is none. items: recs and block calls in order; renames: {last id of a run: P}; taken:
+    block names in use already."""
     found = runs(recs)
     if not found:
         return None
@@ -167,7 +168,7 @@ def collapse(recs, outputs, classes: dict):
         if name in registry:
             name += "_block"
         base, k = name, 1
-        while name in blocks and blocks[name]["nodes"] != block["nodes"]:
+        while name in taken or (name in blocks and blocks[name]["nodes"] != block["nodes"]):
             k += 1
             name = f"{base}_{k}"
         blocks[name] = block

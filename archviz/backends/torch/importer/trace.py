@@ -83,6 +83,26 @@ def user_line() -> str:
     return ""
 
 
+def import_block(req) -> modmap.SubBlock:
+    """The graph of a submodule (modmap.Sub: the moe op's expert) called on a tensor shaped like
+    req.x, as a block (input `x`), its node ids the submodule's own qualified names (so its
+    state-dict keys stay the submodule's)."""
+    from archviz.backends.torch.importer import emit
+    from archviz.ir.body import BODY_INPUT
+    tr = Tracer(req.module)
+    out = tr.run({BODY_INPUT: torch.empty(req.x.shape, dtype=req.x.dtype, device="meta")})
+    bad = [r for r in tr.recs if r.op is None]
+    if bad:
+        raise modmap.Unmapped(f"{req.what}: " + "; ".join(f"{r.where}: {r.problem}" for r in bad), bad[0].hint)
+    if tr.unused:
+        raise modmap.Unmapped(f"{req.what}: its forward never calls {', '.join(tr.unused)}, whose tensors a "
+                              "block could not hold")
+    src = tr.src.get(id(out)) if isinstance(out, torch.Tensor) else None
+    if not isinstance(src, tuple) or src[0] == BODY_INPUT:
+        raise modmap.Unmapped(f"{req.what} does not return one tensor computed from its input")
+    return modmap.SubBlock(type(req.module).__name__, [emit.rec_node(r, {}, {}) for r in tr.recs], emit.ref(src))
+
+
 class _Mode(TorchFunctionMode):
     def __init__(self, tracer):
         super().__init__()
@@ -195,13 +215,19 @@ class Tracer:
         where = f"{q or '(top)'} ({type(mod).__module__}.{type(mod).__name__})"
         tensors = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
         rec = Rec(nid, None, {}, [], where, user_line())
+        self.depth += 1             # a mapper that runs a submodule (an expert's graph) is not recorded here
         try:
             op, attrs, ins, ports = modmap.mapper(mod)(mod, args, kwargs, out)
+            for k, v in attrs.items():
+                if isinstance(v, modmap.Sub):
+                    attrs[k] = import_block(v)
             rec.op, rec.attrs = op, attrs
             tensors = ins
         except modmap.Unmapped as u:
             rec.problem, rec.hint = u.reason, u.hint
             ports = None
+        finally:
+            self.depth -= 1
         self._link(rec, tensors)
         self._outputs(rec, out, ports)
         self._ties(rec, mod)
