@@ -9,7 +9,8 @@ import click
 
 
 from archviz.clikit import (CONTEXT, Group, _console, batch_opt, check_indent, dtype_opt, handle_errors,  # noqa: F401
-                            indent_opt, load_model, output_ext, param_opt, preflight, spec_arg, specs_arg, write_atomic)
+                            indent_opt, load_model, output_ext, param_opt, preflight, spec_arg, specs_arg, torch_target_opts,
+                            write_atomic)
 from archviz.clikit import _resolve_spec, complete_spec
 from archviz.library import resolve_dir
 from archviz.backends.torch_cli import _check_device, _lowering_errors, _need_torch
@@ -134,6 +135,7 @@ def explain(spec, node, batch, params):
 @click.option("--size", "sizing", is_flag=True, help="Add `archviz size`'s rows (at its defaults): active params, "
               "FLOPs per token, a training step and a decode step, the KV cache, training memory.")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@torch_target_opts
 @handle_errors
 def compare(spec_a, spec_b, batch, params, params_a, params_b, only, weights_only, sizing, fmt):
     """Two specs side by side with exact ratios (A / B), e.g. three 3×3 convolutions vs one 7×7.

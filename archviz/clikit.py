@@ -206,6 +206,13 @@ def _torch_meta(ctx, param, value):
 def spec_arg(fn):
     """SPEC: a spec path or bundled name, or a torch TARGET (file.py:callable) with --input
     (--torch-input where the command has an --input of its own) and --kwargs."""
+    fn = torch_target_opts(fn)
+    return click.argument("spec", type=click.Path(), callback=_resolve_spec, shell_complete=complete_spec)(fn)
+
+
+def torch_target_opts(fn):
+    """--input (or --torch-input) and --kwargs: what a torch TARGET given for a spec needs
+    (load_model reads them)."""
     own = {o for p in getattr(fn, "__click_params__", []) for o in getattr(p, "opts", [])}
     flag = "--torch-input" if "--input" in own else "--input"
     fn = click.option(flag, "torch_inputs", multiple=True, expose_value=False, callback=_torch_meta,
@@ -214,7 +221,7 @@ def spec_arg(fn):
                       "(image=3x224x224, tokens=128:int64); imported on the fly.")(fn)
     fn = click.option("--kwargs", "torch_kwargs", default=None, expose_value=False, callback=_torch_meta,
                       metavar="JSON", help="With a torch TARGET: the callable's keyword arguments.")(fn)
-    return click.argument("spec", type=click.Path(), callback=_resolve_spec, shell_complete=complete_spec)(fn)
+    return fn
 specs_arg = click.argument("specs", nargs=-1, type=click.Path(), callback=_resolve_dirs,
                            shell_complete=complete_spec)
 param_opt = click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",

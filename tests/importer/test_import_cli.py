@@ -150,6 +150,13 @@ def test_analysis_commands_take_a_torch_target(net, tmp_path):
     assert r.exit_code == 0 and os.path.getsize(out) > 0, r.output
     r = run("summary", f"{net}:Net")
     assert r.exit_code == 2 and "--input" in r.output
+    # size and compare too (compare: a torch target on either side, the inputs shared)
+    r = run("size", f"{net}:Net", "--input", "x=1x28x28", "-f", "json")
+    assert r.exit_code == 0 and json.loads(r.output)["params"]["total"] == 8 * 9 + 8 + 16 + 1352 * 10 + 10, r.output
+    r = run("compare", f"{net}:Net", f"{net}:Net", "--input", "x=1x28x28", "--kwargs", '{"classes": 7}', "-f", "json")
+    assert r.exit_code == 0, r.output
+    rows = {row["quantity"]: row for row in json.loads(r.output)["rows"]}
+    assert rows["params"]["a"] == rows["params"]["b"] == 8 * 9 + 8 + 16 + 1352 * 7 + 7
 
 
 SPEC = textwrap.dedent('''

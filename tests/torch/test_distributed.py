@@ -216,3 +216,23 @@ def test_cli_prints_every_rank_and_its_memory():
     assert "rank 0" in out and "rank 1" in out and out.count("(going down)") == 2
     assert "equal on every rank, bit for bit" in out
     assert "5,380" in out and "904" in out            # activations and Adam's state, as derived above
+
+
+def test_the_cause_is_reported_before_its_echo():
+    """Rank 1 dies without a word; rank 0's collective then fails on the lost connection, and
+    its message may arrive first. The report names rank 1 (CI saw the echo win the race)."""
+    from archviz.backends.torch import dist_procs as P
+
+    class Proc:
+        def __init__(self, code):
+            self.exitcode = code
+
+        def join(self, timeout=None):
+            pass
+    echo = (1.0, 0, "error", "RuntimeError: [gloo/transport/tcp/pair.cc:537] Read error: Connection reset by peer")
+    errors = [echo]
+    P._silent_deaths([Proc(None), Proc(3)], {}, errors)
+    with pytest.raises(LoweringError) as e:
+        P._raise_first(errors)
+    assert "rank 1 failed: the process exited with code 3 without a word" in e.value.message
+    assert "rank(s) 0 failed too" in " ".join(e.value.notes)

@@ -112,6 +112,7 @@ def _collect(procs, conns, timeout, progress) -> dict:
                 if rank not in results and not any(e[1] == rank for e in errors):
                     errors.append((time.time(), rank, "error", _exit_words(procs[rank])))
     if errors:
+        _silent_deaths(procs, results, errors)
         _shutdown(procs)
         for c in list(live):                     # the other ranks' last words, to find the first failure
             while c in live and c.poll():
@@ -147,8 +148,31 @@ def _exit_words(p) -> str:
     return f"the process exited with code {code} without a word"
 
 
+# what a rank says when another rank died under it: an echo of that failure, not its cause
+_ECHOES = ("Connection reset by peer", "Connection closed by peer", "Connection refused", "gloo/transport")
+
+
+def _echo(message: str) -> bool:
+    return any(w in message for w in _ECHOES)
+
+
+def _silent_deaths(procs, results, errors) -> None:
+    """Where every failure so far is a rank's collective losing its peer, the peer that died
+    without a word (before we stop the others) is the cause: record it."""
+    if not all(_echo(e[3]) for e in errors):
+        return
+    end = time.monotonic() + GRACE_S
+    for rank, p in enumerate(procs):
+        if rank in results or any(e[1] == rank for e in errors):
+            continue
+        p.join(max(0.0, end - time.monotonic()))
+        if p.exitcode not in (None, 0):
+            errors.append((time.time(), rank, "error", _exit_words(p)))
+
+
 def _raise_first(errors) -> None:
-    t, rank, kind, message = min(errors)
+    """The first failure, a cause before the echoes it made on the other ranks."""
+    t, rank, kind, message = min(errors, key=lambda e: (_echo(e[3]), e[0]))
     others = sorted({r for _, r, _, _ in errors} - {rank})
     notes = [f"rank(s) {', '.join(map(str, others))} failed too, after it"] if others else []
     if "without a word" in message:
