@@ -26,9 +26,9 @@ import archviz  # noqa: E402
 from archviz.backends.torch.lower import example_inputs, to_torch  # noqa: E402
 from archviz.ir import meta as M  # noqa: E402
 from archviz.passes.backward import train_costs  # noqa: E402
+from tests.fuzz.backward import expected_on_cpu as cpu_expected  # noqa: E402
 
 DT = {torch.float32: "act", torch.bool: "bool", torch.int64: "int64"}
-CPU_KIND = {("dropout", "mask"): "act", ("multihead_attention", "dropout mask"): "act"}
 
 MODELS = {
     "exam_conv_pool": dict(size=32),
@@ -57,18 +57,6 @@ MODELS = {
     "mixtral": dict(vocab=50, d_model=16, layers=2, heads=4, kv_heads=2, ffn=24, seq=6, experts=4, top_k=2),
     "seq2seq_bahdanau": dict(T_src=5, T_tgt=4, src_vocab=30, tgt_vocab=30, emb=6, enc_hidden=5, dec_hidden=7, attn=4),
 }
-
-
-def cpu_expected(g) -> dict:
-    """train_costs's elements as the CPU holds them: each kept tensor once, by dtype kind."""
-    out: dict = {}
-    for node in g.topo_order():
-        nb = node.meta.get(M.BACKWARD)
-        for s, _key, n, new in (nb.kept if nb else ()):
-            if new:
-                k = CPU_KIND.get((node.op, s.extra), "act" if s.dtype == "opmath" else s.dtype)
-                out[k] = out.get(k, 0) + n
-    return out
 
 
 def measure(model, device="cpu"):

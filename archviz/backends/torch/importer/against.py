@@ -8,7 +8,7 @@ agrees), outputs equal on random inputs (max |Δ| ≤ 1e-9).
 """
 from __future__ import annotations
 
-from archviz.backends.torch.importer.check import TOLERANCE, Check, torch_counts
+from archviz.backends.torch.importer.check import TOLERANCE, Check, static_check
 from archviz.codes import E
 from archviz.errors import ArchvizError, TorchImportError
 
@@ -52,13 +52,7 @@ def compare(model, target: str, kwargs: dict) -> Check:
     fn = find(target)
     meta_model = build(fn, kwargs)
     metas = dict(zip(model.input_shapes, example_inputs(model, device="meta")))
-    params, buffers, shapes, flops = torch_counts(meta_model, metas)
-    c = Check()
-    t = model.totals
-    c.add("params", t["params"], params)
-    c.add("buffers", t["buffers"], buffers)
-    c.add("output shapes", [tuple(s) for s in model.output_shapes.values()], shapes)
-    c.add("FLOPs (2 x MACs; torch: FlopCounterMode)", 2 * t["macs"], flops)
+    c = static_check(model, meta_model, metas)
     torch.manual_seed(0)
     ref = build(fn, kwargs, "cpu").double().eval()
     gm = to_torch(model, dtype=torch.float64).eval()

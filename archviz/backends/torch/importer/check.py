@@ -91,13 +91,7 @@ def _tied_names(gm) -> set:
 
 def check(module, inputs: dict, model, function: bool = True) -> Check:
     """Compare; raise TorchImportError (E0616) listing every difference."""
-    params, buffers, shapes, flops = torch_counts(module, inputs)
-    c = Check()
-    t = model.totals
-    c.add("params", t["params"], params)
-    c.add("buffers", t["buffers"], buffers)
-    c.add("output shapes", [tuple(s) for s in model.output_shapes.values()], shapes)
-    c.add("FLOPs (2 x MACs; torch: FlopCounterMode)", 2 * t["macs"], flops)
+    c = static_check(model, module, inputs)
     on_meta = any(p.device.type == "meta" for p in module.parameters())
     if function and not on_meta:
         d = same_function(module, model)
@@ -106,4 +100,17 @@ def check(module, inputs: dict, model, function: bool = True) -> Check:
     if not c.ok:
         raise TorchImportError("the imported spec does not match the torch model", code=E.IMPORT_CHECK,
                                notes=[line for line in c.text().splitlines() if line.startswith("DIFF")])
+    return c
+
+
+def static_check(model, module, inputs) -> "Check":
+    """A Check holding archviz's params, buffers, output shapes and 2 x MACs against torch's
+    (parameters(), buffers(), a run, FlopCounterMode) for `module` on `inputs`."""
+    params, buffers, shapes, flops = torch_counts(module, inputs)
+    c = Check()
+    t = model.totals
+    c.add("params", t["params"], params)
+    c.add("buffers", t["buffers"], buffers)
+    c.add("output shapes", [tuple(s) for s in model.output_shapes.values()], shapes)
+    c.add("FLOPs (2 x MACs; torch: FlopCounterMode)", 2 * t["macs"], flops)
     return c
