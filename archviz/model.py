@@ -122,14 +122,9 @@ class Model:
         global} (archviz.passes.rf), or null with `rf_note`; `rf_warnings` for misaligned
         merges.  If the pass cannot run at all, `rf` is left out and every entry's `rf_note`
         says why (never silently)."""
-        failed = None
-        try:
-            from archviz.passes import rf as RF, run
-            run(self.graph, "rf")
-        except Exception as exc:    # receptive fields never break the summary, but say so
-            why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"
-            failed = f"receptive-field pass failed: {why}"
+        failed = self.rf_failure()
         from archviz.backends.sharing import json_keys
+        from archviz.passes import rf as RF
         memo: dict = {}         # one rf entry per field shared by several layers
         for l in self.layers:
             meta = l.node.meta
@@ -148,6 +143,16 @@ class Model:
                 if warnings:
                     e["rf_warnings"] = list(warnings)
             yield e
+
+    def rf_failure(self) -> str | None:
+        """Run the receptive-field pass (once); None, or why it failed (each entry's `rf_note`)."""
+        try:
+            from archviz.passes import run
+            run(self.graph, "rf")
+        except Exception as exc:    # receptive fields never break the summary, but say so
+            why = exc.message if isinstance(exc, ArchvizError) else f"{type(exc).__name__}: {exc}"
+            return f"receptive-field pass failed: {why}"
+        return None
 
     def to_json(self, indent: int | None = 2) -> str:
         import json

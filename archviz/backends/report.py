@@ -137,13 +137,14 @@ def json_parts(model, chunk: int = 512):
     writer that writes each part as it comes never holds its whole text (issue 17)."""
     import json
     from itertools import islice
-    enc = json.JSONEncoder(separators=(",", ":")).encode
-    head = enc(model.json_head())
+
+    from archviz.backends.json_text import layer_texts
+    head = json.JSONEncoder(separators=(",", ":")).encode(model.json_head())
     yield head[:-1] + ',"layers":['
-    entries = model.layer_entries()
+    entries = layer_texts(model)      # each entry's text, as json.dumps writes it
     sep = ""
     while batch := list(islice(entries, chunk)):
-        yield sep + enc(batch)[1:-1]
+        yield sep + ",".join(batch)
         sep = ","
     yield "]}\n"
 

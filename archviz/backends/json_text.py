@@ -1,0 +1,91 @@
+"""The JSON contract's `layers` written as text, one entry at a time, without building the
+entry's dicts (issue 17): for a 100,000-layer graph, making the dicts of
+:meth:`archviz.model.Model.layer_entries` and encoding them took 1.1 s; the text of an entry
+here is put together from its parts, and a part that many layers share (an op, an output
+shape, the receptive field an element-wise layer passes on) is encoded once.
+
+The text is exactly that of ``json.dumps(entry, separators=(",", ":"))`` for each entry of
+``layer_entries()`` (tests compare them for every bundled spec): strings through the json
+module's own escaping (ASCII), ints as ``int.__repr__``, keys in the same order.  What this
+writer does not spell itself (a shared weight's keys, a warning, a field that is not affine
+or global) it hands to the json encoder."""
+from __future__ import annotations
+
+import json
+from json.encoder import encode_basestring_ascii as _str
+
+from archviz.ir import meta as M
+
+_enc = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def layer_texts(model):
+    """The compact JSON text of each entry of ``model.layer_entries()``, in order."""
+    failed = model.rf_failure()
+    if failed is not None:          # every entry says why (rare): the dicts, encoded
+        yield from map(_enc, model.layer_entries())
+        return
+    from archviz.passes import rf as RF
+    ops: dict = {}
+    shapes: dict = {}       # id(output shape) -> (the shape, its text): shapes are shared objects
+    rfs: dict = {}          # id(fields list) -> text: an element-wise layer passes its input's on
+    for l in model.layers:
+        node, p, macs = l.node, l.params, l.macs
+        meta = node.meta
+        params = p.trainable + p.non_trainable
+        if type(params) is not int or type(macs) is not int:    # what the encoder would write
+            params, macs, flops = _enc(params), _enc(macs), _enc(2 * macs)
+        else:
+            flops = 2 * macs
+        op = ops.get(l.op) or ops.setdefault(l.op, _str(l.op))
+        sh = shapes.get(id(l.output_shape))
+        if sh is None or sh[0] is not l.output_shape:
+            sh = shapes[id(l.output_shape)] = (l.output_shape, _enc(list(l.output_shape)))
+        text = (f'{{"id":{_str(l.id)},"op":{op},"inputs":[{",".join(map(_str, l.inputs))}],'
+                f'"output_shape":{sh[1]},"params":{params},"macs":{macs},"flops":{flops}')
+        if meta.get(M.TIES) or meta.get(M.TIED_BY):
+            from archviz.backends.sharing import json_keys
+            text += "," + _enc(json_keys(node))[1:-1]
+        rec = meta[M.RF]
+        text += _rf_text(node, rec, rfs, RF)
+        if rec.warnings:
+            text += ',"rf_warnings":' + _enc(list(rec.warnings))
+        yield text + "}"
+
+
+def _rf_text(node, rec, memo: dict, RF) -> str:
+    """',"rf":...' (and ',"rf_note":...' where there is none) of one layer."""
+    fields = rec.fields.get("out") if rec.ctx.axes else None
+    if fields:
+        text = memo.get(id(fields))
+        if text is not None:
+            return text
+        parts = [_axis_text(f, ax) for f, ax in zip(fields, rec.ctx.axes)]
+        if None not in parts:
+            text = memo[id(fields)] = ',"rf":[' + ",".join(parts) + "]"
+            return text
+    entry, note = RF.layer_json(node)
+    text = ',"rf":' + _enc(entry)
+    if entry is None and note:
+        text += ',"rf_note":' + _str(note)
+    return text
+
+
+def _axis_text(f, ax) -> str | None:
+    """The text of rf.layer_json's object of one axis, for an affine or a global field (as
+    rf._axis_json makes it), else None."""
+    if f is None:
+        return None
+    if f.kind == "periodic" and f.P == 1:
+        lo, J = f.lo[0], f.J
+        if lo is None:
+            return None
+        size = f.hi[0] - lo + 1
+        if type(size) is int and type(lo) is int and type(J) is int:
+            return (f'{{"axis":{_str(ax.name)},"size_min":{size},"size_max":{size},"jump":{J},'
+                    f'"start":{lo},"global":false}}')
+        return None
+    if f.kind == "global" and type(ax.size) is int:
+        return (f'{{"axis":{_str(ax.name)},"size_min":{ax.size},"size_max":{ax.size},"jump":null,'
+                f'"start":0,"global":true}}')
+    return None
