@@ -29,6 +29,7 @@ def layer_texts(model):
     ops: dict = {}
     shapes: dict = {}       # id(output shape) -> (the shape, its text): shapes are shared objects
     rfs: dict = {}          # id(fields list) -> text: an element-wise layer passes its input's on
+    heads: dict = {}        # axis name -> the start of its object
     for l in model.layers:
         node, p, macs = l.node, l.params, l.macs
         meta = node.meta
@@ -41,27 +42,43 @@ def layer_texts(model):
         sh = shapes.get(id(l.output_shape))
         if sh is None or sh[0] is not l.output_shape:
             sh = shapes[id(l.output_shape)] = (l.output_shape, _enc(list(l.output_shape)))
-        text = (f'{{"id":{_str(l.id)},"op":{op},"inputs":[{",".join(map(_str, l.inputs))}],'
-                f'"output_shape":{sh[1]},"params":{params},"macs":{macs},"flops":{flops}')
+        rec = meta[M.RF]
+        fields = rec.fields.get("out")
+        rf = rfs.get(id(fields)) if fields else None
+        if rf is None:
+            rf = _rf_text(node, rec, rfs, RF, heads)
         if meta.get(M.TIES) or meta.get(M.TIED_BY):
             from archviz.backends.sharing import json_keys
-            text += "," + _enc(json_keys(node))[1:-1]
-        rec = meta[M.RF]
-        text += _rf_text(node, rec, rfs, RF)
+            rf = "," + _enc(json_keys(node))[1:-1] + rf
         if rec.warnings:
-            text += ',"rf_warnings":' + _enc(list(rec.warnings))
-        yield text + "}"
+            rf += ',"rf_warnings":' + _enc(list(rec.warnings))
+        yield (f'{{"id":{_str(l.id)},"op":{op},"inputs":[{",".join(map(_str, l.inputs))}],'
+               f'"output_shape":{sh[1]},"params":{params},"macs":{macs},"flops":{flops}{rf}}}')
 
 
-def _rf_text(node, rec, memo: dict, RF) -> str:
-    """',"rf":...' (and ',"rf_note":...' where there is none) of one layer."""
+def _rf_text(node, rec, memo: dict, RF, heads: dict) -> str:
+    """',"rf":...' (and ',"rf_note":...' where there is none) of one layer; kept in `memo`
+    for its fields list (by id: the lists live in the graph while the text is written)."""
     fields = rec.fields.get("out") if rec.ctx.axes else None
     if fields:
-        text = memo.get(id(fields))
-        if text is not None:
-            return text
-        parts = [_axis_text(f, ax) for f, ax in zip(fields, rec.ctx.axes)]
-        if None not in parts:
+        parts = []
+        for f, ax in zip(fields, rec.ctx.axes):
+            head = heads.get(ax.name) or heads.setdefault(ax.name, '{"axis":' + _str(ax.name) + ',"size_min":')
+            if f is None:
+                break
+            if f.kind == "periodic" and f.P == 1:       # affine: as rf._axis_json
+                lo, J = f.lo[0], f.J
+                if lo is None:
+                    break
+                size = f.hi[0] - lo + 1
+                if type(size) is not int or type(lo) is not int or type(J) is not int:
+                    break
+                parts.append(f'{head}{size},"size_max":{size},"jump":{J},"start":{lo},"global":false}}')
+            elif f.kind == "global" and type(ax.size) is int:
+                parts.append(f'{head}{ax.size},"size_max":{ax.size},"jump":null,"start":0,"global":true}}')
+            else:
+                break
+        else:
             text = memo[id(fields)] = ',"rf":[' + ",".join(parts) + "]"
             return text
     entry, note = RF.layer_json(node)
@@ -69,23 +86,3 @@ def _rf_text(node, rec, memo: dict, RF) -> str:
     if entry is None and note:
         text += ',"rf_note":' + _str(note)
     return text
-
-
-def _axis_text(f, ax) -> str | None:
-    """The text of rf.layer_json's object of one axis, for an affine or a global field (as
-    rf._axis_json makes it), else None."""
-    if f is None:
-        return None
-    if f.kind == "periodic" and f.P == 1:
-        lo, J = f.lo[0], f.J
-        if lo is None:
-            return None
-        size = f.hi[0] - lo + 1
-        if type(size) is int and type(lo) is int and type(J) is int:
-            return (f'{{"axis":{_str(ax.name)},"size_min":{size},"size_max":{size},"jump":{J},'
-                    f'"start":{lo},"global":false}}')
-        return None
-    if f.kind == "global" and type(ax.size) is int:
-        return (f'{{"axis":{_str(ax.name)},"size_min":{ax.size},"size_max":{ax.size},"jump":null,'
-                f'"start":0,"global":true}}')
-    return None

@@ -35,6 +35,7 @@ from archviz.ir import meta as M
 from archviz.ops import registry
 from archviz.ops import rfmaps as R
 from archviz.ops.base import Op
+from archviz.passes.rf_affine import affine_fields
 from archviz.passes.rf_field import Axis, Context, Field, NodeRF, _global, _num, summarize
 
 PERIOD_CAP = 4096          # beyond this many phases a field is tabulated instead
@@ -90,7 +91,7 @@ def rf_pass(g, input_name: str | None = None) -> Context:
                 states[(node.id, p)] = rec.fields[p]
             continue
         ins = [states.get((r.node, r.port)) for r in node.inputs]
-        if not ctx.axes or all(s is None for s in ins):
+        if not ctx.axes or ins.count(None) == len(ins):
             for p in shapes:
                 rec.fields[p] = states[(node.id, p)] = None
             continue
@@ -108,13 +109,13 @@ def rf_pass(g, input_name: str | None = None) -> Context:
 
 def _node(rec: NodeRF, node, ins: list, shapes: dict, memo: dict | None = None) -> None:
     ctx = rec.ctx
-    op = registry[node.op]
     in_shapes = node.meta[M.IN_SHAPES]
     # a rule is a function of (attrs, input shapes, output shapes), and its Deps are never
     # changed once made: the layers that share their Attrs and shapes (the shape pass shares
     # the objects) share one answer (issue 17)
     key = (node.op, id(node.attrs), id(in_shapes), id(shapes))
     hit = memo.get(key) if memo is not None else None
+    op = registry[node.op] if hit is None else None
     if hit is not None:
         rec.deps = hit
     elif not has_rule(op):
@@ -136,11 +137,15 @@ def _node(rec: NodeRF, node, ins: list, shapes: dict, memo: dict | None = None) 
         if rec.reason:
             rec.fields[p] = [Field("unavailable", reason=rec.reason) for _ in ctx.axes]
             continue
-        same = _passthrough(rec.deps[p], ins, out_shape)
+        # an element-wise layer passes its input's fields on; most others compose affine fields
+        deps = rec.deps[p]
+        same = _passthrough(deps, ins, out_shape)
+        if same is None:
+            same = affine_fields(deps, ins, out_shape)
         if same is not None:
             rec.fields[p] = same
             continue
-        rows = _rows(ctx, rec.deps[p], ins, out_shape)
+        rows = _rows(ctx, deps, ins, out_shape)
         per_axis = [merge(rec, node, ax, [(i, row[a][2]) for i, row in rows], out_shape)
                     for a, ax in enumerate(ctx.axes)]
         rec.fields[p] = None if all(f is None for f in per_axis) else [
