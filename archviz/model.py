@@ -53,9 +53,11 @@ class Model:
         for n in self.graph.topo_order():
             if n.is_input:
                 continue
-            shapes = n.meta[M.SHAPES]
-            out.append(Layer(n.id, n.op, [str(r) for r in n.inputs], shapes.get("out", next(iter(shapes.values()))),
-                             n.meta[M.PARAMS], n.meta[M.MACS], n.meta[M.ELEMENTWISE], n.meta[M.ACT_ELEMS], n))
+            meta = n.meta
+            shapes = meta[M.SHAPES]
+            out.append(Layer(n.id, n.op, [r.node if r.port == "out" else str(r) for r in n.inputs],
+                             shapes["out"] if "out" in shapes else next(iter(shapes.values())),
+                             meta[M.PARAMS], meta[M.MACS], meta[M.ELEMENTWISE], meta[M.ACT_ELEMS], n))
         return out
 
     def layer(self, nid: str) -> Layer:
@@ -75,14 +77,17 @@ class Model:
     # -- totals --------------------------------------------------------------
     @property
     def totals(self) -> dict:
-        p = Params()
-        macs = ew = act = active = 0
+        tr = nt = buf = macs = ew = act = active = 0
         for l in self.layers:
-            p = p + l.params
+            p = l.params
+            tr += p.trainable
+            nt += p.non_trainable
+            buf += p.buffers
             active += l.node.meta[M.ACTIVE]
             macs += l.macs
             ew += l.elementwise
             act += l.activation_elements
+        p = Params(tr, nt, buf)
         b = DTYPE_BYTES[self.dtype]
         return {
             "params": p.total, "active_params": active,

@@ -58,29 +58,36 @@ def shapes_pass(g: LayerGraph) -> list:
         by_node.setdefault(e[0].node, []).append(e)
     failed: list = []
     memo: dict = {}
+    nodes = g.nodes
     for node in g.topo_order():
-        try:
-            _shape_node(g, node, memo)
-        except ArchvizError as e:
-            from archviz.passes.hints import batch_hint
-            batch_hint(g, node, e)
-            if failed:
-                from archviz.errors import MultipleErrors
-                raise MultipleErrors(failed + [e]) from None
-            raise
-        for ex in by_node.get(node.id, ()):
-            err = _expect_error(g, *ex)
-            if err is not None:
-                failed.append(err)
+        # op rules are functions of (attrs, input shapes): the layers that share an Attrs (one
+        # per distinct attribute set, archviz.spec.nodes) and read equal shapes share one answer
+        # (issue 17). Failures are not kept: each node raises its own, located error.
+        ins = [nodes[r.node].meta[M.SHAPES][r.port] for r in node.inputs]
+        hit = memo.get((node.op, id(node.attrs), *ins))
+        if hit is not None:
+            node.meta[M.IN_SHAPES], node.meta[M.SHAPES] = hit
+        else:
+            try:
+                _shape_node(g, node, memo)
+            except ArchvizError as e:
+                from archviz.passes.hints import batch_hint
+                batch_hint(g, node, e)
+                if failed:
+                    from archviz.errors import MultipleErrors
+                    raise MultipleErrors(failed + [e]) from None
+                raise
+        if by_node:
+            for ex in by_node.get(node.id, ()):
+                err = _expect_error(g, *ex)
+                if err is not None:
+                    failed.append(err)
     return failed
 
 
 def _shape_node(g: LayerGraph, node: Node, memo: dict | None = None) -> None:
     ins = input_shapes(g, node)
-    # op rules are functions of (attrs, input shapes): the layers that share an Attrs (one
-    # per distinct attribute set, archviz.spec.nodes) and read equal shapes share one answer
-    # (issue 17). Failures are not kept: each node raises its own, located error.
-    key = (node.op, id(node.attrs), tuple(ins))
+    key = (node.op, id(node.attrs), *ins)        # see shapes_pass
     hit = memo.get(key) if memo is not None else None
     if hit is not None:
         node.meta[M.IN_SHAPES], node.meta[M.SHAPES] = hit
@@ -131,10 +138,12 @@ def cost_pass(g: LayerGraph) -> None:
                                int(run_rule(node, op.count_macs, node.attrs, ins, outs, ins=ins)),
                                int(run_rule(node, op.count_elementwise, node.attrs, ins, outs, ins=ins)),
                                sum(numel(s) for s in outs.values()))
-        full, active, node.meta[M.MACS], node.meta[M.ELEMENTWISE], node.meta[M.ACT_ELEMS] = hit
-        node.meta[M.PARAMS] = own = SH.own_params(node, full)
+        meta = node.meta
+        full, active, meta[M.MACS], meta[M.ELEMENTWISE], meta[M.ACT_ELEMS] = hit
+        # what it shares is counted at the owner (SH.own_params): most layers share nothing
+        meta[M.PARAMS] = own = SH.own_params(node, full) if meta.get(M.TIES) else full
         # the params one token uses: all of the node's own, less those it does not route to
-        node.meta[M.ACTIVE] = own.total if active is None else own.total - (full.total - active)
+        meta[M.ACTIVE] = own.total if active is None else own.total - (full.total - active)
 
 
 def training_warnings(g: LayerGraph) -> None:

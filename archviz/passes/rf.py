@@ -75,12 +75,14 @@ def rf_pass(g, input_name: str | None = None) -> Context:
     """Compute ``node.meta["rf"]`` for every node. Never raises for a missing rule.  Run by
     the pass driver (``archviz.passes.driver.run(g, "rf", input=...)``), after shapes."""
     ctx = choose_axes(g, input_name)
-    states: dict = {}
+    states: dict = {}       # node id -> its fields by port (NodeRF.fields)
     memo: dict = {}         # (op, attrs, input shapes, shapes) -> the node's Deps (see _node)
+    none: dict = {}
     for node in g.topo_order():
-        rec = NodeRF(ctx)
-        node.meta[M.RF] = rec
-        shapes = node.meta[M.SHAPES]
+        meta = node.meta
+        rec = meta[M.RF] = NodeRF(ctx)
+        shapes = meta[M.SHAPES]
+        states[node.id] = rec.fields
         if node.is_input:
             for p, s in shapes.items():
                 if ctx.axes and node.id == ctx.input:
@@ -88,12 +90,11 @@ def rf_pass(g, input_name: str | None = None) -> Context:
                                            var12=0) for ax in ctx.axes]
                 else:
                     rec.fields[p] = None
-                states[(node.id, p)] = rec.fields[p]
             continue
-        ins = [states.get((r.node, r.port)) for r in node.inputs]
+        ins = [states.get(r.node, none).get(r.port) for r in node.inputs]
         if not ctx.axes or ins.count(None) == len(ins):
             for p in shapes:
-                rec.fields[p] = states[(node.id, p)] = None
+                rec.fields[p] = None
             continue
         try:
             _node(rec, node, ins, shapes, memo)
@@ -102,8 +103,6 @@ def rf_pass(g, input_name: str | None = None) -> Context:
                                         f"{type(e).__name__}: {e}")
             for p in shapes:
                 rec.fields[p] = [Field("unavailable", reason=rec.reason) for _ in ctx.axes]
-        for p in shapes:
-            states[(node.id, p)] = rec.fields[p]
     return ctx
 
 

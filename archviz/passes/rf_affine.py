@@ -33,13 +33,11 @@ def affine_fields(deps: list, ins: list, out_shape) -> list | None:
                 return None
             n = out_shape[od]
             if m.k == 1 and m.s == 1 and m.p == 0:       # position o reads o
-                row.append(f if f.n == n else
-                           Field("periodic", dim=od, n=n, P=1, J=f.J, lo=f.lo, hi=f.hi, var12=f.var12))
+                row.append(f if f.n == n else Field.new_affine(od, n, f.J, f.lo, f.hi, f.var12))
                 continue
             J = f.J
             var = None if f.var12 is None else f.var12 + erf_variance_step(J, m)
-            row.append(Field("periodic", dim=od, n=n, P=1, J=J * m.s, lo=[lo - m.p * J],
-                             hi=[f.hi[0] + (m.d * (m.k - 1) - m.p) * J], var12=var))
+            row.append(Field.new_affine(od, n, J * m.s, [lo - m.p * J], [f.hi[0] + (m.d * (m.k - 1) - m.p) * J], var))
         per.append(row)
     if not per:
         return None
@@ -55,5 +53,5 @@ def affine_fields(deps: list, ins: list, out_shape) -> list | None:
             if f.J != J or f.dim != dim or f.lo[0] + f.hi[0] != c:
                 return None
             lo, hi = min(lo, f.lo[0]), max(hi, f.hi[0])
-        out.append(Field("periodic", dim=dim, n=out_shape[dim], P=1, J=J, lo=[lo], hi=[hi]))
+        out.append(Field.new_affine(dim, out_shape[dim], J, [lo], [hi]))
     return out

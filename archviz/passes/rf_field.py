@@ -34,6 +34,15 @@ class Field:
         self.lo, self.hi, self.src, self.map, self.reason, self.var12 = lo, hi, src, map, reason, var12
         self._rmq = None
 
+    @classmethod
+    def new_affine(cls, dim, n, J, lo, hi, var12=None) -> "Field":
+        """Field("periodic", dim=dim, n=n, P=1, J=J, lo=[lo], hi=[hi], var12=var12), made in a
+        third of its time (the pass makes one or two per layer, issue 17)."""
+        f = cls.__new__(cls)
+        f.kind, f.dim, f.n, f.P, f.J, f.lo, f.hi, f.var12 = "periodic", dim, n, 1, J, lo, hi, var12
+        f.src = f.map = f.reason = f._rmq = None
+        return f
+
     # -- queries (theoretical fields) --------------------------------------------
     @property
     def affine(self) -> bool:
