@@ -91,7 +91,11 @@ def rf_pass(g, input_name: str | None = None) -> Context:
                 else:
                     rec.fields[p] = None
             continue
-        ins = [states.get(r.node, none).get(r.port) for r in node.inputs]
+        inputs = node.inputs
+        if len(inputs) == 1:
+            ins = [states.get(inputs[0].node, none).get(inputs[0].port)]
+        else:
+            ins = [states.get(r.node, none).get(r.port) for r in inputs]
         if not ctx.axes or ins.count(None) == len(ins):
             for p in shapes:
                 rec.fields[p] = None

@@ -10,7 +10,7 @@ which warn) is left to the general path: :func:`affine_fields` answers None and 
 goes on as before, so each answer given here is the one the general path would give."""
 from __future__ import annotations
 
-from archviz.ops.rfmaps import Window, erf_variance_step
+from archviz.ops.rfmaps import IDENTITY, Window, erf_variance_step
 from archviz.passes.rf_field import Field
 
 
@@ -29,15 +29,19 @@ def affine_fields(deps: list, ins: list, out_shape) -> list | None:
             lo = f.lo[0]
             dim = f.dim
             od, m = dims[dim]
-            if lo is None or od != dim or type(m) is not Window or m.s < 1:
+            if lo is None or od != dim:
                 return None
             n = out_shape[od]
-            if m.k == 1 and m.s == 1 and m.p == 0:       # position o reads o
+            if m is IDENTITY or type(m) is Window and m.k == 1 and m.s == 1 and m.p == 0:
+                # position o reads o
                 row.append(f if f.n == n else Field.new_affine(od, n, f.J, f.lo, f.hi, f.var12))
                 continue
+            if type(m) is not Window or m.s < 1:
+                return None
             J = f.J
             var = None if f.var12 is None else f.var12 + erf_variance_step(J, m)
-            row.append(Field.new_affine(od, n, J * m.s, [lo - m.p * J], [f.hi[0] + (m.d * (m.k - 1) - m.p) * J], var))
+            row.append(Field.new_affine(od, n, J * m.s, [lo - m.p * J], [f.hi[0] + (m.d * (m.k - 1) - m.p) * J],
+                                        var))
         per.append(row)
     if not per:
         return None
