@@ -11,7 +11,7 @@ import click
 from archviz.clikit import (CONTEXT, Group, _console, batch_opt, check_indent, dtype_opt, handle_errors,  # noqa: F401
                             indent_opt, load_model, output_ext, param_opt, preflight, spec_arg, specs_arg, torch_target_opts,
                             write_atomic)
-from archviz.clikit import _resolve_spec, complete_spec
+from archviz.clikit import _resolve_spec, _table_console, complete_spec
 from archviz.library import resolve_dir
 from archviz.backends.torch_cli import _check_device, _lowering_errors, _need_torch
 
@@ -77,7 +77,7 @@ def summary(spec, batch, params, dtype, depth, fmt, indent, output):
         return
     from archviz.backends.report import print_summary, summary_parts
     if fmt == "table":
-        print_summary(_console(), m, depth)
+        print_summary(_table_console(), m, depth)
     else:       # JSON is written as it is encoded
         for part in summary_parts(m, fmt, depth, indent):
             click.echo(part, nl=False)

@@ -75,6 +75,13 @@ def _console(stderr=False):
     return _console_class()(stderr=stderr, highlight=False, width=width)
 
 
+def _table_console(stderr=False):
+    """The console of a table command (summary, rf): for a file or a pipe, one that writes
+    plain text itself and makes the rich console only if it must (archviz.plain_console)."""
+    from archviz.plain_console import table_console
+    return table_console(lambda: _console(stderr), stderr)
+
+
 @functools.lru_cache(maxsize=None)
 def _console_class():
     from rich.console import Console

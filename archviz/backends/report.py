@@ -361,7 +361,24 @@ def print_summary(con, model, depth=None) -> None:
     from archviz.backends.sharing import lines as share_lines
     for line in context_lines(model) + share_lines(model):
         con.print(line, markup=False, highlight=False)
-    con.print(totals_table(model))
+    text = None if con.is_terminal else totals_text(model, con)
+    if text is None:
+        con.print(totals_table(model))
+    else:
+        con.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def totals_text(model, con) -> str | None:
+    """The totals as rich lays out totals_table when it fits `con` (what a file or a pipe
+    gets: no style), without rich; None when it would not fit or rich might count a
+    character otherwise (tests compare the two)."""
+    from archviz.plain_console import fits
+    from archviz.terminal import ascii_text
+    cells = [(ascii_text(k, con.file), ascii_text(v, con.file)) for k, v in totals_lines(model)]
+    wk, wv = max(len(k) for k, _ in cells), max(len(v) for _, v in cells)
+    if wk + 2 + wv > con.width or not all(fits(k) and fits(v) for k, v in cells):
+        return None
+    return "\n".join(f"{k.ljust(wk)}  {v.rjust(wv)}" for k, v in cells)
 
 
 def _rf_texts(model, depth=None):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import click
 
 from archviz.backends.rf_table import _cell, rf_rows  # noqa: F401  (rf_rows: the table's rows)
-from archviz.clikit import (CONTEXT, _console, batch_opt, check_indent, handle_errors, indent_opt, load_model, output_ext, param_opt,
-                            preflight, spec_arg)
+from archviz.clikit import (CONTEXT, _console, _table_console, batch_opt, check_indent, handle_errors, indent_opt,
+                            load_model, output_ext, param_opt, preflight, spec_arg)
 from archviz.codes import E
 
 
@@ -187,7 +187,7 @@ def _print_table(m, ctx, node):
         body.append(row[:8])
         if row[8] and not row[8].startswith("does not"):
             notes.append(f"{row[0]}: {row[8]}")
-    con = _console()
+    con = _table_console()
     print_table(con, f"{m.name} — receptive fields on input '{ctx.input}' ({dims})", columns, body,
                 caption="size: input positions one output position sees (padding included; min–max where it "
                         "depends on the position); jump: effective stride; start, centre: of output position 0; "
