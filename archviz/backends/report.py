@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from archviz.backends.sharing import shared
 from archviz.errors import ArchvizError
+from archviz.ir import meta as M
 from archviz.ops.base import fmt_shape
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -80,7 +81,9 @@ def rows(model, depth: int | None = None) -> list[Row]:
                 r.inputs.append(src)
         r.output_shape = l.output_shape
         r.nodes.append(l.node)
-        r.shared.update({(p if key == l.id else f"{l.id[len(key) + 1:]}.{p}"): v for p, v in shared(l.node).items()})
+        if l.node.meta.get(M.TIES):         # (what it shares: most layers share nothing)
+            r.shared.update({(p if key == l.id else f"{l.id[len(key) + 1:]}.{p}"): v
+                             for p, v in shared(l.node).items()})
         r.params += l.params.total
         r.macs += l.macs
         r.elementwise += l.elementwise
@@ -234,8 +237,10 @@ def plain_table(title: str, columns, rows, footer=None, caption=None) -> str:
     the rich table, without the box. A cell may hold several lines (a name broken to fit
     a narrow terminal): its row then takes as many lines."""
     heads = [c for c, _ in columns]
-    widths = [max(len(part) for r in [heads, *rows, *([footer] if footer else [])] for part in str(r[i]).split("\n"))
-              for i in range(len(columns))]
+    allrows = [heads, *rows, *([footer] if footer else [])]
+    if not any("\n" in str(c) for r in allrows for c in r):       # one line a row (most tables)
+        return _plain_lines(title, columns, [[str(c) for c in r] for r in allrows], bool(footer), caption)
+    widths = [max(len(part) for r in allrows for part in str(r[i]).split("\n")) for i in range(len(columns))]
 
     def line(cells):
         cols = [str(c).split("\n") for c in cells]
@@ -247,6 +252,22 @@ def plain_table(title: str, columns, rows, footer=None, caption=None) -> str:
     out = [title, line(heads), rule, *map(line, rows)]
     if footer:
         out += [rule, line(footer)]
+    if caption:
+        out.append(caption)
+    return "\n".join(out)
+
+
+def _plain_lines(title, columns, cells, footer: bool, caption) -> str:
+    """plain_table's text when no cell holds several lines: `cells` are the heads, the rows
+    and the footer (when `footer`), as str."""
+    widths = [max(map(len, col)) for col in zip(*cells)]
+    just = [str.rjust if j == "right" else str.ljust for _, j in columns]
+    lines = ["  ".join([f(c, w) for f, c, w in zip(just, r, widths)]).rstrip() for r in cells]
+    rule = "  ".join("─" * w for w in widths)
+    body = lines[1:-1] if footer else lines[1:]
+    out = [title, lines[0], rule, *body]
+    if footer:
+        out += [rule, lines[-1]]
     if caption:
         out.append(caption)
     return "\n".join(out)

@@ -38,6 +38,8 @@ def owners(node) -> list:
 def params_cell(n: int, nodes) -> str:
     """A params cell: the count, then `↔ owner` when the row's layers share weights held by
     layers outside it (for a group: its layers' owners outside the group)."""
+    if not any(x.meta.get(M.TIES) for x in nodes):      # it shares nothing (most rows)
+        return f"{n:,}"
     ids = {x.id for x in nodes}
     outside = list(dict.fromkeys(o for x in nodes for o in owners(x) if o not in ids))
     if not outside:

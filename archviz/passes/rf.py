@@ -434,9 +434,22 @@ def short(node, memo: dict | None = None) -> str:
     if fields:
         text = memo.get(id(fields))
         if text is None:
-            text = memo[id(fields)] = _short(node)
+            text = memo[id(fields)] = _short_affine(fields) or _short(node)
         return text
     return _short(node)
+
+
+def _short_affine(fields) -> str | None:
+    """_short's text straight from affine or global fields (what summarize gives), else None."""
+    parts = []
+    for f in fields:
+        if f is not None and f.kind == "global":
+            parts.append("global")
+        elif f is not None and f.kind == "periodic" and f.P == 1 and f.lo[0] is not None:
+            parts.append(str(f.hi[0] - f.lo[0] + 1))
+        else:
+            return None
+    return "global" if all(p == "global" for p in parts) else "×".join(parts)
 
 
 def _short(node) -> str:

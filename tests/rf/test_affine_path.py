@@ -101,3 +101,18 @@ EDGES = {
 def test_edges(monkeypatch, name):
     fast, general, n = _both(model_of(EDGES[name], shape=(2, 16, 16)), monkeypatch)
     assert fast == general and n > 0
+
+
+def test_table_text_of_affine_and_global_fields():
+    # RF.short's text straight from the fields (_short_affine) is the summaries' (_short)
+    answered = 0
+    for spec in SPECS:
+        m = archviz.load(spec)
+        for l in m.layers:
+            rec = l.node.meta[M.RF]
+            fields = rec.fields.get("out") if rec.ctx.axes else None
+            if fields:
+                text = RF._short_affine(fields)
+                assert text is None or text == RF._short(l.node), (spec, l.id)
+                answered += text is not None
+    assert answered > 1000
