@@ -19,7 +19,7 @@ import sys
 _EMOJI = re.compile(r":\S*?:")
 # characters other than Latin ones (below U+0300, where no character is wide or combining)
 # that archviz prints and rich counts one cell wide (tests hold them against rich.cells)
-NARROW = frozenset("—–×↔…σ─−→←≤≥·°")
+NARROW = frozenset("—–×↔…σ−→←≤≥·°" "┏━┳┓┃┡╇┩│├─┼┤└┴┘")      # and rich's default table box
 _RICH_ENV = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
 
 

@@ -348,6 +348,11 @@ def print_table(con, title, columns, rows, footer=None, caption=None, **style) -
             from archviz.terminal import ascii_text
             con.file.write(ascii_text(text, con.file) + "\n")
         return
+    from archviz.backends.boxed import boxed_text
+    text = boxed_text(con, title, columns, rows, footer, caption, **style)      # a file or a pipe
+    if text is not None:
+        con.print(text, markup=False, highlight=False, soft_wrap=True)
+        return
     from rich.table import Table
     table = Table(title=title, show_footer=footer is not None, caption=caption, **style)
     for i, (name, justify, *opts) in enumerate(columns):
