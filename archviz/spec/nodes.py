@@ -24,9 +24,13 @@ class NodeExpander:
     def expand(self, nodes, scope: Scope, prev: Sym | None, nodes_span=None) -> Sym | None:
         """Expand a node list into the graph. Returns a Sym for the last node."""
         for i, nd in enumerate(nodes):
-            nsp = nodes.span_of(i) if isinstance(nodes, LocList) else None
             if not isinstance(nd, LocDict):
+                nsp = nodes.span_of(i) if isinstance(nodes, LocList) else None
                 self.error(SpecError("a node is a mapping {id: ..., op: ..., ...}", nsp, code=E.NODE_NOT_MAPPING), scope)
+                continue
+            plain = self._plain(nd, scope, prev)      # most nodes of a large graph: one step
+            if plain is not None:
+                prev = plain
                 continue
             try:
                 prev = self._node(nd, scope, prev)

@@ -1,0 +1,111 @@
+"""The node most of a large graph is made of, compiled in one step.
+
+An imported, unrolled or generated graph of 100,000 layers is mostly nodes such as
+``{id: c3, op: conv2d, in: a2, out: 8, kernel: 3, padding: 1}``: one copy of a primitive
+op, literal attributes the op knows, inputs named by plain names. The general path
+(archviz.spec.nodes) walks each of them through a dozen steps that do nothing for it: a
+repeat of one copy, `when`, `bypass`, `share`, `${...}`, ports, defaults, sub-networks.
+:meth:`PlainNodes._plain` does what those steps do for such a node, in one function, and
+the same: the same graph node, the same references, names and locations (issue 17).
+
+It only takes a node it can compile without a problem, and before it changes anything:
+any other node, or one with something to report, it hands back (None) untouched, and the
+general path compiles it and reports what is wrong, where.
+"""
+from __future__ import annotations
+
+from archviz.ir.graph import INPUT_OP, Node
+from archviz.ops import registry
+from archviz.spec import budget
+from archviz.spec.files import _ID, NODE_KEYS
+from archviz.spec.located import WrittenSpans
+from archviz.spec.refs import NodeB, Sym
+
+_ID_OP_IN = frozenset(("id", "op", "in"))
+_UNKNOWN = object()
+_LITERALS = (int, float, bool, type(None))
+
+
+class PlainNodes:
+    """Mixin of :class:`archviz.spec.compile.Compiler`: one plain node in one step."""
+
+    def _plain_op(self, opname):
+        """(op, the keys a plain node of it may have), or None for an op no node of which is
+        plain (an input, an op with a sub-network attribute) or a name that is no op."""
+        if type(opname) is not str:
+            return None
+        memo = self._plain_ops
+        op = registry[opname] if opname in registry and opname != INPUT_OP else None
+        if op is not None and any(spec.type == "block" for spec in op.attrs.values()):
+            op = None
+        # (an attribute named as a node key, `doc` say, is read as the node key: not plain)
+        memo[opname] = got = (op, _ID_OP_IN.union(k for k in op.attrs if k not in NODE_KEYS)) \
+            if op is not None else None
+        return got
+
+    def _plain(self, nd, scope, prev) -> Sym | None:
+        """The Sym of node `nd`, compiled, if it is plain (see the module); else None, and
+        nothing is changed."""
+        nid = nd.get("id")
+        if type(nid) is not str or nid in scope.names or not _ID.match(nid):
+            return None
+        known = self._plain_ops.get(nd.get("op"), _UNKNOWN) if type(nd.get("op")) is str else None
+        if known is _UNKNOWN:
+            known = self._plain_op(nd.get("op"))
+        if known is None:
+            return None
+        op, keys = known
+        if not keys.issuperset(nd) or scope.defaults.get(op.name):
+            return None
+        raw = {}
+        for k, v in nd.items():
+            if k in _ID_OP_IN:
+                continue
+            t = type(v)
+            if t is str:
+                if "${" in v:
+                    return None
+            elif isinstance(v, list):
+                if not all(type(x) in _LITERALS or (type(x) is str and "${" not in x) for x in v):
+                    return None
+                v = list(v)
+            elif t not in _LITERALS:
+                return None
+            raw[k] = v
+        spans = WrittenSpans(nd)
+        ins = self._plain_inputs(nd, scope, prev)
+        g = self.graph
+        gid = scope.prefix + nid
+        if ins is None or gid in g.nodes or len(g) - len(g.inputs) >= budget.MAX_LAYERS:
+            return None
+        attrs, errs = self._normalised(op, raw, spans, nd)
+        if errs:
+            return None
+        node = Node(id=gid, op=op.name, attrs=attrs, scope=scope.path, span=nd.span_of("op"),
+                    attr_spans=spans, notes=scope.notes)
+        node.input_spans = [s.span or nd.span for s in ins]
+        g.add_node(node)
+        self._pending.append(("node", node, ins))
+        self._node_syms[gid] = ins
+        b = scope.names[nid] = NodeB(gid, op.name)
+        scope.name_spans[nid] = span = nd.span_of("id")
+        return Sym(binding=b, text=nid, span=span)
+
+    @staticmethod
+    def _plain_inputs(nd, scope, prev) -> list | None:
+        """The inputs of a plain node: none written (the previous node), a name, or a list of
+        names; None for anything else (a port, a copy, an expression, a mapping)."""
+        written = nd.get("in")
+        if written is None:
+            return None if prev is None else [prev]
+        if type(written) is str:
+            return [Sym(scope, written, None, None, nd.span_of("in"), None, written)] \
+                if _ID.match(written) else None
+        if not isinstance(written, list) or not written:
+            return None
+        out = []
+        for i, r in enumerate(written):
+            if type(r) is not str or not _ID.match(r):
+                return None
+            out.append(Sym(scope, r, None, None, written.span_of(i), None, r))
+        return out
