@@ -225,6 +225,10 @@ class NodeExpander:
         if any(spec.type == "block" for spec in op.attrs.values()):
             # a node's sub-network is written into its Attrs after (archviz.spec.bodies): its own
             return normalise(op, raw, spans, nd.span, f"'{nd['id']}' ({op.name})")
+        return self._shared_attrs(op, raw, spans, nd)
+
+    def _shared_attrs(self, op, raw: dict, spans, nd) -> tuple:
+        """_normalised of an op without a sub-network attribute (plainnodes.py calls it so)."""
         try:
             types = tuple(map(type, raw.values()))
             if list in types or float in types:

@@ -23,7 +23,7 @@ from archviz.spec.refs import NodeB, Sym
 
 _ID_OP_IN = frozenset(("id", "op", "in"))
 _UNKNOWN = object()
-_LITERALS = (int, float, bool, type(None))
+_LITERAL_TYPES = frozenset((int, float, bool, type(None)))
 
 
 class PlainNodes:
@@ -47,45 +47,43 @@ class PlainNodes:
         """The Sym of node `nd`, compiled, if it is plain (see the module); else None, and
         nothing is changed."""
         nid = nd.get("id")
-        if type(nid) is not str or nid in scope.names or not _ID.match(nid):
+        opname = nd.get("op")
+        if type(nid) is not str or type(opname) is not str or nid in scope.names:
             return None
-        known = self._plain_ops.get(nd.get("op"), _UNKNOWN) if type(nd.get("op")) is str else None
+        known = self._plain_ops.get(opname, _UNKNOWN)
         if known is _UNKNOWN:
-            known = self._plain_op(nd.get("op"))
-        if known is None:
+            known = self._plain_op(opname)
+        if known is None or not _ID.match(nid):
             return None
         op, keys = known
         if not keys.issuperset(nd) or scope.defaults.get(op.name):
             return None
-        raw = {}
-        for k, v in nd.items():
-            if k in _ID_OP_IN:
-                continue
+        raw = {k: v for k, v in nd.items() if k not in _ID_OP_IN}
+        for k, v in raw.items():
             t = type(v)
+            if t in _LITERAL_TYPES:
+                continue
             if t is str:
                 if "${" in v:
                     return None
-            elif isinstance(v, list):
-                if not all(type(x) in _LITERALS or (type(x) is str and "${" not in x) for x in v):
-                    return None
-                v = list(v)
-            elif t not in _LITERALS:
+            elif isinstance(v, list) and all(type(x) in _LITERAL_TYPES or (type(x) is str and "${" not in x)
+                                             for x in v):
+                raw[k] = list(v)
+            else:
                 return None
-            raw[k] = v
-        spans = WrittenSpans(nd)
         ins = self._plain_inputs(nd, scope, prev)
         g = self.graph
         gid = scope.prefix + nid
         if ins is None or gid in g.nodes or len(g) - len(g.inputs) >= budget.MAX_LAYERS:
             return None
-        attrs, errs = self._normalised(op, raw, spans, nd)
+        spans = WrittenSpans(nd)
+        attrs, errs = self._shared_attrs(op, raw, spans, nd)     # (op has no sub-network attribute)
         if errs:
             return None
-        node = Node(id=gid, op=op.name, attrs=attrs, scope=scope.path, span=nd.span_of("op"),
-                    attr_spans=spans, notes=scope.notes)
-        node.input_spans = [s.span or nd.span for s in ins]
-        g.add_node(node)
-        self._pending.append(("node", node, ins))
+        g.add_node(Node(id=gid, op=op.name, attrs=attrs, scope=scope.path, span=nd.span_of("op"),
+                        attr_spans=spans, notes=scope.notes,
+                        input_spans=[ins[0].span or nd.span] if len(ins) == 1 else [s.span or nd.span for s in ins]))
+        self._pending.append(("node", g.nodes[gid], ins))
         self._node_syms[gid] = ins
         b = scope.names[nid] = NodeB(gid, op.name)
         scope.name_spans[nid] = span = nd.span_of("id")
