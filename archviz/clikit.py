@@ -49,6 +49,9 @@ class Group(click.Group):
             ctx.exit(exit_code(e))
 
 
+_KEPT: list | None = None      # a list while the command line runs as a process (run_and_exit)
+
+
 def run_and_exit(group) -> None:
     """The command line as a process (`archviz`, `python -m archviz`): run it, then end the
     process without taking its objects apart one by one. A command on a 100,000-layer graph
@@ -59,6 +62,8 @@ def run_and_exit(group) -> None:
     import atexit
     import os
     import threading
+    global _KEPT
+    _KEPT = []          # what load_model made, alive until the process ends (not freed at a return)
     try:
         group()
         code = 0
@@ -303,6 +308,8 @@ def load_model(spec, params, batch=1, dtype="float32", collect: bool = False):
     ctx = click.get_current_context(silent=True)
     if ctx is not None:     # the command's end gives the collector back, whatever group runs it
         ctx.call_on_close(functools.partial(_collector_back, enabled, thawed))
+    if _KEPT is not None:       # a process: its end frees the model, not the command's return
+        _KEPT.append(m)
     for w in m.warnings:        # on stderr, so JSON on stdout stays clean
         click.echo(format_error(w), err=True)
     return m
