@@ -187,15 +187,16 @@ class LayerGraph:
     def unreached(self) -> list[str]:
         """Ids of the nodes (graph inputs included) whose output reaches no graph output, in
         spec order: a branch that a bypass or a wrong reference cut off."""
-        live = set()
-        todo = [r.node for r in self.outputs.values() if r.node in self.nodes]
+        nodes = self.nodes
+        todo = [r.node for r in self.outputs.values() if r.node in nodes]
+        live = set(todo)
         while todo:
-            k = todo.pop()
-            if k in live:
-                continue
-            live.add(k)
-            todo.extend(r.node for r in self.nodes[k].inputs if r.node in self.nodes and r.node not in live)
-        return [k for k in self.nodes if k not in live]
+            for r in nodes[todo.pop()].inputs:
+                k = r.node
+                if k not in live and k in nodes:
+                    live.add(k)
+                    todo.append(k)
+        return [k for k in nodes if k not in live]
 
     def consumers(self, nid: str) -> list[Node]:
         return [self.nodes[v] for v in dict.fromkeys(self._succ[nid])]

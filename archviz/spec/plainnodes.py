@@ -14,7 +14,7 @@ general path compiles it and reports what is wrong, where.
 """
 from __future__ import annotations
 
-from archviz.ir.graph import INPUT_OP, Node
+from archviz.ir.graph import INPUT_OP, Node, Ref
 from archviz.ops import registry
 from archviz.spec import budget
 from archviz.spec.files import _ID, NODE_KEYS
@@ -83,11 +83,35 @@ class PlainNodes:
         g.add_node(Node(id=gid, op=op.name, attrs=attrs, scope=scope.path, span=nd.span_of("op"),
                         attr_spans=spans, notes=scope.notes,
                         input_spans=[ins[0].span or nd.span] if len(ins) == 1 else [s.span or nd.span for s in ins]))
-        self._pending.append(("node", g.nodes[gid], ins))
+        refs = self._plain_refs(ins)
+        if refs is None:            # a forward reference: resolved with the others, at the end
+            self._pending.append(("node", g.nodes[gid], ins))
+        else:
+            g.nodes[gid].inputs = refs
         self._node_syms[gid] = ins
         b = scope.names[nid] = NodeB(gid, op.name)
         scope.name_spans[nid] = span = nd.span_of("id")
         return Sym(binding=b, text=nid, span=span)
+
+    def _plain_refs(self, ins: list) -> list | None:
+        """The Refs of a plain node's inputs when each names output `out` of a node bound
+        already: what _resolve_pending would find at the end (a name, once bound, stays so).
+        None when one does not (a name bound later, a copy, a block call): then it does."""
+        refs = []
+        out_refs = self._out_refs
+        for s in ins:
+            b = s.binding if s.binding is not None else s.scope.names.get(s.name)
+            if type(b) is not NodeB or s.index is not None or s.port is not None:
+                return None
+            ref = out_refs.get(b.gid)
+            if ref is None:
+                if b.op in registry:
+                    src = self.graph.nodes.get(b.gid)
+                    if "out" not in registry[b.op].output_ports(src.attrs if src is not None else None):
+                        return None
+                ref = out_refs[b.gid] = Ref(b.gid, "out")     # one Ref, read by every consumer
+            refs.append(ref)
+        return refs
 
     @staticmethod
     def _plain_inputs(nd, scope, prev) -> list | None:

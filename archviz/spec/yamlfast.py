@@ -107,13 +107,6 @@ class LineList(LocList):
         return self._owner._full()[self._key].spans[i]
 
 
-def _mapping(pairs):
-    d = LineDict(pairs)
-    if len(d) != len(pairs):
-        raise NotFast("a duplicate key")
-    return d
-
-
 class Runs:
     """The fast lines of a file, in runs of consecutive lines of one indentation, read: the
     text for the YAML parser (each run one placeholder item), and for each placeholder the
@@ -139,13 +132,15 @@ class Runs:
         for word in ("true", "false", "null"):      # a quoted key would fail JSON: then NotFast
             body = body.replace(f'"{word}"', word)
         try:
-            maps = json.loads(f"[{body}]", object_pairs_hook=_mapping)
+            maps = json.loads(f"[{body}]", object_pairs_hook=LineDict)
         except ValueError:
             raise NotFast("not JSON") from None
         pieces, pos, line, cut = [], 0, 1, 0
         prev_end = width = -2
         run = None
         for m, d, t in zip(found, maps, texts):
+            if len(d) != t.count(":"):      # a key twice (a line's only colons end its keys)
+                raise NotFast("a duplicate key")
             start, end = m.span()
             b0, b1 = m.span(2)
             if start == prev_end + 1 and b0 - start == width:    # the next line of the run
