@@ -4,7 +4,7 @@ container), ``spans`` (of each value) and, for mappings, ``key_spans``.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from archviz.errors import Span
 
@@ -68,3 +68,28 @@ class WrittenSpans(Mapping):
 
     def __repr__(self) -> str:
         return repr(dict(self))
+
+
+class InputSpans(Sequence):
+    """The spans of the references a node mapping's `in:` writes (a name or a list of
+    names), read from it when asked: a graph node's `input_spans` (archviz.spec.plainnodes)."""
+
+    __slots__ = ("_nd",)
+
+    def __init__(self, nd: LocDict):
+        self._nd = nd
+
+    def __len__(self) -> int:
+        written = self._nd["in"]
+        return 1 if isinstance(written, str) else len(written)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        written = self._nd["in"]
+        return self._nd.span_of("in") if isinstance(written, str) else written.span_of(i % len(self))
+
+    def __repr__(self) -> str:
+        return repr(list(self))

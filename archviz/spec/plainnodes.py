@@ -18,7 +18,7 @@ from archviz.ir.graph import INPUT_OP, Node, Ref
 from archviz.ops import registry
 from archviz.spec import budget
 from archviz.spec.files import _ID, NODE_KEYS
-from archviz.spec.located import WrittenSpans
+from archviz.spec.located import InputSpans, WrittenSpans
 from archviz.spec.refs import NodeB, Sym
 
 _ID_OP_IN = frozenset(("id", "op", "in"))
@@ -71,37 +71,40 @@ class PlainNodes:
                 raw[k] = list(v)
             else:
                 return None
-        ins = self._plain_inputs(nd, scope, prev)
+        written = nd.get("in")
+        names = [written] if type(written) is str else written if isinstance(written, list) else None
+        if names is None and (written is not None or prev is None) or names is not None and (
+                not names or not all(type(r) is str and _ID.match(r) for r in names)):
+            return None             # (a port, a copy, an expression, a mapping, nothing to read)
         g = self.graph
         gid = scope.prefix + nid
-        if ins is None or gid in g.nodes or len(g) - len(g.inputs) >= budget.MAX_LAYERS:
+        if gid in g.nodes or len(g) - len(g.inputs) >= budget.MAX_LAYERS:
             return None
         spans = WrittenSpans(nd)
         attrs, errs = self._shared_attrs(op, raw, spans, nd)     # (op has no sub-network attribute)
         if errs:
             return None
-        g.add_node(Node(id=gid, op=op.name, attrs=attrs, scope=scope.path, span=nd.span_of("op"),
-                        attr_spans=spans, notes=scope.notes,
-                        input_spans=[ins[0].span or nd.span] if len(ins) == 1 else [s.span or nd.span for s in ins]))
-        refs = self._plain_refs(ins)
-        if refs is None:            # a forward reference: resolved with the others, at the end
-            self._pending.append(("node", g.nodes[gid], ins))
-        else:
-            g.nodes[gid].inputs = refs
-        self._node_syms[gid] = ins
+        refs = self._plain_refs([prev.binding] if names is None else [scope.names.get(r) for r in names])
+        node = Node(id=gid, op=op.name, attrs=attrs, scope=scope.path, span=nd.span_of("op"),
+                    attr_spans=spans, notes=scope.notes, inputs=refs or [],
+                    input_spans=[prev.span or nd.span] if names is None else InputSpans(nd))
+        g.add_node(node)
+        if refs is None:            # a name bound later: resolved with the others, at the end
+            ins = [prev] if names is None else self._syms(nd, scope, names)
+            self._pending.append(("node", node, ins))
+            self._node_syms[gid] = ins
         b = scope.names[nid] = NodeB(gid, op.name)
         scope.name_spans[nid] = span = nd.span_of("id")
         return Sym(binding=b, text=nid, span=span)
 
-    def _plain_refs(self, ins: list) -> list | None:
-        """The Refs of a plain node's inputs when each names output `out` of a node bound
+    def _plain_refs(self, bindings: list) -> list | None:
+        """The Refs of a plain node's inputs when each is output `out` of a node bound
         already: what _resolve_pending would find at the end (a name, once bound, stays so).
-        None when one does not (a name bound later, a copy, a block call): then it does."""
+        None when one is not (a name bound later, a copy, a block call): then it does."""
         refs = []
         out_refs = self._out_refs
-        for s in ins:
-            b = s.binding if s.binding is not None else s.scope.names.get(s.name)
-            if type(b) is not NodeB or s.index is not None or s.port is not None:
+        for b in bindings:
+            if type(b) is not NodeB:
                 return None
             ref = out_refs.get(b.gid)
             if ref is None:
@@ -114,20 +117,8 @@ class PlainNodes:
         return refs
 
     @staticmethod
-    def _plain_inputs(nd, scope, prev) -> list | None:
-        """The inputs of a plain node: none written (the previous node), a name, or a list of
-        names; None for anything else (a port, a copy, an expression, a mapping)."""
-        written = nd.get("in")
-        if written is None:
-            return None if prev is None else [prev]
-        if type(written) is str:
-            return [Sym(scope, written, None, None, nd.span_of("in"), None, written)] \
-                if _ID.match(written) else None
-        if not isinstance(written, list) or not written:
-            return None
-        out = []
-        for i, r in enumerate(written):
-            if type(r) is not str or not _ID.match(r):
-                return None
-            out.append(Sym(scope, r, None, None, written.span_of(i), None, r))
-        return out
+    def _syms(nd, scope, names: list) -> list:
+        """The references `in:` writes, as the general path parses them (refs.parse_ref)."""
+        if type(nd["in"]) is str:
+            return [Sym(scope, names[0], None, None, nd.span_of("in"), None, names[0])]
+        return [Sym(scope, r, None, None, nd["in"].span_of(i), None, r) for i, r in enumerate(names)]
