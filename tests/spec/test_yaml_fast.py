@@ -219,3 +219,23 @@ def test_a_spans_equality_and_hash_are_its_values():
             return Span("f", 3, 4, k)
     lazy = LazySpan(Owner(), 9)
     assert lazy == Span("f", 3, 4, 9) and hash(lazy) == hash(Span("f", 3, 4, 9)) and str(lazy) == "f:3:4"
+
+
+ADVERSARIAL = {      # lines that nearly fit the fast grammar, each 1-2 MB: no backtracking blow-up
+    "spaces before a comma": "- {a: b" + " " * 1_000_000 + ", c: d\n",
+    "pairs never closed": "- {" + ", ".join(f"a{i}: b" for i in range(100_000)) + "\n",
+    "list items never closed": "- {a: [" + ", ".join("b" for _ in range(300_000)) + "}\n",
+    "lists then one open": "- {" + ", ".join(f"a{i}: [b, c]" for i in range(80_000)) + ", z: [\n",
+    "minus signs": "- {a: " + "-" * 1_000_000 + "}\n",
+}
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_near_misses_of_the_grammar_are_scanned_in_linear_time(name):
+    """A hang guard (not a performance claim): the fast path's regular expression meets
+    each of these once and gives up in milliseconds; before, a nested quantifier could
+    have taken hours."""
+    import time
+    t = time.monotonic()
+    assert list(yamlfast.LINE.finditer(ADVERSARIAL[name] * 2)) == []
+    assert time.monotonic() - t < 5
