@@ -72,13 +72,20 @@ class PlainNodes:
             else:
                 return None
         written = nd.get("in")
-        names = [written] if type(written) is str else written if isinstance(written, list) else None
-        if names is None and (written is not None or prev is None) or names is not None and (
-                not names or not all(type(r) is str and _ID.match(r) for r in names)):
+        if type(written) is str:
+            names = [written] if _ID.match(written) else None
+        elif isinstance(written, list) and written:
+            names = written
+            for r in written:
+                if type(r) is not str or not _ID.match(r):
+                    return None
+        else:
+            names = None
+        if names is None and (written is not None or prev is None):
             return None             # (a port, a copy, an expression, a mapping, nothing to read)
         g = self.graph
         gid = scope.prefix + nid
-        if gid in g.nodes or len(g) - len(g.inputs) >= budget.MAX_LAYERS:
+        if gid in g.nodes or len(g.nodes) - len(g.inputs) >= budget.MAX_LAYERS:
             return None
         spans = WrittenSpans(nd)
         attrs, errs = self._shared_attrs(op, raw, spans, nd)     # (op has no sub-network attribute)
