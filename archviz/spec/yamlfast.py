@@ -43,6 +43,7 @@ LINE = re.compile(rf"^( *)- (\{{ *{_PAIR}(?: *, *{_PAIR})* *\}}) *$", re.M)
 _QUOTE = re.compile(f"({_NAME})")     # split on names: the parts alternate text, name, text, ...
 # YAML reads these as booleans or null, which quoting would turn into strings
 _OTHER_WORDS = re.compile(r'"(?:True|TRUE|False|FALSE|Null|NULL)"')
+_OTHER_BREAKS = re.compile("[\r\x85\u2028\u2029]")
 TOKEN = "__archviz_fast_run_"
 MIN_LINES = 64      # a file with fewer such lines is read the slow way: nothing to win
 
@@ -116,8 +117,8 @@ class Runs:
         self.file, self.text = file, text
         self.items: dict = {}           # placeholder -> ([mappings], [their spans])
         self.parser_text = text
-        if TOKEN in text:
-            return
+        if TOKEN in text or _OTHER_BREAKS.search(text):
+            return      # (YAML counts \r, NEL, LS and PS as line breaks: its lines would not be ours)
         found = list(LINE.finditer(text))
         if len(found) < MIN_LINES:
             return

@@ -239,3 +239,15 @@ def test_near_misses_of_the_grammar_are_scanned_in_linear_time(name):
     t = time.monotonic()
     assert list(yamlfast.LINE.finditer(ADVERSARIAL[name] * 2)) == []
     assert time.monotonic() - t < 5
+
+
+@pytest.mark.parametrize("brk", ["\r", "\x85", "\u2028", "\u2029"], ids=["CR", "NEL", "LS", "PS"])
+def test_a_file_with_a_line_break_yaml_counts_and_python_does_not(brk, every_line):
+    """YAML also breaks lines at CR, NEL, LS and PS (a comment or a quoted name can hold
+    one): the lines after it are numbered by YAML's count, so the file is read the slow way."""
+    for text in (HEAD + f"# a comment{brk}# with a break\n  - {{id: a, op: relu}}\n  - {{id: b, op: relu, in: a}}\n",
+                 HEAD.replace("name: t", f"name: 't{brk} x'") + "  - {id: a, op: relu}\n  - {id: b, op: relu, in: a}\n"):
+        doc = check(text)
+        # the last line, counting the extra break (read fast, it was a line short: 7 for 8)
+        assert doc["nodes"][1].span.line == text.count("\n") + 1
+        assert not yamlfast.Runs(text, "f.yaml").items
