@@ -1,3 +1,3 @@
-from archviz.cli import main
+from archviz.cli import entry
 
-main()
+entry()

@@ -11,7 +11,7 @@ import click
 from archviz.clikit import (CONTEXT, Group, _console, batch_opt, check_indent, dtype_opt, handle_errors,  # noqa: F401
                             indent_opt, load_model, output_ext, param_opt, preflight, spec_arg, specs_arg, torch_target_opts,
                             write_atomic)
-from archviz.clikit import _resolve_spec, _table_console, complete_spec
+from archviz.clikit import _resolve_spec, _table_console, complete_spec, run_and_exit
 from archviz.library import resolve_dir
 from archviz.backends.torch_cli import _check_device, _lowering_errors, _need_torch
 
@@ -417,5 +417,10 @@ main.add_command(import_cmd)
 add_against(verify)
 
 
+def entry() -> None:
+    """The `archviz` program (pyproject's script): the command line, as a process."""
+    run_and_exit(main)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry()

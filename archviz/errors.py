@@ -31,7 +31,7 @@ class Span:
         return self.file, self.line, self.col, self.end_col
 
     def __eq__(self, other):
-        return self._key() == other._key() if type(other) is Span else NotImplemented
+        return self._key() == other._key() if isinstance(other, Span) else NotImplemented
 
     def __hash__(self) -> int:
         return hash(self._key())
@@ -46,6 +46,29 @@ class Span:
         """The span `cols` columns further right on the same line (inside a value)."""
         col = self.col + cols
         return Span(self.file, self.line, col, None if width is None else col + width)
+
+
+class LazySpan(Span):
+    """A Span worked out when it is first read: `owner.lazy_span(key)` gives the real one.
+    The YAML loader's fast path (archviz.spec.yamlfast) hands these out for the values of
+    the lines it reads without the YAML parser: a spec of 100,000 layers names a million
+    locations, and only an error reads one (issue 17)."""
+
+    __slots__ = ("_owner", "_what")
+
+    def __init__(self, owner, what):
+        self._owner = owner
+        self._what = what
+
+    def __getattr__(self, name):        # only for a field not yet set: the first read
+        if name not in Span.__slots__:
+            raise AttributeError(name)
+        real = self._owner.lazy_span(self._what)
+        self.file, self.line, self.col, self.end_col = real.file, real.line, real.col, real.end_col
+        return getattr(self, name)
+
+    def __reduce__(self):               # pickled (a report's worker) as the Span it is
+        return Span, (self.file, self.line, self.col, self.end_col)
 
 
 class ArchvizError(Exception):

@@ -187,15 +187,16 @@ class LayerGraph:
     def unreached(self) -> list[str]:
         """Ids of the nodes (graph inputs included) whose output reaches no graph output, in
         spec order: a branch that a bypass or a wrong reference cut off."""
-        live = set()
-        todo = [r.node for r in self.outputs.values() if r.node in self.nodes]
+        nodes = self.nodes
+        todo = [r.node for r in self.outputs.values() if r.node in nodes]
+        live = set(todo)
         while todo:
-            k = todo.pop()
-            if k in live:
-                continue
-            live.add(k)
-            todo.extend(r.node for r in self.nodes[k].inputs if r.node in self.nodes and r.node not in live)
-        return [k for k in self.nodes if k not in live]
+            for r in nodes[todo.pop()].inputs:
+                k = r.node
+                if k not in live and k in nodes:
+                    live.add(k)
+                    todo.append(k)
+        return [k for k in nodes if k not in live]
 
     def consumers(self, nid: str) -> list[Node]:
         return [self.nodes[v] for v in dict.fromkeys(self._succ[nid])]
@@ -205,15 +206,20 @@ class LayerGraph:
         """Check invariants: references resolve, ports exist, arity, acyclicity.  `reg` is
         the op registry (the ir knows nothing of ops)."""
         problems: list[ArchvizError] = []
-        for n in self.nodes.values():
+        nodes = self.nodes
+        forward = True          # every edge from an earlier node of the spec to a later one
+        for n in nodes.values():
             for i, ref in enumerate(n.inputs):
-                sp = n.input_spans[i] if i < len(n.input_spans) else n.span
-                if ref.node not in self.nodes:
+                src = nodes.get(ref.node)
+                if src is None:
+                    sp = n.input_spans[i] if i < len(n.input_spans) else n.span
                     problems.append(RefError(f"'{n.id}' reads unknown node '{ref.node}'", sp,
                                              code=E.UNKNOWN_NODE))
                     continue
-                src = self.nodes[ref.node]
+                if src.order >= n.order:
+                    forward = False
                 if src.op in reg and ref.port not in reg[src.op].output_ports(src.attrs):
+                    sp = n.input_spans[i] if i < len(n.input_spans) else n.span
                     problems.append(RefError(
                         f"'{src.id}' ({src.op}) has no output '{ref.port}'", sp, code=E.UNKNOWN_OUTPUT,
                         hint="available outputs: " + ", ".join(reg[src.op].output_ports(src.attrs))))
@@ -225,7 +231,9 @@ class LayerGraph:
                     want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
                     problems.append(RefError(f"'{n.id}' ({n.op}) takes {want} input(s), got {k}",
                                              n.span, code=E.INPUT_COUNT))
-        order = self._kahn()
+        # the spec order when every edge runs forward: then it is the smallest topological
+        # order by spec order, the one _kahn finds (issue 17: no heap for a large graph)
+        order = list(nodes) if forward else self._kahn()
         if len(order) == len(self.nodes):
             self._topo = order
             self._topo_nodes = None

@@ -53,11 +53,12 @@ class BodyCompiler:
                                  hint=f"the {key} reads the node's input and is named by the node; "
                                       f"remove '{bad[0]}'"), scope)
             return None
-        saved = (self.graph, self._pending, self._node_syms, self._shape_memo, self.expects, self._shares)
+        saved = (self.graph, self._pending, self._node_syms, self._shape_memo, self.expects, self._shares,
+                 self._out_refs)
         sub = LayerGraph(f"{gid} {key}")
         sub.source = self.graph.source
-        self.graph, self._pending, self._node_syms, self._shape_memo, self.expects, self._shares = \
-            sub, [], {}, {}, [], []
+        self.graph, self._pending, self._node_syms, self._shape_memo, self.expects, self._shares, \
+            self._out_refs = sub, [], {}, {}, [], [], {}
         before = len(self.errors)
         try:
             sub.add_node(Node(id=BODY_INPUT, op=INPUT_OP, attrs=Attrs(shape=shape[1:], batch=shape[0]), span=span))
@@ -87,7 +88,8 @@ class BodyCompiler:
             self.error(e, scope)
             return None
         finally:
-            self.graph, self._pending, self._node_syms, self._shape_memo, self.expects, self._shares = saved
+            self.graph, self._pending, self._node_syms, self._shape_memo, self.expects, self._shares, \
+                self._out_refs = saved
         return Body({"op": raw["op"], **written}, {shape: g})
 
 

@@ -21,6 +21,7 @@ from archviz.spec.expr import expression_budget, has_expr, substitute
 from archviz.spec.files import _ID, OUTPUT_KEYS, FileLoader, SpecFile
 from archviz.spec.losses import LOSSES
 from archviz.spec.nodes import NodeExpander
+from archviz.spec.plainnodes import PlainNodes
 from archviz.spec.ports import PortBinder
 from archviz.spec.refs import NodeB, RefResolver, Scope, Sym
 from archviz.spec.shapes import ShapeReader
@@ -30,11 +31,11 @@ from archviz.spec.yamlload import LocDict, LocList, load_yaml
 _FAILED = object()
 
 
-class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller, BodyCompiler, ShapeReader, WeightSharer):
+class Compiler(FileLoader, RefResolver, NodeExpander, PlainNodes, PortBinder, BlockCaller, BodyCompiler, ShapeReader, WeightSharer):
     """One compilation: the files it loaded, the graph it builds and the problems it found.
     Its methods live with their concept: files.py (files, params, blocks), refs.py
     (references), nodes.py (node lists, repeat, primitive ops), ports.py (inputs, ports,
-    bypass), calls.py (block calls), shapes.py (`shape(x)` in expressions), share.py
+    bypass), plainnodes.py (the plain node in one step), calls.py (block calls), shapes.py (`shape(x)` in expressions), share.py
     (`share:`), bodies.py (an attribute that is a sub-network: an expert), budget.py (the layer budget); this module collects the
     problems, evaluates `${...}` and reads the spec's inputs, outputs and loss."""
 
@@ -51,6 +52,8 @@ class Compiler(FileLoader, RefResolver, NodeExpander, PortBinder, BlockCaller, B
         self._shape_memo: dict = {}   # graph id -> output shapes, for shape reads
         self._shares: list = []       # `share:` of each node copy (archviz.spec.share)
         self._attrs_memo: dict = {}   # (op, attribute values) -> the Attrs its layers share
+        self._plain_ops: dict = {}    # op name -> (op, the keys of its plain nodes) or None (plainnodes.py)
+        self._out_refs: dict = {}     # graph id -> Ref(id, "out"), checked (plainnodes.py)
 
     # -- errors ------------------------------------------------------------------
     def error(self, err: ArchvizError, scope: Scope | None = None) -> None:

@@ -24,9 +24,13 @@ class NodeExpander:
     def expand(self, nodes, scope: Scope, prev: Sym | None, nodes_span=None) -> Sym | None:
         """Expand a node list into the graph. Returns a Sym for the last node."""
         for i, nd in enumerate(nodes):
-            nsp = nodes.span_of(i) if isinstance(nodes, LocList) else None
             if not isinstance(nd, LocDict):
+                nsp = nodes.span_of(i) if isinstance(nodes, LocList) else None
                 self.error(SpecError("a node is a mapping {id: ..., op: ..., ...}", nsp, code=E.NODE_NOT_MAPPING), scope)
+                continue
+            plain = self._plain(nd, scope, prev)      # most nodes of a large graph: one step
+            if plain is not None:
+                prev = plain
                 continue
             try:
                 prev = self._node(nd, scope, prev)
@@ -221,6 +225,10 @@ class NodeExpander:
         if any(spec.type == "block" for spec in op.attrs.values()):
             # a node's sub-network is written into its Attrs after (archviz.spec.bodies): its own
             return normalise(op, raw, spans, nd.span, f"'{nd['id']}' ({op.name})")
+        return self._shared_attrs(op, raw, spans, nd)
+
+    def _shared_attrs(self, op, raw: dict, spans, nd) -> tuple:
+        """_normalised of an op without a sub-network attribute (plainnodes.py calls it so)."""
         try:
             types = tuple(map(type, raw.values()))
             if list in types or float in types:

@@ -55,7 +55,8 @@ class ShapeReader:
             if node is None:
                 raise self._broken(span, f"'{top}' has no shape (its definition failed)")
             try:
-                refs = [self.resolve(s) for s in self._node_syms.get(top, ())]
+                # a plain node's inputs are resolved as it is compiled (archviz.spec.plainnodes)
+                refs = node.inputs or [self.resolve(s) for s in self._node_syms.get(top, ())]
             except RefError as e:
                 raise RefError(f"cannot read the shape of '{gid}': '{top}' reads a node that is not defined "
                                f"before this point ({e.message})", span, code=E.UNKNOWN_NODE,

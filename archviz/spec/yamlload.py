@@ -30,41 +30,8 @@ import yaml
 
 from archviz.codes import E
 from archviz.errors import Span, SpecError
-
-
-class LocDict(dict):
-    __slots__ = ("span", "spans", "key_spans")      # no __dict__ per mapping of a large spec
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.span: Span | None = None
-        self.spans: dict = {}
-        self.key_spans: dict = {}
-
-    def span_of(self, key, default: Span | None = None) -> Span | None:
-        return self.spans.get(key) or self.key_spans.get(key) or default or self.span
-
-    def key_span(self, key) -> Span | None:
-        return self.key_spans.get(key) or self.span
-
-
-class LocList(list):
-    __slots__ = ("span", "spans")
-
-    def __init__(self, *a):
-        super().__init__(*a)
-        self.span: Span | None = None
-        self.spans: list = []
-
-    def span_of(self, i: int) -> Span | None:
-        return self.spans[i] if 0 <= i < len(self.spans) else self.span
-
-
-def span_of(container, key, fallback: Span | None = None) -> Span | None:
-    """Best-known span of `container[key]` (works for plain containers too)."""
-    if isinstance(container, (LocDict, LocList)):
-        return container.span_of(key) or fallback
-    return fallback
+from archviz.spec import yamlfast
+from archviz.spec.located import LocDict, LocList, span_of  # noqa: F401 (the loader's types, read from here)
 
 
 _INT = re.compile(r"^[-+]?[0-9][0-9_]*$")     # YAML 1.2 core: leading zeros are decimal
@@ -186,12 +153,10 @@ def _document_start(docs: list, ev, file: str) -> None:
                                                    f"on line {docs[0]})"])
 
 
-def _build(events, file: str):
-    """LocDict/LocList/scalars from a YAML event stream, without recursion: nesting deeper
-    than MAX_DEPTH is an error at the first collection past it (libyaml's recursive C
-    composer crashes the process at about 50,000 levels). One pass does everything (the
-    anchor, alias and tag refusals, the scalars, the spans), dispatching on the event's
-    class; a plain name or number takes the fewest steps (issue 17)."""
+def _build(events, file: str, fast: dict | None = None):
+    """LocDict/LocList/scalars from a YAML event stream, without recursion (libyaml's C
+    composer crashes at ~50,000 levels; past MAX_DEPTH is an error), in one pass (issue 17).
+    `fast`: yamlfast's placeholders, each spliced into its sequence (see load_yaml)."""
     root = _NOTHING
     stack: list = []        # [container, pending key (or _NOTHING), key span, start mark]
     docs = []
@@ -220,6 +185,9 @@ def _build(events, file: str):
             value = (int(text) if text.isdigit() and text.isascii() else _scalar(ev)) \
                 if not style and len(text) <= 64 else _scalar_at(ev, file)     # short and plain: no digit limit
             if type(value) is str:
+                if fast and value in fast and not style:
+                    _splice(fast, value, top, in_map, len(stack))
+                    continue
                 value = names.setdefault(value, value)
             em = ev.end_mark
             if style != '"' and style != "'":
@@ -267,6 +235,42 @@ def _build(events, file: str):
     return None if root is _NOTHING else root
 
 
+def _splice(fast: dict, token: str, top, in_map: bool, depth: int) -> None:
+    """The mappings of a fast run, in place of its placeholder item (which must be a plain
+    item of a sequence, and read once), with their spans."""
+    run = fast[token]
+    if run is None or top is None or in_map or depth + 2 >= MAX_DEPTH:
+        raise yamlfast.NotFast("a placeholder out of place")
+    fast[token] = None
+    top[0].extend(run[0])
+    top[0].spans.extend(run[1])
+
+
+def _reread(line_text: str, file: str, line: int) -> LocDict:
+    """The slow reading of one line that holds `- {...}` (yamlfast's lazy locations): its
+    mapping, with every span moved to line `line` of `file`."""
+    d = _build(_events(line_text), file)[0]
+    return _moved(d, line - 1)
+
+
+def _moved(v, lines: int):
+    def mv(s: Span | None) -> Span | None:
+        return None if s is None else Span(s.file, s.line + lines, s.col, s.end_col)
+    if isinstance(v, LocDict):
+        for k in v:
+            _moved(v[k], lines)
+        v.span, v.spans, v.key_spans = mv(v.span), {k: mv(s) for k, s in v.spans.items()}, \
+            {k: mv(s) for k, s in v.key_spans.items()}
+    elif isinstance(v, LocList):
+        for x in v:
+            _moved(x, lines)
+        v.span, v.spans = mv(v.span), [mv(s) for s in v.spans]
+    return v
+
+
+yamlfast.REREAD = _reread
+
+
 def _events(text: str):
     """The YAML event stream: libyaml's C parser when PyYAML has it (about 10x faster on big
     specs), else the pure-Python one. Neither recurses on nesting."""
@@ -303,9 +307,21 @@ def _syntax_hint(text: str, mark, msg: str) -> str | None:
     return None
 
 
-def load_yaml(text: str, filename: str):
-    """Parse `text` (from `filename`) into LocDict/LocList/scalars. Raises SpecError."""
+def load_yaml(text: str, filename: str, fast: bool = True):
+    """Parse `text` (from `filename`) into LocDict/LocList/scalars. Raises SpecError.
+    `fast`: the runs of one-line node mappings are read by archviz.spec.yamlfast (the same
+    reading, faster); False: every line by the YAML parser."""
     try:
+        if fast:
+            try:
+                runs = yamlfast.Runs(text, filename)
+                if runs.items:
+                    doc = _build(_events(runs.parser_text), filename, runs.items)
+                    if any(runs.items.values()):
+                        raise yamlfast.NotFast("a placeholder the parser did not read as an item")
+                    return doc
+            except (yamlfast.NotFast, SpecError, yaml.YAMLError):
+                pass        # read the slow way: it says what is wrong, where
         return _build(_events(text), filename)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark

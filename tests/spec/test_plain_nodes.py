@@ -1,0 +1,104 @@
+"""The one-step compilation of plain nodes (archviz.spec.plainnodes) builds what the
+general path (archviz.spec.nodes) builds: the same graph nodes, attributes, inputs,
+locations and notes, and the same errors. The truth is the general path, which the rest
+of the suite checks against torch and the spec language's tests."""
+from __future__ import annotations
+
+import glob
+import os
+import sys
+
+import pytest
+
+from archviz.errors import ArchvizError, MultipleErrors
+from archviz.spec import compile_spec
+from archviz.spec.plainnodes import PlainNodes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SPECS = sorted(p for p in glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
+
+
+def _span(s):
+    return None if s is None else (s.file, s.line, s.col, s.end_col)
+
+
+def picture(path, **kw):
+    """Everything the compiler built, as plain values; or the errors it reported."""
+    try:
+        g = compile_spec(path, **kw)
+    except ArchvizError as e:
+        errs = e.errors if isinstance(e, MultipleErrors) else [e]
+        return [(type(x).__name__, x.code, x.message, _span(x.span), x.hint, x.notes) for x in errs]
+    nodes = [(n.id, n.op, dict(n.attrs), [(r.node, r.port) for r in n.inputs], n.input_ports, n.scope,
+              _span(n.span), {k: _span(s) for k, s in n.attr_spans.items()}, [_span(s) for s in n.input_spans],
+              list(n.notes), n.frozen, n.order, dict(n.meta)) for n in g.nodes.values()]
+    return nodes, dict(g.outputs), g.repeats, [(w.code, w.message, _span(w.span)) for w in g.warnings], \
+        [n.id for n in g.topo_order()]
+
+
+def general(monkeypatch, path, **kw):
+    with monkeypatch.context() as m:
+        m.setattr(PlainNodes, "_plain", lambda self, nd, scope, prev: None)
+        return picture(path, **kw)
+
+
+@pytest.mark.parametrize("path", SPECS, ids=os.path.basename)
+def test_every_bundled_spec_compiles_the_same(path, monkeypatch):
+    assert picture(path) == general(monkeypatch, path)
+
+
+def test_the_plain_path_takes_the_nodes_it_is_for(tmp_path, monkeypatch):
+    """Not vacuous: the generated 300-layer DAG's layers all take it."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "benchmarks"))
+    import gen_specs
+    path = gen_specs.write("dag", 300, str(tmp_path / "dag.yaml"))
+    taken = []
+    real = PlainNodes._plain
+
+    def counting(self, nd, scope, prev):
+        s = real(self, nd, scope, prev)
+        taken.append(s is not None)
+        return s
+    monkeypatch.setattr(PlainNodes, "_plain", counting)
+    got = picture(path)
+    assert taken.count(True) == 300
+    monkeypatch.undo()
+    assert got == general(monkeypatch, path)
+
+
+HEAD = "archviz: 1\nname: t\nparams: {n: 4}\ninputs: {x: {shape: [8, 16, 16]}}\n"
+CASES = {
+    "plain": "nodes:\n  - {id: c, op: conv2d, out: 8, kernel: 3, padding: 1}\n  - {id: r, op: relu}\n"
+             "  - {id: a, op: add, in: [r, x]}\n",
+    "forward reference": "nodes:\n  - {id: a, op: add, in: [r, x]}\n  - {id: r, op: relu, in: x}\n",
+    "unknown attribute": "nodes:\n  - {id: c, op: conv2d, out: 8, kernal: 3}\n",
+    "bad value": "nodes:\n  - {id: c, op: conv2d, out: -8, kernel: 3}\n",
+    "missing attribute": "nodes:\n  - {id: c, op: conv2d, kernel: 3}\n",
+    "duplicate id": "nodes:\n  - {id: r, op: relu}\n  - {id: r, op: relu}\n",
+    "id of an input": "nodes:\n  - {id: x, op: relu}\n",
+    "unknown reference": "nodes:\n  - {id: r, op: relu, in: y}\n",
+    "unknown op": "nodes:\n  - {id: r, op: rleu}\n",
+    "bad id": "nodes:\n  - {id: 3r, op: relu}\n",
+    "expression": "nodes:\n  - {id: c, op: conv2d, out: '${n * 2}', kernel: 3}\n",
+    "bad expression": "nodes:\n  - {id: c, op: conv2d, out: '${m * 2}', kernel: 3}\n",
+    "list attribute": "nodes:\n  - {id: c, op: conv2d, out: 8, kernel: [3, 1], padding: [1, 0]}\n",
+    "list with expression": "nodes:\n  - {id: c, op: conv2d, out: 8, kernel: [3, '${n}'], padding: 1}\n",
+    "defaults": "defaults: {conv2d: {padding: 1}}\nnodes:\n  - {id: c, op: conv2d, out: 8, kernel: 3}\n",
+    "frozen": "nodes:\n  - {id: c, op: conv2d, out: 8, kernel: 3, frozen: true}\n",
+    "doc": "nodes:\n  - {id: c, op: conv2d, out: 8, kernel: 3, doc: a layer}\n",
+    "port": "nodes:\n  - {id: s, op: split, sections: [4, 4]}\n  - {id: r, op: relu, in: s.out}\n",
+    "repeat": "nodes:\n  - {id: r, op: relu, repeat: 3}\n",
+    "no input": "nodes:\n  - {id: r, op: relu, in: []}\n",
+    "input as mapping": "nodes:\n  - {id: r, op: relu, in: {x: x}}\n",
+    "op as list": "nodes:\n  - {id: r, op: [relu]}\n",
+    "id as number": "nodes:\n  - {id: 3, op: relu}\n",
+    "a cycle": "nodes:\n  - {id: a, op: relu, in: b}\n  - {id: b, op: relu, in: a}\n",
+    "outputs": "nodes:\n  - {id: r, op: relu}\n  - {id: t, op: tanh, in: x}\noutputs: {o: r}\n",
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_kind_of_node_compiles_the_same(name, tmp_path, monkeypatch):
+    path = tmp_path / "t.yaml"
+    path.write_text(HEAD + CASES[name])
+    assert picture(str(path)) == general(monkeypatch, str(path))
