@@ -77,7 +77,15 @@ def table_console(make_rich, stderr: bool = False):
         tty = stream.isatty()
     except (AttributeError, ValueError):
         tty = True
-    if tty or any(k in os.environ for k in _RICH_ENV) or "IPython" in sys.modules or \
-            getattr(sys.stdin, "__module__", "").startswith("idlelib"):
+    if tty or rich_decides():
         return make_rich()
     return PlainConsole(make_rich, stream, int(os.environ.get("COLUMNS", 0) or 160))
+
+
+def rich_decides() -> bool:
+    """Where rich may write something else than plain text to a stream that is no terminal:
+    the environment asks for a terminal's output, or an IPython shell (a notebook) or IDLE
+    runs this process (rich.console's is_terminal and _is_jupyter)."""
+    import builtins
+    return any(k in os.environ for k in _RICH_ENV) or hasattr(builtins, "get_ipython") or \
+        getattr(sys.stdin, "__module__", "").startswith("idlelib")

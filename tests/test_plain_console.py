@@ -39,6 +39,7 @@ def _both(monkeypatch, args, columns=160, charset="utf-8") -> tuple[str, str, in
         written.append(text is not None)
         return text
     monkeypatch.setattr(PC.PlainConsole, "_plain", counting)
+    monkeypatch.setattr(PC, "rich_decides", lambda: False)      # (a notebook test may have run an IPython shell)
     env = {"COLUMNS": str(columns)}
     runner = CliRunner(charset=charset)
     plain = runner.invoke(main, args, env=env)
@@ -143,6 +144,19 @@ class _RichStub:
         pass
 
 
+def test_where_rich_decides(monkeypatch):
+    import builtins
+    monkeypatch.delattr(builtins, "get_ipython", raising=False)
+    for k in PC._RICH_ENV:
+        monkeypatch.delenv(k, raising=False)
+    assert not PC.rich_decides()
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert PC.rich_decides()
+    monkeypatch.delenv("FORCE_COLOR")
+    monkeypatch.setattr(builtins, "get_ipython", lambda: None, raising=False)
+    assert PC.rich_decides()
+
+
 def test_narrow_characters_are_one_cell_for_rich():
     from rich.cells import cell_len
     assert all(cell_len(c) == 1 for c in PC.NARROW)
@@ -156,6 +170,7 @@ def test_a_long_table_to_a_pipe_does_not_import_rich(big):
             "sys.stderr.write('RICH' if any(m.startswith('rich') for m in sys.modules) else 'NO RICH')\n")
     for cmd in ("summary", "rf"):
         r = subprocess.run([sys.executable, "-c", code, cmd, big], capture_output=True, text=True,
-                           env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
+                           env={**{k: v for k, v in os.environ.items() if k not in PC._RICH_ENV},
+                                "PYTHONPATH": ROOT}, timeout=120)
         assert r.stderr.endswith("NO RICH"), (cmd, r.stderr[-500:])
         assert "total" in r.stdout or cmd == "rf"
