@@ -57,8 +57,8 @@ def run_and_exit(group) -> None:
     process without taking its objects apart one by one. A command on a 100,000-layer graph
     leaves millions of them, and the interpreter's teardown freed each and walked them all
     with the collector: 0.3-0.9 s after the output was written (issue 17). Exit handlers
-    still run and the output streams are flushed; with another thread running, or a stream
-    that cannot be flushed (a closed pipe), the process ends the usual way."""
+    still run and the output streams are flushed; with another thread running, torch loaded,
+    or a stream that cannot be flushed (a closed pipe), the process ends the usual way."""
     import atexit
     import os
     import threading
@@ -72,14 +72,14 @@ def run_and_exit(group) -> None:
     if code is not None and not isinstance(code, int):     # sys.exit("text"): printed, status 1
         print(code, file=sys.stderr)
         code = 1
-    if threading.active_count() > 1:
-        sys.exit(code)
+    if threading.active_count() > 1 or "torch" in sys.modules:
+        sys.exit(code)      # (C++ code may hold output in the C library's buffers, which only exit() flushes)
     atexit._run_exitfuncs()
     try:
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:
                 stream.flush()
-    except (OSError, ValueError):
+    except Exception:       # a closed pipe, a stream without flush: the usual way says what it says
         sys.exit(code)
     os._exit(code or 0)
 

@@ -89,7 +89,7 @@ class LayerGraph:
         self.loss: str | None = None
         self.source: str | None = None
         self._g = None                         # networkx MultiDiGraph, built when asked for
-        self._succ: dict[str, list[str]] = {}  # node id -> consumers' ids, one per edge, edge order
+        self._succ: dict[str, list[str]] | None = None  # node id -> consumers' ids (_successors)
         self._topo: list[str] | None = None
         self._topo_nodes: list | None = None   # the nodes of _topo (the passes ask for it often)
         self.done: dict = {}                   # pass name -> what the pass driver recorded
@@ -105,22 +105,29 @@ class LayerGraph:
                            notes=[f"first defined at {self.nodes[node.id].span}"])
         node.order = len(self.nodes)
         self.nodes[node.id] = node
-        self._succ[node.id] = []
+        self._succ = None
         self._g = None
         self._topo = None
         self._topo_nodes = None
         return node
 
     def connect(self) -> None:
-        """(Re)build the edge set from the nodes' ordered inputs."""
-        succ = self._succ = {k: [] for k in self.nodes}
-        for n in self.nodes.values():
-            for ref in n.inputs:
-                if ref.node in succ:
-                    succ[ref.node].append(n.id)
+        """(Re)build the edge set from the nodes' ordered inputs (when it is next read: a
+        summary asks for the consumers of its inputs only)."""
+        self._succ = None
         self._g = None
         self._topo = None
         self._topo_nodes = None
+
+    def _successors(self) -> dict:
+        """Node id -> its consumers' ids, one per edge, in edge order."""
+        if self._succ is None:
+            succ = self._succ = {k: [] for k in self.nodes}
+            for n in self.nodes.values():
+                for ref in n.inputs:
+                    if ref.node in succ:
+                        succ[ref.node].append(n.id)
+        return self._succ
 
     @property
     def g(self):
@@ -152,7 +159,7 @@ class LayerGraph:
         lexicographically smallest topological order by spec order (networkx's
         lexicographical_topological_sort with that key gives the same, unique, order). On a
         cycle, the nodes before it only."""
-        nodes, succ = self.nodes, self._succ
+        nodes, succ = self.nodes, self._successors()
         indeg = {k: 0 for k in nodes}
         for outs in succ.values():
             for v in outs:
@@ -199,7 +206,7 @@ class LayerGraph:
         return [k for k in nodes if k not in live]
 
     def consumers(self, nid: str) -> list[Node]:
-        return [self.nodes[v] for v in dict.fromkeys(self._succ[nid])]
+        return [self.nodes[v] for v in dict.fromkeys(self._successors()[nid])]
 
     # -- invariants ----------------------------------------------------------
     def lint(self, reg) -> list[ArchvizError]:

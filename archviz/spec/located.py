@@ -37,6 +37,19 @@ class LocList(list):
         return self.spans[i] if 0 <= i < len(self.spans) else self.span
 
 
+def located_dict(items, span, spans, key_spans) -> LocDict:
+    """A LocDict made whole (what a fast-path mapping pickles as)."""
+    d = LocDict(items)
+    d.span, d.spans, d.key_spans = span, dict(spans), dict(key_spans)
+    return d
+
+
+def located_list(items, span, spans) -> LocList:
+    out = LocList(items)
+    out.span, out.spans = span, list(spans)
+    return out
+
+
 def span_of(container, key, fallback: Span | None = None) -> Span | None:
     """Best-known span of `container[key]` (works for plain containers too)."""
     if isinstance(container, (LocDict, LocList)):
@@ -69,6 +82,9 @@ class WrittenSpans(Mapping):
     def __repr__(self) -> str:
         return repr(dict(self))
 
+    def __reduce__(self):       # pickled as the dict it reads (not with the whole spec behind it)
+        return dict, (dict(self),)
+
 
 class InputSpans(Sequence):
     """The spans of the references a node mapping's `in:` writes (a name or a list of
@@ -93,3 +109,11 @@ class InputSpans(Sequence):
 
     def __repr__(self) -> str:
         return repr(list(self))
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, InputSpans)) else NotImplemented
+
+    __hash__ = None
+
+    def __reduce__(self):       # pickled as the list it reads (not with the whole spec behind it)
+        return list, (list(self),)

@@ -8,8 +8,9 @@ libyaml turns each into a dozen events and the loader a dozen located values: ab
 16 µs a line, most of a large spec's load (issue 17). Here every such line of the file is
 found by one regular expression, and the mappings of all of them are read by the json
 module's C decoder (their names quoted first). The rest of the file goes to the YAML
-parser as before, each run of these lines standing as one placeholder item, on the same
-line, so that every line and column the parser reports is the file's own.
+parser as before, each run of these lines standing as one placeholder item ``- {}`` on its
+first line (the rest of its lines left blank), so that every line and column the parser
+reports is the file's own, and the parser is in the state the run's last ``}`` left.
 
 What counts as such a line is narrow on purpose: a grammar on which YAML and JSON read
 the same values. Keys are names; values are names (``[A-Za-z_][A-Za-z0-9_.]*``),
@@ -31,7 +32,7 @@ import json
 import re
 
 from archviz.errors import LazySpan, Span
-from archviz.spec.located import LocDict, LocList
+from archviz.spec.located import LocDict, LocList, located_dict, located_list
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_.]*"
 _NUM = r"-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{1,17})?"
@@ -44,7 +45,6 @@ _QUOTE = re.compile(f"({_NAME})")     # split on names: the parts alternate text
 # YAML reads these as booleans or null, which quoting would turn into strings
 _OTHER_WORDS = re.compile(r'"(?:True|TRUE|False|FALSE|Null|NULL)"')
 _OTHER_BREAKS = re.compile("[\r\x85\u2028\u2029]")
-TOKEN = "__archviz_fast_run_"
 MIN_LINES = 64      # a file with fewer such lines is read the slow way: nothing to win
 
 
@@ -81,6 +81,9 @@ class LineDict(LocDict):
     def key_span(self, key) -> Span | None:
         return LazySpan(self, (key,)) if key in self else self.span
 
+    def __reduce__(self):       # pickled (or copied) as a LocDict, with its spans, not its file
+        return located_dict, (list(self.items()), self.span, self.spans, self.key_spans)
+
     def lazy_span(self, key) -> Span:
         """The span of the value of `key`, or of the key itself for `(key,)` (LazySpan)."""
         full = self._full()
@@ -107,6 +110,9 @@ class LineList(LocList):
     def lazy_span(self, i: int) -> Span:
         return self._owner._full()[self._key].spans[i]
 
+    def __reduce__(self):
+        return located_list, (list(self), self.span, self.spans)
+
 
 class Runs:
     """The fast lines of a file, in runs of consecutive lines of one indentation, read: the
@@ -115,9 +121,9 @@ class Runs:
 
     def __init__(self, text: str, file: str):
         self.file, self.text = file, text
-        self.items: dict = {}           # placeholder -> ([mappings], [their spans])
+        self.items: dict = {}   # (line, column) of a placeholder `{}` (0-based) -> ([mappings], [their spans])
         self.parser_text = text
-        if TOKEN in text or _OTHER_BREAKS.search(text):
+        if _OTHER_BREAKS.search(text):
             return      # (YAML counts \r, NEL, LS and PS as line breaks: its lines would not be ours)
         found = list(LINE.finditer(text))
         if len(found) < MIN_LINES:
@@ -153,11 +159,12 @@ class Runs:
             else:                           # a new run: its placeholder item on its first line
                 line += text.count("\n", pos, start)
                 d.span = sp = Span(file, line, b0 - start + 1, b1 - start + 1)
-                token = f"{TOKEN}{len(self.items)}"
-                run = self.items[token] = ([d], [sp])
+                # an empty mapping where the run's first mapping was: the parser ends it in the
+                # state a `}` leaves (a plain scalar would take the lines after it as its own)
+                run = self.items[(line - 1, b0 - start)] = ([d], [sp])
                 width = b0 - start          # the indentation and "- "
                 pieces.append(text[cut:start])
-                pieces.append(f"{m.group(1)}- {token}")
+                pieces.append(f"{m.group(1)}- {{}}")
             pos = prev_end = cut = end
             d._runs, d._at = self, start
             if "[" in t:

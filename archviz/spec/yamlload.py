@@ -185,9 +185,6 @@ def _build(events, file: str, fast: dict | None = None):
             value = (int(text) if text.isdigit() and text.isascii() else _scalar(ev)) \
                 if not style and len(text) <= 64 else _scalar_at(ev, file)     # short and plain: no digit limit
             if type(value) is str:
-                if fast and value in fast and not style:
-                    _splice(fast, value, top, in_map, len(stack))
-                    continue
                 value = names.setdefault(value, value)
             em = ev.end_mark
             if style != '"' and style != "'":
@@ -213,6 +210,9 @@ def _build(events, file: str, fast: dict | None = None):
                 in_map = type(top[0]) is LocDict
             else:
                 top, in_map = None, False
+            if fast and not value and (start.line, start.column) in fast:   # a fast run's placeholder {}
+                _splice(fast, (start.line, start.column), top, in_map, len(stack))
+                continue
         elif cls is Alias:
             raise _event_error(file, ev)
         elif cls is DocStart:
@@ -235,13 +235,13 @@ def _build(events, file: str, fast: dict | None = None):
     return None if root is _NOTHING else root
 
 
-def _splice(fast: dict, token: str, top, in_map: bool, depth: int) -> None:
-    """The mappings of a fast run, in place of its placeholder item (which must be a plain
-    item of a sequence, and read once), with their spans."""
-    run = fast[token]
+def _splice(fast: dict, at: tuple, top, in_map: bool, depth: int) -> None:
+    """The mappings of a fast run, in place of its placeholder item `{}` (which must be an
+    item of a sequence, read once), with their spans."""
+    run = fast[at]
     if run is None or top is None or in_map or depth + 2 >= MAX_DEPTH:
         raise yamlfast.NotFast("a placeholder out of place")
-    fast[token] = None
+    fast[at] = None
     top[0].extend(run[0])
     top[0].spans.extend(run[1])
 
@@ -319,6 +319,7 @@ def load_yaml(text: str, filename: str, fast: bool = True):
                     doc = _build(_events(runs.parser_text), filename, runs.items)
                     if any(runs.items.values()):
                         raise yamlfast.NotFast("a placeholder the parser did not read as an item")
+                    runs.parser_text = runs.items = None    # the mappings keep the file's text only
                     return doc
             except (yamlfast.NotFast, SpecError, yaml.YAMLError):
                 pass        # read the slow way: it says what is wrong, where

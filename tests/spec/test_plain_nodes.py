@@ -12,6 +12,7 @@ import pytest
 
 from archviz.errors import ArchvizError, MultipleErrors
 from archviz.spec import compile_spec
+from archviz.spec import yamlfast
 from archviz.spec.plainnodes import PlainNodes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,14 +38,28 @@ def picture(path, **kw):
 
 
 def general(monkeypatch, path, **kw):
+    """The picture the general paths make: no plain node, and the YAML read by libyaml."""
     with monkeypatch.context() as m:
         m.setattr(PlainNodes, "_plain", lambda self, nd, scope, prev: None)
+        m.setattr(yamlfast, "MIN_LINES", 10 ** 9)
         return picture(path, **kw)
 
 
 @pytest.mark.parametrize("path", SPECS, ids=os.path.basename)
 def test_every_bundled_spec_compiles_the_same(path, monkeypatch):
     assert picture(path) == general(monkeypatch, path)
+
+
+@pytest.mark.parametrize("path", SPECS + ["dag"], ids=os.path.basename)
+def test_the_topological_order_is_kahns(path, tmp_path):
+    """lint takes the spec order when every edge runs forward: it is the order Kahn's
+    algorithm (the earliest ready node first) finds."""
+    if path == "dag":
+        sys.path.insert(0, os.path.join(ROOT, "tests", "benchmarks"))
+        import gen_specs
+        path = gen_specs.write("dag", 600, str(tmp_path / "dag.yaml"))
+    g = compile_spec(path)
+    assert [n.id for n in g.topo_order()] == g._kahn()
 
 
 def test_the_plain_path_takes_the_nodes_it_is_for(tmp_path, monkeypatch):
