@@ -75,18 +75,26 @@ class Model:
         return {k: self.graph.nodes[r.node].meta[M.SHAPES][r.port] for k, r in self.graph.outputs.items()}
 
     # -- totals --------------------------------------------------------------
+    def layer_nodes(self) -> list:
+        """The graph nodes of `layers` (every node but the inputs, in the same order), for a
+        reader that needs no Layer object per node (the totals, the JSON writer)."""
+        if "layers" in self.__dict__:
+            return [l.node for l in self.layers]
+        return [n for n in self.graph.topo_order() if not n.is_input]
+
     @property
     def totals(self) -> dict:
         tr = nt = buf = macs = ew = act = active = 0
-        for l in self.layers:
-            p = l.params
+        for n in self.layer_nodes():
+            meta = n.meta
+            p = meta[M.PARAMS]
             tr += p.trainable
             nt += p.non_trainable
             buf += p.buffers
-            active += l.node.meta[M.ACTIVE]
-            macs += l.macs
-            ew += l.elementwise
-            act += l.activation_elements
+            active += meta[M.ACTIVE]
+            macs += meta[M.MACS]
+            ew += meta[M.ELEMENTWISE]
+            act += meta[M.ACT_ELEMS]
         p = Params(tr, nt, buf)
         b = DTYPE_BYTES[self.dtype]
         return {

@@ -30,18 +30,20 @@ def layer_texts(model):
     shapes: dict = {}       # id(output shape) -> (the shape, its text): shapes are shared objects
     rfs: dict = {}          # id(fields list) -> text: an element-wise layer passes its input's on
     heads: dict = {}        # axis name -> the start of its object
-    for l in model.layers:
-        node, p, macs = l.node, l.params, l.macs
+    for node in model.layer_nodes():       # (the nodes of model.layers, without a Layer each)
         meta = node.meta
+        p, macs = meta[M.PARAMS], meta[M.MACS]
         params = p.trainable + p.non_trainable
         if type(params) is not int or type(macs) is not int:    # what the encoder would write
             params, macs, flops = _enc(params), _enc(macs), _enc(2 * macs)
         else:
             flops = 2 * macs
-        op = ops.get(l.op) or ops.setdefault(l.op, _str(l.op))
-        sh = shapes.get(id(l.output_shape))
-        if sh is None or sh[0] is not l.output_shape:
-            sh = shapes[id(l.output_shape)] = (l.output_shape, _enc(list(l.output_shape)))
+        op = ops.get(node.op) or ops.setdefault(node.op, _str(node.op))
+        outs = meta[M.SHAPES]
+        out = outs["out"] if "out" in outs else next(iter(outs.values()))      # as Model.layers
+        sh = shapes.get(id(out))
+        if sh is None or sh[0] is not out:
+            sh = shapes[id(out)] = (out, _enc(list(out)))
         rec = meta[M.RF]
         fields = rec.fields.get("out")
         rf = rfs.get(id(fields)) if fields else None
@@ -52,7 +54,8 @@ def layer_texts(model):
             rf = "," + _enc(json_keys(node))[1:-1] + rf
         if rec.warnings:
             rf += ',"rf_warnings":' + _enc(list(rec.warnings))
-        yield (f'{{"id":{_str(l.id)},"op":{op},"inputs":[{",".join(map(_str, l.inputs))}],'
+        ins = ",".join([_str(r.node if r.port == "out" else str(r)) for r in node.inputs])
+        yield (f'{{"id":{_str(node.id)},"op":{op},"inputs":[{ins}],'
                f'"output_shape":{sh[1]},"params":{params},"macs":{macs},"flops":{flops}{rf}}}')
 
 
