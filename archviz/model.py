@@ -50,9 +50,7 @@ class Model:
         """Every node but the graph inputs, in stable topological order (read once from the
         passes' results; the model is immutable once analysed)."""
         out = []
-        for n in self.graph.topo_order():
-            if n.is_input:
-                continue
+        for n in self.layer_nodes():
             meta = n.meta
             shapes = meta[M.SHAPES]
             out.append(Layer(n.id, n.op, [r.node if r.port == "out" else str(r) for r in n.inputs],

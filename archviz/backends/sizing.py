@@ -24,6 +24,7 @@ from archviz.ir import meta as M
 from archviz.dtypes import DTYPE_BYTES
 from archviz.ops import registry
 from archviz.ops.base import numel
+from archviz.passes.tokens import token_inputs
 
 OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}     # moments per parameter
 OPTIMIZER_WORDS = {"sgd": "plain SGD keeps no state",
@@ -129,16 +130,6 @@ def _jsonable(d: dict) -> dict:
     from fractions import Fraction
     return {k: (_jsonable(v) if isinstance(v, dict) else str(v) if isinstance(v, Fraction) else v)
             for k, v in d.items()}
-
-
-def token_inputs(graph) -> dict:
-    """Inputs read by an embedding are integer tokens: name -> vocabulary size."""
-    out = {}
-    for name, nid in graph.inputs.items():
-        nums = [v for v in (registry[c.op].token_vocab(c.attrs) for c in graph.consumers(nid)) if v is not None]
-        if nums:
-            out[name] = min(nums)
-    return out
 
 
 def _tokens(model) -> tuple[int | None, str | None]:

@@ -32,6 +32,7 @@ from archviz.ir import meta as M
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import registry
 from archviz.ops.saved import Need, Saved, kind_bytes
+from archviz.passes.tokens import token_vocab
 
 
 @dataclass(slots=True)
@@ -88,7 +89,7 @@ def _roots(g: LayerGraph, order: list) -> dict:
 
 def _token_ids(g: LayerGraph, nid: str) -> bool:
     """A graph input read by an embedding holds int64 token ids."""
-    return g.nodes[nid].is_input and any(registry[c.op].token_vocab(c.attrs) is not None for c in g.consumers(nid))
+    return g.nodes[nid].is_input and token_vocab(g, nid) is not None
 
 
 def _segment(node: Node, checkpoint: bool):

@@ -21,7 +21,7 @@ from archviz.spec.files import _ID, NODE_KEYS
 from archviz.spec.located import InputSpans, WrittenSpans
 from archviz.spec.refs import NodeB, Sym
 
-_ID_OP_IN = frozenset(("id", "op", "in"))
+_ID_OP_IN = WrittenSpans.NODE_KEYS      # the node keys of a plain node: id, op, in
 _UNKNOWN = object()
 _LITERAL_TYPES = frozenset((int, float, bool, type(None)))
 

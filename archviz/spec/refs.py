@@ -170,23 +170,11 @@ class RefResolver:
 
     def _resolve_pending(self):
         g = self.graph
-        nodes = g.nodes
         for item in self._pending:
             if item[0] == "node":
                 _, node, syms = item
                 refs = []
                 for s in syms:
-                    b = s.binding
-                    if b is None and s.index is None and s.port is None and isinstance(s.scope, Scope):
-                        b = s.scope.names.get(s.name)
-                    if type(b) is NodeB and s.index is None and s.port is None:
-                        # a name bound to a node's output `out` (most inputs): what resolve()
-                        # finds in its first step, without its loop
-                        src = nodes.get(b.gid) if b.op in registry else None
-                        if b.op not in registry or "out" in registry[b.op].output_ports(
-                                src.attrs if src is not None else None):
-                            refs.append(Ref(b.gid, "out"))
-                            continue
                     try:
                         refs.append(self.resolve(s))
                     except ArchvizError as e:

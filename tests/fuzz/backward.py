@@ -24,33 +24,48 @@ def expected_on_cpu(g) -> dict:
     return out
 
 
-def saved_by_torch(model, xs) -> dict:
-    """Elements autograd saves running the lowered model on `xs` in train mode (parameters and
-    buffers excluded, by storage), by dtype kind; oneDNN off for recurrent layers."""
-    import torch
+def kept_and_flops(m, xs, device: str = "cpu", onednn: bool = True, flops: bool = True) -> tuple:
+    """One forward of module `m` on `xs` (and, with `flops`, a backward of the sum of its
+    outputs that need a gradient): (elements autograd keeps for backward, by dtype kind, the
+    module's own parameters and buffers left out by storage, and counted on the CPU only;
+    the forward's FLOPs; the backward's FLOPs), by saved_tensors_hooks and FlopCounterMode."""
+    import contextlib
 
-    from archviz.backends.torch.lower import to_torch
-    from archviz.ops import registry
-    m = to_torch(model, seed=0, train=True)
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
     state = {t.untyped_storage().data_ptr() for t in [*m.parameters(), *m.buffers()]}
     seen: dict = {}
 
     def pack(t):
         st = t.untyped_storage()
-        if st.data_ptr() not in state:
+        if device == "cpu" and st.data_ptr() not in state:
             seen.setdefault(st.data_ptr(), (st.nbytes() // t.element_size(), DT_KINDS.get(str(t.dtype)[6:], str(t.dtype))))
         return t
-    g = model.graph
-    recurrent = any(registry[n.op].recurrence(n.attrs) for n in g.topo_order() if not n.is_input)
-    with warnings.catch_warnings():
+    fc = FlopCounterMode(display=False) if flops else contextlib.nullcontext()
+    bc = FlopCounterMode(display=False) if flops else contextlib.nullcontext()
+    with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=onednn):
         warnings.simplefilter("ignore")     # (torch warns about oneDNN flags on CPU)
-        with torch.backends.mkldnn.flags(enabled=not recurrent), \
-                torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            m(*xs)
-    out: dict = {}
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), fc:
+            y = m(*xs)
+        if flops:
+            ys = [t for t in (y.values() if isinstance(y, dict) else [y]) if t.requires_grad]
+            with bc:
+                if ys:                      # (a model with no parameters runs no backward)
+                    sum(t.float().sum() for t in ys).backward()
+    kinds: dict = {}
     for n, k in seen.values():
-        out[k] = out.get(k, 0) + n
-    return out
+        kinds[k] = kinds.get(k, 0) + n
+    return kinds, fc.get_total_flops() if flops else 0, bc.get_total_flops() if flops else 0
+
+
+def saved_by_torch(model, xs) -> dict:
+    """Elements autograd saves running the lowered model on `xs` in train mode (parameters and
+    buffers excluded, by storage), by dtype kind; oneDNN off for recurrent layers."""
+    from archviz.backends.torch.lower import to_torch
+    from archviz.ops import registry
+    m = to_torch(model, seed=0, train=True)
+    recurrent = any(registry[n.op].recurrence(n.attrs) for n in model.graph.topo_order() if not n.is_input)
+    return kept_and_flops(m, xs, onednn=not recurrent, flops=False)[0]
 
 
 def judge_backward(case, directory: str):

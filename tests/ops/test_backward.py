@@ -19,13 +19,10 @@ Deliberate exceptions (docs/sizing.md, "What backward keeps"), applied here by n
 """
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import archviz.backends.torch.lower  # noqa: E402,F401  (registers how a sub-network lowers: moe)
 from archviz.backends.torch.table import module  # noqa: E402
@@ -34,8 +31,8 @@ from archviz.ops.saved import Need  # noqa: E402
 
 from .samples import cases  # noqa: E402
 from .torch_ref import FLOP_COUNTED  # noqa: E402
+from tests.fuzz.backward import kept_and_flops  # noqa: E402
 
-DT = {torch.float32: "act", torch.bool: "bool", torch.int64: "int64"}
 CPU_KIND = {("dropout", "mask"): "act"}       # the exception above: CPU keeps the mask in the act dtype
 # at float32 the statistics' dtype (opmath: float32 for 16-bit activations) is the activation dtype
 SAME_AT_FP32 = {"opmath": "act"}
@@ -73,29 +70,10 @@ def measure(op, a, ins, outs, need: Need, device="cpu"):
     m.train()
     for p in m.parameters():
         p.requires_grad_(need.weights)
-    state = {t.untyped_storage().data_ptr() for t in [*m.parameters(), *m.buffers()]}
     tok = op.token_vocab(a)
     xs = [torch.randint(0, tok, s, device=device) if tok is not None and i == 0 else
           torch.randn(*s, device=device, requires_grad=need.input(i)) for i, s in enumerate(ins)]
-    seen: dict = {}
-
-    def pack(t):
-        st = t.untyped_storage()
-        if device == "cpu" and st.data_ptr() not in state:
-            seen.setdefault(st.data_ptr(), (st.nbytes() // t.element_size(), DT[t.dtype]))
-        return t
-    with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=False):
-        warnings.simplefilter("ignore")
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), FlopCounterMode(display=False) as fc:
-            y = m(*xs)
-        ys = [t for t in (y.values() if isinstance(y, dict) else [y]) if t.requires_grad]
-        with FlopCounterMode(display=False) as bc:
-            if ys:
-                sum(t.float().sum() for t in ys).backward()
-    kinds: dict = {}
-    for n, k in seen.values():
-        kinds[k] = kinds.get(k, 0) + n
-    return kinds, fc.get_total_flops(), bc.get_total_flops()
+    return kept_and_flops(m, xs, device, onednn=False)
 
 
 def rule_kinds(name, op, a, ins, outs, need) -> dict:

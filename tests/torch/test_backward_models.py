@@ -14,21 +14,18 @@ FlopCounterMode counts a grouped convolution's weight gradient × groups (groupe
 """
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import archviz  # noqa: E402
 from archviz.backends.torch.lower import example_inputs, to_torch  # noqa: E402
 from archviz.ir import meta as M  # noqa: E402
 from archviz.passes.backward import train_costs  # noqa: E402
 from tests.fuzz.backward import expected_on_cpu as cpu_expected  # noqa: E402
+from tests.fuzz.backward import kept_and_flops  # noqa: E402
 
-DT = {torch.float32: "act", torch.bool: "bool", torch.int64: "int64"}
 
 MODELS = {
     "exam_conv_pool": dict(size=32),
@@ -63,31 +60,11 @@ def measure(model, device="cpu"):
     torch.manual_seed(0)
     m = to_torch(model, seed=0, train=True, device=device)
     xs = example_inputs(model, device=device)
-    state = {t.untyped_storage().data_ptr() for t in [*m.parameters(), *m.buffers()]}
-    seen: dict = {}
-
-    def pack(t):
-        st = t.untyped_storage()
-        if device == "cpu" and st.data_ptr() not in state:
-            seen.setdefault(st.data_ptr(), (st.nbytes() // t.element_size(), DT[t.dtype]))
-        return t
     # oneDNN off where a recurrent layer would take its fused LSTM kernel (a workspace of its own
     # layout, invisible to FlopCounterMode); on elsewhere (the same tensors, faster)
     from archviz.ops import registry
     recurrent = any(registry[n.op].recurrence(n.attrs) for n in model.graph.topo_order() if not n.is_input)
-    with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=not recurrent):
-        warnings.simplefilter("ignore")
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), FlopCounterMode(display=False) as fc:
-            y = m(*xs)
-        ys = list(y.values()) if isinstance(y, dict) else [y]
-        ys = [t for t in ys if t.requires_grad]
-        with FlopCounterMode(display=False) as bc:
-            if ys:                      # (a model with no parameters runs no backward)
-                sum(t.float().sum() for t in ys).backward()
-    kinds: dict = {}
-    for n, k in seen.values():
-        kinds[k] = kinds.get(k, 0) + n
-    return kinds, fc.get_total_flops(), bc.get_total_flops()
+    return kept_and_flops(m, xs, device, onednn=not recurrent)
 
 
 @pytest.mark.parametrize("spec", sorted(MODELS))

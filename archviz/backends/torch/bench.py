@@ -231,16 +231,35 @@ def train_smoke(model, *, steps=20, loss="cross_entropy", lr=1e-3, device="cpu",
     with torch.no_grad():
         out0 = first_output(gm(*xs))
     tgt = synthetic_targets(out0, xs, gen)
+    losses, _ = adam_steps(gm, xs, tgt, loss, lr, steps,
+                           (lambda i, l: progress(i, steps, l)) if progress else None)
+    return losses
+
+
+def adam_steps(model, xs, tgt, loss: str, lr: float, steps: int, on_step=None, first_pack=None):
+    """`steps` Adam steps of `model` on one fixed batch: (the losses, the optimizer).
+    `on_step(i, loss)` after each; `first_pack`: a saved-tensors hook for the first step's
+    forward (what it keeps for backward: train-smoke --nproc measures it)."""
+    import contextlib
+
+    import torch
     fn = loss_fn(loss)
-    opt = torch.optim.Adam(gm.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
     for i in range(steps):
-        logits, _ = classes_and_targets(first_output(gm(*xs)))
-        l = fn(logits, tgt)
+        hooks = torch.autograd.graph.saved_tensors_hooks(first_pack, _same) if first_pack and i == 0 \
+            else contextlib.nullcontext()
+        with hooks:
+            logits, _ = classes_and_targets(first_output(model(*xs)))
+            l = fn(logits, tgt)
         opt.zero_grad(set_to_none=True)
         l.backward()
         opt.step()
         losses.append(float(l.detach()))
-        if progress:
-            progress(i + 1, steps, losses[-1])
-    return losses
+        if on_step:
+            on_step(i + 1, losses[-1])
+    return losses, opt
+
+
+def _same(t):
+    return t

@@ -320,25 +320,10 @@ def _fully_shard(gm, fully_shard, aliasing: set) -> None:
 
 def _train(model, xs, tgt, job: _Job, report):
     """Adam steps on the rank's fixed batch; the first step's saved tensors measured."""
-    import torch
-    from archviz.backends.torch.bench import classes_and_targets, first_output, loss_fn
-    fn = loss_fn(job.loss)
-    opt = torch.optim.Adam(model.parameters(), lr=job.lr)
-    losses, saved = [], _SavedBytes(model.buffers())
-    for i in range(job.steps):
-        with torch.autograd.graph.saved_tensors_hooks(saved.pack if i == 0 else _keep, _keep):
-            logits, _ = classes_and_targets(first_output(model(*xs)))
-            loss = fn(logits, tgt)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        report(i + 1, losses[-1])
+    from archviz.backends.torch.bench import adam_steps
+    saved = _SavedBytes(model.buffers())
+    losses, opt = adam_steps(model, xs, tgt, job.loss, job.lr, job.steps, report, saved.pack)
     return losses, saved.total(), opt
-
-
-def _keep(t):
-    return t
 
 
 class _SavedBytes:

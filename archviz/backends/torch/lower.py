@@ -15,6 +15,7 @@ from archviz.errors import LoweringError, MissingRuleError
 from archviz.ir import meta as M
 from archviz.ops import registry
 from archviz.ops.describe import Keeps
+from archviz.passes.tokens import token_inputs as _token_inputs
 from archviz.backends.torch.table import module, register_graph_lowering
 
 
@@ -179,10 +180,4 @@ def example_inputs(model, *, dtype=None, device=None, seed: int = 0) -> list:
 
 def token_inputs(model) -> dict:
     """Inputs read by an embedding are integer tokens: name -> vocabulary size."""
-    g = model.graph
-    out = {}
-    for name, nid in g.inputs.items():
-        nums = [v for v in (registry[c.op].token_vocab(c.attrs) for c in g.consumers(nid)) if v is not None]
-        if nums:
-            out[name] = min(nums)
-    return out
+    return _token_inputs(model.graph)
