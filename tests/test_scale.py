@@ -105,6 +105,75 @@ def test_graph_algorithms_agree_with_networkx():
         assert sorted(g.g.edges(keys=True)) == sorted(nxg.edges(keys=True))
 
 
+def test_unreached_answered_from_the_readers_lint_leaves():
+    # every node read by another or an output: nothing is unreached, and lint's readers say so
+    # without a walk; an unread node, or a cycle cut off from the output (whose nodes all have
+    # readers), is found by the walk, as networkx finds it
+    import networkx as nx
+
+    from archviz.ir.graph import LayerGraph, Node, Ref
+
+    def graph(edges, out):
+        g = LayerGraph()
+        g.add_node(Node("x", "input"))
+        g.inputs["x"] = "x"
+        for nid, ins in edges:
+            g.add_node(Node(nid, "add", inputs=[Ref(r) for r in ins]))
+        g.outputs["y"] = Ref(out)
+        return g
+
+    def truth(g):
+        nxg = nx.MultiDiGraph()
+        nxg.add_nodes_from(g.nodes)
+        nxg.add_edges_from((r.node, n.id) for n in g.nodes.values() for r in n.inputs)
+        live = {g.outputs["y"].node} | nx.ancestors(nxg, g.outputs["y"].node)
+        return [k for k in g.nodes if k not in live]
+
+    chain = [("a", ["x"]), ("b", ["a", "x"]), ("c", ["b", "a"])]
+    for edges, out, want in [(chain, "c", []),
+                             (chain + [("d", ["b"])], "c", ["d"]),
+                             ([("a", ["x"]), ("b", ["c"]), ("c", ["b"])], "a", ["b", "c"])]:
+        g = graph(edges, out)
+        cyclic = [p for p in g.lint({}) if p.code == "E0306"]
+        assert bool(cyclic) == (out == "a")
+        assert g.unreached() == truth(g) == want
+
+
+def test_shared_empty_containers_read_as_empty_and_refuse_writes():
+    import copy
+    import pickle
+
+    from archviz.ir.frozen import EMPTY_DICT, EMPTY_LIST
+    assert EMPTY_DICT == {} and EMPTY_LIST == [] and not EMPTY_DICT and not EMPTY_LIST
+    assert EMPTY_DICT.get("w") is None and list(EMPTY_DICT.items()) == [] and list(EMPTY_LIST) == []
+    for write in (lambda: EMPTY_DICT.__setitem__("w", 1), lambda: EMPTY_DICT.setdefault("w", []),
+                  lambda: EMPTY_DICT.update(w=1), lambda: EMPTY_LIST.append("x"),
+                  lambda: EMPTY_LIST.extend(["x"]), lambda: EMPTY_LIST.insert(0, "x")):
+        with pytest.raises(TypeError, match="shared empty"):
+            write()
+    assert EMPTY_DICT == {} and EMPTY_LIST == []
+    for c in (pickle.loads(pickle.dumps(EMPTY_DICT)), copy.deepcopy(EMPTY_DICT), copy.copy(EMPTY_DICT)):
+        assert type(c) is dict and c == {}
+    for c in (pickle.loads(pickle.dumps(EMPTY_LIST)), copy.deepcopy(EMPTY_LIST), copy.copy(EMPTY_LIST)):
+        assert type(c) is list and c == []
+
+
+def test_layers_that_share_weights_get_their_own_ties_and_the_rest_share_one_empty(tmp_path):
+    from archviz.ir import meta as M
+    from archviz.ir.frozen import EMPTY_DICT
+    p = tmp_path / "tied.yaml"
+    p.write_text("archviz: 1\nname: tied\ninputs: {x: {shape: [8]}}\nnodes:\n"
+                 "  - {id: a, op: linear, out: 8}\n  - {id: r, op: relu}\n"
+                 "  - {id: b, op: linear, out: 8, share: a}\n")
+    m = archviz.load(str(p))
+    meta = {k: n.meta for k, n in m.graph.nodes.items()}
+    assert meta["b"][M.TIES] == {"weight": ("a", "weight", (8, 8), "param"), "bias": ("a", "bias", (8,), "param")}
+    assert meta["a"][M.TIED_BY] == {"weight": [("b", "weight")], "bias": [("b", "bias")]}
+    assert type(meta["b"][M.TIES]) is dict and type(meta["a"][M.TIED_BY]) is dict
+    assert meta["a"][M.TIES] is meta["r"][M.TIES] is meta["r"][M.TIED_BY] is meta["b"][M.TIED_BY] is EMPTY_DICT
+    assert m.totals["params"] == 8 * 8 + 8
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 7, 512])
 def test_the_streamed_json_is_the_documents_text(tmp_path, chunk):
     # the writer that encodes layers a chunk at a time gives exactly json.dumps of to_dict()

@@ -197,6 +197,13 @@ class LayerGraph:
         nodes = self.nodes
         todo = [r.node for r in self.outputs.values() if r.node in nodes]
         live = set(todo)
+        succ = self._succ
+        # every node read by another or an output: then every node reaches an output (follow
+        # the readers from any node: in a graph without cycles, which lint found when it left a
+        # topological order, they end at an output; issue 17: no second walk over the nodes)
+        if succ is not None and self._topo is not None and len(self._topo) == len(nodes) \
+                and all(v or k in live for k, v in succ.items()):
+            return []
         while todo:
             for r in nodes[todo.pop()].inputs:
                 k = r.node
@@ -215,7 +222,13 @@ class LayerGraph:
         problems: list[ArchvizError] = []
         nodes = self.nodes
         forward = True          # every edge from an earlier node of the spec to a later one
+        # the answers per op and Attrs (shared by the layers written alike, issue 17): a port
+        # that exists, an input count that fits
+        ports_ok: set = set()
+        arity: dict = {}
+        succ = {k: [] for k in nodes}       # the readers, as _successors (made here, on the way)
         for n in nodes.values():
+            order = n.order
             for i, ref in enumerate(n.inputs):
                 src = nodes.get(ref.node)
                 if src is None:
@@ -223,23 +236,34 @@ class LayerGraph:
                     problems.append(RefError(f"'{n.id}' reads unknown node '{ref.node}'", sp,
                                              code=E.UNKNOWN_NODE))
                     continue
-                if src.order >= n.order:
+                succ[ref.node].append(n.id)
+                if src.order >= order:
                     forward = False
-                if src.op in reg and ref.port not in reg[src.op].output_ports(src.attrs):
+                key = (src.op, id(src.attrs), ref.port)
+                if key in ports_ok or src.op not in reg:
+                    continue
+                ports = reg[src.op].output_ports(src.attrs)
+                if ref.port in ports:
+                    ports_ok.add(key)
+                else:
                     sp = n.input_spans[i] if i < len(n.input_spans) else n.span
                     problems.append(RefError(
                         f"'{src.id}' ({src.op}) has no output '{ref.port}'", sp, code=E.UNKNOWN_OUTPUT,
-                        hint="available outputs: " + ", ".join(reg[src.op].output_ports(src.attrs))))
-            if n.op in reg:
-                op = reg[n.op]
+                        hint="available outputs: " + ", ".join(ports)))
+            bounds = arity.get(n.op)
+            if bounds is None:
+                op = reg[n.op] if n.op in reg else None
+                bounds = arity[n.op] = (op.min_inputs, op.max_inputs) if op is not None else ()
+            if bounds:
                 k = len(n.inputs)
-                lo, hi = op.min_inputs, op.max_inputs
+                lo, hi = bounds
                 if k < lo or (hi is not None and k > hi):
                     want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
                     problems.append(RefError(f"'{n.id}' ({n.op}) takes {want} input(s), got {k}",
                                              n.span, code=E.INPUT_COUNT))
         # the spec order when every edge runs forward: then it is the smallest topological
         # order by spec order, the one _kahn finds (issue 17: no heap for a large graph)
+        self._succ = succ
         order = list(nodes) if forward else self._kahn()
         if len(order) == len(self.nodes):
             self._topo = order

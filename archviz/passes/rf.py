@@ -80,7 +80,7 @@ def rf_pass(g, input_name: str | None = None) -> Context:
     none: dict = {}
     for node in g.topo_order():
         meta = node.meta
-        rec = meta[M.RF] = NodeRF(ctx)
+        rec = meta[M.RF] = NodeRF.blank(ctx)
         shapes = meta[M.SHAPES]
         states[node.id] = rec.fields
         if node.is_input:
@@ -129,6 +129,8 @@ def _node(rec: NodeRF, node, ins: list, shapes: dict, memo: dict | None = None) 
         except Exception as e:
             rec.reason = f"receptive-field rule of '{node.op}' failed at '{node.id}': {type(e).__name__}: {e}"
             raw = None
+        if not rec.reason:
+            rec.deps = {}       # (not the shared empty one of NodeRF.blank)
         for p in ([] if rec.reason else shapes):
             per = raw[p]
             if len(per) != len(node.inputs):
@@ -351,6 +353,8 @@ def _warn_centres(rec, node, ax, names, fs, P):
     if len({c for _, c in cs}) <= 1:
         return
     what = "field centres" if P == 1 else f"mean field centres over one period of {P} output positions"
+    if type(rec.warnings) is not list:      # (the shared empty list of NodeRF.blank)
+        rec.warnings = []
     rec.warnings.append(
         f"{ax.name}: misaligned inputs at '{node.id}' ({node.op}): {what} "
         + ", ".join(f"'{nm}' {_num(c)}" for nm, c in cs)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field as dc_field
 from fractions import Fraction
 
+from archviz.ir.frozen import EMPTY_DICT as _NO_DEPS, EMPTY_LIST as _NO_WARNINGS
+
 
 @dataclass
 class Axis:
@@ -143,6 +145,15 @@ class NodeRF:
     deps: dict = dc_field(default_factory=dict)     # port -> [Deps | None per input]
     reason: str | None = None                       # why the rule could not be applied
     warnings: list = dc_field(default_factory=list)
+
+    @classmethod
+    def blank(cls, ctx: Context) -> "NodeRF":
+        """NodeRF(ctx) with one shared, empty `deps` and `warnings` until the pass gives the
+        node its own (it assigns them, never writes into these): the pass makes one NodeRF a
+        layer, and most layers share their Deps and warn of nothing (issue 17)."""
+        r = cls.__new__(cls)
+        r.ctx, r.fields, r.deps, r.reason, r.warnings = ctx, {}, _NO_DEPS, None, _NO_WARNINGS
+        return r
 
 
 def _num(x):

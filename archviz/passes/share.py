@@ -13,6 +13,7 @@ from __future__ import annotations
 from archviz.codes import E
 from archviz.errors import RefError, ShapeError, SpecError
 from archviz.ir import meta as M
+from archviz.ir.frozen import EMPTY_DICT as _NONE
 from archviz.ir.graph import LayerGraph, Node
 from archviz.ops import registry
 from archviz.ops.base import Params, fmt_shape, numel
@@ -34,8 +35,10 @@ def ties_pass(g: LayerGraph, run_rule) -> None:
     direct: dict = {}       # (node id, tensor) -> (owner id, owner's tensor, Tie)
     shapes: dict = {}       # (node id, tensor) -> (shape, kind)
     for node in g.nodes.values():
-        node.meta[M.TIES] = {}
-        node.meta[M.TIED_BY] = {}
+        meta = node.meta
+        # most layers share nothing: they share one empty mapping of each (a node that does
+        # is given its own below)
+        meta[M.TIES] = meta[M.TIED_BY] = _NONE
         if not node.ties:
             continue
         mine = tensors(node, run_rule)
@@ -99,8 +102,16 @@ def ties_pass(g: LayerGraph, run_rule) -> None:
         for k in path:
             root[k] = end
     for key, (o, q) in root.items():
-        g.nodes[key[0]].meta[M.TIES][key[1]] = (o, q, *shapes[key])
-        g.nodes[o].meta[M.TIED_BY].setdefault(q, []).append(key)
+        _own(g.nodes[key[0]].meta, M.TIES)[key[1]] = (o, q, *shapes[key])
+        _own(g.nodes[o].meta, M.TIED_BY).setdefault(q, []).append(key)
+
+
+def _own(meta: dict, key: str) -> dict:
+    """meta[key], the node's own dict (not the shared empty one)."""
+    d = meta[key]
+    if d is _NONE:
+        d = meta[key] = {}
+    return d
 
 
 def own_params(node: Node, p: Params) -> Params:

@@ -85,16 +85,23 @@ class PlainNodes:
             return None             # (a port, a copy, an expression, a mapping, nothing to read)
         g = self.graph
         gid = scope.prefix + nid
-        if gid in g.nodes or len(g.nodes) - len(g.inputs) >= budget.MAX_LAYERS:
+        gnodes = g.nodes
+        if gid in gnodes or len(gnodes) - len(g.inputs) >= budget.MAX_LAYERS:
             return None
         spans = WrittenSpans(nd)
         attrs, errs = self._shared_attrs(op, raw, spans, nd)     # (op has no sub-network attribute)
         if errs:
             return None
-        refs = self._plain_refs([prev.binding] if names is None else [scope.names.get(r) for r in names])
-        node = Node(id=gid, op=op.name, attrs=attrs, scope=scope.path, span=nd.span_of("op"),
-                    attr_spans=spans, notes=scope.notes, inputs=refs or [],
-                    input_spans=[prev.span or nd.span] if names is None else InputSpans(nd))
+        if names is None:
+            refs = self._plain_refs((prev.binding,))
+            input_spans = [prev.span or nd.span]
+        else:
+            got = scope.names.get
+            refs = self._plain_refs([got(r) for r in names])
+            input_spans = InputSpans(nd)
+        # (positional: the fields of Node in order; a call by keywords took twice as long)
+        node = Node(gid, op.name, attrs, refs or [], None, scope.path, nd.span_of("op"), spans, input_spans,
+                    None, False, (), scope.notes, len(gnodes), {})
         g.add_node(node)
         if refs is None:            # a name bound later: resolved with the others, at the end
             ins = [prev] if names is None else self._syms(nd, scope, names)
@@ -102,9 +109,9 @@ class PlainNodes:
             self._node_syms[gid] = ins
         b = scope.names[nid] = NodeB(gid, op.name)
         scope.name_spans[nid] = span = nd.span_of("id")
-        return Sym(binding=b, text=nid, span=span)
+        return Sym(None, nid, None, None, span, b, nid)
 
-    def _plain_refs(self, bindings: list) -> list | None:
+    def _plain_refs(self, bindings) -> list | None:
         """The Refs of a plain node's inputs when each is output `out` of a node bound
         already: what _resolve_pending would find at the end (a name, once bound, stays so).
         None when one is not (a name bound later, a copy, a block call): then it does."""
