@@ -54,6 +54,7 @@ class Compiler(FileLoader, RefResolver, NodeExpander, PlainNodes, PortBinder, Bl
         self._attrs_memo: dict = {}   # (op, attribute values) -> the Attrs its layers share
         self._plain_ops: dict = {}    # op name -> (op, the keys of its plain nodes) or None (plainnodes.py)
         self._out_refs: dict = {}     # graph id -> Ref(id, "out"), checked (plainnodes.py)
+        self._has_out: dict = {}      # (op name, id(Attrs)) -> (Attrs, has output `out`) (plainnodes.py)
 
     # -- errors ------------------------------------------------------------------
     def error(self, err: ArchvizError, scope: Scope | None = None) -> None:

@@ -124,7 +124,13 @@ class PlainNodes:
             if ref is None:
                 if b.op in registry:
                     src = self.graph.nodes.get(b.gid)
-                    if "out" not in registry[b.op].output_ports(src.attrs if src is not None else None):
+                    attrs = src.attrs if src is not None else None
+                    # once per op and Attrs (shared by the layers written alike; kept, so that its
+                    # id stays its own)
+                    got = self._has_out.get((b.op, id(attrs)))
+                    if got is None or got[0] is not attrs:
+                        got = self._has_out[(b.op, id(attrs))] = (attrs, "out" in registry[b.op].output_ports(attrs))
+                    if not got[1]:
                         return None
                 ref = out_refs[b.gid] = Ref(b.gid, "out")     # one Ref, read by every consumer
             refs.append(ref)
