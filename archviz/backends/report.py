@@ -11,7 +11,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from archviz.backends.sharing import shared
+from archviz.backends.sharing import params_cell as _params_cell, shared
 from archviz.errors import ArchvizError
 from archviz.ir import meta as M
 from archviz.ops.base import fmt_shape
@@ -35,8 +35,7 @@ class Row:
     @property
     def params_cell(self) -> str:
         """The params as a table shows them: `0 ↔ wte` when the row shares weights held outside it."""
-        from archviz.backends.sharing import params_cell
-        return params_cell(self.params, self.nodes)
+        return _params_cell(self.params, self.nodes)
 
     @property
     def flops(self) -> int:
@@ -67,6 +66,14 @@ def rows(model, depth: int | None = None) -> list[Row]:
     def cut(nid: str) -> str:
         return nid if depth is None else ".".join(nid.split(".")[:max(depth, 1)])
 
+    if depth is None:       # a row a layer (what most summaries show)
+        for l in model.layers:
+            r = Row(l.id, l.op, [i for i in dict.fromkeys(l.inputs) if i != l.id], l.output_shape,
+                    l.params.total, l.macs, l.elementwise, None, {}, [l.node])
+            if l.node.meta.get(M.TIES):
+                r.shared.update(shared(l.node))
+            out.append(r)
+        return out
     for l in model.layers:
         key = cut(l.id)
         r = index.get(key)
@@ -238,8 +245,9 @@ def plain_table(title: str, columns, rows, footer=None, caption=None) -> str:
     a narrow terminal): its row then takes as many lines."""
     heads = [c for c, _ in columns]
     allrows = [heads, *rows, *([footer] if footer else [])]
-    if not any("\n" in str(c) for r in allrows for c in r):       # one line a row (most tables)
-        return _plain_lines(title, columns, [[str(c) for c in r] for r in allrows], bool(footer), caption)
+    cells = [list(map(str, r)) for r in allrows]
+    if "\n" not in "\t".join(map("\t".join, cells)):       # one line a row (most tables)
+        return _plain_lines(title, columns, cells, bool(footer), caption)
     widths = [max(len(part) for r in allrows for part in str(r[i]).split("\n")) for i in range(len(columns))]
 
     def line(cells):
@@ -261,8 +269,9 @@ def _plain_lines(title, columns, cells, footer: bool, caption) -> str:
     """plain_table's text when no cell holds several lines: `cells` are the heads, the rows
     and the footer (when `footer`), as str."""
     widths = [max(map(len, col)) for col in zip(*cells)]
-    just = [str.rjust if j == "right" else str.ljust for _, j in columns]
-    lines = ["  ".join([f(c, w) for f, c, w in zip(just, r, widths)]).rstrip() for r in cells]
+    # each row by one format: '{:<w}' pads a str as ljust(w), '{:>w}' as rjust(w)
+    fmt = "  ".join(f"{{:{'>' if j == 'right' else '<'}{w}}}" for (_, j), w in zip(columns, widths)).format
+    lines = [fmt(*r).rstrip() for r in cells]
     rule = "  ".join("─" * w for w in widths)
     body = lines[1:-1] if footer else lines[1:]
     out = [title, lines[0], rule, *body]
@@ -316,7 +325,7 @@ def fit_names(body, heads, width: int, footer=(), frame: int | None = None):
     ops, then the receptive fields, down to theirs, the shape down to its longest number;
     past that a name is cut where it must be. (rows, None) when the table fits as it is."""
     allrows = [heads, *body, *([footer] if footer else [])]
-    w = [max(len(str(r[i])) for r in allrows) for i in range(len(heads))]
+    w = [max(map(len, map(str, col))) for col in zip(*allrows)]
     avail = width - (_frame(len(heads)) if frame is None else frame)
     if sum(w) <= avail:
         return body, None
@@ -372,8 +381,12 @@ def print_summary(con, model, depth=None) -> None:
     columns = [("id", "left", {"no_wrap": True}), ("op", "left", {"style": "magenta", "no_wrap": True}),
                ("output shape", "left"), ("params", "right", {"no_wrap": True}),
                ("MACs", "right", {"no_wrap": True}), ("RF", "right", {"no_wrap": True})]
-    body = [(r.id, r.label, fmt_shape(r.output_shape), r.params_cell, f"{r.macs:,}", rf.get(r.id, ""))
-            for r in rows(model, depth)]
+    if depth is None:       # a row a layer: its cells straight from the layer (no Row)
+        body = [(l.id, l.op, fmt_shape(l.output_shape), _params_cell(l.params.total, (l.node,)), f"{l.macs:,}",
+                 rf.get(l.id, "")) for l in model.layers]
+    else:
+        body = [(r.id, r.label, fmt_shape(r.output_shape), r.params_cell, f"{r.macs:,}", rf.get(r.id, ""))
+                for r in rows(model, depth)]
     footer = ("total", "", "", f"{t['params']:,}", f"{t['macs']:,}", "")
     plain = len(body) > LARGE_TABLE        # aligned text: two spaces between columns, no frame
     body, widths = fit_names(body, [c[0] for c in columns], con.width, footer,

@@ -72,7 +72,7 @@ def numel(shape) -> int:
 
 
 def fmt_shape(shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
+    return "(" + ", ".join(map(str, shape)) + ")"
 
 
 class Op:
