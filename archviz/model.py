@@ -80,8 +80,10 @@ class Model:
             return [l.node for l in self.layers]
         return [n for n in self.graph.topo_order() if not n.is_input]
 
-    @property
-    def totals(self) -> dict:
+    @cached_property
+    def _sums(self) -> tuple:
+        """The layers' counts summed (read once, as `layers`: the model is immutable once
+        analysed; a report reads the totals more than once)."""
         tr = nt = buf = macs = ew = act = active = 0
         for n in self.layer_nodes():
             meta = n.meta
@@ -93,6 +95,11 @@ class Model:
             macs += meta[M.MACS]
             ew += meta[M.ELEMENTWISE]
             act += meta[M.ACT_ELEMS]
+        return tr, nt, buf, macs, ew, act, active
+
+    @property
+    def totals(self) -> dict:
+        tr, nt, buf, macs, ew, act, active = self._sums
         p = Params(tr, nt, buf)
         b = DTYPE_BYTES[self.dtype]
         return {
