@@ -53,6 +53,8 @@ class Compiler(FileLoader, RefResolver, NodeExpander, PlainNodes, PortBinder, Bl
         self._shares: list = []       # `share:` of each node copy (archviz.spec.share)
         self._attrs_memo: dict = {}   # (op, attribute values) -> the Attrs its layers share
         self._plain_ops: dict = {}    # op name -> (op, the keys of its plain nodes) or None (plainnodes.py)
+        self._plain_forms: dict = {}  # (op name, a node's keys) -> (op, attribute keys) or False (plainnodes.py)
+        self._plain_attrs_memo: dict = {}   # (op, keys, values, types) -> Attrs or not plain (plainnodes.py)
         self._out_refs: dict = {}     # graph id -> Ref(id, "out"), checked (plainnodes.py)
         self._has_out: dict = {}      # (op name, id(Attrs)) -> (Attrs, has output `out`) (plainnodes.py)
 

@@ -23,6 +23,7 @@ from archviz.spec.refs import NodeB, Sym
 
 _ID_OP_IN = WrittenSpans.NODE_KEYS      # the node keys of a plain node: id, op, in
 _UNKNOWN = object()
+_NOT_PLAIN = object()      # (a memo's answer: the node is not plain)
 _LITERAL_TYPES = frozenset((int, float, bool, type(None)))
 
 
@@ -43,6 +44,37 @@ class PlainNodes:
             if op is not None else None
         return got
 
+    def _plain_form(self, opname: str, keys: tuple):
+        """(op, the node's attribute keys in order) of a node of op `opname` whose mapping has
+        `keys`, when such a node may be plain; else False. Once per op and key tuple."""
+        known = self._plain_ops.get(opname, _UNKNOWN)
+        if known is _UNKNOWN:
+            known = self._plain_op(opname)
+        form = False
+        if known is not None and known[1].issuperset(keys):
+            form = (known[0], tuple(k for k in keys if k not in _ID_OP_IN))
+        self._plain_forms[(opname, keys)] = form
+        return form
+
+    def _plain_attrs(self, op, nd, akeys: tuple):
+        """The Attrs of a plain node's literal attributes, or _NOT_PLAIN (a `${...}`, a value
+        that is no literal, an attribute normalise refuses: the general path reports it)."""
+        raw = {k: nd[k] for k in akeys}
+        for k, v in raw.items():
+            t = type(v)
+            if t in _LITERAL_TYPES:
+                continue
+            if t is str:
+                if "${" in v:
+                    return _NOT_PLAIN
+            elif isinstance(v, list) and all(type(x) in _LITERAL_TYPES or (type(x) is str and "${" not in x)
+                                             for x in v):
+                raw[k] = list(v)
+            else:
+                return _NOT_PLAIN
+        attrs, errs = self._shared_attrs(op, raw, WrittenSpans(nd), nd)     # (no sub-network attribute)
+        return _NOT_PLAIN if errs else attrs
+
     def _plain(self, nd, scope, prev) -> Sym | None:
         """The Sym of node `nd`, compiled, if it is plain (see the module); else None, and
         nothing is changed."""
@@ -50,27 +82,30 @@ class PlainNodes:
         opname = nd.get("op")
         if type(nid) is not str or type(opname) is not str or nid in scope.names:
             return None
-        known = self._plain_ops.get(opname, _UNKNOWN)
-        if known is _UNKNOWN:
-            known = self._plain_op(opname)
-        if known is None or not _ID.match(nid):
+        form = self._plain_forms.get((opname, tuple(nd)))
+        if form is None:
+            form = self._plain_form(opname, tuple(nd))
+        if not form or not _ID.match(nid):
             return None
-        op, keys = known
-        if not keys.issuperset(nd) or scope.defaults.get(op.name):
+        op, akeys = form
+        if scope.defaults.get(op.name):
             return None
-        raw = {k: v for k, v in nd.items() if k not in _ID_OP_IN}
-        for k, v in raw.items():
-            t = type(v)
-            if t in _LITERAL_TYPES:
-                continue
-            if t is str:
-                if "${" in v:
-                    return None
-            elif isinstance(v, list) and all(type(x) in _LITERAL_TYPES or (type(x) is str and "${" not in x)
-                                             for x in v):
-                raw[k] = list(v)
-            else:
-                return None
+        # the node's attributes as the layers written alike share them: one answer per op,
+        # keys, values and their types (1, 1.0 and True are equal keys; -0.0 and 0.0 too, so
+        # a float goes the long way, as does a list, which is no key)
+        vals = tuple(map(nd.__getitem__, akeys))
+        types = tuple(map(type, vals))
+        key = (op.name, akeys, vals, types) if float not in types else None
+        try:
+            attrs = self._plain_attrs_memo.get(key) if key is not None else None
+        except TypeError:       # a list
+            key = attrs = None
+        if attrs is None:
+            attrs = self._plain_attrs(op, nd, akeys)
+            if key is not None:
+                self._plain_attrs_memo[key] = attrs
+        if attrs is _NOT_PLAIN:
+            return None
         written = nd.get("in")
         if type(written) is str:
             names = [written] if _ID.match(written) else None
@@ -89,9 +124,6 @@ class PlainNodes:
         if gid in gnodes or len(gnodes) - len(g.inputs) >= budget.MAX_LAYERS:
             return None
         spans = WrittenSpans(nd)
-        attrs, errs = self._shared_attrs(op, raw, spans, nd)     # (op has no sub-network attribute)
-        if errs:
-            return None
         if names is None:
             refs = self._plain_refs((prev.binding,))
             input_spans = [prev.span or nd.span]

@@ -32,7 +32,8 @@ def picture(path, **kw):
         return [(type(x).__name__, x.code, x.message, _span(x.span), x.hint, x.notes) for x in errs]
     nodes = [(n.id, n.op, dict(n.attrs), [(r.node, r.port) for r in n.inputs], n.input_ports, n.scope,
               _span(n.span), {k: _span(s) for k, s in n.attr_spans.items()}, [_span(s) for s in n.input_spans],
-              list(n.notes), n.frozen, n.order, dict(n.meta)) for n in g.nodes.values()]
+              list(n.notes), n.frozen, n.order, dict(n.meta),
+              repr(dict(n.attrs))) for n in g.nodes.values()]     # (types too: 1, 1.0 and True are ==)
     return nodes, dict(g.outputs), g.repeats, [(w.code, w.message, _span(w.span)) for w in g.warnings], \
         [n.id for n in g.topo_order()]
 
@@ -117,3 +118,28 @@ def test_each_kind_of_node_compiles_the_same(name, tmp_path, monkeypatch):
     path = tmp_path / "t.yaml"
     path.write_text(HEAD + CASES[name])
     assert picture(str(path)) == general(monkeypatch, str(path))
+
+
+def test_nodes_written_alike_share_one_answer_and_keep_their_types(tmp_path, monkeypatch):
+    """The plain path answers once for the nodes written alike (op, keys, values, types):
+    values equal as keys but not as attributes (1, 1.0, True; 0.0 and -0.0), a value
+    refused among accepted ones, a key the op does not know, each keep what the general
+    path makes of them. Enough lines for the YAML fast path, so its mappings are read."""
+    variants = ["op: conv2d, out: 8, kernel: 3, padding: 1", "op: conv2d, out: 8, kernel: 3, padding: 1, bias: true",
+                "op: conv2d, out: 8, kernel: 3, padding: 1, bias: false", "op: conv2d, out: 8, kernel: [3, 3], padding: 1",
+                "op: conv2d, kernel: 3, out: 8, padding: 1", "op: dropout, p: 0", "op: dropout, p: 0.0",
+                "op: dropout, p: 0.25", "op: leaky_relu, negative_slope: 0.0", "op: leaky_relu, negative_slope: -0.0",
+                "op: leaky_relu, negative_slope: 0", "op: relu"]
+    # each refused value after the nodes whose key it equals (True == 1, False == 0, 8 == 8.0)
+    for bad in ["", "op: conv2d, out: 8, kernel: 3, padding: 1, bias: 1", "op: conv2d, out: 8, kernel: 3, padding: 1, bias: 0",
+                "op: conv2d, out: 8.0, kernel: 3, padding: 1", "op: conv2d, out: -8, kernel: 3, padding: 1",
+                "op: conv2d, out: 8, kernal: 3, padding: 1", "op: dropout, p: false", "op: dropout, p: half"]:
+        lines = []
+        for i in range(96):
+            v = bad if bad and i == 50 else variants[i % len(variants)]
+            lines.append(f"  - {{id: n{i}, {v}}}\n")
+        path = tmp_path / "alike.yaml"
+        path.write_text(HEAD + "nodes:\n" + "".join(lines))
+        got = picture(str(path))
+        assert got == general(monkeypatch, str(path)), bad
+        assert (type(got) is list) == bool(bad), bad        # the refused value is reported
