@@ -129,6 +129,15 @@ def test_unreached_answered_from_the_readers_lint_leaves():
         live = {g.outputs["y"].node} | nx.ancestors(nxg, g.outputs["y"].node)
         return [k for k in g.nodes if k not in live]
 
+    # a graph rewired into a cycle and linted again (without connect): the order lint found
+    # before is gone, and the walk answers
+    g = graph([("a", ["x"]), ("p", ["x"]), ("q", ["p"])], "a")
+    g.outputs["z"] = Ref("q")
+    assert not g.lint({}) and g.unreached() == []
+    g.nodes["p"].inputs = [Ref("q")]
+    del g.outputs["z"]
+    assert [p.code for p in g.lint({})] == ["E0306"] and g.unreached() == truth(g) == ["p", "q"]
+
     chain = [("a", ["x"]), ("b", ["a", "x"]), ("c", ["b", "a"])]
     for edges, out, want in [(chain, "c", []),
                              (chain + [("d", ["b"])], "c", ["d"]),
@@ -152,10 +161,19 @@ def test_shared_empty_containers_read_as_empty_and_refuse_writes():
         with pytest.raises(TypeError, match="shared empty"):
             write()
     assert EMPTY_DICT == {} and EMPTY_LIST == []
+    # pickled or copied (a model sent to a worker process), still the one read-only empty: a
+    # plain copy would be one writable dict shared by every node of the copy
     for c in (pickle.loads(pickle.dumps(EMPTY_DICT)), copy.deepcopy(EMPTY_DICT), copy.copy(EMPTY_DICT)):
-        assert type(c) is dict and c == {}
+        assert c is EMPTY_DICT
     for c in (pickle.loads(pickle.dumps(EMPTY_LIST)), copy.deepcopy(EMPTY_LIST), copy.copy(EMPTY_LIST)):
-        assert type(c) is list and c == []
+        assert c is EMPTY_LIST
+    m = archviz.load("resnet18")
+    for twin in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+        nodes = list(twin.graph.nodes.values())
+        assert all(n.meta["ties"] is EMPTY_DICT and n.meta["tied_by"] is EMPTY_DICT for n in nodes)
+        with pytest.raises(TypeError, match="shared empty"):
+            nodes[1].meta["ties"]["weight"] = ("conv1", "weight", (64, 3, 7, 7), "param")
+        assert twin.totals == m.totals
 
 
 def test_layers_that_share_weights_get_their_own_ties_and_the_rest_share_one_empty(tmp_path):

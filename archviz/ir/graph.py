@@ -193,7 +193,8 @@ class LayerGraph:
 
     def unreached(self) -> list[str]:
         """Ids of the nodes (graph inputs included) whose output reaches no graph output, in
-        spec order: a branch that a bypass or a wrong reference cut off."""
+        spec order: a branch that a bypass or a wrong reference cut off. (A node's inputs
+        changed in place: connect() first, as for every edge query.)"""
         nodes = self.nodes
         todo = [r.node for r in self.outputs.values() if r.node in nodes]
         live = set(todo)
@@ -269,6 +270,7 @@ class LayerGraph:
             self._topo = order
             self._topo_nodes = None
         else:
+            self._topo = self._topo_nodes = None    # (an order found before the graph changed: none now)
             import networkx as nx
             cyc = nx.find_cycle(self.g)
             path = [e[0] for e in cyc] + [cyc[0][0]]
