@@ -382,8 +382,21 @@ def print_summary(con, model, depth=None) -> None:
                ("output shape", "left"), ("params", "right", {"no_wrap": True}),
                ("MACs", "right", {"no_wrap": True}), ("RF", "right", {"no_wrap": True})]
     if depth is None:       # a row a layer: its cells straight from the layer (no Row)
-        body = [(l.id, l.op, fmt_shape(l.output_shape), _params_cell(l.params.total, (l.node,)), f"{l.macs:,}",
-                 rf.get(l.id, "")) for l in model.layers]
+        shapes: dict = {}   # id(shape) -> (shape, its text): the shape pass shares the objects
+        nums: dict = {}     # a count -> its text
+        body = []
+        for l in model.layers:
+            sh, n, macs = l.output_shape, l.params.total, l.macs
+            shape = shapes.get(id(sh))
+            if shape is None or shape[0] is not sh:
+                shape = shapes[id(sh)] = (sh, fmt_shape(sh))
+            params = _params_cell(n, (l.node,)) if l.node.meta.get(M.TIES) else nums.get(n)
+            if params is None:
+                params = nums[n] = f"{n:,}"
+            m = nums.get(macs)
+            if m is None:
+                m = nums[macs] = f"{macs:,}"
+            body.append((l.id, l.op, shape[1], params, m, rf.get(l.id, "")))
     else:
         body = [(r.id, r.label, fmt_shape(r.output_shape), r.params_cell, f"{r.macs:,}", rf.get(r.id, ""))
                 for r in rows(model, depth)]
