@@ -19,18 +19,37 @@ def _cell(sums, key, fmt=str):
 
 def rf_rows(model):
     """Per layer: (id, op, shape, size, jump, start, centre, σ, note)."""
+    from archviz.ir import meta as M
     from archviz.ops.base import fmt_shape
     from archviz.passes import rf as RF, run
-    num = RF._num
     run(model.graph, "rf")
     out = []
+    # the cells of a fields list, and the text of a shape, once: an element-wise layer passes
+    # its input's fields on, and the shape pass shares the shapes (by id, with the object kept)
+    cells_of: dict = {}
+    shapes: dict = {}
     for l in model.layers:
-        sums, note = RF.layer_rf(l.node)
-        if sums is None:
-            out.append((l.id, l.op, fmt_shape(l.output_shape), "—", "", "", "", "", note or ""))
-            continue
-        sig = _cell([dict(x, erf_sigma=None) if x["size_max"] == 1 else x for x in sums], "erf_sigma",
-                    lambda x: f"{x:.3g}")
-        out.append((l.id, l.op, fmt_shape(l.output_shape), _cell(sums, "size"), _cell(sums, "jump", num),
-                    _cell(sums, "start", num), _cell(sums, "centre", num), "" if sig == "—" else sig, ""))
+        sh = shapes.get(id(l.output_shape))
+        if sh is None or sh[0] is not l.output_shape:
+            sh = shapes[id(l.output_shape)] = (l.output_shape, fmt_shape(l.output_shape))
+        rec = l.node.meta.get(M.RF)
+        fields = rec.fields.get("out") if rec is not None and rec.ctx.axes and "out" in rec.fields else None
+        got = cells_of.get(id(fields)) if fields else None
+        if got is None or got[0] is not fields:
+            got = (fields, _cells(l.node, RF))
+            if fields:
+                cells_of[id(fields)] = got
+        out.append((l.id, l.op, sh[1], *got[1]))
     return out
+
+
+def _cells(node, RF) -> tuple:
+    """(size, jump, start, centre, σ, note) of one layer's row."""
+    sums, note = RF.layer_rf(node)
+    if sums is None:
+        return "—", "", "", "", "", note or ""
+    num = RF._num
+    sig = _cell([dict(x, erf_sigma=None) if x["size_max"] == 1 else x for x in sums], "erf_sigma",
+                lambda x: f"{x:.3g}")
+    return (_cell(sums, "size"), _cell(sums, "jump", num), _cell(sums, "start", num), _cell(sums, "centre", num),
+            "" if sig == "—" else sig, "")
