@@ -15,6 +15,7 @@ import json
 from json.encoder import encode_basestring_ascii as _str
 
 from archviz.ir import meta as M
+from archviz.ir.once import by_id
 
 _enc = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -27,7 +28,7 @@ def layer_texts(model):
         return
     from archviz.passes import rf as RF
     ops: dict = {}
-    shapes: dict = {}       # id(output shape) -> (the shape, its text): shapes are shared objects
+    shapes: dict = {}       # an output shape's text once (shapes are shared objects)
     rfs: dict = {}          # id(fields list) -> text: an element-wise layer passes its input's on
     heads: dict = {}        # axis name -> the start of its object
     for node in model.layer_nodes():       # (the nodes of model.layers, without a Layer each)
@@ -41,9 +42,7 @@ def layer_texts(model):
         op = ops.get(node.op) or ops.setdefault(node.op, _str(node.op))
         outs = meta[M.SHAPES]
         out = outs["out"] if "out" in outs else next(iter(outs.values()))      # as Model.layers
-        sh = shapes.get(id(out))
-        if sh is None or sh[0] is not out:
-            sh = shapes[id(out)] = (out, _enc(list(out)))
+        shape = by_id(shapes, out, _shape_text)
         rec = meta[M.RF]
         fields = rec.fields.get("out")
         rf = rfs.get(id(fields)) if fields else None
@@ -56,7 +55,11 @@ def layer_texts(model):
             rf += ',"rf_warnings":' + _enc(list(rec.warnings))
         ins = ",".join([_str(r.node if r.port == "out" else str(r)) for r in node.inputs])
         yield (f'{{"id":{_str(node.id)},"op":{op},"inputs":[{ins}],'
-               f'"output_shape":{sh[1]},"params":{params},"macs":{macs},"flops":{flops}{rf}}}')
+               f'"output_shape":{shape},"params":{params},"macs":{macs},"flops":{flops}{rf}}}')
+
+
+def _shape_text(shape) -> str:
+    return _enc(list(shape))
 
 
 def _rf_text(node, rec, memo: dict, RF, heads: dict) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from archviz.backends.sharing import params_cell as _params_cell, shared
 from archviz.errors import ArchvizError
 from archviz.ir import meta as M
+from archviz.ir.once import by_id
 from archviz.ops.base import fmt_shape
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -66,14 +67,6 @@ def rows(model, depth: int | None = None) -> list[Row]:
     def cut(nid: str) -> str:
         return nid if depth is None else ".".join(nid.split(".")[:max(depth, 1)])
 
-    if depth is None:       # a row a layer (what most summaries show)
-        for l in model.layers:
-            r = Row(l.id, l.op, [i for i in dict.fromkeys(l.inputs) if i != l.id], l.output_shape,
-                    l.params.total, l.macs, l.elementwise, None, {}, [l.node])
-            if l.node.meta.get(M.TIES):
-                r.shared.update(shared(l.node))
-            out.append(r)
-        return out
     for l in model.layers:
         key = cut(l.id)
         r = index.get(key)
@@ -381,25 +374,24 @@ def print_summary(con, model, depth=None) -> None:
     columns = [("id", "left", {"no_wrap": True}), ("op", "left", {"style": "magenta", "no_wrap": True}),
                ("output shape", "left"), ("params", "right", {"no_wrap": True}),
                ("MACs", "right", {"no_wrap": True}), ("RF", "right", {"no_wrap": True})]
-    if depth is None:       # a row a layer: its cells straight from the layer (no Row)
-        shapes: dict = {}   # id(shape) -> (shape, its text): the shape pass shares the objects
-        nums: dict = {}     # a count -> its text
-        body = []
-        for l in model.layers:
-            sh, n, macs = l.output_shape, l.params.total, l.macs
-            shape = shapes.get(id(sh))
-            if shape is None or shape[0] is not sh:
-                shape = shapes[id(sh)] = (sh, fmt_shape(sh))
-            params = _params_cell(n, (l.node,)) if l.node.meta.get(M.TIES) else nums.get(n)
-            if params is None:
-                params = nums[n] = f"{n:,}"
-            m = nums.get(macs)
-            if m is None:
-                m = nums[macs] = f"{macs:,}"
-            body.append((l.id, l.op, shape[1], params, m, rf.get(l.id, "")))
+    # (id, label, shape, params, its nodes, MACs, whether they share weights), a row each
+    if depth is None:       # a row a layer: straight from the layers (no Row)
+        items = [(l.id, l.op, l.output_shape, l.params.total, (l.node,), l.macs, l.node.meta.get(M.TIES))
+                 for l in model.layers]
     else:
-        body = [(r.id, r.label, fmt_shape(r.output_shape), r.params_cell, f"{r.macs:,}", rf.get(r.id, ""))
-                for r in rows(model, depth)]
+        items = [(r.id, r.label, r.output_shape, r.params, r.nodes, r.macs, any(x.meta.get(M.TIES) for x in r.nodes))
+                 for r in rows(model, depth)]
+    shapes: dict = {}       # a shape's text once (the shape pass shares the objects)
+    nums: dict = {}         # a count's text once
+    body = []
+    for rid, label, shape, n, nodes, macs, tied in items:
+        params = _params_cell(n, nodes) if tied else nums.get(n)
+        if params is None:
+            params = nums[n] = f"{n:,}"
+        m = nums.get(macs)
+        if m is None:
+            m = nums[macs] = f"{macs:,}"
+        body.append((rid, label, by_id(shapes, shape, fmt_shape), params, m, rf.get(rid, "")))
     footer = ("total", "", "", f"{t['params']:,}", f"{t['macs']:,}", "")
     plain = len(body) > LARGE_TABLE        # aligned text: two spaces between columns, no frame
     body, widths = fit_names(body, [c[0] for c in columns], con.width, footer,

@@ -20,6 +20,7 @@ def _cell(sums, key, fmt=str):
 def rf_rows(model):
     """Per layer: (id, op, shape, size, jump, start, centre, σ, note)."""
     from archviz.ir import meta as M
+    from archviz.ir.once import by_id
     from archviz.ops.base import fmt_shape
     from archviz.passes import rf as RF, run
     run(model.graph, "rf")
@@ -29,17 +30,10 @@ def rf_rows(model):
     cells_of: dict = {}
     shapes: dict = {}
     for l in model.layers:
-        sh = shapes.get(id(l.output_shape))
-        if sh is None or sh[0] is not l.output_shape:
-            sh = shapes[id(l.output_shape)] = (l.output_shape, fmt_shape(l.output_shape))
         rec = l.node.meta.get(M.RF)
-        fields = rec.fields.get("out") if rec is not None and rec.ctx.axes and "out" in rec.fields else None
-        got = cells_of.get(id(fields)) if fields else None
-        if got is None or got[0] is not fields:
-            got = (fields, _cells(l.node, RF))
-            if fields:
-                cells_of[id(fields)] = got
-        out.append((l.id, l.op, sh[1], *got[1]))
+        fields = rec.fields.get("out") if rec is not None and rec.ctx.axes else None
+        cells = by_id(cells_of, fields, lambda _f: _cells(l.node, RF)) if fields else _cells(l.node, RF)
+        out.append((l.id, l.op, by_id(shapes, l.output_shape, fmt_shape), *cells))
     return out
 
 

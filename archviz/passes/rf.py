@@ -32,6 +32,7 @@ from fractions import Fraction
 from math import gcd
 
 from archviz.ir import meta as M
+from archviz.ir.frozen import EMPTY_LIST
 from archviz.ops import registry
 from archviz.ops import rfmaps as R
 from archviz.ops.base import Op
@@ -80,7 +81,7 @@ def rf_pass(g, input_name: str | None = None) -> Context:
     none: dict = {}
     for node in g.topo_order():
         meta = node.meta
-        rec = meta[M.RF] = NodeRF.blank(ctx)
+        rec = meta[M.RF] = NodeRF(ctx)
         shapes = meta[M.SHAPES]
         states[node.id] = rec.fields
         if node.is_input:
@@ -130,7 +131,7 @@ def _node(rec: NodeRF, node, ins: list, shapes: dict, memo: dict | None = None) 
             rec.reason = f"receptive-field rule of '{node.op}' failed at '{node.id}': {type(e).__name__}: {e}"
             raw = None
         if not rec.reason:
-            rec.deps = {}       # (not the shared empty one of NodeRF.blank)
+            rec.deps = {}       # (its own, not NodeRF's shared empty one)
         for p in ([] if rec.reason else shapes):
             per = raw[p]
             if len(per) != len(node.inputs):
@@ -353,7 +354,7 @@ def _warn_centres(rec, node, ax, names, fs, P):
     if len({c for _, c in cs}) <= 1:
         return
     what = "field centres" if P == 1 else f"mean field centres over one period of {P} output positions"
-    if type(rec.warnings) is not list:      # (the shared empty list of NodeRF.blank)
+    if rec.warnings is EMPTY_LIST:      # (NodeRF's shared empty one: the node's own)
         rec.warnings = []
     rec.warnings.append(
         f"{ax.name}: misaligned inputs at '{node.id}' ({node.op}): {what} "

@@ -142,18 +142,11 @@ class NodeRF:
     """What the pass stores in ``node.meta["rf"]``."""
     ctx: Context
     fields: dict = dc_field(default_factory=dict)   # port -> [Field per axis] | None (no dependence)
-    deps: dict = dc_field(default_factory=dict)     # port -> [Deps | None per input]
+    # deps and warnings: one shared empty until the pass gives the node its own (it assigns
+    # them, never writes into these): most layers share their Deps and warn of nothing
+    deps: dict = dc_field(default_factory=lambda: _NO_DEPS)     # port -> [Deps | None per input]
     reason: str | None = None                       # why the rule could not be applied
-    warnings: list = dc_field(default_factory=list)
-
-    @classmethod
-    def blank(cls, ctx: Context) -> "NodeRF":
-        """NodeRF(ctx) with one shared, empty `deps` and `warnings` until the pass gives the
-        node its own (it assigns them, never writes into these): the pass makes one NodeRF a
-        layer, and most layers share their Deps and warn of nothing (issue 17)."""
-        r = cls.__new__(cls)
-        r.ctx, r.fields, r.deps, r.reason, r.warnings = ctx, {}, _NO_DEPS, None, _NO_WARNINGS
-        return r
+    warnings: list = dc_field(default_factory=lambda: _NO_WARNINGS)
 
 
 def _num(x):
